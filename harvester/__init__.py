@@ -1,0 +1,1 @@
+"""Harvesting: sources, the polite HTTP client, one adapter per platform, runs and their schedule."""

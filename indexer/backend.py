@@ -1,0 +1,92 @@
+"""The search contract every backend implements (embedded tantivy by default, Elasticsearch later).
+
+A backend indexes flat `SearchDocument`s derived from stored records (`indexer.documents`) and answers
+`SearchQuery`s with ids, totals and facet counts. The record store stays the source of truth: a backend can
+always be rebuilt from it, and the API reads the hits' records from the store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+import msgspec
+
+# Facets every backend counts; each is a multi-valued keyword field of the document.
+FACETS = ("publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language")
+SORTS = ("relevance", "modified", "-modified")
+MAX_RESULT_WINDOW = 10_000  # page * page_size may not go deeper: deep paging belongs to /catalog and export
+MAX_PAGE_SIZE = 100
+FACET_SIZE = 50  # values returned per facet, most frequent first
+
+
+class SearchDocument(msgspec.Struct, omit_defaults=True):
+    id: str
+    title: str = ""
+    description: str = ""
+    keywords_text: str = ""  # keywords as searchable text (the `keyword` facet keeps exact values)
+    publisher_text: str = ""
+    modified: str = ""  # sortable date "YYYY-MM-DD…" or "" when unknown
+    publisher: list[str] = []
+    theme: list[str] = []
+    format: list[str] = []
+    licence: list[str] = []
+    keyword: list[str] = []
+    source: list[str] = []
+    jurisdiction: list[str] = []
+    language: list[str] = []
+
+
+class SearchQuery(msgspec.Struct, omit_defaults=True):
+    q: str = ""
+    filters: dict[str, list[str]] = {}  # facet -> accepted values (OR within a facet, AND across facets)
+    modified_after: str | None = None  # inclusive, "YYYY-MM-DD"
+    modified_before: str | None = None  # inclusive
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+    facets: tuple[str, ...] = FACETS
+
+
+class FacetValue(msgspec.Struct):
+    value: str
+    count: int
+
+
+class SearchResult(msgspec.Struct):
+    total: int
+    ids: list[str]
+    facets: dict[str, list[FacetValue]]
+
+
+class SearchBackend(ABC):
+    """Backends are used from one writer and many readers; `commit` makes writes visible."""
+
+    name: str
+
+    @abstractmethod
+    def upsert(self, documents: Iterable[SearchDocument]) -> None:
+        """Add or replace documents (by id)."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove documents by id; unknown ids are ignored."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make every write so far durable and visible to searches."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Answer a query; facet counts are over all hits, not just the page."""
+
+    @abstractmethod
+    def ids(self) -> set[str]:
+        """Every indexed id (to reconcile the index with the store)."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every document (before a full rebuild)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
