@@ -1,0 +1,67 @@
+"""The adapter contract: one small class per platform type.
+
+An adapter walks its source page by page (`pages`), yielding `RawRecord`s, and maps one raw record to a
+DCAT-AP `Dataset` (`to_dataset`). It knows its platform's API and nothing of storage or indexing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import msgspec
+
+from ...mappings.model import Dataset
+from ..http import HarvestError, HttpClient
+from ..sources import Source
+
+
+class RawRecord(msgspec.Struct):
+    source_record_id: str
+    payload: bytes  # what the store keeps: the record as the source gave it (canonical form for RDF)
+    media_type: str
+    fetch_url: str
+    page: int
+    parsed: Any = None  # the adapter's parsed form, reused by `to_dataset` in the same run; never stored
+
+
+class Page(msgspec.Struct):
+    url: str
+    number: int
+    records: list[RawRecord] = []
+    next_url: str | None = None
+    not_modified: bool = False  # a conditional GET said the page is as last time: its records are unchanged
+    etag: str | None = None
+    last_modified: str | None = None
+    total: int | None = None  # the source's announced record count, for progress
+    errors: list[tuple[str | None, str]] = []  # (source record id, error) for records that could not be read
+
+
+class Adapter(ABC):
+    type: ClassVar[str]
+
+    def __init__(self, source: Source, client: HttpClient, page_size: int = 1000) -> None:
+        self.source = source
+        self.client = client
+        self.page_size = int(source.options.get("page_size", page_size))
+
+    @abstractmethod
+    def pages(self) -> Iterator[Page]:
+        """Walk the source; raise a HarvestError when it cannot be read to the end."""
+
+    @abstractmethod
+    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
+        """Map one raw record to a DCAT-AP dataset whose fedcat URI is `uri`."""
+
+
+class Visited:
+    """Paging loop detection: a URL seen twice in one walk stops it."""
+
+    def __init__(self) -> None:
+        self._urls: set[str] = set()
+
+    def add(self, url: str) -> None:
+        if url in self._urls:
+            raise HarvestError(f"paging loop: {url} was already read in this run")
+        self._urls.add(url)

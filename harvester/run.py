@@ -1,0 +1,198 @@
+"""One harvest run of one source: pages → records → normalise → store → index, and its job report.
+
+The no-loss rules live here: a record that fails to map is reported and the others go on; a run that did not
+read every page is `partial` and withdraws nothing; a complete run withdraws what it no longer saw unless
+that is a mass withdrawal; a record seen again unchanged (same payload hash) is neither re-normalised nor
+re-indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..indexer.backend import SearchBackend
+from ..indexer.documents import sync_index
+from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, payload_hash, record_id
+from .adapters import ADAPTERS, Adapter, Page
+from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .sources import Config, Settings, Source
+
+log = logging.getLogger("fedcat.harvest")
+MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    source_id: str
+    status: str
+    counts: Counter = field(default_factory=Counter)
+    message: str | None = None
+
+
+ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
+
+
+def dataset_uri(settings: Settings, fedcat_id: str) -> str:
+    return f"{settings.base_url}/datasets/{fedcat_id}"
+
+
+def http_client(source: Source, settings: Settings, store: Store | None, full: bool = False) -> HttpClient:
+    http = HttpSettings(
+        **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
+    )
+    if settings.contact:
+        http = HttpSettings(
+            **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}
+        )
+
+    def page_cache(url: str) -> CachedPage | None:
+        cached = store.cached_page(url) if store is not None else None
+        if cached is None or not (cached["etag"] or cached["last_modified"]):
+            return None
+        return CachedPage(cached["etag"], cached["last_modified"], cached["next_url"])
+
+    return HttpClient(
+        policy=LinkPolicy(source.url, frozenset(source.allowed_hosts)),
+        settings=http,
+        page_cache=(lambda url: None) if full else page_cache,
+    )
+
+
+class Harvest:
+    """Runs one source; `run()` never raises for source problems, it reports them."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: Store,
+        settings: Settings,
+        *,
+        full: bool = False,
+        force_withdraw: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.source, self.store, self.settings = source, store, settings
+        self.full, self.force_withdraw, self.progress = full, force_withdraw, progress
+        self.counts: Counter = Counter()
+        self.report = RunReport()
+        self.errors: list[tuple[str | None, str | None, str]] = []
+        self.total: int | None = None
+
+    def run(self) -> RunResult:
+        run_id = self.store.start_run(self.source.id)
+        client = http_client(self.source, self.settings, self.store, self.full)
+        adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size)
+        status, message = "complete", None
+        try:
+            for page in adapter.pages():
+                self._save(adapter, page, run_id)
+        except HarvestError as exc:
+            status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
+        except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
+            log.exception("source %s: unexpected error", self.source.id)
+            status = "partial" if self.counts["pages"] else "failed"
+            message = f"unexpected error: {type(exc).__name__}: {exc}"
+        finally:
+            client.close()
+        if status == "complete":
+            try:
+                self.counts["withdrawn"] = self.store.withdraw_unseen(
+                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                )
+            except MassWithdrawal as exc:
+                status, message = "partial", str(exc)
+        if self.errors:
+            self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
+        self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
+        log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
+        return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _save(self, adapter: Adapter, page: Page, run_id: int) -> None:
+        self.counts["pages"] += 1
+        self.total = page.total if page.total is not None else self.total
+        if page.not_modified:
+            cached = self.store.cached_page(page.url)
+            ids = cached["record_ids"] if cached else []
+            self.store.save_page(self.source.id, run_id, [], ids)
+            self.counts["seen"] += len(ids)
+            self.counts["unchanged"] += len(ids)
+            self._progress()
+            return
+        known = self.store.known(self.source.id, [r.source_record_id for r in page.records])
+        upserts: list[Upsert] = []
+        seen_unchanged: list[str] = []
+        page_ids: list[str] = []
+        for source_record_id, error in page.errors:
+            self._error(source_record_id, page.url, error)
+        for record in page.records:
+            srid = record.source_record_id
+            if srid in page_ids:
+                continue  # the same record twice on one page: the first one counts
+            page_ids.append(srid)
+            self.counts["seen"] += 1
+            digest = payload_hash(record.payload)
+            previous = known.get(srid)
+            if previous is not None and previous[0] == digest and not previous[1]:
+                seen_unchanged.append(srid)
+                self.counts["unchanged"] += 1
+                continue
+            fedcat_id = record_id(self.source.id, srid)
+            try:
+                dataset = adapter.to_dataset(record, dataset_uri(self.settings, fedcat_id))
+            except Exception as exc:
+                self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
+                if previous is not None:
+                    seen_unchanged.append(srid)  # still at the source: keep the last good version live
+                continue
+            for prop, values in dataset.unmapped.items():
+                bucket = self.report.unmapped.setdefault(prop, {})
+                for value in values:
+                    bucket[value] = bucket.get(value, 0) + 1
+            upserts.append(
+                Upsert(fedcat_id, srid, dataset, record.payload, record.media_type, digest, record.fetch_url)
+            )
+            self.counts["created" if previous is None else "updated"] += 1
+        cache = (page.url, page.etag, page.last_modified, page.next_url, page_ids)
+        self.store.save_page(self.source.id, run_id, upserts, seen_unchanged, cache)
+        self._progress()
+
+    def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
+        self.counts["failed"] += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append((source_record_id, url, error))
+
+    def _progress(self) -> None:
+        if self.progress:
+            self.progress(self.source.id, self.counts, self.total)
+
+
+def harvest(
+    config: Config,
+    store: Store,
+    backend: SearchBackend,
+    source_ids: Iterable[str] = (),
+    *,
+    full: bool = False,
+    force_withdraw: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[RunResult]:
+    """Harvest the named sources (default: every enabled one), then bring the index up to date.
+
+    One failing source never stops the others.
+    """
+    store.sync_sources(config.sources)
+    wanted = list(source_ids) or [s.id for s in config.sources if s.enabled]
+    results = []
+    for source_id in wanted:
+        source = config.source(source_id)
+        results.append(
+            Harvest(
+                source, store, config.settings, full=full, force_withdraw=force_withdraw, progress=progress
+            ).run()
+        )
+    sync_index(store, backend)
+    return results

@@ -1,0 +1,235 @@
+"""Load and validate `sources.yaml`: the federation (one entry per source) and fedcat's own settings.
+
+A bad file yields one clear message per problem (which source, which key, what was expected); callers print
+them and exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SOURCE_TYPES = ("dcat", "opendatasoft", "udata", "ckan", "csw", "datajson")
+JURISDICTION_LEVELS = ("commune", "epci", "departement", "region", "country", "eu", "other")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SOURCE_KEYS = {
+    "id",
+    "name",
+    "type",
+    "url",
+    "jurisdiction",
+    "schedule",
+    "options",
+    "allowed_hosts",
+    "enabled",
+}
+_SETTINGS_KEYS = {"base_url", "contact", "max_withdraw_share", "page_size", "http", "admin_token"}
+_HTTP_KEYS = {"connect_timeout", "read_timeout", "max_bytes", "retries", "backoff", "run_budget"}
+
+
+class ConfigError(Exception):
+    """The configuration has problems; `problems` lists each one as a sentence."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path, self.problems = path, problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    level: str
+    code: str
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The facet value, e.g. "commune:59350"."""
+        return f"{self.level}:{self.code}"
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    name: str
+    type: str
+    url: str
+    jurisdiction: Jurisdiction | None = None
+    schedule: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    allowed_hosts: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = "http://127.0.0.1:8000"
+    contact: str | None = None  # put in the User-Agent so portal operators can reach the harvester's owner
+    max_withdraw_share: float = 0.5
+    page_size: int = 1000
+    http: dict[str, float] = field(default_factory=dict)
+    admin_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    sources: tuple[Source, ...]
+
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        known = ", ".join(s.id for s in self.sources)
+        raise KeyError(f"no source {source_id!r} in {self.path} (known: {known})")
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a sources file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path | str = "<config>") -> Config:
+    problems: list[str] = []
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise ConfigError(path, ["expected a mapping with a top-level `sources:` list"])
+    for key in sorted(set(data) - {"sources", "settings"}):
+        problems.append(f"unknown top-level key `{key}` (expected `sources` and optional `settings`)")
+    settings = _settings(data.get("settings") or {}, problems)
+    sources, seen = [], set()
+    for index, entry in enumerate(data["sources"]):
+        source = _source(entry, index, problems)
+        if source is None:
+            continue
+        if source.id in seen:
+            problems.append(f"source `{source.id}`: duplicate id")
+        seen.add(source.id)
+        sources.append(source)
+    if problems:
+        raise ConfigError(path, problems)
+    return Config(Path(path), settings, tuple(sources))
+
+
+def _settings(raw: Any, problems: list[str]) -> Settings:
+    if not isinstance(raw, dict):
+        problems.append("`settings` must be a mapping")
+        return Settings()
+    for key in sorted(set(raw) - _SETTINGS_KEYS):
+        problems.append(
+            f"settings: unknown key `{key}` (expected one of {', '.join(sorted(_SETTINGS_KEYS))})"
+        )
+    base_url = str(raw.get("base_url", Settings.base_url)).rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        problems.append(f"settings.base_url: expected an http(s) URL, got {base_url!r}")
+    share = raw.get("max_withdraw_share", Settings.max_withdraw_share)
+    if not isinstance(share, int | float) or not 0 <= share <= 1:
+        problems.append(f"settings.max_withdraw_share: expected a number between 0 and 1, got {share!r}")
+        share = Settings.max_withdraw_share
+    page_size = raw.get("page_size", Settings.page_size)
+    if not isinstance(page_size, int) or page_size < 1:
+        problems.append(f"settings.page_size: expected a positive integer, got {page_size!r}")
+        page_size = Settings.page_size
+    http = raw.get("http") or {}
+    if not isinstance(http, dict):
+        problems.append("settings.http: expected a mapping")
+        http = {}
+    for key, value in http.items():
+        if key not in _HTTP_KEYS:
+            problems.append(
+                f"settings.http: unknown key `{key}` (expected one of {', '.join(sorted(_HTTP_KEYS))})"
+            )
+        elif not isinstance(value, int | float) or value < 0:
+            problems.append(f"settings.http.{key}: expected a non-negative number, got {value!r}")
+    token = os.environ.get("FEDCAT_ADMIN_TOKEN") or raw.get("admin_token")
+    return Settings(
+        base_url=base_url,
+        contact=raw.get("contact"),
+        max_withdraw_share=float(share),
+        page_size=page_size,
+        http=dict(http),
+        admin_token=str(token) if token else None,
+    )
+
+
+def _source(entry: Any, index: int, problems: list[str]) -> Source | None:
+    if not isinstance(entry, dict):
+        problems.append(f"sources[{index}]: expected a mapping with id, name, type and url")
+        return None
+    label = f"source `{entry['id']}`" if isinstance(entry.get("id"), str) else f"sources[{index}]"
+    before = len(problems)
+    for key in sorted(set(entry) - _SOURCE_KEYS):
+        problems.append(f"{label}: unknown key `{key}` (expected one of {', '.join(sorted(_SOURCE_KEYS))})")
+    for key in ("id", "name", "type", "url"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            problems.append(f"{label}: `{key}` is required and must be a non-empty string")
+    if isinstance(entry.get("id"), str) and not _ID.match(entry["id"]):
+        problems.append(f"{label}: `id` must be lowercase letters, digits, '-' or '_' (at most 64)")
+    if isinstance(entry.get("type"), str) and entry["type"] not in SOURCE_TYPES:
+        problems.append(f"{label}: `type` must be one of {', '.join(SOURCE_TYPES)}, got {entry['type']!r}")
+    if isinstance(entry.get("url"), str) and not entry["url"].startswith(("http://", "https://")):
+        problems.append(f"{label}: `url` must be an http(s) URL, got {entry['url']!r}")
+    jurisdiction = _jurisdiction(entry.get("jurisdiction"), label, problems)
+    schedule = entry.get("schedule")
+    if schedule is not None:
+        schedule = _check_cron(schedule, label, problems)
+    options = entry.get("options") or {}
+    if not isinstance(options, dict):
+        problems.append(f"{label}: `options` must be a mapping")
+        options = {}
+    hosts = entry.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        problems.append(f"{label}: `allowed_hosts` must be a list of host names")
+        hosts = []
+    if len(problems) > before:
+        return None
+    return Source(
+        id=entry["id"],
+        name=entry["name"].strip(),
+        type=entry["type"],
+        url=entry["url"].strip(),
+        jurisdiction=jurisdiction,
+        schedule=schedule,
+        options=options,
+        allowed_hosts=tuple(h.lower() for h in hosts),
+        enabled=bool(entry.get("enabled", True)),
+    )
+
+
+def _jurisdiction(raw: Any, label: str, problems: list[str]) -> Jurisdiction | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "level" not in raw or "code" not in raw:
+        problems.append(f"{label}: `jurisdiction` must be a mapping with `level` and `code`")
+        return None
+    if raw["level"] not in JURISDICTION_LEVELS:
+        problems.append(
+            f"{label}: `jurisdiction.level` must be one of {', '.join(JURISDICTION_LEVELS)}, got {raw['level']!r}"
+        )
+        return None
+    return Jurisdiction(level=raw["level"], code=str(raw["code"]), name=raw.get("name"))
+
+
+def _check_cron(value: Any, label: str, problems: list[str]) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not isinstance(value, str):
+        problems.append(f"{label}: `schedule` must be a cron expression string like '0 3 * * *'")
+        return None
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        problems.append(f"{label}: `schedule` {value!r} is not a valid cron expression ({exc})")
+        return None
+    return value

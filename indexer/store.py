@@ -1,0 +1,462 @@
+"""The record store: one SQLite file (WAL), the source of truth every other view is derived from.
+
+It holds the sources, their harvest runs (the job reports), every record ever harvested (raw payload and
+its hash, the normalised DCAT-AP dataset, first/last seen, withdrawn-at) and the HTTP validators of fetched
+pages. Each change bumps the record's `version`; the search index is brought up to date from the rows whose
+`indexed_version` lags behind, so a crash between the store and the index is repaired by the next sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
+
+RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
+COUNTERS = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    jurisdiction TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    pages INTEGER NOT NULL DEFAULT 0,
+    seen INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    withdrawn INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    report TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source_id, id);
+CREATE TABLE IF NOT EXISTS run_errors (
+    run_id INTEGER NOT NULL,
+    source_record_id TEXT,
+    url TEXT,
+    error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_errors_by_run ON run_errors (run_id);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    source_record_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    original_uri TEXT,
+    raw BLOB NOT NULL,
+    raw_media_type TEXT NOT NULL,
+    raw_hash TEXT NOT NULL,
+    fetch_url TEXT,
+    dataset BLOB NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    first_run_id INTEGER NOT NULL,
+    last_run_id INTEGER NOT NULL,
+    withdrawn_at TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    indexed_version INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (source_id, source_record_id)
+);
+CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
+CREATE INDEX IF NOT EXISTS records_to_index ON records (id) WHERE indexed_version < version;
+CREATE TABLE IF NOT EXISTS pages (
+    url TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    next_url TEXT,
+    record_ids BLOB
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def record_id(source_id: str, source_record_id: str) -> str:
+    """fedcat's stable id for a record: the source id and a digest of the source's own record id."""
+    digest = hashlib.blake2b(source_record_id.encode("utf-8"), digest_size=8).hexdigest()
+    return f"{source_id}-{digest}"
+
+
+def payload_hash(payload: bytes) -> str:
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+class Upsert(msgspec.Struct):
+    """A new or changed record, ready to write."""
+
+    id: str
+    source_record_id: str
+    dataset: Dataset
+    raw: bytes
+    raw_media_type: str
+    raw_hash: str
+    fetch_url: str
+
+
+class RunReport(msgspec.Struct, omit_defaults=True):
+    """Per-run details beyond the counters, kept as JSON (e.g. unmapped values, refused links)."""
+
+    unmapped: dict[str, dict[str, int]] = {}
+    notes: list[str] = []
+
+
+class Store:
+    """Thread-safe: one connection per thread, one write transaction at a time."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        with self._write_lock:
+            self.db.executescript(SCHEMA)  # executescript manages its own transaction
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction: everything inside commits together or not at all."""
+        with self._write_lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- sources -------------------------------------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[Any]) -> None:
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO sources (id, name, type, url, jurisdiction) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, "
+                "url = excluded.url, jurisdiction = excluded.jurisdiction",
+                [
+                    (s.id, s.name, s.type, s.url, s.jurisdiction.key if s.jurisdiction else None)
+                    for s in sources
+                ],
+            )
+
+    def sources(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT s.*, (SELECT COUNT(*) FROM records r WHERE r.source_id = s.id AND r.withdrawn_at IS NULL) "
+            "AS datasets, (SELECT MAX(id) FROM runs WHERE runs.source_id = s.id) AS last_run_id "
+            "FROM sources s ORDER BY s.id"
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    # --- runs ----------------------------------------------------------------------------------------
+
+    def start_run(self, source_id: str) -> int:
+        with self.write() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (source_id, started_at, status) VALUES (?, ?, 'running')",
+                (source_id, now()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self, run_id: int, status: str, counts: dict[str, int], message: str | None, report: RunReport
+    ) -> None:
+        assert status in RUN_STATUSES
+        with self.write() as db:
+            db.execute(
+                f"UPDATE runs SET ended_at = ?, status = ?, message = ?, report = ?, "
+                f"{', '.join(f'{c} = ?' for c in ('pages', *COUNTERS))} WHERE id = ?",
+                (
+                    now(),
+                    status,
+                    message,
+                    msgspec.json.encode(report).decode(),
+                    *(counts.get(c, 0) for c in ("pages", *COUNTERS)),
+                    run_id,
+                ),
+            )
+
+    def update_progress(self, run_id: int, counts: dict[str, int]) -> None:
+        with self.write() as db:
+            db.execute(
+                f"UPDATE runs SET {', '.join(f'{c} = ?' for c in ('pages', *COUNTERS))} WHERE id = ?",
+                (*(counts.get(c, 0) for c in ("pages", *COUNTERS)), run_id),
+            )
+
+    def mark_interrupted(self) -> int:
+        """Runs left `running` by a process that died: call at start-up, before any new run."""
+        with self.write() as db:
+            return db.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?, "
+                "message = 'the process stopped before the run ended' WHERE status = 'running'",
+                (now(),),
+            ).rowcount
+
+    def add_errors(self, run_id: int, errors: Iterable[tuple[str | None, str | None, str]]) -> None:
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO run_errors (run_id, source_record_id, url, error) VALUES (?, ?, ?, ?)",
+                [(run_id, *e) for e in errors],
+            )
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        run = dict(row)
+        run["report"] = msgspec.json.decode(run["report"]) if run["report"] else {}
+        run["errors"] = [
+            dict(e)
+            for e in self.db.execute(
+                "SELECT source_record_id, url, error FROM run_errors WHERE run_id = ? LIMIT 1000", (run_id,)
+            )
+        ]
+        return run
+
+    def runs(self, source_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT * FROM runs" + (" WHERE source_id = ?" if source_id else "") + " ORDER BY id DESC LIMIT ?"
+        )
+        args = (source_id, limit) if source_id else (limit,)
+        rows = self.db.execute(sql, args)
+        return [{k: row[k] for k in row.keys() if k != "report"} for row in rows]  # noqa: SIM118 - Row iterates values
+
+    # --- records -------------------------------------------------------------------------------------
+
+    def known(self, source_id: str, source_record_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        """source record id -> (raw hash, withdrawn?) for the ids already stored."""
+        found: dict[str, tuple[str, bool]] = {}
+        for start in range(0, len(source_record_ids), 500):
+            chunk = source_record_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for srid, raw_hash, withdrawn in self.db.execute(
+                f"SELECT source_record_id, raw_hash, withdrawn_at IS NOT NULL FROM records "
+                f"WHERE source_id = ? AND source_record_id IN ({marks})",
+                (source_id, *chunk),
+            ):
+                found[srid] = (raw_hash, bool(withdrawn))
+        return found
+
+    def save_page(
+        self,
+        source_id: str,
+        run_id: int,
+        upserts: list[Upsert],
+        unchanged: list[str],
+        page: tuple[str, str | None, str | None, str | None, list[str]] | None = None,
+    ) -> None:
+        """Write one page in one transaction: new/changed records, the unchanged ones seen, the page cache.
+
+        `page` is (url, etag, last_modified, next_url, source record ids) for conditional re-fetching.
+        """
+        stamp = now()
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO records (id, source_id, source_record_id, uri, original_uri, raw, raw_media_type,"
+                " raw_hash, fetch_url, dataset, first_seen, last_seen, first_run_id, last_run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source_id, source_record_id) DO UPDATE SET uri = excluded.uri,"
+                " original_uri = excluded.original_uri, raw = excluded.raw,"
+                " raw_media_type = excluded.raw_media_type, raw_hash = excluded.raw_hash,"
+                " fetch_url = excluded.fetch_url, dataset = excluded.dataset, last_seen = excluded.last_seen,"
+                " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1",
+                [
+                    (
+                        u.id,
+                        source_id,
+                        u.source_record_id,
+                        u.dataset.uri,
+                        u.dataset.original_uri,
+                        zlib.compress(u.raw, 1),
+                        u.raw_media_type,
+                        u.raw_hash,
+                        u.fetch_url,
+                        dataset_to_json(u.dataset),
+                        stamp,
+                        stamp,
+                        run_id,
+                        run_id,
+                    )
+                    for u in upserts
+                ],
+            )
+            if unchanged:
+                db.executemany(
+                    "UPDATE records SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
+                    [(stamp, run_id, source_id, srid) for srid in unchanged],
+                )
+            if page is not None:
+                url, etag, last_modified, next_url, ids = page
+                db.execute(
+                    "INSERT OR REPLACE INTO pages (url, source_id, etag, last_modified, next_url, record_ids)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        url,
+                        source_id,
+                        etag,
+                        last_modified,
+                        next_url,
+                        zlib.compress(msgspec.json.encode(ids), 1),
+                    ),
+                )
+
+    def cached_page(self, url: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return None
+        page = dict(row)
+        page["record_ids"] = (
+            msgspec.json.decode(zlib.decompress(page["record_ids"])) if page["record_ids"] else []
+        )
+        return page
+
+    def withdraw_unseen(self, source_id: str, run_id: int, max_share: float, force: bool = False) -> int:
+        """Tombstone the source's live records this (complete) run did not see; refuse a mass withdrawal.
+
+        Returns the number withdrawn; raises MassWithdrawal when the share is over `max_share`.
+        """
+        with self.write() as db:
+            live = db.execute(
+                "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL", (source_id,)
+            ).fetchone()[0]
+            unseen = db.execute(
+                "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
+                (source_id, run_id),
+            ).fetchone()[0]
+            if unseen and not force and unseen > max_share * live:
+                raise MassWithdrawal(unseen, live, max_share)
+            db.execute(
+                "UPDATE records SET withdrawn_at = ?, version = version + 1 "
+                "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
+                (now(), source_id, run_id),
+            )
+            return unseen
+
+    def record(self, fedcat_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT id, source_id, source_record_id, uri, original_uri, raw_media_type, raw_hash, fetch_url,"
+            " dataset, first_seen, last_seen, first_run_id, last_run_id, withdrawn_at FROM records WHERE id = ?",
+            (fedcat_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        record = dict(row)
+        record["dataset"] = dataset_from_json(record["dataset"])
+        return record
+
+    def raw(self, fedcat_id: str) -> tuple[bytes, str] | None:
+        row = self.db.execute("SELECT raw, raw_media_type FROM records WHERE id = ?", (fedcat_id,)).fetchone()
+        return (zlib.decompress(row[0]), row[1]) if row else None
+
+    def datasets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Summaries of several records by id (for search hits), in one query."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT id, source_id, dataset, withdrawn_at FROM records WHERE id IN ({marks})", ids
+        ).fetchall()
+        return {
+            row["id"]: {"source_id": row["source_id"], "dataset": dataset_from_json(row["dataset"])}
+            for row in rows
+        }
+
+    def iter_records(self, *, live_only: bool = True, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every record, in id order, a batch at a time (constant memory)."""
+        last = ""
+        where = "AND withdrawn_at IS NULL" if live_only else ""
+        while True:
+            rows = self.db.execute(
+                f"SELECT id, source_id, dataset, withdrawn_at FROM records WHERE id > ? {where} "
+                "ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield {
+                    "id": row["id"],
+                    "source_id": row["source_id"],
+                    "dataset": dataset_from_json(row["dataset"]),
+                }
+            last = rows[-1]["id"]
+
+    def pending_index(self, batch: int = 2000) -> list[tuple[str, str, bytes | None, int]]:
+        """Records whose index entry is stale: (id, source_id, dataset JSON or None if withdrawn, version)."""
+        rows = self.db.execute(
+            "SELECT id, source_id, CASE WHEN withdrawn_at IS NULL THEN dataset END, version FROM records "
+            "WHERE indexed_version < version LIMIT ?",
+            (batch,),
+        ).fetchall()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def mark_indexed(self, versions: list[tuple[str, int]]) -> None:
+        with self.write() as db:
+            db.executemany(
+                "UPDATE records SET indexed_version = ? WHERE id = ?", [(v, i) for i, v in versions]
+            )
+
+    def reset_index_marks(self) -> None:
+        """Before a full index rebuild: every record must be indexed again."""
+        with self.write() as db:
+            db.execute("UPDATE records SET indexed_version = 0")
+
+    def live_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}
+
+    def count(self, source_id: str | None = None, *, live_only: bool = True) -> int:
+        sql = "SELECT COUNT(*) FROM records WHERE 1=1"
+        args: tuple[Any, ...] = ()
+        if source_id:
+            sql, args = sql + " AND source_id = ?", (source_id,)
+        if live_only:
+            sql += " AND withdrawn_at IS NULL"
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+
+class MassWithdrawal(Exception):
+    def __init__(self, unseen: int, live: int, max_share: float) -> None:
+        self.unseen, self.live, self.max_share = unseen, live, max_share
+        super().__init__(
+            f"refused to withdraw {unseen} of {live} records ({unseen / max(live, 1):.0%}, over the "
+            f"{max_share:.0%} limit): the source may be broken; re-run with --force-withdraw if it is real"
+        )

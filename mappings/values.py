@@ -1,0 +1,80 @@
+"""Map harvested values onto controlled vocabularies, keeping every value that could not be mapped.
+
+Adapters call one `ValueMapper` per record: each method returns the controlled URI (or None) and notes the
+original value under `unmapped` when it has no known meaning, so nothing is dropped silently and the run
+report can count the top unmapped values per property.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from . import normalise
+from .vocabularies import Match
+
+
+def is_iri(value: str) -> bool:
+    return value.startswith(("http://", "https://", "urn:"))
+
+
+class ValueMapper:
+    def __init__(self) -> None:
+        self.unmapped: dict[str, list[str]] = {}
+
+    def note(self, prop: str, value: str) -> None:
+        values = self.unmapped.setdefault(prop, [])
+        if value not in values:
+            values.append(value)
+
+    def _one(
+        self, prop: str, value: str | None, lookup: Callable[[str], Match | None], keep_iri: bool = True
+    ) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        value = str(value).strip()
+        match = lookup(value)
+        if match:
+            return match.uri
+        if keep_iri and is_iri(value):
+            return value  # an IRI of a vocabulary fedcat does not carry: still a valid controlled value
+        self.note(prop, value)
+        return None
+
+    def licence(self, value: str | None) -> str | None:
+        return self._one("licence", value, normalise.licence_uri)
+
+    def format(self, value: str | None) -> str | None:
+        """The EU file-type URI, else the source's own label (kept as a literal and noted)."""
+        if value is None or not str(value).strip():
+            return None
+        uri = self._one("format", value, normalise.format_uri)
+        return uri or str(value).strip()
+
+    def media_type(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        return normalise.media_type_uri(value) or (value if is_iri(value) else None)
+
+    def language(self, value: str | None) -> str | None:
+        return self._one("language", value, normalise.language_uri)
+
+    def frequency(self, value: str | None) -> str | None:
+        return self._one("frequency", value, normalise.frequency_uri)
+
+    def access_rights(self, value: str | None) -> str | None:
+        return self._one("access_rights", value, normalise.access_right_uri)
+
+    def themes(self, values: Iterable[str]) -> list[str]:
+        uris: list[str] = []
+        for value in values:
+            if not value or not value.strip():
+                continue
+            matches = normalise.theme_uris(value)
+            if matches:
+                uris.extend(m.uri for m in matches if m.uri not in uris)
+            elif is_iri(value):
+                if value not in uris:
+                    uris.append(value)
+            else:
+                self.note("theme", value.strip())
+        return uris
