@@ -86,7 +86,7 @@ class PortalServer:
         return [r for r in self.log if r.path == path.split("?")[0]]
 
     def start(self) -> PortalServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-SOURCE_TYPES = ("dcat", "opendatasoft", "udata", "ckan", "csw", "datajson")
 JURISDICTION_LEVELS = ("commune", "epci", "departement", "region", "country", "eu", "other")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SOURCE_KEYS = {
@@ -176,8 +175,12 @@ def _source(entry: Any, index: int, problems: list[str]) -> Source | None:
             problems.append(f"{label}: `{key}` is required and must be a non-empty string")
     if isinstance(entry.get("id"), str) and not _ID.match(entry["id"]):
         problems.append(f"{label}: `id` must be lowercase letters, digits, '-' or '_' (at most 64)")
-    if isinstance(entry.get("type"), str) and entry["type"] not in SOURCE_TYPES:
-        problems.append(f"{label}: `type` must be one of {', '.join(SOURCE_TYPES)}, got {entry['type']!r}")
+    from .adapters import ADAPTERS  # here: the adapters import this module
+
+    if isinstance(entry.get("type"), str) and entry["type"] not in ADAPTERS:
+        problems.append(
+            f"{label}: `type` must be one of {', '.join(sorted(ADAPTERS))}, got {entry['type']!r}"
+        )
     if isinstance(entry.get("url"), str) and not entry["url"].startswith(("http://", "https://")):
         problems.append(f"{label}: `url` must be an http(s) URL, got {entry['url']!r}")
     jurisdiction = _jurisdiction(entry.get("jurisdiction"), label, problems)

@@ -1,0 +1,80 @@
+"""Open a fedcat catalogue: the configuration, the record store and the search backend of a data dir."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .harvester.sources import Config, load_config
+from .indexer.backend import SearchBackend
+from .indexer.documents import sync_index
+from .indexer.store import Store
+
+DEFAULT_CONFIG = "sources.yaml"
+DEFAULT_DATA_DIR = "fedcat-data"
+BACKENDS = ("embedded", "sqlite")
+
+
+def default_config() -> Path:
+    return Path(os.environ.get("FEDCAT_CONFIG", DEFAULT_CONFIG))
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("FEDCAT_DATA_DIR", DEFAULT_DATA_DIR))
+
+
+def open_backend(data_dir: Path, name: str = "embedded") -> SearchBackend:
+    """The search index beside the store; it is derived data and can always be rebuilt from it."""
+    if name == "embedded":
+        from .indexer.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(data_dir / "index")
+    if name == "sqlite":
+        from .indexer.sqlite_fts import SqliteFtsBackend
+
+        return SqliteFtsBackend(data_dir / "search.sqlite")
+    raise ValueError(f"unknown search backend {name!r} (expected one of {', '.join(BACKENDS)})")
+
+
+@dataclass
+class Catalogue:
+    config: Config
+    store: Store
+    backend: SearchBackend
+    data_dir: Path
+
+    @classmethod
+    def open(
+        cls,
+        config_path: Path | str | None = None,
+        data_dir: Path | str | None = None,
+        backend: str | None = None,
+    ) -> Catalogue:
+        """Load the config, open the store and index, and repair what a previous crash left behind."""
+        config = load_config(config_path or default_config())
+        directory = Path(data_dir or default_data_dir())
+        directory.mkdir(parents=True, exist_ok=True)
+        store = Store(directory / "fedcat.db")
+        store.sync_sources(config.sources)
+        search = open_backend(directory, backend or os.environ.get("FEDCAT_BACKEND", "embedded"))
+        sync_index(store, search)
+        return cls(config, store, search, directory)
+
+    @contextmanager
+    def harvesting(self) -> Iterator[None]:
+        """Hold the data dir's harvest lock; runs still marked `running` then belong to a dead process."""
+        with (self.data_dir / "harvest.lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"another fedcat process is harvesting into {self.data_dir}") from None
+            self.store.mark_interrupted()
+            yield
+
+    def close(self) -> None:
+        self.backend.close()
+        self.store.close()

@@ -1,0 +1,265 @@
+"""The `fedcat` command: harvest, serve, demo, status, reindex."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir
+from .harvester.run import RunResult, harvest
+from .harvester.sources import ConfigError
+
+console = Console(stderr=True)
+STATUS_STYLE = {
+    "complete": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "interrupted": "red",
+    "running": "cyan",
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"sources file (default: $FEDCAT_CONFIG or {default_config()})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the store and index live (default: $FEDCAT_DATA_DIR or {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="search backend (default: $FEDCAT_BACKEND or embedded)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedcat", description="Federated open-data catalogue aggregator.")
+    parser.add_argument("--version", action="version", version=f"fedcat {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("harvest", help="harvest sources now (all enabled sources by default)")
+    p.add_argument("sources", nargs="*", metavar="SOURCE_ID", help="only these sources")
+    p.add_argument("--full", action="store_true", help="ignore HTTP validators: fetch every page again")
+    p.add_argument(
+        "--force-withdraw",
+        action="store_true",
+        help="withdraw unseen records even over the mass-withdrawal limit",
+    )
+    _common(p)
+
+    p = commands.add_parser("serve", help="serve the search API and linked data")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    _common(p)
+
+    p = commands.add_parser("demo", help="start a local example portal, harvest it and serve the API")
+    p.add_argument("--port", type=int, default=8000, help="API port (the example portal takes a free port)")
+    p.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
+    p.add_argument(
+        "--no-serve", action="store_true", help="harvest the demo portal, print the summary and exit"
+    )
+
+    p = commands.add_parser("status", help="each source's last run, its age, counts and last error")
+    _common(p)
+
+    p = commands.add_parser("reindex", help="rebuild the search index from the store")
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        console.print(f"[red]Configuration problems in {exc.path}:[/red]")
+        for problem in exc.problems:
+            console.print(f"  - {problem}")
+        return 2
+    except (KeyError, RuntimeError) as exc:
+        console.print(f"[red]{exc.args[0] if exc.args else exc}[/red]")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_harvest(
+    catalogue: Catalogue, source_ids: Sequence[str] = (), *, full: bool = False, force_withdraw: bool = False
+) -> list[RunResult]:
+    """Harvest with a progress bar per source; returns the run results."""
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(source_id: str, counts: Counter, total: int | None) -> None:
+            if source_id not in tasks:
+                tasks[source_id] = progress.add_task(source_id, total=None, detail="")
+            detail = f"{counts['created']} new, {counts['updated']} updated, {counts['failed']} failed"
+            progress.update(tasks[source_id], completed=counts["seen"], total=total, detail=detail)
+
+        with catalogue.harvesting():
+            return harvest(
+                catalogue.config,
+                catalogue.store,
+                catalogue.backend,
+                source_ids,
+                full=full,
+                force_withdraw=force_withdraw,
+                progress=on_progress,
+            )
+
+
+def print_summary(results: list[RunResult]) -> None:
+    table = Table(title="Harvest summary")
+    for column in (
+        "source",
+        "run",
+        "status",
+        "pages",
+        "seen",
+        "created",
+        "updated",
+        "unchanged",
+        "withdrawn",
+        "failed",
+        "message",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        c = r.counts
+        table.add_row(
+            r.source_id,
+            str(r.run_id),
+            f"[{STATUS_STYLE[r.status]}]{r.status}[/]",
+            *(
+                str(c.get(k, 0))
+                for k in ("pages", "seen", "created", "updated", "unchanged", "withdrawn", "failed")
+            ),
+            (r.message or "")[:200],
+        )
+    Console().print(table)
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    try:
+        results = run_harvest(catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw)
+    finally:
+        catalogue.close()
+    print_summary(results)
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def serve(catalogue: Catalogue, host: str, port: int) -> None:
+    import uvicorn
+
+    from .api.app import create_app
+
+    app = create_app(catalogue.store, catalogue.backend, catalogue.config)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
+    try:
+        serve(catalogue, args.host, args.port)
+    finally:
+        catalogue.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.run import run_demo
+
+    return run_demo(args.port, args.data_dir, serve_api=not args.no_serve)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    table = Table(title="Sources")
+    for column in (
+        "source",
+        "type",
+        "datasets",
+        "last run",
+        "status",
+        "ended",
+        "created",
+        "updated",
+        "withdrawn",
+        "failed",
+        "message",
+    ):
+        table.add_column(column, overflow="fold")
+    for source in catalogue.store.sources():
+        run = catalogue.store.run(source["last_run_id"]) if source["last_run_id"] else None
+        if run is None:
+            table.add_row(
+                source["id"], source["type"], str(source["datasets"]), "never", "", "", "", "", "", "", ""
+            )
+            continue
+        table.add_row(
+            source["id"],
+            source["type"],
+            str(source["datasets"]),
+            str(run["id"]),
+            f"[{STATUS_STYLE[run['status']]}]{run['status']}[/]",
+            run["ended_at"] or "",
+            *(str(run[k]) for k in ("created", "updated", "withdrawn", "failed")),
+            (run["message"] or "")[:200],
+        )
+    catalogue.close()
+    Console().print(table)
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from .indexer.documents import rebuild_index
+
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    count = rebuild_index(catalogue.store, catalogue.backend)
+    catalogue.close()
+    console.print(f"indexed {count} records")
+    return 0
+
+
+COMMANDS = {
+    "harvest": cmd_harvest,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+    "status": cmd_status,
+    "reindex": cmd_reindex,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

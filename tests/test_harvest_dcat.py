@@ -1,0 +1,351 @@
+"""Harvesting DCAT over real HTTP on 127.0.0.1: the corpus, Hydra paging, unsafe links, the no-loss rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import rdflib
+from fedcat.demo.catalogues import city_datasets, hydra_pages
+from fedcat.demo.portal import PortalServer, Reply
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.backend import SearchQuery
+from fedcat.indexer.documents import sync_index
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.indexer.store import Store
+from rdflib.namespace import DCAT, DCTERMS, RDF
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+MEDIA_TYPES = {
+    ".ttl": "text/turtle",
+    ".nt": "application/n-triples",
+    ".rdf": "application/rdf+xml",
+    ".xml": "application/rdf+xml",
+    ".jsonld": "application/ld+json",
+    ".json": "application/json",
+}
+RDFLIB_FORMATS = {
+    ".ttl": "turtle",
+    ".nt": "nt",
+    ".rdf": "xml",
+    ".xml": "xml",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+
+
+def corpus_dcat_files() -> list[Path]:
+    if not (CORPUS / "dcat").is_dir():
+        return []
+    return sorted(p for p in (CORPUS / "dcat").rglob("*") if p.is_file() and p.suffix in MEDIA_TYPES)
+
+
+@pytest.fixture
+def portal():
+    with PortalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def catalogue(tmp_path):
+    store = Store(tmp_path / "fedcat.db")
+    backend = EmbeddedBackend(tmp_path / "index")
+    yield store, backend
+    backend.close()
+    store.close()
+
+
+def config_for(*sources: dict, **settings):
+    return parse_config({"settings": settings, "sources": list(sources)})
+
+
+def source(source_id: str, url: str, **extra) -> dict:
+    return {"id": source_id, "name": source_id, "type": "dcat", "url": url, **extra}
+
+
+def reference_graph(path: Path) -> rdflib.Graph | None:
+    """The file as rdflib reads it offline (None when it cannot: remote JSON-LD contexts, syntax errors)."""
+    try:
+        return rdflib.Graph().parse(path, format=RDFLIB_FORMATS[path.suffix])
+    except Exception:
+        return None
+
+
+def live_titles(store: Store, source_id: str) -> set[tuple[str, str | None]]:
+    return {
+        (t.value, t.lang)
+        for r in store.iter_records()
+        if r["source_id"] == source_id
+        for t in r["dataset"].title
+    }
+
+
+@pytest.mark.skipif(not corpus_dcat_files(), reason="../shared/corpus/dcat is absent: corpus tests need it")
+@pytest.mark.parametrize("path", corpus_dcat_files(), ids=lambda p: str(p.relative_to(CORPUS / "dcat")))
+def test_corpus_file_harvests_every_dataset(path, portal, catalogue):
+    store, backend = catalogue
+    url = portal.add("/" + path.name, path.read_bytes(), MEDIA_TYPES[path.suffix])
+    [result] = harvest(config_for(source("corpus", url)), store, backend)
+    reference = reference_graph(path)
+    if reference is None:
+        # rdflib cannot read it offline either: fedcat must say so clearly, and store nothing
+        assert result.status == "failed", result.message
+        assert "not valid" in result.message or "refused" in result.message
+        assert store.count() == 0
+        return
+    datasets = set(reference.subjects(RDF.type, DCAT.Dataset))
+    assert result.status in ("complete", "partial"), result.message
+    if result.status == "partial":  # only a next link leaving the local origin may stop the walk
+        assert "leaves the source's origin" in result.message
+    assert store.count("corpus") == len(datasets)
+    expected_titles = {
+        (str(t).strip(), t.language)
+        for d in datasets
+        for t in reference.objects(d, DCTERMS.title)
+        if str(t).strip()
+    }
+    assert live_titles(store, "corpus") == expected_titles
+    expected_distributions = sorted(len(set(reference.objects(d, DCAT.distribution))) for d in datasets)
+    got = sorted(len(r["dataset"].distributions) for r in store.iter_records())
+    assert got == expected_distributions
+    # every stored dataset is searchable
+    assert backend.search(SearchQuery(page_size=100)).total == len(datasets)
+
+
+def serve_city(portal: PortalServer, page_size: int = 5) -> tuple[str, int]:
+    base = portal.url("/ville")
+    datasets = city_datasets(base)
+    for number, body in hydra_pages(datasets, base + "/catalog.ttl?page=%d", page_size).items():
+        portal.add(f"/ville/catalog.ttl?page={number}", body)
+    return base + "/catalog.ttl?page=1", len(datasets)
+
+
+def test_hydra_paging_walks_every_page(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    [result] = harvest(config_for(source("ville", url)), store, backend)
+    assert result.status == "complete", result.message
+    assert result.counts["pages"] == 3
+    assert result.counts["created"] == count == store.count("ville")
+    assert {r.path + "?" + "&".join(f"{k}={v[0]}" for k, v in r.query.items()) for r in portal.log} == {
+        f"/ville/catalog.ttl?page={n}" for n in (1, 2, 3)
+    }
+    hit = backend.search(SearchQuery(q="velos libre service"))
+    assert hit.total >= 1
+    assert store.record(hit.ids[0])["dataset"].title[0].value == "Stations de vélos en libre-service"
+
+
+def test_corpus_two_page_walks(portal, catalogue):
+    store, backend = catalogue
+    folder = CORPUS / "dcat" / "udata-fixtures"
+    if not folder.is_dir():
+        pytest.skip("../shared/corpus/dcat/udata-fixtures is absent")
+    origin = portal.base_url.removeprefix("http://")
+    sources = []
+    for kind in ("partial-collection", "paged-collection"):
+        for n in (1, 2):
+            body = (folder / f"{kind}-{n}.jsonld").read_text().replace("data.test.org", f"{origin}/{kind}")
+            portal.add(f"/{kind}/catalog.jsonld?page={n}", body, "application/ld+json")
+        sources.append(source(kind, portal.url(f"/{kind}/catalog.jsonld?page=1")))
+    results = harvest(config_for(*sources), store, backend)
+    for result in results:
+        assert result.status == "complete", result.message
+        assert result.counts["pages"] == 2
+        assert store.count(result.source_id) == 4  # hydra:totalItems of the fixture
+
+
+def test_paging_loop_is_detected_and_run_is_partial(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    page3 = portal.routes["/ville/catalog.ttl?page=3"].body.decode()
+    looped = (
+        page3
+        + f"\n<{portal.url('/ville/catalog.ttl?page=3')}> <http://www.w3.org/ns/hydra/core#next> <{url}> .\n"
+    )
+    portal.add("/ville/catalog.ttl?page=3", looped)
+    [result] = harvest(config_for(source("ville", url)), store, backend)
+    assert result.status == "partial"
+    assert "paging loop" in result.message
+    assert store.count("ville") == count  # every page was read once, nothing lost
+    assert len(portal.log) == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://example.org/catalog.ttl?page=2", "leaves the source's origin"),
+        ("http://169.254.169.254/latest/meta-data/", "leaves the source's origin"),
+        ("file:///etc/passwd", "only http and https"),
+    ],
+)
+def test_next_link_outside_the_origin_is_refused(portal, catalogue, target, reason):
+    store, backend = catalogue
+    url, _ = serve_city(portal)
+    page1 = portal.routes["/ville/catalog.ttl?page=1"].body.decode()
+    page1 = page1.replace(portal.url("/ville/catalog.ttl?page=2"), target)
+    portal.add("/ville/catalog.ttl?page=1", page1)
+    [result] = harvest(config_for(source("ville", url)), store, backend)
+    assert result.status == "partial"
+    assert reason in result.message
+    assert store.count("ville") == 5  # the first page's datasets are kept
+    assert len(portal.log) == 1
+
+
+def test_allowed_hosts_let_paging_continue_elsewhere(portal, catalogue):
+    store, backend = catalogue
+    base = portal.url("/ville")
+    datasets = city_datasets(base)
+    # page 2 is served under "localhost", another host name for the same server
+    other = portal.base_url.replace("127.0.0.1", "localhost")
+    pages = hydra_pages(datasets, base + "/catalog.ttl?page=%d", 10)
+    portal.add(
+        "/ville/catalog.ttl?page=1",
+        pages[1].decode().replace(base + "/catalog.ttl?page=2", other + "/ville/catalog.ttl?page=2"),
+    )
+    portal.add("/ville/catalog.ttl?page=2", pages[2])
+    [result] = harvest(
+        config_for(source("ville", base + "/catalog.ttl?page=1", allowed_hosts=["localhost"])), store, backend
+    )
+    assert result.status == "complete", result.message
+    assert store.count("ville") == len(datasets)
+
+
+def test_reharvest_of_unchanged_source_updates_and_reindexes_nothing(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    config = config_for(source("ville", url))
+    harvest(config, store, backend)
+    [again] = harvest(config, store, backend)
+    assert again.status == "complete"
+    assert (again.counts["created"], again.counts["updated"], again.counts["withdrawn"]) == (0, 0, 0)
+    assert again.counts["unchanged"] == count
+    # conditional GET: the portal answered 304 to the second walk
+    assert all("If-None-Match" in r.headers for r in portal.log[3:])
+    assert sync_index(store, backend) == 0
+    # a full re-fetch (no validators) parses again but still finds every payload unchanged
+    [full] = harvest(config, store, backend, full=True)
+    assert (full.counts["unchanged"], full.counts["updated"]) == (count, 0)
+    assert store.count("ville") == count
+
+
+def test_changed_dataset_is_updated_and_reindexed(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    config = config_for(source("ville", url))
+    harvest(config, store, backend)
+    page = portal.routes["/ville/catalog.ttl?page=2"].body.decode()
+    portal.add(
+        "/ville/catalog.ttl?page=2", page.replace("Bibliothèques et médiathèques", "Réseau des médiathèques")
+    )
+    [again] = harvest(config, store, backend)
+    assert (again.counts["updated"], again.counts["unchanged"], again.counts["created"]) == (1, count - 1, 0)
+    assert backend.search(SearchQuery(q="reseau mediatheques")).total == 1
+
+
+def test_removed_dataset_is_withdrawn_after_a_complete_run_only(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal, page_size=20)
+    config = config_for(source("ville", url))
+    harvest(config, store, backend)
+    [kept] = [r for r in store.iter_records() if "Arbres" in r["dataset"].title[0].value]
+    # the source drops one dataset, but the page that should list the rest fails: partial, nothing withdrawn
+    base = portal.url("/ville")
+    smaller = [d for d in city_datasets(base) if "Arbres" not in d.title[0].value]
+    pages = hydra_pages(smaller, base + "/catalog.ttl?page=%d", 7)
+    portal.routes.clear()
+    portal.add("/ville/catalog.ttl?page=1", pages[1])
+    portal.add("/ville/catalog.ttl?page=2", b"oops", status=500)
+    [partial] = harvest(config_for(source("ville", url), http={"retries": 0}), store, backend)
+    assert partial.status == "partial"
+    assert "HTTP 500" in partial.message
+    assert partial.counts["withdrawn"] == 0
+    assert store.count("ville") == count
+    # now the whole smaller catalogue is served: the complete run withdraws the missing dataset
+    for number, body in pages.items():
+        portal.add(f"/ville/catalog.ttl?page={number}", body)
+    [complete] = harvest(config, store, backend)
+    assert complete.status == "complete"
+    assert complete.counts["withdrawn"] == 1
+    assert store.count("ville") == count - 1
+    tombstone = store.record(kept["id"])
+    assert tombstone["withdrawn_at"] is not None  # kept, not deleted
+    assert kept["id"] not in backend.ids()
+
+
+def test_mass_withdrawal_is_refused(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal, page_size=20)
+    config = config_for(source("ville", url))
+    harvest(config, store, backend)
+    portal.routes.clear()
+    empty = hydra_pages([], "unused%d", 1)  # a catalogue page with no dataset at all
+    portal.add(
+        "/ville/catalog.ttl?page=1", empty.get(1, b"") or b"@prefix dcat: <http://www.w3.org/ns/dcat#> .\n"
+    )
+    [result] = harvest(config, store, backend)
+    assert result.status == "partial"
+    assert "refused to withdraw" in result.message
+    assert store.count("ville") == count
+    [forced] = harvest(config, store, backend, force_withdraw=True)
+    assert forced.counts["withdrawn"] == count
+    assert store.count("ville") == 0
+
+
+def test_failed_source_does_not_stop_the_others(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    portal.add("/broken.ttl", "this is <not turtle", "text/turtle")
+    portal.add("/html.ttl", "<!DOCTYPE html><html><body>Maintenance</body></html>", "text/html")
+    results = harvest(
+        config_for(
+            source("broken", portal.url("/broken.ttl")),
+            source("html", portal.url("/html.ttl")),
+            source("ville", url),
+        ),
+        store,
+        backend,
+    )
+    status = {r.source_id: (r.status, r.message) for r in results}
+    assert status["broken"][0] == "failed" and "not valid Turtle" in status["broken"][1]
+    assert status["html"][0] == "failed" and "HTML page" in status["html"][1]
+    assert status["ville"][0] == "complete"
+    assert store.count("ville") == count
+
+
+def test_multilingual_literals_and_dates_survive(portal, catalogue):
+    store, backend = catalogue
+    url, _ = serve_city(portal)
+    harvest(config_for(source("ville", url)), store, backend)
+    [record] = [r for r in store.iter_records() if r["dataset"].title[0].value.startswith("Qualité de l'air")]
+    dataset = record["dataset"]
+    assert {(t.value, t.lang) for t in dataset.title} == {
+        ("Qualité de l'air : indices quotidiens", "fr"),
+        ("Daily air quality index", "en"),
+    }
+    assert dataset.modified == "2026-11-20"
+    assert dataset.publisher.name[0].value == "Ville de Lille (exemple)"
+    assert [d.format for d in dataset.distributions] == [
+        "http://publications.europa.eu/resource/authority/file-type/CSV",
+        "http://publications.europa.eu/resource/authority/file-type/JSON",
+    ]
+    assert dataset.spatial[0].bbox.startswith("POLYGON")
+
+
+def test_retry_after_is_honoured(portal, catalogue):
+    store, backend = catalogue
+    url, count = serve_city(portal, page_size=20)
+    calls = []
+
+    def flaky(request):
+        calls.append(request)
+        if len(calls) == 1:
+            return Reply(b"slow down", status=429, headers={"Retry-After": "0"})
+        return None
+
+    body = portal.routes.pop("/ville/catalog.ttl?page=1")
+    portal.handle("/ville/catalog.ttl", lambda r: flaky(r) or body)
+    [result] = harvest(config_for(source("ville", url)), store, backend)
+    assert result.status == "complete", result.message
+    assert len(calls) == 2
+    assert store.count("ville") == count
