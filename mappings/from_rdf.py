@@ -47,26 +47,59 @@ TIME = "http://www.w3.org/2006/time#"
 DATASET_TYPE = NamedNode(DCAT + "Dataset")
 NOT_EMBEDDED = frozenset({DCAT + "Dataset", DCAT + "Catalog", DCAT + "DatasetSeries", DCAT + "CatalogRecord"})
 MAX_RECORD_NODES = 500  # a record embeds at most this many described nodes (guards against huge closures)
+_SHORT = 8  # object lists up to this long are deduplicated by scanning them
+_NO_PROPS: dict[str, list[Node]] = {}
 
 
 class Graph:
     """Triples grouped by subject: subject -> predicate IRI -> objects, in document order."""
 
-    __slots__ = ("out",)
+    __slots__ = ("_big", "_excluded", "out")
 
     def __init__(self, triples: Iterable[Triple] = ()) -> None:
         self.out: dict[Node, dict[str, list[Node]]] = {}
+        self._big: dict[int, set[Node]] = {}  # id(objects list) -> its set, for long lists (dedup in O(1))
+        self._excluded: set[Node] | None = None  # subjects typed dcat:Dataset, Catalog… (see `closure`)
+        # `add` inlined: this loop runs once per parsed triple (a page is ~50,000 of them)
+        out = self.out
         for t in triples:
-            self.add(t.subject, t.predicate.value, t.object)
+            subject = t.subject
+            props = out.get(subject)
+            if props is None:
+                props = out[subject] = {}
+            predicate = t.predicate.value
+            obj = t.object
+            objs = props.get(predicate)
+            if objs is None:
+                props[predicate] = [obj]
+            elif len(objs) < _SHORT:
+                if obj not in objs:
+                    objs.append(obj)
+            else:
+                self._add_long(objs, obj)
 
     def add(self, subject: Node, predicate: str, obj: Node) -> None:
+        self._excluded = None
         props = self.out.get(subject)
         if props is None:
             props = self.out[subject] = {}
         objs = props.get(predicate)
         if objs is None:
             props[predicate] = [obj]
-        elif obj not in objs:
+        elif len(objs) < _SHORT:
+            if obj not in objs:
+                objs.append(obj)
+        else:
+            self._add_long(objs, obj)
+
+    def _add_long(self, objs: list[Node], obj: Node) -> None:
+        """Append unless present, for lists long enough that a linear scan would cost (a catalogue's
+        dcat:dataset list holds a whole page: scanning it per triple is quadratic)."""
+        seen = self._big.get(id(objs))
+        if seen is None:
+            seen = self._big[id(objs)] = set(objs)
+        if obj not in seen:
+            seen.add(obj)
             objs.append(obj)
 
     def objects(self, subject: Node, predicate: str) -> list[Node]:
@@ -74,10 +107,12 @@ class Graph:
         return props.get(predicate, []) if props else []
 
     def first(self, subject: Node, *predicates: str) -> Node | None:
-        for predicate in predicates:
-            objs = self.objects(subject, predicate)
-            if objs:
-                return objs[0]
+        props = self.out.get(subject)
+        if props:
+            for predicate in predicates:
+                objs = props.get(predicate)
+                if objs:
+                    return objs[0]
         return None
 
     def subjects_of_type(self, type_iri: str) -> list[Node]:
@@ -89,16 +124,29 @@ class Graph:
 
     # --- one record's own part of the graph ----------------------------------------------------------
 
+    def _not_embedded(self) -> set[Node]:
+        """The IRI subjects typed with a NOT_EMBEDDED class (computed once per graph)."""
+        if self._excluded is None:
+            self._excluded = {
+                s
+                for s, props in self.out.items()
+                if isinstance(s, NamedNode)
+                and any(isinstance(t, NamedNode) and t.value in NOT_EMBEDDED for t in props.get(RDF_TYPE, ()))
+            }
+        return self._excluded
+
     def closure(self, root: Node) -> list[Node]:
         """The root and every node it leads to that this document describes, other datasets excluded."""
+        out = self.out
+        excluded = self._not_embedded()
         nodes, queue, seen = [root], [root], {root}
         while queue and len(nodes) < MAX_RECORD_NODES:
-            for objs in self.out.get(queue.pop(), {}).values():
+            for objs in out.get(queue.pop(), _NO_PROPS).values():
                 for obj in objs:
-                    if obj in seen or isinstance(obj, Literal) or obj not in self.out:
+                    if isinstance(obj, Literal) or obj in seen or obj not in out:
                         continue
                     seen.add(obj)
-                    if isinstance(obj, NamedNode) and self.types(obj) & NOT_EMBEDDED:
+                    if obj in excluded:
                         continue
                     nodes.append(obj)
                     queue.append(obj)
@@ -110,77 +158,152 @@ class Graph:
         The same description always gives the same bytes (parsers name blank nodes at random), so a hash of
         it tells whether a record changed.
         """
+        out = self.out
         labels: dict[Node, str] = {}
-
-        def term(node: Node) -> str:
-            if isinstance(node, BlankNode):
-                label = labels.get(node)
-                if label is None:
-                    labels[node] = "_:cycle"  # a blank-node cycle: named by position, still deterministic
-                    body = "".join(
-                        sorted(f"{p} {term(o)}" for p, objs in self.out.get(node, {}).items() for o in objs)
+        lines: list[str] = []
+        append = lines.append
+        for s in nodes:
+            props = out.get(s)
+            if not props:
+                continue
+            head = (_bnode_label(out, labels, s) if isinstance(s, BlankNode) else str(s)) + " <"
+            for p, objs in props.items():
+                start = head + p + "> "
+                for o in objs:
+                    append(
+                        start
+                        + (_bnode_label(out, labels, o) if isinstance(o, BlankNode) else str(o))
+                        + " .\n"
                     )
-                    label = labels[node] = "_:b" + hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
-                return label
-            return str(node)
-
-        lines = sorted(
-            f"{term(s)} <{p}> {term(o)} .\n"
-            for s in nodes
-            for p, objs in self.out.get(s, {}).items()
-            for o in objs
-        )
+        lines.sort()
         return "".join(lines).encode("utf-8")
 
 
+def _bnode_label(out: dict[Node, dict[str, list[Node]]], labels: dict[Node, str], node: BlankNode) -> str:
+    """A blank node's canonical label: a digest of its sorted description (nested blank nodes first).
+
+    A module function rather than a closure: a recursive closure is a reference cycle, which would keep
+    the page's whole graph alive until the cyclic garbage collector runs.
+    """
+    label = labels.get(node)
+    if label is None:
+        labels[node] = "_:cycle"  # a blank-node cycle: named by position, still deterministic
+        body = "".join(
+            sorted(
+                f"{p} {_bnode_label(out, labels, o) if isinstance(o, BlankNode) else str(o)}"
+                for p, objs in out.get(node, _NO_PROPS).items()
+                for o in objs
+            )
+        )
+        label = labels[node] = "_:b" + hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
+    return label
+
+
 # --- value helpers -----------------------------------------------------------------------------------
+# The public helpers take (graph, subject, predicates…). The mapping itself works on a subject's property
+# dict (`_props`) with the underscored twins: one dict lookup per subject instead of one per property, and
+# predicate IRIs built once below rather than per call.
+
+_TITLE, _DESCRIPTION, _LICENSE = DCT + "title", DCT + "description", DCT + "license"
+_ISSUED, _MODIFIED, _IDENTIFIER = DCT + "issued", DCT + "modified", DCT + "identifier"
+_LANGUAGE, _CONFORMS_TO, _ACCESS_RIGHTS = DCT + "language", DCT + "conformsTo", DCT + "accessRights"
+_LABELS = (SKOS + "prefLabel", RDFS + "label", DCT + "title", RDF + "value")
+_AGENT_NAMES = (FOAF + "name", SKOS + "prefLabel", RDFS + "label", VCARD + "fn", VCARD + "organization-name")
+_AGENT_EMAILS = (FOAF + "mbox", VCARD + "hasEmail")
+_HOMEPAGES = (FOAF + "homepage", FOAF + "workplaceHomepage")
+_CONTACT_NAMES = (VCARD + "fn", VCARD + "organization-name", FOAF + "name")
+_CONTACT_EMAILS = (VCARD + "hasEmail", VCARD + "email")
+_CONTACT_URLS = (VCARD + "hasURL", VCARD + "url")
+_TIME_INSTANTS = (TIME + "inXSDDateTimeStamp", TIME + "inXSDDateTime", TIME + "inXSDDate")
+_STARTS, _ENDS = (DCAT + "startDate", SCHEMA + "startDate"), (DCAT + "endDate", SCHEMA + "endDate")
+_LOCATION_LABELS = (SKOS + "prefLabel", RDFS + "label", LOCN + "geographicName")
+_VERSIONS = (DCAT + "version", OWL + "versionInfo", ADMS + "version")
 
 
-def texts(graph: Graph, subject: Node, *predicates: str) -> list[Text]:
+def _props(graph: Graph, node: Node) -> dict[str, list[Node]]:
+    return graph.out.get(node, _NO_PROPS)
+
+
+def _texts(props: dict[str, list[Node]], predicates: Iterable[str]) -> list[Text]:
     found: list[Text] = []
     for predicate in predicates:
-        for obj in graph.objects(subject, predicate):
-            if isinstance(obj, Literal) and obj.value.strip():
-                found.append(Text(obj.value.strip(), obj.language))
-        if found:
-            return found
+        objs = props.get(predicate)
+        if objs:
+            for obj in objs:
+                if isinstance(obj, Literal):
+                    value = obj.value.strip()
+                    if value:
+                        found.append(Text(value, obj.language))
+            if found:
+                return found
     return found
 
 
+def _literal(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
+    for predicate in predicates:
+        objs = props.get(predicate)
+        if objs:
+            node = objs[0]
+            return None if isinstance(node, BlankNode) else (node.value.strip() or None)
+    return None
+
+
+def _iris(props: dict[str, list[Node]], predicate: str) -> list[str]:
+    values: list[str] = []
+    for obj in props.get(predicate, ()):
+        if isinstance(obj, NamedNode):
+            values.append(obj.value.strip())
+        elif isinstance(obj, Literal) and (value := obj.value.strip()):
+            values.append(value)
+    return values
+
+
+def _iri(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
+    for predicate in predicates:
+        for obj in props.get(predicate, ()):
+            if isinstance(obj, NamedNode):
+                return obj.value.strip()
+            if isinstance(obj, Literal) and (value := obj.value.strip()):
+                return value
+    return None
+
+
+def _date(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
+    value = _literal(props, predicates)
+    return normalise_date(value) if value else None
+
+
+def _first(props: dict[str, list[Node]], predicate: str) -> Node | None:
+    objs = props.get(predicate)
+    return objs[0] if objs else None
+
+
+def texts(graph: Graph, subject: Node, *predicates: str) -> list[Text]:
+    return _texts(_props(graph, subject), predicates)
+
+
 def literal(graph: Graph, subject: Node, *predicates: str) -> str | None:
-    node = graph.first(subject, *predicates)
-    if node is None or isinstance(node, BlankNode):
-        return None
-    return node.value.strip() or None
+    return _literal(_props(graph, subject), predicates)
 
 
 def iris(graph: Graph, subject: Node, predicate: str) -> list[str]:
     """IRIs (and IRI-like literals, which some portals publish where an IRI is expected)."""
-    values = []
-    for obj in graph.objects(subject, predicate):
-        if isinstance(obj, NamedNode) or (isinstance(obj, Literal) and obj.value.strip()):
-            values.append(obj.value.strip())
-    return values
+    return _iris(_props(graph, subject), predicate)
 
 
 def iri(graph: Graph, subject: Node, *predicates: str) -> str | None:
-    for predicate in predicates:
-        found = iris(graph, subject, predicate)
-        if found:
-            return found[0]
-    return None
+    return _iri(_props(graph, subject), predicates)
 
 
 def date(graph: Graph, subject: Node, *predicates: str) -> str | None:
-    value = literal(graph, subject, *predicates)
-    return normalise_date(value) if value else None
+    return _date(_props(graph, subject), predicates)
 
 
 def label_of(graph: Graph, node: Node) -> str | None:
     """A node's own label, or its IRI/literal value."""
     if isinstance(node, Literal):
         return node.value.strip() or None
-    found = texts(graph, node, SKOS + "prefLabel", RDFS + "label", DCT + "title", RDF + "value")
+    found = _texts(_props(graph, node), _LABELS)
     if found:
         return found[0].value
     return node.value if isinstance(node, NamedNode) else None
@@ -198,31 +321,24 @@ def agent(graph: Graph, node: Node | None) -> Agent | None:
         return None
     if isinstance(node, Literal):
         return Agent(name=[Text(node.value.strip(), node.language)]) if node.value.strip() else None
-    name = texts(
-        graph,
-        node,
-        FOAF + "name",
-        SKOS + "prefLabel",
-        RDFS + "label",
-        VCARD + "fn",
-        VCARD + "organization-name",
-    )
-    email = literal(graph, node, FOAF + "mbox", VCARD + "hasEmail")
+    props = _props(graph, node)
+    email = _literal(props, _AGENT_EMAILS)
     return Agent(
         uri=node_iri(node),
-        name=name,
-        type=iri(graph, node, DCT + "type"),
-        identifier=literal(graph, node, DCT + "identifier"),
+        name=_texts(props, _AGENT_NAMES),
+        type=_iri(props, (DCT + "type",)),
+        identifier=_literal(props, (_IDENTIFIER,)),
         email=email.removeprefix("mailto:") if email else None,
-        homepage=iri(graph, node, FOAF + "homepage", FOAF + "workplaceHomepage"),
+        homepage=_iri(props, _HOMEPAGES),
     )
 
 
 def contact_point(graph: Graph, node: Node) -> ContactPoint | None:
     if isinstance(node, Literal):
         return ContactPoint(name=node.value.strip()) if node.value.strip() else None
-    email = literal(graph, node, VCARD + "hasEmail", VCARD + "email")
-    phone_node = graph.first(node, VCARD + "hasTelephone")
+    props = _props(graph, node)
+    email = _literal(props, _CONTACT_EMAILS)
+    phone_node = _first(props, VCARD + "hasTelephone")
     phone = None
     if phone_node is not None:
         phone = (
@@ -231,46 +347,49 @@ def contact_point(graph: Graph, node: Node) -> ContactPoint | None:
         phone = phone or phone_node.value
     return ContactPoint(
         uri=node_iri(node),
-        name=literal(graph, node, VCARD + "fn", VCARD + "organization-name", FOAF + "name"),
+        name=_literal(props, _CONTACT_NAMES),
         email=email.removeprefix("mailto:") if email else None,
-        url=iri(graph, node, VCARD + "hasURL", VCARD + "url"),
+        url=_iri(props, _CONTACT_URLS),
         phone=phone.removeprefix("tel:") if phone else None,
     )
 
 
 def period(graph: Graph, node: Node) -> PeriodOfTime | None:
-    start = date(graph, node, DCAT + "startDate", SCHEMA + "startDate")
-    end = date(graph, node, DCAT + "endDate", SCHEMA + "endDate")
-    if start is None and (begin := graph.first(node, TIME + "hasBeginning")) is not None:
-        start = date(graph, begin, TIME + "inXSDDateTimeStamp", TIME + "inXSDDateTime", TIME + "inXSDDate")
-    if end is None and (finish := graph.first(node, TIME + "hasEnd")) is not None:
-        end = date(graph, finish, TIME + "inXSDDateTimeStamp", TIME + "inXSDDateTime", TIME + "inXSDDate")
+    props = _props(graph, node)
+    start = _date(props, _STARTS)
+    end = _date(props, _ENDS)
+    if start is None and (begin := _first(props, TIME + "hasBeginning")) is not None:
+        start = date(graph, begin, *_TIME_INSTANTS)
+    if end is None and (finish := _first(props, TIME + "hasEnd")) is not None:
+        end = date(graph, finish, *_TIME_INSTANTS)
     return PeriodOfTime(start=start, end=end) if start or end else None
 
 
 def location(graph: Graph, node: Node) -> Location | None:
     if isinstance(node, Literal):
         return Location(label=[Text(node.value.strip(), node.language)]) if node.value.strip() else None
+    props = _props(graph, node)
     return Location(
         uri=node_iri(node),
-        label=texts(graph, node, SKOS + "prefLabel", RDFS + "label", LOCN + "geographicName"),
-        bbox=literal(graph, node, DCAT + "bbox"),
-        geometry=literal(graph, node, LOCN + "geometry"),
-        centroid=literal(graph, node, DCAT + "centroid"),
+        label=_texts(props, _LOCATION_LABELS),
+        bbox=_literal(props, (DCAT + "bbox",)),
+        geometry=_literal(props, (LOCN + "geometry",)),
+        centroid=_literal(props, (DCAT + "centroid",)),
     )
 
 
 def data_service(graph: Graph, node: Node, values: ValueMapper) -> DataService:
+    props = _props(graph, node)
     return DataService(
         uri=node_iri(node),
-        title=texts(graph, node, DCT + "title"),
-        description=texts(graph, node, DCT + "description"),
-        endpoint_url=iris(graph, node, DCAT + "endpointURL"),
-        endpoint_description=iris(graph, node, DCAT + "endpointDescription"),
-        serves_dataset=iris(graph, node, DCAT + "servesDataset"),
-        licence=values.licence(iri(graph, node, DCT + "license")),
-        access_rights=values.access_rights(iri(graph, node, DCT + "accessRights")),
-        conforms_to=iris(graph, node, DCT + "conformsTo"),
+        title=_texts(props, (_TITLE,)),
+        description=_texts(props, (_DESCRIPTION,)),
+        endpoint_url=_iris(props, DCAT + "endpointURL"),
+        endpoint_description=_iris(props, DCAT + "endpointDescription"),
+        serves_dataset=_iris(props, DCAT + "servesDataset"),
+        licence=values.licence(_iri(props, (_LICENSE,))),
+        access_rights=values.access_rights(_iri(props, (_ACCESS_RIGHTS,))),
+        conforms_to=_iris(props, _CONFORMS_TO),
     )
 
 
@@ -284,92 +403,96 @@ def _format_value(graph: Graph, node: Node | None) -> str | None:
 
 
 def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
+    props = _props(graph, node)
     checksum = None
-    if (checksum_node := graph.first(node, SPDX + "checksum")) is not None:
+    if (checksum_node := _first(props, SPDX + "checksum")) is not None:
         value = literal(graph, checksum_node, SPDX + "checksumValue")
         algorithm = iri(graph, checksum_node, SPDX + "algorithm")
         if value and algorithm:
             checksum = Checksum(algorithm=algorithm, value=value)
-    size = literal(graph, node, DCAT + "byteSize")
-    media_type = _format_value(graph, graph.first(node, DCAT + "mediaType"))
-    raw_format = _format_value(graph, graph.first(node, DCT + "format")) or media_type
-    licence_node = graph.first(node, DCT + "license")
+    size = _literal(props, (DCAT + "byteSize",))
+    media_type = _format_value(graph, _first(props, DCAT + "mediaType"))
+    raw_format = _format_value(graph, _first(props, DCT + "format")) or media_type
+    licence_node = _first(props, _LICENSE)
     return Distribution(
         uri=node_iri(node),
-        title=texts(graph, node, DCT + "title"),
-        description=texts(graph, node, DCT + "description"),
-        access_url=iris(graph, node, DCAT + "accessURL"),
-        download_url=iris(graph, node, DCAT + "downloadURL"),
+        title=_texts(props, (_TITLE,)),
+        description=_texts(props, (_DESCRIPTION,)),
+        access_url=_iris(props, DCAT + "accessURL"),
+        download_url=_iris(props, DCAT + "downloadURL"),
         format=values.format(raw_format),
         media_type=values.media_type(media_type),
         licence=values.licence(
             node_iri(licence_node) or (label_of(graph, licence_node) if licence_node else None)
         ),
-        rights=label_of(graph, r) if (r := graph.first(node, DCT + "rights")) is not None else None,
+        rights=label_of(graph, r) if (r := _first(props, DCT + "rights")) is not None else None,
         byte_size=int(float(size)) if size and size.replace(".", "", 1).isdigit() else None,
         checksum=checksum,
-        issued=date(graph, node, DCT + "issued"),
-        modified=date(graph, node, DCT + "modified"),
-        language=[u for v in iris(graph, node, DCT + "language") if (u := values.language(v))],
-        conforms_to=iris(graph, node, DCT + "conformsTo"),
-        status=iri(graph, node, ADMS + "status"),
-        access_service=[data_service(graph, s, values) for s in graph.objects(node, DCAT + "accessService")],
+        issued=_date(props, (_ISSUED,)),
+        modified=_date(props, (_MODIFIED,)),
+        language=[u for v in _iris(props, _LANGUAGE) if (u := values.language(v))],
+        conforms_to=_iris(props, _CONFORMS_TO),
+        status=_iri(props, (ADMS + "status",)),
+        access_service=[data_service(graph, s, values) for s in props.get(DCAT + "accessService", ())],
     )
 
 
-def _keywords(graph: Graph, node: Node) -> list[Text]:
+def _keywords(props: dict[str, list[Node]]) -> list[Text]:
     found: list[Text] = []
-    for text in texts(graph, node, DCAT + "keyword"):
+    seen: set[tuple[str, str | None]] = set()
+    for text in _texts(props, (DCAT + "keyword",)):
         # some portals (Opendatasoft's early DCAT) put every keyword in one comma-joined literal
         parts = [p.strip() for p in text.value.split(",")] if "," in text.value else [text.value]
-        found.extend(Text(p, text.lang) for p in parts if p and Text(p, text.lang) not in found)
+        for part in parts:
+            if part and (part, text.lang) not in seen:
+                seen.add((part, text.lang))
+                found.append(Text(part, text.lang))
     return found
 
 
 def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = None) -> Dataset:
     """Map one dcat:Dataset description to the model; `uri` is the fedcat URI it gets."""
     values = values or ValueMapper()
-    distributions = [distribution(graph, d, values) for d in graph.objects(node, DCAT + "distribution")]
-    dataset_licence = iri(graph, node, DCT + "license")
+    props = _props(graph, node)
+    distributions = [distribution(graph, d, values) for d in props.get(DCAT + "distribution", ())]
+    dataset_licence = _iri(props, (_LICENSE,))
     licence = values.licence(dataset_licence) if dataset_licence else None
     if licence is None:
         licences = {d.licence for d in distributions if d.licence}
         licence = licences.pop() if len(licences) == 1 else None
     other_ids = []
-    for adms_id in graph.objects(node, ADMS + "identifier"):
+    for adms_id in props.get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None
         other_ids.append(notation or adms_id.value)
     return Dataset(
         uri=uri,
         original_uri=node_iri(node),
-        title=texts(graph, node, DCT + "title"),
-        description=texts(graph, node, DCT + "description"),
-        identifier=[i for i in iris(graph, node, DCT + "identifier")],
+        title=_texts(props, (_TITLE,)),
+        description=_texts(props, (_DESCRIPTION,)),
+        identifier=_iris(props, _IDENTIFIER),
         other_identifier=other_ids,
-        keywords=_keywords(graph, node),
-        themes=values.themes(label_of(graph, t) or "" for t in graph.objects(node, DCAT + "theme")),
-        publisher=agent(graph, graph.first(node, DCT + "publisher")),
-        creator=agent(graph, graph.first(node, DCT + "creator")),
-        contact_points=[
-            c for n in graph.objects(node, DCAT + "contactPoint") if (c := contact_point(graph, n))
-        ],
+        keywords=_keywords(props),
+        themes=values.themes(label_of(graph, t) or "" for t in props.get(DCAT + "theme", ())),
+        publisher=agent(graph, _first(props, DCT + "publisher")),
+        creator=agent(graph, _first(props, DCT + "creator")),
+        contact_points=[c for n in props.get(DCAT + "contactPoint", ()) if (c := contact_point(graph, n))],
         distributions=distributions,
-        issued=date(graph, node, DCT + "issued"),
-        modified=date(graph, node, DCT + "modified"),
-        language=[u for v in iris(graph, node, DCT + "language") if (u := values.language(v))],
+        issued=_date(props, (_ISSUED,)),
+        modified=_date(props, (_MODIFIED,)),
+        language=[u for v in _iris(props, _LANGUAGE) if (u := values.language(v))],
         licence=licence,
-        access_rights=values.access_rights(iri(graph, node, DCT + "accessRights")),
-        accrual_periodicity=values.frequency(iri(graph, node, DCT + "accrualPeriodicity")),
-        temporal=[p for n in graph.objects(node, DCT + "temporal") if (p := period(graph, n))],
-        spatial=[s for n in graph.objects(node, DCT + "spatial") if (s := location(graph, n))],
-        landing_page=iris(graph, node, DCAT + "landingPage"),
-        documentation=iris(graph, node, FOAF + "page"),
-        conforms_to=iris(graph, node, DCT + "conformsTo"),
-        version=literal(graph, node, DCAT + "version", OWL + "versionInfo", ADMS + "version"),
-        type=iri(graph, node, DCT + "type"),
-        hvd_categories=iris(graph, node, DCATAP + "hvdCategory"),
-        applicable_legislation=iris(graph, node, DCATAP + "applicableLegislation"),
-        related=iris(graph, node, DCT + "relation"),
+        access_rights=values.access_rights(_iri(props, (_ACCESS_RIGHTS,))),
+        accrual_periodicity=values.frequency(_iri(props, (DCT + "accrualPeriodicity",))),
+        temporal=[p for n in props.get(DCT + "temporal", ()) if (p := period(graph, n))],
+        spatial=[s for n in props.get(DCT + "spatial", ()) if (s := location(graph, n))],
+        landing_page=_iris(props, DCAT + "landingPage"),
+        documentation=_iris(props, FOAF + "page"),
+        conforms_to=_iris(props, _CONFORMS_TO),
+        version=_literal(props, _VERSIONS),
+        type=_iri(props, (DCT + "type",)),
+        hvd_categories=_iris(props, DCATAP + "hvdCategory"),
+        applicable_legislation=_iris(props, DCATAP + "applicableLegislation"),
+        related=_iris(props, DCT + "relation"),
         unmapped=values.unmapped,
     )
 
