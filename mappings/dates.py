@@ -12,13 +12,19 @@ from functools import lru_cache
 
 from .namespaces import XSD
 
+# ISO 8601 and its common deviations: one-digit month/day ("1999-4-4"), a space for "T", an hour-only offset
+# ("+02", PostgreSQL output), a time glued to a partial date ("2002-01T00:00:00": the time is dropped).
 _ISO = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:[T ](?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<frac>\.\d+)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?)?)?)?$"
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?"
+    r"(?:[T ](?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<frac>[.,]\d+)?)?"
+    r" ?(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
 _COMPACT = re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$")
-_SLASHED_DMY = re.compile(r"^(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})$")
+# 31/12/2019, 31.12.2019, with an optional weekday before and time after (Drupal/DKAN: "jeu, 19/12/2019 - 03:00").
+_SLASHED_DMY = re.compile(
+    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})"
+    r"(?:\s*-?\s*(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+)
 _SLASHED_YMD = re.compile(r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$")
 
 
@@ -30,16 +36,24 @@ def _valid(y: int, m: int = 1, d: int = 1) -> bool:
     return 1000 <= y <= 2999
 
 
+def _time(hh: str | None, mm: str | None, ss: str | None) -> str | None:
+    """The HH:MM:SS of a valid time of day, else None (the date alone is kept)."""
+    if hh is None:
+        return None
+    h, m, s = int(hh), int(mm or 0), int(ss or 0)
+    return f"{h:02d}:{m:02d}:{s:02d}" if h <= 23 and m <= 59 and s <= 59 else None
+
+
 @lru_cache(maxsize=65536)
 def normalise_date(value: str | None, *, month_first: bool = False) -> str | None:
     """Return the ISO form of a harvested date, or None when it is not a date ("unknown", "R/P1W", "").
 
     `month_first` reads ambiguous slashed dates as US-style MM/DD/YYYY (data.json); the default is
-    the European DD/MM/YYYY.
+    the European DD/MM/YYYY. A slashed date valid only in the other order ("06/17/2017") is read in that order.
     """
     if not value:
         return None
-    text = value.strip()
+    text = str(value).strip()
     match = _ISO.match(text)
     if match:
         y, m, d = match["y"], match["m"], match["d"]
@@ -48,24 +62,30 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
         if m is None:
             return y
         if d is None:
-            return f"{y}-{m}"
-        if match["H"] is None:
-            return f"{y}-{m}-{d}"
-        hh, mm, ss = int(match["H"]), int(match["M"]), int(match["S"] or 0)
-        if hh > 23 or mm > 59 or ss > 59:
-            return f"{y}-{m}-{d}"
+            return f"{y}-{int(m):02d}"
+        date = f"{y}-{int(m):02d}-{int(d):02d}"
+        clock = _time(match["H"], match["M"], match["S"])
+        if clock is None:
+            return date
         tz = match["tz"] or ""
         if tz and tz != "Z":
-            tz = tz if ":" in tz else f"{tz[:3]}:{tz[3:]}"
+            tz = tz.replace(":", "")
+            tz = f"{tz[:3]}:{tz[3:] or '00'}"
             tz = "Z" if tz in ("+00:00", "-00:00") else tz
-        return f"{y}-{m}-{d}T{hh:02d}:{mm:02d}:{ss:02d}{tz}"
-    for pattern in (_COMPACT, _SLASHED_YMD, _SLASHED_DMY):
-        match = pattern.match(text)
-        if match:
-            y, m, d = int(match["y"]), int(match["m"]), int(match["d"])
-            if pattern is _SLASHED_DMY and month_first:
-                m, d = d, m
-            return f"{y:04d}-{m:02d}-{d:02d}" if _valid(y, m, d) else None
+        return f"{date}T{clock}{tz}"
+    match = _COMPACT.match(text) or _SLASHED_YMD.match(text)
+    if match:
+        y, m, d = int(match["y"]), int(match["m"]), int(match["d"])
+        return f"{y:04d}-{m:02d}-{d:02d}" if _valid(y, m, d) else None
+    match = _SLASHED_DMY.match(text)
+    if match:
+        y, first, second = int(match["y"]), int(match["d"]), int(match["m"])
+        orders = ((second, first), (first, second)) if month_first else ((first, second), (second, first))
+        for d, m in orders:
+            if _valid(y, m, d):
+                clock = _time(match["H"], match["M"], match["S"])
+                date = f"{y:04d}-{m:02d}-{d:02d}"
+                return f"{date}T{clock}" if clock else date
     return None
 
 

@@ -1,8 +1,13 @@
 """Controlled vocabularies as data: load the YAML tables beside this file and look values up in them.
 
-Each table (`<name>.yaml`) lists concepts with their URI, labels per language and aliases (free-text forms,
-other URIs, media types, SPDX ids…). Lookups fold case, accents and punctuation so that "Licence Ouverte
-v2.0", "licence-ouverte-v2-0" and "LICENCE OUVERTE V2.0" are one key.
+Each table (`<name>.yaml`, written by `build_vocabularies`) lists concepts with their URI, labels per language
+and aliases (free-text forms, other URIs, media types, SPDX ids…). Lookups fold case, accents and punctuation so
+that "Licence Ouverte v2.0", "licence-ouverte-v2-0" and "LICENCE OUVERTE V2.0" are one key, and read web
+addresses through `canonical_url` so that http/https, "www." and a trailing slash do not matter.
+
+Which concept a key belongs to: aliases first, then labels, then deprecated concepts (a key keeps the first
+concept that claims it). The build writes a key under several concepts only when it means all of them (a
+portal category covering two EU themes); `lookup` returns the first, `lookup_all` all of them.
 """
 
 from __future__ import annotations
@@ -17,19 +22,60 @@ import yaml
 
 TABLES = Path(__file__).parent
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Suffixes that name the same licence document: Creative Commons / ODC legal code and deeds, page extensions.
+_URL_TAIL = re.compile(
+    r"(?:/(?:legalcode|deed)(?:\.[a-z]{2}(?:[-_][a-z]+)?)?|\.(?:html?|php))$", re.IGNORECASE
+)
 
 
 class Match(NamedTuple):
     uri: str
-    confidence: str  # "exact": the URI itself; "alias": a listed label or alias
+    # "exact": the concept URI itself (modulo http/https, "www.", trailing slash);
+    # "alias": a listed label or alias; "fuzzy": read out of a longer text or URL (see mappings.normalise).
+    confidence: str
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})  # letters NFKD does not decompose
 
 
 @lru_cache(maxsize=131072)
 def fold(text: str) -> str:
     """Case-, accent- and punctuation-insensitive key."""
-    decomposed = unicodedata.normalize("NFKD", text.strip().lower())
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NON_ALNUM.sub(" ", ascii_text).strip()
+    lowered = text.strip().lower()
+    if not lowered.isascii():
+        decomposed = unicodedata.normalize("NFKD", lowered.translate(_LIGATURES))
+        lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_ALNUM.sub(" ", lowered).strip()
+
+
+def is_url(text: str) -> bool:
+    return text[:8].lower().startswith(("http://", "https://"))
+
+
+@lru_cache(maxsize=65536)
+def canonical_url(url: str) -> str:
+    """One spelling per web address: http, lower-case host without "www.", no trailing slash, no legal-code,
+    deed or .html suffix. Query and fragment are kept (they often are the identifier). Not a URL: unchanged."""
+    text = url.strip().strip("<>").strip()
+    if not is_url(text):
+        return text
+    rest = text.split("://", 1)[1]
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    address, tail = rest[:cut], rest[cut:]
+    host, _, path = address.partition("/")
+    host = host.lower().removeprefix("www.")
+    path = path.rstrip("/")
+    while True:
+        shorter = _URL_TAIL.sub("", path).rstrip("/")
+        if shorter == path:
+            break
+        path = shorter
+    return f"http://{host}/{path}{tail}" if path else f"http://{host}{tail}"
+
+
+def key_of(text: str) -> str:
+    """The lookup key of a label or alias: folded, web addresses in canonical form first."""
+    return fold(canonical_url(text)) if is_url(text) else fold(text)
 
 
 class Vocabulary:
@@ -38,26 +84,70 @@ class Vocabulary:
         self.source = data.get("source", "")
         self.version = str(data.get("version", ""))
         self.labels: dict[str, dict[str, str]] = {}
-        self._keys: dict[str, str] = {}
-        for concept in data["concepts"]:
+        self.deprecated: set[str] = set()
+        owners: dict[str, list[str]] = {}
+        self._uri_keys: dict[str, str] = {}
+        concepts = data["concepts"]
+        for concept in concepts:
             uri = concept["uri"]
-            self.labels[uri] = concept.get("labels", {})
-            self._keys.setdefault(uri, uri)
-            for alias in [*self.labels[uri].values(), *concept.get("aliases", [])]:
-                self._keys.setdefault(fold(str(alias)), uri)
+            self.labels[uri] = concept.get("labels") or {}
+            if concept.get("deprecated"):
+                self.deprecated.add(uri)
+            self._uri_keys.setdefault(key_of(uri), uri)
+        current = [c for c in concepts if not c.get("deprecated")]
+        # Pass 1 may give a key several owners (intended by the build); later passes only fill gaps.
+        for concept in current:
+            for alias in concept.get("aliases") or ():
+                uris = owners.setdefault(key_of(str(alias)), [])
+                if concept["uri"] not in uris:
+                    uris.append(concept["uri"])
+        for concept in current:
+            for text in (concept.get("labels") or {}).values():
+                owners.setdefault(key_of(str(text)), [concept["uri"]])
+        for concept in concepts:
+            if concept.get("deprecated"):
+                for text in [*(concept.get("labels") or {}).values(), *(concept.get("aliases") or ())]:
+                    owners.setdefault(key_of(str(text)), [concept["uri"]])
+        owners.pop("", None)
+        self._keys: dict[str, str] = {key: uris[0] for key, uris in owners.items()}
+        self._all: dict[str, tuple[str, ...]] = {k: tuple(u) for k, u in owners.items() if len(u) > 1}
 
     def __contains__(self, uri: str) -> bool:
         return uri in self.labels
 
-    @lru_cache(maxsize=65536)  # noqa: B019 - vocabularies live for the whole process
-    def lookup(self, value: str) -> Match | None:
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _find(self, value: str) -> tuple[str, str | None]:
+        """(confidence, found): the concept URI for "exact", the lookup key for "alias" (None: unknown)."""
         value = value.strip()
         if value in self.labels:
-            return Match(value, "exact")
-        if value.startswith("https://") and value.replace("https://", "http://", 1) in self.labels:
-            return Match(value.replace("https://", "http://", 1), "exact")
-        uri = self._keys.get(value) or self._keys.get(fold(value))
-        return Match(uri, "alias") if uri else None
+            return "exact", value
+        key = key_of(value)
+        if key in self._uri_keys and is_url(value):
+            return "exact", self._uri_keys[key]
+        return "alias", key if key in self._keys else None
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - vocabularies live for the whole process
+    def lookup(self, value: str) -> Match | None:
+        confidence, found = self._find(value)
+        if found is None:
+            return None
+        return Match(found, "exact") if confidence == "exact" else Match(self._keys[found], "alias")
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - vocabularies live for the whole process
+    def lookup_all(self, value: str) -> tuple[Match, ...]:
+        """Every concept a value names (several only for keys the table lists under several concepts)."""
+        confidence, found = self._find(value)
+        if found is None:
+            return ()
+        if confidence == "exact":
+            return (Match(found, "exact"),)
+        return tuple(Match(uri, "alias") for uri in self._all.get(found, (self._keys[found],)))
+
+    def has_key(self, key: str) -> bool:
+        """Whether an already folded key names a concept (for scanning longer texts)."""
+        return key in self._keys
 
     def label(self, uri: str, lang: str = "fr") -> str | None:
         labels = self.labels.get(uri)
@@ -70,8 +160,11 @@ class Vocabulary:
 def vocabulary(name: str) -> Vocabulary:
     """The table `mappings/<name>.yaml`, loaded once."""
     with (TABLES / f"{name}.yaml").open(encoding="utf-8") as fh:
-        return Vocabulary(name, yaml.safe_load(fh))
+        return Vocabulary(name, yaml.load(fh, Loader=_Loader))
 
+
+# The C loader when PyYAML has it: the media-type table has ~2,000 entries.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 VOCABULARIES = ("data-theme", "file-type", "licence", "frequency", "language", "access-right")
 
