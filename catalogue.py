@@ -53,15 +53,19 @@ class Catalogue:
         config_path: Path | str | None = None,
         data_dir: Path | str | None = None,
         backend: str | None = None,
+        *,
+        writer: bool = True,
     ) -> Catalogue:
-        """Load the config, open the store and index, and repair what a previous crash left behind."""
+        """Load the config, open the store and index. A writer also brings the index up to date with the
+        store (repairing what a crash between the two left behind); serving processes open as readers."""
         config = load_config(config_path or default_config())
         directory = Path(data_dir or default_data_dir())
         directory.mkdir(parents=True, exist_ok=True)
         store = Store(directory / "fedcat.db")
         store.sync_sources(config.sources)
         search = open_backend(directory, backend or os.environ.get("FEDCAT_BACKEND", "embedded"))
-        sync_index(store, search)
+        if writer:
+            sync_index(store, search)
         return cls(config, store, search, directory)
 
     @contextmanager

@@ -19,6 +19,8 @@ from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
 
 console = Console(stderr=True)
+# tables go to stdout; when piped, rich would squeeze them into 80 columns
+out = Console(width=None if sys.stdout.isatty() else 160)
 STATUS_STYLE = {
     "complete": "green",
     "partial": "yellow",
@@ -166,7 +168,7 @@ def print_summary(results: list[RunResult]) -> None:
             ),
             (r.message or "")[:200],
         )
-    Console().print(table)
+    out.print(table)
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:
@@ -189,7 +191,7 @@ def serve(catalogue: Catalogue, host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
     try:
         serve(catalogue, args.host, args.port)
@@ -205,7 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     table = Table(title="Sources")
     for column in (
         "source",
@@ -239,7 +241,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             (run["message"] or "")[:200],
         )
     catalogue.close()
-    Console().print(table)
+    out.print(table)
     return 0
 
 

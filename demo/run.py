@@ -74,7 +74,8 @@ def run_demo(port: int = 8000, data_dir: Path | None = None, serve_api: bool = T
             f"  facets:   curl '{api}/api/datasets?theme=http://publications.europa.eu/resource/authority/data-theme/TRAN'\n"
             f"  sources:  curl '{api}/api/sources'\n"
             f"  API docs: {api}/docs\n"
-            "Press Ctrl-C to stop."
+            "Press Ctrl-C to stop.",
+            soft_wrap=True,
         )
         serve(catalogue, "127.0.0.1", port)
     finally:
