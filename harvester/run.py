@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import sync_index
-from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, payload_hash, record_id
+from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .sources import Config, Settings, Source
@@ -88,8 +88,14 @@ class Harvest:
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size)
         status, message = "complete", None
         try:
-            for page in adapter.pages():
-                self._save(adapter, page, run_id)
+            pages = adapter.pages()
+            while True:
+                with gc_paused():  # fetch, parse, map and store one page; see gc_paused
+                    page = next(pages, None)
+                    if page is None:
+                        break
+                    self._save(adapter, page, run_id)
+                    del page  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
@@ -126,12 +132,14 @@ class Harvest:
         upserts: list[Upsert] = []
         seen_unchanged: list[str] = []
         page_ids: list[str] = []
+        on_page: set[str] = set()
         for source_record_id, error in page.errors:
             self._error(source_record_id, page.url, error)
         for record in page.records:
             srid = record.source_record_id
-            if srid in page_ids:
+            if srid in on_page:
                 continue  # the same record twice on one page: the first one counts
+            on_page.add(srid)
             page_ids.append(srid)
             self.counts["seen"] += 1
             digest = payload_hash(record.payload)

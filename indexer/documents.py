@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from .backend import SearchBackend, SearchDocument
-from .store import Store
+from .store import Store, gc_paused
 
 
 def _texts(values) -> str:
@@ -56,27 +56,38 @@ def sync_index(
     if jurisdictions is None:
         jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
     done = 0
-    while pending := store.pending_index(batch):
-        upserts, deletes = [], []
-        for fedcat_id, source_id, data, _version in pending:
-            if data is None:
-                deletes.append(fedcat_id)
-            else:
-                upserts.append(
-                    search_document(
-                        fedcat_id, source_id, dataset_from_json(data), jurisdictions.get(source_id)
-                    )
-                )
-        if deletes:
-            backend.delete(deletes)
-        if upserts:
-            backend.upsert(upserts)
-        backend.commit()
-        store.mark_indexed([(row[0], row[3]) for row in pending])
+    while True:
+        with gc_paused():
+            pending = store.pending_index(batch)
+            if not pending:
+                break
+            _index_batch(store, backend, pending, jurisdictions)
         done += len(pending)
         if progress:
             progress(len(pending))
     return done
+
+
+def _index_batch(
+    store: Store,
+    backend: SearchBackend,
+    pending: list[tuple[str, str, bytes | None, int]],
+    jurisdictions: dict[str, str],
+) -> None:
+    upserts, deletes = [], []
+    for fedcat_id, source_id, data, _version in pending:
+        if data is None:
+            deletes.append(fedcat_id)
+        else:
+            upserts.append(
+                search_document(fedcat_id, source_id, dataset_from_json(data), jurisdictions.get(source_id))
+            )
+    if deletes:
+        backend.delete(deletes)
+    if upserts:
+        backend.upsert(upserts)
+    backend.commit()
+    store.mark_indexed([(row[0], row[3]) for row in pending])
 
 
 def rebuild_index(store: Store, backend: SearchBackend, jurisdictions: dict[str, str] | None = None) -> int:

@@ -8,6 +8,7 @@ pages. Each change bumps the record's `version`; the search index is brought up 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import sqlite3
 import threading
@@ -90,6 +91,36 @@ CREATE TABLE IF NOT EXISTS pages (
 """
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one batch of work (a harvested page, an index batch).
+
+    A page makes ~200,000 short-lived containers (its parsed graph, records, datasets); the collector would
+    scan them, and everything alive with them, many times over before they are freed, which cost ~30% of a
+    harvest. The batch code makes no reference cycles, so reference counting frees it all; cycles made
+    elsewhere meanwhile are collected once the pause ends. Nestable and thread-safe (the collector resumes
+    when the last pause ends, if it was running before the first).
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -139,6 +170,10 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            # Records are several KB (raw payload + dataset JSON): 16 KB pages keep most of a record on one
+            # page instead of an overflow chain, which halves the cost of writing a harvested page. Only
+            # takes effect when the file is created (before WAL mode is set); an existing store keeps its own.
+            conn.execute("PRAGMA page_size=16384")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
