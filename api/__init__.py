@@ -1,0 +1,1 @@
+"""The HTTP API: `fedcat.api.app.create_app(store, backend, config)` builds the FastAPI app."""

@@ -1,0 +1,165 @@
+"""Response shapes of the JSON API, for the OpenAPI document.
+
+The endpoints encode their answers with msgspec and return them directly (FastAPI then skips pydantic's
+validation, which would cost more than the search itself at page_size 100); these models describe those
+answers, and the tests validate real responses against them so that the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ParameterError(BaseModel):
+    parameter: str | None = Field(description="The query or path parameter at fault, when there is one.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="One readable sentence saying what went wrong.")
+    errors: list[ParameterError] = Field(default=[], description="One entry per faulty parameter.")
+
+
+class LabelledValue(BaseModel):
+    value: str = Field(description="The controlled URI (or the exact value when the source gave no URI).")
+    label: str = Field(description="A human label (French preferred) for display.")
+
+
+class FacetCount(LabelledValue):
+    count: int = Field(description="Matching datasets having this value.")
+
+
+class LangText(BaseModel):
+    value: str
+    lang: str | None = Field(description="BCP 47 language tag, or null when the source gave none.")
+
+
+class SourceRef(BaseModel):
+    id: str
+    name: str
+
+
+class DatasetSummary(BaseModel):
+    id: str = Field(description="fedcat's id of the record, used in every URL (`/api/datasets/{id}`).")
+    uri: str = Field(description="fedcat's stable URI of the dataset.")
+    title: str = Field(description="The title in the best available language (French, then English).")
+    description: str = Field(description="The description in the best available language.")
+    title_i18n: list[LangText] = Field(description="Every language version of the title.")
+    description_i18n: list[LangText] = Field(description="Every language version of the description.")
+    publisher: str | None = Field(description="The publisher's name.")
+    themes: list[LabelledValue] = Field(description="Themes (EU data-theme URIs).")
+    formats: list[LabelledValue] = Field(description="Distinct formats of the distributions.")
+    licence: LabelledValue | None
+    keywords: list[str]
+    modified: str | None = Field(
+        description="Last modification (ISO 8601, possibly partial: 2020 or 2020-05)."
+    )
+    issued: str | None
+    landing_page: str | None = Field(description="The dataset's page on its source portal.")
+    source: SourceRef = Field(description="The harvested source this record comes from.")
+
+
+class DatasetsPage(BaseModel):
+    total: int = Field(description="Datasets matching the query (all pages).")
+    page: int
+    page_size: int
+    items: list[DatasetSummary] = Field(description="This page's datasets, in result order.")
+    facets: dict[str, list[FacetCount]] = Field(
+        description="Per requested facet, its most frequent values over all matching datasets."
+    )
+
+
+class SourceInfo(BaseModel):
+    id: str
+    name: str
+    type: str
+    url: str
+
+
+class DatasetRecord(BaseModel):
+    id: str
+    dataset: dict[str, Any] = Field(
+        description="The normalised DCAT-AP 3.0 dataset. Multilingual texts are [value, lang] pairs; "
+        "controlled properties (themes, formats, licence, language…) are URIs, labelled in `labels`; "
+        "`unmapped` keeps the source values that matched no vocabulary."
+    )
+    labels: dict[str, str] = Field(description="Human labels of the controlled URIs in `dataset`.")
+    source: SourceInfo
+    source_record_id: str = Field(description="The record's id at its source (often its original URI).")
+    original_uri: str | None
+    first_seen: str
+    last_seen: str
+    first_run_id: int
+    last_run_id: int
+    withdrawn_at: str | None = Field(
+        description="When a complete harvest stopped seeing the record at its source (kept, never deleted)."
+    )
+    raw_hash: str
+    raw_media_type: str
+    fetch_url: str | None = Field(description="The page the raw record was read from.")
+
+
+class RunCounts(BaseModel):
+    pages: int
+    seen: int
+    created: int
+    updated: int
+    unchanged: int
+    withdrawn: int
+    failed: int
+
+
+class RunSummary(BaseModel):
+    id: int
+    source_id: str
+    status: str = Field(description="running, complete, partial, failed or interrupted.")
+    started_at: str
+    ended_at: str | None
+    message: str | None = Field(description="Why a run is partial or failed.")
+    counts: RunCounts
+
+
+class RunError(BaseModel):
+    source_record_id: str | None
+    url: str | None
+    error: str
+
+
+class RunDetails(BaseModel):
+    unmapped: dict[str, dict[str, int]] = Field(
+        default={}, description="Per property, source values that matched no vocabulary, with their counts."
+    )
+    notes: list[str] = []
+
+
+class RunReport(RunSummary):
+    report: RunDetails
+    errors: list[RunError] = Field(description="Records or pages that failed (at most 1000 kept).")
+
+
+class JurisdictionInfo(BaseModel):
+    key: str = Field(description="The `jurisdiction` facet value, e.g. commune:59350.")
+    name: str | None
+
+
+class SourceSummary(BaseModel):
+    id: str
+    name: str
+    type: str
+    url: str
+    jurisdiction: JurisdictionInfo | None
+    schedule: str | None = Field(description="Cron schedule of its harvests, if any.")
+    enabled: bool
+    configured: bool = Field(
+        description="False for a source harvested once but since removed from the config."
+    )
+    datasets: int = Field(description="Live (not withdrawn) records.")
+    last_run: RunSummary | None
+
+
+class Health(BaseModel):
+    status: str
+    datasets: int = Field(description="Live records in the store.")
+    index: str = Field(description="The search backend's name.")

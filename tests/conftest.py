@@ -1,0 +1,27 @@
+"""Fixtures shared by the test modules: a local portal server and the recorded corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fedcat.demo.portal import PortalServer
+
+# The recorded portal shapes live beside the repository, not in it (they are not ours to redistribute).
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture
+def portal() -> Iterator[PortalServer]:
+    """A PortalServer on 127.0.0.1 (random port), stopped after the test."""
+    with PortalServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The recorded corpus directory; tests that need it are skipped where it is not checked out."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"the recorded corpus is not available (expected at {CORPUS})")
+    return CORPUS
