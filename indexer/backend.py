@@ -14,6 +14,9 @@ import msgspec
 
 # Facets every backend counts; each is a multi-valued keyword field of the document.
 FACETS = ("publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language")
+# "relevance": best match first (newest first when the query has no words); "modified": most recently
+# modified first; "-modified": oldest first. Ties go by id ascending and undated documents come last, in
+# every order, so paging is stable.
 SORTS = ("relevance", "modified", "-modified")
 MAX_RESULT_WINDOW = 10_000  # page * page_size may not go deeper: deep paging belongs to /catalog and export
 MAX_PAGE_SIZE = 100

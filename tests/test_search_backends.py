@@ -1,0 +1,560 @@
+"""Conformance suite of the search backends: every backend must pass it, and all must agree.
+
+Expected values are computed here, in plain Python, from the documents themselves (which documents a
+filter or date range keeps, facet counts over all hits), never from a backend.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fedcat.indexer.backend import (
+    FACET_SIZE,
+    FACETS,
+    MAX_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    SearchBackend,
+    SearchDocument,
+    SearchQuery,
+)
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.indexer.sqlite_fts import SqliteFtsBackend
+
+BACKENDS: dict[str, Callable[[Path], SearchBackend]] = {
+    "embedded": lambda tmp: EmbeddedBackend(tmp / "tantivy", writer_heap=50_000_000, writer_threads=1),
+    "sqlite": lambda tmp: SqliteFtsBackend(tmp / "fts.db"),
+}
+THEME = "http://publications.europa.eu/resource/authority/data-theme/"
+CSV, JSON, SHP = (
+    f"http://publications.europa.eu/resource/authority/file-type/{f}" for f in ("CSV", "JSON", "SHP")
+)
+ETALAB = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+ODBL = "http://opendatacommons.org/licenses/odbl/1-0/"
+
+
+def doc(doc_id: str, title: str, **fields) -> SearchDocument:
+    return SearchDocument(id=doc_id, title=title, **fields)
+
+
+# Hand-written documents for the text-analysis cases: each names what it is there to catch.
+HANDPICKED = [
+    doc("velos", "Vélos en libre-service", description="Stations et disponibilité en temps réel.",
+        publisher=["Ville de Paris"], theme=[THEME + "TRAN"], format=[CSV, JSON], modified="2024-03-01"),
+    doc("air", "Qualité de l'air", description="Mesures horaires des polluants : NO2, ozone, particules.",
+        publisher=["Atmo Auvergne-Rhône-Alpes"], theme=[THEME + "ENVI"], format=[CSV], modified="2023-11-20"),
+    doc("air-en", "Air quality / qualité air", description="Hourly pollutant measurements.",
+        publisher=["Greater London Authority"], theme=[THEME + "ENVI"], format=[JSON], modified="2022-05-04"),
+    doc("stops", "Bus and tram stops", description="GTFS stops of the urban network.",
+        publisher=["Transport for London"], theme=[THEME + "TRAN"], format=[CSV], modified="2021-01-15"),
+    doc("bus-only", "Bus timetables", description="Weekly timetables, all lines.",
+        publisher=["Transport for London"], theme=[THEME + "TRAN"], format=[CSV], modified="2021-01-15"),
+    doc("parking", "Stationnement payant", description="Zones et tarifs du stationnement sur voirie.",
+        publisher=["Ville de Lyon"], theme=[THEME + "TRAN"], format=[SHP], modified="2020-07-01T08:30:00Z"),
+    doc("hopitaux", "Hôpitaux et centres de santé", description="Établissements de santé géolocalisés.",
+        publisher=["ARS Occitanie"], theme=[THEME + "HEAL"], format=[CSV], modified=""),
+    doc("donnees", "Catalogue des données ouvertes", description="Liste des jeux publiés par la métropole.",
+        publisher=["Métropole de Lyon"], theme=[THEME + "GOVE"], format=[JSON], modified="2019"),
+    # Same word, once in the title and once only deep in a description: the title match ranks first.
+    doc("cadastre-title", "Cadastre", description="Parcelles et sections de la commune, mises à jour chaque année.",
+        publisher=["DGFiP"], theme=[THEME + "REGI"], format=[SHP], modified="2018-02-02"),
+    doc("cadastre-desc", "Parcelles agricoles", description="Îlots déclarés, rapprochés du cadastre.",
+        publisher=["DGFiP"], theme=[THEME + "AGRI"], format=[SHP], modified="2018-02-02"),
+]  # fmt: skip
+
+SUBJECTS = [
+    ("Vélos en libre-service", "TRAN", ["vélo", "mobilité"]),
+    ("Bike sharing stations", "TRAN", ["bike", "mobility"]),
+    ("Qualité de l'air", "ENVI", ["pollution", "air"]),
+    ("Air quality measurements", "ENVI", ["pollution", "air"]),
+    ("Arrêts de bus et de tramway", "TRAN", ["transport", "bus"]),
+    ("Bus and tram stops", "TRAN", ["transport", "bus"]),
+    ("Budget primitif", "GOVE", ["budget", "finances"]),
+    ("Résultats des élections municipales", "GOVE", ["élections"]),
+    ("Arbres d'alignement", "ENVI", ["arbres", "nature"]),
+    ("Bornes de recharge électrique", "ENER", ["énergie", "irve"]),
+    ("Défibrillateurs", "HEAL", ["santé"]),
+    ("Équipements sportifs", "EDUC", ["sport"]),
+]
+PLACES = ["Paris", "Lyon", "Marseille", "Nantes", "Lille", "Rennes", "Besançon", "Nîmes", "Orléans", "Évry"]
+PUBLISHER_KINDS = ["Ville de {}", "Métropole de {}", "Département {}"]
+FORMATS = [CSV, JSON, SHP, "http://publications.europa.eu/resource/authority/file-type/XLSX"]
+LANGS = ["http://publications.europa.eu/resource/authority/language/" + c for c in ("FRA", "ENG")]
+
+
+def generated(n: int, seed: int = 7) -> Iterator[SearchDocument]:
+    """Realistic mixed-language documents; `keyword` has ~90 values so facets get truncated at 50."""
+    rng = random.Random(seed)
+    tail = [f"mot{i:02d}" for i in range(80)]
+    for i in range(n):
+        subject, theme, keywords = rng.choice(SUBJECTS)
+        place = rng.choice(PLACES)
+        year = rng.randint(2015, 2024)
+        title = rng.choice([f"{subject} - {place}", f"{subject} {year}", f"{subject} ({place})"])
+        kw = sorted(set(keywords) | set(rng.sample(tail, rng.randint(0, 3))))
+        modified = rng.choice(["", f"{year}", f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"])
+        if rng.random() < 0.2:  # many documents share a date: ties must be broken by id
+            modified = "2020-06-15"
+        yield SearchDocument(
+            id=f"gen-{rng.randint(0, 10**6):06d}-{i:04d}",
+            title=title,
+            description=f"Données {subject.lower()} pour {place}, mises à jour en {year}. Open data.",
+            keywords_text=" ".join(kw),
+            publisher_text=rng.choice(PUBLISHER_KINDS).format(place),
+            modified=modified,
+            publisher=[rng.choice(PUBLISHER_KINDS).format(place)],
+            theme=[THEME + theme] + ([THEME + "REGI"] if rng.random() < 0.2 else []),
+            format=sorted(set(rng.sample(FORMATS, rng.randint(1, 3)))),
+            licence=[rng.choice([ETALAB, ODBL])],
+            keyword=kw,
+            source=[f"portal-{rng.randint(1, 6)}"],
+            jurisdiction=[f"commune:{place.lower()}"],
+            language=rng.sample(LANGS, rng.randint(1, 2)),
+        )
+
+
+CORPUS = HANDPICKED + list(generated(400))
+BY_ID = {d.id: d for d in CORPUS}
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def corpus(request, tmp_path_factory) -> Iterator[SearchBackend]:
+    """A read-only backend holding CORPUS, indexed in three batches with commits between."""
+    backend = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
+    for start in range(0, len(CORPUS), 150):
+        backend.upsert(CORPUS[start : start + 150])
+        backend.commit()
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=list(BACKENDS))
+def empty(request, tmp_path) -> Iterator[SearchBackend]:
+    backend = BACKENDS[request.param](tmp_path)
+    yield backend
+    backend.close()
+
+
+def all_ids(backend: SearchBackend, **query) -> list[str]:
+    """Every hit, in order, by paging through with the largest page."""
+    ids: list[str] = []
+    page = 1
+    while True:
+        result = backend.search(SearchQuery(page=page, page_size=MAX_PAGE_SIZE, facets=(), **query))
+        ids += result.ids
+        if len(result.ids) < MAX_PAGE_SIZE:
+            assert len(ids) == result.total
+            return ids
+        page += 1
+
+
+def expected_facets(ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts over the hits, most frequent first, ties by value, FACET_SIZE values at most."""
+    out = {}
+    for facet in FACETS:
+        counts = Counter(v for i in ids for v in set(getattr(BY_ID[i], facet)))
+        out[facet] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+    return out
+
+
+def facets_of(result) -> dict[str, list[tuple[str, int]]]:
+    return {name: [(f.value, f.count) for f in values] for name, values in result.facets.items()}
+
+
+# -- text analysis ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "must_find"),
+    [
+        ("velo", "velos"),  # accent-insensitive, and singular finds plural
+        ("VÉLOS", "velos"),  # case-insensitive
+        ("donnee", "donnees"),  # "données" without accents, singular
+        ("DONNEES", "donnees"),
+        ("stationnements", "parking"),  # French stemming: plural finds singular
+        ("hôpital", "hopitaux"),  # French stemming: -al / -aux
+        ("hopital", "hopitaux"),
+        ("stop", "stops"),  # English stemming
+        ("measurement", "air-en"),
+        ("libre service", "velos"),  # hyphenated words are separate words
+        ("Qualité de l'air", "air-en"),  # stop words and elisions are not required
+    ],
+)
+def test_folding_and_stemming_find_the_document(corpus: SearchBackend, q: str, must_find: str) -> None:
+    assert must_find in all_ids(corpus, q=q)
+
+
+def test_every_word_must_match(corpus: SearchBackend) -> None:
+    both = set(all_ids(corpus, q="bus tram"))
+    assert "stops" in both
+    assert "bus-only" not in both  # "bus" alone is not enough
+    assert both == set(all_ids(corpus, q="bus")) & set(all_ids(corpus, q="tram"))
+
+
+def test_title_match_ranks_above_description_match(corpus: SearchBackend) -> None:
+    ids = corpus.search(SearchQuery(q="cadastre")).ids
+    assert ids.index("cadastre-title") < ids.index("cadastre-desc")
+
+
+def test_unknown_word_finds_nothing(corpus: SearchBackend) -> None:
+    result = corpus.search(SearchQuery(q="xylophone"))
+    assert result.total == 0 and result.ids == []
+    assert all(values == [] for values in result.facets.values())
+
+
+ODD_QUERIES = [
+    '"', '"unbalanced quote', "'", "a:b", "title:velo", "(velo", "velo)", "-", "-velo", "*", "velo*", "?",
+    "AND", "OR NOT", "velo AND", "+", "^2", "velo~1", "{a b}", "[1 TO 5]", "\\", "%", "_", "NEAR(a b)",
+    "'; DROP TABLE docs; --", "\x00", "🚲 vélo", "北京", "\t\n", "   ", "a" * 300, " ".join(["velo"] * 100),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("q", ODD_QUERIES)
+def test_odd_query_strings_never_raise(corpus: SearchBackend, q: str) -> None:
+    result = corpus.search(SearchQuery(q=q))
+    assert result.total >= 0 and len(result.ids) <= 20
+
+
+def test_punctuation_is_a_separator_not_an_operator(corpus: SearchBackend) -> None:
+    plain = all_ids(corpus, q="velo")
+    assert plain
+    for q in ('"velo', "velo*", "(velo)", "title:velo", "-velo", "velo!?"):
+        title_word = set(all_ids(corpus, q="title")) if "title" in q else None
+        got = all_ids(corpus, q=q)
+        if title_word is None:
+            assert got == plain, q
+        else:
+            assert set(got) == set(plain) & title_word, q
+
+
+def test_query_of_only_punctuation_matches_everything(corpus: SearchBackend) -> None:
+    assert corpus.search(SearchQuery(q="*")).total == len(CORPUS)
+
+
+# -- facets and filters -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", ["", "velo", "bus", "qualite air", "donnees", "xylophone"])
+def test_facet_counts_are_exact_over_all_hits(corpus: SearchBackend, q: str) -> None:
+    hits = all_ids(corpus, q=q)
+    result = corpus.search(SearchQuery(q=q, page_size=5))
+    assert result.total == len(hits)
+    assert facets_of(result) == expected_facets(hits)
+
+
+def test_long_facets_are_cut_at_facet_size_most_frequent_first(corpus: SearchBackend) -> None:
+    keywords = corpus.search(SearchQuery()).facets["keyword"]
+    assert len({v for d in CORPUS for v in d.keyword}) > FACET_SIZE
+    assert len(keywords) == FACET_SIZE
+    assert [(f.value, f.count) for f in keywords] == expected_facets(list(BY_ID))["keyword"]
+
+
+def test_only_requested_facets_are_counted(corpus: SearchBackend) -> None:
+    assert set(corpus.search(SearchQuery(facets=("theme", "format"))).facets) == {"theme", "format"}
+    assert corpus.search(SearchQuery(facets=())).facets == {}
+
+
+def matching(filters: dict[str, list[str]]) -> set[str]:
+    return {d.id for d in CORPUS if all(set(getattr(d, f)) & set(vs) for f, vs in filters.items())}
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"theme": [THEME + "TRAN"]},
+        {"theme": [THEME + "TRAN", THEME + "ENVI"]},  # OR within a facet
+        {"theme": [THEME + "TRAN"], "format": [CSV]},  # AND across facets
+        {"theme": [THEME + "TRAN", THEME + "REGI"], "format": [JSON, SHP], "licence": [ODBL]},
+        {"publisher": ["Transport for London"]},
+        {"keyword": ["mot07"], "language": [LANGS[1]]},
+        {"source": ["no-such-source"]},
+    ],
+)
+def test_filters_or_within_and_across_facets(corpus: SearchBackend, filters: dict[str, list[str]]) -> None:
+    expected = matching(filters)
+    got = all_ids(corpus, filters=filters)
+    assert set(got) == expected and len(got) == len(expected)
+    result = corpus.search(SearchQuery(filters=filters))
+    assert facets_of(result) == expected_facets(got)
+
+
+def test_filters_combine_with_words(corpus: SearchBackend) -> None:
+    filters = {"theme": [THEME + "ENVI"]}
+    got = set(all_ids(corpus, q="air", filters=filters))
+    assert got == set(all_ids(corpus, q="air")) & matching(filters)
+    assert "air" in got and "velos" not in got
+
+
+def day(d: SearchDocument) -> str | None:
+    """The day a document's date starts on, as the backends read it ("2019" is 2019-01-01)."""
+    if not d.modified:
+        return None
+    return (d.modified + "-01-01"[len(d.modified) - 4 :])[:10] if len(d.modified) < 10 else d.modified[:10]
+
+
+@pytest.mark.parametrize(
+    ("after", "before"),
+    [
+        ("2021-01-15", None),  # inclusive lower bound
+        (None, "2021-01-15"),  # inclusive upper bound
+        ("2020-06-15", "2020-06-15"),
+        ("2018-02-02", "2022-05-04"),
+        ("2030-01-01", None),
+    ],
+)
+def test_date_range_is_inclusive_and_drops_undated(corpus: SearchBackend, after, before) -> None:
+    expected = {
+        d.id
+        for d in CORPUS
+        if day(d) is not None and (after is None or day(d) >= after) and (before is None or day(d) <= before)
+    }
+    got = all_ids(corpus, modified_after=after, modified_before=before)
+    assert set(got) == expected and len(got) == len(expected)
+    assert "hopitaux" not in got  # undated
+
+
+def test_partial_dates_cover_their_whole_period(corpus: SearchBackend) -> None:
+    in_2021 = set(all_ids(corpus, modified_after="2021", modified_before="2021"))
+    assert in_2021 == {d.id for d in CORPUS if (day(d) or "").startswith("2021")}
+    assert "stops" in in_2021
+
+
+def test_bad_date_is_a_value_error(corpus: SearchBackend) -> None:
+    with pytest.raises(ValueError, match="modified_after"):
+        corpus.search(SearchQuery(modified_after="yesterday"))
+
+
+# -- sorting and paging -----------------------------------------------------------------------------
+
+
+def by_date(newest_first: bool) -> list[str]:
+    """Dated documents by date (ties by id ascending in both directions), then undated ones by id."""
+    dated = sorted((d for d in CORPUS if d.modified), key=lambda d: d.id)
+    dated.sort(key=lambda d: _date_sort(d.modified), reverse=newest_first)  # stable: ties keep id order
+    return [d.id for d in dated] + sorted(d.id for d in CORPUS if not d.modified)
+
+
+def _date_sort(modified: str) -> str:
+    """YYYY-MM-DDTHH:MM:SS of the start of the period, for comparing."""
+    base = (modified + "-01-01"[len(modified) - 4 :])[:10] if len(modified) < 10 else modified[:10]
+    return base + (modified[10:19] if len(modified) > 10 else "T00:00:00")
+
+
+def test_sort_modified_is_newest_first_ties_by_id_undated_last(corpus: SearchBackend) -> None:
+    assert all_ids(corpus, sort="modified") == by_date(newest_first=True)
+
+
+def test_sort_minus_modified_is_oldest_first_ties_by_id_undated_last(corpus: SearchBackend) -> None:
+    assert all_ids(corpus, sort="-modified") == by_date(newest_first=False)
+
+
+def test_relevance_without_words_is_newest_first(corpus: SearchBackend) -> None:
+    assert all_ids(corpus) == by_date(newest_first=True)
+    filtered = all_ids(corpus, filters={"theme": [THEME + "TRAN"]})
+    assert filtered == [i for i in by_date(newest_first=True) if i in matching({"theme": [THEME + "TRAN"]})]
+
+
+def test_sorted_text_search_keeps_the_date_order(corpus: SearchBackend) -> None:
+    hits = set(all_ids(corpus, q="velo"))
+    assert all_ids(corpus, q="velo", sort="modified") == [i for i in by_date(True) if i in hits]
+
+
+def test_relevance_ties_are_broken_by_id(empty: SearchBackend) -> None:
+    twins = [doc(f"twin-{c}", "Prénoms des nouveau-nés", description="Fichier annuel.") for c in "dbeac"]
+    empty.upsert([*twins, doc("other", "Prénoms", description="Liste des prénoms déclarés à l'état civil.")])
+    empty.commit()
+    ids = all_ids(empty, q="prenoms nouveau")
+    assert ids == sorted(t.id for t in twins)
+    paged = [empty.search(SearchQuery(q="prenoms nouveau", page=p, page_size=2)).ids for p in (1, 2, 3)]
+    assert paged == [ids[0:2], ids[2:4], ids[4:5]]
+
+
+@pytest.mark.parametrize("sort", ["relevance", "modified", "-modified"])
+@pytest.mark.parametrize("q", ["", "bus", "donnees"])
+def test_pages_are_disjoint_and_cover_every_hit(corpus: SearchBackend, sort: str, q: str) -> None:
+    whole = all_ids(corpus, q=q, sort=sort)
+    pages, page = [], 1
+    while ids := corpus.search(SearchQuery(q=q, sort=sort, page=page, page_size=7)).ids:
+        pages.append(ids)
+        page += 1
+    flat = [i for p in pages for i in p]
+    assert len(flat) == len(set(flat))  # disjoint
+    assert flat == whole  # the same order whatever the page size
+    assert all(len(p) == 7 for p in pages[:-1])
+
+
+def test_depth_and_size_caps_are_value_errors(corpus: SearchBackend) -> None:
+    last_page = MAX_RESULT_WINDOW // 100
+    corpus.search(SearchQuery(page=last_page, page_size=100))  # exactly at the cap: allowed
+    with pytest.raises(ValueError, match=str(MAX_RESULT_WINDOW)):
+        corpus.search(SearchQuery(page=last_page + 1, page_size=100))
+    with pytest.raises(ValueError, match="page_size"):
+        corpus.search(SearchQuery(page_size=MAX_PAGE_SIZE + 1))
+    with pytest.raises(ValueError):
+        corpus.search(SearchQuery(page=0))
+    with pytest.raises(ValueError, match="sort"):
+        corpus.search(SearchQuery(sort="title"))
+    with pytest.raises(ValueError, match="facet"):
+        corpus.search(SearchQuery(filters={"colour": ["red"]}))
+
+
+def test_page_past_the_last_hit_is_empty(corpus: SearchBackend) -> None:
+    result = corpus.search(SearchQuery(q="velo", page=50, page_size=100))
+    assert result.ids == [] and result.total == len(all_ids(corpus, q="velo"))
+
+
+# -- writes -----------------------------------------------------------------------------------------
+
+
+def test_empty_index_answers(empty: SearchBackend) -> None:
+    for query in (
+        SearchQuery(),
+        SearchQuery(q="velo"),
+        SearchQuery(sort="-modified", filters={"theme": ["x"]}),
+    ):
+        result = empty.search(query)
+        assert (result.total, result.ids) == (0, [])
+        assert result.facets == {name: [] for name in query.facets}
+    assert empty.ids() == set()
+
+
+def test_writes_are_visible_after_commit_only(empty: SearchBackend) -> None:
+    empty.upsert(HANDPICKED)
+    assert empty.search(SearchQuery()).total == 0
+    empty.commit()
+    assert empty.search(SearchQuery()).total == len(HANDPICKED)
+    assert empty.ids() == {d.id for d in HANDPICKED}
+
+
+def test_upsert_replaces_by_id(empty: SearchBackend) -> None:
+    empty.upsert(HANDPICKED)
+    empty.commit()
+    renamed = doc(
+        "velos", "Trottinettes en libre-service", publisher=["Ville de Lyon"], modified="2024-05-01"
+    )
+    empty.upsert([renamed])
+    empty.commit()
+    assert empty.search(SearchQuery()).total == len(HANDPICKED)  # replaced, not added
+    assert "velos" not in all_ids(empty, q="velo")
+    assert all_ids(empty, q="trottinettes") == ["velos"]
+    publishers = dict(facets_of(empty.search(SearchQuery()))["publisher"])
+    assert "Ville de Paris" not in publishers  # the old version's facet values are gone
+    # the same id twice in one batch: the last version wins
+    empty.upsert([doc("dup", "Première version"), doc("dup", "Seconde version")])
+    empty.commit()
+    assert all_ids(empty, q="version") == ["dup"]
+    assert all_ids(empty, q="premiere") == []
+
+
+def test_delete_and_ids(empty: SearchBackend) -> None:
+    empty.upsert(HANDPICKED)
+    empty.commit()
+    empty.delete(["velos", "air", "no-such-id"])
+    empty.commit()
+    assert empty.ids() == {d.id for d in HANDPICKED} - {"velos", "air"}
+    assert all_ids(empty, q="velo") == []
+    assert empty.search(SearchQuery()).total == len(HANDPICKED) - 2
+
+
+def test_clear_removes_everything(empty: SearchBackend) -> None:
+    empty.upsert(HANDPICKED)
+    empty.commit()
+    empty.upsert([doc("pending", "Ajouté avant le vidage")])  # not committed yet: cleared too
+    empty.clear()
+    assert empty.ids() == {d.id for d in HANDPICKED}  # readers keep the old index until the commit
+    empty.commit()
+    assert empty.ids() == set()
+    assert empty.search(SearchQuery(q="velo")).total == 0
+    empty.upsert(HANDPICKED[:2])  # the index stays usable after a clear
+    empty.commit()
+    assert empty.ids() == {"velos", "air"}
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_index_persists_across_reopen(tmp_path: Path, name: str) -> None:
+    backend = BACKENDS[name](tmp_path)
+    backend.upsert(HANDPICKED)
+    backend.commit()
+    backend.close()
+    reopened = BACKENDS[name](tmp_path)
+    try:
+        assert reopened.ids() == {d.id for d in HANDPICKED}
+        assert all_ids(reopened, q="velo") == ["velos"]
+    finally:
+        reopened.close()
+
+
+# -- parity -----------------------------------------------------------------------------------------
+
+PARITY_QUERIES = [
+    SearchQuery(),
+    SearchQuery(q="velo"),
+    SearchQuery(q="air quality"),
+    SearchQuery(q="bus", filters={"format": [CSV, JSON]}),
+    SearchQuery(q="donnees", filters={"theme": [THEME + "TRAN"], "licence": [ODBL]}),
+    SearchQuery(modified_after="2018", modified_before="2021-06"),
+    SearchQuery(q="elections", sort="-modified"),
+    SearchQuery(q='"budget primitif', filters={"keyword": ["budget", "mot03"]}),
+]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory) -> Iterator[dict[str, SearchBackend]]:
+    backends = {name: make(tmp_path_factory.mktemp(f"parity-{name}")) for name, make in BACKENDS.items()}
+    for backend in backends.values():
+        backend.upsert(CORPUS)
+        backend.commit()
+    yield backends
+    for backend in backends.values():
+        backend.close()
+
+
+@pytest.mark.parametrize("query", PARITY_QUERIES, ids=lambda q: repr(q.q) if q.q else "no words")
+def test_backends_agree_on_totals_facets_and_date_order(both: dict[str, SearchBackend], query) -> None:
+    embedded, sqlite = (both[name].search(query) for name in ("embedded", "sqlite"))
+    assert embedded.total == sqlite.total > 0
+    assert facets_of(embedded) == facets_of(sqlite)
+    if query.sort != "relevance" or not query.q:
+        assert embedded.ids == sqlite.ids
+
+
+def skewed(n: int, seed: int = 11) -> list[SearchDocument]:
+    """Hundreds of keyword and publisher values with Zipf-like counts and many ties, so that the
+    embedded backend's segments each hold more values than its first facet pass reads."""
+    rng = random.Random(seed)
+    keywords = [f"thème {i:03d}" for i in range(400)]
+    publishers = [f"Commune n°{i:03d}" for i in range(250)]
+    weights = [1 / (rank + 1) for rank in range(400)]
+    return [
+        SearchDocument(
+            id=f"skew-{i:05d}",
+            title=rng.choice(["Budget", "Budget primitif", "Vélos", "Qualité de l'air"]),
+            keyword=sorted(set(rng.choices(keywords, weights=weights, k=3))),
+            publisher=[rng.choice(publishers)],
+            format=[rng.choice([CSV, JSON])],
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_facet_counts_stay_exact_across_many_segments_and_values(tmp_path: Path, name: str) -> None:
+    docs = skewed(3000)
+    by_id = {d.id: d for d in docs}
+    backend = BACKENDS[name](tmp_path)
+    for start in range(0, len(docs), 600):  # one segment per commit (before merges)
+        backend.upsert(docs[start : start + 600])
+        backend.commit()
+    try:
+        for query in (SearchQuery(), SearchQuery(q="budget"), SearchQuery(filters={"format": [CSV]})):
+            result = backend.search(query)
+            hits = all_ids(backend, q=query.q, filters=query.filters)
+            for facet in ("keyword", "publisher"):
+                counts = Counter(v for i in hits for v in getattr(by_id[i], facet))
+                expected = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+                assert [(f.value, f.count) for f in result.facets[facet]] == expected, (query, facet)
+    finally:
+        backend.close()
