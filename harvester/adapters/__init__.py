@@ -1,8 +1,33 @@
-"""One adapter per source type; `ADAPTERS` maps a sources.yaml `type` to its class."""
+"""One adapter per source type, discovered from the modules of this package.
+
+Adding a platform = adding a module here whose `Adapter` subclass sets `type` (plus its field map in
+`mappings/fieldmaps/` and tests on recorded shapes); nothing else to register.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from .base import Adapter, Page, RawRecord
-from .dcat import DcatAdapter
 
-ADAPTERS: dict[str, type[Adapter]] = {adapter.type: adapter for adapter in (DcatAdapter,)}
+
+def _discover() -> dict[str, type[Adapter]]:
+    found: dict[str, type[Adapter]] = {}
+    for module in pkgutil.iter_modules(__path__):
+        if module.name in ("base", "jsonapi"):
+            continue
+        importlib.import_module(f"{__name__}.{module.name}")
+    for adapter in _subclasses(Adapter):
+        if getattr(adapter, "type", None):
+            found[adapter.type] = adapter
+    return dict(sorted(found.items()))
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+ADAPTERS: dict[str, type[Adapter]] = _discover()
 
 __all__ = ["ADAPTERS", "Adapter", "Page", "RawRecord"]

@@ -35,16 +35,24 @@ class Page(msgspec.Struct):
     etag: str | None = None
     last_modified: str | None = None
     total: int | None = None  # the source's announced record count, for progress
+    # records the source still lists that the adapter did not fetch because they did not change since the
+    # last complete run (incremental harvesting): the run keeps them live, unchanged
+    unchanged_ids: list[str] = []
     errors: list[tuple[str | None, str]] = []  # (source record id, error) for records that could not be read
 
 
 class Adapter(ABC):
     type: ClassVar[str]
 
-    def __init__(self, source: Source, client: HttpClient, page_size: int = 1000) -> None:
+    def __init__(
+        self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None
+    ) -> None:
         self.source = source
         self.client = client
         self.page_size = int(source.options.get("page_size", page_size))
+        # start of the last complete run (ISO UTC), for platforms that can list what changed since then;
+        # None means harvest everything
+        self.since = since
 
     @abstractmethod
     def pages(self) -> Iterator[Page]:

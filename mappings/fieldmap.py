@@ -1,0 +1,123 @@
+"""Field maps as data: the plain renames and lookups of a platform's JSON records onto the model.
+
+A map (`mappings/fieldmaps/<platform>.yaml`) has one section per model class (`dataset`, `distribution`,
+`publisher`, …); each entry names the model field, where to read it (`from`: one path or a list of
+fallback paths) and how to read it (`as`: a kind below). Paths are dotted keys with `[*]` for every item of
+a list: `resources[*].url`, `organization.name`. Adapters keep code only for what truly needs logic.
+
+    dataset:
+      title: {from: title, as: text}
+      keywords: {from: "tags[*]", as: texts}
+      modified: {from: [last_modified, created_at], as: date}
+      licence: {from: license, as: licence}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .dates import normalise_date
+from .model import Text
+from .values import ValueMapper, is_iri
+
+FIELDMAPS = Path(__file__).parent / "fieldmaps"
+
+
+def extract(obj: Any, path: str) -> list[Any]:
+    """Every non-empty value at `path` in a JSON object (lists flattened)."""
+    current = [obj]
+    for part in path.split("."):
+        each = part.endswith("[*]")
+        key = part[:-3] if each else part
+        following: list[Any] = []
+        for item in current:
+            value = item.get(key) if isinstance(item, dict) else None
+            if value is None:
+                continue
+            if each and isinstance(value, list):
+                following.extend(v for v in value if v is not None)
+            elif not each:
+                following.append(value)
+        current = following
+    return [v for v in current if v not in ("", [], {})]
+
+
+def _strings(values: list[Any]) -> list[str]:
+    return [s for v in values if not isinstance(v, dict | list) and (s := str(v).strip())]
+
+
+def _first(values: list[Any]) -> str | None:
+    strings = _strings(values)
+    return strings[0] if strings else None
+
+
+def _int(values: list[Any]) -> int | None:
+    for value in _strings(values):
+        try:
+            return int(float(value))
+        except (ValueError, OverflowError):
+            continue
+    return None
+
+
+Reader = Callable[[list[Any], ValueMapper, str | None], Any]
+
+KINDS: dict[str, Reader] = {
+    "string": lambda v, m, lang: _first(v),
+    "strings": lambda v, m, lang: list(dict.fromkeys(_strings(v))),
+    "text": lambda v, m, lang: [Text(s, lang) for s in _strings(v)[:1]],
+    "texts": lambda v, m, lang: [Text(s, lang) for s in dict.fromkeys(_strings(v))],
+    "uri": lambda v, m, lang: next((s for s in _strings(v) if is_iri(s)), None),
+    "uris": lambda v, m, lang: list(dict.fromkeys(s for s in _strings(v) if is_iri(s))),
+    "date": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_date(s))), None),
+    "int": lambda v, m, lang: _int(v),
+    "licence": lambda v, m, lang: m.licence(_first(v)),
+    "format": lambda v, m, lang: m.format(_first(v)),
+    "media_type": lambda v, m, lang: m.media_type(_first(v)),
+    "frequency": lambda v, m, lang: m.frequency(_first(v)),
+    "access_rights": lambda v, m, lang: m.access_rights(_first(v)),
+    "languages": lambda v, m, lang: [u for s in dict.fromkeys(_strings(v)) if (u := m.language(s))],
+    "themes": lambda v, m, lang: m.themes(_strings(v)),
+}
+
+
+class FieldMap:
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        self.name = name
+        self.lang: str | None = data.get("language")
+        self.sections: dict[str, dict[str, tuple[tuple[str, ...], Reader]]] = {}
+        for section, fields in data.items():
+            if section == "language":
+                continue
+            compiled = {}
+            for field, spec in fields.items():
+                paths = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
+                if spec["as"] not in KINDS:
+                    raise ValueError(f"fieldmap {name}: {section}.{field}: unknown kind {spec['as']!r}")
+                compiled[field] = (tuple(paths), KINDS[spec["as"]])
+            self.sections[section] = compiled
+
+    def apply(self, section: str, obj: Any, values: ValueMapper, lang: str | None = None) -> dict[str, Any]:
+        """Model-field keyword arguments read from `obj` (fields with nothing to read are left out)."""
+        found: dict[str, Any] = {}
+        for field, (paths, read) in self.sections[section].items():
+            for path in paths:  # fallbacks: the first path that yields a value wins
+                raw = extract(obj, path)
+                if raw:
+                    value = read(raw, values, lang or self.lang)
+                    if value not in (None, []):
+                        found[field] = value
+                        break
+        return found
+
+
+@cache
+def fieldmap(name: str) -> FieldMap:
+    """The map `mappings/fieldmaps/<name>.yaml`, loaded once."""
+    with (FIELDMAPS / f"{name}.yaml").open(encoding="utf-8") as fh:
+        return FieldMap(name, yaml.safe_load(fh))
