@@ -10,6 +10,7 @@ a value the API understands but refuses (a bad date, a page past the cap, an unk
 bugs, which are logged.
 """
 
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import gc
 import logging
 import re
@@ -55,7 +56,8 @@ class ApiError(Exception):
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    # msgspec encodes a search page ~10× faster than FastAPI's jsonable_encoder + pydantic would
+    # A 100-item search page: msgspec 0.07 ms; pydantic response-model validation ~1.9 ms; FastAPI's
+    # jsonable_encoder + json ~7 ms. The models in `schemas` document the shapes (and the tests check them).
     return Response(_encoder.encode(data), status_code=status, media_type="application/json")
 
 

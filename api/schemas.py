@@ -1,8 +1,8 @@
 """Response shapes of the JSON API, for the OpenAPI document.
 
 The endpoints encode their answers with msgspec and return them directly (FastAPI then skips pydantic's
-validation, which would cost more than the search itself at page_size 100); these models describe those
-answers, and the tests validate real responses against them so that the two cannot drift apart.
+validation, ~2 ms per 100-item page against msgspec's 0.07 ms); these models describe those answers, and
+the tests validate real responses against them so that the two cannot drift apart.
 """
 
 from __future__ import annotations
