@@ -120,3 +120,12 @@ def geojson_bbox(geometry: Any) -> BBox | None:
 
     walk(geometry)
     return valid_bbox(min(xs), min(ys), max(xs), max(ys)) if xs else None
+
+
+def wkt_bbox(wkt: str) -> BBox | None:
+    """The bounding box of a 2D WKT geometry given as text (its coordinates read pairwise, lon lat)."""
+    numbers = [float(n) for n in re.findall(_NUMBER, wkt)]
+    if len(numbers) < 2 or len(numbers) % 2:
+        return None
+    xs, ys = numbers[0::2], numbers[1::2]
+    return valid_bbox(min(xs), min(ys), max(xs), max(ys))
