@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..indexer.backend import SearchBackend
-from ..indexer.documents import sync_index
+from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
@@ -74,9 +74,11 @@ class Harvest:
         full: bool = False,
         force_withdraw: bool = False,
         progress: ProgressCallback | None = None,
+        index: IndexFeed | None = None,
     ) -> None:
         self.source, self.store, self.settings = source, store, settings
         self.full, self.force_withdraw, self.progress = full, force_withdraw, progress
+        self.index = index  # when given, records are indexed page by page (else by the sync after the run)
         self.counts: Counter = Counter()
         self.report = RunReport()
         self.errors: list[tuple[str | None, str | None, str]] = []
@@ -104,6 +106,8 @@ class Harvest:
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
             client.close()
+            if self.index is not None:
+                self.index.flush()
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
@@ -165,7 +169,11 @@ class Harvest:
             )
             self.counts["created" if previous is None else "updated"] += 1
         cache = (page.url, page.etag, page.last_modified, page.next_url, page_ids)
-        self.store.save_page(self.source.id, run_id, upserts, seen_unchanged, cache)
+        written = self.store.save_page(self.source.id, run_id, upserts, seen_unchanged, cache)
+        if self.index is not None and written:
+            datasets = {u.id: u.dataset for u in upserts}
+            jurisdiction = self.source.jurisdiction.key if self.source.jurisdiction else None
+            self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
@@ -195,12 +203,19 @@ def harvest(
     store.sync_sources(config.sources)
     wanted = list(source_ids) or [s.id for s in config.sources if s.enabled]
     results = []
+    index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
     for source_id in wanted:
         source = config.source(source_id)
         results.append(
             Harvest(
-                source, store, config.settings, full=full, force_withdraw=force_withdraw, progress=progress
+                source,
+                store,
+                config.settings,
+                full=full,
+                force_withdraw=force_withdraw,
+                progress=progress,
+                index=index,
             ).run()
         )
-    sync_index(store, backend)
+    sync_index(store, backend)  # withdrawals, and whatever the feed could not index
     return results
