@@ -3,12 +3,22 @@
 Each page is parsed on its own with pyoxigraph (streaming, ~20× faster than rdflib here: see bench/harvest.py)
 and split into one record per `dcat:Dataset`: the dataset's description plus every node it leads to that the
 page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
+
+A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
+parses page n+1 and maps its datasets while this process stores and indexes page n, so a harvest uses two
+cores. Pages are fetched here (the HTTP client, its politeness and its page cache stay in one place), one
+page ahead of the one being stored; a failure fetching ahead is raised only once the page before is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import multiprocessing
+import pickle
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, urljoin
 
 import pyoxigraph
@@ -16,12 +26,14 @@ from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat
 
 from ...mappings import from_rdf
 from ...mappings.from_rdf import Graph
-from ...mappings.model import Dataset
+from ...mappings.model import Dataset, dataset_from_json, dataset_to_json
 from ...mappings.namespaces import DCT, HYDRA
 from ...mappings.values import ValueMapper
 from ..http import HarvestError
 from ..safety import check_xml
 from .base import Adapter, Page, RawRecord, Visited
+
+log = logging.getLogger("fedcat.harvest")
 
 ACCEPT = (
     "text/turtle, application/rdf+xml;q=0.9, application/ld+json;q=0.9, application/n-triples;q=0.9, "
@@ -41,6 +53,8 @@ NEXT_PAGE = (HYDRA + "next", HYDRA + "nextPage")
 TOTAL = (HYDRA + "totalItems",)
 NTRIPLES = "application/n-triples"
 IRI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"{}|\\^`')  # escape spaces
+WORKER_MIN_REMAINING = 5_000  # announced records still to come for a source to get a parsing process
+WORKER_AFTER_PAGES = 3  # without an announced total: from this page on
 
 
 def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
@@ -121,46 +135,235 @@ def total_items(graph: Graph) -> int | None:
     return None
 
 
+def read_page(
+    content: bytes,
+    rdf_format: RdfFormat,
+    base_iri: str,
+    url: str,
+    number: int,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Page:
+    """Parse one page and split it into records (their parsed form kept for `to_dataset`)."""
+    graph = parse_graph(content, rdf_format, base_iri)
+    records = [
+        RawRecord(
+            source_record_id=record_id(graph, node),
+            payload=graph.canonical_ntriples(graph.closure(node)),
+            media_type=NTRIPLES,
+            fetch_url=url,
+            page=number,
+            parsed=(graph, node),
+        )
+        for node in from_rdf.dataset_subjects(graph)
+    ]
+    return Page(
+        url=url,
+        number=number,
+        records=records,
+        next_url=next_link(graph),
+        etag=etag,
+        last_modified=last_modified,
+        total=total_items(graph),
+    )
+
+
+def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:
+    """In the parsing process: the page's next link, total and (record id, payload, dataset JSON) triples.
+
+    Datasets are mapped with an empty URI (the harvest sets fedcat's); one that fails to map is sent
+    without its JSON, so that `to_dataset` maps it again here and reports the very same error.
+    """
+    page = read_page(content, RdfFormat.from_media_type(media_type), base_iri, base_iri, 0)
+    records = []
+    for record in page.records:
+        graph, node = record.parsed
+        try:
+            mapped: bytes | None = dataset_to_json(from_rdf.dataset(graph, node, "", ValueMapper()))
+        except Exception:
+            mapped = None
+        records.append((record.source_record_id, record.payload, mapped))
+    return page.next_url, page.total, records
+
+
+def _serve_pages(conn: Any) -> None:
+    """The parsing process's loop: one page in, its records out, until told to stop."""
+    from ...indexer.store import gc_paused
+
+    while True:
+        try:
+            job = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        if job is None:
+            return
+        with gc_paused():
+            try:
+                reply: tuple[str, Any] = ("ok", _read_and_map(*job))
+            except HarvestError as exc:
+                reply = ("harvest_error", str(exc))
+            except Exception as exc:  # this process reads the page again and raises it there
+                reply = ("failed", f"{type(exc).__name__}: {exc}")
+            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            del reply
+
+
+class PageWorker:
+    """A child process that parses pages and maps their datasets (see the module docstring)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_pages, args=(child,), name="fedcat-dcat-parser", daemon=True
+        )
+        self._process.start()
+        child.close()
+
+        self._busy = False  # one page at a time: submitted, not received yet
+
+    def submit(self, content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
+        self._conn.send_bytes(pickle.dumps((content, rdf_format.media_type, base_iri), protocol=5))
+        self._busy = True
+
+    def receive(self) -> tuple[str, Any]:
+        self._busy = False
+        return pickle.loads(self._conn.recv_bytes())
+
+    def close(self) -> None:
+        if not self._busy:  # else it is parsing a page nobody will read: no need to wait for it
+            with contextlib.suppress(OSError):
+                self._conn.send_bytes(pickle.dumps(None))
+            self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        self._conn.close()
+
+
+class _Job:
+    """A fetched page on its way to becoming a `Page`: ready (304), failed, or to parse here or there."""
+
+    def __init__(
+        self,
+        *,
+        page: Page | None = None,
+        error: Exception | None = None,
+        content: bytes = b"",
+        rdf_format: RdfFormat | None = None,
+        base_iri: str = "",
+        url: str = "",
+        number: int = 0,
+        headers: Any = None,
+        worker: PageWorker | None = None,
+    ) -> None:
+        self.page, self.error, self.worker = page, error, worker
+        self.content, self.rdf_format, self.base_iri = content, rdf_format, base_iri
+        self.url, self.number, self.headers = url, number, headers
+        if worker is not None:
+            try:
+                worker.submit(content, rdf_format, base_iri)  # type: ignore[arg-type]
+            except OSError:  # the process is gone: parse here
+                self.worker = None
+
+    def result(self) -> Page:
+        if self.error is not None:
+            raise self.error
+        if self.page is not None:
+            return self.page
+        etag = self.headers.get("ETag") if self.headers is not None else None
+        last_modified = self.headers.get("Last-Modified") if self.headers is not None else None
+        assert self.rdf_format is not None
+        if self.worker is not None:
+            try:
+                status, value = self.worker.receive()
+            except (EOFError, OSError):
+                status, value = "failed", "the parsing process stopped"
+            if status == "harvest_error":
+                raise HarvestError(value)
+            if status == "ok":
+                next_url, total, mapped = value
+                records = [
+                    RawRecord(srid, payload, NTRIPLES, self.url, self.number, parsed=dataset_json)
+                    for srid, payload, dataset_json in mapped
+                ]
+                return Page(
+                    url=self.url,
+                    number=self.number,
+                    records=records,
+                    next_url=next_url,
+                    etag=etag,
+                    last_modified=last_modified,
+                    total=total,
+                )
+            log.warning("%s: parsing process failed (%s); parsing here", self.url, value)
+        return read_page(
+            self.content, self.rdf_format, self.base_iri, self.url, self.number, etag, last_modified
+        )
+
+
 class DcatAdapter(Adapter):
     type = "dcat"
 
     def pages(self) -> Iterator[Page]:
-        url: str | None = self.source.url
         visited = Visited()
-        number = 0
-        while url:
-            visited.add(url)
-            number += 1
-            response = self.client.get(url, accept=ACCEPT, conditional=True)
-            if response.not_modified and response.cached is not None:
-                yield Page(url=url, number=number, not_modified=True, next_url=response.cached.next_url)
-                url = self._next(response.cached.next_url, url)
-                continue
-            rdf_format = detect_format(response.content, response.media_type, url)
-            graph = parse_graph(response.content, rdf_format, response.url)
-            next_url = next_link(graph)
-            records = []
-            for node in from_rdf.dataset_subjects(graph):
-                records.append(
-                    RawRecord(
-                        source_record_id=record_id(graph, node),
-                        payload=graph.canonical_ntriples(graph.closure(node)),
-                        media_type=NTRIPLES,
-                        fetch_url=url,
-                        page=number,
-                        parsed=(graph, node),
-                    )
-                )
-            yield Page(
-                url=url,
-                number=number,
-                records=records,
-                next_url=next_url,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-                total=total_items(graph),
+        worker: PageWorker | None = None
+        try:
+            job: _Job | None = self._fetch(self.source.url, 1, visited, None)
+            while job is not None:
+                page = job.result()
+                job = None  # the page's content is not needed any more
+                if worker is None and self._wants_worker(page):
+                    worker = self._start_worker()
+                ahead = self._fetch_next(page, visited, worker)  # parsed while `page` is stored
+                yield page
+                job = ahead
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _fetch(self, url: str, number: int, visited: Visited, worker: PageWorker | None) -> _Job:
+        visited.add(url)
+        response = self.client.get(url, accept=ACCEPT, conditional=True)
+        if response.not_modified and response.cached is not None:
+            return _Job(
+                page=Page(url=url, number=number, not_modified=True, next_url=response.cached.next_url)
             )
-            url = self._next(next_url, url)
+        rdf_format = detect_format(response.content, response.media_type, url)
+        return _Job(
+            content=response.content,
+            rdf_format=rdf_format,
+            base_iri=response.url,
+            url=url,
+            number=number,
+            headers=response.headers,
+            worker=worker,
+        )
+
+    def _fetch_next(self, page: Page, visited: Visited, worker: PageWorker | None) -> _Job | None:
+        """Fetch the page after `page`; an error is kept for when that page is asked for (no loss)."""
+        try:
+            url = self._next(page.next_url, page.url)
+            return self._fetch(url, page.number + 1, visited, worker) if url else None
+        except Exception as exc:
+            return _Job(error=exc)
+
+    def _wants_worker(self, page: Page) -> bool:
+        forced = self.source.options.get("parse_worker")
+        if page.next_url is None or forced is False:
+            return False
+        if forced:
+            return True
+        if page.total is not None and page.records:
+            return page.total - page.number * len(page.records) >= WORKER_MIN_REMAINING
+        return page.number >= WORKER_AFTER_PAGES
+
+    def _start_worker(self) -> PageWorker | None:
+        try:
+            return PageWorker()
+        except Exception as exc:  # e.g. inside a daemonic process, which may not have children
+            log.info("source %s: no parsing process (%s); parsing here", self.source.id, exc)
+            return None
 
     def _next(self, next_url: str | None, current: str) -> str | None:
         """Resolve and vet the next link: the same page again means the walk is over."""
@@ -173,6 +376,10 @@ class DcatAdapter(Adapter):
         return resolved
 
     def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
+        if isinstance(record.parsed, bytes):  # mapped by the parsing process
+            dataset = dataset_from_json(record.parsed)
+            dataset.uri = uri
+            return dataset
         if record.parsed is not None:
             graph, node = record.parsed
         else:  # re-normalising from the stored payload
