@@ -87,7 +87,7 @@ class Harvest:
     def run(self) -> RunResult:
         run_id = self.store.start_run(self.source.id)
         client = http_client(self.source, self.settings, self.store, self.full)
-        adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size)
+        adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         status, message = "complete", None
         try:
             pages = adapter.pages()
@@ -120,6 +120,13 @@ class Harvest:
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _since(self) -> str | None:
+        """Start of the source's last complete run: platforms that can list changes ask only for those."""
+        if self.full:
+            return None
+        runs = self.store.runs(self.source.id, limit=50)
+        return next((r["started_at"] for r in runs if r["status"] == "complete"), None)
 
     def _save(self, adapter: Adapter, page: Page, run_id: int) -> None:
         self.counts["pages"] += 1
@@ -168,6 +175,13 @@ class Harvest:
                 Upsert(fedcat_id, srid, dataset, record.payload, record.media_type, digest, record.fetch_url)
             )
             self.counts["created" if previous is None else "updated"] += 1
+        for srid in page.unchanged_ids:  # listed by the source, not fetched: unchanged since the last run
+            if srid not in on_page:
+                on_page.add(srid)
+                page_ids.append(srid)
+                seen_unchanged.append(srid)
+                self.counts["seen"] += 1
+                self.counts["unchanged"] += 1
         cache = (page.url, page.etag, page.last_modified, page.next_url, page_ids)
         written = self.store.save_page(self.source.id, run_id, upserts, seen_unchanged, cache)
         if self.index is not None and written:

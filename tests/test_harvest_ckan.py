@@ -381,7 +381,7 @@ def test_count_changing_during_the_run_makes_it_partial(portal, catalogue):
         return body
 
     api.tamper = shrinking
-    [result] = harvest(config, store, backend)
+    [result] = harvest(config, store, backend, full=True)  # a full walk: every page of one listing
     assert result.status == "partial"
     assert "changed during the run (12 → 11)" in result.message
     assert result.counts["withdrawn"] == 0
