@@ -90,6 +90,8 @@ class ExploreApi:
         self.faults: dict[int, Reply] = {}  # offset -> reply served instead
         self.after_page: list = []  # callables run after each listing page is served
         self.export_fault: Reply | None = None
+        self.export_ignores_offset = False
+        self.after_export: list = []  # callables run after each export chunk is served
 
     def selected(self, request: Request) -> list[dict]:
         found = list(self.datasets)
@@ -122,7 +124,13 @@ class ExploreApi:
         if request.path.endswith(API + "/exports/json"):
             if self.export_fault is not None:
                 return self.export_fault
-            return json_reply(self.selected(request))
+            found = self.selected(request)
+            limit = int(request.query.get("limit", ["-1"])[0])
+            offset = 0 if self.export_ignores_offset else int(request.query.get("offset", ["0"])[0])
+            reply = json_reply(found[offset : offset + limit] if limit >= 0 else found[offset:])
+            for hook in self.after_export:
+                hook()
+            return reply
         return None
 
 
@@ -236,6 +244,15 @@ def lille_dataset(i: int) -> dict:
             "extend_bounding_box_northbound_latitude": "50.66",
         }
     return item
+
+
+def tiny_dataset(i: int) -> dict:
+    """A minimal dataset, for the tests that need a catalogue past the 10,000 window but not its detail."""
+    return {
+        "dataset_id": f"tiny-{i:05d}",
+        "has_records": False,
+        "metas": {"default": {"title": f"Jeu {i}", "publisher": "Ville de Lille", "modified": "2025-01-01"}},
+    }
 
 
 def lille(count: int = 250) -> list[dict]:
@@ -446,6 +463,10 @@ def test_publisher_filter_holds_when_the_portal_ignores_where(portal, catalogue)
     assert store.count("ods") == len(expected)
 
 
+def exports(portal: PortalServer) -> list[dict[str, str]]:
+    return [{k: v[0] for k, v in r.query.items()} for r in portal.log if r.path.endswith("/exports/json")]
+
+
 def test_offset_window_switches_to_the_exports_endpoint(portal, catalogue):
     store, backend = catalogue
     datasets = [lille_dataset(i) for i in range(1, 10_251)]
@@ -453,25 +474,66 @@ def test_offset_window_switches_to_the_exports_endpoint(portal, catalogue):
     [result] = harvest(config_for(portal), store, backend)
     assert result.status == "complete", result.message
     assert store.count("ods") == 10_250
-    exports = [r for r in portal.log if r.path.endswith("/catalog/exports/json")]
-    assert len(exports) == 1 and exports[0].query["order_by"] == ["dataset_id"]
     # one listing page told the total; no request ever crossed the 10,000 window
     assert [int(q["offset"]) + int(q["limit"]) for q in listing_requests(portal)] == [100]
-    assert result.counts["seen"] == 10_250  # the first page's datasets are not counted twice
+    # the export goes on in chunks of 5,000, each starting on the last dataset already read
+    assert [(q["offset"], q["limit"], q["order_by"]) for q in exports(portal)] == [
+        ("99", "5001", "dataset_id"),
+        ("5099", "5001", "dataset_id"),
+        ("10099", "5001", "dataset_id"),
+    ]
+    assert result.counts["seen"] == 10_250  # no dataset counted twice
     check_dataset(stored(store, "ods", "lille-10250"), datasets[-1], portal.base_url)
+
+
+def test_export_in_one_request_when_asked(portal, catalogue):
+    store, backend = catalogue
+    serve(portal, [tiny_dataset(i) for i in range(1, 10_051)])
+    [result] = harvest(config_for(portal, export_chunk=0), store, backend)
+    assert result.status == "complete", result.message
+    [query] = exports(portal)
+    assert "limit" not in query and "offset" not in query
+    assert store.count("ods") == 10_050 == result.counts["seen"]
+
+
+def test_catalogue_moving_during_the_export_withdraws_nothing(portal, catalogue):
+    store, backend = catalogue
+    api = serve(portal, [tiny_dataset(i) for i in range(1, 10_251)])
+    removed: list = []
+
+    def delete_one() -> None:  # after the first chunk, a dataset already exported is deleted
+        if not removed:
+            removed.append(api.datasets.pop(500))
+
+    api.after_export.append(delete_one)
+    [result] = harvest(config_for(portal), store, backend)
+    assert result.status == "partial"
+    assert "changed while it was exported" in result.message
+    assert result.counts["withdrawn"] == 0
+    assert store.count("ods") == 10_250  # the shift made one dataset appear twice, none was lost here
+
+
+def test_export_ignoring_offset_stops(portal, catalogue):
+    store, backend = catalogue
+    api = serve(portal, [tiny_dataset(i) for i in range(1, 10_251)])
+    api.export_ignores_offset = True
+    [result] = harvest(config_for(portal, export_chunk=4000), store, backend)
+    assert result.status == "partial"
+    assert "repeats datasets already read" in result.message
+    assert len(exports(portal)) == 2
 
 
 def test_export_that_breaks_off_makes_the_run_partial(portal, catalogue):
     store, backend = catalogue
-    datasets = [lille_dataset(i) for i in range(1, 10_051)]
+    datasets = [tiny_dataset(i) for i in range(1, 10_051)]
     api = serve(portal, datasets)
-    body = json.dumps(datasets).encode()
+    body = json.dumps(datasets[99:5100]).encode()
     api.export_fault = Reply(body[: len(body) // 2], "application/json")
     [result] = harvest(config_for(portal), store, backend)
     assert result.status == "partial"
     assert "not valid JSON" in result.message
     assert result.counts["withdrawn"] == 0
-    assert 1000 <= store.count("ods") < 10_050  # what was read before the break is kept
+    assert 1000 <= store.count("ods") < 5100  # what was read before the break is kept
 
 
 # --- paging edge cases ----------------------------------------------------------------------------------------

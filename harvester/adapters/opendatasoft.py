@@ -3,11 +3,14 @@
 The source `url` is the portal root (`https://opendata.lillemetropole.fr`). The catalogue is listed with
 `/api/explore/v2.1/catalog/datasets?limit=L&offset=O` (at most 100 a page, ordered by `dataset_id` so that
 an edit during the walk does not move datasets between pages). The platform refuses `offset + limit` over
-10,000: a catalogue larger than that is read from `/api/explore/v2.1/catalog/exports/json`, the whole
-catalogue as one JSON array, under the client's size cap and parsed one dataset at a time.
+10,000: a catalogue larger than that is read from `/api/explore/v2.1/catalog/exports/json` (a JSON array,
+no window), in chunks of 5,000 datasets (`limit`/`offset`, each chunk overlapping the previous one by one
+dataset to detect a catalogue moving under the walk), each under the client's size cap and parsed one
+dataset at a time: a 50,000-dataset export is never one 200 MB body, nor a tree of Python objects.
 
 Options: `publisher: "Ville de Lille"` keeps one publisher (sent as ODSQL `publisher="…"`, and checked on
-each dataset in case the portal ignores it), `where: <ODSQL>` any other filter, `page_size`, `order_by`.
+each dataset in case the portal ignores it), `where: <ODSQL>` any other filter, `page_size`, `order_by`,
+`export_chunk` (0: the whole export in one request, one consistent snapshot if the portal's offsets misbehave).
 
 No loss: a walk whose total changed on the way, or that listed fewer distinct datasets than announced,
 ends with a HarvestError after its last page, so the run is partial and withdraws nothing.
@@ -57,7 +60,8 @@ from .jsonapi import JSON, canonical_json, fetch_json
 API = "/api/explore/v2.1"
 WINDOW = 10_000  # the datasets endpoint refuses offset + limit beyond this
 MAX_LIMIT = 100  # the datasets endpoint's largest page
-EXPORT_BATCH = 1000  # datasets per page when reading the exports endpoint
+EXPORT_CHUNK = 5000  # datasets per exports request (option `export_chunk`; 0: the whole catalogue at once)
+EXPORT_PAGE = 1000  # datasets per page handed to the run while reading an export
 SHAPEFILE_LIMIT = 50_000  # records; Opendatasoft exports no Shapefile beyond (udata-ods test-shp-limit)
 # (export format in the URL, label for the file-type table, IANA media type)
 TABLE_EXPORTS = (
@@ -352,8 +356,9 @@ class OpendatasoftAdapter(Adapter):
     def list_url(self, offset: int) -> str:
         return f"{self.root}{API}/catalog/datasets?" + self._query(limit=self.page_size, offset=offset)
 
-    def export_url(self) -> str:
-        query = self._query()
+    def export_url(self, offset: int = 0, limit: int = -1) -> str:
+        params = {"limit": limit, "offset": offset} if limit >= 0 else {}
+        query = self._query(**params)
         return f"{self.root}{API}/catalog/exports/json" + (f"?{query}" if query else "")
 
     def pages(self) -> Iterator[Page]:
@@ -375,8 +380,12 @@ class OpendatasoftAdapter(Adapter):
             if not results or (total is not None and offset >= total):
                 break
             if offset + self.page_size > WINDOW or (number == 1 and total is not None and total > WINDOW):
-                yield from self._export(number, listed, total)
-                return
+                # same order on both endpoints: the export goes on from here, checked against the last
+                # dataset listed; in the portal's own order it must start over
+                ordered = bool(self.order_by)
+                last = record_identifier(results[-1]) if ordered else None
+                yield from self._export(number, listed, total, offset if ordered else 0, last)
+                break
         if len(set(totals)) > 1:
             raise HarvestError(
                 f"{self.root}: the catalogue changed during the walk (total_count {totals[0]} → {totals[-1]}): "
@@ -414,26 +423,59 @@ class OpendatasoftAdapter(Adapter):
             records.append(RawRecord(srid, canonical_json(item), JSON, fetch_url or url, number, parsed=item))
         return Page(url=url, number=number, records=records, errors=errors, total=total)
 
-    def _export(self, number: int, listed: set[str], total: int | None) -> Iterator[Page]:
-        """The rest of the catalogue from the exports endpoint (no offset window), a batch at a time."""
-        url = self.export_url()
-        response = self.client.get(url, accept="application/json")
-        if is_html(response.content):
+    def _export(
+        self, number: int, listed: set[str], total: int | None, offset: int, previous_last: str | None
+    ) -> Iterator[Page]:
+        """The catalogue from the exports endpoint (no offset window), in requests of `export_chunk`.
+
+        Each request after the first starts one dataset early: that dataset must be the last one of the
+        previous request, else the catalogue moved between requests (a dataset may have been skipped) and
+        the run ends partial. A chunk is parsed one dataset at a time and handed on in pages of 1,000, so
+        memory stays bounded by one chunk's bytes whatever the catalogue's size.
+        """
+        chunk = int(self.source.options.get("export_chunk", EXPORT_CHUNK))
+        if chunk <= 0:  # the whole catalogue, one snapshot: datasets already listed are skipped by id
+            offset, previous_last = 0, None
+        moved = False
+        while True:
+            overlap = 1 if previous_last is not None else 0
+            url = self.export_url(offset - overlap, chunk + overlap) if chunk > 0 else self.export_url()
+            response = self.client.get(url, accept="application/json")
+            if is_html(response.content):
+                raise HarvestError(
+                    f"{url}: got an HTML page, not JSON (Content-Type {response.media_type or 'none'})"
+                )
+            stream = JsonStream(response.content, url)
+            del response  # the stream holds the bytes it still has to read
+            count, new, batch, first, last = 0, 0, [], None, None
+            for item in stream.items():
+                count += 1
+                srid = record_identifier(item)
+                first = srid if count == 1 else first
+                last = srid
+                new += srid is not None and srid not in listed
+                batch.append(item)
+                if len(batch) >= EXPORT_PAGE:
+                    number += 1
+                    yield self._page(f"{url}#page={number}", number, batch, listed, total, url)
+                    batch = []
+            stream.end()
+            number += 1
+            yield self._page(f"{url}#page={number}", number, batch, listed, total, url)
+            if overlap and first != previous_last:
+                moved = True
+            if chunk <= 0 or count != chunk + overlap:
+                break  # a short chunk ends the catalogue; a longer one means the portal sent it all
+            if not new:
+                raise HarvestError(
+                    f"{url}: the exports endpoint repeats datasets already read (offset ignored?)"
+                )
+            previous_last, offset = last, offset + chunk
+        if moved:
             raise HarvestError(
-                f"{url}: got an HTML page, not JSON (Content-Type {response.media_type or 'none'})"
+                f"{self.root}: the catalogue changed while it was exported in chunks: datasets may have moved "
+                "between requests, so this run withdraws nothing"
             )
-        stream = JsonStream(response.content, url)
-        del response  # the stream holds the bytes it still has to read
-        batch: list[Any] = []
-        for item in stream.items():
-            batch.append(item)
-            if len(batch) >= EXPORT_BATCH:
-                number += 1
-                yield self._page(f"{url}#page={number}", number, batch, listed, total, url)
-                batch = []
-        stream.end()
-        number += 1
-        yield self._page(f"{url}#page={number}", number, batch, listed, total, url)
 
     def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
         item = record.parsed if record.parsed is not None else json.loads(record.payload)
