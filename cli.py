@@ -7,6 +7,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -84,7 +85,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("reindex", help="rebuild the search index from the store")
     _common(p)
+
+    p = commands.add_parser(
+        "quality", help="metadata quality (data.europa.eu MQA score) per source or publisher"
+    )
+    p.add_argument("--group-by", choices=("source", "publisher", "dataset"), default="source")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
+    p.add_argument("--source", action="append", default=None, metavar="SOURCE_ID", help="only this source")
+    _common(p)
+
+    p = commands.add_parser(
+        "linkcheck", help="check that distribution URLs answer (HEAD, then ranged GET) for the quality score"
+    )
+    p.add_argument(
+        "sources", nargs="*", metavar="SOURCE_ID", help="only these sources (default: all enabled)"
+    )
+    p.add_argument(
+        "--rate", type=_rate, default=5.0, help="requests per second, all hosts together (e.g. 5 or 5/s)"
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (one per host at a time)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    p.add_argument(
+        "--max-age", type=float, default=7.0, help="re-check URLs checked more than this many days ago"
+    )
+    _common(p)
     return parser
+
+
+def _rate(text: str) -> float:
+    value = float(text.strip().removesuffix("/s"))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the rate must be positive, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,12 +287,95 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from .api.quality import report
+    from .mappings.quality import BAND_NAMES, DIMENSIONS
+
+    catalogue = Catalogue.open(
+        args.config, args.data_dir, args.backend
+    )  # a writer: scores are brought up to date
+    try:
+        names = {s.id: s.name for s in catalogue.config.sources}
+        body = report(catalogue.store, args.group_by, args.source, names)
+    finally:
+        catalogue.close()
+    if args.output == "json":
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    columns = ["key", "label", "datasets", "mean", "min", "max", "band", *BAND_NAMES, *DIMENSIONS]
+    rows = [[g["key"], g["label"], g["datasets"], g["mean"], g["min"], g["max"], g["band"],
+             *(g["bands"][b] for b in BAND_NAMES), *(g["dimensions"][d] for d in DIMENSIONS)]
+            for g in body["groups"]]  # fmt: skip
+    if args.output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([args.group_by if c == "key" else c for c in columns])
+        writer.writerows(rows)
+        return 0
+    table = Table(title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})")
+    for column in columns:
+        table.add_column(args.group_by if column == "key" else column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    out.print(table)
+    return 0
+
+
+def cmd_linkcheck(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from .harvester.http import _is_private
+    from .harvester.linkcheck import linkcheck
+    from .indexer.documents import sync_index
+
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    try:
+        config = catalogue.config
+        wanted = args.sources or [s.id for s in config.sources if s.enabled]
+        sources = {s.id: s for s in config.sources}
+        for source_id in wanted:
+            config.source(source_id)  # unknown ids: a clear error before any request
+        with Progress(TextColumn("link check"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:  # fmt: skip
+            task = progress.add_task("links", total=None)
+            result = linkcheck(
+                catalogue.store,
+                wanted,
+                rate=args.rate,
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                max_age=timedelta(days=args.max_age),
+                # a source on a private network may link to it; others may not make fedcat probe it
+                allow_private=lambda sid: _is_private(urlsplit(sources[sid].url).hostname or ""),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        sync_index(catalogue.store, catalogue.backend)  # re-score the checked records
+    finally:
+        catalogue.close()
+    c = result.counts
+    console.print(
+        f"{c['urls']} URLs: {c['checked']} checked ({c['ok']} reachable, {c['failed']} not), "
+        f"{c['skipped']} checked less than {args.max_age:g} days ago"
+    )
+    table = Table(title="Link check answers")
+    table.add_column("answer")
+    table.add_column("URLs")
+    for answer, count in result.statuses.most_common():
+        table.add_row(answer, str(count))
+    out.print(table)
+    return 0
+
+
 COMMANDS = {
     "harvest": cmd_harvest,
     "serve": cmd_serve,
     "demo": cmd_demo,
     "status": cmd_status,
     "reindex": cmd_reindex,
+    "quality": cmd_quality,
+    "linkcheck": cmd_linkcheck,
 }
 
 if __name__ == "__main__":

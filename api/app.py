@@ -32,6 +32,8 @@ from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from . import schemas
+from .quality import dataset_quality_json
+from .quality import router as quality_router
 
 log = logging.getLogger("fedcat.api")
 
@@ -187,6 +189,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
+    app.include_router(quality_router)
     configured: dict[str, Source] = {s.id: s for s in config.sources}
     jurisdiction_names = {
         s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key
@@ -298,6 +301,10 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             list[str] | None,
             _filter_param("jurisdiction", "this jurisdiction (level:code, e.g. commune:59350)"),
         ] = None,
+        quality: Annotated[
+            list[str] | None,
+            _filter_param("quality", "this metadata quality rating (excellent, good, sufficient, bad)"),
+        ] = None,
         modified_after: Annotated[
             str | None,
             Query(
@@ -358,6 +365,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             "source": source,
             "language": language,
             "jurisdiction": jurisdiction,
+            "quality": [v.lower() for v in quality] if quality else None,
         }
         query = SearchQuery(
             q=q,
@@ -427,6 +435,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             "id": record["id"],
             "dataset": msgspec.to_builtins(ds),
             "labels": _record_labels(ds),
+            "quality": dataset_quality_json(store, record["id"], ds),
             "source": source_info,
             **{
                 key: record[key]

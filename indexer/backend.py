@@ -13,7 +13,9 @@ from collections.abc import Iterable
 import msgspec
 
 # Facets every backend counts; each is a multi-valued keyword field of the document.
-FACETS = ("publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language")
+FACETS = (
+    "publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language", "quality"
+)  # fmt: skip
 # "relevance": best match first (newest first when the query has no words); "modified": most recently
 # modified first; "-modified": oldest first. Ties go by id ascending and undated documents come last, in
 # every order, so paging is stable.
@@ -38,6 +40,7 @@ class SearchDocument(msgspec.Struct, omit_defaults=True):
     source: list[str] = []
     jurisdiction: list[str] = []
     language: list[str] = []
+    quality: list[str] = []  # the MQA rating band (mappings.quality.BAND_NAMES)
 
 
 class SearchQuery(msgspec.Struct, omit_defaults=True):

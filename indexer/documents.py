@@ -95,9 +95,9 @@ def sync_index(
     if jurisdictions is None:
         jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
     derived.mark_unscored(store)
-    if not store.pending_index(1):
-        return 0
-    names = derived.refresh(store)  # may mark more records: those whose publisher display changed
+    # may mark records for re-indexing: those whose publisher display changed (records indexed during a
+    # harvest used the displays of the previous refresh)
+    names = derived.refresh(store)
     done = 0
     while True:
         with gc_paused():

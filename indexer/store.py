@@ -93,6 +93,35 @@ CREATE TABLE IF NOT EXISTS pages (
     next_url TEXT,
     record_ids BLOB
 );
+-- Link checks of distribution URLs (`fedcat linkcheck`), read by the quality score's accessibility points.
+CREATE TABLE IF NOT EXISTS link_checks (
+    url TEXT PRIMARY KEY,
+    checked_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    status INTEGER,
+    method TEXT,
+    error TEXT
+);
+-- Derived at index time (indexer.derived), rebuilt with the index: each live record's quality score and
+-- the publisher name the index shows; publisher_names remembers which display each spelling got.
+CREATE TABLE IF NOT EXISTS quality (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    publisher TEXT,
+    total REAL NOT NULL,
+    band TEXT NOT NULL,
+    findability REAL NOT NULL,
+    accessibility REAL NOT NULL,
+    interoperability REAL NOT NULL,
+    reusability REAL NOT NULL,
+    contextuality REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS publisher_names (
+    source_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    display TEXT NOT NULL,
+    PRIMARY KEY (source_id, name)
+);
 """
 
 
@@ -519,6 +548,41 @@ class Store:
         """Before a full index rebuild: every record must be indexed again."""
         with self.write() as db:
             db.execute("UPDATE records SET indexed_version = 0")
+
+    # --- link checks ---------------------------------------------------------------------------------
+
+    def save_link_checks(
+        self, checks: Iterable[tuple[str, str, bool, int | None, str | None, str | None]]
+    ) -> None:
+        """Store (url, checked_at, ok, HTTP status, method, error) results, replacing older ones."""
+        with self.write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO link_checks (url, checked_at, ok, status, method, error)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(url, at, int(ok), status, method, error) for url, at, ok, status, method, error in checks],
+            )
+
+    def link_checks(self, urls: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored check of each of these URLs that was checked."""
+        urls = list(dict.fromkeys(urls))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(urls), 500):
+            chunk = urls[start : start + 500]
+            for row in self.db.execute(
+                f"SELECT * FROM link_checks WHERE url IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                found[row["url"]] = {**dict(row), "ok": bool(row["ok"])}
+        return found
+
+    def reindex_sources(self, source_ids: Iterable[str]) -> int:
+        """Mark the live records of these sources for re-indexing (their link checks changed)."""
+        ids = list(source_ids)
+        with self.write() as db:
+            return db.execute(
+                f"UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL"
+                f" AND source_id IN ({','.join('?' * len(ids))})",
+                ids,
+            ).rowcount
 
     def live_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}

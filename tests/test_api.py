@@ -33,7 +33,7 @@ from fedcat.indexer.backend import (
 )
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
-from fedcat.mappings import vocabularies
+from fedcat.mappings import quality, vocabularies
 from fedcat.mappings.model import text_in
 
 THEME = "http://publications.europa.eu/resource/authority/data-theme/"
@@ -250,6 +250,7 @@ def record_facets(record: dict[str, Any]) -> dict[str, set[str]]:
         "source": {record["source_id"]},
         "jurisdiction": {JURISDICTIONS[record["source_id"]][0]},
         "language": set(ds.language),
+        "quality": {quality.score(ds).band},  # no link checks in this harvest: the pure score
     }
 
 
