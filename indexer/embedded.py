@@ -39,7 +39,7 @@ from .backend import (
     SearchResult,
 )
 
-SCHEMA_VERSION = "1"  # bump when the schema or analysis changes: an old index must be rebuilt
+SCHEMA_VERSION = "1.1"  # bump when the schema or analysis changes (1.1: the quality facet): rebuild
 TEXT_FIELDS = ("title", "description", "keywords_text", "publisher_text")
 # Title matches outrank description-only ones; keywords and publisher sit between.
 BOOSTS = {"title": 4.0, "keywords_text": 2.0, "publisher_text": 1.5, "description": 1.0}
