@@ -6,14 +6,15 @@ validate` stores them, SHACL results). They are computed where search documents 
 inputs, and the score is written to the store's `quality` table in the same pass, so the `quality` facet,
 `/api/quality` and `fedcat quality` always agree with the index.
 
-Keeping them current: `refresh` (run by `sync_index` when records changed) recounts the spellings and marks
+Keeping them current: `refresh` (run by every `sync_index`) recounts the spellings and marks
 for re-indexing the records whose publisher display changed; `fedcat linkcheck` marks the records of the
 sources it checked; records indexed before quality existed have no `quality` row and are marked too.
 
-Cost, measured on 100,000 generated records (2 cores): scoring ~25 µs per dataset (2.5 s for all, paid
-once at index time, alongside the ~100 µs of building and indexing the document); the spelling recount
-~0.3 s per sync; `/api/quality` then aggregates the stored rows in ~60 ms instead of ~9 s to decode and
-score every dataset on the fly (see the README's "Metadata quality").
+Cost (`python -m fedcat.bench.quality`, 100,000 generated records of 3 distributions, 2 cores shared with
+other work, load ~8, so upper bounds): scoring 37-85 µs per dataset (4-8 s for all, paid at index time
+beside building and indexing the document); the spelling recount 0.7 s per sync (2.2 s when it re-marks
+merged spellings); `/api/quality` aggregates the stored rows in SQL in ~0.3 s, against ~4 s to decode and
+score every record on the fly, hence the table.
 """
 
 from __future__ import annotations
@@ -80,14 +81,22 @@ def refresh(store: Store) -> PublisherNames:
     mapping = now.mapping()
     changed = [key for key, display in mapping.items() if before.resolve(*key) != display]
     with store.write() as db:
-        for source_id, name in changed:
-            marks = ",".join("?" * len(forms[(source_id, name)]))
+        if changed:  # one scan of the records, however many spellings changed
             db.execute(
-                "UPDATE records SET indexed_version = 0 WHERE source_id = ? AND withdrawn_at IS NULL AND id IN"
-                f" (SELECT id FROM record_data WHERE json_extract(CAST(dataset AS TEXT), '$.publisher.name')"
-                f" IN ({marks}))",
-                (source_id, *forms[(source_id, name)]),
+                "CREATE TEMP TABLE IF NOT EXISTS changed_names (source_id TEXT, form TEXT, PRIMARY KEY (source_id, form))"
             )
+            db.execute("DELETE FROM temp.changed_names")
+            db.executemany(
+                "INSERT OR IGNORE INTO temp.changed_names VALUES (?, ?)",
+                [(source_id, form) for source_id, name in changed for form in forms[(source_id, name)]],
+            )
+            db.execute(
+                "UPDATE records SET indexed_version = 0 WHERE id IN (SELECT r.id FROM records r"
+                " JOIN record_data d ON d.id = r.id JOIN temp.changed_names c ON c.source_id = r.source_id"
+                " AND c.form = json_extract(CAST(d.dataset AS TEXT), '$.publisher.name')"
+                " WHERE r.withdrawn_at IS NULL)"
+            )
+            db.execute("DELETE FROM temp.changed_names")
         db.execute("DELETE FROM publisher_names")
         db.executemany(
             "INSERT INTO publisher_names (source_id, name, display) VALUES (?, ?, ?)",
