@@ -240,6 +240,12 @@ def generate_documents(n: int, seed: int = 0) -> Iterator[SearchDocument]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    for file in path.parent.glob(path.name + "*"):  # an SQLite file with its -wal and -shm
+        file.unlink()
+
+
 def _dir_size(path: Path) -> int:
     if path.is_file():
         return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))  # with -wal, -shm
@@ -301,6 +307,8 @@ def _choose_queries(backend: SearchBackend, n: int) -> dict[str, SearchQuery]:
     for label, q in words.items():
         queries[f"{label} '{q}'"] = SearchQuery(q=q, facets=FACETS)
         queries[f"{label} '{q}' +filter"] = SearchQuery(q=q, facets=FACETS, filters=facet_filter)
+    # The landing page: every document, every facet (the worst case for counting).
+    queries["no words (all documents)"] = SearchQuery(facets=FACETS)
     return queries
 
 
@@ -313,21 +321,19 @@ def run(
         t0 = time.perf_counter()
         docs = list(generate_documents(n, seed))
         print(f"\n== {n:,} documents (generated in {time.perf_counter() - t0:.1f} s)")
+        paths = {"tantivy": workdir / f"tantivy-{n}", "fts5": workdir / f"fts5-{n}.db"}
         engines: dict[str, Callable[[], SearchBackend]] = {
-            "tantivy": lambda n=n: EmbeddedBackend(workdir / f"tantivy-{n}")
+            "tantivy": lambda p=paths["tantivy"]: EmbeddedBackend(p)
         }
         if n <= fts_max:
-            engines["fts5"] = lambda n=n: SqliteFtsBackend(workdir / f"fts5-{n}.db")
+            engines["fts5"] = lambda p=paths["fts5"]: SqliteFtsBackend(p)
         else:
             print(f"FTS5 skipped at {n:,} documents (--fts-max-size {fts_max:,})")
         results, queries = {}, None
         for engine, factory in engines.items():
-            shutil.rmtree(workdir / f"tantivy-{n}", ignore_errors=True)
-            for stale in workdir.glob(f"fts5-{n}.db*"):
-                stale.unlink()
+            _remove(paths[engine])
             build = _index(factory, docs, batch=50_000)
-            path = workdir / (f"tantivy-{n}" if engine == "tantivy" else f"fts5-{n}.db")
-            size = _dir_size(path)
+            size = _dir_size(paths[engine])
             print(
                 f"{engine:8} indexed {n:,} docs in {build['seconds']:.1f} s = {build['docs_per_s']:,.0f} docs/s, "
                 f"index {size / 1e6:,.0f} MB"
@@ -383,9 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if not args.keep:
             for n in sizes:
-                shutil.rmtree(workdir / f"tantivy-{n}", ignore_errors=True)
-                for path in workdir.glob(f"fts5-{n}.db*"):
-                    path.unlink()
+                _remove(workdir / f"tantivy-{n}")
+                _remove(workdir / f"fts5-{n}.db")
             if args.workdir is None:
                 shutil.rmtree(workdir, ignore_errors=True)
 

@@ -8,10 +8,11 @@ French-stemmed and English-stemmed, because catalogues mix both languages and ne
 other ("vélos" only reduces to "velo" in English, "hôpitaux" only to "hopital" in French). A query word
 matches a field when either of its stems does; every word must match some field (AND).
 
-Facets are raw-tokenized text fields that are also fast (columnar) fields: filters are term-set queries,
-counts one terms aggregation per facet over all hits. Sort keys are string fast fields holding a
-fixed-width date key followed by the id, so one fast-field sort gives the date order with ties broken by
-id, and the page's ids come from the sort values without reading stored documents.
+Facets are multi-valued integer fast fields holding value ids (see `EmbeddedBackend`): filters are term
+queries, counts one terms aggregation per facet over all hits, exact. Sort keys are string fast fields
+holding a fixed-width date key followed by the id, so one fast-field sort gives the date order with ties
+broken by id, and the page's ids come from the sort values without reading stored documents. Relevance
+ties are broken by id too, by reading the ids of the tied hits around the page.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .backend import (
     SearchResult,
 )
 
-SCHEMA_VERSION = "1.1"  # bump when the schema or analysis changes (1.1: the quality facet): rebuild
+SCHEMA_VERSION = "2"  # bump when the schema or analysis changes: an old index must be rebuilt
 TEXT_FIELDS = ("title", "description", "keywords_text", "publisher_text")
 # Title matches outrank description-only ones; keywords and publisher sit between.
 BOOSTS = {"title": 4.0, "keywords_text": 2.0, "publisher_text": 1.5, "description": 1.0}
@@ -176,7 +177,10 @@ def _build_schema() -> tantivy.Schema:
             # No positions: queries are bags of words, and positions would add a third to the index.
             sb.add_text_field(f"{field}_{lang}", tokenizer_name=_TOKENIZER_NAMES[lang], index_option="freq")
     for facet in FACETS:
-        sb.add_text_field(facet, fast=True, tokenizer_name="raw", index_option="basic")
+        sb.add_unsigned_field(facet, indexed=True, fast=True)  # value ids, see EmbeddedBackend
+    # Dictionary entries: one document per facet value, "facet\x1fvalue" <-> id, never deleted.
+    sb.add_text_field("dict_value", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_unsigned_field("dict_id", stored=True, indexed=True, fast=True)
     sb.add_integer_field("modified_day", fast=True)
     sb.add_text_field("sort_new", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("sort_old", fast=True, tokenizer_name="raw", index_option="basic")
@@ -188,9 +192,9 @@ _FACET_COST = {"keyword": 5, "publisher": 5, "jurisdiction": 3, "format": 3, "th
 
 
 def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
-    """Two groups of about equal counting cost; the second also waits for the page's ranking."""
+    """Two groups of about equal counting cost."""
     groups: tuple[list[str], list[str]] = ([], [])
-    loads = [0.0, 1.0]  # the foreground thread also ranks the page
+    loads = [0, 0]
     for name in sorted(names, key=lambda n: -_FACET_COST.get(n, 1)):
         side = 0 if loads[0] <= loads[1] else 1
         groups[side].append(name)
@@ -198,6 +202,8 @@ def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
     return groups
 
 
+# Every dataset document (dictionary entries have no sort key): the query of "no words, no filter".
+_DATASETS = Query.exists_query("sort_new")
 _SORT_FIELDS = {"modified": "sort_new", "-modified": "sort_old"}
 _KEY_WIDTH = 14
 
@@ -208,9 +214,17 @@ class EmbeddedBackend(SearchBackend):
     Writes go through one lazily created writer, so processes that only search never take the index's
     write lock; one writing process at a time. `commit` makes writes visible here at once and to other
     processes' readers shortly after. `close` waits for background merges and drops uncommitted writes.
+
+    Facet values are stored as integer ids. Counting string fast fields makes tantivy look up the text
+    of every distinct value of every segment (~0.3 µs each): with thousands of publishers and keywords
+    over several segments that lookup cost more than the counting. Ids are counted and merged as plain
+    integers; only the values shown are named, from a cache. The id of each value lives in a dictionary
+    document of the same index, committed with the first dataset using it, never deleted or reused,
+    so an id seen by any reader of any process always names the same value.
     """
 
     name = "embedded"
+    parallel_facets_from = 20_000  # hits from which facets are counted on two threads
 
     def __init__(
         self, path: Path, *, writer_heap: int = 256_000_000, writer_threads: int = 2, search_threads: int = 2
@@ -238,25 +252,63 @@ class EmbeddedBackend(SearchBackend):
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(search_threads - 1, "fedcat-facets") if search_threads > 1 else None
+        self._ids: dict[str, int] = {}  # "facet\x1fvalue" -> id, committed entries (a cache in readers)
+        self._values: dict[int, str] = {}  # id -> "facet\x1fvalue", committed entries
+        self._pending: dict[str, int] = {}  # entries added since the last commit (writer only)
+        self._next_id: int | None = None  # the next free id, known once the writer has loaded the dictionary
+        self._committed_next_id: int | None = None  # the same at the last commit (to roll back to)
 
     # -- writes ---------------------------------------------------------------------------------------
 
     def _get_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
             self._writer = self._index.writer(heap_size=self._writer_heap, num_threads=self._writer_threads)
+            # Holding the write lock, load the whole dictionary: new values get the next free ids.
+            self._index.reload()
+            searcher = self._index.searcher()
+            entries = Query.exists_query("dict_id")
+            count = searcher.search(entries, limit=1, count=True).count
+            next_id = 0
+            for _score, address in searcher.search(entries, limit=max(count, 1)).hits:
+                entry = searcher.doc(address)
+                self._remember(entry["dict_value"][0], entry["dict_id"][0])
+                next_id = max(next_id, entry["dict_id"][0] + 1)
+            self._next_id = self._committed_next_id = next_id
         return self._writer
 
-    def _document(self, doc: SearchDocument) -> tantivy.Document:
+    def _remember(self, key: str, value_id: int) -> None:
+        self._ids[key] = value_id
+        self._values[value_id] = key
+
+    def _new_value_id(self, writer: tantivy.IndexWriter, key: str) -> int:
+        value_id = self._pending.get(key)
+        if value_id is None:
+            assert self._next_id is not None
+            value_id = self._pending[key] = self._next_id
+            self._next_id += 1
+            entry = {"dict_value": key, "dict_id": value_id}
+            writer.add_document(tantivy.Document.from_dict(entry, self._schema))
+        return value_id
+
+    def _document(self, writer: tantivy.IndexWriter, doc: SearchDocument) -> tantivy.Document:
         fields: dict[str, object] = {"id": doc.id}
         for field in TEXT_FIELDS:
             text = getattr(doc, field)
             if text:
                 for lang in LANGUAGES:
                     fields[f"{field}_{lang}"] = text
+        known = self._ids
         for facet in FACETS:
-            values = facet_values(doc, facet)
+            values = getattr(doc, facet)
             if values:
-                fields[facet] = values
+                ids = []
+                for value in dict.fromkeys(values):  # each document counts once per value
+                    if value:
+                        key = f"{facet}\x1f{value}"
+                        value_id = known.get(key)
+                        ids.append(self._new_value_id(writer, key) if value_id is None else value_id)
+                if ids:
+                    fields[facet] = ids
         key = date_key(doc.modified)
         if key is not None:
             fields["modified_day"] = key // 1_000_000
@@ -269,7 +321,7 @@ class EmbeddedBackend(SearchBackend):
             for doc in documents:
                 # A delete only hits documents added before it, so a repeated id keeps its last version.
                 writer.delete_documents_by_term("id", doc.id)
-                writer.add_document(self._document(doc))
+                writer.add_document(self._document(writer, doc))
 
     def delete(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -281,13 +333,21 @@ class EmbeddedBackend(SearchBackend):
         with self._lock:
             if self._writer is not None:
                 self._writer.commit()
+                for key, value_id in self._pending.items():
+                    self._remember(key, value_id)
+                self._pending.clear()
+                self._committed_next_id = self._next_id
             self._index.reload()
 
     def clear(self) -> None:
         with self._lock:
             writer = self._get_writer()
-            writer.rollback()  # delete_all_documents alone would keep documents added but not committed
-            writer.delete_all_documents()
+            # Drop uncommitted additions too (and the dictionary entries they made), then every dataset;
+            # the dictionary stays, so ids are never reused.
+            writer.rollback()
+            self._pending.clear()
+            self._next_id = self._committed_next_id
+            writer.delete_documents_by_query(_DATASETS)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -296,6 +356,7 @@ class EmbeddedBackend(SearchBackend):
             if self._writer is not None:
                 self._writer.wait_merging_threads()  # consumes the writer; uncommitted writes are dropped
                 self._writer = None
+                self._pending.clear()
 
     # -- reads ----------------------------------------------------------------------------------------
 
@@ -305,7 +366,31 @@ class EmbeddedBackend(SearchBackend):
         terms = searcher.terms_with_prefix("id", "", filter_query=Query.all_query())
         return {term for term, _count in terms}
 
-    def _query(self, query: SearchQuery) -> Query:
+    def _lookup(self, searcher: tantivy.Searcher, facet: str, values: Iterable[str]) -> list[int]:
+        """Ids of facet values; values never indexed have none (and are not cached: they may come)."""
+        keys = [f"{facet}\x1f{value}" for value in values]
+        missing = [key for key in keys if key not in self._ids]
+        if missing:
+            found = searcher.search(
+                Query.term_set_query(self._schema, "dict_value", missing), limit=len(missing)
+            )
+            for _score, address in found.hits:
+                entry = searcher.doc(address)
+                self._remember(entry["dict_value"][0], entry["dict_id"][0])
+        return [self._ids[key] for key in keys if key in self._ids]
+
+    def _names(self, searcher: tantivy.Searcher, ids: Iterable[int]) -> None:
+        """Make sure the values of these ids are cached (they never change)."""
+        missing = list({value_id for value_id in ids if value_id not in self._values})
+        if missing:
+            found = searcher.search(
+                Query.term_set_query(self._schema, "dict_id", missing), limit=len(missing)
+            )
+            for _score, address in found.hits:
+                entry = searcher.doc(address)
+                self._remember(entry["dict_value"][0], entry["dict_id"][0])
+
+    def _query(self, searcher: tantivy.Searcher, query: SearchQuery) -> Query:
         clauses: list[tuple[Occur, Query]] = []
         for fr, en in query_words(query.q):
             alternatives = [
@@ -321,7 +406,17 @@ class EmbeddedBackend(SearchBackend):
             clauses.append((Occur.Must, Query.boolean_query(alternatives)))
         for facet, values in query.filters.items():
             if values:  # an empty list constrains nothing
-                accepted = Query.term_set_query(self._schema, facet, list(values))
+                # Term queries walk postings lazily alongside the words; a term-set query would first
+                # fill a bitset of every document holding any of the values (~60 % of them for "CSV").
+                terms = [
+                    Query.term_query(self._schema, facet, i) for i in self._lookup(searcher, facet, values)
+                ]
+                if not terms:
+                    accepted = Query.empty_query()
+                elif len(terms) == 1:
+                    accepted = terms[0]
+                else:
+                    accepted = Query.boolean_query([(Occur.Should, term) for term in terms])
                 clauses.append((Occur.Must, Query.const_score_query(accepted, 0.0)))
         low, high = day_bounds(query)
         if low is not None or high is not None:
@@ -330,22 +425,17 @@ class EmbeddedBackend(SearchBackend):
             )
             clauses.append((Occur.Must, Query.const_score_query(dated, 0.0)))
         if not clauses:
-            return Query.all_query()
+            return _DATASETS
         return Query.boolean_query(clauses)
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
-        tq = self._query(query)
         searcher = self._index.searcher()
+        tq = self._query(searcher, query)
         offset = (query.page - 1) * query.page_size
         sort = query.sort
         if sort == "relevance" and not query_words(query.q):
             sort = "modified"  # no words, no scores: newest first
-        names = list(dict.fromkeys(query.facets))
-        background, foreground = _split_facets(names) if self._pool else ([], names)
-        # Counting facets dominates a common word's cost; tantivy releases the GIL, so half of them run
-        # on a second core while this thread ranks the page and counts the rest.
-        pending = self._pool.submit(self._facets, searcher, tq, background) if background else None
         if sort == "relevance":
             total, ids = self._by_score(searcher, tq, offset, query.page_size)
         else:
@@ -359,9 +449,16 @@ class EmbeddedBackend(SearchBackend):
             )
             total = hits.count
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
-        facets = self._facets(searcher, tq, foreground)
-        if pending is not None:
+        names = list(dict.fromkeys(query.facets))
+        if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
+            # Counting facets over many hits dominates; tantivy releases the GIL, so half of the facets
+            # are counted on a second core. Below the threshold the hand-over costs more than it saves.
+            background, foreground = _split_facets(names)
+            pending = self._pool.submit(self._facets, searcher, tq, background)
+            facets = self._facets(searcher, tq, foreground)
             facets.update(pending.result())
+        else:
+            facets = self._facets(searcher, tq, names)
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
 
     def _by_score(
@@ -411,6 +508,9 @@ class EmbeddedBackend(SearchBackend):
                 if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[FACET_SIZE - 1]["doc_count"]:
                     retry.append(name)
                 else:
-                    result[name] = top_facet_values((b["key"], b["doc_count"]) for b in buckets)
+                    self._names(searcher, (b["key"] for b in buckets))
+                    prefix = len(name) + 1
+                    counts = ((self._values[b["key"]][prefix:], b["doc_count"]) for b in buckets)
+                    result[name] = top_facet_values(counts)
             names, size = retry, size * 4
         return result

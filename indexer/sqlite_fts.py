@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS docs_new ON docs (sort_new);
 CREATE INDEX IF NOT EXISTS docs_old ON docs (sort_old);
 CREATE TABLE IF NOT EXISTS facets (doc INTEGER NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS facets_by_value ON facets (facet, value, doc);
-CREATE INDEX IF NOT EXISTS facets_by_doc ON facets (doc);
+CREATE INDEX IF NOT EXISTS facets_by_doc ON facets (doc, facet, value);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     {", ".join(_COLUMNS)},
     content='',
@@ -170,9 +170,10 @@ class SqliteFtsBackend(SearchBackend):
             source = "SELECT rowid, 0.0 AS score FROM docs"
         for facet, values in query.filters.items():
             if values:
+                # Checked per hit through (doc, facet, value): no set of every CSV document built first.
                 where.append(
-                    "d.rowid IN (SELECT doc FROM facets WHERE facet = ? "
-                    f"AND value IN ({_marks(len(values))}))"
+                    "EXISTS (SELECT 1 FROM facets f WHERE f.doc = d.rowid AND f.facet = ? "
+                    f"AND f.value IN ({_marks(len(values))}))"
                 )
                 params += [facet, *values]
         low, high = day_bounds(query)
@@ -217,7 +218,8 @@ class SqliteFtsBackend(SearchBackend):
         rows = db.execute(
             "SELECT facet, value, n FROM (SELECT f.facet, f.value, count(*) AS n, "
             "row_number() OVER (PARTITION BY f.facet ORDER BY count(*) DESC, f.value) AS r "
-            "FROM temp.hits h JOIN facets f ON f.doc = h.rowid "
+            # CROSS JOIN keeps this order: from each hit to its values, never a scan of the whole table.
+            "FROM temp.hits h CROSS JOIN facets f ON f.doc = h.rowid "
             f"WHERE f.facet IN ({', '.join('?' * len(names))}) GROUP BY f.facet, f.value) WHERE r <= ?",
             (*names, FACET_SIZE),
         )

@@ -124,6 +124,8 @@ BY_ID = {d.id: d for d in CORPUS}
 def corpus(request, tmp_path_factory) -> Iterator[SearchBackend]:
     """A read-only backend holding CORPUS, indexed in three batches with commits between."""
     backend = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
+    if isinstance(backend, EmbeddedBackend):
+        backend.parallel_facets_from = 0  # here facets are counted on two threads (elsewhere on one)
     for start in range(0, len(CORPUS), 150):
         backend.upsert(CORPUS[start : start + 150])
         backend.commit()
@@ -462,15 +464,19 @@ def test_delete_and_ids(empty: SearchBackend) -> None:
 def test_clear_removes_everything(empty: SearchBackend) -> None:
     empty.upsert(HANDPICKED)
     empty.commit()
-    empty.upsert([doc("pending", "Ajouté avant le vidage")])  # not committed yet: cleared too
+    # not committed yet: cleared too, with the new facet value it brought
+    empty.upsert([doc("pending", "Ajouté avant le vidage", publisher=["Éphémère"])])
     empty.clear()
     assert empty.ids() == {d.id for d in HANDPICKED}  # readers keep the old index until the commit
     empty.commit()
     assert empty.ids() == set()
     assert empty.search(SearchQuery(q="velo")).total == 0
-    empty.upsert(HANDPICKED[:2])  # the index stays usable after a clear
-    empty.commit()
-    assert empty.ids() == {"velos", "air"}
+    empty.upsert([*HANDPICKED[:2], doc("again", "Ajouté après le vidage", publisher=["Éphémère"])])
+    empty.commit()  # the index stays usable after a clear, and the dropped value can come back
+    assert empty.ids() == {"velos", "air", "again"}
+    publishers = facets_of(empty.search(SearchQuery()))["publisher"]
+    assert publishers == [("Atmo Auvergne-Rhône-Alpes", 1), ("Ville de Paris", 1), ("Éphémère", 1)]
+    assert all_ids(empty, filters={"publisher": ["Éphémère"]}) == ["again"]
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -483,6 +489,14 @@ def test_index_persists_across_reopen(tmp_path: Path, name: str) -> None:
     try:
         assert reopened.ids() == {d.id for d in HANDPICKED}
         assert all_ids(reopened, q="velo") == ["velos"]
+        assert facets_of(reopened.search(SearchQuery())) == expected_facets([d.id for d in HANDPICKED])
+        # a reopened writer adds new facet values beside the known ones
+        added = doc("bornes", "Bornes de recharge", publisher=["Ville de Paris", "Enedis"], format=[CSV])
+        reopened.upsert([added])
+        reopened.commit()
+        publishers = facets_of(reopened.search(SearchQuery()))["publisher"]
+        assert ("Ville de Paris", 2) in publishers and ("Enedis", 1) in publishers
+        assert all_ids(reopened, filters={"publisher": ["Enedis"]}) == ["bornes"]
     finally:
         reopened.close()
 
