@@ -213,6 +213,20 @@ def linkcheck(
             store.save_link_checks(r.row() for r in pending)
         finally:
             checker.close()
-    if wanted:
-        store.reindex_sources(wanted)
+    # re-score every record listing a checked URL: other sources may share them (a national portal
+    # re-publishing a city's files), and their stored scores must follow what their pages show
+    checked = set(todo)
+    touched = set(by_source_with_urls(store, checked)) | wanted if checked else wanted
+    if touched:
+        store.reindex_sources(touched)
     return report
+
+
+def by_source_with_urls(store: Store, urls: set[str]) -> Iterator[str]:
+    """The sources having a live record that lists one of these URLs."""
+    seen: set[str] = set()
+    for record in store.iter_records():
+        source_id = record["source_id"]
+        if source_id not in seen and not urls.isdisjoint(dataset_urls(record["dataset"])):
+            seen.add(source_id)
+            yield source_id

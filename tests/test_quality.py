@@ -635,3 +635,20 @@ def test_cli_quality_csv(site: Site, capsys: pytest.CaptureFixture[str]) -> None
     assert '"group_by": "source"' in capsys.readouterr().out
     assert cli.main(["quality", "--group-by", "dataset", *common]) == 0
     assert "Metadata quality by dataset" in capsys.readouterr().out
+
+    # fedcat linkcheck: the portal is on 127.0.0.1 like the sources, so their links may point there
+    assert cli.main(["linkcheck", "lille", "--rate", "50/s", "--timeout", "0.5", *common]) == 0
+    assert "8 URLs: 8 checked (4 reachable, 4 not)" in " ".join(capsys.readouterr().err.split())
+    assert cli.main(["quality", "--format", "csv", "--group-by", "publisher", *common]) == 0
+    after = {r["publisher"]: float(r["mean"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert after["Ville de Lille"] > float(rows[0]["mean"])  # reachable URLs earn accessibility points
+    # the region lists some of the same files: its stored scores follow the checks too
+    store = Store(data_dir / "fedcat.db")
+    try:
+        scores = expected_scores(store)
+    finally:
+        store.close()
+    for prefix, publisher in (("lille-", "Ville de Lille"), ("region-", "Lille")):
+        totals = [q.total for i, q in scores.items() if i.startswith(prefix)]
+        assert after[publisher] == pytest.approx(sum(totals) / len(totals), abs=0.01)
+    assert after["Lille"] > float(rows[1]["mean"])
