@@ -218,6 +218,8 @@ _TIME_INSTANTS = (TIME + "inXSDDateTimeStamp", TIME + "inXSDDateTime", TIME + "i
 _STARTS, _ENDS = (DCAT + "startDate", SCHEMA + "startDate"), (DCAT + "endDate", SCHEMA + "endDate")
 _LOCATION_LABELS = (SKOS + "prefLabel", RDFS + "label", LOCN + "geographicName")
 _VERSIONS = (DCAT + "version", OWL + "versionInfo", ADMS + "version")
+_BYTE_SIZE, _MEDIA_TYPE, _FORMAT = DCAT + "byteSize", DCAT + "mediaType", DCT + "format"
+_ACCESS_URL, _DOWNLOAD_URL = DCAT + "accessURL", DCAT + "downloadURL"
 
 
 def _props(graph: Graph, node: Node) -> dict[str, list[Node]]:
@@ -270,6 +272,46 @@ def _iri(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
 
 def _date(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
     value = _literal(props, predicates)
+    return normalise_date(value) if value else None
+
+
+def _texts1(objs: list[Node]) -> list[Text]:
+    """`_texts` of one predicate's objects."""
+    found: list[Text] = []
+    for obj in objs:
+        if isinstance(obj, Literal):
+            value = obj.value.strip()
+            if value:
+                found.append(Text(value, obj.language))
+    return found
+
+
+def _literal1(objs: list[Node]) -> str | None:
+    node = objs[0]
+    return None if isinstance(node, BlankNode) else (node.value.strip() or None)
+
+
+def _iris1(objs: list[Node]) -> list[str]:
+    values: list[str] = []
+    for obj in objs:
+        if isinstance(obj, NamedNode):
+            values.append(obj.value.strip())
+        elif isinstance(obj, Literal) and (value := obj.value.strip()):
+            values.append(value)
+    return values
+
+
+def _iri1(objs: list[Node]) -> str | None:
+    for obj in objs:
+        if isinstance(obj, NamedNode):
+            return obj.value.strip()
+        if isinstance(obj, Literal) and (value := obj.value.strip()):
+            return value
+    return None
+
+
+def _date1(objs: list[Node]) -> str | None:
+    value = _literal1(objs)
     return normalise_date(value) if value else None
 
 
@@ -403,37 +445,44 @@ def _format_value(graph: Graph, node: Node | None) -> str | None:
 
 
 def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
-    props = _props(graph, node)
+    # Most properties are absent from most distributions: each is looked up once, and a helper is called
+    # only for those present (this runs for every distribution of every harvested dataset).
+    get = _props(graph, node).get
     checksum = None
-    if (checksum_node := _first(props, SPDX + "checksum")) is not None:
+    if checksum_objs := get(SPDX + "checksum"):
+        checksum_node = checksum_objs[0]
         value = literal(graph, checksum_node, SPDX + "checksumValue")
         algorithm = iri(graph, checksum_node, SPDX + "algorithm")
         if value and algorithm:
             checksum = Checksum(algorithm=algorithm, value=value)
-    size = _literal(props, (DCAT + "byteSize",))
-    media_type = _format_value(graph, _first(props, DCAT + "mediaType"))
-    raw_format = _format_value(graph, _first(props, DCT + "format")) or media_type
-    licence_node = _first(props, _LICENSE)
+    size = _literal1(o) if (o := get(_BYTE_SIZE)) else None
+    media_type = _format_value(graph, o[0]) if (o := get(_MEDIA_TYPE)) else None
+    raw_format = (_format_value(graph, o[0]) if (o := get(_FORMAT)) else None) or media_type
+    licence_node = o[0] if (o := get(_LICENSE)) else None
     return Distribution(
         uri=node_iri(node),
-        title=_texts(props, (_TITLE,)),
-        description=_texts(props, (_DESCRIPTION,)),
-        access_url=_iris(props, DCAT + "accessURL"),
-        download_url=_iris(props, DCAT + "downloadURL"),
+        title=_texts1(o) if (o := get(_TITLE)) else [],
+        description=_texts1(o) if (o := get(_DESCRIPTION)) else [],
+        access_url=_iris1(o) if (o := get(_ACCESS_URL)) else [],
+        download_url=_iris1(o) if (o := get(_DOWNLOAD_URL)) else [],
         format=values.format(raw_format),
         media_type=values.media_type(media_type),
         licence=values.licence(
             node_iri(licence_node) or (label_of(graph, licence_node) if licence_node else None)
-        ),
-        rights=label_of(graph, r) if (r := _first(props, DCT + "rights")) is not None else None,
+        )
+        if licence_node is not None
+        else None,
+        rights=label_of(graph, o[0]) if (o := get(DCT + "rights")) else None,
         byte_size=int(float(size)) if size and size.replace(".", "", 1).isdigit() else None,
         checksum=checksum,
-        issued=_date(props, (_ISSUED,)),
-        modified=_date(props, (_MODIFIED,)),
-        language=[u for v in _iris(props, _LANGUAGE) if (u := values.language(v))],
-        conforms_to=_iris(props, _CONFORMS_TO),
-        status=_iri(props, (ADMS + "status",)),
-        access_service=[data_service(graph, s, values) for s in props.get(DCAT + "accessService", ())],
+        issued=_date1(o) if (o := get(_ISSUED)) else None,
+        modified=_date1(o) if (o := get(_MODIFIED)) else None,
+        language=[u for v in _iris1(o) if (u := values.language(v))] if (o := get(_LANGUAGE)) else [],
+        conforms_to=_iris1(o) if (o := get(_CONFORMS_TO)) else [],
+        status=_iri1(o) if (o := get(ADMS + "status")) else None,
+        access_service=[data_service(graph, s, values) for s in o]
+        if (o := get(DCAT + "accessService"))
+        else [],
     )
 
 
@@ -454,45 +503,46 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
     """Map one dcat:Dataset description to the model; `uri` is the fedcat URI it gets."""
     values = values or ValueMapper()
     props = _props(graph, node)
-    distributions = [distribution(graph, d, values) for d in props.get(DCAT + "distribution", ())]
-    dataset_licence = _iri(props, (_LICENSE,))
+    get = props.get  # as in `distribution`: one lookup per property, helpers only for those present
+    distributions = [distribution(graph, d, values) for d in o] if (o := get(DCAT + "distribution")) else []
+    dataset_licence = _iri1(o) if (o := get(_LICENSE)) else None
     licence = values.licence(dataset_licence) if dataset_licence else None
     if licence is None:
         licences = {d.licence for d in distributions if d.licence}
         licence = licences.pop() if len(licences) == 1 else None
     other_ids = []
-    for adms_id in props.get(ADMS + "identifier", ()):
+    for adms_id in get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None
         other_ids.append(notation or adms_id.value)
     return Dataset(
         uri=uri,
         original_uri=node_iri(node),
-        title=_texts(props, (_TITLE,)),
-        description=_texts(props, (_DESCRIPTION,)),
-        identifier=_iris(props, _IDENTIFIER),
+        title=_texts1(o) if (o := get(_TITLE)) else [],
+        description=_texts1(o) if (o := get(_DESCRIPTION)) else [],
+        identifier=_iris1(o) if (o := get(_IDENTIFIER)) else [],
         other_identifier=other_ids,
         keywords=_keywords(props),
-        themes=values.themes(label_of(graph, t) or "" for t in props.get(DCAT + "theme", ())),
-        publisher=agent(graph, _first(props, DCT + "publisher")),
-        creator=agent(graph, _first(props, DCT + "creator")),
-        contact_points=[c for n in props.get(DCAT + "contactPoint", ()) if (c := contact_point(graph, n))],
+        themes=values.themes(label_of(graph, t) or "" for t in get(DCAT + "theme", ())),
+        publisher=agent(graph, o[0]) if (o := get(DCT + "publisher")) else None,
+        creator=agent(graph, o[0]) if (o := get(DCT + "creator")) else None,
+        contact_points=[c for n in get(DCAT + "contactPoint", ()) if (c := contact_point(graph, n))],
         distributions=distributions,
-        issued=_date(props, (_ISSUED,)),
-        modified=_date(props, (_MODIFIED,)),
-        language=[u for v in _iris(props, _LANGUAGE) if (u := values.language(v))],
+        issued=_date1(o) if (o := get(_ISSUED)) else None,
+        modified=_date1(o) if (o := get(_MODIFIED)) else None,
+        language=[u for v in _iris1(o) if (u := values.language(v))] if (o := get(_LANGUAGE)) else [],
         licence=licence,
-        access_rights=values.access_rights(_iri(props, (_ACCESS_RIGHTS,))),
-        accrual_periodicity=values.frequency(_iri(props, (DCT + "accrualPeriodicity",))),
-        temporal=[p for n in props.get(DCT + "temporal", ()) if (p := period(graph, n))],
-        spatial=[s for n in props.get(DCT + "spatial", ()) if (s := location(graph, n))],
-        landing_page=_iris(props, DCAT + "landingPage"),
-        documentation=_iris(props, FOAF + "page"),
-        conforms_to=_iris(props, _CONFORMS_TO),
+        access_rights=values.access_rights(_iri1(o)) if (o := get(_ACCESS_RIGHTS)) else None,
+        accrual_periodicity=values.frequency(_iri1(o)) if (o := get(DCT + "accrualPeriodicity")) else None,
+        temporal=[p for n in get(DCT + "temporal", ()) if (p := period(graph, n))],
+        spatial=[s for n in get(DCT + "spatial", ()) if (s := location(graph, n))],
+        landing_page=_iris1(o) if (o := get(DCAT + "landingPage")) else [],
+        documentation=_iris1(o) if (o := get(FOAF + "page")) else [],
+        conforms_to=_iris1(o) if (o := get(_CONFORMS_TO)) else [],
         version=_literal(props, _VERSIONS),
-        type=_iri(props, (DCT + "type",)),
-        hvd_categories=_iris(props, DCATAP + "hvdCategory"),
-        applicable_legislation=_iris(props, DCATAP + "applicableLegislation"),
-        related=_iris(props, DCT + "relation"),
+        type=_iri1(o) if (o := get(DCT + "type")) else None,
+        hvd_categories=_iris1(o) if (o := get(DCATAP + "hvdCategory")) else [],
+        applicable_legislation=_iris1(o) if (o := get(DCATAP + "applicableLegislation")) else [],
+        related=_iris1(o) if (o := get(DCT + "relation")) else [],
         unmapped=values.unmapped,
     )
 
