@@ -36,6 +36,7 @@ from ...mappings.normalise import format_uri
 from ...mappings.values import ValueMapper, is_iri
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument
+from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json
 
@@ -467,7 +468,9 @@ def _series(series: Any) -> Iterator[tuple[Any, bool]]:
 class DataJsonAdapter(Adapter):
     type = "datajson"
 
-    def __init__(self, source, client: HttpClient, page_size: int = 1000, since: str | None = None) -> None:
+    def __init__(
+        self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None
+    ) -> None:
         super().__init__(source, client, page_size, since)
         self.page_size = max(1, self.page_size)
 
@@ -519,7 +522,15 @@ class DataJsonAdapter(Adapter):
                 number, records, errors = number + 1, [], []
         yield self._page(number, records, errors, etag, last_modified, more=False)
 
-    def _page(self, number, records, errors, etag, last_modified, more: bool) -> Page:
+    def _page(
+        self,
+        number: int,
+        records: list[RawRecord],
+        errors: list[tuple[str | None, str]],
+        etag: str | None,
+        last_modified: str | None,
+        more: bool,
+    ) -> Page:
         return Page(
             url=self.part_url(number),
             number=number,

@@ -53,6 +53,7 @@ from ...mappings.normalise import format_uri, licence_uri
 from ...mappings.values import ValueMapper, is_iri
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
+from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .datajson import JsonStream, is_html, period_from_text
 from .jsonapi import JSON, canonical_json, fetch_json
@@ -333,7 +334,9 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
 class OpendatasoftAdapter(Adapter):
     type = "opendatasoft"
 
-    def __init__(self, source, client: HttpClient, page_size: int = 1000, since: str | None = None) -> None:
+    def __init__(
+        self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None
+    ) -> None:
         super().__init__(source, client, page_size, since)
         self.root = portal_root(source.url)
         self.page_size = max(1, min(self.page_size, MAX_LIMIT))

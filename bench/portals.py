@@ -1,0 +1,477 @@
+"""Portal harvest benchmark: a udata-shaped and an Opendatasoft-shaped API with 50,000 datasets each, served
+over loopback from another process, harvested end to end with the real code.
+
+    python bench/portals.py                          # 50,000 datasets per portal, 3 harvests each
+    python bench/portals.py --size 10000 --repeat 1  # a quick run
+    python bench/portals.py --only opendatasoft
+
+What it measures, every figure from this run (the machine is noisy: medians, and ratios to a baseline
+taken in the same run):
+
+- the first harvest of an empty store: `harvest(config, store, EmbeddedBackend)` = fetch → parse → map →
+  store → index, in datasets/s (target ≥ 2,000/s);
+- where the time goes, measured inside the harvesting process by timing the real methods (nothing is
+  replaced): `HttpClient.get` (waiting on the server and reading its body), the adapter's `pages()` beyond
+  its GETs (JSON parsing, record building, canonical payloads), `to_dataset` (mapping), and the rest
+  (hashing, storing, indexing); "without waiting" is the rate once the time in `HttpClient.get` is taken
+  out, the CPU-bound rate; the process's CPU time (all its threads) is given beside the wall time;
+- the peak RSS of the harvesting process (a fresh `spawn` child per harvest, `ru_maxrss`; the server runs in
+  another process so its CPU and memory do not count) (target ≤ 400 MB);
+- baseline: fetching the same responses with a bare `requests` session and `json.loads`, nothing else.
+
+The Opendatasoft catalogue is past the API's 10,000 offset window, so the adapter lists one page and reads
+the rest from the exports endpoint in chunks of 5,000: the path a large portal takes. Datasets are generated
+deterministically from their index in the request handler (no catalogue is held in memory): ~2 KB each,
+with the fields, templates, attachments and resources the real APIs return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+SEED_DATE = "2025-{m:02d}-{d:02d}T08:{mi:02d}:00+00:00"
+CATEGORIES = (
+    "Administration",
+    "Transport et déplacements",
+    "Culture et patrimoine",
+    "Environnement",
+    "Aménagement du territoire",
+    "Services et social",
+    "Sport et loisirs",
+)
+PUBLISHERS = ("Ville de Lille", "Métropole Européenne de Lille", "Ville de Roubaix", "Ville de Tourcoing")
+WORDS = [
+    "stationnement",
+    "vélos",
+    "arbres",
+    "écoles",
+    "budget",
+    "élections",
+    "bibliothèques",
+    "piscines",
+    "déchets",
+    "qualité",
+    "air",
+    "bruit",
+    "voirie",
+    "parcs",
+    "marchés",
+    "subventions",
+    "population",
+    "logement",
+    "transports",
+    "bus",
+    "métro",
+    "tramway",
+    "énergie",
+    "eau",
+]
+LICENCES = ("Licence Ouverte v2.0 (Etalab)", "Open Database License (ODbL)", "CC BY 4.0")
+UDATA_LICENCES = ("lov2", "odc-odbl", "cc-by", "fr-lo")
+FREQUENCIES = ("daily", "weekly", "monthly", "annual", "irregular", "punctual")
+
+
+def _words(i: int, n: int) -> str:
+    return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(n))
+
+
+def _date(i: int) -> str:
+    return SEED_DATE.format(m=1 + i % 12, d=1 + i % 28, mi=i % 60)
+
+
+def ods_dataset(i: int) -> dict:
+    """Dataset number `i` of the Opendatasoft catalogue, in the Explore v2.1 shape."""
+    category = CATEGORIES[i % len(CATEGORIES)]
+    item = {
+        "dataset_id": f"jeu-{i:06d}",
+        "dataset_uid": f"da_{i:06x}",
+        "attachments": [],
+        "has_records": i % 17 != 0,
+        "data_visible": True,
+        "fields": [
+            {"name": "nom", "label": "Nom", "type": "text", "description": None, "annotations": {}},
+            {"name": "commune", "label": "Commune", "type": "text", "description": None, "annotations": {}},
+            {"name": "valeur", "label": "Valeur", "type": "double", "description": None, "annotations": {}},
+            {"name": "date", "label": "Date", "type": "date", "description": None, "annotations": {}},
+        ],
+        "metas": {
+            "default": {
+                "records_count": (i * 37) % 60_000,
+                "modified": _date(i),
+                "source_domain_address": None,
+                "references": f"https://www.lille.fr/donnees/{i}" if i % 3 == 0 else None,
+                "keyword": [WORDS[i % len(WORDS)], WORDS[(i * 5) % len(WORDS)], "lille"],
+                "title": f"{_words(i, 4).capitalize()} ({i})",
+                "theme": [category],
+                "metadata_processed": _date(i + 1),
+                "data_processed": _date(i + 2),
+                "territory": ["Lille"],
+                "description": f"<p>{_words(i, 30)}.</p><p>{_words(i + 1, 20)}.</p>",
+                "publisher": PUBLISHERS[i % len(PUBLISHERS)],
+                "language": "fr",
+                "license": LICENCES[i % len(LICENCES)],
+                "license_url": None,
+                "metadata_languages": ["fr"],
+                "attributions": None,
+                "federated": False,
+                "timezone": None,
+            }
+        },
+        "features": ["analyze", "geo", "timeserie"] if i % 2 else ["analyze"],
+    }
+    if i % 5 == 0:
+        item["attachments"].append(
+            {
+                "mimetype": "application/pdf",
+                "url": "odsfile://notice.pdf",
+                "id": "notice_pdf",
+                "title": "Notice",
+            }
+        )
+    if i % 6 == 0:
+        item["metas"]["dcat"] = {
+            "issued": "2019-03-01",
+            "accrualperiodicity": "Annuelle",
+            "temporal": "2015-2020",
+            "contact_name": "Service open data",
+            "contact_email": "opendata@lille.fr",
+        }
+    return item
+
+
+def udata_dataset(i: int, base: str) -> dict:
+    """Dataset number `i` of the udata catalogue, in the API v1 shape."""
+    oid = f"{i:024x}"
+    org = i % 40
+    resources = []
+    for k, (fmt, mime) in enumerate((("csv", "text/csv"), ("json", "application/json"))[: 1 + i % 2]):
+        rid = f"{i:08x}-0000-4000-8000-{k:012x}"
+        resources.append(
+            {
+                "id": rid,
+                "title": f"{_words(i + k, 3)}.{fmt}",
+                "description": None,
+                "url": f"https://static.example.fr/resources/{oid}/{rid}.{fmt}",
+                "latest": f"{base}/fr/datasets/r/{rid}",
+                "format": fmt,
+                "mime": mime,
+                "filesize": 1000 + i * 13 % 900_000,
+                "checksum": {"type": "sha1", "value": f"{i * 2654435761 % 2**160:040x}"},
+                "filetype": "file",
+                "type": "main",
+                "created_at": _date(i),
+                "last_modified": _date(i + k + 1),
+                "extras": {},
+                "harvest": None,
+                "metrics": {"views": i % 500},
+                "preview_url": None,
+                "schema": {"name": None, "url": None, "version": None},
+            }
+        )
+    return {
+        "id": oid,
+        "title": f"{_words(i, 4).capitalize()} ({i})",
+        "acronym": None,
+        "slug": f"jeu-{i}",
+        "description": f"{_words(i, 30)}.\n\n{_words(i + 1, 20)}.",
+        "tags": [WORDS[i % len(WORDS)], WORDS[(i * 5) % len(WORDS)], "transports" if i % 4 == 0 else "lille"],
+        "license": UDATA_LICENCES[i % len(UDATA_LICENCES)],
+        "frequency": FREQUENCIES[i % len(FREQUENCIES)],
+        "frequency_date": None,
+        "private": False,
+        "archived": None,
+        "deleted": None,
+        "featured": False,
+        "page": f"{base}/fr/datasets/jeu-{i}/",
+        "uri": f"{base}/api/1/datasets/jeu-{i}/",
+        "created_at": _date(i),
+        "last_modified": _date(i + 3),
+        "last_update": _date(i + 4),
+        "organization": {
+            "id": f"{org:024x}",
+            "name": f"Commune {org}",
+            "slug": f"commune-{org}",
+            "page": f"{base}/fr/organizations/commune-{org}/",
+            "uri": f"{base}/api/1/organizations/commune-{org}/",
+            "logo": None,
+        },
+        "owner": None,
+        "resources": resources,
+        "contact_points": [],
+        "temporal_coverage": {"start": "2015-01-01", "end": "2020-12-31"} if i % 3 == 0 else None,
+        "spatial": {"zones": [f"fr:commune:59{org:03d}"], "granularity": "fr:commune", "geom": None},
+        "extras": {},
+        "harvest": None,
+        "metrics": {"discussions": 0, "followers": i % 7, "reuses": i % 3, "views": i % 1000},
+        "schema": None,
+        "quality": {},
+    }
+
+
+# --- the server (its own process) -------------------------------------------------------------------------
+
+
+def serve(size: int, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[valid-type]
+    """Serve /ods/api/explore/v2.1/… and /udata/api/1/datasets/ over `size` datasets each."""
+    from fedcat.demo.portal import PortalServer, Reply, Request
+
+    server = PortalServer()
+    base = server.base_url
+
+    def reply(body: object) -> Reply:
+        return Reply(json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+
+    def ods(request: Request) -> Reply | None:
+        query = {k: v[0] for k, v in request.query.items()}
+        offset = int(query.get("offset", "0"))
+        if request.path.endswith("/catalog/datasets"):
+            limit = min(int(query.get("limit", "10")), 100)
+            if offset + limit > 10_000:
+                return Reply(b'{"error": "offset + limit must be lower than 10000"}', "application/json", 400)
+            items = [ods_dataset(i) for i in range(offset + 1, min(size, offset + limit) + 1)]
+            return reply({"total_count": size, "results": items})
+        if request.path.endswith("/catalog/exports/json"):
+            limit = int(query.get("limit", "-1"))
+            end = size if limit < 0 else min(size, offset + limit)
+            return reply([ods_dataset(i) for i in range(offset + 1, end + 1)])
+        return None
+
+    def udata(request: Request) -> Reply | None:
+        if not request.path.endswith("/api/1/datasets/"):
+            return None
+        page = int(request.query.get("page", ["1"])[0])
+        page_size = int(request.query.get("page_size", ["20"])[0])
+        start = (page - 1) * page_size
+        items = [udata_dataset(i, base) for i in range(start + 1, min(size, start + page_size) + 1)]
+        more = start + page_size < size
+        next_page = f"{base}/udata/api/1/datasets/?page={page + 1}&page_size={page_size}&sort=created"
+        return reply(
+            {
+                "data": items,
+                "page": page,
+                "page_size": page_size,
+                "total": size,
+                "next_page": next_page if more else None,
+                "previous_page": None,
+            }
+        )
+
+    server.handle("/ods/api/explore/v2.1/", ods)
+    server.handle("/udata/api/1/", udata)
+    server.start()
+    ready.put(base)
+    stop.wait()
+    server.stop()
+
+
+# --- the harvesting process -------------------------------------------------------------------------------
+
+
+def _config(base_url: str, kind: str, page_size: int):
+    from fedcat.harvester.sources import parse_config
+
+    url = f"{base_url}/ods" if kind == "opendatasoft" else f"{base_url}/udata/"
+    source = {"id": "bench", "name": f"Generated {kind} portal", "type": kind, "url": url}
+    return parse_config(
+        {"settings": {"base_url": "http://fedcat.test", "page_size": page_size}, "sources": [source]}
+    )
+
+
+def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: mp.Queue) -> None:  # type: ignore[valid-type]
+    """One harvest in a fresh process, its time split by stage, its counts and its peak RSS."""
+    from fedcat.harvester.adapters import ADAPTERS
+    from fedcat.harvester.http import HttpClient
+    from fedcat.harvester.run import harvest
+    from fedcat.indexer.embedded import EmbeddedBackend
+    from fedcat.indexer.store import Store
+
+    spent: Counter = Counter()
+    real_get, adapter = HttpClient.get, ADAPTERS[kind]
+    real_pages, real_map = adapter.pages, adapter.to_dataset
+
+    def timed_get(self, *args, **kwargs):  # the real method, timed
+        started = time.perf_counter()
+        try:
+            return real_get(self, *args, **kwargs)
+        finally:
+            spent["get"] += time.perf_counter() - started
+
+    def timed_pages(self):
+        pages = real_pages(self)
+        while True:
+            started = time.perf_counter()
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            finally:
+                spent["pages"] += time.perf_counter() - started
+            yield page
+
+    def timed_map(self, record, uri):
+        started = time.perf_counter()
+        try:
+            return real_map(self, record, uri)
+        finally:
+            spent["map"] += time.perf_counter() - started
+
+    HttpClient.get, adapter.pages, adapter.to_dataset = timed_get, timed_pages, timed_map
+    config = _config(base_url, kind, page_size)
+    store = Store(Path(workdir) / "store.db")
+    backend = EmbeddedBackend(Path(workdir) / "index")
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    [result] = harvest(config, store, backend)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    stored, indexed = store.count("bench"), len(backend.ids())
+    backend.close()
+    store.close()
+    out.put(
+        {
+            "elapsed": elapsed,
+            "cpu": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime),
+            "get": spent["get"],
+            "parse": spent["pages"] - spent["get"],
+            "map": spent["map"],
+            "status": result.status,
+            "message": result.message,
+            "counts": dict(result.counts),
+            "stored": stored,
+            "indexed": indexed,
+            "rss_mb": after.ru_maxrss / 1024,
+        }
+    )
+
+
+def baseline_child(base_url: str, kind: str, size: int, page_size: int, out: mp.Queue) -> None:  # type: ignore[valid-type]
+    """The same responses fetched with a bare requests session and json.loads: what the server allows."""
+    import requests
+
+    session = requests.Session()
+    started = time.perf_counter()
+    datasets = 0
+    if kind == "opendatasoft":
+        api = f"{base_url}/ods/api/explore/v2.1/catalog"
+        datasets += len(json.loads(session.get(f"{api}/datasets?limit=100&offset=0").content)["results"])
+        offset = 100
+        while offset < size:
+            datasets += len(json.loads(session.get(f"{api}/exports/json?limit=5000&offset={offset}").content))
+            offset += 5000
+    else:
+        url = f"{base_url}/udata/api/1/datasets/?page=1&page_size={page_size}&sort=created"
+        while url:
+            body = json.loads(session.get(url).content)
+            datasets += len(body["data"])
+            url = body["next_page"]
+    out.put({"elapsed": time.perf_counter() - started, "datasets": datasets})
+
+
+def _in_child(target, *args):
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, out))
+    proc.start()
+    result = out.get()
+    proc.join()
+    return result
+
+
+def _start_server(size: int):
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=serve, args=(size, ready, stop), daemon=True)
+    proc.start()
+    return proc, stop, ready.get(timeout=60)
+
+
+def run_kind(base_url: str, kind: str, size: int, repeat: int, page_size: int) -> dict:
+    runs, problems = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
+            run = _in_child(harvest_child, base_url, kind, page_size, workdir)
+        if run["status"] != "complete" or run["counts"].get("created") != size:
+            problems.append(f"{kind}: {run['status']} {run['message']} {run['counts']}")
+        if run["stored"] != size or run["indexed"] != size:
+            problems.append(f"{kind}: stored {run['stored']}, indexed {run['indexed']} of {size}")
+        runs.append(run)
+    baselines = [_in_child(baseline_child, base_url, kind, size, page_size) for _ in range(repeat)]
+    median = statistics.median(r["elapsed"] for r in runs)
+    middle = min(runs, key=lambda r: abs(r["elapsed"] - median))
+    return {
+        "kind": kind,
+        "runs": runs,
+        "median": median,
+        "middle": middle,
+        "rss": max(r["rss_mb"] for r in runs),
+        "baseline": statistics.median(b["elapsed"] for b in baselines),
+        "problems": problems,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=50_000, help="datasets per portal (default 50,000)")
+    parser.add_argument("--repeat", type=int, default=3, help="harvests per portal (median reported)")
+    parser.add_argument("--page-size", type=int, default=100, help="listing page size asked (default 100)")
+    parser.add_argument("--only", choices=("udata", "opendatasoft"), help="one portal only")
+    args = parser.parse_args(argv)
+
+    from fedcat.harvester.adapters import ADAPTERS
+
+    kinds = [k for k in ("opendatasoft", "udata") if args.only in (None, k)]
+    missing = [k for k in kinds if k not in ADAPTERS]
+    kinds = [k for k in kinds if k in ADAPTERS]
+    print(f"fedcat portals bench: {args.size:,} datasets per portal, {os.cpu_count()} CPUs")
+    for kind in missing:
+        print(f"(no `{kind}` adapter in this tree: its half is skipped)")
+    sample = {"opendatasoft": ods_dataset(7), "udata": udata_dataset(7, "http://127.0.0.1:1")}
+    for kind in kinds:
+        print(
+            f"{kind}: ~{len(json.dumps(sample[kind], ensure_ascii=False).encode()):,} bytes of JSON per dataset"
+        )
+    server, stop, base_url = _start_server(args.size)
+    try:
+        results = [run_kind(base_url, kind, args.size, args.repeat, args.page_size) for kind in kinds]
+    finally:
+        stop.set()
+        server.join(timeout=10)
+        if server.is_alive():
+            server.terminate()
+
+    print()
+    print(
+        "| portal | end to end | without waiting | time split (median run) | CPU / wall | peak RSS | bare fetch + json.loads |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        m, n = r["middle"], args.size
+        rest = m["elapsed"] - m["get"] - m["parse"] - m["map"]
+        runs = ", ".join(f"{x['elapsed']:.1f}" for x in r["runs"])
+        print(
+            f"| {r['kind']} | **{n / r['median']:,.0f} datasets/s** ({r['median']:.1f} s; runs {runs} s) "
+            f"| {n / (m['elapsed'] - m['get']):,.0f} datasets/s "
+            f"| GET {m['get']:.1f} s, parse {m['parse']:.1f} s, map {m['map']:.1f} s, store+index {rest:.1f} s "
+            f"| {m['cpu']:.1f} s / {m['elapsed']:.1f} s "
+            f"| **{r['rss']:.0f} MB** "
+            f"| {n / r['baseline']:,.0f} datasets/s (end to end = {r['baseline'] / r['median']:.0%} of it) |"
+        )
+    print("\ntargets: end to end ≥ 2,000 datasets/s, peak RSS ≤ 400 MB")
+    problems = [p for r in results for p in r["problems"]]
+    for problem in problems:
+        print("PROBLEM:", problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
