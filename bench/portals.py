@@ -14,7 +14,9 @@ taken in the same run):
   replaced): `HttpClient.get` (waiting on the server and reading its body), the adapter's `pages()` beyond
   its GETs (JSON parsing, record building, canonical payloads), `to_dataset` (mapping), and the rest
   (hashing, storing, indexing); "without waiting" is the rate once the time in `HttpClient.get` is taken
-  out, the CPU-bound rate; the process's CPU time (all its threads) is given beside the wall time;
+  out; the process's CPU time (all its threads) beside the wall time, and per dataset: on a shared, noisy
+  machine the CPU per dataset is the figure that does not depend on what else runs (the load average is
+  printed with the results);
 - the peak RSS of the harvesting process (a fresh `spawn` child per harvest, `ru_maxrss`; the server runs in
   another process so its CPU and memory do not count) (target ≤ 400 MB);
 - baseline: fetching the same responses with a bare `requests` session and `json.loads`, nothing else.
@@ -432,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k for k in ("opendatasoft", "udata") if args.only in (None, k)]
     missing = [k for k in kinds if k not in ADAPTERS]
     kinds = [k for k in kinds if k in ADAPTERS]
-    print(f"fedcat portals bench: {args.size:,} datasets per portal, {os.cpu_count()} CPUs")
+    load = os.getloadavg()[0]
+    print(
+        f"fedcat portals bench: {args.size:,} datasets per portal, {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     for kind in missing:
         print(f"(no `{kind}` adapter in this tree: its half is skipped)")
     sample = {"opendatasoft": ods_dataset(7), "udata": udata_dataset(7, "http://127.0.0.1:1")}
@@ -449,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         if server.is_alive():
             server.terminate()
 
-    print()
+    print(f"\nload average (1, 5, 15 min) after the runs: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         "| portal | end to end | without waiting | time split (median run) | CPU / wall | peak RSS | bare fetch + json.loads |"
     )
@@ -462,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['kind']} | **{n / r['median']:,.0f} datasets/s** ({r['median']:.1f} s; runs {runs} s) "
             f"| {n / (m['elapsed'] - m['get']):,.0f} datasets/s "
             f"| GET {m['get']:.1f} s, parse {m['parse']:.1f} s, map {m['map']:.1f} s, store+index {rest:.1f} s "
-            f"| {m['cpu']:.1f} s / {m['elapsed']:.1f} s "
+            f"| {m['cpu']:.1f} s / {m['elapsed']:.1f} s = {m['cpu'] / n * 1e6:,.0f} µs CPU a dataset "
+            f"({n / m['cpu']:,.0f}/s per CPU-second) "
             f"| **{r['rss']:.0f} MB** "
             f"| {n / r['baseline']:,.0f} datasets/s (end to end = {r['baseline'] / r['median']:.0%} of it) |"
         )
