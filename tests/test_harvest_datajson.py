@@ -411,3 +411,27 @@ def test_searchable_by_publisher_and_keyword(portal, catalogue):
     harvest(config_for(portal.add("/data.json", path.read_bytes())), store, backend)
     assert backend.search(SearchQuery(q="innovation")).total >= 1
     assert store.count("dj") == 71
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_json_stream_reads_values_across_chunk_boundaries(chunk):
+    from fedcat.harvester.adapters.datajson import JsonStream, catalogue_datasets
+
+    path = need(DATAJSON / "udata-esri-apur-arcgis-hub.data.json")  # French text: multi-byte characters
+    data = path.read_bytes()
+    items = [item for item, _ in catalogue_datasets(JsonStream(data, "apur", chunk=chunk))]
+    assert items == json.loads(data)["dataset"]
+    numbers = b'{"dataset": [], "n": [123456789, 3.25e10, true, null, "\\u00e9t\\u00e9"]}'
+    stream = JsonStream(numbers, "numbers", chunk=chunk)
+    values = {}
+    for key in stream.members():
+        values[key] = list(stream.items())
+    assert values == {"dataset": [], "n": [123456789, 3.25e10, True, None, "été"]}
+
+
+@pytest.mark.parametrize("body", [b'{"dataset": null}', b'\xef\xbb\xbf{"dataset": []}', b"[]"])
+def test_empty_catalogues(portal, catalogue, body):
+    store, backend = catalogue
+    [result] = harvest(config_for(portal.add("/data.json", body, "application/json")), store, backend)
+    assert result.status == "complete", result.message
+    assert store.count() == 0

@@ -41,6 +41,7 @@ from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json
 
 _WS = re.compile(r"[ \t\n\r]*")
+_DELIMITERS = frozenset(",]} \t\n\r")  # what may follow a complete number or literal (not "")
 _DECODER = json.JSONDecoder()
 _CHUNK = 1 << 20  # characters decoded at a time
 
@@ -111,8 +112,10 @@ class JsonStream:
                 raise self._fail(exc.msg) from exc
             except RecursionError as exc:
                 raise UnsafeDocument(f"{self.url}: JSON nested too deeply refused") from exc
-            if end == len(self._text) and not isinstance(obj, dict | list | str) and self._fill():
-                continue  # a number or literal the chunk boundary may have cut ("12" of "123")
+            if not isinstance(obj, dict | list | str):
+                after = self._text[end : end + 1]
+                if after not in _DELIMITERS and self._fill():
+                    continue  # a number the chunk boundary may have cut ("12" of "123", "3" of "3.5")
             self._at = end
             return obj
 
@@ -437,8 +440,10 @@ def catalogue_datasets(stream: JsonStream) -> Iterator[tuple[Any, bool]]:
         stream.end()
         return
     for key in stream.members():
-        if key == "dataset":
+        if key == "dataset" and stream.peek() == "[":
             yield from ((item, False) for item in stream.items())
+        elif key == "dataset":  # null, or one object instead of a list
+            yield from ((item, False) for item in _as_list(stream.value()))
         elif key == "catalog":
             yield from _nested(stream.value())
         elif key == "datasetSeries":
