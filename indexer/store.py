@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
 CREATE INDEX IF NOT EXISTS records_to_index ON records (id) WHERE indexed_version < version;
+CREATE INDEX IF NOT EXISTS records_live ON records (source_id) WHERE withdrawn_at IS NULL;
 -- The record's content, apart from its small, often-updated state: marking a record seen or indexed then
 -- rewrites a ~200-byte row, not its several-KB payload (12x cheaper per record).
 CREATE TABLE IF NOT EXISTS record_data (
