@@ -8,9 +8,11 @@ portals fedcat harvests, and every request is logged so that tests can check wha
 from __future__ import annotations
 
 import hashlib
+import socket
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +25,13 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (latency injection)
+    # fault injection: `chunks()` streams the body without a Content-Length (the connection closes after
+    # it), `chunk_delay` seconds apart (a slow drip); with `raw` they are the whole response, status line
+    # and headers included; `reset_after` sends that many bytes of `body` and then resets the connection
+    chunks: Callable[[], Iterable[bytes]] | None = None
+    chunk_delay: float = 0.0
+    raw: bool = False
+    reset_after: int | None = None
 
 
 @dataclass
@@ -50,6 +59,9 @@ class PortalServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out as two writes: with Nagle's algorithm on, the body then waits for
+            # the client's delayed ACK (~40 ms a response on loopback)
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 server._answer(self)
@@ -119,6 +131,9 @@ class PortalServer:
             reply = self._reply_for(request, http.path)
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.chunks is not None or reply.reset_after is not None:
+                self._fault(http, reply, head)
+                return
             etag = '"' + hashlib.blake2b(reply.body, digest_size=8).hexdigest() + '"'
             if reply.status == 200 and request.headers.get("If-None-Match") == etag:
                 http.send_response(304)
@@ -141,3 +156,31 @@ class PortalServer:
         finally:
             with self._lock:
                 self.active -= 1
+
+    def _fault(self, http: BaseHTTPRequestHandler, reply: Reply, head: bool) -> None:
+        http.close_connection = True
+        if not reply.raw:
+            http.send_response(reply.status)
+            http.send_header("Content-Type", reply.content_type)
+            if reply.reset_after is not None:
+                http.send_header("Content-Length", str(len(reply.body)))
+            else:
+                http.send_header("Connection", "close")
+            for key, value in reply.headers.items():
+                http.send_header(key, value)
+            http.end_headers()
+        if head:
+            return
+        if reply.reset_after is not None:
+            http.wfile.write(reply.body[: reply.reset_after])
+            http.wfile.flush()
+            # SO_LINGER 0: close() sends a TCP reset, not an orderly end of stream
+            http.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            http.connection.close()
+            return
+        assert reply.chunks is not None
+        for chunk in reply.chunks():
+            http.wfile.write(chunk)
+            http.wfile.flush()
+            if reply.chunk_delay:
+                time.sleep(reply.chunk_delay)

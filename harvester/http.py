@@ -1,28 +1,47 @@
 """The one polite HTTP client every adapter uses.
 
-requests underneath (one pooled session per run): connect/read timeouts, a total time budget per run, a
-response size cap, retries with exponential backoff and jitter on 429/5xx/connection errors honouring
-Retry-After, conditional GET with stored validators, redirects followed by hand so that every hop passes the
-source's link policy (same origin, http/https only, no private addresses unless the source itself is one).
+requests underneath (one pooled session per run; bench/concurrency.py and the DESIGN's fetch figures: with
+real portal latencies, threads around requests are as fast as async clients, and Scrapy's reactor cannot be
+restarted in one process): connect/read timeouts, a total time budget per run that also bounds a server
+dripping its headers or body a byte at a time, a response size cap (decoded bytes, so gzip bombs too),
+retries with exponential backoff and jitter on 429/5xx/connection errors honouring Retry-After, conditional
+GET with stored validators, redirects followed by hand so that every hop passes the source's link policy
+(same origin, http/https only, no private addresses unless the source itself is one — checked again on the
+connected address, so a name that resolves elsewhere at connect time cannot lead inside), per-host limits
+shared by every client of the process, and robots.txt when asked.
 """
 
 from __future__ import annotations
 
+import heapq
+import http.client
 import ipaddress
+import itertools
 import random
 import socket
+import threading
 import time
+import urllib.robotparser
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.request import ACCEPT_ENCODING
 
 from .. import __version__
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+READ_CHUNK = 64 * 1024
+ROBOTS_AGENT = "fedcat"
+MAX_CRAWL_DELAY = 60.0
 
 
 class HarvestError(Exception):
@@ -45,6 +64,14 @@ class BudgetExceeded(FetchError):
     """The run's total time budget ran out."""
 
 
+class Stopped(HarvestError):
+    """The process is shutting down: no new request is started."""
+
+
+class RobotsDisallowed(HarvestError):
+    """The source's robots.txt does not let fedcat fetch this URL (only with `respect_robots`)."""
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     connect_timeout: float = 10.0
@@ -56,6 +83,7 @@ class HttpSettings:
     max_redirects: int = 5
     run_budget: float = 6 * 3600.0  # seconds for a whole source run
     user_agent: str = f"fedcat/{__version__} (+https://github.com/fedcat/fedcat)"
+    respect_robots: bool = False
 
 
 def _is_private(host: str) -> bool:
@@ -78,6 +106,11 @@ class LinkPolicy:
     source_url: str
     allowed_hosts: frozenset[str] = frozenset()
 
+    @property
+    def private_allowed(self) -> bool:
+        """A source on a private network (or on this machine, as in tests) may use private addresses."""
+        return _is_private(urlsplit(self.source_url).hostname or "")
+
     def check(self, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -93,6 +126,161 @@ class LinkPolicy:
         if not same_origin and _is_private(host) and not _is_private(origin.hostname or ""):
             raise UnsafeLink(f"refused {url!r}: private, loopback or link-local address")
         return url
+
+
+class HostLimits:
+    """Requests in flight per host and in all, shared by every client of the process (politeness)."""
+
+    def __init__(self, per_host: int = 2, total: int = 16) -> None:
+        self.per_host, self.total = max(1, per_host), max(1, total)
+        self._all = threading.BoundedSemaphore(self.total)
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def _host(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            return self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+
+    def slot(self, host: str, deadline: float) -> AbstractContextManager[None]:
+        """Hold one of the host's slots (and one overall) for a request; waits at most until `deadline`."""
+        return _Slot(self._host(host.lower()), self._all, host, deadline)
+
+
+class _Slot:
+    def __init__(
+        self, host: threading.Semaphore, total: threading.Semaphore, name: str, deadline: float
+    ) -> None:
+        self.host, self.total, self.name, self.deadline = host, total, name, deadline
+
+    def __enter__(self) -> None:
+        if not self.host.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
+            raise BudgetExceeded(f"the run's time budget ran out waiting for a connection to {self.name}")
+        if not self.total.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
+            self.host.release()
+            raise BudgetExceeded(f"the run's time budget ran out waiting for a free connection ({self.name})")
+
+    def __exit__(self, *exc: object) -> None:
+        self.total.release()
+        self.host.release()
+
+
+# --- deadlines that hold while a server drips bytes ------------------------------------------------------
+#
+# A read timeout bounds each wait for bytes, not a response: a server sending a byte a second never trips it,
+# and http.client reads status line and headers with no way to check a deadline in between. A watchdog
+# thread therefore shuts down the socket of a request that outlives its deadline, which ends any blocked read.
+
+
+class _Watch:
+    def __init__(self, deadline: float, allow_private: bool) -> None:
+        self.deadline, self.allow_private = deadline, allow_private
+        self.sock: socket.socket | None = None
+        self.fired = self.done = False
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self.sock = sock
+            if self.fired:
+                self._shutdown()
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.fired = True
+            self._shutdown()
+
+    def finish(self) -> None:
+        with self._lock:
+            self.done, self.sock = True, None
+
+    def _shutdown(self) -> None:
+        if self.sock is not None:
+            with suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread per process, woken for the nearest deadline."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._cond:
+            if len(self._heap) >= 1024 and next(self._order) % 1024 == 0:
+                # finished requests wait in the heap for their (run-long) deadline: drop them now and then
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="fedcat-http-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][2].done or self._heap[0][0] <= now):
+                    _, _, watch = heapq.heappop(self._heap)
+                    if not watch.done:
+                        watch.fire()
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_watchdog = _Watchdog()
+_current = threading.local()  # the request this thread is making: its _Watch
+
+
+def _watched(conn: HTTPConnection) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is None:
+        return  # not one of HttpClient's requests (linkcheck uses the session directly)
+    if not watch.allow_private and conn.sock is not None:
+        address = conn.sock.getpeername()[0]
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            conn.close()
+            raise UnsafeLink(f"refused {conn.host}: it resolved to {address}, a private or loopback address")
+    watch.attach(conn.sock)
+
+
+class _Connection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self)
+
+    def getresponse(self):  # type: ignore[no-untyped-def]
+        _watched(self)  # a kept-alive connection is not connected again
+        return super().getresponse()
+
+
+class _TlsConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self)
+
+    def getresponse(self):  # type: ignore[no-untyped-def]
+        _watched(self)
+        return super().getresponse()
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TlsPool(HTTPSConnectionPool):
+    ConnectionCls = _TlsConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
 
 
 @dataclass
@@ -121,6 +309,10 @@ class Response:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
+# (url, seconds, HTTP status or None, error kind or None) of every exchange: metrics and logs
+FetchObserver = Callable[[str, float, int | None, str | None], None]
+
+
 @dataclass
 class HttpClient:
     """One per source run. `page_cache` gives what was stored of a URL's last fetch (conditional GET)."""
@@ -128,14 +320,24 @@ class HttpClient:
     policy: LinkPolicy
     settings: HttpSettings = field(default_factory=HttpSettings)
     page_cache: Callable[[str], CachedPage | None] = lambda url: None
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # default: wait on `stop`, so a shutdown cuts waits short
     session: requests.Session = field(default_factory=requests.Session)
+    limits: HostLimits | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    observer: FetchObserver | None = None
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.settings.run_budget
         self.session.headers["User-Agent"] = self.settings.user_agent
-        self.session.headers["Accept-Encoding"] = "gzip, deflate"
+        # "br" too when a Brotli decoder is installed (urllib3 then decodes it)
+        self.session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        adapter = _Adapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.requests = 0
+        self._private_allowed = self.policy.private_allowed
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._last_request: dict[str, float] = {}
 
     def get(self, url: str, *, accept: str = "*/*", conditional: bool = False) -> Response:
         """GET with the source's policy, retries and caps; 304 gives `not_modified=True` and no body."""
@@ -152,14 +354,15 @@ class HttpClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == self.settings.retries:
                     raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
-                self._wait(self.settings.backoff * 2**attempt)
+                self._wait(self.settings.backoff * 2**attempt, url)
                 continue
             if response.status in RETRY_STATUSES and attempt < self.settings.retries:
                 delay = _retry_after(response.headers.get("Retry-After"))
                 self._wait(
                     min(delay, self.settings.max_retry_after)
                     if delay is not None
-                    else self.settings.backoff * 2**attempt
+                    else self.settings.backoff * 2**attempt,
+                    url,
                 )
                 continue
             if response.status >= 400:
@@ -171,15 +374,21 @@ class HttpClient:
             return response
         raise AssertionError("unreachable")
 
-    def _wait(self, seconds: float) -> None:
-        seconds = seconds * (0.5 + random.random())  # jitter: sources retried together do not stampede
+    def _wait(self, seconds: float, url: str, jitter: bool = True) -> None:
+        if jitter:
+            seconds = seconds * (0.5 + random.random())  # sources retried together do not stampede
         if time.monotonic() + seconds > self.deadline:
-            raise BudgetExceeded("the run's time budget ran out while waiting to retry")
-        self.sleep(seconds)
+            raise BudgetExceeded(f"{url}: the run's time budget ran out while waiting to retry")
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif self.stop.wait(seconds):
+            raise Stopped(f"{url}: stopped by a shutdown while waiting to retry")
 
     def _follow(self, url: str, headers: dict[str, str]) -> Response:
         for _ in range(self.settings.max_redirects + 1):
             self.policy.check(url)
+            if self.settings.respect_robots:
+                self._obey_robots(url)
             response = self._fetch(url, headers)
             if response.status not in REDIRECT_STATUSES:
                 return response
@@ -190,34 +399,130 @@ class HttpClient:
         raise FetchError(f"{url}: more than {self.settings.max_redirects} redirects")
 
     def _fetch(self, url: str, headers: dict[str, str]) -> Response:
+        if self.stop.is_set():
+            raise Stopped(f"{url}: not fetched, fedcat is shutting down")
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise BudgetExceeded("the run's time budget ran out")
-        timeout = (self.settings.connect_timeout, min(self.settings.read_timeout, remaining))
+            raise BudgetExceeded(f"{url}: not fetched, the run's time budget ran out")
+        host = urlsplit(url).hostname or ""
+        slot = self.limits.slot(host, self.deadline) if self.limits else nullcontext()
+        started, status, error = time.monotonic(), None, None
+        try:
+            with slot:
+                response = self._exchange(url, headers)
+            status = response.status
+            return response
+        except BaseException as exc:
+            error = _error_kind(exc)
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(url, time.monotonic() - started, status, error)
+
+    def _exchange(self, url: str, headers: dict[str, str]) -> Response:
+        remaining = self.deadline - time.monotonic()
+        timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         self.requests += 1
-        with self.session.get(
-            url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
-        ) as raw:
-            declared = raw.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > self.settings.max_bytes:
-                raise TooLarge(f"{url}: {declared} bytes announced, over the {self.settings.max_bytes} cap")
-            chunks, size = [], 0
-            for chunk in raw.iter_content(chunk_size=256 * 1024):
+        watch = _Watch(self.deadline, self._private_allowed)
+        _watchdog.add(watch)
+        _current.watch = watch
+        try:
+            with self.session.get(
+                url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+            ) as raw:
+                response = Response(url, raw.status_code, raw.headers, self._read_body(url, raw))
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if watch.fired:
+                raise BudgetExceeded(f"{url}: the run's time budget ran out during the request") from exc
+            raise
+        finally:
+            _current.watch = None
+            watch.finish()
+        # the watchdog's shutdown also reads as the orderly end of a response that ends with its connection
+        if watch.fired:
+            raise BudgetExceeded(f"{url}: the run's time budget ran out during the request")
+        return response
+
+    def _read_body(self, url: str, raw: requests.Response) -> bytes:
+        declared = raw.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_bytes:
+            raise TooLarge(f"{url}: {declared} bytes announced, over the {self.settings.max_bytes} cap")
+        chunks, size = [], 0
+        try:
+            while True:
+                # read1: whatever arrived, at most a chunk (decoded), so the checks below run between small
+                # reads even when the server sends a byte at a time
+                chunk = raw.raw.read1(READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > self.settings.max_bytes:
                     raise TooLarge(f"{url}: body over the {self.settings.max_bytes}-byte cap")
                 if time.monotonic() > self.deadline:
-                    raise BudgetExceeded(f"{url}: the run's time budget ran out while reading")
+                    raise BudgetExceeded(f"{url}: the run's time budget ran out while reading the body")
                 chunks.append(chunk)
-            return Response(
-                url=url,
-                status=raw.status_code,
-                headers=raw.headers,
-                content=b"".join(chunks),
-            )
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.Timeout(f"read timed out in the body after {size} bytes") from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise FetchError(f"{url}: body not decodable ({exc})") from exc
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise requests.ConnectionError(
+                f"connection broken after {size} bytes of the body: {exc}"
+            ) from exc
+        return b"".join(chunks)
+
+    def _obey_robots(self, url: str) -> None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._robots:
+            self._robots[origin] = None  # robots.txt itself is not subject to robots.txt
+            self._robots[origin] = self._read_robots(origin)
+        rules = self._robots[origin]
+        if rules is None:
+            return
+        if not rules.can_fetch(ROBOTS_AGENT, url):
+            raise RobotsDisallowed(f"{url}: disallowed for {ROBOTS_AGENT} by {origin}/robots.txt")
+        delay = rules.crawl_delay(ROBOTS_AGENT)
+        if delay:
+            wait = self._last_request.get(origin, 0.0) + min(float(delay), MAX_CRAWL_DELAY) - time.monotonic()
+            if wait > 0:
+                self._wait(wait, url, jitter=False)
+            self._last_request[origin] = time.monotonic()
+
+    def _read_robots(self, origin: str) -> urllib.robotparser.RobotFileParser | None:
+        """RFC 9309: a 4xx robots.txt allows everything; an unreachable one (5xx, network) allows nothing."""
+        url = origin + "/robots.txt"
+        try:
+            response = self._follow(url, {"Accept": "text/plain"})
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RobotsDisallowed(f"{url} unreachable ({exc}): not crawling, as RFC 9309 asks") from exc
+        if 400 <= response.status < 500:
+            return None
+        if response.status >= 500:
+            raise RobotsDisallowed(f"{url}: HTTP {response.status}: not crawling, as RFC 9309 asks")
+        rules = urllib.robotparser.RobotFileParser(url)
+        rules.parse(response.content.decode("utf-8", "replace").splitlines())
+        return rules
 
     def close(self) -> None:
         self.session.close()
+
+
+def _error_kind(exc: BaseException) -> str:
+    """A short label for metrics: what went wrong with one exchange."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection"
+    if isinstance(exc, TooLarge):
+        return "too_large"
+    if isinstance(exc, BudgetExceeded):
+        return "budget"
+    if isinstance(exc, UnsafeLink):
+        return "unsafe_link"
+    if isinstance(exc, Stopped):
+        return "stopped"
+    return type(exc).__name__
 
 
 def _retry_after(value: str | None) -> float | None:
