@@ -77,7 +77,11 @@ class Catalogue:
             except BlockingIOError:
                 raise RuntimeError(f"another fedcat process is harvesting into {self.data_dir}") from None
             self.store.mark_interrupted()
-            yield
+            try:
+                yield
+            except BaseException:  # Ctrl-C, SIGTERM: this process's runs end here
+                self.store.mark_interrupted()
+                raise
 
     def close(self) -> None:
         self.backend.close()

@@ -9,19 +9,24 @@ re-indexed.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field, replace
 
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
+from ..indexer.sparql import sync_sparql
 from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .pool import RunContext, RunPool, SharedFeed
 from .sources import Config, Settings, Source
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
+PROGRESS_EVERY = 1.0  # seconds between the run's counters written to the store (live progress)
 
 
 @dataclass
@@ -40,7 +45,13 @@ def dataset_uri(settings: Settings, fedcat_id: str) -> str:
     return f"{settings.base_url}/datasets/{fedcat_id}"
 
 
-def http_client(source: Source, settings: Settings, store: Store | None, full: bool = False) -> HttpClient:
+def http_client(
+    source: Source,
+    settings: Settings,
+    store: Store | None,
+    full: bool = False,
+    context: RunContext | None = None,
+) -> HttpClient:
     http = HttpSettings(
         **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
     )
@@ -55,11 +66,17 @@ def http_client(source: Source, settings: Settings, store: Store | None, full: b
             return None
         return CachedPage(cached["etag"], cached["last_modified"], cached["next_url"])
 
-    return HttpClient(
+    if settings.respect_robots or source.options.get("respect_robots"):
+        http = replace(http, respect_robots=True)
+    client = HttpClient(
         policy=LinkPolicy(source.url, frozenset(source.allowed_hosts)),
         settings=http,
         page_cache=(lambda url: None) if full else page_cache,
     )
+    if context is not None:  # shared by every client of the process: limits, shutdown, metrics
+        client.limits, client.stop = context.limits, context.stop
+        client.observer = context.observer(source.id)
+    return client
 
 
 class Harvest:
@@ -74,9 +91,13 @@ class Harvest:
         full: bool = False,
         force_withdraw: bool = False,
         progress: ProgressCallback | None = None,
-        index: IndexFeed | None = None,
+        index: IndexFeed | SharedFeed | None = None,
+        context: RunContext | None = None,
     ) -> None:
         self.source, self.store, self.settings = source, store, settings
+        self.context = context  # request limits and the shutdown flag shared with other runs
+        self.run_id: int | None = None
+        self._progress_saved = time.monotonic()
         self.full, self.force_withdraw, self.progress = full, force_withdraw, progress
         self.index = index  # when given, records are indexed page by page (else by the sync after the run)
         self.counts: Counter = Counter()
@@ -84,14 +105,19 @@ class Harvest:
         self.errors: list[tuple[str | None, str | None, str]] = []
         self.total: int | None = None
 
-    def run(self) -> RunResult:
-        run_id = self.store.start_run(self.source.id)
-        client = http_client(self.source, self.settings, self.store, self.full)
+    def run(self, run_id: int | None = None) -> RunResult:
+        """Run the source; `run_id` is a run already started for it (queued by the scheduler or the API)."""
+        run_id = self.run_id = self.store.start_run(self.source.id) if run_id is None else run_id
+        client = http_client(self.source, self.settings, self.store, self.full, self.context)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         status, message = "complete", None
         try:
             pages = adapter.pages()
             while True:
+                if self._stopping():  # a shutdown: every stored page is whole; withdraw nothing
+                    status = "interrupted"
+                    message = f"stopped by a shutdown after {self.counts['pages']} pages; nothing withdrawn"
+                    break
                 with gc_paused():  # fetch, parse, map and store one page; see gc_paused
                     page = next(pages, None)
                     if page is None:
@@ -100,6 +126,8 @@ class Harvest:
                     del page  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
+            if self._stopping():
+                status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
             log.exception("source %s: unexpected error", self.source.id)
             status = "partial" if self.counts["pages"] else "failed"
@@ -120,6 +148,9 @@ class Harvest:
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _stopping(self) -> bool:
+        return self.context is not None and self.context.stop.is_set()
 
     def _since(self) -> str | None:
         """Start of the source's last complete run: platforms that can list changes ask only for those."""
@@ -198,6 +229,9 @@ class Harvest:
     def _progress(self) -> None:
         if self.progress:
             self.progress(self.source.id, self.counts, self.total)
+        if self.run_id is not None and time.monotonic() - self._progress_saved >= PROGRESS_EVERY:
+            self._progress_saved = time.monotonic()  # `fedcat status` and GET /api/harvests/{id} show it
+            self.store.update_progress(self.run_id, dict(self.counts))
 
 
 def harvest(
@@ -209,27 +243,64 @@ def harvest(
     full: bool = False,
     force_withdraw: bool = False,
     progress: ProgressCallback | None = None,
+    context: RunContext | None = None,
 ) -> list[RunResult]:
     """Harvest the named sources (default: every enabled one), then bring the index up to date.
 
-    One failing source never stops the others.
+    One failing source never stops the others. Several sources run at once within the settings'
+    `max_concurrency` and `max_per_host` (harvester.pool); results come in the order asked.
     """
     store.sync_sources(config.sources)
-    wanted = list(source_ids) or [s.id for s in config.sources if s.enabled]
+    wanted = list(dict.fromkeys(source_ids)) or [s.id for s in config.sources if s.enabled]
+    sources = [config.source(source_id) for source_id in wanted]  # unknown ids fail before any run
+    settings = config.settings
     results = []
-    index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
-    for source_id in wanted:
-        source = config.source(source_id)
-        results.append(
+    if min(settings.max_concurrency, len(sources)) <= 1:
+        index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
+        for source in sources:
+            results.append(
+                Harvest(
+                    source,
+                    store,
+                    settings,
+                    full=full,
+                    force_withdraw=force_withdraw,
+                    progress=progress,
+                    index=index,
+                    context=context,
+                ).run()
+            )
+    else:
+        context = context or RunContext.for_settings(settings)
+        feed = SharedFeed(IndexFeed(store, backend))
+        pool = RunPool(settings.max_concurrency, settings.max_per_host)
+        runs = [
             Harvest(
                 source,
                 store,
-                config.settings,
+                settings,
                 full=full,
                 force_withdraw=force_withdraw,
                 progress=progress,
-                index=index,
-            ).run()
-        )
+                index=feed,
+                context=context,
+            )
+            for source in sources
+        ]
+        futures = [pool.submit(run.source, run.run) for run in runs]
+        try:
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except CancelledError:
+                    continue
+        except KeyboardInterrupt:
+            # Ctrl-C: the running sources end their current page, the queued ones never start
+            context.stop.set()
+            pool.cancel_queued()
+            pool.wait(settings.shutdown_grace)
+            raise
+        feed.flush(force=True)
     sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

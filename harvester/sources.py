@@ -27,7 +27,20 @@ _SOURCE_KEYS = {
     "allowed_hosts",
     "enabled",
 }
-_SETTINGS_KEYS = {"base_url", "contact", "max_withdraw_share", "page_size", "http", "admin_token"}
+_SETTINGS_KEYS = {
+    "base_url",
+    "contact",
+    "max_withdraw_share",
+    "page_size",
+    "http",
+    "admin_token",
+    "max_concurrency",
+    "max_per_host",
+    "respect_robots",
+    "log_format",
+    "shutdown_grace",
+}
+LOG_FORMATS = ("text", "json")
 _HTTP_KEYS = {"connect_timeout", "read_timeout", "max_bytes", "retries", "backoff", "run_budget"}
 
 
@@ -72,6 +85,11 @@ class Settings:
     page_size: int = 1000
     http: dict[str, float] = field(default_factory=dict)
     admin_token: str | None = None
+    max_concurrency: int = 16  # runs (and requests) in flight at once, all sources together
+    max_per_host: int = 2  # runs (and requests) in flight at once to any one host
+    respect_robots: bool = False  # obey robots.txt (a source can also ask with options.respect_robots)
+    log_format: str = "text"  # or "json": one JSON object per line (FEDCAT_LOG_FORMAT overrides)
+    shutdown_grace: float = 30.0  # seconds `fedcat run` waits on SIGTERM for runs to end a page cleanly
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,25 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
         elif not isinstance(value, int | float) or value < 0:
             problems.append(f"settings.http.{key}: expected a non-negative number, got {value!r}")
     token = os.environ.get("FEDCAT_ADMIN_TOKEN") or raw.get("admin_token")
+    limits = {}
+    for key in ("max_concurrency", "max_per_host"):
+        value = raw.get(key, getattr(Settings, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"settings.{key}: expected a positive integer, got {value!r}")
+            value = getattr(Settings, key)
+        limits[key] = value
+    robots = raw.get("respect_robots", False)
+    if not isinstance(robots, bool):
+        problems.append(f"settings.respect_robots: expected true or false, got {robots!r}")
+        robots = False
+    log_format = raw.get("log_format", Settings.log_format)
+    if log_format not in LOG_FORMATS:
+        problems.append(f"settings.log_format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+        log_format = Settings.log_format
+    grace = raw.get("shutdown_grace", Settings.shutdown_grace)
+    if not isinstance(grace, int | float) or isinstance(grace, bool) or grace < 0:
+        problems.append(f"settings.shutdown_grace: expected a number of seconds, got {grace!r}")
+        grace = Settings.shutdown_grace
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -159,6 +196,10 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
         page_size=page_size,
         http=dict(http),
         admin_token=str(token) if token else None,
+        respect_robots=robots,
+        log_format=log_format,
+        shutdown_grace=float(grace),
+        **limits,
     )
 
 
