@@ -32,6 +32,7 @@ from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from . import schemas
+from .admin import router as admin_router
 from .quality import dataset_quality_json
 from .quality import router as quality_router
 
@@ -190,6 +191,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     app.include_router(quality_router)
+    app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     configured: dict[str, Source] = {s.id: s for s in config.sources}
     jurisdiction_names = {
         s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key

@@ -94,6 +94,7 @@ class HarvestService:
         on_result: Callable[[RunResult], None] | None = None,
     ) -> None:
         self.config, self.store, self.backend = config, store, backend
+        store.sync_sources(config.sources)  # names, types and jurisdictions as configured now
         settings = config.settings
         self.context = context or RunContext.for_settings(settings)
         self.pool = RunPool(settings.max_concurrency, settings.max_per_host)
