@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import os
 import random
 import shutil
 import statistics
@@ -271,20 +272,25 @@ def _percentile(values: list[float], q: float) -> float:
 def _time_queries(
     backend: SearchBackend, queries: dict[str, SearchQuery], reps: int, warmup: int, cap_s: float
 ) -> dict[str, dict]:
+    """Wall-clock p50/p95 per query, and the median CPU time of this process per query: on a busy
+    machine the wall clock measures the neighbours too, the CPU time mostly the query."""
     out = {}
     for label, query in queries.items():
         for _ in range(warmup):
             backend.search(query)
         samples: list[float] = []
+        cpu: list[float] = []
         started = time.perf_counter()
         total = 0
         while len(samples) < reps and (time.perf_counter() - started < cap_s or len(samples) < 5):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             total = backend.search(query).total
             samples.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
         out[label] = {
             "p50": statistics.median(samples),
             "p95": _percentile(samples, 0.95),
+            "cpu": statistics.median(cpu),
             "reps": len(samples),
             "hits": total,
         }
@@ -312,32 +318,53 @@ def _choose_queries(backend: SearchBackend, n: int) -> dict[str, SearchQuery]:
     return queries
 
 
+def _load() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+    except OSError:
+        return "load average unknown"
+
+
 def run(
-    sizes: list[int], workdir: Path, reps: int, warmup: int, fts_max: int, cap_s: float, seed: int
+    sizes: list[int],
+    workdir: Path,
+    reps: int,
+    warmup: int,
+    fts_max: int,
+    cap_s: float,
+    seed: int,
+    reuse: bool,
 ) -> None:
-    print(f"fedcat search benchmark: sizes {sizes}, {reps} reps after {warmup} warm-up, seed {seed}")
+    print(
+        f"fedcat search benchmark: sizes {sizes}, {reps} reps after {warmup} warm-up, seed {seed}; {_load()}"
+    )
     print(f"FTS5 runs at sizes <= {fts_max:,} (--fts-max-size); a query series stops after {cap_s:.0f} s")
     for n in sizes:
-        t0 = time.perf_counter()
-        docs = list(generate_documents(n, seed))
-        print(f"\n== {n:,} documents (generated in {time.perf_counter() - t0:.1f} s)")
+        docs: list[SearchDocument] = []
         paths = {"tantivy": workdir / f"tantivy-{n}", "fts5": workdir / f"fts5-{n}.db"}
         engines: dict[str, Callable[[], SearchBackend]] = {
             "tantivy": lambda p=paths["tantivy"]: EmbeddedBackend(p)
         }
         if n <= fts_max:
             engines["fts5"] = lambda p=paths["fts5"]: SqliteFtsBackend(p)
-        else:
-            print(f"FTS5 skipped at {n:,} documents (--fts-max-size {fts_max:,})")
+        print(f"\n== {n:,} documents")
+        if n > fts_max:
+            print(f"FTS5 skipped at {n:,} documents (--fts-max-size {fts_max:,}): minutes per query series")
         results, queries = {}, None
         for engine, factory in engines.items():
-            _remove(paths[engine])
-            build = _index(factory, docs, batch=50_000)
-            size = _dir_size(paths[engine])
-            print(
-                f"{engine:8} indexed {n:,} docs in {build['seconds']:.1f} s = {build['docs_per_s']:,.0f} docs/s, "
-                f"index {size / 1e6:,.0f} MB"
-            )
+            if reuse and paths[engine].exists():
+                print(f"{engine:8} reusing the index in {paths[engine]}")
+            else:
+                if not docs:
+                    t0 = time.perf_counter()
+                    docs = list(generate_documents(n, seed))
+                    print(f"generated {n:,} documents in {time.perf_counter() - t0:.1f} s")
+                _remove(paths[engine])
+                build = _index(factory, docs, batch=50_000)
+                print(
+                    f"{engine:8} indexed {n:,} docs in {build['seconds']:.1f} s = {build['docs_per_s']:,.0f} "
+                    f"docs/s (commit every 50,000), index {_dir_size(paths[engine]) / 1e6:,.0f} MB; {_load()}"
+                )
             gc.collect()
             backend = factory()
             if queries is None:
@@ -345,27 +372,32 @@ def run(
             results[engine] = _time_queries(backend, queries, reps, warmup, cap_s)
             backend.close()
         assert queries is not None
-        print(
-            f"\n{'query (all 8 facets counted)':44} {'hits':>8} "
-            + " ".join(f"{e + ' p50':>12} {e + ' p95':>12}" for e in results),
-            end="",
-        )
-        print(f" {'p95 ratio fts5/tantivy':>23}" if "fts5" in results else "")
+        print(f"queries timed; {_load()}")
+        _print_table(queries, results, reps)
         for label in queries:
-            row = results["tantivy"][label]
-            line = f"{label:44} {row['hits']:>8,} "
-            for engine in results:
-                r = results[engine][label]
-                note = f"({r['reps']})" if r["reps"] < reps else ""
-                line += f"{r['p50']:>9.2f} ms {r['p95']:>9.2f} ms{note} "
             if "fts5" in results:
-                line += f"{results['fts5'][label]['p95'] / results['tantivy'][label]['p95']:>20.1f}x"
-            print(line)
-        if "fts5" in results:
-            for label in queries:
                 assert results["fts5"][label]["hits"] == results["tantivy"][label]["hits"], label
         del docs
         gc.collect()
+
+
+def _print_table(queries: dict[str, SearchQuery], results: dict[str, dict], reps: int) -> None:
+    header = f"\n{'query (8 facets counted), ms':40} {'hits':>9}"
+    for engine in results:
+        header += f" | {engine + ' p50':>12} {'p95':>8} {'cpu p50':>8}"
+    if "fts5" in results:
+        header += f" | {'fts5/tantivy p50':>16} {'p95':>6}"
+    print(header)
+    for label in queries:
+        line = f"{label:40} {results['tantivy'][label]['hits']:>9,}"
+        for engine in results:
+            r = results[engine][label]
+            note = f" ({r['reps']} reps)" if r["reps"] < reps else ""
+            line += f" | {r['p50']:>12.2f} {r['p95']:>8.2f} {r['cpu']:>8.2f}{note}"
+        if "fts5" in results:
+            fts, tan = results["fts5"][label], results["tantivy"][label]
+            line += f" | {fts['p50'] / tan['p50']:>15.1f}x {fts['p95'] / tan['p95']:>5.1f}x"
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -376,18 +408,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--fts-max-size", type=int, default=100_000, help="skip FTS5 above this size")
     parser.add_argument(
-        "--series-cap", type=float, default=60.0, help="seconds per query series (min 5 reps)"
+        "--series-cap", type=float, default=30.0, help="seconds per query series (min 5 reps)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the indexes in --workdir")
+    parser.add_argument(
+        "--reuse", action="store_true", help="search indexes already in --workdir (implies --keep)"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedcat-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        run(sizes, workdir, args.reps, args.warmup, args.fts_max_size, args.series_cap, args.seed)
+        run(sizes, workdir, args.reps, args.warmup, args.fts_max_size, args.series_cap, args.seed, args.reuse)
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             for n in sizes:
                 _remove(workdir / f"tantivy-{n}")
                 _remove(workdir / f"fts5-{n}.db")

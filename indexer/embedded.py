@@ -221,6 +221,9 @@ class EmbeddedBackend(SearchBackend):
     integers; only the values shown are named, from a cache. The id of each value lives in a dictionary
     document of the same index, committed with the first dataset using it, never deleted or reused,
     so an id seen by any reader of any process always names the same value.
+
+    `writer_heap` (bytes, shared by the `writer_threads` indexing threads) bounds indexing memory;
+    `search_threads=1` counts every facet on the calling thread.
     """
 
     name = "embedded"
