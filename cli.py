@@ -1,14 +1,20 @@
-"""The `fedcat` command: harvest, serve, demo, status, reindex."""
+"""The `fedcat` command: harvest, serve, run, demo, status, reindex, quality, linkcheck."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections import Counter
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +28,7 @@ from .harvester.sources import ConfigError
 console = Console(stderr=True)
 # tables go to stdout; when piped, rich would squeeze them into 80 columns
 out = Console(width=None if sys.stdout.isatty() else 160)
+log = logging.getLogger("fedcat.cli")
 STATUS_STYLE = {
     "complete": "green",
     "partial": "yellow",
@@ -50,12 +57,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="search backend (default: $FEDCAT_BACKEND or embedded)",
     )
+    # also accepted after the command; SUPPRESS keeps a value given before it
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedcat", description="Federated open-data catalogue aggregator.")
     parser.add_argument("--version", action="version", version=f"fedcat {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="json: one JSON object per line (default: $FEDCAT_LOG_FORMAT, else settings.log_format, else text)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("harvest", help="harvest sources now (all enabled sources by default)")
@@ -73,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     _common(p)
 
+    p = commands.add_parser(
+        "run", help="the service: harvest each source on its schedule, serve the API and admin endpoints"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-api", action="store_true", help="only the scheduler: serve no API")
+    p.add_argument(
+        "--no-catch-up", action="store_true", help="do not run sources whose scheduled time passed while down"
+    )
+    _common(p)
+
     p = commands.add_parser("demo", help="start a local example portal, harvest it and serve the API")
     p.add_argument("--port", type=int, default=8000, help="API port (the example portal takes a free port)")
     p.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
@@ -81,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = commands.add_parser("status", help="each source's last run, its age, counts and last error")
+    p.add_argument("--format", choices=("table", "json"), default="table", dest="output")
     _common(p)
 
     p = commands.add_parser("reindex", help="rebuild the search index from the store")
@@ -119,12 +148,39 @@ def _rate(text: str) -> float:
     return value
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's `extra` fields."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        body.update((k, v) for k, v in vars(record).items() if k not in self._STANDARD)
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def setup_logging(log_format: str | None, verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    args.log_format = args.log_format or os.environ.get("FEDCAT_LOG_FORMAT") or None
+    setup_logging(args.log_format, args.verbose)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -203,10 +259,29 @@ def print_summary(results: list[RunResult]) -> None:
     out.print(table)
 
 
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """`kill` ends a CLI harvest like Ctrl-C: a page being written rolls back, the runs are interrupted."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_harvest(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    _log_format_from(catalogue, args)
     try:
-        results = run_harvest(catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw)
+        with _interrupt_on_sigterm():
+            results = run_harvest(catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw)
     finally:
         catalogue.close()
     print_summary(results)
@@ -232,48 +307,185 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_format_from(catalogue: Catalogue, args: argparse.Namespace) -> None:
+    """settings.log_format applies when neither --log-format nor $FEDCAT_LOG_FORMAT said otherwise."""
+    if args.log_format is None and catalogue.config.settings.log_format != "text":
+        setup_logging(catalogue.config.settings.log_format, args.verbose)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The service (harvester.schedule): scheduler, run pool and API in one process until SIGTERM/SIGINT."""
+    from .harvester.schedule import HarvestService
+
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    _log_format_from(catalogue, args)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()  # uvicorn, while it serves, takes these signals itself and passes them on when it stops
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ended = True
+    try:
+        with catalogue.harvesting():
+            service = HarvestService(catalogue.config, catalogue.store, catalogue.backend)
+            caught_up = service.start(catch_up=not args.no_catch_up)
+            scheduled = service.describe()
+            log.warning(
+                "fedcat run: %d sources scheduled, %d caught up%s",
+                len(scheduled),
+                len(caught_up),
+                "" if args.no_api else f", API on http://{args.host}:{args.port}",
+                extra={"scheduled": scheduled, "caught_up": caught_up, "pid": os.getpid()},
+            )
+            try:
+                if args.no_api:
+                    while not stop.wait(1.0):
+                        pass
+                else:
+                    _serve_service(catalogue, service, args.host, args.port)
+            finally:
+                log.warning("fedcat run: stopping (runs end their current page)")
+                ended = service.shutdown()
+                log.warning("fedcat run: stopped%s", "" if ended else " (runs still in a request were left)")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if ended:
+            catalogue.close()
+    if not ended:  # worker threads still inside a request: their runs are marked, leave without them
+        logging.shutdown()
+        os._exit(0)
+    return 0
+
+
+def _serve_service(catalogue: Catalogue, service: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from .api.app import create_app
+
+    app = create_app(catalogue.store, catalogue.backend, catalogue.config)
+    app.state.harvester = service  # the admin endpoints trigger runs through it
+    # log_config=None: uvicorn's loggers go through fedcat's handler (and its JSON format)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)).run()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo
 
     return run_demo(args.port, args.data_dir, serve_api=not args.no_serve)
 
 
+def _ago(stamp: str | None, now: datetime) -> str:
+    if not stamp:
+        return ""
+    seconds = max(0, int((now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()))
+    return _duration(seconds) + " ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def source_status(catalogue: Catalogue, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per source: its last run (status, age, duration, counts), last complete run, next run, last error."""
+    from .harvester.schedule import next_fire, parse_time
+
+    now = now or datetime.now(UTC)
+    configured = {s.id: s for s in catalogue.config.sources}
+    rows = []
+    for stored in catalogue.store.sources():
+        source = configured.get(stored["id"])
+        runs = catalogue.store.runs(stored["id"], limit=100)
+        last = catalogue.store.run(runs[0]["id"]) if runs else None
+        complete = next((r for r in runs if r["status"] == "complete"), None)
+        error = None
+        if last is not None:
+            error = last["message"]
+            if not error and last["errors"]:  # a run that went through, but with records it could not map
+                error = f"{last['failed']} records failed, e.g. {last['errors'][0]['error']}"
+        upcoming = next_fire(source, now) if source is not None and source.enabled else None
+        rows.append(
+            {
+                "source": stored["id"],
+                "type": stored["type"],
+                "enabled": bool(source and source.enabled),
+                "datasets": stored["datasets"],
+                "last_run": None
+                if last is None
+                else {
+                    "id": last["id"],
+                    "status": last["status"],
+                    "started_at": last["started_at"],
+                    "ended_at": last["ended_at"],
+                    "age_seconds": int((now - parse_time(last["started_at"])).total_seconds()),
+                    "duration_seconds": int(
+                        (
+                            (parse_time(last["ended_at"]) if last["ended_at"] else now)
+                            - parse_time(last["started_at"])
+                        ).total_seconds()
+                    ),
+                    "counts": {
+                        k: last[k]
+                        for k in ("pages", "seen", "created", "updated", "unchanged", "withdrawn", "failed")
+                    },
+                },
+                "last_complete_at": complete["ended_at"] if complete else None,
+                "next_run_at": upcoming.isoformat().replace("+00:00", "Z") if upcoming else None,
+                "last_error": error,
+            }
+        )
+    return rows
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
+    try:
+        rows = source_status(catalogue)
+    finally:
+        catalogue.close()
+    if args.output == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    now = datetime.now(UTC)
     table = Table(title="Sources")
-    for column in (
-        "source",
-        "type",
-        "datasets",
-        "last run",
-        "status",
-        "ended",
-        "created",
-        "updated",
-        "withdrawn",
-        "failed",
-        "message",
-    ):
-        table.add_column(column, overflow="fold")
-    for source in catalogue.store.sources():
-        run = catalogue.store.run(source["last_run_id"]) if source["last_run_id"] else None
+    for column in ("source", "datasets", "last run", "status", "started", "took", "pages",
+                   "new/upd/wdr", "failed", "last complete", "next run (UTC)"):  # fmt: skip
+        table.add_column(column, no_wrap=True)
+    errors = []
+    for row in rows:
+        name = row["source"] if row["enabled"] else f"{row['source']} [dim](disabled)[/]"
+        next_run = (row["next_run_at"] or "")[:16].replace("T", " ")
+        run = row["last_run"]
         if run is None:
-            table.add_row(
-                source["id"], source["type"], str(source["datasets"]), "never", "", "", "", "", "", "", ""
-            )
+            table.add_row(name, str(row["datasets"]), "never", *[""] * 7, next_run)
             continue
+        counts = run["counts"]
+        took = _duration(run["duration_seconds"]) + (" so far" if run["status"] == "running" else "")
         table.add_row(
-            source["id"],
-            source["type"],
-            str(source["datasets"]),
+            name,
+            str(row["datasets"]),
             str(run["id"]),
             f"[{STATUS_STYLE[run['status']]}]{run['status']}[/]",
-            run["ended_at"] or "",
-            *(str(run[k]) for k in ("created", "updated", "withdrawn", "failed")),
-            (run["message"] or "")[:200],
+            _ago(run["started_at"], now),
+            took,
+            str(counts["pages"]),
+            f"+{counts['created']} ~{counts['updated']} -{counts['withdrawn']}",
+            str(counts["failed"]),
+            _ago(row["last_complete_at"], now) or "never",
+            next_run,
         )
-    catalogue.close()
+        if row["last_error"]:
+            errors.append(f"[bold]{row['source']}[/] (run {run['id']}, {run['status']}): {row['last_error']}")
     out.print(table)
+    if errors:  # below the table, whole: the message is what an administrator reads first
+        out.print("[bold]Last errors[/]")
+        for line in errors:
+            out.print("  " + line, highlight=False)
     return 0
 
 
@@ -371,6 +583,7 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
 COMMANDS = {
     "harvest": cmd_harvest,
     "serve": cmd_serve,
+    "run": cmd_run,
     "demo": cmd_demo,
     "status": cmd_status,
     "reindex": cmd_reindex,
