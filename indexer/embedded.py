@@ -235,19 +235,20 @@ class EmbeddedBackend(SearchBackend):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         marker = self.path / "fedcat-schema-version"
+        version = f"{SCHEMA_VERSION} {','.join(FACETS)}"  # a new facet is a new field: rebuild
         self._schema = _build_schema()
         if tantivy.Index.exists(str(self.path)):
             found = marker.read_text().strip() if marker.exists() else "unknown"
-            if found != SCHEMA_VERSION:
+            if found != version:
                 raise ValueError(
-                    f"search index at {self.path} has schema version {found}, this fedcat needs "
-                    f"{SCHEMA_VERSION}: delete the directory and rebuild the index from the store"
+                    f"search index at {self.path} has schema {found!r}, this fedcat needs {version!r}: "
+                    "delete the directory and rebuild the index from the store"
                 )
             self._index = tantivy.Index.open(str(self.path))
             self._schema = self._index.schema
         else:
             self._index = tantivy.Index(self._schema, path=str(self.path), reuse=False)
-            marker.write_text(SCHEMA_VERSION + "\n")
+            marker.write_text(version + "\n")
         for lang, name in _TOKENIZER_NAMES.items():
             self._index.register_tokenizer(name, ANALYZERS[lang])
         self._writer_heap = writer_heap

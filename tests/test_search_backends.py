@@ -582,3 +582,10 @@ def test_facet_counts_stay_exact_across_many_segments_and_values(tmp_path: Path,
 def test_parity_queries_mostly_have_hits(both: dict[str, SearchBackend]) -> None:
     with_hits = [q for q in PARITY_QUERIES if both["embedded"].search(q).total > 0]
     assert len(with_hits) > len(PARITY_QUERIES) * 0.6  # agreement on empty results would prove little
+
+
+def test_an_index_of_another_schema_is_refused_not_misread(tmp_path: Path) -> None:
+    EmbeddedBackend(tmp_path).close()
+    (tmp_path / "fedcat-schema-version").write_text("1 publisher,theme\n")
+    with pytest.raises(ValueError, match="rebuild"):
+        EmbeddedBackend(tmp_path)
