@@ -55,6 +55,7 @@ NTRIPLES = "application/n-triples"
 IRI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"{}|\\^`')  # escape spaces
 WORKER_MIN_REMAINING = 5_000  # announced records still to come for a source to get a parsing process
 WORKER_AFTER_PAGES = 3  # without an announced total: from this page on
+REPLY_RECORDS = 200  # records per message from the parsing process
 
 
 def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
@@ -199,13 +200,21 @@ def _serve_pages(conn: Any) -> None:
             return
         with gc_paused():
             try:
-                reply: tuple[str, Any] = ("ok", _read_and_map(*job))
+                next_url, total, records = _read_and_map(*job)
             except HarvestError as exc:
-                reply = ("harvest_error", str(exc))
+                conn.send_bytes(pickle.dumps(("harvest_error", str(exc))))
+                continue
             except Exception as exc:  # this process reads the page again and raises it there
-                reply = ("failed", f"{type(exc).__name__}: {exc}")
-            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
-            del reply
+                conn.send_bytes(pickle.dumps(("failed", f"{type(exc).__name__}: {exc}")))
+                continue
+            del job
+            # in slices: neither process holds a whole page's pickled reply (~10 MB) beside its records
+            for start in range(0, len(records), REPLY_RECORDS):
+                chunk = pickle.dumps(("records", records[start : start + REPLY_RECORDS]), protocol=5)
+                conn.send_bytes(chunk)
+                del chunk
+            del records
+            conn.send_bytes(pickle.dumps(("done", (next_url, total))))
 
 
 class PageWorker:
@@ -227,8 +236,15 @@ class PageWorker:
         self._busy = True
 
     def receive(self) -> tuple[str, Any]:
-        self._busy = False
-        return pickle.loads(self._conn.recv_bytes())
+        """("ok", (next link, total, records)), or ("harvest_error" | "failed", message)."""
+        records: list[Any] = []
+        while True:
+            status, value = pickle.loads(self._conn.recv_bytes())
+            if status == "records":
+                records.extend(value)
+                continue
+            self._busy = False
+            return ("ok", (*value, records)) if status == "done" else (status, value)
 
     def close(self) -> None:
         if not self._busy:  # else it is parsing a page nobody will read: no need to wait for it
@@ -317,6 +333,7 @@ class DcatAdapter(Adapter):
                     worker = self._start_worker()
                 ahead = self._fetch_next(page, visited, worker)  # parsed while `page` is stored
                 yield page
+                page = None  # type: ignore[assignment]  # freed before the next one is built
                 job = ahead
         finally:
             if worker is not None:
