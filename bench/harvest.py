@@ -442,6 +442,7 @@ def harvest_child(
 ) -> None:
     """One harvest in a fresh process; reports its time, CPU, counts and peak RSS (its own and its parsing
     process's: a child it waits for, so RUSAGE_CHILDREN holds it)."""
+    import fedcat.harvester.run as run_module
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
     from fedcat.indexer.store import Store
@@ -449,6 +450,10 @@ def harvest_child(
     config = _config(base_url, parse_worker)
     store = Store(Path(workdir) / "store.db")
     backend = EmbeddedBackend(Path(workdir) / "index")
+    phases: dict[str, float] = {}
+    for name in ("sync_index", "sync_sparql"):  # what harvest() does after the pages, timed apart
+        if hasattr(run_module, name):
+            setattr(run_module, name, _timed(getattr(run_module, name), name, phases))
     profiler = None
     if profile:
         import cProfile
@@ -485,8 +490,20 @@ def harvest_child(
             "threads_cpu": process_cpu - main_cpu,  # the search engine's indexing threads, mostly
             "worker_cpu": children.ru_utime + children.ru_stime,
             "load": (load + os.getloadavg()[0]) / 2,
+            "phases": phases,
         }
     )
+
+
+def _timed(function, name: str, phases: dict[str, float]):
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+    return timed
 
 
 def parse_child(size: int, pages: list[int], engine: str, out: mp.Queue) -> None:  # type: ignore[valid-type]
@@ -605,6 +622,7 @@ def _summary(runs: list[dict], size: int) -> dict:
         "rss": max(r["rss_mb"] for r in runs),
         "worker_rss": max(r["worker_rss_mb"] for r in runs),
         "load": med("load"),
+        "phases": {k: statistics.median(r["phases"].get(k, 0.0) for r in runs) for k in runs[0]["phases"]},
     }
 
 
@@ -676,6 +694,13 @@ def main(argv: list[str] | None = None) -> int:
         f" runs {rates}/s; load average {first['load']:.1f}) | ≥ 3,200/s |"
     )
     print(f"| CPU per dataset, first harvest | {_cpu(first)} | — |")
+    if first["phases"]:
+        pages = first["elapsed"] - sum(first["phases"].values())
+        after = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in first["phases"].items())
+        print(
+            f"| where the time goes | pages (fetch, parse, map, store, index) {pages:.1f} s"
+            f" = {args.size / pages:,.0f} datasets/s; then {after} | — |"
+        )
     print(f"| peak RSS, first harvest at {args.size:,} | {_rss(first)} | ≤ 300 MB |")
     for other in others:
         o = _summary(other["firsts"], other["size"])
