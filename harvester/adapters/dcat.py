@@ -230,6 +230,7 @@ class PageWorker:
         child.close()
 
         self._busy = False  # one page at a time: submitted, not received yet
+        self.broken = False  # the process died or its pipe broke: pages are parsed here from then on
 
     def submit(self, content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
         self._conn.send_bytes(pickle.dumps((content, rdf_format.media_type, base_iri), protocol=5))
@@ -280,6 +281,7 @@ class _Job:
             try:
                 worker.submit(content, rdf_format, base_iri)  # type: ignore[arg-type]
             except OSError:  # the process is gone: parse here
+                worker.broken = True
                 self.worker = None
 
     def result(self) -> Page:
@@ -294,6 +296,7 @@ class _Job:
             try:
                 status, value = self.worker.receive()
             except (EOFError, OSError):
+                self.worker.broken = True
                 status, value = "failed", "the parsing process stopped"
             if status == "harvest_error":
                 raise HarvestError(value)
@@ -324,13 +327,17 @@ class DcatAdapter(Adapter):
     def pages(self) -> Iterator[Page]:
         visited = Visited()
         worker: PageWorker | None = None
+        tried = False  # one parsing process per walk: one that broke is not replaced
         try:
             job: _Job | None = self._fetch(self.source.url, 1, visited, None)
             while job is not None:
                 page = job.result()
                 job = None  # the page's content is not needed any more
-                if worker is None and self._wants_worker(page):
-                    worker = self._start_worker()
+                if worker is None and not tried and self._wants_worker(page):
+                    worker, tried = self._start_worker(), True
+                if worker is not None and worker.broken:
+                    worker.close()
+                    worker = None
                 ahead = self._fetch_next(page, visited, worker)  # parsed while `page` is stored
                 yield page
                 page = None  # type: ignore[assignment]  # freed before the next one is built
