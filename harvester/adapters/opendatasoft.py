@@ -32,7 +32,8 @@ Mapping choices (the plain renames are data: mappings/fieldmaps/opendatasoft.yam
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -331,6 +332,35 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
 # --- the adapter --------------------------------------------------------------------------------------
 
 
+class _Ahead:
+    """The next request of the walk, sent while the run maps and stores the current page.
+
+    Still one request at a time to the portal (politeness unchanged), but the portal's response time,
+    often longer than fedcat's work on a page of 100 datasets, overlaps that work instead of adding to it.
+    A response fetched ahead and then not needed (the walk ended or changed course) is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ods-fetch")
+        self._pending: dict[str, Future] = {}
+
+    def prefetch(self, url: str, fetch: Callable[[str], Any]) -> None:
+        if url not in self._pending:
+            self._pending[url] = self._pool.submit(fetch, url)
+
+    def get(self, url: str, fetch: Callable[[str], Any]) -> Any:
+        future = self._pending.pop(url, None) or self._pool.submit(fetch, url)
+        for other in self._pending.values():  # asked for something else: what was fetched ahead is stale
+            other.cancel()
+        self._pending.clear()
+        return future.result()
+
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 class OpendatasoftAdapter(Adapter):
     type = "opendatasoft"
 
@@ -365,12 +395,22 @@ class OpendatasoftAdapter(Adapter):
         return f"{self.root}{API}/catalog/exports/json" + (f"?{query}" if query else "")
 
     def pages(self) -> Iterator[Page]:
+        ahead = _Ahead()
+        try:
+            yield from self._walk(ahead)
+        finally:
+            ahead.close()
+
+    def _listing(self, url: str) -> Any:
+        return fetch_json(self.client, url)[1]
+
+    def _walk(self, ahead: _Ahead) -> Iterator[Page]:
         listed: set[str] = set()  # every distinct dataset id the portal listed, before the publisher check
         offset, number, totals = 0, 0, []
         while True:
             url = self.list_url(offset)
             number += 1
-            _, document = fetch_json(self.client, url)
+            document = ahead.get(url, self._listing)
             if not isinstance(document, dict) or not isinstance(document.get("results"), list):
                 raise HarvestError(f"{url}: not an Explore v2.1 datasets listing (no `results` list)")
             results = document["results"]
@@ -378,16 +418,24 @@ class OpendatasoftAdapter(Adapter):
             total = total if isinstance(total, int) and total >= 0 else None
             if total is not None:
                 totals.append(total)
-            yield self._page(url, number, results, listed, total)
             offset += len(results)
-            if not results or (total is not None and offset >= total):
+            done = not results or (total is not None and offset >= total)
+            export = not done and (
+                offset + self.page_size > WINDOW or (number == 1 and total is not None and total > WINDOW)
+            )
+            # same order on both endpoints: the export goes on from here, checked against the last
+            # dataset listed; in the portal's own order it must start over
+            ordered = bool(self.order_by)
+            start, last = (offset, record_identifier(results[-1])) if ordered and results else (0, None)
+            if export:
+                self._export_ahead(ahead, total, start, last is not None)
+            elif not done:
+                ahead.prefetch(self.list_url(offset), self._listing)
+            yield self._page(url, number, results, listed, total)
+            if done:
                 break
-            if offset + self.page_size > WINDOW or (number == 1 and total is not None and total > WINDOW):
-                # same order on both endpoints: the export goes on from here, checked against the last
-                # dataset listed; in the portal's own order it must start over
-                ordered = bool(self.order_by)
-                last = record_identifier(results[-1]) if ordered else None
-                yield from self._export(number, listed, total, offset if ordered else 0, last)
+            if export:
+                yield from self._export(ahead, number, listed, total, start, last)
                 break
         if len(set(totals)) > 1:
             raise HarvestError(
@@ -426,30 +474,55 @@ class OpendatasoftAdapter(Adapter):
             records.append(RawRecord(srid, canonical_json(item), JSON, fetch_url or url, number, parsed=item))
         return Page(url=url, number=number, records=records, errors=errors, total=total)
 
+    def _export_chunk(self, url: str) -> Any:
+        return self.client.get(url, accept="application/json")
+
+    def _export_urls(self, offset: int, continued: bool) -> tuple[int, str]:
+        """The chunk size and the URL of the export request at `offset` (one dataset earlier when it
+        continues a walk, to check that one against the last dataset already read)."""
+        chunk = int(self.source.options.get("export_chunk", EXPORT_CHUNK))
+        if chunk <= 0:
+            return chunk, self.export_url()
+        overlap = 1 if continued else 0
+        return chunk, self.export_url(offset - overlap, chunk + overlap)
+
+    def _export_ahead(self, ahead: _Ahead, total: int | None, offset: int, continued: bool) -> None:
+        chunk, url = self._export_urls(offset, continued)
+        if chunk <= 0 or total is None or offset < total:
+            ahead.prefetch(url, self._export_chunk)
+
     def _export(
-        self, number: int, listed: set[str], total: int | None, offset: int, previous_last: str | None
+        self,
+        ahead: _Ahead,
+        number: int,
+        listed: set[str],
+        total: int | None,
+        offset: int,
+        previous_last: str | None,
     ) -> Iterator[Page]:
         """The catalogue from the exports endpoint (no offset window), in requests of `export_chunk`.
 
         Each request after the first starts one dataset early: that dataset must be the last one of the
         previous request, else the catalogue moved between requests (a dataset may have been skipped) and
         the run ends partial. A chunk is parsed one dataset at a time and handed on in pages of 1,000, so
-        memory stays bounded by one chunk's bytes whatever the catalogue's size.
+        memory stays bounded by one chunk's bytes (two with the next one fetched ahead).
         """
-        chunk = int(self.source.options.get("export_chunk", EXPORT_CHUNK))
+        chunk, _ = self._export_urls(offset, previous_last is not None)
         if chunk <= 0:  # the whole catalogue, one snapshot: datasets already listed are skipped by id
             offset, previous_last = 0, None
         moved = False
         while True:
             overlap = 1 if previous_last is not None else 0
-            url = self.export_url(offset - overlap, chunk + overlap) if chunk > 0 else self.export_url()
-            response = self.client.get(url, accept="application/json")
+            _, url = self._export_urls(offset, previous_last is not None)
+            response = ahead.get(url, self._export_chunk)
             if is_html(response.content):
                 raise HarvestError(
                     f"{url}: got an HTML page, not JSON (Content-Type {response.media_type or 'none'})"
                 )
             stream = JsonStream(response.content, url)
             del response  # the stream holds the bytes it still has to read
+            if chunk > 0 and total is not None and offset + chunk < total:
+                self._export_ahead(ahead, total, offset + chunk, True)  # the next chunk, likely needed
             count, new, batch, first, last = 0, 0, [], None, None
             for item in stream.items():
                 count += 1
