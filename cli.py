@@ -115,6 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("reindex", help="rebuild the search index from the store")
     _common(p)
 
+    p = commands.add_parser("export", help="write the whole catalogue as DCAT-AP RDF, in constant memory")
+    p.add_argument("--format", choices=("ttl", "nt", "jsonld", "rdf"), default="ttl", dest="rdf_format")
+    p.add_argument("--out", type=Path, required=True, help="the file to write ('-': standard output)")
+    p.add_argument("--workers", type=int, default=None, help="writer processes (default: up to 4)")
+    _common(p)
+
+    p = commands.add_parser(
+        "validate", help="check the DCAT-AP output against the official DCAT-AP 3.0 shapes"
+    )
+    p.add_argument(
+        "--shapes",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="SHACL files or a directory of them (default: cached in the data dir, fetched from SEMIC once)",
+    )
+    p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
+    p.add_argument("--limit", type=int, default=None, help="only the first N datasets")
+    p.add_argument("--report", type=Path, default=None, help="write every violation per dataset as JSON")
+    p.add_argument("--top", type=int, default=20, help="datasets listed (most violations first)")
+    _common(p)
+
     p = commands.add_parser(
         "quality", help="metadata quality (data.europa.eu MQA score) per source or publisher"
     )
@@ -499,6 +522,72 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    """The config and the record store, without the search index (export and validation read the store)."""
+    from .harvester.sources import load_config
+    from .indexer.store import Store
+
+    config = load_config(args.config or default_config())
+    data_dir = Path(args.data_dir or default_data_dir())
+    if not (data_dir / "fedcat.db").is_file():
+        raise RuntimeError(f"no fedcat store in {data_dir}: harvest first (fedcat harvest)")
+    return config, Store(data_dir / "fedcat.db"), data_dir
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .indexer.sparql import catalog_info_from_store
+    from .mappings.catalog_rdf import export
+
+    config, store, _ = _store_only(args)
+    try:
+        info = catalog_info_from_store(store, config.settings.base_url, config)
+        with console.status(f"exporting the catalogue as {args.rdf_format}"):
+            if str(args.out) == "-":
+                count = export(store.path, info, sys.stdout.buffer, args.rdf_format, workers=args.workers)
+            else:
+                with args.out.open("wb") as target:
+                    count = export(store.path, info, target, args.rdf_format, workers=args.workers)
+    finally:
+        store.close()
+    console.print(f"exported {count} datasets" + ("" if str(args.out) == "-" else f" to {args.out}"))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .indexer.sparql import catalog_info_from_store
+    from .mappings import shacl
+    from .mappings.model import text_in
+
+    config, store, data_dir = _store_only(args)
+    try:
+        try:
+            files = shacl.resolve_shapes(args.profile, args.shapes, data_dir)
+            shapes = shacl.load_shapes(files)
+        except shacl.ShapesError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
+        info = catalog_info_from_store(store, config.settings.base_url, config)
+        total = min(store.count(), args.limit or store.count())
+        with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+            task = bar.add_task("validate", total=total)
+            report = shacl.validate_store(
+                store.path,
+                info,
+                shapes,
+                args.profile,
+                limit=args.limit,
+                progress=lambda n: bar.advance(task, n),
+            )
+        listed = [dataset for dataset, _ in report.worst(args.top)]
+        titles = {i: text_in(r["dataset"].title) for i, r in store.datasets(listed).items()}
+    finally:
+        store.close()
+    out.print(shacl.report_tables(report, files, titles, args.top))
+    if args.report:
+        args.report.write_bytes(shacl.report_json(report))
+    return 1 if report.violations("fedcat") else 0
+
+
 def cmd_quality(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -589,6 +678,8 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "quality": cmd_quality,
     "linkcheck": cmd_linkcheck,
+    "export": cmd_export,
+    "validate": cmd_validate,
 }
 
 if __name__ == "__main__":

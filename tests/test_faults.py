@@ -436,3 +436,13 @@ def test_a_stored_dataset_whose_new_version_fails_to_map_stays_live(portal, cata
     assert result.status == "complete", result.message
     assert (result.counts["failed"], result.counts["withdrawn"]) == (1, 0)
     healthy.check_nothing_lost(result)
+
+
+def test_robots_txt_disallowing_the_catalogue(portal, catalogue):
+    """A source that asks for robots.txt to be obeyed, whose portal now disallows the catalogue."""
+    city, healthy = healthy_city(portal, catalogue)
+    portal.add("/robots.txt", "User-agent: *\nDisallow: /ville/\n", "text/plain")
+    result = run(*catalogue, {**city.source, "options": {"respect_robots": True}})
+    assert result.status == "failed"
+    assert result.message == f"{city.page_url(1)}: disallowed for fedcat by {portal.base_url}/robots.txt"
+    healthy.check_nothing_lost(result)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fedcat.demo.portal import PortalServer, Reply
-from fedcat.harvester.http import FetchError, HttpClient, HttpSettings, LinkPolicy, TooLarge, UnsafeLink
+from fedcat.harvester.http import (
+    BudgetExceeded,
+    FetchError,
+    HostLimits,
+    HttpClient,
+    HttpSettings,
+    LinkPolicy,
+    RobotsDisallowed,
+    TooLarge,
+    UnsafeLink,
+)
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_xml
 
 
@@ -96,3 +108,99 @@ def test_retry_after_429(portal):
     client = HttpClient(LinkPolicy(portal.url("/")), HttpSettings(backoff=5), sleep=waits.append)
     assert client.get(portal.url("/limited")).content == b"done"
     assert len(waits) == 1 and 0.5 <= waits[0] <= 1.5  # Retry-After (1 s, with jitter), not the 5 s backoff
+
+
+# --- politeness and limits (issue 4) ---------------------------------------------------------------------
+
+
+def polite_client(portal: PortalServer, **settings) -> HttpClient:
+    return HttpClient(
+        LinkPolicy(portal.url("/")),
+        HttpSettings(backoff=0.01, respect_robots=True, **settings),
+        sleep=lambda s: None,
+    )
+
+
+def test_robots_txt_is_obeyed_when_asked(portal):
+    portal.add("/robots.txt", "User-agent: *\nDisallow: /private\n", "text/plain")
+    portal.add("/public", b"ok")
+    portal.add("/private", b"secret")
+    client = polite_client(portal)
+    assert client.get(portal.url("/public")).content == b"ok"
+    with pytest.raises(RobotsDisallowed, match=r"/private: disallowed for fedcat by .*/robots.txt"):
+        client.get(portal.url("/private"))
+    assert [r.path for r in portal.log] == ["/robots.txt", "/public"]  # read once, /private never asked
+    # without the option, robots.txt is not read
+    assert client_for(portal).get(portal.url("/private")).content == b"secret"
+
+
+def test_robots_txt_crawl_delay_spaces_requests(portal):
+    portal.add("/robots.txt", "User-agent: fedcat\nCrawl-delay: 2\n", "text/plain")
+    portal.add("/page", b"ok")
+    waits: list[float] = []
+    client = HttpClient(LinkPolicy(portal.url("/")), HttpSettings(respect_robots=True), sleep=waits.append)
+    for _ in range(3):
+        client.get(portal.url("/page"))
+    assert len(waits) == 2 and all(1.9 <= w <= 2.0 for w in waits)  # no jitter below the asked delay
+
+
+@pytest.mark.parametrize(("status", "allowed"), [(404, True), (410, True), (503, False), (500, False)])
+def test_robots_txt_errors_follow_rfc_9309(portal, status, allowed):
+    portal.add("/robots.txt", b"", status=status)
+    portal.add("/page", b"ok")
+    client = polite_client(portal, retries=0)
+    if allowed:  # no robots.txt: everything is allowed
+        assert client.get(portal.url("/page")).content == b"ok"
+    else:  # unreachable: nothing is
+        with pytest.raises(RobotsDisallowed, match=f"HTTP {status}: not crawling"):
+            client.get(portal.url("/page"))
+
+
+class TrustingPolicy(LinkPolicy):
+    """Test-only: a policy that lets every URL through and calls the source public, as if a name had
+    resolved to a public address when checked and to this machine when connected to (DNS rebinding)."""
+
+    @property
+    def private_allowed(self) -> bool:
+        return False
+
+    def check(self, url: str) -> str:
+        return url
+
+
+def test_private_address_is_refused_at_connect_time(portal):
+    portal.add("/x", b"internal")
+    client = HttpClient(TrustingPolicy(portal.url("/")), HttpSettings(retries=0))
+    with pytest.raises(UnsafeLink, match=r"resolved to 127\.0\.0\.1, a private or loopback address"):
+        client.get(portal.url("/x"))
+    assert portal.log == []  # connected, refused before a byte of the request was sent
+
+
+def test_private_allowed_host_of_a_public_source_is_refused():
+    policy = LinkPolicy("https://portal.example.org/catalog", frozenset({"localhost"}))
+    with pytest.raises(UnsafeLink, match="private, loopback or link-local"):
+        policy.check("http://localhost/next")
+
+
+def test_waiting_for_a_host_slot_counts_against_the_budget(portal):
+    portal.add("/x", b"ok")
+    limits = HostLimits(per_host=1, total=4)
+    client = HttpClient(LinkPolicy(portal.url("/")), HttpSettings(run_budget=0.3), limits=limits)
+    # another run holds the host's only slot
+    with (
+        limits.slot("127.0.0.1", time.monotonic() + 5),
+        pytest.raises(BudgetExceeded, match=r"to 127\.0\.0\.1"),
+    ):
+        client.get(portal.url("/x"))
+    assert portal.log == []
+
+
+def test_accept_encoding_and_decoded_size_cap(portal):
+    import gzip
+
+    portal.add("/z", gzip.compress(b"a" * 50_000), headers={"Content-Encoding": "gzip"})
+    client = client_for(portal, max_bytes=20_000)
+    with pytest.raises(TooLarge, match="body over the 20000-byte cap"):  # 50 KB decoded from ~100 bytes
+        client.get(portal.url("/z"))
+    assert "gzip" in portal.log[0].headers["Accept-Encoding"]
+    assert client_for(portal).get(portal.url("/z")).content == b"a" * 50_000
