@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
+from ..indexer.sparql import sync_sparql
 from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
@@ -301,4 +302,5 @@ def harvest(
             raise
         feed.flush(force=True)
     sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

@@ -1,16 +1,35 @@
-"""The exact RDF form of the model (DCAT-AP 3.0), written with pyoxigraph.
+"""The exact RDF form of the model (DCAT-AP 3.0), as N-Triples lines built from pyoxigraph's terms.
 
-pyoxigraph serialises ~1M triples/s and streams; rdflib's pretty Turtle writer went quadratic on catalogue-
-sized data here (see ../shared/DESIGN.md), so nothing on the output path goes through it.
+A record's description is written once, as N-Triples text: every term is rendered by pyoxigraph (`str` of a
+`NamedNode` / `Literal`, which validates IRIs and language tags and escapes literals), and the lines are joined
+by hand. Building pyoxigraph `Triple` objects in Python costs ~3 µs each, more than parsing the same text back
+(`dataset_triples`) and three times the rest of the writer; the export writes these lines as they are for
+N-Triples and streams them through pyoxigraph's serialisers for Turtle, RDF/XML and JSON-LD. rdflib's pretty
+Turtle writer went quadratic on catalogue-sized data (see ../shared/DESIGN.md): nothing here goes through it.
+
+What the DCAT-AP 3.0 SHACL shapes check, and this writer therefore guarantees for every value it writes:
+- a controlled-vocabulary property holds an IRI typed with the class the shapes expect (`dct:license` →
+  `dct:LicenseDocument`, `dct:language` → `dct:LinguisticSystem`, `dcat:theme` → `skos:Concept` with its
+  label…), or, for a value no vocabulary knows, a blank node of that class labelled with the source's text;
+- dates carry the XSD type of their shape, byte sizes `xsd:nonNegativeInteger`, checksums `xsd:hexBinary`;
+- geometries are literals typed by their syntax (WKT, GeoJSON or GML);
+- distributions get fedcat IRIs under their dataset's (`…#distribution-…`, the source's IRI kept as
+  `owl:sameAs`): the same distribution harvested from two portals would otherwise merge two descriptions
+  into one node with two formats, two licences…
+What is left (a mandatory property the source never gave) is the source's, and `mappings.shacl` reports it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 import pyoxigraph
-from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, Triple
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
+from . import vocabularies
 from .dates import xsd_type
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
 from .namespaces import (
@@ -23,6 +42,7 @@ from .namespaces import (
     LOCN,
     OWL,
     PREFIXES,
+    PROV,
     RDF_TYPE,
     RDFS,
     SKOS,
@@ -32,202 +52,397 @@ from .namespaces import (
 )
 from .values import is_iri
 
-Subject = NamedNode | BlankNode
-TYPE = NamedNode(RDF_TYPE)
 FORMATS = {
     "ttl": RdfFormat.TURTLE,
     "nt": RdfFormat.N_TRIPLES,
     "rdf": RdfFormat.RDF_XML,
     "jsonld": RdfFormat.JSON_LD,
 }
+ELI = "http://data.europa.eu/eli/ontology#"
 
 
-def _iri(value: str) -> NamedNode | None:
+def p(iri: str) -> str:
+    """An IRI known to be valid (a property or class of ours), as an N-Triples term."""
+    return f"<{iri}>"
+
+
+class Namespace:
+    """Terms of a vocabulary as N-Triples strings: `dct.title` is "<http://purl.org/dc/terms/title>".
+
+    The first use of a name builds its term and stores it as an ordinary attribute, so the writer's hot
+    path reads plain attributes instead of concatenating IRIs per triple.
+    """
+
+    def __init__(self, base: str) -> None:
+        self._base = base
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        term = f"<{self._base}{name}>"
+        setattr(self, name, term)
+        return term
+
+
+adms, dcat, dcatap, dct, eli = (Namespace(ns) for ns in (ADMS, DCAT, DCATAP, DCT, ELI))
+foaf, locn, owl, prov = (Namespace(ns) for ns in (FOAF, LOCN, OWL, PROV))
+rdfs, skos, spdx, vcard = (Namespace(ns) for ns in (RDFS, SKOS, SPDX, VCARD))
+TYPE = p(RDF_TYPE)
+# Classes the DCAT-AP 3.0 shapes require of the values of each property (`sh:class`).
+LINGUISTIC_SYSTEM = dct.LinguisticSystem
+LICENSE_DOCUMENT = dct.LicenseDocument
+MEDIA_TYPE_OR_EXTENT = dct.MediaTypeOrExtent
+MEDIA_TYPE = dct.MediaType
+RIGHTS_STATEMENT = dct.RightsStatement
+FREQUENCY = dct.Frequency
+STANDARD = dct.Standard
+DOCUMENT = foaf.Document
+CONCEPT = skos.Concept
+LEGAL_RESOURCE = eli.LegalResource
+RESOURCE = rdfs.Resource  # DCAT-AP 3.0.0 asks it of URLs (a tautology in RDFS, not without inference)
+CHECKSUM_ALGORITHM = spdx.ChecksumAlgorithm
+_LABEL_LANGUAGES = ("fr", "en")  # concept labels written from fedcat's vocabularies
+_GEOMETRY = {"{": "geoJSONLiteral", "<": "gmlLiteral"}  # first character -> GeoSPARQL datatype (else WKT)
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+# Characters RDF forbids in IRIs that real exporters still write ("?LAYER[id]=3", spaces in file names).
+_IRI_FORBIDDEN = re.compile(r'[\x00-\x20<>"{}|\\^`\[\]]')
+
+
+@lru_cache(maxsize=65536)  # vocabulary IRIs repeat in every record; each is validated once
+def iri(value: str) -> str | None:
+    """An IRI as an N-Triples term; one the source wrote with forbidden characters is percent-encoded
+    (`repair_iri`); None when it is still not an absolute IRI (callers drop or label it)."""
     try:
-        return NamedNode(value)
+        return str(NamedNode(value))
     except ValueError:
-        return None  # not a valid IRI: callers fall back to a literal or drop it (noted in `unmapped`)
+        try:
+            return str(NamedNode(repair_iri(value)))
+        except ValueError:
+            return None
 
 
-class _Writer:
-    """Accumulates triples for one resource tree; small helpers keep each class mapping a flat table."""
+def repair_iri(value: str) -> str:
+    """`value` with the characters RDF forbids in IRIs percent-encoded (what `iri` writes for it)."""
+    return _IRI_FORBIDDEN.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), value.strip())
 
-    def __init__(self) -> None:
-        self.triples: list[Triple] = []
 
-    def add(self, s: Subject, p: str, o: NamedNode | BlankNode | Literal | None) -> None:
+# N-Triples string escapes (as canonical N-Triples writes them): quote, backslash and every control character.
+_ESCAPES = str.maketrans(
+    {
+        **{chr(c): f"\\u{c:04X}" for c in (*range(0x20), 0x7F)},
+        "\b": "\\b",
+        "\t": "\\t",
+        "\n": "\\n",
+        "\f": "\\f",
+        "\r": "\\r",
+        '"': '\\"',
+        "\\": "\\\\",
+    }
+)
+
+
+@lru_cache(maxsize=1024)
+def _language(tag: str) -> str:
+    """ "@tag" as pyoxigraph writes a valid BCP 47 tag; "" for a malformed one (the literal keeps its text)."""
+    try:
+        return str(Literal("", language=tag))[2:]
+    except ValueError:
+        return ""
+
+
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\\x7f]')  # str.translate is slow (~1.7 µs): only when needed
+
+
+def _escaped(value: str) -> str:
+    return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def text(value: str, lang: str | None = None) -> str:
+    """A literal, language-tagged when the tag is valid. Escaped here rather than through pyoxigraph's
+    `Literal` (2.5 µs a literal, the writer's largest cost); `tests/test_linked_data.py` checks both agree."""
+    quoted = '"' + _escaped(value) + '"'
+    return quoted + _language(lang) if lang else quoted
+
+
+def typed(value: str, datatype: str) -> str:
+    return f'"{_escaped(value)}"^^<{datatype}>'
+
+
+def date(value: str) -> str:
+    return typed(value, xsd_type(value))
+
+
+def _digest(value: str, size: int = 6) -> str:
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=size).hexdigest()
+
+
+class Writer:
+    """N-Triples lines for one resource tree; small helpers keep each class mapping a flat table.
+
+    Blank nodes are labelled from `scope` (the dataset's IRI) and a counter: labels are unique across a
+    whole export and the same record always gives the same bytes.
+    """
+
+    __slots__ = ("_bnodes", "_prefix", "lines")
+
+    def __init__(self, scope: str) -> None:
+        self.lines: list[str] = []
+        self._prefix = "_:b" + _digest(scope)
+        self._bnodes = 0
+
+    def bnode(self) -> str:
+        self._bnodes += 1
+        return f"{self._prefix}x{self._bnodes}"
+
+    def add(self, s: str, pred: str, o: str | None) -> None:
         if o is not None:
-            self.triples.append(Triple(s, NamedNode(p), o))
+            self.lines.append(f"{s} {pred} {o} .\n")
 
-    def typed(self, node: Subject, cls: str) -> Subject:
-        self.add(node, RDF_TYPE, NamedNode(cls))
+    def a(self, node: str, cls: str) -> str:
+        self.lines.append(f"{node} {TYPE} {cls} .\n")
         return node
 
-    def texts(self, s: Subject, p: str, values: Iterable[Text]) -> None:
+    def grouped(self) -> list[str]:
+        """The lines with each subject's together (in order of first appearance): pyoxigraph's Turtle and
+        JSON-LD writers merge consecutive triples of a subject into one block (N-Triples needs no grouping)."""
+        by_subject: dict[str, list[str]] = {}
+        for line in self.lines:
+            subject = line[: line.index(" ")]
+            found = by_subject.get(subject)
+            if found is None:
+                by_subject[subject] = [line]
+            else:
+                found.append(line)
+        return [line for lines in by_subject.values() for line in lines]
+
+    def texts(self, s: str, pred: str, values: Iterable[Text]) -> None:
         for t in values:
-            self.add(s, p, Literal(t.value, language=t.lang) if t.lang else Literal(t.value))
+            self.lines.append(f"{s} {pred} {text(t.value, t.lang)} .\n")
 
-    def iris(self, s: Subject, p: str, values: Iterable[str | None]) -> None:
+    def iris(self, s: str, pred: str, values: Iterable[str | None], cls: str | None = None) -> None:
         for value in values:
-            if value:
-                self.add(s, p, _iri(value))
+            if value and (node := iri(value)) is not None:
+                self.lines.append(f"{s} {pred} {node} .\n")
+                if cls is not None:
+                    self.lines.append(f"{node} {TYPE} {cls} .\n")
 
-    def date(self, s: Subject, p: str, value: str | None) -> None:
+    def concepts(self, s: str, pred: str, values: Iterable[str | None]) -> None:
+        """skos:Concept IRIs, with the labels fedcat's vocabularies know (the shapes require one)."""
+        for value in values:
+            if value and (node := iri(value)) is not None:
+                self.lines.append(f"{s} {pred} {node} .\n")
+                self.lines.extend(_concept_lines(value, node))
+
+    def date(self, s: str, pred: str, value: str | None) -> None:
         if value:
-            self.add(s, p, Literal(value, datatype=NamedNode(xsd_type(value))))
+            self.lines.append(f"{s} {pred} {date(value)} .\n")
 
-    def node(self, uri: str | None) -> Subject:
-        return (_iri(uri) if uri else None) or BlankNode()
+    def node(self, uri: str | None) -> str:
+        return (iri(uri) if uri else None) or self.bnode()
 
-    def agent(self, s: Subject, p: str, agent: Agent | None) -> None:
+    def agent(self, s: str, pred: str, agent: Agent | None) -> None:
         if agent is None:
             return
-        node = self.typed(self.node(agent.uri), FOAF + "Agent")
-        self.add(s, p, node)
-        self.texts(node, FOAF + "name", agent.name)
-        self.iris(node, DCT + "type", [agent.type])
+        node = self.a(self.node(agent.uri), foaf.Agent)
+        self.add(s, pred, node)
+        self.texts(node, foaf.name, agent.name)
+        self.concepts(node, dct.type, [agent.type])
         if agent.identifier:
-            self.add(node, DCT + "identifier", Literal(agent.identifier))
+            self.add(node, dct.identifier, text(agent.identifier))
         if agent.email:
-            self.add(node, FOAF + "mbox", _iri("mailto:" + agent.email))
-        self.iris(node, FOAF + "homepage", [agent.homepage])
+            self.add(node, foaf.mbox, iri("mailto:" + agent.email.strip()))
+        self.iris(node, foaf.homepage, [agent.homepage], DOCUMENT)
 
-    def contact(self, s: Subject, contact: ContactPoint) -> None:
-        node = self.typed(self.node(contact.uri), VCARD + "Kind")
-        self.add(s, DCAT + "contactPoint", node)
+    def contact(self, s: str, contact: ContactPoint) -> None:
+        node = self.a(self.node(contact.uri), vcard.Kind)
+        self.add(s, dcat.contactPoint, node)
         if contact.name:
-            self.add(node, VCARD + "fn", Literal(contact.name))
+            self.add(node, vcard.fn, text(contact.name))
         if contact.email:
-            self.add(node, VCARD + "hasEmail", _iri("mailto:" + contact.email))
-        self.iris(node, VCARD + "hasURL", [contact.url])
+            self.add(node, vcard.hasEmail, iri("mailto:" + contact.email.strip()))
+        self.iris(node, vcard.hasURL, [contact.url])
         if contact.phone:
-            self.add(node, VCARD + "hasTelephone", _iri("tel:" + contact.phone.replace(" ", "")))
+            self.add(node, vcard.hasTelephone, iri("tel:" + contact.phone.replace(" ", "")))
 
-    def period(self, s: Subject, period: PeriodOfTime) -> None:
-        node = self.typed(BlankNode(), DCT + "PeriodOfTime")
-        self.add(s, DCT + "temporal", node)
-        self.date(node, DCAT + "startDate", period.start)
-        self.date(node, DCAT + "endDate", period.end)
+    def period(self, s: str, period: PeriodOfTime) -> None:
+        node = self.a(self.bnode(), dct.PeriodOfTime)
+        self.add(s, dct.temporal, node)
+        self.date(node, dcat.startDate, period.start)
+        self.date(node, dcat.endDate, period.end)
 
-    def location(self, s: Subject, location: Location) -> None:
-        node = self.typed(self.node(location.uri), DCT + "Location")
-        self.add(s, DCT + "spatial", node)
-        self.texts(node, SKOS + "prefLabel", location.label)
+    def location(self, s: str, location: Location) -> None:
+        node = self.a(self.node(location.uri), dct.Location)
+        self.add(s, dct.spatial, node)
+        self.texts(node, skos.prefLabel, location.label)
+        # literals typed by their syntax (WKT, GeoJSON or GML), as GeoDCAT-AP and the DCAT-AP 3.0.x HTML shapes
+        # have them (the consolidated SHACL file wants a locn:Geometry node instead: see mappings.shacl)
         for prop, value in (
-            (DCAT + "bbox", location.bbox),
-            (LOCN + "geometry", location.geometry),
-            (DCAT + "centroid", location.centroid),
+            (dcat.bbox, location.bbox),
+            (locn.geometry, location.geometry),
+            (dcat.centroid, location.centroid),
         ):
             if value:
-                self.add(node, prop, Literal(value, datatype=NamedNode(GSP + "wktLiteral")))
+                self.add(node, prop, typed(value, GSP + _geometry_syntax(value)))
 
-    def controlled(self, s: Subject, p: str, value: str | None, cls: str) -> None:
-        """A controlled-vocabulary value: its IRI, or for a literal a typed node labelled with it."""
+    def controlled(self, s: str, pred: str, value: str | None, cls: str) -> None:
+        """A controlled-vocabulary value: its IRI typed `cls`, or for a literal a `cls` node labelled with it."""
         if not value:
             return
-        node = _iri(value) if is_iri(value) else None
+        node = iri(value) if is_iri(value) else None
         if node is None:
-            node = self.typed(BlankNode(), cls)
-            self.add(node, RDFS + "label", Literal(value))
-        self.add(s, p, node)
+            node = self.bnode()
+            self.add(node, rdfs.label, text(value))
+        self.a(node, cls)
+        self.add(s, pred, node)
 
-    def licence(self, s: Subject, value: str | None) -> None:
-        self.controlled(s, DCT + "license", value, DCT + "LicenseDocument")
+    def service(self, s: str, pred: str, service: DataService, dataset: Dataset) -> None:
+        node = self.a(self.node(service.uri), dcat.DataService)
+        self.add(s, pred, node)
+        self.texts(node, dct.title, service.title)
+        self.texts(node, dct.description, service.description)
+        self.iris(node, dcat.endpointURL, service.endpoint_url, RESOURCE)
+        self.iris(node, dcat.endpointDescription, service.endpoint_description, RESOURCE)
+        # the dataset this record describes is known by fedcat's IRI (typed dcat:Dataset here)
+        served = [dataset.uri if u == dataset.original_uri else u for u in service.serves_dataset]
+        self.iris(node, dcat.servesDataset, served)
+        self.controlled(node, dct.license, service.licence, LICENSE_DOCUMENT)
+        self.controlled(node, dct.accessRights, service.access_rights, RIGHTS_STATEMENT)
+        self.iris(node, dct.conformsTo, service.conforms_to, STANDARD)
+        self.agent(node, dct.publisher, service.publisher)
 
-    def service(self, s: Subject, p: str, service: DataService) -> None:
-        node = self.typed(self.node(service.uri), DCAT + "DataService")
-        self.add(s, p, node)
-        self.texts(node, DCT + "title", service.title)
-        self.texts(node, DCT + "description", service.description)
-        self.iris(node, DCAT + "endpointURL", service.endpoint_url)
-        self.iris(node, DCAT + "endpointDescription", service.endpoint_description)
-        self.iris(node, DCAT + "servesDataset", service.serves_dataset)
-        self.licence(node, service.licence)
-        self.controlled(node, DCT + "accessRights", service.access_rights, DCT + "RightsStatement")
-        self.iris(node, DCT + "conformsTo", service.conforms_to)
-        self.agent(node, DCT + "publisher", service.publisher)
-
-    def distribution(self, s: Subject, dist: Distribution) -> None:
-        node = self.typed(self.node(dist.uri), DCAT + "Distribution")
-        self.add(s, DCAT + "distribution", node)
-        self.texts(node, DCT + "title", dist.title)
-        self.texts(node, DCT + "description", dist.description)
-        self.iris(
-            node, DCAT + "accessURL", dist.access_url or dist.download_url[:1]
-        )  # accessURL is mandatory
-        self.iris(node, DCAT + "downloadURL", dist.download_url)
-        self.controlled(node, DCT + "format", dist.format, DCT + "MediaTypeOrExtent")
-        self.controlled(node, DCAT + "mediaType", dist.media_type, DCT + "MediaType")
-        self.licence(node, dist.licence)
+    def distribution(self, s: str, dist: Distribution, node: str, dataset: Dataset) -> None:
+        self.a(node, dcat.Distribution)
+        self.add(s, dcat.distribution, node)
+        if dist.uri and (original := iri(dist.uri)) is not None and original != node:
+            self.add(node, owl.sameAs, original)
+        self.texts(node, dct.title, dist.title)
+        self.texts(node, dct.description, dist.description)
+        # accessURL is mandatory: a download URL is also a URL that gives access to the distribution
+        self.iris(node, dcat.accessURL, dist.access_url or dist.download_url[:1], RESOURCE)
+        self.iris(node, dcat.downloadURL, dist.download_url, RESOURCE)
+        self.controlled(node, dct.format, dist.format, MEDIA_TYPE_OR_EXTENT)
+        self.controlled(node, dcat.mediaType, dist.media_type, MEDIA_TYPE)
+        self.controlled(node, dct.license, dist.licence, LICENSE_DOCUMENT)
         if dist.rights:
-            rights = self.typed(BlankNode(), DCT + "RightsStatement")
-            self.add(node, DCT + "rights", rights)
-            self.add(rights, RDFS + "label", Literal(dist.rights))
-        if dist.byte_size is not None:
-            self.add(
-                node,
-                DCAT + "byteSize",
-                Literal(str(dist.byte_size), datatype=NamedNode(XSD + "nonNegativeInteger")),
-            )
+            rights = self.a(self.bnode(), RIGHTS_STATEMENT)
+            self.add(node, dct.rights, rights)
+            self.add(rights, rdfs.label, text(dist.rights))
+        if dist.byte_size is not None and dist.byte_size >= 0:
+            self.add(node, dcat.byteSize, typed(str(dist.byte_size), XSD + "nonNegativeInteger"))
         if dist.checksum:
-            checksum = self.typed(BlankNode(), SPDX + "Checksum")
-            self.add(node, SPDX + "checksum", checksum)
-            self.iris(checksum, SPDX + "algorithm", [dist.checksum.algorithm])
-            self.add(
-                checksum,
-                SPDX + "checksumValue",
-                Literal(dist.checksum.value, datatype=NamedNode(XSD + "hexBinary")),
-            )
-        self.date(node, DCT + "issued", dist.issued)
-        self.date(node, DCT + "modified", dist.modified)
-        self.iris(node, DCT + "language", dist.language)
-        self.iris(node, DCT + "conformsTo", dist.conforms_to)
-        self.iris(node, ADMS + "status", [dist.status])
+            self.checksum(node, dist.checksum.algorithm, dist.checksum.value)
+        self.date(node, dct.issued, dist.issued)
+        self.date(node, dct.modified, dist.modified)
+        self.iris(node, dct.language, dist.language, LINGUISTIC_SYSTEM)
+        self.iris(node, dct.conformsTo, dist.conforms_to, STANDARD)
+        self.concepts(node, adms.status, [dist.status])
         for service in dist.access_service:
-            self.service(node, DCAT + "accessService", service)
+            self.service(node, dcat.accessService, service, dataset)
+
+    def checksum(self, s: str, algorithm: str, value: str) -> None:
+        value = value.strip()
+        # "sha256:ab12…" and "AB12…" are common spellings of a hex digest; anything else is not xsd:hexBinary
+        value = value.split(":", 1)[1] if ":" in value else value
+        if not value or len(value) % 2 or not set(value) <= _HEX:
+            return
+        node = self.a(self.bnode(), spdx.Checksum)
+        self.add(s, spdx.checksum, node)
+        self.iris(node, spdx.algorithm, [algorithm], CHECKSUM_ALGORITHM)
+        self.add(node, spdx.checksumValue, typed(value.lower(), XSD + "hexBinary"))
 
 
-def dataset_triples(dataset: Dataset) -> list[Triple]:
-    """The dataset and everything it embeds, subject = fedcat's URI."""
-    w = _Writer()
-    s = w.typed(NamedNode(dataset.uri), DCAT + "Dataset")
-    w.texts(s, DCT + "title", dataset.title)
-    w.texts(s, DCT + "description", dataset.description)
+def _geometry_syntax(value: str) -> str:
+    return _GEOMETRY.get(value.lstrip()[:1], "wktLiteral")
+
+
+@lru_cache(maxsize=4096)
+def _concept_lines(value: str, node: str) -> tuple[str, ...]:
+    lines = [f"{node} {TYPE} {CONCEPT} .\n"]
+    for lang in _LABEL_LANGUAGES:
+        label = _vocabulary_label(value, lang)
+        if label:
+            lines.append(f"{node} {skos.prefLabel} {text(label, lang)} .\n")
+    return tuple(lines)
+
+
+def _vocabulary_label(uri: str, lang: str) -> str | None:
+    for name in vocabularies.VOCABULARIES:
+        labels = vocabularies.vocabulary(name).labels.get(uri)
+        if labels:
+            return labels.get(lang)
+    return None
+
+
+def distribution_iri(dataset: Dataset, dist: Distribution, position: int) -> str:
+    """fedcat's IRI of a dataset's distribution: a digest of the source's IRI, else its position."""
+    key = _digest(dist.uri) if dist.uri else str(position)
+    return f"{dataset.uri}#distribution-{key}"
+
+
+def write_dataset(w: Writer, dataset: Dataset) -> str:
+    """The dataset and everything it embeds; returns its N-Triples subject (fedcat's IRI)."""
+    s = iri(dataset.uri)
+    if s is None:
+        raise ValueError(f"the dataset IRI {dataset.uri!r} is not a valid IRI")
+    w.a(s, dcat.Dataset)
+    w.texts(s, dct.title, dataset.title)
+    w.texts(s, dct.description, dataset.description)
     for identifier in dataset.identifier:
-        w.add(s, DCT + "identifier", Literal(identifier))
+        w.add(s, dct.identifier, text(identifier))
     for identifier in dataset.other_identifier:
-        node = w.typed(BlankNode(), ADMS + "Identifier")
-        w.add(s, ADMS + "identifier", node)
-        w.add(node, SKOS + "notation", Literal(identifier))
+        node = w.a(w.bnode(), adms.Identifier)
+        w.add(s, adms.identifier, node)
+        w.add(node, skos.notation, text(identifier))
     if dataset.original_uri and dataset.original_uri != dataset.uri:
-        w.iris(s, OWL + "sameAs", [dataset.original_uri])
-    w.texts(s, DCAT + "keyword", dataset.keywords)
-    w.iris(s, DCAT + "theme", dataset.themes)
-    w.agent(s, DCT + "publisher", dataset.publisher)
-    w.agent(s, DCT + "creator", dataset.creator)
+        original = iri(dataset.original_uri)
+        if original is not None:
+            w.add(s, owl.sameAs, original)
+            w.add(s, prov.wasDerivedFrom, original)
+        # the source's own IRI is also an identifier of the dataset (kept even when not a valid IRI)
+        node = w.a(w.bnode(), adms.Identifier)
+        w.add(s, adms.identifier, node)
+        w.add(node, skos.notation, typed(dataset.original_uri, XSD + "anyURI"))
+    w.texts(s, dcat.keyword, dataset.keywords)
+    w.concepts(s, dcat.theme, dataset.themes)
+    w.agent(s, dct.publisher, dataset.publisher)
+    w.agent(s, dct.creator, dataset.creator)
     for contact in dataset.contact_points:
         w.contact(s, contact)
-    for dist in dataset.distributions:
-        w.distribution(s, dist)
-    w.date(s, DCT + "issued", dataset.issued)
-    w.date(s, DCT + "modified", dataset.modified)
-    w.iris(s, DCT + "language", dataset.language)
-    w.controlled(s, DCT + "accessRights", dataset.access_rights, DCT + "RightsStatement")
-    w.controlled(s, DCT + "accrualPeriodicity", dataset.accrual_periodicity, DCT + "Frequency")
+    for position, dist in enumerate(dataset.distributions, 1):
+        w.distribution(s, dist, iri(distribution_iri(dataset, dist, position)) or w.bnode(), dataset)
+    w.date(s, dct.issued, dataset.issued)
+    w.date(s, dct.modified, dataset.modified)
+    w.iris(s, dct.language, dataset.language, LINGUISTIC_SYSTEM)
+    w.controlled(s, dct.accessRights, dataset.access_rights, RIGHTS_STATEMENT)
+    w.controlled(s, dct.accrualPeriodicity, dataset.accrual_periodicity, FREQUENCY)
     for period in dataset.temporal:
         w.period(s, period)
     for location in dataset.spatial:
         w.location(s, location)
-    w.iris(s, DCAT + "landingPage", dataset.landing_page)
-    w.iris(s, FOAF + "page", dataset.documentation)
-    w.iris(s, DCT + "conformsTo", dataset.conforms_to)
+    w.iris(s, dcat.landingPage, dataset.landing_page, DOCUMENT)
+    w.iris(s, foaf.page, dataset.documentation, DOCUMENT)
+    w.iris(s, dct.conformsTo, dataset.conforms_to, STANDARD)
     if dataset.version:
-        w.add(s, DCAT + "version", Literal(dataset.version))
-    w.iris(s, DCT + "type", [dataset.type])
-    w.iris(s, DCATAP + "hvdCategory", dataset.hvd_categories)
-    w.iris(s, DCATAP + "applicableLegislation", dataset.applicable_legislation)
-    w.iris(s, DCT + "relation", dataset.related)
-    return w.triples
+        w.add(s, dcat.version, text(dataset.version))
+    w.concepts(s, dct.type, [dataset.type])
+    w.iris(s, dcatap.hvdCategory, dataset.hvd_categories)
+    w.iris(s, dcatap.applicableLegislation, dataset.applicable_legislation, LEGAL_RESOURCE)
+    w.iris(s, dct.relation, dataset.related, RESOURCE)
+    return s
+
+
+def dataset_ntriples(dataset: Dataset) -> str:
+    """The dataset's description as N-Triples, subject = fedcat's URI."""
+    w = Writer(dataset.uri)
+    write_dataset(w, dataset)
+    return "".join(w.lines)
+
+
+def dataset_triples(dataset: Dataset) -> list[Triple]:
+    """The dataset and everything it embeds, as pyoxigraph triples."""
+    return list(pyoxigraph.parse(dataset_ntriples(dataset), RdfFormat.N_TRIPLES))
 
 
 def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
@@ -235,6 +450,13 @@ def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
     rdf_format = FORMATS[fmt]
     prefixes = PREFIXES if rdf_format in (RdfFormat.TURTLE, RdfFormat.RDF_XML) else None
     return pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes)
+
+
+def serialize_ntriples(ntriples: str | bytes, fmt: str = "ttl") -> bytes:
+    """N-Triples text in one of FORMATS (N-Triples is returned as it is)."""
+    if fmt == "nt":
+        return ntriples.encode("utf-8") if isinstance(ntriples, str) else ntriples
+    return serialize(pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), fmt)
 
 
 def iter_ntriples(triples: Iterable[Triple]) -> Iterator[str]:

@@ -1,0 +1,727 @@
+"""Linked data: every dataset and the whole catalogue as DCAT-AP RDF, by content negotiation and extension.
+
+- `GET /datasets/{id}` (or `/datasets/{id}.ttl|.rdf|.jsonld|.nt`): the dataset under fedcat's IRI with its
+  catalogue record, the source's record and catalogue, and every duplicate (the same source IRI harvested
+  from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
+  record answers 410 Gone.
+- `GET /datasets/{id}/validation`: the dataset's document checked against the DCAT-AP 3.0 shapes.
+- `GET /catalog` (or `/catalog.ttl`…): the `dcat:Catalog`, Hydra-paged. Unfiltered, pages are read by keyset
+  (record id order), so page 900 costs what page 1 costs; `next` links carry the last id (`after=`), so a
+  walk that follows them reads every record exactly once even while the catalogue changes. With any search
+  filter (the search API's: `q`, `publisher`, `theme`…), pages come from the search backend, which pages at
+  most 10,000 datasets deep: the page says so (`hydra:description`) and deeper requests are refused (400).
+- `GET /sources/{id}` (or `.ttl`…): a source as the `dcat:Catalog` fedcat harvests.
+
+Content negotiation follows RFC 9110: the Accept media ranges with their q-values, the most specific range
+deciding each offer's quality, ties going to Turtle; nothing acceptable gives 406 with the offered types.
+An extension overrides Accept. Errors are the API's JSON errors.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+import html
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.responses import Response
+from starlette.convertors import Convertor, register_url_convertor
+
+from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
+from ..indexer.sparql import catalog_info_from_store, ensure_schema
+from ..indexer.store import Store
+from ..mappings.catalog_rdf import (
+    CatalogInfo,
+    HydraView,
+    RecordRow,
+    record_rows,
+    rows_from,
+    to_format,
+    write_catalog,
+    write_hydra,
+    write_record,
+    write_source_catalog,
+)
+from ..mappings.model import Dataset, text_in
+from ..mappings.rdf import Writer, iri, owl
+from .sparql import router as sparql_router
+
+log = logging.getLogger("fedcat.api.linked_data")
+MEDIA_TYPES = {
+    "ttl": "text/turtle",
+    "nt": "application/n-triples",
+    "rdf": "application/rdf+xml",
+    "jsonld": "application/ld+json",
+    "html": "text/html",
+}
+# (media type, format) in the server's order of preference: ties in the client's q-values go to the first
+RDF_OFFERS = (
+    ("text/turtle", "ttl"),
+    ("application/ld+json", "jsonld"),
+    ("application/rdf+xml", "rdf"),
+    ("application/n-triples", "nt"),
+)
+DOCUMENT_OFFERS = (*RDF_OFFERS, ("text/html", "html"), ("application/xhtml+xml", "html"))
+CATALOG_PAGE_SIZE, CATALOG_MAX_PAGE_SIZE = 100, 1000
+ANCHOR_EVERY = 100  # the id of every 100th live record is kept: page N starts at most 99 rows from one
+_encoder = msgspec.json.Encoder()
+
+
+# --- content negotiation -----------------------------------------------------------------------------------
+
+
+def parse_accept(header: str | None) -> list[tuple[str, float]]:
+    """(media range, q) of an Accept header; malformed parts are skipped, a bad q counts as 0."""
+    ranges = []
+    for part in (header or "").split(","):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        if not media:
+            continue
+        if "/" not in media:
+            media = "*/*" if media == "*" else media  # "*" alone: some clients send it
+            if "/" not in media:
+                continue
+        q = 1.0
+        for param in fields[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        ranges.append((media, q))
+    return ranges
+
+
+def negotiate(header: str | None, offers: tuple[tuple[str, str], ...]) -> str | None:
+    """The offer (its format key) the client prefers; None when none is acceptable (406).
+
+    Each offer gets the q of the most specific range matching it (type/subtype over type/* over */*);
+    the highest q wins, ties go to the server's order. No Accept header accepts anything.
+    """
+    ranges = parse_accept(header)
+    if not ranges:
+        return offers[0][1]
+    best, best_q = None, 0.0
+    for media, key in offers:
+        kind = media.split("/")[0]
+        quality, specificity = None, -1
+        for pattern, q in ranges:
+            if pattern == media:
+                level = 2
+            elif pattern == f"{kind}/*":
+                level = 1
+            elif pattern == "*/*":
+                level = 0
+            else:
+                continue
+            if level > specificity:
+                quality, specificity = q, level
+        if quality is not None and quality > best_q:
+            best, best_q = key, quality
+    return best
+
+
+def _error(
+    status: int, message: str, parameter: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"detail": message, "errors": [{"parameter": parameter, "message": message}] if parameter else []}
+    return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _not_acceptable(offers: tuple[tuple[str, str], ...]) -> Response:
+    types = ", ".join(dict.fromkeys(media for media, _ in offers))
+    return _error(
+        406, f"none of the requested media types is available; this resource is offered as: {types}"
+    )
+
+
+def _format_for(request: Request, ext: str | None, offers: tuple[tuple[str, str], ...]) -> str | Response:
+    if ext is not None:
+        if ext not in MEDIA_TYPES or (ext == "html" and offers is RDF_OFFERS):
+            known = ", ".join("." + e for e in MEDIA_TYPES if e != "html")
+            return _error(404, f"unknown format extension .{ext} (use one of {known})", "format")
+        return ext
+    chosen = negotiate(request.headers.get("accept"), offers)
+    return chosen if chosen is not None else _not_acceptable(offers)
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """ "abc.ttl" -> ("abc", "ttl"); fedcat ids never contain a dot."""
+    base, dot, ext = name.rpartition(".")
+    return (base, ext.lower()) if dot and base else (name, None)
+
+
+def _rdf_response(
+    ntriples: str, fmt: str, *, negotiated: bool, links: dict[str, str] | None = None
+) -> Response:
+    body = to_format(ntriples, fmt)
+    media_type = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("ttl", "nt") else "")
+    headers = {"Vary": "Accept"} if negotiated else {}
+    if links:
+        headers["Link"] = ", ".join(
+            f'<{url}>; rel="alternate"; type="{MEDIA_TYPES[f]}"' for f, url in links.items()
+        )
+    return Response(body, media_type=media_type, headers=headers)
+
+
+# --- per-app state -----------------------------------------------------------------------------------------
+
+
+class CatalogPager:
+    """Keyset paging of the live records in id order, with page numbers.
+
+    A page number needs the id at position (N-1) × size: the id of every ANCHOR_EVERY-th live record is
+    kept in memory (10,000 ids for 1M records, read from the primary-key index in ~0.5 s), so page N is an
+    index range from the nearest anchor, whatever N. The anchors are rebuilt when the store has changed
+    (SQLite's data_version), at most once per 100× the last rebuild's cost while it keeps changing (a harvest
+    writing a page a second): between rebuilds a numbered page may start a few records off, never a walk
+    that follows the `next` links, which carry the last id seen.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._anchors: list[str] = []
+        self._total = 0
+        self._version: int | None = None
+        self._built_at = 0.0
+        self._cost = 0.0
+
+    def anchors(self) -> tuple[list[str], int]:
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            stale = self._version is None or version != self._version
+            if stale and (self._version is None or time.monotonic() - self._built_at > 100 * self._cost):
+                started = time.perf_counter()
+                withdrawn = {
+                    r[0] for r in self._db.execute("SELECT id FROM records WHERE withdrawn_at IS NOT NULL")
+                }
+                anchors, total = [], 0
+                for (record_id,) in self._db.execute("SELECT id FROM records ORDER BY id"):
+                    if record_id in withdrawn:
+                        continue
+                    if total % ANCHOR_EVERY == 0:
+                        anchors.append(record_id)
+                    total += 1
+                self._anchors, self._total, self._version = anchors, total, version
+                self._built_at, self._cost = time.monotonic(), time.perf_counter() - started
+            return self._anchors, self._total
+
+    def start(self, db: sqlite3.Connection, offset: int) -> str | None:
+        """The id of the live record at `offset` in id order (None past the end)."""
+        anchors, _ = self.anchors()
+        index = offset // ANCHOR_EVERY
+        if index >= len(anchors):
+            return None
+        row = db.execute(
+            "SELECT id FROM records WHERE id >= ? AND withdrawn_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
+            (anchors[index], offset - index * ANCHOR_EVERY),
+        ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class LinkedData:
+    store: Store
+    backend: Any
+    config: Any
+    pager: CatalogPager
+    _info: CatalogInfo | None = None
+    _info_at: float = 0.0
+    sparql: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def info(self) -> CatalogInfo:
+        """The catalogue's and sources' descriptions (config, plus sources only the store still knows)."""
+        if self._info is None or time.monotonic() - self._info_at > 10:
+            self._info = catalog_info_from_store(self.store, self.config.settings.base_url, self.config)
+            self._info_at = time.monotonic()
+        return self._info
+
+
+def _state(request: Request) -> LinkedData:
+    app = request.app
+    state = getattr(app.state, "linked_data", None)
+    if state is None:
+        with _state_lock:
+            state = getattr(app.state, "linked_data", None)
+            if state is None:
+                store = app.state.store
+                ensure_schema(store)  # the duplicates index (and the SPARQL triggers)
+                state = LinkedData(store, app.state.backend, app.state.config, CatalogPager(str(store.path)))
+                app.state.linked_data = state
+    return state
+
+
+_state_lock = threading.Lock()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    state = getattr(app.state, "linked_data", None)
+    if state is not None:
+        if state.sparql is not None:
+            state.sparql.close()
+        state.pager.close()
+
+
+router = APIRouter(tags=["linked data"], lifespan=_lifespan)
+
+
+# --- datasets ----------------------------------------------------------------------------------------------
+
+
+def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any] | None]:
+    record = store.record(fedcat_id)
+    if record is None:
+        return None, None
+    row = RecordRow(
+        record["id"],
+        record["source_id"],
+        record["source_record_id"],
+        record["first_seen"],
+        record["last_seen"],
+        record["dataset"],
+    )
+    return row, record
+
+
+def duplicates(
+    db: sqlite3.Connection, fedcat_id: str, original_uri: str | None
+) -> list[tuple[str, str, str]]:
+    """Other live records of the same source IRI: (id, source id, dataset IRI)."""
+    if not original_uri:
+        return []
+    return [
+        tuple(r)
+        for r in db.execute(
+            "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
+            " ORDER BY id",
+            (original_uri, fedcat_id),
+        )
+    ]
+
+
+def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None) -> str:
+    """The dataset's document as N-Triples: what the export says of it, the catalogues, its duplicates."""
+    info = state.info()
+    w = Writer(row.dataset.uri)
+    write_catalog(w, info, source_ids=[row.source_id])
+    write_record(w, info, row)
+    subject = iri(row.dataset.uri)
+    for _other_id, other_source, other_uri in duplicates(state.store.db, row.id, original_uri):
+        w.add(subject, owl.sameAs, iri(other_uri))
+        catalog = write_source_catalog(w, info, other_source)
+        w.add(iri(info.iri), "<http://www.w3.org/ns/dcat#catalog>", catalog)
+        w.add(catalog, "<http://www.w3.org/ns/dcat#dataset>", subject)
+    return "".join(w.grouped())
+
+
+DatasetName = Annotated[
+    str,
+    Path(
+        description="fedcat's id of the record, optionally with a format extension (.ttl, .rdf, .jsonld, .nt)."
+    ),
+]
+
+
+@router.get(
+    "/datasets/{name}",
+    summary="A dataset as DCAT-AP (Turtle, RDF/XML, JSON-LD, N-Triples or HTML)",
+    response_class=Response,
+    responses={
+        200: {"content": {m: {} for m in MEDIA_TYPES.values()}},
+        404: {"description": "No such dataset, or an unknown extension."},
+        406: {"description": "None of the Accept types is offered."},
+        410: {"description": "The dataset was withdrawn by its source."},
+    },
+)
+def dataset(request: Request, name: DatasetName) -> Response:
+    state = _state(request)
+    fedcat_id, ext = _split(name)
+    fmt = _format_for(request, ext, DOCUMENT_OFFERS)
+    if isinstance(fmt, Response):
+        return fmt
+    row, record = _row(state.store, fedcat_id)
+    if row is None or record is None:
+        return _error(404, f"no dataset with id {fedcat_id!r}", "id")
+    if record["withdrawn_at"]:
+        return _error(
+            410, f"dataset {fedcat_id!r} was withdrawn by its source on {record['withdrawn_at']}", "id"
+        )
+    if fmt == "html":
+        return _html(_dataset_html(state, row, record), negotiated=ext is None)
+    document = dataset_document(state, row, record["original_uri"])
+    base = str(request.url_for("dataset", name=fedcat_id))
+    links = {f: f"{base}.{f}" for f in ("ttl", "rdf", "jsonld", "nt")}
+    return _rdf_response(document, fmt, negotiated=ext is None, links=links)
+
+
+@router.get(
+    "/datasets/{id}/validation",
+    summary="The dataset's DCAT-AP 3.0 SHACL validation",
+    description="Its document (as `/datasets/{id}` serves it) validated with pyshacl against the official "
+    "DCAT-AP 3.0 shapes. Each violation says its `cause`: `source` (a mandatory property the source never "
+    "gave) or `fedcat` (a serialisation fault: there should be none).",
+    responses={404: {"description": "No such dataset."}, 503: {"description": "The shapes are unavailable."}},
+)
+def dataset_validation(
+    request: Request,
+    id: Annotated[str, Path(description="fedcat's id of the record.")],
+    profile: Annotated[str, Query(description="dcat-ap-3.0.1 (default) or dcat-ap-3.0.0.")] = "dcat-ap-3.0.1",
+) -> Response:
+    from ..mappings import shacl
+
+    state = _state(request)
+    row, record = _row(state.store, id)
+    if row is None or record is None:
+        return _error(404, f"no dataset with id {id!r}", "id")
+    try:
+        files = shacl.resolve_shapes(profile, data_dir=state.store.path.parent)
+        shapes = shacl.load_shapes(files)
+    except shacl.ShapesError as exc:
+        return _error(503, str(exc), "profile" if "profile" in str(exc) else None)
+    lines, owners = shacl.record_document(state.info(), row)
+    report = shacl.validate("".join(lines), shapes, profile, owners)
+    report.datasets = 1
+    violations = report.violations()
+    return Response(
+        _encoder.encode(
+            {
+                "id": id,
+                "profile": profile,
+                "conforms": report.conforms,
+                "counts": {
+                    "violations": len(violations),
+                    "source": len(report.violations("source")),
+                    "fedcat": len(report.violations("fedcat")),
+                    "shapes": len(report.violations("shapes")),
+                },
+                "violations": [
+                    {
+                        "rule": f.rule,
+                        "cause": f.cause,
+                        "focus": f.focus,
+                        "path": f.path,
+                        "value": f.value,
+                        "message": f.message,
+                    }
+                    for f in violations
+                ],
+            }
+        ),
+        media_type="application/json",
+    )
+
+
+# --- sources -----------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/sources/{name}",
+    summary="A source as the dcat:Catalog fedcat harvests",
+    response_class=Response,
+    responses={404: {"description": "No such source."}, 406: {"description": "No acceptable type."}},
+)
+def source_catalog(
+    request: Request,
+    name: Annotated[str, Path(description="The source id, optionally with a format extension.")],
+) -> Response:
+    state = _state(request)
+    source_id, ext = _split(name)
+    fmt = _format_for(request, ext, RDF_OFFERS)
+    if isinstance(fmt, Response):
+        return fmt
+    info = state.info()
+    if source_id not in info.sources:
+        return _error(404, f"no source {source_id!r}", "id")
+    w = Writer(info.source_iri(source_id))
+    catalog = write_source_catalog(w, info, source_id)
+    w.add(
+        catalog,
+        "<http://www.w3.org/2000/01/rdf-schema#seeAlso>",
+        iri(f"{info.iri}?{urlencode({'source': source_id})}"),
+    )
+    return _rdf_response("".join(w.grouped()), fmt, negotiated=ext is None)
+
+
+# --- the catalogue -----------------------------------------------------------------------------------------
+
+
+def _filter(description: str) -> Any:
+    return Query(description=f"Keep datasets whose {description} (as the search API's filter of that name).")
+
+
+class _Extension(Convertor):
+    """An optional ".ext" glued to a path segment: "/catalog" and "/catalog.ttl" are one route."""
+
+    regex = r"(?:\.[A-Za-z0-9]+)?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("fedcat_ext", _Extension())
+
+
+@router.get(
+    "/catalog{ext:fedcat_ext}",
+    summary="The catalogue as DCAT-AP, Hydra-paged (Turtle, RDF/XML, JSON-LD, N-Triples)",
+    description="The `dcat:Catalog` with a page of its datasets and their `dcat:CatalogRecord`s. Unfiltered "
+    "pages are read by keyset, as deep as the catalogue goes, and their `next` link carries `after` (the "
+    "last id) so that following the links reads each record exactly once. Any filter pages through the "
+    f"search index instead: at most {MAX_PAGE_SIZE} per page and {MAX_RESULT_WINDOW:,} datasets deep.",
+    response_class=Response,
+    responses={
+        400: {"description": "A filtered page past the search depth, or a bad parameter."},
+        404: {"description": "A page past the last one, or an unknown extension."},
+        406: {"description": "No acceptable type."},
+    },
+)
+def catalog(
+    request: Request,
+    ext: Annotated[str, Path(description="Nothing, or a format extension: .ttl, .rdf, .jsonld, .nt.")],
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[
+        int,
+        Query(
+            ge=1,
+            description=f"Datasets per page (default {CATALOG_PAGE_SIZE}; capped at "
+            f"{CATALOG_MAX_PAGE_SIZE}, {MAX_PAGE_SIZE} when filtered).",
+        ),
+    ] = CATALOG_PAGE_SIZE,
+    after: Annotated[
+        str | None, Query(description="Start after this record id (the `next` links set it).")
+    ] = None,
+    q: Annotated[str, Query(max_length=1000, description="Words to search, as the search API's `q`.")] = "",
+    publisher: Annotated[list[str] | None, _filter("publisher is this name")] = None,
+    theme: Annotated[list[str] | None, _filter("theme is this EU data-theme URI")] = None,
+    format: Annotated[list[str] | None, _filter("format is this EU file-type URI")] = None,
+    licence: Annotated[list[str] | None, _filter("licence is this URI")] = None,
+    keyword: Annotated[list[str] | None, _filter("keyword is this one")] = None,
+    source: Annotated[list[str] | None, _filter("source is this source id")] = None,
+    language: Annotated[list[str] | None, _filter("language is this EU language URI")] = None,
+    jurisdiction: Annotated[list[str] | None, _filter("jurisdiction is this (level:code)")] = None,
+    quality: Annotated[list[str] | None, _filter("metadata quality rating is this")] = None,
+    modified_after: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
+    modified_before: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
+) -> Response:
+    from .app import _clean, _date_param
+
+    state = _state(request)
+    fmt = _format_for(request, ext[1:].lower() or None, DOCUMENT_OFFERS)
+    if isinstance(fmt, Response):
+        return fmt
+    negotiated = not ext
+    values = {
+        "publisher": publisher,
+        "theme": theme,
+        "format": format,
+        "licence": licence,
+        "keyword": [k.lower() for k in keyword] if keyword else None,
+        "source": source,
+        "language": language,
+        "jurisdiction": jurisdiction,
+        "quality": [v.lower() for v in quality] if quality else None,
+    }
+    filters = {f: cleaned for f, v in values.items() if v and f in FACETS and (cleaned := _clean(v))}
+    after_date = _date_param("modified_after", modified_after)
+    before_date = _date_param("modified_before", modified_before)
+    filtered = bool(filters or q.strip() or after_date or before_date)
+    info = state.info()
+    path = request.url.path
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("page", "page_size", "after")
+    ]
+
+    def url(number: int, size: int, **extra: str) -> str:
+        query = urlencode([*params, ("page", str(number)), ("page_size", str(size)), *extra.items()])
+        return str(request.base_url).rstrip("/") + path + "?" + query
+
+    if filtered:
+        size = min(page_size, MAX_PAGE_SIZE)
+        if page * size > MAX_RESULT_WINDOW:
+            return _error(
+                400,
+                f"page {page} × page_size {size} goes past dataset {MAX_RESULT_WINDOW:,}, the deepest a filtered "
+                "catalogue pages (it is read through the search index): narrow the filters, or page the "
+                "unfiltered catalogue, which has no depth limit",
+                "page",
+            )
+        query = SearchQuery(
+            q=q,
+            filters=filters,
+            modified_after=after_date,
+            modified_before=before_date,
+            page=page,
+            page_size=size,
+            facets=(),
+        )
+        try:
+            result = state.backend.search(query)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        rows = record_rows(state.store.db, result.ids)
+        total = result.total
+        last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
+        next_url = url(page + 1, size) if page < last else None
+        collection = str(request.base_url).rstrip("/") + path + ("?" + urlencode(params) if params else "")
+        note = (
+            f"A filtered slice of {info.iri}, paged through the search index: at most {MAX_RESULT_WINDOW:,} "
+            "datasets deep (page x page_size). Narrow the filters to reach further, or page the unfiltered "
+            "catalogue, which has no depth limit."
+        )
+    else:
+        size = min(page_size, CATALOG_MAX_PAGE_SIZE)
+        _, total = state.pager.anchors()
+        last = max(1, -(-total // size))
+        db = state.store.db
+        if after is not None:
+            rows = rows_from(db, after, size + 1)
+        else:
+            if page > last:
+                return _error(404, f"page {page} is past the last page, {last}", "page")
+            start = state.pager.start(db, (page - 1) * size)
+            rows = rows_from(db, start, size + 1, inclusive=True) if start is not None else []
+        more = len(rows) > size
+        rows = rows[:size]
+        next_url = url(page + 1, size, after=rows[-1].id) if more and rows else None
+        collection, note = info.iri, None
+    if page > last and not rows:
+        return _error(404, f"page {page} is past the last page, {last}", "page")
+    view = HydraView(
+        collection=collection,
+        view=url(page, size) if after is None else url(page, size, after=after),
+        total=total,
+        first=url(1, size),
+        previous=url(page - 1, size) if page > 1 else None,
+        next=next_url,
+        last=url(last, size),
+        note=note,
+    )
+    if fmt == "html":
+        return _html(_catalog_html(state, rows, view, page, last), negotiated=negotiated)
+    w = Writer(view.view)
+    write_catalog(w, info)
+    write_hydra(w, view)
+    lines = w.grouped()
+    for row in rows:
+        w = Writer(row.dataset.uri)
+        write_record(w, info, row)
+        lines.extend(w.grouped())
+    return _rdf_response("".join(lines), fmt, negotiated=negotiated)
+
+
+# --- HTML for browsers -------------------------------------------------------------------------------------
+
+_PAGE = """<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
+table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}}
+.formats a{{margin-right:.8rem}}</style></head>
+<body>{body}</body></html>
+"""
+
+
+def _html(body: str, *, negotiated: bool) -> Response:
+    headers = {"Vary": "Accept"} if negotiated else {}
+    return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _formats(base: str) -> str:
+    names = {"ttl": "Turtle", "rdf": "RDF/XML", "jsonld": "JSON-LD", "nt": "N-Triples"}
+    return (
+        '<p class="formats">'
+        + "".join(f'<a href="{_e(base)}.{f}">{n}</a>' for f, n in names.items())
+        + "</p>"
+    )
+
+
+def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> str:
+    ds: Dataset = row.dataset
+    info = state.info()
+    source = info.source(row.source_id)
+    title = text_in(ds.title) or row.id
+    facts = [
+        ("Identifiant fedcat", row.id),
+        ("IRI", ds.uri),
+        ("IRI à la source", ds.original_uri or ""),
+        ("Source", f"{source.name} ({source.url})" if source.url else source.name),
+        ("Éditeur", text_in(ds.publisher.name) if ds.publisher else ""),
+        ("Modifié", ds.modified or ""),
+        ("Vu pour la première fois", row.first_seen),
+        ("Vu pour la dernière fois", row.last_seen),
+    ]
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v)
+    distributions = "".join(
+        "<li>{title} {links}</li>".format(
+            title=_e(text_in(d.title) or d.format or "distribution"),
+            links=" ".join(
+                f'<a href="{_e(u)}" rel="nofollow">{_e(u)}</a>' for u in (d.access_url or d.download_url)
+            ),
+        )
+        for d in ds.distributions
+    )
+    others = duplicates(state.store.db, row.id, record["original_uri"])
+    dup_html = (
+        "<h2>Aussi publié par</h2><ul>"
+        + "".join(f'<li><a href="{_e(u)}">{_e(info.source(s).name)}</a></li>' for _, s, u in others)
+        + "</ul>"
+        if others
+        else ""
+    )
+    body = (
+        f"<h1>{_e(title)}</h1>{_formats(ds.uri)}<p>{_e(text_in(ds.description))}</p>"
+        f"<table>{rows}</table><h2>Distributions</h2><ul>{distributions}</ul>{dup_html}"
+        f'<p><a href="{_e(info.iri)}">Catalogue</a></p>'
+    )
+    return _PAGE.format(title=_e(title), body=body)
+
+
+def _catalog_html(state: LinkedData, rows: list[RecordRow], view: HydraView, page: int, last: int) -> str:
+    info = state.info()
+    items = "".join(
+        f'<li><a href="{_e(r.dataset.uri)}">{_e(text_in(r.dataset.title) or r.id)}</a>'
+        f" — {_e(info.source(r.source_id).name)}</li>"
+        for r in rows
+    )
+    nav = " ".join(
+        f'<a href="{_e(u)}">{label}</a>'
+        for label, u in (
+            ("« première", view.first),
+            ("‹ précédente", view.previous),
+            ("suivante ›", view.next),
+            ("dernière »", view.last),
+        )
+        if u
+    )
+    body = (
+        f"<h1>{_e(info.title)}</h1>{_formats(info.iri)}<p>{view.total:,} jeux de données — page {page} / {last}</p>"
+        f'<ol start="{(page - 1) * len(rows) + 1 if rows else 1}">{items}</ol><p>{nav}</p>'
+        + (f"<p><em>{_e(view.note)}</em></p>" if view.note else "")
+    )
+    return _PAGE.format(title=_e(info.title), body=body)
+
+
+router.include_router(sparql_router)  # GET/POST /sparql (api/sparql.py)

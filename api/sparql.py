@@ -1,0 +1,479 @@
+"""`GET/POST /sparql`: a read-only SPARQL 1.1 endpoint over the data dir's pyoxigraph store.
+
+Protocol: `query` as a GET parameter, a form field (POST `application/x-www-form-urlencoded`) or the body
+(POST `application/sparql-query`), with `default-graph-uri` / `named-graph-uri`. The default graph is the
+union of every record's graph unless `default-graph-uri` says otherwise. SELECT and ASK answer SPARQL
+results as JSON (default), XML, CSV or TSV; CONSTRUCT and DESCRIBE answer RDF (Turtle by default, N-Triples,
+RDF/XML, JSON-LD), all by Accept. Updates (the `update` parameter, `application/sparql-update`, or an update
+sent as a query) are refused with 400.
+
+Limits. Queries run in a worker process that owns the store (RocksDB lets one process open it for writing;
+the worker also syncs it with the record store before each query, a bounded amount at a time, and answers
+with `X-Fedcat-Sparql-Pending` when records are still waiting). A query gets `FEDCAT_SPARQL_TIMEOUT` seconds
+(default 10): the worker stops reading results at the deadline, and when a single step of pyoxigraph's
+evaluation runs past it (a sort or aggregate computes everything before its first row, and pyoxigraph has
+no way to interrupt it) the worker process is killed and restarted, so the endpoint answers 503 on time and
+no runaway query keeps a core busy. At most `FEDCAT_SPARQL_MAX_RESULTS` rows or triples (default 10,000)
+are returned; a longer answer is cut and says so (`X-Fedcat-Truncated: true`). One query runs at a time;
+another waiting longer than the time limit gets 503.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+import csv
+import io
+import json
+import logging
+import multiprocessing
+import os
+import re
+import threading
+import time
+import weakref
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape, quoteattr
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+log = logging.getLogger("fedcat.api.sparql")
+RESULT_OFFERS = (
+    ("application/sparql-results+json", "json"),
+    ("application/json", "json"),
+    ("application/sparql-results+xml", "xml"),
+    ("application/xml", "xml"),
+    ("text/csv", "csv"),
+    ("text/tab-separated-values", "tsv"),
+)
+RESULT_TYPES = {
+    "json": "application/sparql-results+json",
+    "xml": "application/sparql-results+xml",
+    "csv": "text/csv; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
+}
+GRAPH_OFFERS = (
+    ("text/turtle", "ttl"),
+    ("application/n-triples", "nt"),
+    ("application/rdf+xml", "rdf"),
+    ("application/ld+json", "jsonld"),
+)
+GRAPH_TYPES = {
+    "ttl": "text/turtle; charset=utf-8",
+    "nt": "application/n-triples; charset=utf-8",
+    "rdf": "application/rdf+xml",
+    "jsonld": "application/ld+json",
+}
+SYNC_BUDGET = 2.0  # seconds of record-store sync before a query; the rest waits for the next one
+STARTUP_LIMIT = 60.0  # seconds for the worker to start, open the store and sync before a query
+IDLE_CLOSE = 30.0  # the worker releases the store after this long without a query, so harvests can sync it
+_UPDATE = re.compile(
+    r"^(?:\s|#[^\n]*\n|(?:PREFIX\s+[^\s:]*:\s*<[^>]*>)|(?:BASE\s*<[^>]*>))*"
+    r"(?:INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
+    re.IGNORECASE,
+)
+
+
+def timeout() -> float:
+    return float(os.environ.get("FEDCAT_SPARQL_TIMEOUT", "10"))
+
+
+def max_results() -> int:
+    return int(os.environ.get("FEDCAT_SPARQL_MAX_RESULTS", "10000"))
+
+
+def is_update(text: str) -> bool:
+    return bool(_UPDATE.match(text))
+
+
+# --- the worker process ------------------------------------------------------------------------------------
+
+
+def _term_json(term: Any) -> dict[str, str]:
+    from pyoxigraph import BlankNode, Literal, NamedNode
+
+    if isinstance(term, NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, Literal):
+        found = {"type": "literal", "value": term.value}
+        if term.language:
+            found["xml:lang"] = term.language
+        elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
+            found["datatype"] = term.datatype.value
+        return found
+    return {"type": "triple", "value": str(term)}  # RDF 1.2 triple terms
+
+
+def _term_xml(term: Any) -> str:
+    found = _term_json(term)
+    kind = {"uri": "uri", "bnode": "bnode", "triple": "literal"}.get(found["type"], "literal")
+    attributes = ""
+    if "xml:lang" in found:
+        attributes = f" xml:lang={quoteattr(found['xml:lang'])}"
+    elif "datatype" in found:
+        attributes = f" datatype={quoteattr(found['datatype'])}"
+    return f"<{kind}{attributes}>{escape(found['value'])}</{kind}>"
+
+
+def _term_text(term: Any, tsv: bool) -> str:
+    from pyoxigraph import BlankNode
+
+    if tsv:
+        return str(term)  # TSV results write terms in their Turtle form
+    return f"_:{term.value}" if isinstance(term, BlankNode) else term.value
+
+
+def serialize_solutions(variables: list[str], rows: list[Any], fmt: str) -> bytes:
+    """SPARQL 1.1 query results (JSON, XML, CSV, TSV) of `rows` (pyoxigraph QuerySolution)."""
+    if fmt == "json":
+        bindings = [{v: _term_json(row[v]) for v in variables if row[v] is not None} for row in rows]
+        return json.dumps(
+            {"head": {"vars": variables}, "results": {"bindings": bindings}}, ensure_ascii=False
+        ).encode("utf-8")
+    if fmt == "xml":
+        parts = ['<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>']
+        parts += [f"<variable name={quoteattr(v)}/>" for v in variables]
+        parts.append("</head><results>")
+        for row in rows:
+            parts.append("<result>")
+            parts += [
+                f"<binding name={quoteattr(v)}>{_term_xml(row[v])}</binding>"
+                for v in variables
+                if row[v] is not None
+            ]
+            parts.append("</result>")
+        parts.append("</results></sparql>\n")
+        return "".join(parts).encode("utf-8")
+    out = io.StringIO()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(variables)
+        for row in rows:
+            writer.writerow(["" if row[v] is None else _term_text(row[v], False) for v in variables])
+    else:
+        out.write("\t".join("?" + v for v in variables) + "\n")
+        for row in rows:
+            out.write("\t".join("" if row[v] is None else _term_text(row[v], True) for v in variables) + "\n")
+    return out.getvalue().encode("utf-8")
+
+
+def serialize_boolean(value: bool, fmt: str) -> bytes:
+    if fmt == "xml":
+        return (
+            '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head/>'
+            f"<boolean>{'true' if value else 'false'}</boolean></sparql>\n"
+        ).encode()
+    if fmt in ("csv", "tsv"):
+        return ("_askResult\n" + ("true" if value else "false") + "\n").encode()
+    return json.dumps({"head": {}, "boolean": value}).encode()
+
+
+def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
+    """Run one query against the open store: ("ok", media type, body, headers) or ("error", status, text)."""
+    import pyoxigraph
+    from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
+
+    from ..mappings.namespaces import PREFIXES
+    from .linked_data import negotiate
+
+    text = request["query"]
+    options: dict[str, Any] = {"use_default_graph_as_union": not request["default_graphs"]}
+    try:
+        if request["default_graphs"]:
+            options["default_graph"] = [NamedNode(g) for g in request["default_graphs"]]
+        if request["named_graphs"]:
+            options["named_graphs"] = [NamedNode(g) for g in request["named_graphs"]]
+    except ValueError as exc:
+        return ("error", 400, f"not a graph IRI: {exc}")
+    try:
+        results = sparql.oxigraph.query(text, **options)
+    except SyntaxError as exc:
+        if is_update(text):
+            return ("error", 400, "this SPARQL endpoint is read-only: updates are refused")
+        return ("error", 400, f"SPARQL syntax error: {exc}")
+    deadline = request["deadline"]
+    cap = request["max_results"]
+    headers: dict[str, str] = {}
+    if isinstance(results, QueryBoolean):
+        fmt = negotiate(request["accept"], RESULT_OFFERS)
+        if fmt is None:
+            return ("error", 406, "ASK results are offered as: " + ", ".join(RESULT_TYPES.values()))
+        return ("ok", RESULT_TYPES[fmt], serialize_boolean(bool(results), fmt), headers)
+    rows: list[Any] = []
+    truncated = False
+    for item in results:
+        if len(rows) == cap:
+            truncated = True
+            break
+        rows.append(item)
+        if time.monotonic() > deadline:
+            del results
+            return ("timeout",)
+    if truncated:
+        headers["X-Fedcat-Truncated"] = "true"
+        headers["X-Fedcat-Max-Results"] = str(cap)
+    if isinstance(results, QuerySolutions):
+        fmt = negotiate(request["accept"], RESULT_OFFERS)
+        if fmt is None:
+            return ("error", 406, "SELECT results are offered as: " + ", ".join(RESULT_TYPES.values()))
+        variables = [v.value for v in results.variables]
+        del results
+        return ("ok", RESULT_TYPES[fmt], serialize_solutions(variables, rows, fmt), headers)
+    del results
+    fmt = negotiate(request["accept"], GRAPH_OFFERS)
+    if fmt is None:
+        return ("error", 406, "CONSTRUCT/DESCRIBE results are offered as: " + ", ".join(GRAPH_TYPES.values()))
+    from ..mappings.rdf import FORMATS
+
+    body = pyoxigraph.serialize(
+        rows, format=FORMATS[fmt], prefixes=PREFIXES if fmt in ("ttl", "rdf") else None
+    )
+    return ("ok", GRAPH_TYPES[fmt], body, headers)
+
+
+def _worker_main(conn: Any, db_path: str) -> None:
+    """The worker: owns the SPARQL store, syncs it, answers one query at a time until told to stop."""
+    from ..indexer.sparql import SparqlStore, StoreBusy, pending_count
+    from ..indexer.store import Store
+
+    store = Store(db_path)
+    sparql: SparqlStore | None = None
+    last_used = time.monotonic()
+    info = None
+    while True:
+        if not conn.poll(1.0):
+            idle = time.monotonic() - last_used
+            if sparql is not None and idle > IDLE_CLOSE:
+                sparql.close()
+                sparql = None
+            elif sparql is not None and info is not None:
+                try:
+                    sparql.sync(store, info, budget=0.5)
+                except Exception:
+                    log.exception("SPARQL store sync failed")
+            continue
+        request = conn.recv()
+        if request is None:
+            break
+        last_used = time.monotonic()
+        info = request["info"]
+        if sparql is None:
+            try:
+                sparql = SparqlStore.for_store(store)
+            except StoreBusy:
+                conn.send(
+                    (
+                        "error",
+                        503,
+                        "the SPARQL store is being updated by another process (a harvest); retry shortly",
+                    )
+                )
+                continue
+        headers: dict[str, str] = {}
+        try:
+            sparql.sync(store, info, budget=SYNC_BUDGET)
+            left = pending_count(store)
+            if left:
+                headers["X-Fedcat-Sparql-Pending"] = str(left)
+        except Exception:
+            log.exception("SPARQL store sync failed; answering from the store as it is")
+        conn.send(("running",))  # the time limit starts now, not while syncing
+        request["deadline"] = time.monotonic() + request["timeout"]
+        try:
+            answer = _answer(sparql, request)
+        except Exception as exc:  # an evaluation error (e.g. a type error pyoxigraph raises)
+            answer = ("error", 400, f"query failed: {type(exc).__name__}: {exc}")
+        if answer[0] == "ok":
+            answer[3].update(headers)
+        conn.send(answer)
+    if sparql is not None:
+        sparql.close()
+    store.close()
+
+
+class SparqlService:
+    """The worker process and the one-query-at-a-time protocol with it (see the module docstring)."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+        weakref.finalize(self, SparqlService._stop, self.__dict__)
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker_main, args=(child, self.db_path), daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+
+    @staticmethod
+    def _stop(state: dict[str, Any], kill: bool = False) -> None:
+        process, conn = state.get("_process"), state.get("_conn")
+        state["_process"] = state["_conn"] = None
+        if process is None:
+            return
+        if not kill:
+            try:
+                conn.send(None)
+                process.join(5)
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop(self.__dict__)
+
+    def run(self, request: dict[str, Any]) -> tuple[Any, ...]:
+        limit = request["timeout"]
+        if not self._lock.acquire(timeout=limit):
+            return (
+                "error",
+                503,
+                f"the SPARQL endpoint is busy with another query; retry in a moment (limit {limit:g} s)",
+            )
+        try:
+            if self._process is None or not self._process.is_alive():
+                self._start()
+            try:
+                self._conn.send(request)
+                # starting the worker, opening the store and its sync (SYNC_BUDGET) come before the query
+                if not self._conn.poll(STARTUP_LIMIT):
+                    self._stop(self.__dict__, kill=True)
+                    return ("error", 503, "the SPARQL worker did not start in time; retry in a moment")
+                answer = self._conn.recv()
+                ready = True
+                if answer[0] == "running":
+                    ready = self._conn.poll(limit + 0.5)
+                    answer = self._conn.recv() if ready else ("timeout",)
+            except (EOFError, OSError, BrokenPipeError):
+                answer = ("error", 500, "the SPARQL worker stopped unexpectedly; the next query restarts it")
+                self._stop(self.__dict__, kill=True)
+                return answer
+            if answer[0] == "timeout":
+                if not ready:
+                    self._stop(self.__dict__, kill=True)  # stuck inside one evaluation step: stop it for good
+                return ("error", 503, f"the query ran past the {limit:g} s time limit and was stopped")
+            return answer
+        finally:
+            self._lock.release()
+
+
+# --- the endpoint ------------------------------------------------------------------------------------------
+
+router = APIRouter(tags=["sparql"])
+
+
+def _service(request: Request) -> SparqlService:
+    from .linked_data import _state
+
+    state = _state(request)
+    with state.lock:
+        if state.sparql is None:
+            state.sparql = SparqlService(str(state.store.path))
+    return state.sparql
+
+
+def _error(status: int, message: str) -> Response:
+    body = {"detail": message, "errors": []}
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _execute(request: Request, query: str | None, defaults: list[str], named: list[str]) -> Response:
+    from .linked_data import _state
+
+    if not query or not query.strip():
+        return _error(
+            400,
+            "missing `query`: send a SPARQL query as ?query=, a form field, or an application/sparql-query body",
+        )
+    if is_update(query):
+        return _error(400, "this SPARQL endpoint is read-only: updates are refused")
+    limit = timeout()
+    job = {
+        "query": query,
+        "accept": request.headers.get("accept"),
+        "default_graphs": defaults,
+        "named_graphs": named,
+        "timeout": limit,
+        "max_results": max_results(),
+        "info": _state(request).info(),
+    }
+    answer = await run_in_threadpool(_service(request).run, job)
+    if answer[0] == "ok":
+        _, media_type, body, headers = answer
+        return Response(body, media_type=media_type, headers={"Vary": "Accept", **headers})
+    return _error(answer[1], answer[2])
+
+
+_DEFAULT_GRAPH = Query(
+    alias="default-graph-uri", description="A graph to use as the default graph (repeatable)."
+)
+_NAMED_GRAPH = Query(alias="named-graph-uri", description="A graph GRAPH clauses may use (repeatable).")
+
+
+@router.get(
+    "/sparql",
+    summary="SPARQL 1.1 query (read-only)",
+    response_class=Response,
+    responses={
+        400: {"description": "Syntax error, update, or no query."},
+        503: {"description": "Time limit."},
+    },
+)
+async def sparql_get(
+    request: Request,
+    query: Annotated[str | None, Query(description="The SPARQL query.")] = None,
+    default_graph_uri: Annotated[list[str] | None, _DEFAULT_GRAPH] = None,
+    named_graph_uri: Annotated[list[str] | None, _NAMED_GRAPH] = None,
+    update: Annotated[str | None, Query(description="Refused: the endpoint is read-only.")] = None,
+) -> Response:
+    if update is not None:
+        return _error(400, "this SPARQL endpoint is read-only: updates are refused")
+    return await _execute(request, query, default_graph_uri or [], named_graph_uri or [])
+
+
+@router.post(
+    "/sparql",
+    summary="SPARQL 1.1 query by POST (form or application/sparql-query body; read-only)",
+    response_class=Response,
+    responses={
+        400: {"description": "Syntax error, update, or no query."},
+        415: {"description": "Bad body type."},
+    },
+)
+async def sparql_post(
+    request: Request,
+    default_graph_uri: Annotated[list[str] | None, _DEFAULT_GRAPH] = None,
+    named_graph_uri: Annotated[list[str] | None, _NAMED_GRAPH] = None,
+) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    defaults, named = default_graph_uri or [], named_graph_uri or []
+    if content_type == "application/sparql-update":
+        return _error(400, "this SPARQL endpoint is read-only: updates are refused")
+    if content_type == "application/sparql-query":
+        return await _execute(request, body.decode("utf-8", "replace"), defaults, named)
+    if content_type == "application/x-www-form-urlencoded":
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if "update" in form:
+            return _error(400, "this SPARQL endpoint is read-only: updates are refused")
+        queries = form.get("query") or [None]
+        return await _execute(
+            request,
+            queries[0],
+            defaults + form.get("default-graph-uri", []),
+            named + form.get("named-graph-uri", []),
+        )
+    return _error(
+        415,
+        "POST a query as application/x-www-form-urlencoded (query=…) or as an application/sparql-query body",
+    )

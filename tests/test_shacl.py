@@ -1,0 +1,435 @@
+"""The harvested corpus, exported: round trip to rdflib, and the official DCAT-AP 3.0 SHACL shapes.
+
+Every DCAT file of ../shared/corpus/dcat is served on 127.0.0.1 and harvested (one source each) into one
+store, once for the module; the whole catalogue is exported and read back with rdflib, and validated with
+pyshacl against the shapes in ../shared/corpus/shapes (the publisher's files, read where they are). The
+fetch-and-cache path of the shapes is tested against a local server playing the publisher.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+import rdflib
+from fedcat.cli import main as cli_main
+from fedcat.demo.portal import PortalServer
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.indexer.sparql import catalog_info_from_store
+from fedcat.indexer.store import Store
+from fedcat.mappings import shacl
+from fedcat.mappings.catalog_rdf import export
+from fedcat.mappings.rdf import repair_iri
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+SHAPES = CORPUS / "shapes"
+BASE_URL = "https://fedcat.example"
+MEDIA_TYPES = {
+    ".ttl": "text/turtle",
+    ".nt": "application/n-triples",
+    ".rdf": "application/rdf+xml",
+    ".xml": "application/rdf+xml",
+    ".jsonld": "application/ld+json",
+    ".json": "application/json",
+}
+RDFLIB_FORMATS = {
+    ".ttl": "turtle",
+    ".nt": "nt",
+    ".rdf": "xml",
+    ".xml": "xml",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
+
+
+def corpus_files() -> list[Path]:
+    if not (CORPUS / "dcat").is_dir():
+        return []
+    return sorted(p for p in (CORPUS / "dcat").rglob("*") if p.is_file() and p.suffix in MEDIA_TYPES)
+
+
+needs_corpus = pytest.mark.skipif(
+    not corpus_files(), reason=f"the recorded corpus is absent ({CORPUS / 'dcat'})"
+)
+needs_shapes = pytest.mark.skipif(not SHAPES.is_dir(), reason=f"the official shapes are absent ({SHAPES})")
+
+
+def source_id(path: Path) -> str:
+    return f"c{corpus_files().index(path):03d}"
+
+
+@pytest.fixture(scope="module")
+def harvested(tmp_path_factory):
+    """(store, config, data dir, run results by source id) of the whole corpus, harvested once."""
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"the recorded corpus is absent ({CORPUS / 'dcat'})")
+    data_dir = tmp_path_factory.mktemp("corpus")
+    store = Store(data_dir / "fedcat.db")
+    backend = EmbeddedBackend(data_dir / "index")
+    with PortalServer() as portal:
+        sources = [
+            {
+                "id": source_id(path),
+                "name": str(path.relative_to(CORPUS / "dcat")),
+                "type": "dcat",
+                "url": portal.add(
+                    f"/{source_id(path)}/{path.name}", path.read_bytes(), MEDIA_TYPES[path.suffix]
+                ),
+            }
+            for path in files
+        ]
+        config = parse_config({"settings": {"base_url": BASE_URL}, "sources": sources})
+        results = {r.source_id: r for r in harvest(config, store, backend)}
+    backend.close()
+    yield store, config, data_dir, results
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def exported(harvested):
+    """The whole catalogue exported as Turtle and read back with rdflib."""
+    store, config, _, _ = harvested
+    out = io.BytesIO()
+    count = export(store.path, catalog_info_from_store(store, BASE_URL, config), out, "ttl", workers=1)
+    assert count == store.count()
+    return rdflib.Graph().parse(data=out.getvalue(), format="turtle")
+
+
+def reference_graph(path: Path, url: str) -> rdflib.Graph | None:
+    """The file as rdflib reads it offline, relative IRIs resolved against the URL it was served at."""
+    try:
+        return rdflib.Graph().parse(path, format=RDFLIB_FORMATS[path.suffix], publicID=url)
+    except Exception:
+        return None
+
+
+def _texts(graph: rdflib.Graph, subject, predicate) -> set[tuple[str, str | None]]:
+    return {(str(t).strip(), t.language) for t in graph.objects(subject, predicate) if str(t).strip()}
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: str(p.relative_to(CORPUS / "dcat")))
+def test_export_round_trip(path, harvested, exported):
+    """Every dataset, title, distribution and access URL of the source is in the export (count and set)."""
+    store, config, _, results = harvested
+    reference = reference_graph(path, config.source(source_id(path)).url)
+    if reference is None or results[source_id(path)].status == "failed":
+        assert store.count(source_id(path)) == 0  # nothing half-read: the harvest tests cover the message
+        return
+    source_datasets = set(reference.subjects(RDF.type, DCAT.Dataset))
+    catalogue = rdflib.URIRef(f"{BASE_URL}/sources/{source_id(path)}")
+    datasets = set(exported.objects(catalogue, DCAT.dataset))
+    assert len(datasets) == len(source_datasets)
+    assert {str(d).split("/datasets/")[1].split("-")[0] for d in datasets} <= {source_id(path)}
+    # the source's IRIs are kept: fedcat's dataset was derived from it and is the same dataset
+    source_iris = {repair_iri(str(d)) for d in source_datasets if isinstance(d, rdflib.URIRef)}
+    assert {str(o) for d in datasets for o in exported.objects(d, PROV.wasDerivedFrom)} == source_iris
+    assert {str(o) for d in datasets for o in exported.objects(d, OWL.sameAs)} == source_iris
+    titles = set().union(set(), *(_texts(reference, d, DCTERMS.title) for d in source_datasets))
+    assert set().union(set(), *(_texts(exported, d, DCTERMS.title) for d in datasets)) == titles
+    counts = sorted(len(set(reference.objects(d, DCAT.distribution))) for d in source_datasets)
+    assert sorted(len(set(exported.objects(d, DCAT.distribution))) for d in datasets) == counts
+    # access URLs: as given; a distribution without one gets its download URL (accessURL is mandatory);
+    # characters RDF forbids in IRIs ("?LAYER[id]=…") are percent-encoded
+    expected: set[str] = set()
+    for d in source_datasets:
+        for dist in reference.objects(d, DCAT.distribution):
+            urls = [str(u).strip() for u in reference.objects(dist, DCAT.accessURL) if str(u).strip()]
+            urls = (
+                urls
+                or [str(u).strip() for u in reference.objects(dist, DCAT.downloadURL) if str(u).strip()][:1]
+            )
+            expected.update(repair_iri(u) for u in urls)
+    got = {
+        str(u)
+        for d in datasets
+        for dist in exported.objects(d, DCAT.distribution)
+        for u in exported.objects(dist, DCAT.accessURL)
+    }
+    assert got == expected
+
+
+@needs_corpus
+def test_export_catalogue_structure(harvested, exported):
+    store, config, _, _ = harvested
+    catalogue = rdflib.URIRef(f"{BASE_URL}/catalog")
+    assert (catalogue, RDF.type, DCAT.Catalog) in exported
+    live = store.count()
+    assert len(set(exported.objects(catalogue, DCAT.dataset))) == live
+    records = set(exported.objects(catalogue, DCAT.record))
+    assert len(records) == live
+    for record in list(records)[:50]:
+        assert exported.value(record, DCTERMS.modified) is not None
+        dataset = exported.value(record, FOAF.primaryTopic)
+        assert (dataset, RDF.type, DCAT.Dataset) in exported
+        source_record = exported.value(record, DCTERMS.source)
+        assert (source_record, RDF.type, DCAT.CatalogRecord) in exported
+        assert exported.value(source_record, FOAF.primaryTopic) == dataset
+        assert exported.value(source_record, DCTERMS.identifier) is not None
+    assert {str(c) for c in exported.objects(catalogue, DCAT.catalog)} == {
+        f"{BASE_URL}/sources/{s.id}" for s in config.sources
+    }
+
+
+@needs_corpus
+@pytest.mark.parametrize("fmt", ["nt", "rdf", "jsonld"])
+def test_export_formats_hold_the_same_graph(harvested, exported, fmt):
+    store, config, _, _ = harvested
+    out = io.BytesIO()
+    export(store.path, catalog_info_from_store(store, BASE_URL, config), out, fmt, workers=1)
+    parsed = rdflib.Graph().parse(
+        data=out.getvalue(), format={"nt": "nt", "rdf": "xml", "jsonld": "json-ld"}[fmt]
+    )
+    assert len(parsed) == len(exported)
+
+
+@needs_corpus
+def test_parallel_export_writes_the_same_bytes(harvested, monkeypatch):
+    """Worker processes write the same N-Triples as one process (forced on a small catalogue)."""
+    from fedcat.mappings import catalog_rdf
+
+    store, config, _, _ = harvested
+    info = catalog_info_from_store(store, BASE_URL, config)
+    single = io.BytesIO()
+    export(store.path, info, single, "nt", workers=1)
+    monkeypatch.setattr(catalog_rdf, "EXPORT_BATCH", 100)  # several ranges, so that order matters
+    parallel = io.BytesIO()
+    export(store.path, info, parallel, "nt", workers=2)
+    assert parallel.getvalue() == single.getvalue()
+
+
+# --- SHACL ------------------------------------------------------------------------------------------------
+
+
+def _non_empty(line: str) -> bool:
+    """An N-Triples line whose object is not an empty (or blank) literal."""
+    obj = line.split(" ", 2)[2]
+    return not (obj.startswith('"') and not obj[1 : obj.rindex('"')].strip())
+
+
+def _raw_lines(store: Store, fedcat_id: str) -> list[str]:
+    row = store.db.execute("SELECT raw FROM record_data WHERE id = ?", (fedcat_id,)).fetchone()
+    return zlib.decompress(row[0]).decode("utf-8").splitlines()
+
+
+@needs_corpus
+@needs_shapes
+@pytest.mark.parametrize(
+    ("profile", "folder"), [("dcat-ap-3.0.1", "dcat-ap-3.0.1"), ("dcat-ap-3.0.0", "dcat-ap-3.0.0")]
+)
+def test_corpus_export_conforms_to_the_official_shapes(harvested, profile, folder, record_property):
+    """Zero violations caused by fedcat's serialisation; what is left is data the sources never gave."""
+    store, config, _, _ = harvested
+    shapes = shacl.load_shapes(shacl.shape_files(profile, [SHAPES / folder]))
+    report = shacl.validate_store(
+        store.path, catalog_info_from_store(store, BASE_URL, config), shapes, profile, batch=5000
+    )
+    summary = report.summary()
+    print(
+        f"\n{profile}: {json.dumps(summary['violations'])}; datasets with source-caused violations: "
+        f"{summary['datasets_with_violations']} of {summary['datasets']}"
+    )
+    for rule in summary["rules"]:
+        print(
+            f"  {rule['cause']:>6} {rule['violations']:>5} in {rule['datasets']:>4} datasets  {rule['rule']}"
+        )
+    record_property(f"{profile}_fedcat_violations", len(report.violations("fedcat")))
+    record_property(f"{profile}_source_violations", len(report.violations("source")))
+    assert report.datasets == store.count()
+    assert report.violations("fedcat") == [], [f.rule + " " + f.focus for f in report.violations("fedcat")][
+        :20
+    ]
+    assert {f.component for f in report.violations("source")} == {"minCount"}
+    assert report.violations("source"), (
+        "the corpus has datasets without descriptions: the check must see them"
+    )
+    # a violation put down to the source is data the source's record really lacks (or gives empty)
+    for finding in report.violations("source"):
+        if finding.rule in ("dcat:Dataset dct:title: minCount", "dcat:Dataset dct:description: minCount"):
+            [dataset] = finding.datasets
+            raw = _raw_lines(store, dataset)
+            [subject] = [line.split(" ", 1)[0] for line in raw if line.endswith(f"<{DCAT.Dataset}> .")]
+            prop = "<http://purl.org/dc/terms/" + finding.rule.split("dct:")[1].split(":")[0] + ">"
+            given = [line for line in raw if line.startswith(f"{subject} {prop} ")]
+            assert not [line for line in given if _non_empty(line)], given
+        if finding.rule == "foaf:Agent foaf:name: minCount" and finding.focus.startswith("<"):
+            for dataset in finding.datasets:
+                described = [
+                    line for line in _raw_lines(store, dataset) if line.startswith(finding.focus + " ")
+                ]
+                names = [
+                    line for line in described if ("name" in line or "label" in line) and _non_empty(line)
+                ]
+                assert not names, described
+    shapes_conflicts = report.violations("shapes")
+    assert all(f.path == "locn:geometry" for f in shapes_conflicts)
+    assert not shapes_conflicts or profile == "dcat-ap-3.0.0"
+
+
+def test_serialisation_faults_are_caught():
+    """The classification is not vacuous: what normalisation should have fixed is fedcat's fault."""
+    if not SHAPES.is_dir():
+        pytest.skip(f"the official shapes are absent ({SHAPES})")
+    shapes = shacl.load_shapes(shacl.shape_files("dcat-ap-3.0.1", [SHAPES / "dcat-ap-3.0.1"]))
+    d, dist = "<https://x.example/d>", "<https://x.example/d#1>"
+    data = "".join(
+        f"{s} <{p}> {o} .\n"
+        for s, p, o in (
+            (d, RDF.type, f"<{DCAT.Dataset}>"),
+            (d, DCTERMS.title, '"t"'),
+            (d, DCTERMS.description, '"d"'),
+            (d, DCTERMS.accrualPeriodicity, '"monthly"'),  # a controlled vocabulary holding a literal
+            (d, DCAT.distribution, dist),
+            (dist, RDF.type, f"<{DCAT.Distribution}>"),
+            (dist, DCAT.accessURL, "<https://x.example/file.csv>"),
+            (dist, DCAT.byteSize, '"12"'),  # a wrong datatype
+            (dist, DCTERMS.license, "<https://x.example/licence>"),  # a missing class
+        )
+    )
+    report = shacl.validate(data, shapes, "dcat-ap-3.0.1", {d: ["d"], dist: ["d"]})
+    assert {(f.rule, f.cause) for f in report.violations()} == {
+        ("dcat:Dataset dct:accrualPeriodicity: nodeKind", "fedcat"),
+        ("dcat:Dataset dct:accrualPeriodicity: class", "fedcat"),
+        ("dcat:Distribution dcat:byteSize: datatype", "fedcat"),
+        ("dcat:Distribution dct:license: class", "fedcat"),
+    }
+    assert all(f.datasets == ["d"] for f in report.violations())
+
+
+# --- the shapes: fetched from the publisher, cached --------------------------------------------------------
+
+
+@pytest.fixture
+def publisher():
+    """A local server playing semiceu.github.io, with the corpus copies at the publisher's paths."""
+    if not SHAPES.is_dir():
+        pytest.skip(f"the official shapes are absent ({SHAPES})")
+    with PortalServer() as server:
+        for remote, local in (
+            ("3.0.1/html/shacl/shapes.ttl", "dcat-ap-3.0.1/html_shacl_shapes.ttl"),
+            ("3.0.1/html/shacl/range.ttl", "dcat-ap-3.0.1/html_shacl_range.ttl"),
+            ("3.0.0/shacl/dcat-ap-SHACL.ttl", "dcat-ap-3.0.0/shacl_dcat-ap-SHACL.ttl"),
+        ):
+            server.add(f"/DCAT-AP/releases/{remote}", (SHAPES / local).read_bytes(), "text/turtle")
+        yield server
+
+
+def test_shapes_are_fetched_once_and_cached(publisher, tmp_path):
+    base = publisher.url("/DCAT-AP/releases/")
+    files = shacl.cached_shapes("dcat-ap-3.0.1", tmp_path, publisher=base)
+    assert [f.name for f in files] == ["shapes.ttl", "range.ttl"]
+    assert files[0].read_bytes() == (SHAPES / "dcat-ap-3.0.1" / "html_shacl_shapes.ttl").read_bytes()
+    assert len(publisher.log) == 2
+    assert all(r.headers.get("User-Agent", "").startswith("fedcat/") for r in publisher.log)
+    assert shacl.cached_shapes("dcat-ap-3.0.1", tmp_path, publisher=base) == files
+    assert len(publisher.log) == 2  # the cache answered
+    shapes = shacl.load_shapes(files)
+    assert shapes.owners  # loads as SHACL
+
+
+def test_a_bad_download_is_not_cached(publisher, tmp_path):
+    publisher.add(
+        "/DCAT-AP/releases/3.0.0/shacl/dcat-ap-SHACL.ttl", "<!DOCTYPE html><p>rate limited", "text/html"
+    )
+    with pytest.raises(shacl.ShapesError, match="not Turtle"):
+        shacl.cached_shapes("dcat-ap-3.0.0", tmp_path, publisher=publisher.url("/DCAT-AP/releases/"))
+    assert not (tmp_path / "dcat-ap-3.0.0" / "dcat-ap-SHACL.ttl").exists()
+
+
+def test_the_fetch_stays_on_the_publisher(publisher, tmp_path):
+    publisher.add(
+        "/DCAT-AP/releases/3.0.0/shacl/dcat-ap-SHACL.ttl",
+        "",
+        status=302,
+        headers={"Location": "http://example.org/x.ttl"},
+    )
+    with pytest.raises(shacl.ShapesError, match="leaves the source's origin"):
+        shacl.cached_shapes("dcat-ap-3.0.0", tmp_path, publisher=publisher.url("/DCAT-AP/releases/"))
+
+
+def test_shape_files_in_a_directory():
+    if not SHAPES.is_dir():
+        pytest.skip(f"the official shapes are absent ({SHAPES})")
+    files = shacl.shape_files("dcat-ap-3.0.1", [SHAPES / "dcat-ap-3.0.1"])
+    # shapes.ttl, not shapes_recommended.ttl nor mdr-vocabularies.shape.ttl
+    assert [f.name for f in files] == ["html_shacl_shapes.ttl", "html_shacl_range.ttl"]
+    with pytest.raises(shacl.ShapesError, match=r"no dcat-ap-SHACL\.ttl"):
+        shacl.shape_files("dcat-ap-3.0.0", [SHAPES / "dcat-ap-hvd-3.0.0"])
+    with pytest.raises(shacl.ShapesError, match="unknown shapes profile"):
+        shacl.shape_files("dcat-ap-9", [])
+
+
+# --- the CLI ----------------------------------------------------------------------------------------------
+
+
+@needs_corpus
+@needs_shapes
+def test_cli_export_and_validate(harvested, tmp_path, capsys):
+    store, config, data_dir, _ = harvested
+    config_file = tmp_path / "sources.yaml"
+    import yaml
+
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"base_url": BASE_URL},
+                "sources": [
+                    {"id": s.id, "name": s.name, "type": s.type, "url": s.url} for s in config.sources
+                ],
+            }
+        )
+    )
+    common = ["--config", str(config_file), "--data-dir", str(data_dir)]
+    target = tmp_path / "catalogue.nt"
+    assert cli_main(["export", *common, "--format", "nt", "--out", str(target)]) == 0
+    assert len(rdflib.Graph().parse(target, format="nt")) > 0
+    assert f"exported {store.count()} datasets" in capsys.readouterr().err
+    report = tmp_path / "report.json"
+    code = cli_main(
+        [
+            "validate",
+            *common,
+            "--shapes",
+            str(SHAPES / "dcat-ap-3.0.1"),
+            "--limit",
+            "200",
+            "--report",
+            str(report),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "200 datasets checked against dcat-ap-3.0.1" in printed
+    assert "Violations caused by fedcat's serialisation: 0." in printed
+    assert "Violations per rule" in printed
+    body = json.loads(report.read_text())
+    assert body["violations"]["fedcat"] == 0 and body["datasets"] == 200
+    assert all(v["cause"] == "source" for found in body["by_dataset"].values() for v in found)
+
+
+def test_cli_validate_without_shapes_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
+    config_file = tmp_path / "sources.yaml"
+    config_file.write_text("sources: []\n")
+    Store(tmp_path / "data" / "fedcat.db").close()
+    code = cli_main(
+        [
+            "validate",
+            "--config",
+            str(config_file),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--shapes",
+            str(tmp_path / "nowhere"),
+        ]
+    )
+    assert code == 2
+    assert "no such file or directory" in " ".join(capsys.readouterr().err.split())
