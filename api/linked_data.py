@@ -67,6 +67,7 @@ RDF_OFFERS = (
     ("application/ld+json", "jsonld"),
     ("application/rdf+xml", "rdf"),
     ("application/n-triples", "nt"),
+    ("application/json", "jsonld"),  # JSON-LD is JSON: a client asking for JSON can read it
 )
 DOCUMENT_OFFERS = (*RDF_OFFERS, ("text/html", "html"), ("application/xhtml+xml", "html"))
 CATALOG_PAGE_SIZE, CATALOG_MAX_PAGE_SIZE = 100, 1000
