@@ -28,12 +28,17 @@ from .values import ValueMapper, is_iri
 FIELDMAPS = Path(__file__).parent / "fieldmaps"
 
 
-def extract(obj: Any, path: str) -> list[Any]:
+KeyPath = tuple[tuple[str, bool], ...]  # (key, every item of a list?) per step
+
+
+def compile_path(path: str) -> KeyPath:
+    return tuple((part[:-3], True) if part.endswith("[*]") else (part, False) for part in path.split("."))
+
+
+def extract(obj: Any, path: str | KeyPath) -> list[Any]:
     """Every non-empty value at `path` in a JSON object (lists flattened)."""
     current = [obj]
-    for part in path.split("."):
-        each = part.endswith("[*]")
-        key = part[:-3] if each else part
+    for key, each in compile_path(path) if isinstance(path, str) else path:
         following: list[Any] = []
         for item in current:
             value = item.get(key) if isinstance(item, dict) else None
@@ -43,6 +48,8 @@ def extract(obj: Any, path: str) -> list[Any]:
                 following.extend(v for v in value if v is not None)
             elif not each:
                 following.append(value)
+        if not following:
+            return []
         current = following
     return [v for v in current if v not in ("", [], {})]
 
@@ -90,7 +97,7 @@ class FieldMap:
     def __init__(self, name: str, data: dict[str, Any]) -> None:
         self.name = name
         self.lang: str | None = data.get("language")
-        self.sections: dict[str, dict[str, tuple[tuple[str, ...], Reader]]] = {}
+        self.sections: dict[str, dict[str, tuple[tuple[KeyPath, ...], Reader]]] = {}
         for section, fields in data.items():
             if section == "language":
                 continue
@@ -99,7 +106,7 @@ class FieldMap:
                 paths = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
                 if spec["as"] not in KINDS:
                     raise ValueError(f"fieldmap {name}: {section}.{field}: unknown kind {spec['as']!r}")
-                compiled[field] = (tuple(paths), KINDS[spec["as"]])
+                compiled[field] = (tuple(compile_path(p) for p in paths), KINDS[spec["as"]])
             self.sections[section] = compiled
 
     def apply(self, section: str, obj: Any, values: ValueMapper, lang: str | None = None) -> dict[str, Any]:
