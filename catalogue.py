@@ -40,6 +40,20 @@ def open_backend(data_dir: Path, name: str = "embedded") -> SearchBackend:
     raise ValueError(f"unknown search backend {name!r} (expected one of {', '.join(BACKENDS)})")
 
 
+@contextmanager
+def _harvest_lock(data_dir: Path) -> Iterator[None]:
+    """The data dir's harvest lock (flock: released by the kernel when its process dies, even by kill -9)."""
+    with (data_dir / "harvest.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another fedcat process is harvesting into {data_dir} (if it is `fedcat run`, trigger a "
+                "run with POST /api/sources/{id}/harvest; `fedcat status` and `fedcat serve` work beside it)"
+            ) from None
+        yield
+
+
 @dataclass
 class Catalogue:
     config: Config
@@ -61,6 +75,9 @@ class Catalogue:
         config = load_config(config_path or default_config())
         directory = Path(data_dir or default_data_dir())
         directory.mkdir(parents=True, exist_ok=True)
+        if writer:  # the harvesting process holds the index's only writer: say so before tantivy does
+            with _harvest_lock(directory):
+                pass
         store = Store(directory / "fedcat.db")
         store.sync_sources(config.sources)
         search = open_backend(directory, backend or os.environ.get("FEDCAT_BACKEND", "embedded"))
@@ -71,11 +88,7 @@ class Catalogue:
     @contextmanager
     def harvesting(self) -> Iterator[None]:
         """Hold the data dir's harvest lock; runs still marked `running` then belong to a dead process."""
-        with (self.data_dir / "harvest.lock").open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(f"another fedcat process is harvesting into {self.data_dir}") from None
+        with _harvest_lock(self.data_dir):
             self.store.mark_interrupted()
             try:
                 yield

@@ -142,6 +142,9 @@ def test_sigterm_stops_fedcat_run_after_a_whole_page(tmp_path, portal, capsys):
         "run", "--no-api", "--log-format", "json", "--config", str(config), "--data-dir", str(data)
     )
     wait_for(lambda: stored_records(data) >= 3, process)
+    # the service holds the data dir: a harvest beside it is refused, clearly, before touching the index
+    assert main(["harvest", "--config", str(config), "--data-dir", str(data)]) == 2
+    assert "another fedcat process is harvesting into" in capsys.readouterr().err
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
