@@ -34,6 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
+from ..indexer.sparql import sync_sparql
 from ..indexer.store import RunReport, Store
 from .pool import AlreadyRunning, RunContext, RunPool, SharedFeed
 from .run import Harvest, RunResult
@@ -234,6 +235,7 @@ class HarvestService:
                 sync_index(self.store, self.backend)
         except Exception:  # the records stay pending: the next sync (or start) indexes them
             log.exception("indexing after a run failed")
+        sync_sparql(self.store, self.config)  # as harvest() does; a no-op while a serving worker holds it
 
     def describe(self) -> dict[str, Any]:
         """Scheduled sources and their next fire time (for logs and the CLI)."""
