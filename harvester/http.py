@@ -277,6 +277,10 @@ class _TlsPool(HTTPSConnectionPool):
     ConnectionCls = _TlsConnection
 
 
+# urllib3 names the pool class in its errors ("HTTPConnectionPool(host=…): Read timed out"): keep its names
+_Pool.__name__, _TlsPool.__name__ = HTTPConnectionPool.__name__, HTTPSConnectionPool.__name__
+
+
 class _Adapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
