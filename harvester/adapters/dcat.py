@@ -16,7 +16,9 @@ import contextlib
 import hashlib
 import logging
 import multiprocessing
+import os
 import pickle
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -56,6 +58,8 @@ IRI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"{}|\\^
 WORKER_MIN_REMAINING = 5_000  # announced records still to come for a source to get a parsing process
 WORKER_AFTER_PAGES = 3  # without an announced total: from this page on
 REPLY_RECORDS = 200  # records per message from the parsing process
+# Parsing processes at once in this process (runs of several sources in threads): one per spare core.
+_WORKER_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
 
 def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
@@ -231,6 +235,7 @@ class PageWorker:
 
         self._busy = False  # one page at a time: submitted, not received yet
         self.broken = False  # the process died or its pipe broke: pages are parsed here from then on
+        self._closed = False
 
     def submit(self, content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
         self._conn.send_bytes(pickle.dumps((content, rdf_format.media_type, base_iri), protocol=5))
@@ -248,6 +253,9 @@ class PageWorker:
             return ("ok", (*value, records)) if status == "done" else (status, value)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if not self._busy:  # else it is parsing a page nobody will read: no need to wait for it
             with contextlib.suppress(OSError):
                 self._conn.send_bytes(pickle.dumps(None))
@@ -256,6 +264,7 @@ class PageWorker:
             self._process.terminate()
             self._process.join(timeout=5)
         self._conn.close()
+        _WORKER_SLOTS.release()
 
 
 class _Job:
@@ -383,9 +392,12 @@ class DcatAdapter(Adapter):
         return page.number >= WORKER_AFTER_PAGES
 
     def _start_worker(self) -> PageWorker | None:
+        if not _WORKER_SLOTS.acquire(blocking=False):
+            return None  # other runs use the spare cores: parse here
         try:
             return PageWorker()
         except Exception as exc:  # e.g. inside a daemonic process, which may not have children
+            _WORKER_SLOTS.release()
             log.info("source %s: no parsing process (%s); parsing here", self.source.id, exc)
             return None
 
