@@ -577,6 +577,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 args.profile,
                 limit=args.limit,
                 progress=lambda n: bar.advance(task, n),
+                on_batch=lambda part: shacl.save_results(store, part),  # for the quality score
             )
         listed = [dataset for dataset, _ in report.worst(args.top)]
         titles = {i: text_in(r["dataset"].title) for i, r in store.datasets(listed).items()}

@@ -226,6 +226,7 @@ class Report:
     profile: str
     datasets: int = 0
     findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # the dataset ids of the last batch (see validate_store)
 
     def violations(self, cause: str | None = None) -> list[Finding]:
         return [f for f in self.findings if f.severity == "Violation" and (cause is None or f.cause == cause)]
@@ -412,11 +413,12 @@ def validate_rows(rows: Iterable[Any], info: Any, shapes: Shapes, profile: str, 
     lines: list[str] = []
     owners: dict[str, list[str]] = {}
     count = 0
+    rows_seen = list(rows)
     if catalog:
         header = Writer(info.iri)
         write_catalog(header, info)
         lines.extend(header.lines)
-    for row in rows:
+    for row in rows_seen:
         record_lines, record_owners = record_document(info, row)
         lines.extend(record_lines)
         for subject, ids in record_owners.items():
@@ -424,6 +426,7 @@ def validate_rows(rows: Iterable[Any], info: Any, shapes: Shapes, profile: str, 
         count += 1
     report = validate("".join(lines).encode("utf-8", "replace"), shapes, profile, owners)
     report.datasets = count
+    report.checked = [row.id for row in rows_seen]
     return report
 
 
@@ -436,9 +439,11 @@ def validate_store(
     batch: int = 2000,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[Report], None] | None = None,
 ) -> Report:
     """Validate every live record of a store, `batch` records per pyshacl run (pyshacl holds its graphs
-    in memory: ~2,000 records is ~150,000 triples), with the catalogues' description in the first run."""
+    in memory: ~2,000 records is ~150,000 triples), with the catalogues' description in the first run.
+    `on_batch` gets each batch's report (with the ids it checked) before it is merged into the whole."""
     import sqlite3
 
     from .catalog_rdf import iter_rows
@@ -454,7 +459,10 @@ def validate_store(
                     break
                 pending.append(row)
             if len(pending) >= batch or (limit is not None and report.datasets + len(pending) >= limit):
-                report.merge(validate_rows(pending, info, shapes, profile, catalog=first))
+                part = validate_rows(pending, info, shapes, profile, catalog=first)
+                if on_batch:
+                    on_batch(part)
+                report.merge(part)
                 first = False
                 if progress:
                     progress(len(pending))
@@ -462,7 +470,10 @@ def validate_store(
             if limit is not None and report.datasets >= limit:
                 break
         if pending or first:
-            report.merge(validate_rows(pending, info, shapes, profile, catalog=first))
+            part = validate_rows(pending, info, shapes, profile, catalog=first)
+            if on_batch:
+                on_batch(part)
+            report.merge(part)
             if progress and pending:
                 progress(len(pending))
     finally:
@@ -516,3 +527,78 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
             "; ".join(f"{rule} ×{n}" if n > 1 else rule for rule, n in rules_hit.most_common()),
         )
     return Group(*lines, rules, worst)
+
+
+# --- stored results (for the quality score's DCAT-AP compliance indicator) --------------------------------
+
+RESULTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shacl_results (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    conforms INTEGER NOT NULL,
+    source_violations INTEGER NOT NULL,
+    fedcat_violations INTEGER NOT NULL,
+    validated_at TEXT NOT NULL
+)
+"""
+
+
+def save_results(store: Any, part: Report) -> int:
+    """Store each checked dataset's result (at the record's current version); returns how many."""
+    from ..indexer.store import now
+
+    per_dataset: dict[str, Counter[str]] = {i: Counter() for i in part.checked}
+    for finding in part.violations():
+        for dataset in finding.datasets:
+            if dataset in per_dataset:
+                per_dataset[dataset][finding.cause] += 1
+    stamp = now()
+    with store.write() as db:
+        db.execute(RESULTS_SCHEMA)
+        versions = (
+            dict(
+                db.execute(
+                    f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(part.checked))})",
+                    part.checked,
+                ).fetchall()
+            )
+            if part.checked
+            else {}
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO shacl_results (id, version, profile, conforms, source_violations,"
+            " fedcat_violations, validated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    i,
+                    versions.get(i, 0),
+                    part.profile,
+                    int(not sum(c.values())),
+                    c["source"],
+                    c["fedcat"],
+                    stamp,
+                )
+                for i, c in per_dataset.items()
+            ],
+        )
+    return len(per_dataset)
+
+
+def stored_conformance(store: Any, ids: Iterable[str]) -> dict[str, bool]:
+    """id -> whether its last validation found no violation, for records not changed since (by version)."""
+    ids = list(ids)
+    found: dict[str, bool] = {}
+    try:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for fedcat_id, conforms in store.db.execute(
+                f"SELECT s.id, s.conforms FROM shacl_results s JOIN records r ON r.id = s.id AND r.version = s.version"
+                f" WHERE s.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[fedcat_id] = bool(conforms)
+    except Exception as exc:  # no table yet: nothing was ever validated
+        if "no such table" not in str(exc):
+            raise
+    return found

@@ -413,6 +413,10 @@ def test_cli_export_and_validate(harvested, tmp_path, capsys):
     body = json.loads(report.read_text())
     assert body["violations"]["fedcat"] == 0 and body["datasets"] == 200
     assert all(v["cause"] == "source" for found in body["by_dataset"].values() for v in found)
+    # each dataset's result is stored for the quality score (conforms: no violation at all)
+    stored = shacl.stored_conformance(store, [r[0] for r in store.db.execute("SELECT id FROM records")])
+    assert len(stored) == 200
+    assert {i for i, conforms in stored.items() if not conforms} == set(body["by_dataset"]) & set(stored)
 
 
 def test_cli_validate_without_shapes_says_so(tmp_path, capsys, monkeypatch):
