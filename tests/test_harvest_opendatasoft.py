@@ -520,7 +520,8 @@ def test_export_ignoring_offset_stops(portal, catalogue):
     [result] = harvest(config_for(portal, export_chunk=4000), store, backend)
     assert result.status == "partial"
     assert "repeats datasets already read" in result.message
-    assert len(exports(portal)) == 3  # the second chunk showed it; the third had been fetched ahead
+    # the second chunk showed it; the third may or may not have been fetched ahead by then
+    assert len(exports(portal)) in (2, 3)
 
 
 def test_export_that_breaks_off_makes_the_run_partial(portal, catalogue):

@@ -251,9 +251,10 @@ def _spatial(spatial: Any, values: ValueMapper) -> list[Location]:
     geometry as WKT; the granularity ("fr:commune") has no DCAT-AP property and is noted as unmapped."""
     if not isinstance(spatial, dict):
         return []
+    zones = spatial.get("zones")
     locations = [
         Location(label=[Text(zone.strip())])
-        for zone in spatial.get("zones") or ()
+        for zone in (zones if isinstance(zones, list) else ())
         if isinstance(zone, str) and zone.strip()
     ]
     geometry = geojson_wkt(spatial.get("geom"))
