@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .harvester.sources import Config, load_config
-from .indexer.backend import SearchBackend
+from .indexer.backend import IndexOutdated, SearchBackend
 from .indexer.documents import sync_index
 from .indexer.store import Store
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"
 BACKENDS = ("embedded", "sqlite")
+log = logging.getLogger("fedcat")
 
 
 def default_config() -> Path:
@@ -80,7 +83,17 @@ class Catalogue:
                 pass
         store = Store(directory / "fedcat.db")
         store.sync_sources(config.sources)
-        search = open_backend(directory, backend or os.environ.get("FEDCAT_BACKEND", "embedded"))
+        name = backend or os.environ.get("FEDCAT_BACKEND", "embedded")
+        try:
+            search = open_backend(directory, name)
+        except IndexOutdated as exc:
+            if not writer:
+                raise RuntimeError(str(exc)) from None
+            # the index is derived data: drop it and rebuild it from the store below
+            log.warning("%s; rebuilding it", exc)
+            shutil.rmtree(exc.path, ignore_errors=True)
+            store.reset_index_marks()
+            search = open_backend(directory, name)
         if writer:
             sync_index(store, search)
         return cls(config, store, search, directory)

@@ -25,6 +25,14 @@ MAX_PAGE_SIZE = 100
 FACET_SIZE = 50  # values returned per facet, most frequent first
 
 
+class IndexOutdated(ValueError):
+    """An index built by another fedcat version (schema or facets changed): it must be rebuilt from the store."""
+
+    def __init__(self, path: object, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
 class SearchDocument(msgspec.Struct, omit_defaults=True):
     id: str
     title: str = ""

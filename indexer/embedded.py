@@ -34,6 +34,7 @@ from .backend import (
     MAX_RESULT_WINDOW,
     SORTS,
     FacetValue,
+    IndexOutdated,
     SearchBackend,
     SearchDocument,
     SearchQuery,
@@ -240,9 +241,10 @@ class EmbeddedBackend(SearchBackend):
         if tantivy.Index.exists(str(self.path)):
             found = marker.read_text().strip() if marker.exists() else "unknown"
             if found != version:
-                raise ValueError(
+                raise IndexOutdated(
+                    self.path,
                     f"search index at {self.path} has schema {found!r}, this fedcat needs {version!r}: "
-                    "delete the directory and rebuild the index from the store"
+                    "rebuild it from the store (`fedcat reindex`)",
                 )
             self._index = tantivy.Index.open(str(self.path))
             self._schema = self._index.schema
