@@ -41,6 +41,7 @@ from ..mappings.catalog_rdf import (
     CatalogInfo,
     HydraView,
     RecordRow,
+    read_only,
     record_rows,
     rows_from,
     to_format,
@@ -189,7 +190,7 @@ class CatalogPager:
     """
 
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._db = read_only(path)
         self._lock = threading.Lock()
         self._anchors: list[str] = []
         self._total = 0

@@ -118,6 +118,11 @@ _ROW_SQL = (
 )
 
 
+def read_only(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a store file (a path with spaces, "?" or "#" included)."""
+    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+
+
 def _rows(cursor: Iterable[Any]) -> list[RecordRow]:
     return [RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5])) for r in cursor]
 
@@ -333,7 +338,7 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(db_path: str, info: CatalogInfo) -> None:
-    _worker["db"] = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    _worker["db"] = read_only(db_path)
     _worker["info"] = info
 
 
@@ -360,7 +365,7 @@ def export(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
     db_path = str(db_path)
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db = read_only(db_path)
     try:
         top = db.execute("SELECT MAX(rowid) FROM records").fetchone()[0] or 0
     finally:

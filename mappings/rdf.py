@@ -152,22 +152,21 @@ def _language(tag: str) -> str:
         return ""
 
 
-_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\\x7f]')  # str.translate is slow (~1.7 µs): only when needed
-
-
-def _escaped(value: str) -> str:
-    return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+_needs_escape = re.compile(r'[\x00-\x1f"\\\x7f]').search  # str.translate is slow (~1.7 µs): only when needed
 
 
 def text(value: str, lang: str | None = None) -> str:
     """A literal, language-tagged when the tag is valid. Escaped here rather than through pyoxigraph's
     `Literal` (2.5 µs a literal, the writer's largest cost); `tests/test_linked_data.py` checks both agree."""
-    quoted = '"' + _escaped(value) + '"'
-    return quoted + _language(lang) if lang else quoted
+    if _needs_escape(value):
+        value = value.translate(_ESCAPES)
+    return f'"{value}"{_language(lang)}' if lang else f'"{value}"'
 
 
 def typed(value: str, datatype: str) -> str:
-    return f'"{_escaped(value)}"^^<{datatype}>'
+    if _needs_escape(value):
+        value = value.translate(_ESCAPES)
+    return f'"{value}"^^<{datatype}>'
 
 
 def date(value: str) -> str:

@@ -444,12 +444,10 @@ def validate_store(
     """Validate every live record of a store, `batch` records per pyshacl run (pyshacl holds its graphs
     in memory: ~2,000 records is ~150,000 triples), with the catalogues' description in the first run.
     `on_batch` gets each batch's report (with the ids it checked) before it is merged into the whole."""
-    import sqlite3
-
-    from .catalog_rdf import iter_rows
+    from .catalog_rdf import iter_rows, read_only
 
     report = Report(profile)
-    db = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
+    db = read_only(db_path)
     try:
         pending: list[Any] = []
         first = True
