@@ -94,6 +94,7 @@ class SparqlStore:
 
     def __init__(self, store: pyoxigraph.Store, path: Path) -> None:
         self.oxigraph, self.path = store, path
+        self._catalog: CatalogInfo | None = None  # the catalogue graph as last written by this object
 
     @classmethod
     def open(cls, path: Path) -> SparqlStore:
@@ -161,10 +162,12 @@ class SparqlStore:
                 progress(len(rows))
             if budget is not None and time.monotonic() - started > budget:
                 return done
-        self._write_catalog(info)
-        if first:
-            self.oxigraph.load(_STATE, RdfFormat.N_QUADS)
-        self.oxigraph.flush()
+        if done or first or info != self._catalog:  # an idle server's syncs write nothing
+            self._write_catalog(info)
+            self._catalog = info
+            if first:
+                self.oxigraph.load(_STATE, RdfFormat.N_QUADS)
+            self.oxigraph.flush()
         return done
 
     def _write(self, rows: list[Any], info: CatalogInfo, *, replace: bool) -> None:
