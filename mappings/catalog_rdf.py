@@ -229,13 +229,12 @@ def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, members: bool 
     """The dataset, fedcat's catalogue record of it and the source's; with `members`, the catalogues'
     dcat:dataset / dcat:record links to them."""
     d = write_dataset(w, row.dataset)
-    uri = row.dataset.uri
-    record = w.a(iri(record_iri(uri)) or w.bnode(), CATALOG_RECORD)
+    record = w.a(d[:-1] + "#record>", CATALOG_RECORD)  # under the dataset's IRI, checked by write_dataset
     w.add(record, _PRIMARY_TOPIC, d)
     w.add(record, _IDENTIFIER, text(row.id))
     w.add(record, _ISSUED, _timestamp(row.first_seen))
     w.add(record, _MODIFIED, _timestamp(row.last_seen))
-    source_record = w.a(iri(source_record_iri(uri)) or w.bnode(), CATALOG_RECORD)
+    source_record = w.a(d[:-1] + "#source-record>", CATALOG_RECORD)
     w.add(record, _SOURCE, source_record)
     w.add(source_record, _PRIMARY_TOPIC, d)
     w.add(source_record, _IDENTIFIER, text(row.source_record_id))

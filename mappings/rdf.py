@@ -317,7 +317,8 @@ class Writer:
         if dist.uri and (original := iri(dist.uri)) is not None and original != node:
             self.add(node, owl.sameAs, original)
         self.texts(node, dct.title, dist.title)
-        self.texts(node, dct.description, dist.description)
+        if dist.description:
+            self.texts(node, dct.description, dist.description)
         # accessURL is mandatory: a download URL is also a URL that gives access to the distribution
         self.iris(node, dcat.accessURL, dist.access_url or dist.download_url[:1], RESOURCE)
         self.iris(node, dcat.downloadURL, dist.download_url, RESOURCE)
@@ -332,11 +333,16 @@ class Writer:
             self.add(node, dcat.byteSize, typed(str(dist.byte_size), XSD + "nonNegativeInteger"))
         if dist.checksum:
             self.checksum(node, dist.checksum.algorithm, dist.checksum.value)
-        self.date(node, dct.issued, dist.issued)
-        self.date(node, dct.modified, dist.modified)
-        self.iris(node, dct.language, dist.language, LINGUISTIC_SYSTEM)
-        self.iris(node, dct.conformsTo, dist.conforms_to, STANDARD)
-        self.concepts(node, adms.status, [dist.status])
+        if dist.issued:
+            self.date(node, dct.issued, dist.issued)
+        if dist.modified:
+            self.date(node, dct.modified, dist.modified)
+        if dist.language:
+            self.iris(node, dct.language, dist.language, LINGUISTIC_SYSTEM)
+        if dist.conforms_to:
+            self.iris(node, dct.conformsTo, dist.conforms_to, STANDARD)
+        if dist.status:
+            self.concepts(node, adms.status, [dist.status])
         for service in dist.access_service:
             self.service(node, dcat.accessService, service, dataset)
 
@@ -374,10 +380,13 @@ def _vocabulary_label(uri: str, lang: str) -> str | None:
     return None
 
 
+def _distribution_key(dist: Distribution, position: int) -> str:
+    return _digest(dist.uri) if dist.uri else str(position)
+
+
 def distribution_iri(dataset: Dataset, dist: Distribution, position: int) -> str:
     """fedcat's IRI of a dataset's distribution: a digest of the source's IRI, else its position."""
-    key = _digest(dist.uri) if dist.uri else str(position)
-    return f"{dataset.uri}#distribution-{key}"
+    return f"{dataset.uri}#distribution-{_distribution_key(dist, position)}"
 
 
 def write_dataset(w: Writer, dataset: Dataset) -> str:
@@ -410,7 +419,8 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     for contact in dataset.contact_points:
         w.contact(s, contact)
     for position, dist in enumerate(dataset.distributions, 1):
-        w.distribution(s, dist, iri(distribution_iri(dataset, dist, position)) or w.bnode(), dataset)
+        # under the dataset's validated IRI, with a hex or decimal key: valid without checking again
+        w.distribution(s, dist, f"{s[:-1]}#distribution-{_distribution_key(dist, position)}>", dataset)
     w.date(s, dct.issued, dataset.issued)
     w.date(s, dct.modified, dataset.modified)
     w.iris(s, dct.language, dataset.language, LINGUISTIC_SYSTEM)
@@ -421,14 +431,20 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     for location in dataset.spatial:
         w.location(s, location)
     w.iris(s, dcat.landingPage, dataset.landing_page, DOCUMENT)
-    w.iris(s, foaf.page, dataset.documentation, DOCUMENT)
-    w.iris(s, dct.conformsTo, dataset.conforms_to, STANDARD)
+    if dataset.documentation:  # the rarer properties: no call at all when empty (the writer's hot path)
+        w.iris(s, foaf.page, dataset.documentation, DOCUMENT)
+    if dataset.conforms_to:
+        w.iris(s, dct.conformsTo, dataset.conforms_to, STANDARD)
     if dataset.version:
         w.add(s, dcat.version, text(dataset.version))
-    w.concepts(s, dct.type, [dataset.type])
-    w.iris(s, dcatap.hvdCategory, dataset.hvd_categories)
-    w.iris(s, dcatap.applicableLegislation, dataset.applicable_legislation, LEGAL_RESOURCE)
-    w.iris(s, dct.relation, dataset.related, RESOURCE)
+    if dataset.type:
+        w.concepts(s, dct.type, [dataset.type])
+    if dataset.hvd_categories:
+        w.iris(s, dcatap.hvdCategory, dataset.hvd_categories)
+    if dataset.applicable_legislation:
+        w.iris(s, dcatap.applicableLegislation, dataset.applicable_legislation, LEGAL_RESOURCE)
+    if dataset.related:
+        w.iris(s, dct.relation, dataset.related, RESOURCE)
     return s
 
 
