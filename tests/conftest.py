@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from fedcat.demo.portal import PortalServer
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.indexer.store import Store
 
 # The recorded portal shapes live beside the repository, not in it (they are not ours to redistribute).
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -17,6 +19,16 @@ def portal() -> Iterator[PortalServer]:
     """A PortalServer on 127.0.0.1 (random port), stopped after the test."""
     with PortalServer() as server:
         yield server
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Iterator[tuple[Store, EmbeddedBackend]]:
+    """A real record store and embedded index in the test's own directory."""
+    store = Store(tmp_path / "fedcat.db")
+    backend = EmbeddedBackend(tmp_path / "index")
+    yield store, backend
+    backend.close()
+    store.close()
 
 
 @pytest.fixture(scope="session")

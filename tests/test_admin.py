@@ -13,8 +13,6 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.schedule import HarvestService
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
 from prometheus_client.parser import text_string_to_metric_families
 
 FAST = {"connect_timeout": 1, "read_timeout": 2, "retries": 0, "backoff": 0.01, "run_budget": 30}
@@ -24,15 +22,6 @@ TOKEN = "correct horse battery staple"
 @pytest.fixture(autouse=True)
 def no_token_from_the_environment(monkeypatch):
     monkeypatch.delenv("FEDCAT_ADMIN_TOKEN", raising=False)
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def serve_city(portal: PortalServer, page_size: int = 5, delay: float = 0.0) -> str:

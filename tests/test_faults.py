@@ -32,15 +32,6 @@ PAGES = 5  # the city catalogue: 14 datasets, 3 a page
 MB = 1024 * 1024
 
 
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
-
-
 def run(store, backend, *sources: dict, full: bool = False, **http) -> RunResult:
     config = parse_config({"settings": {"http": {**FAST, **http}}, "sources": list(sources)})
     [result] = harvest(config, store, backend, full=full)

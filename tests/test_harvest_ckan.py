@@ -20,7 +20,6 @@ from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.adapters.ckan import CkanAdapter
 from fedcat.harvester.run import harvest, http_client
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
 from fedcat.mappings.dates import normalise_date
@@ -117,15 +116,6 @@ class CkanApi:
             for r in self.portal.log
             if r.path.endswith("/package_search")
         ]
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def config_for(*sources: dict, **settings):

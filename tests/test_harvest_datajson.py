@@ -13,7 +13,6 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -32,15 +31,6 @@ def need(path: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"the recorded data.json corpus is not available (expected {path})")
     return path
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def config_for(url: str, source_id: str = "dj", http: dict | None = None, **options):

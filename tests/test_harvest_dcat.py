@@ -12,7 +12,6 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
@@ -39,21 +38,6 @@ def corpus_dcat_files() -> list[Path]:
     if not (CORPUS / "dcat").is_dir():
         return []
     return sorted(p for p in (CORPUS / "dcat").rglob("*") if p.is_file() and p.suffix in MEDIA_TYPES)
-
-
-@pytest.fixture
-def portal():
-    with PortalServer() as server:
-        yield server
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def config_for(*sources: dict, **settings):

@@ -23,7 +23,6 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -260,15 +259,6 @@ def lille(count: int = 250) -> list[dict]:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def serve(portal: PortalServer, datasets: list[dict], **kwargs) -> ExploreApi:

@@ -20,7 +20,6 @@ import pytest
 from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
 from fedcat.mappings.dates import normalise_date
@@ -149,15 +148,6 @@ class UdataApi:
         if self.tamper:
             body = self.tamper(page, body)
         return Reply(json.dumps(body).encode(), "application/json")
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def config_for(*sources: dict, **settings):

@@ -20,12 +20,6 @@ from fedcat.harvester.http import (
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_xml
 
 
-@pytest.fixture
-def portal():
-    with PortalServer() as server:
-        yield server
-
-
 def client_for(portal: PortalServer, **settings) -> HttpClient:
     return HttpClient(
         LinkPolicy(portal.url("/")), HttpSettings(backoff=0.01, **settings), sleep=lambda s: None

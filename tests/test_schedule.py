@@ -15,21 +15,11 @@ from fedcat.harvester.pool import AlreadyRunning, RunPool
 from fedcat.harvester.run import harvest
 from fedcat.harvester.schedule import HarvestService, missed_schedule
 from fedcat.harvester.sources import Source, parse_config
-from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store
 
 FAST = {"connect_timeout": 1, "read_timeout": 2, "retries": 1, "backoff": 0.01, "run_budget": 30}
 # once a day, twelve hours from now: no fire time comes while a test runs, the last one was hours ago
 DAILY = f"0 {(datetime.now(UTC).hour + 12) % 24} * * *"
-
-
-@pytest.fixture
-def catalogue(tmp_path):
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    yield store, backend
-    backend.close()
-    store.close()
 
 
 def serve_city(portal: PortalServer, prefix: str, page_size: int = 5, delay: float = 0.0) -> tuple[str, int]:
