@@ -388,6 +388,8 @@ def dataset_validation(
     from ..mappings import shacl
 
     state = _state(request)
+    if profile not in shacl.PROFILES:
+        return _error(400, f"profile must be one of {', '.join(shacl.PROFILES)}, got {profile!r}", "profile")
     row, record = _row(state.store, id)
     if row is None or record is None:
         return _error(404, f"no dataset with id {id!r}", "id")
@@ -395,7 +397,7 @@ def dataset_validation(
         files = shacl.resolve_shapes(profile, data_dir=state.store.path.parent)
         shapes = shacl.load_shapes(files)
     except shacl.ShapesError as exc:
-        return _error(503, str(exc), "profile" if "profile" in str(exc) else None)
+        return _error(503, str(exc))
     lines, owners = shacl.record_document(state.info(), row)
     report = shacl.validate("".join(lines), shapes, profile, owners)
     report.datasets = 1
@@ -618,7 +620,9 @@ def catalog(
         note=note,
     )
     if fmt == "html":
-        return _html(_catalog_html(state, rows, view, page, last), negotiated=negotiated)
+        return _html(
+            _catalog_html(state, rows, view, (page - 1) * size + 1, page, last), negotiated=negotiated
+        )
     w = Writer(view.view)
     write_catalog(w, info)
     write_hydra(w, view)
@@ -701,7 +705,9 @@ def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> 
     return _PAGE.format(title=_e(title), body=body)
 
 
-def _catalog_html(state: LinkedData, rows: list[RecordRow], view: HydraView, page: int, last: int) -> str:
+def _catalog_html(
+    state: LinkedData, rows: list[RecordRow], view: HydraView, first: int, page: int, last: int
+) -> str:
     info = state.info()
     items = "".join(
         f'<li><a href="{_e(r.dataset.uri)}">{_e(text_in(r.dataset.title) or r.id)}</a>'
@@ -720,7 +726,7 @@ def _catalog_html(state: LinkedData, rows: list[RecordRow], view: HydraView, pag
     )
     body = (
         f"<h1>{_e(info.title)}</h1>{_formats(info.iri)}<p>{view.total:,} jeux de données — page {page} / {last}</p>"
-        f'<ol start="{(page - 1) * len(rows) + 1 if rows else 1}">{items}</ol><p>{nav}</p>'
+        f'<ol start="{first}">{items}</ol><p>{nav}</p>'
         + (f"<p><em>{_e(view.note)}</em></p>" if view.note else "")
     )
     return _PAGE.format(title=_e(info.title), body=body)

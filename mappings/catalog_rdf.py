@@ -11,7 +11,8 @@ Shapes of what fedcat publishes (every IRI under the configured `base_url`):
   `hydra:totalItems`.
 
 Everything is written as N-Triples lines (see `mappings.rdf`); `export` streams a whole store in constant
-memory: records are read a batch at a time in id order and written as they come.
+memory: records are read a range of rowids at a time (by worker processes for big catalogues) and written
+as they come.
 """
 
 from __future__ import annotations
@@ -93,14 +94,6 @@ def catalog_info(config: Any, stored_sources: Iterable[dict[str, Any]] = ()) -> 
     )
 
 
-def record_iri(dataset_uri: str) -> str:
-    return dataset_uri + "#record"
-
-
-def source_record_iri(dataset_uri: str) -> str:
-    return dataset_uri + "#source-record"
-
-
 class RecordRow(msgspec.Struct):
     """One live record as the catalogue needs it."""
 
@@ -147,17 +140,6 @@ def rows_from(db: sqlite3.Connection, start: str, limit: int, *, inclusive: bool
             f"{_ROW_SQL} WHERE r.id {op} ? AND r.withdrawn_at IS NULL ORDER BY r.id LIMIT ?", (start, limit)
         )
     )
-
-
-def rows_before(db: sqlite3.Connection, end: str, limit: int) -> list[RecordRow]:
-    """The `limit` live records just before `end`, in id order (a previous page, by keyset)."""
-    rows = _rows(
-        db.execute(
-            f"{_ROW_SQL} WHERE r.id < ? AND r.withdrawn_at IS NULL ORDER BY r.id DESC LIMIT ?", (end, limit)
-        )
-    )
-    rows.reverse()
-    return rows
 
 
 def iter_rows(db: sqlite3.Connection, batch: int = EXPORT_BATCH) -> Iterator[list[RecordRow]]:

@@ -294,6 +294,7 @@ def test_html_escapes_what_it_shows(site, ids):
     assert "Aussi publié par" in duplicate.text and "Métropole Européenne de Lille" in duplicate.text
     catalogue = client.get("/catalog?page_size=5", headers={"accept": "text/html"})
     assert catalogue.status_code == 200 and "suivante" in catalogue.text
+    assert '<ol start="11">' in client.get("/catalog.html?page=3&page_size=5").text
 
 
 # --- the catalogue -----------------------------------------------------------------------------------------
@@ -512,3 +513,5 @@ def test_validation_without_shapes_is_unavailable(site, ids, monkeypatch, tmp_pa
     monkeypatch.setenv("FEDCAT_SHAPES_DIR", str(tmp_path / "nowhere"))
     response = client.get(f"/datasets/{ids[('ville', 'budget-primitif')]}/validation")
     assert response.status_code == 503
+    unknown = client.get(f"/datasets/{ids[('ville', 'budget-primitif')]}/validation?profile=dcat-ap-9")
+    assert unknown.status_code == 400 and "profile" in unknown.json()["detail"]
