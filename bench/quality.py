@@ -1,6 +1,6 @@
 """What the quality score costs: scoring, the publisher recount, and `/api/quality` stored vs on the fly.
 
-    python -m fedcat.bench.quality [--records 100000]
+    python bench/quality.py [--records 100000]
 
 Builds a store of generated records (3 distributions each, 40 sources, ~2,000 publisher spellings), scores
 them the way the indexer does (`indexer.derived.derive`, which also writes the `quality` rows), then times
@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..api.quality import report
-from ..indexer import derived
-from ..indexer.store import Store, Upsert, payload_hash
-from ..mappings.model import Agent, ContactPoint, Dataset, Distribution, Text
-from ..mappings.quality import aggregate, dataset_urls, score
+from fedcat.api.quality import report
+from fedcat.indexer import derived
+from fedcat.indexer.store import Store, Upsert, payload_hash
+from fedcat.mappings.model import Agent, ContactPoint, Dataset, Distribution, Text
+from fedcat.mappings.quality import aggregate, dataset_urls, score
 
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "http://www.iana.org/assignments/media-types/"
