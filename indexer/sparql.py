@@ -40,8 +40,14 @@ log = logging.getLogger("fedcat.sparql")
 SPARQL_DIR = "sparql"
 SYNC_BATCH = 1000
 BULK_FROM = 200  # records in a batch from which the bulk loader is used
-_STATE_GRAPH = "urn:fedcat:sparql"
-_STATE = f"<{_STATE_GRAPH}> <urn:fedcat:synced> <{_STATE_GRAPH}> <{_STATE_GRAPH}> .\n"
+_STATE_GRAPH = "urn:fedcat:sparql"  # the store's own state, in a graph of its own
+_STATE_NODE = NamedNode(_STATE_GRAPH)
+_SYNCED, _FILLING = "urn:fedcat:synced", "urn:fedcat:filling"
+
+
+def _marker(predicate: str) -> str:
+    return f"<{_STATE_GRAPH}> <{predicate}> <{_STATE_GRAPH}> <{_STATE_GRAPH}> .\n"
+
 
 # Created on the record store by `ensure_schema` (fedcat's store owns its tables; these are the linked-data
 # views' additions, all IF NOT EXISTS, so any process may run them first).
@@ -114,8 +120,14 @@ class SparqlStore:
         self.oxigraph.flush()
         del self.oxigraph
 
+    def state(self) -> str | None:
+        """ "synced" once a first load has completed, "filling" during it (it may take several syncs),
+        None for a store that was never loaded."""
+        found = {q.predicate.value for q in self.oxigraph.quads_for_pattern(None, None, None, _STATE_NODE)}
+        return "synced" if _SYNCED in found else "filling" if _FILLING in found else None
+
     def synced_once(self) -> bool:
-        return any(True for _ in self.oxigraph.quads_for_pattern(None, None, None, NamedNode(_STATE_GRAPH)))
+        return self.state() == "synced"
 
     def pending(self, store: Store) -> int:
         return int(store.db.execute("SELECT COUNT(*) FROM sparql_pending").fetchone()[0])
@@ -133,13 +145,17 @@ class SparqlStore:
         With `budget` (seconds), stops after the batch that crosses it (a server answering queries meanwhile).
         """
         ensure_schema(store)
-        first = not self.synced_once()
-        if first:
-            self.oxigraph.clear()  # a first sync that crashed half-way: start again from nothing
+        state = self.state()
+        if state is None:
+            # the first load: every record is queued, then loaded over as many syncs as it takes (a server
+            # loads a big catalogue in slices between queries); a half-made store is started again
+            self.oxigraph.clear()
             with store.write() as db:
                 db.execute(
                     "INSERT OR REPLACE INTO sparql_pending (id, version) SELECT id, version FROM records"
                 )
+            self.oxigraph.load(_marker(_FILLING), RdfFormat.N_QUADS)
+            state = "filling"
         started, done = time.monotonic(), 0
         while True:
             with gc_paused():
@@ -152,7 +168,7 @@ class SparqlStore:
                 ).fetchall()
                 if not rows:
                     break
-                self._write(rows, info, replace=not first)
+                self._write(rows, info, replace=state == "synced")
             with store.write() as db:
                 db.executemany(
                     "DELETE FROM sparql_pending WHERE id = ? AND version <= ?", [r[:2] for r in rows]
@@ -162,11 +178,14 @@ class SparqlStore:
                 progress(len(rows))
             if budget is not None and time.monotonic() - started > budget:
                 return done
-        if done or first or info != self._catalog:  # an idle server's syncs write nothing
+        if done or state == "filling" or info != self._catalog:  # an idle server's syncs write nothing
             self._write_catalog(info)
             self._catalog = info
-            if first:
-                self.oxigraph.load(_STATE, RdfFormat.N_QUADS)
+            if state == "filling":
+                self.oxigraph.remove(
+                    pyoxigraph.Quad(_STATE_NODE, NamedNode(_FILLING), _STATE_NODE, _STATE_NODE)
+                )
+                self.oxigraph.load(_marker(_SYNCED), RdfFormat.N_QUADS)
             self.oxigraph.flush()
         return done
 

@@ -318,3 +318,45 @@ def test_harvest_syncs_the_store_when_no_server_holds_it(tmp_path):
     finally:
         backend.close()
         store.close()
+
+
+def test_first_load_goes_on_across_budgeted_syncs(tmp_path, monkeypatch):
+    """A server loads a big catalogue a slice at a time between queries: each slice keeps the others'."""
+    from fedcat.indexer import sparql as sparql_module
+    from fedcat.indexer.sparql import catalog_info_from_store
+
+    store = Store(tmp_path / "fedcat.db")
+    backend = EmbeddedBackend(tmp_path / "index")
+    try:
+        with PortalServer() as portal:
+            city = City(portal)
+            config = parse_config(
+                {
+                    "settings": {"base_url": BASE_URL},
+                    "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": city.url}],
+                }
+            )
+            harvest(config, store, backend)
+        monkeypatch.setattr(sparql_module, "SYNC_BATCH", 3)
+        info = catalog_info_from_store(store, BASE_URL, config)
+        sparql = SparqlStore.for_store(store)
+        try:
+            assert sparql.state() is None
+            slices = 0
+            while True:
+                done = sparql.sync(store, info, budget=0)  # one batch a call
+                slices += 1
+                if sparql.state() == "synced":
+                    break
+                assert 0 < done <= 3 and sparql.state() == "filling"
+                assert slices < 20
+            assert slices == -(-len(city.datasets) // 3) + 1  # the last call finds the queue empty
+            solutions = sparql.oxigraph.query(COUNT, use_default_graph_as_union=True)
+            assert int(next(iter(solutions))["n"].value) == len(city.datasets)
+            del solutions
+            assert sparql.sync(store, info) == 0  # nothing left: nothing written
+        finally:
+            sparql.close()
+    finally:
+        backend.close()
+        store.close()
