@@ -69,6 +69,9 @@ class Visited:
     def __init__(self) -> None:
         self._urls: set[str] = set()
 
+    def __contains__(self, url: str) -> bool:
+        return url in self._urls
+
     def add(self, url: str) -> None:
         if url in self._urls:
             raise HarvestError(f"paging loop: {url} was already read in this run")

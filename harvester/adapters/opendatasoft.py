@@ -32,8 +32,7 @@ Mapping choices (the plain renames are data: mappings/fieldmaps/opendatasoft.yam
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -57,7 +56,7 @@ from ..http import HarvestError, HttpClient
 from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .datajson import JsonStream, is_html, period_from_text
-from .jsonapi import JSON, canonical_json, fetch_json
+from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
 
 API = "/api/explore/v2.1"
 WINDOW = 10_000  # the datasets endpoint refuses offset + limit beyond this
@@ -332,35 +331,6 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
 # --- the adapter --------------------------------------------------------------------------------------
 
 
-class _Ahead:
-    """The next request of the walk, sent while the run maps and stores the current page.
-
-    Still one request at a time to the portal (politeness unchanged), but the portal's response time,
-    often longer than fedcat's work on a page of 100 datasets, overlaps that work instead of adding to it.
-    A response fetched ahead and then not needed (the walk ended or changed course) is dropped.
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ods-fetch")
-        self._pending: dict[str, Future] = {}
-
-    def prefetch(self, url: str, fetch: Callable[[str], Any]) -> None:
-        if url not in self._pending:
-            self._pending[url] = self._pool.submit(fetch, url)
-
-    def get(self, url: str, fetch: Callable[[str], Any]) -> Any:
-        future = self._pending.pop(url, None) or self._pool.submit(fetch, url)
-        for other in self._pending.values():  # asked for something else: what was fetched ahead is stale
-            other.cancel()
-        self._pending.clear()
-        return future.result()
-
-    def close(self) -> None:
-        for future in self._pending.values():
-            future.cancel()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 class OpendatasoftAdapter(Adapter):
     type = "opendatasoft"
 
@@ -395,7 +365,7 @@ class OpendatasoftAdapter(Adapter):
         return f"{self.root}{API}/catalog/exports/json" + (f"?{query}" if query else "")
 
     def pages(self) -> Iterator[Page]:
-        ahead = _Ahead()
+        ahead = FetchAhead()
         try:
             yield from self._walk(ahead)
         finally:
@@ -404,7 +374,7 @@ class OpendatasoftAdapter(Adapter):
     def _listing(self, url: str) -> Any:
         return fetch_json(self.client, url)[1]
 
-    def _walk(self, ahead: _Ahead) -> Iterator[Page]:
+    def _walk(self, ahead: FetchAhead) -> Iterator[Page]:
         listed: set[str] = set()  # every distinct dataset id the portal listed, before the publisher check
         offset, number, totals = 0, 0, []
         while True:
@@ -486,14 +456,14 @@ class OpendatasoftAdapter(Adapter):
         overlap = 1 if continued else 0
         return chunk, self.export_url(offset - overlap, chunk + overlap)
 
-    def _export_ahead(self, ahead: _Ahead, total: int | None, offset: int, continued: bool) -> None:
+    def _export_ahead(self, ahead: FetchAhead, total: int | None, offset: int, continued: bool) -> None:
         chunk, url = self._export_urls(offset, continued)
         if chunk <= 0 or total is None or offset < total:
             ahead.prefetch(url, self._export_chunk)
 
     def _export(
         self,
-        ahead: _Ahead,
+        ahead: FetchAhead,
         number: int,
         listed: set[str],
         total: int | None,

@@ -34,7 +34,7 @@ from ...mappings.namespaces import SPDX
 from ...mappings.values import ValueMapper, is_iri
 from ..http import HarvestError
 from .base import Adapter, Page, RawRecord, Visited
-from .jsonapi import JSON, canonical_json, fetch_json
+from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
 
@@ -51,30 +51,43 @@ class UdataAdapter(Adapter):
         seen: set[str] = set()
         problems: list[str] = []
         number = 0
-        for url in self._listings():
-            first = url
-            totals: list[int] = []
-            listed: set[str] = set()
-            while url:
-                visited.add(url)
-                number += 1
-                _, body = fetch_json(self.client, url)
-                data, total, next_url = _envelope(body, url)
-                if total is not None:
-                    totals.append(total)
-                page = Page(url=url, number=number, next_url=next_url, total=total)
-                ids = self._records(page, data)
-                if ids and ids <= seen:
-                    raise HarvestError(f"paging loop: {url} lists only datasets already read in this run")
-                seen |= ids
-                listed |= ids
-                yield page
-                # an empty page ends the walk even if it links to another one
-                url = self._next(next_url, url) if data else None
-            if problem := incomplete(totals, len(listed)):
-                problems.append(f"{first}: {problem}")
+        ahead = FetchAhead()  # the next page is requested while the run maps and stores this one
+        try:
+            for url in self._listings():
+                first = url
+                totals: list[int] = []
+                listed: set[str] = set()
+                while url:
+                    visited.add(url)
+                    number += 1
+                    data, total, next_url = _envelope(ahead.get(url, self._listing), url)
+                    if total is not None:
+                        totals.append(total)
+                    page = Page(url=url, number=number, next_url=next_url, total=total)
+                    ids = self._records(page, data)
+                    if ids and ids <= seen:
+                        raise HarvestError(f"paging loop: {url} lists only datasets already read in this run")
+                    seen |= ids
+                    listed |= ids
+                    refused: HarvestError | None = None
+                    try:  # an empty page ends the walk even if it links to another one
+                        url = self._next(next_url, url) if data else None
+                    except HarvestError as exc:  # raised once this page is stored: nothing read is lost
+                        refused, url = exc, None
+                    if url and url not in visited:  # a loop is caught below, before any request
+                        ahead.prefetch(url, self._listing)
+                    yield page
+                    if refused:
+                        raise refused
+                if problem := incomplete(totals, len(listed)):
+                    problems.append(f"{first}: {problem}")
+        finally:
+            ahead.close()
         if problems:  # raised after the last page: everything readable was read, nothing is withdrawn
             raise HarvestError("; ".join(problems))
+
+    def _listing(self, url: str) -> Any:
+        return fetch_json(self.client, url)[1]
 
     def _listings(self) -> Iterator[str]:
         """The first page of each listing to walk: the whole catalogue, or one per organization."""
