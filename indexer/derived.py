@@ -116,13 +116,11 @@ def mark_unscored(store: Store) -> int:
 
 
 def shacl_results(store: Store, ids: Iterable[str]) -> dict[str, bool]:
-    """Hook for the DCAT-AP compliance indicator: id -> conforms, from stored SHACL validations.
+    """The DCAT-AP compliance indicator's input: id -> conforms, from `fedcat validate`'s stored results
+    (only for records unchanged since they were validated; storing results marks them for re-scoring)."""
+    from ..mappings.shacl import stored_conformance  # here: loading the shapes machinery costs start-up time
 
-    `fedcat validate` (pyshacl with the official shapes) is being built separately and stores nothing yet,
-    so every record scores this indicator as "not validated". Read its results here once it does, and mark
-    the validated records for re-indexing (as `fedcat linkcheck` does) so that their score follows.
-    """
-    return {}
+    return stored_conformance(store, ids)
 
 
 def derive(

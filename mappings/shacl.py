@@ -580,6 +580,8 @@ def save_results(store: Any, part: Report) -> int:
                 for i, c in per_dataset.items()
             ],
         )
+        # their quality score has a DCAT-AP compliance indicator: the next index sync re-scores them
+        db.executemany("UPDATE records SET indexed_version = 0 WHERE id = ?", [(i,) for i in per_dataset])
     return len(per_dataset)
 
 

@@ -19,6 +19,7 @@ from fedcat.cli import main as cli_main
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
+from fedcat.indexer import derived
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sparql import catalog_info_from_store
 from fedcat.indexer.store import Store
@@ -417,6 +418,10 @@ def test_cli_export_and_validate(harvested, tmp_path, capsys):
     stored = shacl.stored_conformance(store, [r[0] for r in store.db.execute("SELECT id FROM records")])
     assert len(stored) == 200
     assert {i for i, conforms in stored.items() if not conforms} == set(body["by_dataset"]) & set(stored)
+    # the quality score reads them, and the validated records wait for the next index sync to be re-scored
+    assert derived.shacl_results(store, list(stored)) == stored
+    stale = {row[0] for row in store.db.execute("SELECT id FROM records WHERE indexed_version < version")}
+    assert set(stored) <= stale
 
 
 def test_cli_validate_without_shapes_says_so(tmp_path, capsys, monkeypatch):
