@@ -359,21 +359,20 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
                 "filters, or read the whole catalogue from the export",
                 "page",
             )
-        filters = {
-            "publisher": publisher,
-            "theme": theme,
-            "format": format,
-            "licence": licence,
-            # the index keeps keywords trimmed and lowercased
-            "keyword": [k.lower() for k in keyword] if keyword else None,
-            "source": source,
-            "language": language,
-            "jurisdiction": jurisdiction,
-            "quality": [v.lower() for v in quality] if quality else None,
-        }
+        filters = search_filters(
+            publisher=publisher,
+            theme=theme,
+            format=format,
+            licence=licence,
+            keyword=keyword,
+            source=source,
+            language=language,
+            jurisdiction=jurisdiction,
+            quality=quality,
+        )
         query = SearchQuery(
             q=q,
-            filters={f: cleaned for f, values in filters.items() if values and (cleaned := _clean(values))},
+            filters=filters,
             modified_after=_date_param("modified_after", modified_after),
             modified_before=_date_param("modified_before", modified_before),
             sort=sort,
@@ -557,6 +556,18 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         return _json({"status": "ok", "datasets": store.count(), "index": backend.name})
 
     return app
+
+
+def search_filters(**parameters: list[str] | None) -> dict[str, list[str]]:
+    """Facet filters from request parameters, as the index holds their values (keywords and rating bands
+    lowercased); shared by the search API and the filtered catalogue."""
+    filters = {}
+    for facet, values in parameters.items():
+        if values and facet in FACETS:
+            cleaned = _clean([v.lower() for v in values] if facet in ("keyword", "quality") else values)
+            if cleaned:
+                filters[facet] = cleaned
+    return filters
 
 
 def _clean(values: list[str]) -> list[str]:

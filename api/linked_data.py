@@ -34,7 +34,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
+from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.sparql import catalog_info_from_store, ensure_schema
 from ..indexer.store import Store
 from ..mappings.catalog_rdf import (
@@ -526,25 +526,24 @@ def catalog(
     modified_after: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
     modified_before: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
 ) -> Response:
-    from .app import _clean, _date_param
+    from .app import _date_param, search_filters
 
     state = _state(request)
     fmt = _format_for(request, ext[1:].lower() or None, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     negotiated = not ext
-    values = {
-        "publisher": publisher,
-        "theme": theme,
-        "format": format,
-        "licence": licence,
-        "keyword": [k.lower() for k in keyword] if keyword else None,
-        "source": source,
-        "language": language,
-        "jurisdiction": jurisdiction,
-        "quality": [v.lower() for v in quality] if quality else None,
-    }
-    filters = {f: cleaned for f, v in values.items() if v and f in FACETS and (cleaned := _clean(v))}
+    filters = search_filters(
+        publisher=publisher,
+        theme=theme,
+        format=format,
+        licence=licence,
+        keyword=keyword,
+        source=source,
+        language=language,
+        jurisdiction=jurisdiction,
+        quality=quality,
+    )
     after_date = _date_param("modified_after", modified_after)
     before_date = _date_param("modified_before", modified_before)
     filtered = bool(filters or q.strip() or after_date or before_date)
