@@ -13,6 +13,24 @@ from fedcat.indexer.store import Store
 # The recorded portal shapes live beside the repository, not in it (they are not ours to redistribute).
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
+# How the local portal serves a corpus file, and how rdflib reads it as the independent reference.
+MEDIA_TYPES = {
+    ".ttl": "text/turtle",
+    ".nt": "application/n-triples",
+    ".rdf": "application/rdf+xml",
+    ".xml": "application/rdf+xml",
+    ".jsonld": "application/ld+json",
+    ".json": "application/json",
+}
+RDFLIB_FORMATS = {
+    ".ttl": "turtle",
+    ".nt": "nt",
+    ".rdf": "xml",
+    ".xml": "xml",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+
 
 @pytest.fixture
 def portal() -> Iterator[PortalServer]:

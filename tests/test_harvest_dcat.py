@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import rdflib
+from conftest import CORPUS, MEDIA_TYPES, RDFLIB_FORMATS
 from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer, Reply
 from fedcat.harvester.run import harvest
@@ -14,24 +15,6 @@ from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
 from fedcat.indexer.store import Store
 from rdflib.namespace import DCAT, DCTERMS, RDF
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-MEDIA_TYPES = {
-    ".ttl": "text/turtle",
-    ".nt": "application/n-triples",
-    ".rdf": "application/rdf+xml",
-    ".xml": "application/rdf+xml",
-    ".jsonld": "application/ld+json",
-    ".json": "application/json",
-}
-RDFLIB_FORMATS = {
-    ".ttl": "turtle",
-    ".nt": "nt",
-    ".rdf": "xml",
-    ".xml": "xml",
-    ".jsonld": "json-ld",
-    ".json": "json-ld",
-}
 
 
 def corpus_dcat_files() -> list[Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import rdflib
+from conftest import CORPUS, MEDIA_TYPES, RDFLIB_FORMATS
 from fedcat.cli import main as cli_main
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
@@ -28,25 +29,8 @@ from fedcat.mappings.catalog_rdf import export
 from fedcat.mappings.rdf import repair_iri
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SHAPES = CORPUS / "shapes"
 BASE_URL = "https://fedcat.example"
-MEDIA_TYPES = {
-    ".ttl": "text/turtle",
-    ".nt": "application/n-triples",
-    ".rdf": "application/rdf+xml",
-    ".xml": "application/rdf+xml",
-    ".jsonld": "application/ld+json",
-    ".json": "application/json",
-}
-RDFLIB_FORMATS = {
-    ".ttl": "turtle",
-    ".nt": "nt",
-    ".rdf": "xml",
-    ".xml": "xml",
-    ".jsonld": "json-ld",
-    ".json": "json-ld",
-}
 PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
 
 
