@@ -46,6 +46,8 @@ import threading
 import time
 from pathlib import Path
 
+from processes import in_child, start_server
+
 PAGE_SIZE = 1000
 SEED = 20240601
 ORIGIN = "https://opendata.example.fr"
@@ -534,27 +536,6 @@ def parse_child(size: int, pages: list[int], engine: str, out: mp.Queue) -> None
     out.put({"rates": rates, "triples_per_dataset": triples / datasets, "bytes": len(data)})
 
 
-def _in_child(target, *args):
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, out))
-    proc.start()
-    result = out.get()
-    proc.join()
-    return result
-
-
-# --- the driver -------------------------------------------------------------------------------------------
-
-
-def _start_server(size: int):
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=serve, args=(size, ready, stop), daemon=True)
-    proc.start()
-    return proc, stop, ready.get(timeout=60)
-
-
 def _check(result: dict, size: int, what: str, expect: dict[str, int]) -> list[str]:
     problems = []
     if result["status"] != "complete":
@@ -572,28 +553,28 @@ def _check(result: dict, size: int, what: str, expect: dict[str, int]) -> list[s
 def run_size(size: int, repeat: int, full_check: bool, profile: str | None, inprocess: bool) -> dict:
     """First harvests on fresh stores (median), the re-harvest with 304s, optional full re-harvest and
     in-process (no parsing process) first harvests, interleaved with the others."""
-    server, stop, base_url = _start_server(size)
+    server, stop, base_url = start_server(serve, size)
     firsts, local, problems = [], [], []
     again = full = None
     try:
         for attempt in range(repeat):
             if inprocess:
                 with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
-                    result = _in_child(harvest_child, base_url, workdir, False, None, False)
+                    result = in_child(harvest_child, base_url, workdir, False, None, False)
                     problems += _check(result, size, "in-process harvest", {"created": size, "seen": size})
                     local.append(result)
             with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
                 prof = profile if (profile and attempt == 0) else None
-                first = _in_child(harvest_child, base_url, workdir, False, prof, None)
+                first = in_child(harvest_child, base_url, workdir, False, prof, None)
                 problems += _check(first, size, "first harvest", {"created": size, "seen": size})
                 firsts.append(first)
                 if attempt == repeat - 1:  # the re-harvests run on the last store
-                    again = _in_child(harvest_child, base_url, workdir, False, None, None)
+                    again = in_child(harvest_child, base_url, workdir, False, None, None)
                     problems += _check(
                         again, size, "re-harvest", {"unchanged": size, "created": 0, "updated": 0}
                     )
                     if full_check:
-                        full = _in_child(harvest_child, base_url, workdir, True, None, None)
+                        full = in_child(harvest_child, base_url, workdir, True, None, None)
                         problems += _check(
                             full, size, "full re-harvest", {"unchanged": size, "created": 0, "updated": 0}
                         )
@@ -675,8 +656,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"fedcat harvest bench: {args.size:,} datasets, pages of {PAGE_SIZE:,}, {os.cpu_count()} CPUs")
     sample = sorted({1 + (k * page_count(args.size)) // args.parse_pages for k in range(args.parse_pages)})
-    oxi = _in_child(parse_child, args.size, sample, "pyoxigraph")
-    rdf = _in_child(parse_child, args.size, sample[:3], "rdflib")
+    oxi = in_child(parse_child, args.size, sample, "pyoxigraph")
+    rdf = in_child(parse_child, args.size, sample[:3], "rdflib")
     print(
         f"page: {oxi['bytes'] / 1e6:.2f} MB of Turtle, {oxi['triples_per_dataset']:.1f} triples per dataset"
     )

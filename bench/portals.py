@@ -43,6 +43,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from processes import in_child, start_server
+
 SEED_DATE = "2025-{m:02d}-{d:02d}T08:{mi:02d}:00+00:00"
 CATEGORIES = (
     "Administration",
@@ -400,35 +402,17 @@ def baseline_child(base_url: str, kind: str, size: int, page_size: int, out: mp.
     out.put({"elapsed": time.perf_counter() - started, "datasets": datasets})
 
 
-def _in_child(target, *args):
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, out))
-    proc.start()
-    result = out.get()
-    proc.join()
-    return result
-
-
-def _start_server(size: int):
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=serve, args=(size, ready, stop), daemon=True)
-    proc.start()
-    return proc, stop, ready.get(timeout=60)
-
-
 def run_kind(base_url: str, kind: str, size: int, repeat: int, page_size: int) -> dict:
     runs, problems = [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
-            run = _in_child(harvest_child, base_url, kind, page_size, workdir)
+            run = in_child(harvest_child, base_url, kind, page_size, workdir)
         if run["status"] != "complete" or run["counts"].get("created") != size:
             problems.append(f"{kind}: {run['status']} {run['message']} {run['counts']}")
         if run["stored"] != size or run["indexed"] != size:
             problems.append(f"{kind}: stored {run['stored']}, indexed {run['indexed']} of {size}")
         runs.append(run)
-    baselines = [_in_child(baseline_child, base_url, kind, size, page_size) for _ in range(repeat)]
+    baselines = [in_child(baseline_child, base_url, kind, size, page_size) for _ in range(repeat)]
     median = statistics.median(r["elapsed"] for r in runs)
     middle = min(runs, key=lambda r: abs(r["elapsed"] - median))
     return {
@@ -466,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{kind}: ~{len(json.dumps(sample[kind], ensure_ascii=False).encode()):,} bytes of JSON per dataset"
         )
-    server, stop, base_url = _start_server(args.size)
+    server, stop, base_url = start_server(serve, args.size)
     try:
         results = [run_kind(base_url, kind, args.size, args.repeat, args.page_size) for kind in kinds]
     finally:
