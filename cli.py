@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("export", help="write the whole catalogue as DCAT-AP RDF, in constant memory")
     p.add_argument("--format", choices=("ttl", "nt", "jsonld", "rdf"), default="ttl", dest="rdf_format")
     p.add_argument("--out", type=Path, required=True, help="the file to write ('-': standard output)")
-    p.add_argument("--workers", type=int, default=None, help="writer processes (default: up to 4)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one a core, at most 3)"
+    )
     _common(p)
 
     p = commands.add_parser(

@@ -12,8 +12,9 @@ in the same run):
   repeated under new ids and IRIs) and written with the real `Store.save_page`. Kept in `--workdir` for the
   next run;
 - export: `fedcat.mappings.catalog_rdf.export` of the whole store as N-Triples and Turtle, each in a fresh
-  `spawn` child: datasets/s, the child's peak RSS (`ru_maxrss`) and its workers' (the largest). N-Triples
-  in one process and with workers, to a file and to /dev/null (N-Triples is ~14 KB a dataset: writing
+  `spawn` child: datasets/s and the peak RSS of all its processes (the child's `ru_maxrss` plus, with
+  workers, their number times the largest worker's: an upper bound of the sum). N-Triples in one process
+  and with fedcat's default workers (`--workers`), to a file and to /dev/null (N-Triples is ~14 KB a dataset: writing
   14 GB shares the CPUs with the kernel). Baseline in the same run: reading and decoding every record
   without writing anything (the floor any export pays);
 - pages: `GET /catalog.ttl?page=N&page_size=M` over real HTTP (uvicorn in a child process) at page 1 and at
@@ -331,12 +332,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--distinct", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="export workers")
+    parser.add_argument("--workers", type=int, default=None, help="export workers (default: fedcat's)")
     parser.add_argument("--sparql-size", type=int, default=10_000, help="datasets loaded in each engine")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "fedcat-bench-export")
     parser.add_argument("--only", choices=("build", "export", "pages", "sparql"), default=None)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.workers is None:
+        from fedcat.mappings.catalog_rdf import default_workers
+
+        args.workers = default_workers(args.size)
     started = time.perf_counter()
     db_path = build_store(args.workdir, args.size, args.distinct)
     print(f"store: {args.size:,} records in {db_path} (ready after {time.perf_counter() - started:.0f} s)")
@@ -352,10 +357,13 @@ def main(argv: list[str] | None = None) -> int:
             runs = [run_export(db_path, fmt, args.workdir, workers) for _ in range(args.repeat)]
             rate = statistics.median(r[0] / r[1] for r in runs)
             rss, workers_rss = max(r[2] for r in runs), max(r[3] for r in runs)
-            extra = f" + {workers} workers x {workers_rss:,.0f} MB" if workers > 1 else ""
+            total = rss + (workers * workers_rss if workers > 1 else 0)
+            parts = (
+                f" (this process {rss:,.0f} + {workers} workers x {workers_rss:,.0f})" if workers > 1 else ""
+            )
             print(
-                f"export {fmt:>4}, {workers} process(es): {rate:,.0f} datasets/s, peak RSS {rss:,.0f} MB"
-                f"{extra}, {runs[0][4] / 1e6:,.0f} MB written"
+                f"export {fmt:>7}, {workers} process(es): {rate:,.0f} datasets/s, peak RSS {total:,.0f} MB"
+                f"{parts}, {runs[0][4] / 1e6:,.0f} MB written"
             )
     if args.only in (None, "pages"):
         run_pages(db_path, args.workdir, args.size, args.repeat)

@@ -21,11 +21,12 @@ import multiprocessing
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -43,7 +44,8 @@ _TITLE, _DESCRIPTION, _PUBLISHER = p(DCT + "title"), p(DCT + "description"), p(D
 _IDENTIFIER, _ISSUED, _MODIFIED = p(DCT + "identifier"), p(DCT + "issued"), p(DCT + "modified")
 _PRIMARY_TOPIC, _SOURCE = p(FOAF + "primaryTopic"), p(DCT + "source")
 hydra = Namespace(HYDRA)
-EXPORT_BATCH = 500  # records per export chunk: ~7 MB of N-Triples, 500 decoded datasets alive at a time
+T = TypeVar("T")
+EXPORT_BATCH = 200  # records per export chunk: ~3 MB of N-Triples, 200 decoded datasets alive at a time
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,9 @@ def _timestamp(value: str) -> str:
     return typed(value, XSD + "dateTime")
 
 
-def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, members: bool = True) -> str:
-    """The dataset, fedcat's catalogue record of it and the source's; with `members`, the catalogues'
-    dcat:dataset / dcat:record links to them."""
+def write_record(w: Writer, info: CatalogInfo, row: RecordRow) -> str:
+    """The dataset, fedcat's catalogue record of it and the source's, and the catalogues' dcat:dataset /
+    dcat:record links to them."""
     d = write_dataset(w, row.dataset)
     record = w.a(d[:-1] + "#record>", CATALOG_RECORD)  # under the dataset's IRI, checked by write_dataset
     w.add(record, _PRIMARY_TOPIC, d)
@@ -221,12 +223,11 @@ def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, members: bool 
     w.add(source_record, _PRIMARY_TOPIC, d)
     w.add(source_record, _IDENTIFIER, text(row.source_record_id))
     w.add(source_record, _MODIFIED, _timestamp(row.last_seen))  # as last read from the source
-    if members:
-        c, s = iri(info.iri), iri(info.source_iri(row.source_id))
-        w.add(c, _DATASET, d)
-        w.add(c, _RECORD, record)
-        w.add(s, _DATASET, d)
-        w.add(s, _RECORD, source_record)
+    c, s = iri(info.iri), iri(info.source_iri(row.source_id))
+    w.add(c, _DATASET, d)
+    w.add(c, _RECORD, record)
+    w.add(s, _DATASET, d)
+    w.add(s, _RECORD, source_record)
     return d
 
 
@@ -307,14 +308,21 @@ def _turtle_body(ntriples: bytes) -> bytes:
     return head[-1]
 
 
-def _rows_in(db: sqlite3.Connection, low: int, high: int) -> list[RecordRow]:
+def _fetch(db: sqlite3.Connection, low: int, high: int) -> list[Any]:
+    """The live records with rowid in (low, high], undecoded (SQLite releases the GIL while it reads)."""
+    return db.execute(
+        f"{_ROW_SQL} WHERE r.rowid > ? AND r.rowid <= ? AND r.withdrawn_at IS NULL ORDER BY r.rowid",
+        (low, high),
+    ).fetchall()
+
+
+def _make(found: list[Any], info: CatalogInfo, fmt: str) -> tuple[bytes | bytearray, int]:
+    """One export chunk from fetched records: N-Triples lines, grouped by subject for the other formats,
+    and for Turtle already serialised (without the @prefix header)."""
     with gc_paused():
-        return _rows(
-            db.execute(
-                f"{_ROW_SQL} WHERE r.rowid > ? AND r.rowid <= ? AND r.withdrawn_at IS NULL ORDER BY r.rowid",
-                (low, high),
-            )
-        )
+        rows = _rows(found)
+    data = _chunk(rows, info, grouped=fmt != "nt")
+    return (_turtle_body(bytes(data)) if fmt == "ttl" else data), len(rows)
 
 
 _worker: dict[str, Any] = {}
@@ -326,12 +334,28 @@ def _start_worker(db_path: str, info: CatalogInfo) -> None:
 
 
 def _work(low: int, high: int, fmt: str) -> tuple[bytes | bytearray, int]:
-    """One export chunk in a worker process: the live records with rowid in (low, high]."""
-    rows = _rows_in(_worker["db"], low, high)
-    count = len(rows)
-    data = _chunk(rows, _worker["info"], grouped=fmt != "nt")
-    del rows
-    return (_turtle_body(bytes(data)) if fmt == "ttl" else data), count
+    """One export chunk in a worker process."""
+    return _make(_fetch(_worker["db"], low, high), _worker["info"], fmt)
+
+
+def _ahead(
+    executor: Executor, fn: Callable[..., T], items: Iterable[tuple[Any, ...]], depth: int
+) -> Iterator[T]:
+    """`fn(*item)` for each item, run by `executor` at most `depth` items ahead of the caller; results in order."""
+    pending: deque[Future[T]] = deque()
+    for item in items:
+        pending.append(executor.submit(fn, *item))
+        if len(pending) > depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def default_workers(records: int) -> int:
+    """Export worker processes for a store of about `records` records: one a core, at most 3 (each ~55 MB;
+    on 2 cores 1M datasets go out at ~12,000/s in ~175 MB, against ~10,300/s in 60 MB in one process: see
+    bench/export.py); none for a small catalogue, where starting them (~1 s each) costs more than they save."""
+    return min(3, os.cpu_count() or 1) if records >= 40 * EXPORT_BATCH else 1
 
 
 def export(
@@ -339,12 +363,13 @@ def export(
 ) -> int:
     """Write the whole catalogue to `out` in constant memory; returns the number of datasets.
 
-    Records are read in storage (rowid) order, a range at a time: a record's row and its data were written
-    together, so this reads both tables' pages in sequence (2.5x faster than id order, whose digests
-    scatter the reads). With `workers` > 1, worker processes read and write ranges (the writer is pure
-    Python, ~100 µs a record) and this process writes their chunks in order, never more than two per
-    worker in flight. N-Triples and Turtle chunks are written as the workers make them (Turtle chunks share
-    one @prefix header); RDF/XML and JSON-LD are one document each, so their chunks are streamed through a
+    Records are read in storage (rowid) order, EXPORT_BATCH at a time: a record's row and its data were
+    written together, so this reads both tables' pages in sequence (2.5x faster than id order, whose digests
+    scatter the reads). The writer is pure Python (~65 µs a record), so with `workers` > 1 worker processes
+    read and write ranges while this process writes their chunks in order, at most two per worker in
+    flight; in one process a thread reads the next range meanwhile. Either way a thread writes `out`
+    (`_write_behind`). N-Triples and Turtle chunks are written as they come (Turtle chunks share one
+    @prefix header); RDF/XML and JSON-LD are one document each, so their chunks are streamed through a
     single pyoxigraph serialiser here.
     """
     if fmt not in FORMATS:
@@ -357,11 +382,8 @@ def export(
         db.close()
     ranges = [(low, low + EXPORT_BATCH) for low in range(0, top, EXPORT_BATCH)]
     if workers is None:
-        # one more than the cores: this process spends most of its time in write() (the kernel copying
-        # ~14 KB a dataset), a core the workers can use meanwhile (on 2 cores: 8,800/s with 2, 10,300 with
-        # 3). A small catalogue: starting workers (~1 s each) would cost more than it saves.
-        workers = min(4, (os.cpu_count() or 1) + 1) if len(ranges) >= 40 else 1
-    direct = fmt in ("nt", "ttl")
+        workers = default_workers(top)
+    chunk_format = fmt if fmt in ("nt", "ttl") else "grouped"  # RDF/XML, JSON-LD: serialised here
     count = 0
     header = Writer(info.iri)
     write_catalog(header, info)
@@ -370,40 +392,41 @@ def export(
         nonlocal count
         yield _encoded("".join(header.grouped()))
         if workers <= 1:
-            _start_worker(db_path, info)
+            # this thread makes the chunks; a second one reads the next range meanwhile
+            db = read_only(db_path)
             try:
-                for low, high in ranges:
-                    data, n = _work(low, high, fmt if direct else "grouped")
-                    count += n
-                    yield data
+                with ThreadPoolExecutor(1, thread_name_prefix="fedcat-export-read") as reader:
+                    for found in _ahead(reader, partial(_fetch, db), ranges, 1):
+                        data, n = _make(found, info, chunk_format)
+                        count += n
+                        yield data
             finally:
-                _worker.pop("db").close()
+                db.close()
             return
         context = multiprocessing.get_context("spawn")  # a fork of a threaded server would be unsafe
         with ProcessPoolExecutor(
             workers, context, initializer=_start_worker, initargs=(db_path, info)
         ) as pool:
-            pending: deque[Future[tuple[bytes | bytearray, int]]] = deque()
-            for low, high in ranges:
-                pending.append(pool.submit(_work, low, high, fmt if direct else "grouped"))
-                if len(pending) >= 2 * workers:
-                    data, n = pending.popleft().result()
-                    count += n
-                    yield data
-            while pending:
-                data, n = pending.popleft().result()
+            for data, n in _ahead(
+                pool, _work, ((low, high, chunk_format) for low, high in ranges), 2 * workers
+            ):
                 count += n
                 yield data
 
     if fmt == "nt":
-        for data in chunks():
-            out.write(data)
+        _write_behind(out, chunks())
     elif fmt == "ttl":
         stream = chunks()
         out.write(to_format(next(stream).decode("utf-8"), "ttl"))  # the catalogues, with the header
-        for data in stream:
-            out.write(data)
+        _write_behind(out, stream)
     else:
         triples = (t for data in chunks() for t in pyoxigraph.parse(data, RdfFormat.N_TRIPLES))
         pyoxigraph.serialize(triples, out, format=FORMATS[fmt], prefixes=_prefixes(fmt))
     return count
+
+
+def _write_behind(out: IO[bytes], chunks: Iterable[bytes | bytearray]) -> None:
+    """Write the chunks from a second thread, at most two behind: `write` releases the GIL while the kernel
+    copies a chunk (a third of the export's time in one process), so the next chunk is made meanwhile."""
+    with ThreadPoolExecutor(1, thread_name_prefix="fedcat-export-write") as writer:
+        deque(_ahead(writer, out.write, ((data,) for data in chunks), 2), maxlen=0)
