@@ -39,7 +39,9 @@ _SETTINGS_KEYS = {
     "respect_robots",
     "log_format",
     "shutdown_grace",
+    "catalogue",
 }
+CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
 _HTTP_KEYS = {"connect_timeout", "read_timeout", "max_bytes", "retries", "backoff", "run_budget"}
 
@@ -90,6 +92,7 @@ class Settings:
     respect_robots: bool = False  # obey robots.txt (a source can also ask with options.respect_robots)
     log_format: str = "text"  # or "json": one JSON object per line (FEDCAT_LOG_FORMAT overrides)
     shutdown_grace: float = 30.0  # seconds `fedcat run` waits on SIGTERM for runs to end a page cleanly
+    catalogue: dict[str, str] = field(default_factory=dict)  # CATALOGUE_KEYS -> text (else from base_url)
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,17 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
     if not isinstance(grace, int | float) or isinstance(grace, bool) or grace < 0:
         problems.append(f"settings.shutdown_grace: expected a number of seconds, got {grace!r}")
         grace = Settings.shutdown_grace
+    catalogue = raw.get("catalogue") or {}
+    if not isinstance(catalogue, dict):
+        problems.append(f"settings.catalogue: expected a mapping of {', '.join(CATALOGUE_KEYS)}")
+        catalogue = {}
+    for key, value in catalogue.items():
+        if key not in CATALOGUE_KEYS:
+            problems.append(
+                f"settings.catalogue: unknown key `{key}` (expected one of {', '.join(CATALOGUE_KEYS)})"
+            )
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(f"settings.catalogue.{key}: expected a non-empty text, got {value!r}")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -199,6 +213,7 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
         respect_robots=robots,
         log_format=log_format,
         shutdown_grace=float(grace),
+        catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         **limits,
     )
 

@@ -86,13 +86,15 @@ def catalog_info(config: Any, stored_sources: Iterable[dict[str, Any]] = ()) -> 
         for s in stored_sources
     }
     sources.update({s.id: SourceInfo(s.id, s.name, s.url, s.type) for s in config.sources})
+    said = config.settings.catalogue  # what the operator wrote in settings.catalogue, else from the host
     return CatalogInfo(
         base_url=base,
         sources=sources,
-        title=f"fedcat catalogue ({host})",
-        description=f"Open datasets harvested by fedcat from {len(sources)} portals and catalogues, "
+        title=said.get("title") or f"fedcat catalogue ({host})",
+        description=said.get("description")
+        or f"Open datasets harvested by fedcat from {len(sources)} portals and catalogues, "
         "normalised to DCAT-AP 3.0.",
-        publisher=host,
+        publisher=said.get("publisher") or host,
     )
 
 

@@ -59,10 +59,17 @@ def serve_catalogues(portal: PortalServer) -> tuple[str, str]:
     return city_base + "/catalog.ttl?page=1", metro_base + "/catalog.ttl?page=1"
 
 
+CATALOGUE = {
+    "title": "Catalogue des Hauts-de-France",
+    "description": "Données ouvertes des collectivités du Nord",
+    "publisher": "Région Hauts-de-France",
+}
+
+
 def config_for(city_url: str, metro_url: str):
     return parse_config(
         {
-            "settings": {"base_url": BASE_URL},
+            "settings": {"base_url": BASE_URL, "catalogue": CATALOGUE},
             "sources": [
                 {"id": "ville", "name": "Ville de Lille", "type": "dcat", "url": city_url},
                 {
@@ -282,6 +289,24 @@ def test_source_catalogue(site):
     assert str(graph.value(source, DCTERMS.title)) == "Métropole Européenne de Lille"
     assert graph.value(source, DCTERMS.publisher) is not None
     assert client.get("/sources/nowhere.ttl").status_code == 404
+
+
+def test_root_catalogue_says_what_the_settings_say(site):
+    client, _, config, _ = site
+    graph = graph_of(client.get("/catalog.ttl"))
+    root = rdflib.URIRef(f"{BASE_URL}/catalog")
+    assert (root, RDF.type, DCAT.Catalog) in graph
+    assert str(graph.value(root, DCTERMS.title)) == CATALOGUE["title"]
+    assert str(graph.value(root, DCTERMS.description)) == CATALOGUE["description"]
+    assert str(graph.value(graph.value(root, DCTERMS.publisher), FOAF.name)) == CATALOGUE["publisher"]
+    # without the settings, the catalogue is named after fedcat's host
+    from fedcat.mappings.catalog_rdf import catalog_info
+
+    bare = parse_config({"settings": {"base_url": BASE_URL}, "sources": []})
+    host = BASE_URL.split("://", 1)[1]
+    assert catalog_info(bare).title == f"fedcat catalogue ({host})"
+    assert catalog_info(bare).publisher == host
+    assert catalog_info(config).publisher == CATALOGUE["publisher"]
 
 
 def test_html_escapes_what_it_shows(site, ids):

@@ -55,7 +55,12 @@ def test_settings_are_validated():
     with pytest.raises(ConfigError) as caught:
         parse_config(
             {
-                "settings": {"max_withdraw_share": 2, "base_url": "ftp://x", "http": {"retries": -1}},
+                "settings": {
+                    "max_withdraw_share": 2,
+                    "base_url": "ftp://x",
+                    "http": {"retries": -1},
+                    "catalogue": {"title": " ", "owner": "me"},
+                },
                 "sources": [],
             }
         )
@@ -63,6 +68,10 @@ def test_settings_are_validated():
     assert "settings.max_withdraw_share: expected a number between 0 and 1, got 2" in problems
     assert "settings.base_url: expected an http(s) URL" in problems
     assert "settings.http.retries: expected a non-negative number, got -1" in problems
+    assert "settings.catalogue.title: expected a non-empty text, got ' '" in problems
+    assert (
+        "settings.catalogue: unknown key `owner` (expected one of title, description, publisher)" in problems
+    )
 
 
 def test_cli_prints_problems_not_a_traceback(tmp_path, capsys):
