@@ -40,6 +40,7 @@ _SETTINGS_KEYS = {
     "log_format",
     "shutdown_grace",
     "catalogue",
+    "bodies",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -93,6 +94,9 @@ class Settings:
     log_format: str = "text"  # or "json": one JSON object per line (FEDCAT_LOG_FORMAT overrides)
     shutdown_grace: float = 30.0  # seconds `fedcat run` waits on SIGTERM for runs to end a page cleanly
     catalogue: dict[str, str] = field(default_factory=dict)  # CATALOGUE_KEYS -> text (else from base_url)
+    bodies: tuple[
+        Path, ...
+    ] = ()  # registry files of public bodies for `fedcat audit` (relative: to the config)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def parse_config(data: Any, path: Path | str = "<config>") -> Config:
         raise ConfigError(path, ["expected a mapping with a top-level `sources:` list"])
     for key in sorted(set(data) - {"sources", "settings"}):
         problems.append(f"unknown top-level key `{key}` (expected `sources` and optional `settings`)")
-    settings = _settings(data.get("settings") or {}, problems)
+    settings = _settings(data.get("settings") or {}, problems, Path(path).parent)
     sources, seen = [], set()
     for index, entry in enumerate(data["sources"]):
         source = _source(entry, index, problems)
@@ -142,7 +146,7 @@ def parse_config(data: Any, path: Path | str = "<config>") -> Config:
     return Config(Path(path), settings, tuple(sources))
 
 
-def _settings(raw: Any, problems: list[str]) -> Settings:
+def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     if not isinstance(raw, dict):
         problems.append("`settings` must be a mapping")
         return Settings()
@@ -203,6 +207,13 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
             )
         elif not isinstance(value, str) or not value.strip():
             problems.append(f"settings.catalogue.{key}: expected a non-empty text, got {value!r}")
+    bodies = raw.get("bodies") or []
+    if not isinstance(bodies, list) or not all(isinstance(b, str) and b.strip() for b in bodies):
+        problems.append("settings.bodies: expected a list of file paths")
+        bodies = []
+    for entry in bodies:
+        if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
+            problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -214,6 +225,7 @@ def _settings(raw: Any, problems: list[str]) -> Settings:
         log_format=log_format,
         shutdown_grace=float(grace),
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
+        bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         **limits,
     )
 

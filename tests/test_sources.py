@@ -74,6 +74,22 @@ def test_settings_are_validated():
     )
 
 
+def test_bodies_setting_lists_files_relative_to_the_config(tmp_path):
+    config = parse_config(
+        {"settings": {"bodies": ["bodies/communes.json", "/srv/agents.csv"]}, "sources": []},
+        tmp_path / "sources.yaml",
+    )
+    assert config.settings.bodies == (tmp_path / "bodies" / "communes.json", Path("/srv/agents.csv"))
+    assert parse_config({"sources": []}).settings.bodies == ()
+    for bodies, problem in (
+        ("communes.json", "settings.bodies: expected a list of file paths"),
+        (["https://unpkg.com/communes.json"], "is a URL; download the file and give its path"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_config({"settings": {"bodies": bodies}, "sources": []})
+        assert problem in "\n".join(caught.value.problems)
+
+
 def test_cli_prints_problems_not_a_traceback(tmp_path, capsys):
     bad = tmp_path / "sources.yaml"
     bad.write_text("sources:\n  - id: x\n    type: dcat\n")
