@@ -1,4 +1,4 @@
-"""The `fedcat` command: harvest, serve, run, demo, status, reindex, quality, linkcheck."""
+"""The `fedcat` command: harvest, serve, run, demo, status, reindex, quality, linkcheck, audit."""
 
 from __future__ import annotations
 
@@ -146,6 +146,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-by", choices=("source", "publisher", "dataset"), default="source")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
     p.add_argument("--source", action="append", default=None, metavar="SOURCE_ID", help="only this source")
+    _common(p)
+
+    p = commands.add_parser(
+        "audit", help="publication obligations: per public body, obligated or not, publishing or not"
+    )
+    p.add_argument(
+        "--bodies",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="registry files: decoupage-administratif JSON, bodies CSV or YAML (default: settings.bodies)",
+    )
+    p.add_argument("--kind", action="append", default=None, help="only bodies of this kind (repeatable)")
+    p.add_argument("--departement", default=None, metavar="CODE", help="only bodies within this département")
+    p.add_argument(
+        "--within",
+        action="append",
+        default=None,
+        metavar="LEVEL:CODE",
+        help="only bodies within it (e.g. epci:200093201)",
+    )
+    p.add_argument("--obligated-only", action="store_true", help="only bodies obliged to publish")
+    p.add_argument("--not-publishing", action="store_true", help="only bodies with no live dataset")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
+    p.add_argument(
+        "--limit", type=int, default=None, help="at most N bodies (default: 50 in a table, else all)"
+    )
     _common(p)
 
     p = commands.add_parser(
@@ -627,6 +655,93 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{share:.0%}"
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import csv
+
+    from .audit.registry import Registry, RegistryError
+    from .audit.report import AUDIT_COLUMNS, FilterError, audit_filters, published_by_body, report
+
+    config, store, _ = _store_only(args)
+    try:
+        paths = args.bodies or config.settings.bodies
+        if not paths:
+            raise RuntimeError("no registry of public bodies: give --bodies FILE… or set settings.bodies")
+        with console.status("loading the registry of public bodies"):
+            registry = Registry.load(paths)
+        filters = audit_filters(
+            registry, args.kind, args.departement, args.within, args.obligated_only, args.not_publishing
+        )
+        jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
+        with console.status("matching publishers to bodies"):
+            body = report(registry, published_by_body(store, registry, jurisdictions), filters)
+    except (RegistryError, FilterError) as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        return 2
+    finally:
+        store.close()
+    for problem in registry.problems[:10]:
+        console.print(f"[yellow]registry: {problem}[/yellow]", highlight=False)
+    if len(registry.problems) > 10:
+        console.print(
+            f"[yellow]registry: {len(registry.problems) - 10} more problems (--format json lists them)[/]"
+        )
+    limit = args.limit if args.limit is not None else (50 if args.output == "table" else 0)
+    rows = body["items"][:limit] if limit > 0 else body["items"]
+    if args.output == "json":
+        print(json.dumps({**body, "items": rows}, ensure_ascii=False, indent=2))
+        return 0
+    if args.output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
+            writer.writerow(["|".join(row[c]) if c == "sources" else row[c] for c in AUDIT_COLUMNS])
+        return 0
+    s = body["summary"]
+    coverage = _percent(s["coverage"]) or "n/a"
+    table = Table(
+        caption="pub.: publishing; lic., fmt: share with an open licence, in an open machine-readable format; "
+        "MQA: mean metadata quality (0-405); HVD: high-value datasets",
+        title=f"Publication obligations: {s['obligated']} bodies obligated, {s['obligated_publishing']} publishing "
+        f"({coverage}); {s['obligation_unknown']} unknown, {s['not_obligated']} not obligated",
+    )
+    # 160 columns when piped: the short figures on one line each, the name and the obligation's why folded
+    for column in ("body", "name", "population", "agents", "obligated: why", "pub.", "datasets", "modified",
+                   "lic.", "fmt", "MQA", "HVD"):  # fmt: skip
+        wrapped = column in ("name", "obligated: why")
+        table.add_column(column, overflow="fold", no_wrap=not wrapped, min_width=14 if wrapped else None)
+    style = {"yes": "bold", "no": "dim", "unknown": "yellow"}
+    for r in rows:
+        table.add_row(
+            r["id"], r["name"],
+            "" if r["population"] is None else f"{r['population']:,}",
+            "" if r["agents"] is None else f"{r['agents']:g}",
+            f"[{style[r['obligated']]}]{r['obligated']}[/]: {r['why']}",
+            "[green]yes[/]" if r["publishing"] else ("[red]no[/]" if r["obligated"] == "yes" else "no"),
+            str(r["datasets"]), r["last_modified"] or "",
+            _percent(r["open_licence_share"]), _percent(r["open_format_share"]),
+            "" if r["quality_mean"] is None else f"{r['quality_mean']:g}", str(r["hvd_datasets"]),
+        )  # fmt: skip
+    out.print(table)
+    if len(body["items"]) > len(rows):
+        out.print(f"… {len(body['items']) - len(rows)} more bodies: --limit 0, or --format csv")
+    out.print(
+        f"{s['records_matched']} of {s['records']} live records matched to a body; "
+        f"{s['unmatched_publishers']} publisher(s) matched to no body"
+    )
+    if body["unmatched"]:
+        unmatched = Table(title="Publishers matched to no body (most datasets first)")
+        for column in ("source", "publisher", "identifier", "datasets", "why"):
+            unmatched.add_column(column, overflow="fold")
+        for u in body["unmatched"][:20]:
+            unmatched.add_row(u["source"], u["publisher"], u["identifier"], str(u["datasets"]), u["why"])
+        out.print(unmatched)
+    return 0
+
+
 def cmd_linkcheck(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
@@ -683,6 +798,7 @@ COMMANDS = {
     "linkcheck": cmd_linkcheck,
     "export": cmd_export,
     "validate": cmd_validate,
+    "audit": cmd_audit,
 }
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from . import schemas
 from .admin import router as admin_router
+from .audit import router as audit_router
 from .linked_data import router as linked_data_router
 from .quality import dataset_quality_json
 from .quality import router as quality_router
@@ -192,6 +193,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     app.include_router(quality_router)
+    app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}, /sparql
     configured: dict[str, Source] = {s.id: s for s in config.sources}

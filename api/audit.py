@@ -1,0 +1,188 @@
+"""Publication obligations: `GET /api/audit`, the report of `fedcat audit`, filtered and paged.
+
+Included by `create_app`; reads the store and the config (`settings.bodies`) from `request.app.state`. The
+registry is loaded at the first request and again when one of its files changes. The aggregate per body is
+kept for CACHE_SECONDS, and made again as soon as a harvest run starts or ends, so that paging through tens
+of thousands of bodies costs one aggregation (`computed_at` says when it was made).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ..audit.registry import Registry, RegistryError
+from ..audit.report import FilterError, Publishing, audit_filters, published_by_body, report
+from ..audit.rules import STATUSES
+from .schemas import ErrorBody
+
+router = APIRouter(tags=["audit"])
+CACHE_SECONDS = 60.0
+MAX_PAGE_SIZE = 1000
+LISTED = 100  # unmatched publishers and registry problems listed in a response (all are counted)
+_encoder = msgspec.json.Encoder()
+_lock = threading.Lock()  # one aggregation at a time in this process; concurrent requests wait for it
+
+
+class AuditBody(BaseModel):
+    id: str = Field(description="The body's jurisdiction key: commune:59350 (INSEE), epci:200093201 (SIREN)…")
+    name: str
+    kind: str = Field(description="commune, epci, departement, region, ept, com, or a declared kind.")
+    population: int | None
+    agents: float | None = Field(
+        description="Agents, full-time equivalent, when a bodies file declares them."
+    )
+    obligated: str = Field(description=f"One of {', '.join(STATUSES)}: obliged to publish its data.")
+    why: str = Field(description="The figures the obligation rules read, e.g. 'population 238,246 ≥ 3,500'.")
+    rule: str | None = Field(description="The rule that holds, when obligated.")
+    publishing: bool = Field(description="At least one live dataset is matched to the body.")
+    datasets: int = Field(description="Live datasets (copies from several sources count once).")
+    last_modified: str | None = Field(description="The most recent `modified` date of its datasets.")
+    open_licence_share: float | None = Field(description="Share of its datasets under an open licence.")
+    open_format_share: float | None = Field(
+        description="Share with at least one distribution in an open machine-readable format."
+    )
+    quality_mean: float | None = Field(description="Mean metadata quality (MQA) score, 0 to 405.")
+    hvd_datasets: int = Field(description="Datasets with EU high-value dataset categories.")
+    sources: list[str] = Field(description="The sources its datasets come from.")
+
+
+class AuditSummary(BaseModel):
+    bodies: int = Field(description="Bodies the filters keep.")
+    obligated: int
+    obligation_unknown: int
+    not_obligated: int
+    obligated_publishing: int
+    coverage: float | None = Field(description="obligated_publishing / obligated (null when none obligated).")
+    publishing: int
+    records: int = Field(description="Live records in the store.")
+    records_matched: int = Field(description="Of which matched to a registry body.")
+    unmatched_publishers: int
+
+
+class Unmatched(BaseModel):
+    source: str
+    publisher: str
+    identifier: str
+    datasets: int
+    why: str = Field(description="No body of that name, or ambiguous (with the candidates).")
+
+
+class AuditPage(BaseModel):
+    summary: AuditSummary
+    rules: list[dict[str, Any]] = Field(description="The obligation rules applied, with their legal basis.")
+    registry: dict[str, Any] = Field(description="Files, bodies, load time, problems (first 100), skipped.")
+    total: int
+    page: int
+    page_size: int
+    items: list[AuditBody] = Field(description="Obligated bodies first, then by population.")
+    unmatched: list[Unmatched] = Field(
+        description="Publishers matched to no body, most datasets first (first 100)."
+    )
+    computed_at: str
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> Exception:
+    from .app import ApiError  # here: the app module includes this router
+
+    return ApiError(status, message, parameter)
+
+
+def _registry(request: Request) -> tuple[tuple, Registry]:
+    """The registry and the (path, mtime) of its files, loaded again when a file changed."""
+    paths = request.app.state.config.settings.bodies
+    if not paths:
+        raise _error(503, "no registry of public bodies: set settings.bodies in the config")
+    try:
+        stamp = tuple((str(p), Path(p).stat().st_mtime_ns) for p in paths)
+    except OSError as exc:
+        raise _error(503, f"cannot read the bodies file {exc.filename}: {exc.strerror}") from None
+    cached = getattr(request.app.state, "audit_registry", None)
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, Registry.load(paths))
+        except RegistryError as exc:
+            raise _error(503, str(exc)) from None
+        request.app.state.audit_registry = cached
+    return cached
+
+
+def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publishing, str]:
+    """The aggregate per body, made again after CACHE_SECONDS or when a run started or ended."""
+    state, store = request.app.state, request.app.state.store
+    runs = tuple(store.db.execute("SELECT max(id), count(ended_at) FROM runs").fetchone())
+    key = (files, runs)
+    cached = getattr(state, "audit_published", None)
+    if cached is None or cached[0] != key or time.monotonic() - cached[1] > CACHE_SECONDS:
+        config = state.config
+        jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
+        published = published_by_body(store, registry, jurisdictions)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        cached = (key, time.monotonic(), published, stamp)
+        state.audit_published = cached
+    return cached[2], cached[3]
+
+
+@router.get(
+    "/api/audit",
+    summary="Publication obligations per public body",
+    description="For each body of the registry (`settings.bodies`: @etalab/decoupage-administratif files, "
+    "bodies CSV or YAML): whether the law obliges it to publish its data (yes, no or unknown, with the "
+    "figures and the rule; the rules and their legal basis are in `rules`), whether it publishes (datasets "
+    "of the store matched to it by SIREN/SIRET, by name within the source's jurisdiction, or by the "
+    "source's jurisdiction for records without a publisher), and what: live datasets, last modified, "
+    "share under an open licence, share in an open machine-readable format, mean metadata quality, "
+    "high-value datasets. `summary` counts the bodies the filters keep; `unmatched` lists the publishers "
+    "no body was found for.",
+    response_model=AuditPage,
+    responses={
+        400: {"model": ErrorBody, "description": "A filter value was refused; `errors` names it."},
+        422: {"model": ErrorBody, "description": "A parameter has the wrong type or is out of range."},
+        503: {"model": ErrorBody, "description": "No registry configured, or a bodies file cannot be read."},
+    },
+)
+def audit_report(
+    request: Request,
+    kind: Annotated[
+        list[str] | None, Query(description="Only bodies of this kind (repeat for several): commune, epci…")
+    ] = None,
+    departement: Annotated[
+        str | None, Query(description="Only bodies within this département (code: 59, 2A, 974).")
+    ] = None,
+    within: Annotated[
+        list[str] | None,
+        Query(
+            description="Only bodies within this jurisdiction (level:code, e.g. epci:200093201; repeatable)."
+        ),
+    ] = None,
+    obligated_only: Annotated[bool, Query(description="Only bodies obliged to publish.")] = False,
+    not_publishing: Annotated[bool, Query(description="Only bodies with no live dataset.")] = False,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Bodies per page.")] = 100,
+) -> Response:
+    with _lock:
+        files, registry = _registry(request)
+        try:
+            filters = audit_filters(registry, kind, departement, within, obligated_only, not_publishing)
+        except FilterError as exc:
+            raise _error(400, str(exc), exc.parameter) from None
+        published, computed_at = _published(request, files, registry)
+    body = report(registry, published, filters)
+    items = body["items"]
+    body["registry"]["problems"] = body["registry"]["problems"][:LISTED]
+    body.update(
+        total=len(items),
+        page=page,
+        page_size=page_size,
+        items=items[(page - 1) * page_size : page * page_size],
+        unmatched=body["unmatched"][:LISTED],
+        computed_at=computed_at,
+    )
+    return Response(_encoder.encode(body), media_type="application/json")
