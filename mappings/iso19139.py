@@ -27,6 +27,7 @@ Values that fit no vocabulary are kept under `Dataset.unmapped` (the run report 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,6 +42,7 @@ from .dates import normalise_date
 from .geometry import bbox_wkt, valid_bbox
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
 from .values import ValueMapper, is_iri
+from .vocabularies import Match
 
 HERE = Path(__file__).parent
 EU = "http://publications.europa.eu/resource/authority/"
@@ -167,7 +169,6 @@ class Record:
     """One ISO record being mapped: its languages (for tags) and the value mapper of the dataset."""
 
     def __init__(self, element: Element, default_lang: str | None) -> None:
-        self.element = element
         # untagged texts are in the metadata language, else in the resource's (GeoDCAT-AP's default)
         self.lang = (
             language_tag(value(element.find("gmd:language", NS)))
@@ -242,7 +243,7 @@ def dataset_from_iso(
     identifiers = _identifiers(citation)
     original = next((i for i in identifiers if i.startswith(("http://", "https://")) and " " not in i), None)
     identifier = identifiers or _unique([file_id])
-    parties = [p for path in _PARTIES for p in info.iterfind(path, NS)]
+    parties = [_party(record, p) for path in _PARTIES for p in info.iterfind(path, NS)]
     licence, access_rights, rights = _constraints(record, info)
     documentation, distributions = _online(record, element, uri, licence, rights)
     return Dataset(
@@ -254,8 +255,8 @@ def dataset_from_iso(
         other_identifier=[i for i in _unique([file_id]) if i not in identifier],
         keywords=_keywords(record, info),
         themes=_themes(record, info),
-        publisher=_agent(record, parties, table.publisher),
-        creator=_agent(record, parties, table.creator),
+        publisher=_agent(parties, table.publisher),
+        creator=_agent(parties, table.creator),
         contact_points=_contacts(record, element, parties),
         distributions=distributions,
         **_dates(record, citation),
@@ -355,10 +356,9 @@ def _party(record: Record, element: Element) -> _Party:
     )
 
 
-def _agent(record: Record, parties: list[Element], roles: tuple[str, ...]) -> Agent | None:
-    read = [_party(record, p) for p in parties]
+def _agent(parties: list[_Party], roles: tuple[str, ...]) -> Agent | None:
     for role in roles:
-        for party in read:
+        for party in parties:
             if party.role == role and (party.name or party.person):
                 return Agent(
                     name=party.name or [Text(party.person or "")], email=party.email, homepage=party.url
@@ -366,9 +366,9 @@ def _agent(record: Record, parties: list[Element], roles: tuple[str, ...]) -> Ag
     return None
 
 
-def _contacts(record: Record, element: Element, parties: list[Element]) -> list[ContactPoint]:
+def _contacts(record: Record, element: Element, parties: list[_Party]) -> list[ContactPoint]:
     roles = tables().contact_point
-    read = [p for p in (_party(record, e) for e in parties) if p.role in roles]
+    read = [p for p in parties if p.role in roles]
     if not read:  # GeoDCAT-AP's metadata point of contact, when the resource names none
         read = [_party(record, e) for e in element.iterfind("gmd:contact/gmd:CI_ResponsibleParty", NS)]
     found: list[ContactPoint] = []
@@ -420,7 +420,7 @@ def _constraints(record: Record, info: Element) -> tuple[str | None, str | None,
     return licence, access, "\n".join(_unique(rest)) or None
 
 
-def _first(lookup: Any, forms: list[str]) -> str | None:
+def _first(lookup: Callable[[str], Match | None], forms: list[str]) -> str | None:
     return next((m.uri for form in forms if (m := lookup(form))), None)
 
 

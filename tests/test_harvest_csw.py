@@ -569,8 +569,9 @@ def test_a_failing_first_page_fails_the_run(fault, portal, catalogue):
 
 
 def test_bad_records_do_not_stop_the_page(portal, catalogue):
-    """A record without fileIdentifier and a Dublin Core csw:Record are reported; a service record is left
-    out; odd values (a bbox that is not one, a date that is not one) are kept as unmapped."""
+    """A record without fileIdentifier, a Dublin Core csw:Record and a record with nothing to map are
+    reported; a service record is left out; odd values (a bbox that is not one, a date that is not one) are
+    kept as unmapped; the others are stored."""
     store, backend = catalogue
     dublin_core = f'<csw:Record xmlns:csw="{CSW}" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>DC</dc:title></csw:Record>'
     records = [
@@ -579,13 +580,16 @@ def test_bad_records_do_not_stop_the_page(portal, catalogue):
         dublin_core,
         iso_record("wms-1", "Service WMS", level="service"),
         iso_record("odd-1", "Bizarre", bbox=("abc", "50", "3", "49"), date="sometime"),
+        f'<gmd:MD_Metadata xmlns:gmd="{GMD}" xmlns:gco="{GCO}"><gmd:fileIdentifier>'
+        "<gco:CharacterString>empty-1</gco:CharacterString></gmd:fileIdentifier></gmd:MD_Metadata>",
     ]
     server = Listing(records)
     [result] = harvest(config_for(portal.handle("/csw", server)), store, backend)
     assert result.status == "complete", result.message
-    assert result.counts["created"] == 2 and result.counts["failed"] == 2
+    assert result.counts["created"] == 2 and result.counts["failed"] == 3
     errors = " ".join(e["error"] for e in store.run(result.run_id)["errors"])
     assert "without gmd:fileIdentifier" in errors and "csw/2.0.2}Record record is not ISO 19139" in errors
+    assert "no gmd:identificationInfo" in errors  # a record that cannot be mapped fails alone
     assert store.record(record_id("csw", "wms-1")) is None
     odd = stored(store, "csw", "odd-1")
     assert odd.spatial == [] and odd.unmapped["spatial"] == ["abc,50,3,49"]
