@@ -7,7 +7,7 @@ its conditions hold, fails when one fails, and is unknown otherwise (a figure it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,9 +30,6 @@ class Rule:
     conditions: tuple[tuple[str, float], ...]  # (figure, at least); empty when `always`
     basis: str
 
-    def applies_to(self, body: Body) -> bool:
-        return self.kinds is None or body.kind in self.kinds
-
 
 class Obligation(NamedTuple):
     status: str  # yes, no or unknown
@@ -45,14 +42,22 @@ def _figure(value: float) -> str:
 
 
 def obligation(body: Body, rules: tuple[Rule, ...]) -> Obligation:
-    applicable = [r for r in rules if r.applies_to(body)]
+    return _obligation(body.kind, body.population, body.agents, rules)
+
+
+@lru_cache(maxsize=65536)  # the rows of a whole registry are made again for each API page
+def _obligation(
+    kind: str, population: int | None, agents: float | None, rules: tuple[Rule, ...]
+) -> Obligation:
+    figures = {"population": population, "agents": agents}
+    applicable = [r for r in rules if r.kinds is None or kind in r.kinds]
     if not applicable:
-        return Obligation("unknown", f"no rule covers the kind {body.kind!r}", None)
+        return Obligation("unknown", f"no rule covers the kind {kind!r}", None)
     failed, missing = [], []
     for rule in applicable:
         facts, unknown, holds = [], [], True
         for figure, least in rule.conditions:
-            value = getattr(body, figure)
+            value = figures[figure]
             if value is None:
                 unknown.append(f"{figure} unknown")
             elif value >= least:
@@ -61,7 +66,7 @@ def obligation(body: Body, rules: tuple[Rule, ...]) -> Obligation:
                 holds = False
                 failed.append(f"{figure} {_figure(value)} < {_figure(least)}")
         if holds and not unknown:
-            return Obligation("yes", "; ".join(facts) or f"every {body.kind} ({rule.id})", rule.id)
+            return Obligation("yes", "; ".join(facts) or f"every {kind} ({rule.id})", rule.id)
         if holds:
             missing.extend(unknown)
     reasons = "; ".join(dict.fromkeys(failed + missing))
