@@ -5,7 +5,9 @@ modified, licences, formats, HVD) is kept in the store's `audit_facts` table, br
 report from the records whose `version` changed since (the first report reads every record once). The
 report then aggregates in SQL: once by publisher (a few thousand groups, matched to bodies in Python), once
 by body through a temporary table of those matches, joined with the stored quality scores. Copies of one
-dataset from several sources (the same source IRI) count once. Figures: `python bench/audit.py`.
+dataset from several sources (the same source IRI) count once. At 100,000 records (`python bench/audit.py`):
+the first report ~1.5 s, the next ones ~0.5 s, most of it the grouping by (body, dataset) that counts
+copies once.
 """
 
 from __future__ import annotations
