@@ -698,7 +698,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(AUDIT_COLUMNS)
         for row in rows:
-            writer.writerow(["|".join(row[c]) if c == "sources" else row[c] for c in AUDIT_COLUMNS])
+            writer.writerow(["|".join(row[c]) if isinstance(row[c], list) else row[c] for c in AUDIT_COLUMNS])
         return 0
     s = body["summary"]
     coverage = _percent(s["coverage"]) or "n/a"

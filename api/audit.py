@@ -52,6 +52,9 @@ class AuditBody(BaseModel):
     quality_mean: float | None = Field(description="Mean metadata quality (MQA) score, 0 to 405.")
     hvd_datasets: int = Field(description="Datasets with EU high-value dataset categories.")
     sources: list[str] = Field(description="The sources its datasets come from.")
+    matched_by: list[str] = Field(
+        description="How its publishers were matched: siren (SIREN/SIRET), name, jurisdiction (no publisher)."
+    )
 
 
 class AuditSummary(BaseModel):

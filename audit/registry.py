@@ -209,7 +209,10 @@ class Registry:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise RegistryError(f"{path}: not UTF-8 text ({exc})") from None
-        reader = csv.DictReader(io.StringIO(text))
+        header_line = text.split("\n", 1)[0]
+        # spreadsheets set to French export CSV with semicolons
+        delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         header = [h.strip() for h in reader.fieldnames or []]
         if "id" not in header:
             raise RegistryError(f"{path}: the first line must name the columns, `id` among them")
@@ -260,7 +263,10 @@ class Registry:
                 except ValueError:
                     figures[name] = -1
                 if figures[name] < 0:
-                    self._problem(where, f"`{name}` must be a non-negative number, got {values[name]!r}")
+                    self._problem(
+                        where,
+                        f"`{name}` must be a non-negative number (decimals with '.'), got {values[name]!r}",
+                    )
                     return
         siren = str(values["siren"]).strip() if "siren" in values else None
         if siren is not None and not _SIREN.match(siren):

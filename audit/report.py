@@ -64,7 +64,7 @@ WHERE r.withdrawn_at IS NULL AND r.id IN ({marks})
 """
 AUDIT_COLUMNS = (
     "id", "name", "kind", "population", "agents", "obligated", "why", "publishing", "datasets", "last_modified",
-    "open_licence_share", "open_format_share", "quality_mean", "hvd_datasets", "sources",
+    "open_licence_share", "open_format_share", "quality_mean", "hvd_datasets", "sources", "matched_by",
 )  # fmt: skip
 _DEPARTEMENT = re.compile(r"^(?:\d{2,3}|2[AB])$")
 _JURISDICTION = re.compile(r"^[a-z]+:[^\s:]+$")
@@ -93,7 +93,8 @@ def refresh_facts(store: Store) -> int:
 class Publishing:
     """What the store says each body publishes, and the publishers no body was found for."""
 
-    # body id -> datasets, last_modified, open_licence_share, open_format_share, hvd_datasets, quality_mean, sources
+    # body id -> datasets, last_modified, open_licence_share, open_format_share, hvd_datasets, quality_mean,
+    # sources, matched_by
     bodies: dict[str, dict[str, Any]]
     unmatched: list[dict[str, Any]]  # source, publisher, identifier, datasets, why; most datasets first
     records: int  # live records read
@@ -107,7 +108,9 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
     db = store.db
     jurisdictions = {**dict(db.execute("SELECT id, jurisdiction FROM sources")), **jurisdictions}
     matcher = Matcher(registry)
-    matches, unmatched, sources = [], [], {}
+    matches, unmatched = [], []
+    sources: dict[str, set[str]] = {}
+    methods: dict[str, set[str]] = {}
     records = matched = 0
     for source_id, names, identifier, uri, count in db.execute(
         "SELECT source_id, publisher, identifier, publisher_uri, count(*) FROM audit_facts GROUP BY 1, 2, 3, 4"
@@ -122,6 +125,7 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
         matched += count
         matches.append((source_id, names, identifier, uri, found.body))
         sources.setdefault(found.body, set()).add(source_id)
+        methods.setdefault(found.body, set()).add(found.method)
     licences, formats = tables()[1], open_formats()
     with store.write() as db:  # a temporary table: only this connection sees it
         db.execute(
@@ -155,6 +159,7 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
             "hvd_datasets": hvd,
             "quality_mean": round(score, 1) if score is not None else None,
             "sources": sorted(sources[body]),
+            "matched_by": sorted(methods[body]),
         }
         for body, n, modified, open_licence, open_format, hvd, score in rows
     }
@@ -218,7 +223,8 @@ def _row(body: Body, figures: dict | None) -> dict:
         "rule": duty.rule,
         "publishing": figures is not None,
         **(figures or {"datasets": 0, "last_modified": None, "open_licence_share": None,
-                       "open_format_share": None, "hvd_datasets": 0, "quality_mean": None, "sources": []}),
+                       "open_format_share": None, "hvd_datasets": 0, "quality_mean": None, "sources": [],
+                       "matched_by": []}),
     }  # fmt: skip
 
 

@@ -167,11 +167,30 @@ def test_malformed_entries_are_reported_and_skipped(tmp_path: Path) -> None:
     assert "communes.json item 3: unknown type 'hameau'" in problems
     assert "communes.json item 4: Expected `object`" in problems
     assert "bodies.yaml bodies[1]: new body agency:b: name required" in problems
-    assert "bodies.yaml bodies[2]: `agents` must be a non-negative number, got -4" in problems
+    assert (
+        "bodies.yaml bodies[2]: `agents` must be a non-negative number (decimals with '.'), got -4"
+        in problems
+    )
     assert "bodies.yaml bodies[3]: `siren` must be 9 digits, got '12'" in problems
     assert "bodies.yaml bodies[4]: `id` is required, without spaces" in problems
     assert "bodies.yaml bodies[5]: expected a mapping" in problems
     assert len(loaded.problems) == 9
+
+
+def test_semicolon_csv_as_spreadsheets_export_it(tmp_path: Path) -> None:
+    declared = tmp_path / "agents.csv"
+    declared.write_text(
+        "\ufeffid;name;kind;agents;colour\n"
+        "agency:a;Agence A;administration;12.5;red\n"
+        "agency:b;Agence B;administration;12,5;blue\n",
+        encoding="utf-8",
+    )
+    loaded = Registry.load([declared])
+    assert sorted(loaded.bodies) == ["agency:a"] and loaded.get("agency:a").agents == 12.5
+    assert loaded.problems == [
+        "agents.csv: unknown columns colour ignored (expected id, name, kind, population, agents, parent, siren, aliases)",
+        "agents.csv line 3: `agents` must be a non-negative number (decimals with '.'), got '12,5'",
+    ]
 
 
 def test_missing_or_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
@@ -415,6 +434,7 @@ def test_report_counts_what_each_body_publishes(site: Site) -> None:
     )
     assert {k: lille[k] for k in expected(SERVED, "commune:59350")} == expected(SERVED, "commune:59350")
     assert lille["datasets"] == 6 and lille["sources"] == ["metropole", "ville-lille"]
+    assert (lille["matched_by"], mel["matched_by"]) == (["jurisdiction", "name"], ["name", "siren"])
     assert {k: mel[k] for k in expected(SERVED, "epci:200093201")} == expected(SERVED, "epci:200093201")
     mel_ids = [record_id("metropole", served_dataset(i).uri) for i in SERVED if i.body == "epci:200093201"]
     marks = ",".join("?" * len(mel_ids))
