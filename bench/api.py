@@ -143,9 +143,9 @@ def serve(workdir: str, sources: list[str], ready: mp.Queue) -> None:  # type: i
     import uvicorn
     from fedcat.api.app import create_app
 
-    app = create_app(
-        Store(Path(workdir) / "fedcat.db"), EmbeddedBackend(Path(workdir) / "index"), _config(sources)
-    )
+    # answers not kept: repeated requests must time the search, not EmbeddedBackend's kept answers
+    backend = EmbeddedBackend(Path(workdir) / "index", answer_cache=0)
+    app = create_app(Store(Path(workdir) / "fedcat.db"), backend, _config(sources))
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and without it
     # Nagle + delayed ACK add ~40 ms to every response
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -225,7 +225,7 @@ def run(workdir: Path, size: int, reps: int, warmup: int, seed: int) -> None:
             ("one dataset", f"/api/datasets/{some_id}", {}, None),
             ("health (counts the store)", "/health", {}, None),
         ]
-        backend = EmbeddedBackend(workdir / "index")  # read-only here: no writer is ever opened
+        backend = EmbeddedBackend(workdir / "index", answer_cache=0)  # read-only: no writer is ever opened
         print(
             f"\n{'request':44} {'hits':>8} {'API p50':>10} {'API p95':>10} {'backend p50':>12} {'backend p95':>12}"
         )

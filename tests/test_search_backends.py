@@ -126,6 +126,7 @@ def corpus(request, tmp_path_factory) -> Iterator[SearchBackend]:
     backend = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
     if isinstance(backend, EmbeddedBackend):
         backend.parallel_facets_from = 0  # here facets are counted on two threads (elsewhere on one)
+        backend.cache_from = 0  # and every answer is kept: repeated queries are answered from the cache
     for start in range(0, len(CORPUS), 150):
         backend.upsert(CORPUS[start : start + 150])
         backend.commit()
@@ -136,6 +137,8 @@ def corpus(request, tmp_path_factory) -> Iterator[SearchBackend]:
 @pytest.fixture(params=list(BACKENDS))
 def empty(request, tmp_path) -> Iterator[SearchBackend]:
     backend = BACKENDS[request.param](tmp_path)
+    if isinstance(backend, EmbeddedBackend):
+        backend.cache_from = 0  # every answer kept: each write test checks a commit drops them
     yield backend
     backend.close()
 
@@ -431,6 +434,30 @@ def test_writes_are_visible_after_commit_only(empty: SearchBackend) -> None:
     empty.commit()
     assert empty.search(SearchQuery()).total == len(HANDPICKED)
     assert empty.ids() == {d.id for d in HANDPICKED}
+
+
+def test_a_commit_elsewhere_is_seen_by_the_next_search(tmp_path: Path) -> None:
+    """Kept answers (the landing page's) last until the index changes, whoever commits the change: here
+    another backend on the same directory, as a harvest in another process."""
+    writer, reader = EmbeddedBackend(tmp_path), EmbeddedBackend(tmp_path)
+    reader.cache_from = 0
+    try:
+        writer.upsert(HANDPICKED)
+        writer.commit()
+        landing = SearchQuery()
+        first = reader.search(landing)
+        assert first.total == len(HANDPICKED)
+        assert reader.search(landing) == first
+        assert reader.cache_hits == 1
+        writer.upsert([doc("new", "Nouveau jeu de données", publisher=["Commune nouvelle"])])
+        writer.commit()
+        after = reader.search(landing)  # at once: no wait for tantivy's own reload
+        assert after.total == len(HANDPICKED) + 1
+        assert dict(facets_of(after)["publisher"])["Commune nouvelle"] == 1
+        assert reader.cache_hits == 1
+    finally:
+        writer.close()
+        reader.close()
 
 
 def test_upsert_replaces_by_id(empty: SearchBackend) -> None:
