@@ -1,5 +1,6 @@
-"""Portal harvest benchmark: a udata-shaped and an Opendatasoft-shaped API with 50,000 datasets each, served
-over loopback from another process, harvested end to end with the real code.
+"""Portal harvest benchmark: a udata-shaped and an Opendatasoft-shaped API and a CSW (ISO 19139 records, as
+GeoNetwork returns them) with 50,000 datasets each, served over loopback from another process, harvested end
+to end with the real code.
 
     python bench/portals.py                          # 50,000 datasets per portal, 3 harvests each
     python bench/portals.py --size 10000 --repeat 1  # a quick run
@@ -20,7 +21,8 @@ taken in the same run):
   on what else runs (the load average is printed with the results);
 - the peak RSS of the harvesting process (a fresh `spawn` child per harvest, `ru_maxrss`; the server runs in
   another process so its CPU and memory do not count) (target ≤ 400 MB);
-- baseline: fetching the same responses with a bare `requests` session and `json.loads`, nothing else.
+- baseline: fetching the same responses with a bare `requests` session and `json.loads` (ElementTree for
+  the CSW), nothing else.
 
 The Opendatasoft catalogue is past the API's 10,000 offset window, so the adapter lists one page and reads
 the rest from the exports endpoint in chunks of 5,000: the path a large portal takes. Datasets are generated
@@ -227,8 +229,119 @@ def udata_dataset(i: int, base: str) -> dict:
 # --- the server (its own process) -------------------------------------------------------------------------
 
 
+CSW_NS = (
+    'xmlns:gmd="http://www.isotc211.org/2005/gmd" xmlns:gco="http://www.isotc211.org/2005/gco" '
+    'xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:xlink="http://www.w3.org/1999/xlink"'
+)
+TOPICS = ("transportation", "environment", "planningCadastre", "society", "economy", "boundaries")
+
+
+def _iso_text(tag: str, value: str) -> str:
+    return f"<gmd:{tag}><gco:CharacterString>{value}</gco:CharacterString></gmd:{tag}>"
+
+
+def _iso_party(name: str, email: str, role: str) -> str:
+    return (
+        "<gmd:CI_ResponsibleParty>"
+        + _iso_text("organisationName", name)
+        + "<gmd:contactInfo><gmd:CI_Contact>"
+        "<gmd:address><gmd:CI_Address>" + _iso_text("electronicMailAddress", email) + "</gmd:CI_Address>"
+        "</gmd:address></gmd:CI_Contact></gmd:contactInfo>"
+        f'<gmd:role><gmd:CI_RoleCode codeList="http://standards.iso.org/iso/19139/resources/gmxCodelists.xml'
+        f'#CI_RoleCode" codeListValue="{role}"/></gmd:role></gmd:CI_ResponsibleParty>'
+    )
+
+
+def _iso_link(url: str, protocol: str, name: str) -> str:
+    return (
+        "<gmd:onLine><gmd:CI_OnlineResource><gmd:linkage><gmd:URL>"
+        + url
+        + "</gmd:URL></gmd:linkage>"
+        + _iso_text("protocol", protocol)
+        + _iso_text("name", name)
+        + "</gmd:CI_OnlineResource></gmd:onLine>"
+    )
+
+
+def csw_record(i: int) -> str:
+    """Record number `i` of the CSW catalogue: ISO 19139 as GeoNetwork returns it (full element set), with a
+    publisher and a contact, keywords, a topic category, an Etalab licence, a bounding box and a period, and
+    a download, a WMS and a WFS link."""
+    publisher = PUBLISHERS[i % len(PUBLISHERS)]
+    email = "sig@" + publisher.lower().replace(" ", "-").replace("é", "e") + ".fr"
+    date = _date(i)[:10]
+    west, south = 2.9 + (i % 30) / 100, 50.5 + (i % 20) / 100
+    layer = f"lille:layer_{i}"
+    ows = "https://geo.example.org/geoserver/ows"
+    keywords = "".join(
+        f"<gmd:keyword><gco:CharacterString>{w}</gco:CharacterString></gmd:keyword>"
+        for w in _words(i, 5).split()
+    )
+    return (
+        f"<gmd:MD_Metadata {CSW_NS}>"
+        + _iso_text("fileIdentifier", f"fr-{i:08d}-0000-4000-8000-{i:012d}")
+        + '<gmd:language><gmd:LanguageCode codeList="http://www.loc.gov/standards/iso639-2/" '
+        'codeListValue="fre"/></gmd:language>'
+        '<gmd:hierarchyLevel><gmd:MD_ScopeCode codeList="http://standards.iso.org/iso/19139/resources/'
+        'gmxCodelists.xml#MD_ScopeCode" codeListValue="dataset"/></gmd:hierarchyLevel>'
+        "<gmd:contact>" + _iso_party(publisher, email, "pointOfContact") + "</gmd:contact>"
+        f"<gmd:dateStamp><gco:DateTime>{date}T10:00:00</gco:DateTime></gmd:dateStamp>"
+        "<gmd:identificationInfo><gmd:MD_DataIdentification><gmd:citation><gmd:CI_Citation>"
+        + _iso_text("title", f"{_words(i, 3).capitalize()} de {publisher} ({i})")
+        + f"<gmd:date><gmd:CI_Date><gmd:date><gco:Date>{date}</gco:Date></gmd:date><gmd:dateType>"
+        '<gmd:CI_DateTypeCode codeList="http://standards.iso.org/iso/19139/resources/gmxCodelists.xml'
+        '#CI_DateTypeCode" codeListValue="revision"/></gmd:dateType></gmd:CI_Date></gmd:date>'
+        "</gmd:CI_Citation></gmd:citation>"
+        + _iso_text("abstract", f"Données {_words(i + 1, 12)} publiées par {publisher}. " * 3)
+        + "<gmd:pointOfContact>"
+        + _iso_party(publisher, email, "publisher")
+        + "</gmd:pointOfContact><gmd:descriptiveKeywords><gmd:MD_Keywords>"
+        + keywords
+        + "</gmd:MD_Keywords></gmd:descriptiveKeywords><gmd:resourceConstraints><gmd:MD_LegalConstraints>"
+        + _iso_text("otherConstraints", "Licence Ouverte v2.0 (Etalab)")
+        + "</gmd:MD_LegalConstraints></gmd:resourceConstraints>"
+        + _iso_text("language", "fre")
+        + f"<gmd:topicCategory><gmd:MD_TopicCategoryCode>{TOPICS[i % len(TOPICS)]}</gmd:MD_TopicCategoryCode>"
+        "</gmd:topicCategory><gmd:extent><gmd:EX_Extent><gmd:geographicElement><gmd:EX_GeographicBoundingBox>"
+        f"<gmd:westBoundLongitude><gco:Decimal>{west:.2f}</gco:Decimal></gmd:westBoundLongitude>"
+        f"<gmd:eastBoundLongitude><gco:Decimal>{west + 0.2:.2f}</gco:Decimal></gmd:eastBoundLongitude>"
+        f"<gmd:southBoundLatitude><gco:Decimal>{south:.2f}</gco:Decimal></gmd:southBoundLatitude>"
+        f"<gmd:northBoundLatitude><gco:Decimal>{south + 0.1:.2f}</gco:Decimal></gmd:northBoundLatitude>"
+        "</gmd:EX_GeographicBoundingBox></gmd:geographicElement><gmd:temporalElement><gmd:EX_TemporalExtent>"
+        f'<gmd:extent><gml:TimePeriod gml:id="t{i}"><gml:beginPosition>2020-01-01</gml:beginPosition>'
+        "<gml:endPosition>2024-12-31</gml:endPosition></gml:TimePeriod></gmd:extent></gmd:EX_TemporalExtent>"
+        "</gmd:temporalElement></gmd:EX_Extent></gmd:extent></gmd:MD_DataIdentification></gmd:identificationInfo>"
+        "<gmd:distributionInfo><gmd:MD_Distribution><gmd:distributionFormat><gmd:MD_Format>"
+        + _iso_text("name", "CSV")
+        + _iso_text("version", "1.0")
+        + "</gmd:MD_Format></gmd:distributionFormat><gmd:transferOptions><gmd:MD_DigitalTransferOptions>"
+        + _iso_link(
+            f"https://data.example.org/files/{i}.csv", "WWW:DOWNLOAD-1.0-http--download", "Export CSV"
+        )
+        + _iso_link(ows, "OGC:WMS", layer)
+        + _iso_link(ows, "OGC:WFS", layer)
+        + "</gmd:MD_DigitalTransferOptions></gmd:transferOptions></gmd:MD_Distribution></gmd:distributionInfo>"
+        "</gmd:MD_Metadata>"
+    )
+
+
+def csw_page(start: int, count: int, size: int) -> bytes:
+    """A GetRecords response holding records start..start+count-1 (1-based, as CSW counts)."""
+    end = min(size, start + count - 1)
+    following = end + 1 if end < size else 0
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2">'
+        '<csw:SearchStatus timestamp="2025-01-01T00:00:00Z"/>'
+        f'<csw:SearchResults numberOfRecordsMatched="{size}" numberOfRecordsReturned="{end - start + 1}" '
+        f'nextRecord="{following}" elementSet="full">'
+        + "".join(csw_record(i) for i in range(start, end + 1))
+        + "</csw:SearchResults></csw:GetRecordsResponse>"
+    ).encode("utf-8")
+
+
 def serve(size: int, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[valid-type]
-    """Serve /ods/api/explore/v2.1/… and /udata/api/1/datasets/ over `size` datasets each."""
+    """Serve /ods/api/explore/v2.1/…, /udata/api/1/datasets/ and /csw over `size` datasets each."""
     from fedcat.demo.portal import PortalServer, Reply, Request
 
     server = PortalServer()
@@ -272,8 +385,14 @@ def serve(size: int, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[v
             }
         )
 
+    def csw(request: Request) -> Reply | None:
+        query = {k.lower(): v[0] for k, v in request.query.items()}
+        start, count = int(query.get("startposition", "1")), int(query.get("maxrecords", "10"))
+        return Reply(csw_page(start, count, size), "application/xml; charset=utf-8")
+
     server.handle("/ods/api/explore/v2.1/", ods)
     server.handle("/udata/api/1/", udata)
+    server.handle("/csw", csw)
     server.start()
     ready.put(base)
     stop.wait()
@@ -286,7 +405,7 @@ def serve(size: int, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[v
 def _config(base_url: str, kind: str, page_size: int):
     from fedcat.harvester.sources import parse_config
 
-    url = f"{base_url}/ods" if kind == "opendatasoft" else f"{base_url}/udata/"
+    url = {"opendatasoft": f"{base_url}/ods", "udata": f"{base_url}/udata/", "csw": f"{base_url}/csw"}[kind]
     source = {"id": "bench", "name": f"Generated {kind} portal", "type": kind, "url": url}
     return parse_config(
         {"settings": {"base_url": "http://fedcat.test", "page_size": page_size}, "sources": [source]}
@@ -296,6 +415,7 @@ def _config(base_url: str, kind: str, page_size: int):
 def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: mp.Queue) -> None:  # type: ignore[valid-type]
     """One harvest in a fresh process, its time split by stage, its counts and its peak RSS."""
     from fedcat.harvester.adapters import ADAPTERS
+    from fedcat.harvester.adapters.jsonapi import FetchAhead
     from fedcat.harvester.http import HttpClient
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
@@ -316,19 +436,17 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
             on_main = threading.current_thread() is main
             spent["wait" if on_main else "ahead"] += time.perf_counter() - started
 
-    # an adapter that fetches ahead: the harvesting thread waits only while it asks for what is not there yet
-    ahead = getattr(sys.modules[adapter.__module__], "_Ahead", None)
-    if ahead is not None:
-        real_ahead_get = ahead.get
+    # adapters that fetch ahead: the harvesting thread waits only while it asks for what is not there yet
+    real_ahead_get = FetchAhead.get
 
-        def timed_ahead_get(self, *args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return real_ahead_get(self, *args, **kwargs)
-            finally:
-                spent["wait"] += time.perf_counter() - started
+    def timed_ahead_get(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real_ahead_get(self, *args, **kwargs)
+        finally:
+            spent["wait"] += time.perf_counter() - started
 
-        ahead.get = timed_ahead_get
+    FetchAhead.get = timed_ahead_get
 
     def timed_pages(self):
         pages = real_pages(self)
@@ -380,7 +498,10 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
 
 
 def baseline_child(base_url: str, kind: str, size: int, page_size: int, out: mp.Queue) -> None:  # type: ignore[valid-type]
-    """The same responses fetched with a bare requests session and json.loads: what the server allows."""
+    """The same responses fetched with a bare requests session and json.loads (ElementTree for CSW): what the
+    server allows."""
+    from xml.etree.ElementTree import fromstring
+
     import requests
 
     session = requests.Session()
@@ -393,6 +514,12 @@ def baseline_child(base_url: str, kind: str, size: int, page_size: int, out: mp.
         while offset < size:
             datasets += len(json.loads(session.get(f"{api}/exports/json?limit=5000&offset={offset}").content))
             offset += 5000
+    elif kind == "csw":
+        for start in range(1, size + 1, page_size):
+            root = fromstring(
+                session.get(f"{base_url}/csw?startPosition={start}&maxRecords={page_size}").content
+            )
+            datasets += len(root.findall(".//{http://www.isotc211.org/2005/gmd}MD_Metadata"))
     else:
         url = f"{base_url}/udata/api/1/datasets/?page=1&page_size={page_size}&sort=created"
         while url:
@@ -431,12 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=50_000, help="datasets per portal (default 50,000)")
     parser.add_argument("--repeat", type=int, default=3, help="harvests per portal (median reported)")
     parser.add_argument("--page-size", type=int, default=100, help="listing page size asked (default 100)")
-    parser.add_argument("--only", choices=("udata", "opendatasoft"), help="one portal only")
+    parser.add_argument("--only", choices=("udata", "opendatasoft", "csw"), help="one portal only")
     args = parser.parse_args(argv)
 
     from fedcat.harvester.adapters import ADAPTERS
 
-    kinds = [k for k in ("opendatasoft", "udata") if args.only in (None, k)]
+    kinds = [k for k in ("opendatasoft", "udata", "csw") if args.only in (None, k)]
     missing = [k for k in kinds if k not in ADAPTERS]
     kinds = [k for k in kinds if k in ADAPTERS]
     load = os.getloadavg()[0]
@@ -445,11 +572,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind in missing:
         print(f"(no `{kind}` adapter in this tree: its half is skipped)")
-    sample = {"opendatasoft": ods_dataset(7), "udata": udata_dataset(7, "http://127.0.0.1:1")}
+    sample = {
+        "opendatasoft": json.dumps(ods_dataset(7), ensure_ascii=False).encode(),
+        "udata": json.dumps(udata_dataset(7, "http://127.0.0.1:1"), ensure_ascii=False).encode(),
+        "csw": csw_record(7).encode(),
+    }
     for kind in kinds:
-        print(
-            f"{kind}: ~{len(json.dumps(sample[kind], ensure_ascii=False).encode()):,} bytes of JSON per dataset"
-        )
+        print(f"{kind}: ~{len(sample[kind]):,} bytes per dataset")
     server, stop, base_url = start_server(serve, args.size)
     try:
         results = [run_kind(base_url, kind, args.size, args.repeat, args.page_size) for kind in kinds]
@@ -461,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nload average (1, 5, 15 min) after the runs: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
-        "| portal | end to end | without waiting | time split (median run) | CPU / wall | peak RSS | bare fetch + json.loads |"
+        "| portal | end to end | without waiting | time split (median run) | CPU / wall | peak RSS | bare fetch + parse |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
@@ -479,7 +608,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| **{r['rss']:.0f} MB** "
             f"| {n / r['baseline']:,.0f} datasets/s (end to end = {r['baseline'] / r['median']:.0%} of it) |"
         )
-    print("\ntargets: end to end ≥ 2,000 datasets/s, peak RSS ≤ 400 MB")
+    print(
+        "\ntargets (Opendatasoft, udata): end to end ≥ 2,000 datasets/s, peak RSS ≤ 400 MB; CSW has none yet"
+    )
     problems = [p for r in results for p in r["problems"]]
     for problem in problems:
         print("PROBLEM:", problem)
