@@ -301,14 +301,17 @@ def canonical(
     given: dict[str, str] = {}  # namespace -> the prefix the record (else the response) binds it to
     bound: dict[str, str] = {}  # the other way round, to read the QName of an xsi:type
     used: set[str] = set()
+    names_seen: set[str] = set()  # tags and attribute names: a record repeats a few dozen ~100 times
     for node in element.iter():
-        for prefix, uri in declarations.get(node, ()):
-            given.setdefault(uri, prefix)
-            bound.setdefault(prefix, uri)
-            used.add(uri)  # declared in the record: kept, attribute values may name it
-        if node.tag[:1] == "{":
-            used.add(node.tag[1 : node.tag.index("}")])
-        used.update(name[1 : name.index("}")] for name in node.attrib if name[:1] == "{")
+        if declarations and node in declarations:
+            for prefix, uri in declarations[node]:
+                given.setdefault(uri, prefix)
+                bound.setdefault(prefix, uri)
+                used.add(uri)  # declared in the record: kept, attribute values may name it
+        names_seen.add(node.tag)
+        if node.attrib:
+            names_seen.update(node.attrib)
+    used.update(name[1 : name.index("}")] for name in names_seen if name[:1] == "{")
     for prefix, uri in ancestors:
         given.setdefault(uri, prefix)
         bound.setdefault(prefix, uri)
@@ -336,17 +339,20 @@ def canonical(
     out: list[str] = []
 
     def write(node: Element, declared: str = "") -> None:
-        name = qname(node.tag)
+        name = names.get(node.tag) or qname(node.tag)
         attrib = node.attrib
-        if XSI_TYPE in attrib:  # a QName in a value: its prefix follows the element names'
-            prefix, _, local = attrib[XSI_TYPE].rpartition(":")
-            if bound.get(prefix) in prefixes:
-                attrib = {**attrib, XSI_TYPE: f"{prefixes[bound[prefix]]}:{local}"}
-        attributes = "".join(
-            f' {key}="{value.translate(_ATTRIBUTE)}"'
-            for key, value in sorted((qname(k), v) for k, v in attrib.items())
-        )
-        out.append(f"<{name}{declared}{attributes}>")
+        if not attrib:  # most ISO elements: no attribute to rename, sort or escape
+            out.append(f"<{name}{declared}>")
+        else:
+            if XSI_TYPE in attrib:  # a QName in a value: its prefix follows the element names'
+                prefix, _, local = attrib[XSI_TYPE].rpartition(":")
+                if bound.get(prefix) in prefixes:
+                    attrib = {**attrib, XSI_TYPE: f"{prefixes[bound[prefix]]}:{local}"}
+            attributes = "".join(
+                f' {key}="{value.translate(_ATTRIBUTE)}"'
+                for key, value in sorted((qname(k), v) for k, v in attrib.items())
+            )
+            out.append(f"<{name}{declared}{attributes}>")
         if node.text and (text := node.text.strip()):
             out.append(text.translate(_TEXT))
         for child in node:
