@@ -170,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--obligated-only", action="store_true", help="only bodies obliged to publish")
     p.add_argument("--not-publishing", action="store_true", help="only bodies with no live dataset")
+    p.add_argument(
+        "--has",
+        action="append",
+        default=None,
+        metavar="FAMILY",
+        help="only bodies publishing a dataset of this family, e.g. deliberations (repeatable)",
+    )
+    p.add_argument(
+        "--missing",
+        action="append",
+        default=None,
+        metavar="FAMILY",
+        help="only bodies of a kind the family concerns that publish none of it (repeatable)",
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
     p.add_argument(
         "--limit", type=int, default=None, help="at most N bodies (default: 50 in a table, else all)"
@@ -659,6 +673,12 @@ def _percent(share: float | None) -> str:
     return "" if share is None else f"{share:.0%}"
 
 
+def _families_cell(row: dict) -> str:
+    present = ", ".join(f"{family} {n}" for family, n in row["families"].items())
+    missing = f"[red]missing: {', '.join(row['families_missing'])}[/]" if row["families_missing"] else ""
+    return "; ".join(part for part in (present, missing) if part)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
@@ -673,8 +693,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         with console.status("loading the registry of public bodies"):
             registry = Registry.load(paths)
         filters = audit_filters(
-            registry, args.kind, args.departement, args.within, args.obligated_only, args.not_publishing
-        )
+            registry, args.kind, args.departement, args.within, args.obligated_only, args.not_publishing,
+            args.has, args.missing,
+        )  # fmt: skip
         jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
         with console.status("matching publishers to bodies"):
             body = report(registry, published_by_body(store, registry, jurisdictions), filters)
@@ -698,20 +719,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(AUDIT_COLUMNS)
         for row in rows:
+            row = {**row, "families": [f"{f}:{n}" for f, n in row["families"].items()]}
             writer.writerow(["|".join(row[c]) if isinstance(row[c], list) else row[c] for c in AUDIT_COLUMNS])
         return 0
     s = body["summary"]
     coverage = _percent(s["coverage"]) or "n/a"
     table = Table(
         caption="pub.: publishing; lic., fmt: share with an open licence, in an open machine-readable format; "
-        "MQA: mean metadata quality (0-405); HVD: high-value datasets",
+        "MQA: mean metadata quality (0-405); HVD: high-value datasets; families: datasets per family, "
+        "missing: those an obligated body is expected to publish and does not",
         title=f"Publication obligations: {s['obligated']} bodies obligated, {s['obligated_publishing']} publishing "
         f"({coverage}); {s['obligation_unknown']} unknown, {s['not_obligated']} not obligated",
     )
     # 160 columns when piped: the short figures on one line each, the name and the obligation's why folded
     for column in ("body", "name", "population", "agents", "obligated: why", "pub.", "datasets", "modified",
-                   "lic.", "fmt", "MQA", "HVD"):  # fmt: skip
-        wrapped = column in ("name", "obligated: why")
+                   "lic.", "fmt", "MQA", "HVD", "families"):  # fmt: skip
+        wrapped = column in ("name", "obligated: why", "families")
         table.add_column(column, overflow="fold", no_wrap=not wrapped, min_width=14 if wrapped else None)
     style = {"yes": "bold", "no": "dim", "unknown": "yellow"}
     for r in rows:
@@ -724,6 +747,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             str(r["datasets"]), r["last_modified"] or "",
             _percent(r["open_licence_share"]), _percent(r["open_format_share"]),
             "" if r["quality_mean"] is None else f"{r['quality_mean']:g}", str(r["hvd_datasets"]),
+            _families_cell(r),
         )  # fmt: skip
     out.print(table)
     if len(body["items"]) > len(rows):
@@ -732,6 +756,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
         f"{s['records_matched']} of {s['records']} live records matched to a body; "
         f"{s['unmatched_publishers']} publisher(s) matched to no body"
     )
+    by_family = Table(title="Expected dataset families among the listed obligated bodies")
+    for column in ("family", "expected of", "bodies having it", "missing", "datasets"):
+        by_family.add_column(column, overflow="fold")
+    expected = {f["id"]: ", ".join(f["expected"]) for f in body["families"]}
+    for f in s["families"]:
+        by_family.add_row(
+            f"{f['id']}: {f['label']}", expected[f["id"]] or "(recommended)",
+            f"{f['having']} of {f['obligated']} ({_percent(f['coverage']) or 'n/a'})", str(f["missing"]),
+            str(f["datasets"]),
+        )  # fmt: skip
+    out.print(by_family)
     if body["unmatched"]:
         unmatched = Table(title="Publishers matched to no body (most datasets first)")
         for column in ("source", "publisher", "identifier", "datasets", "why"):

@@ -51,10 +51,34 @@ class AuditBody(BaseModel):
     )
     quality_mean: float | None = Field(description="Mean metadata quality (MQA) score, 0 to 405.")
     hvd_datasets: int = Field(description="Datasets with EU high-value dataset categories.")
+    families: dict[str, int] = Field(
+        description="The expected dataset families it publishes (`families`): family id -> datasets."
+    )
+    families_missing: list[str] = Field(
+        description="Families expected of an obligated body of its kind of which it publishes no dataset."
+    )
     sources: list[str] = Field(description="The sources its datasets come from.")
     matched_by: list[str] = Field(
         description="How its publishers were matched: siren (SIREN/SIRET), name, jurisdiction (no publisher)."
     )
+
+
+class FamilyCoverage(BaseModel):
+    id: str
+    label: str
+    obligated: int = Field(description="Listed obligated bodies of the kinds the family concerns.")
+    having: int = Field(description="Of which publishing at least one dataset of it.")
+    coverage: float | None = Field(description="having / obligated (null when none).")
+    missing: int = Field(description="Of which expected to publish it and not publishing it.")
+    datasets: int = Field(description="Its datasets among the listed bodies.")
+
+
+class AuditFamily(BaseModel):
+    id: str
+    label: str
+    expected: list[str] = Field(description="Kinds of body expected to publish it, when obligated.")
+    recommended: list[str] | None = Field(description="Kinds it is recommended of (null: every kind).")
+    basis: str = Field(description="Its legal or reference basis.")
 
 
 class AuditSummary(BaseModel):
@@ -68,6 +92,9 @@ class AuditSummary(BaseModel):
     records: int = Field(description="Live records in the store.")
     records_matched: int = Field(description="Of which matched to a registry body.")
     unmatched_publishers: int
+    families: list[FamilyCoverage] = Field(
+        description="Coverage of each dataset family among obligated bodies."
+    )
 
 
 class Unmatched(BaseModel):
@@ -81,6 +108,9 @@ class Unmatched(BaseModel):
 class AuditPage(BaseModel):
     summary: AuditSummary
     rules: list[dict[str, Any]] = Field(description="The obligation rules applied, with their legal basis.")
+    families: list[AuditFamily] = Field(
+        description="The expected dataset families (audit/families.yaml) and how they apply."
+    )
     registry: dict[str, Any] = Field(description="Files, bodies, load time, problems (first 100), skipped.")
     total: int
     page: int
@@ -142,11 +172,17 @@ def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publ
     "of the store matched to it by SIREN/SIRET, by name within the source's jurisdiction, or by the "
     "source's jurisdiction for records without a publisher), and what: live datasets, last modified, "
     "share under an open licence, share in an open machine-readable format, mean metadata quality, "
-    "high-value datasets. `summary` counts the bodies the filters keep; `unmatched` lists the publishers "
-    "no body was found for.",
+    "high-value datasets, and the expected dataset families it publishes (the French socle commun des "
+    "données locales, EU high-value dataset categories; recognised by dct:conformsTo schema, HVD category, "
+    "then title or keyword words) and those it is expected to publish and does not. `summary` counts the "
+    "bodies the filters keep, and the coverage of each family; `unmatched` lists the publishers no body was "
+    "found for.",
     response_model=AuditPage,
     responses={
-        400: {"model": ErrorBody, "description": "A filter value was refused; `errors` names it."},
+        400: {
+            "model": ErrorBody,
+            "description": "A filter value was refused (an unknown kind or family id…); `errors` names it.",
+        },
         422: {"model": ErrorBody, "description": "A parameter has the wrong type or is out of range."},
         503: {"model": ErrorBody, "description": "No registry configured, or a bodies file cannot be read."},
     },
@@ -167,13 +203,28 @@ def audit_report(
     ] = None,
     obligated_only: Annotated[bool, Query(description="Only bodies obliged to publish.")] = False,
     not_publishing: Annotated[bool, Query(description="Only bodies with no live dataset.")] = False,
+    has: Annotated[
+        list[str] | None,
+        Query(
+            description="Only bodies publishing a dataset of this family (id, e.g. deliberations; repeatable)."
+        ),
+    ] = None,
+    missing: Annotated[
+        list[str] | None,
+        Query(
+            description="Only bodies of a kind this family concerns that publish no dataset of it "
+            "(id; repeatable). With obligated_only: the obligated bodies lacking it."
+        ),
+    ] = None,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Bodies per page.")] = 100,
 ) -> Response:
     with _lock:
         files, registry = _registry(request)
         try:
-            filters = audit_filters(registry, kind, departement, within, obligated_only, not_publishing)
+            filters = audit_filters(
+                registry, kind, departement, within, obligated_only, not_publishing, has, missing
+            )
         except FilterError as exc:
             raise _error(400, str(exc), exc.parameter) from None
         published, computed_at = _published(request, files, registry)

@@ -8,9 +8,12 @@ sources (each with a département as jurisdiction), 3 distributions each, scored
 their publishers are 5,000 of the registry's communes and EPCI: a third by SIREN, a third by a spelling of
 their name ("Ville de X", "Mairie de X", "X"), the rest under names no body has or without a publisher
 (matched through their source's jurisdiction); one record in 50 is a copy of another source's dataset.
+Each has three keywords; one in 10 is titled as an expected dataset family (délibérations, budget…), one in
+30 declares an SCDL schema in dct:conformsTo, one in 40 an HVD category: the families recognised.
 
-Times (medians of --repeat): the first report (every record read into `audit_facts`), the next ones
-(nothing changed), one after 1% of the records changed, and the rows of the whole registry. Prints
+Times (medians of --repeat): the first report (every record read into `audit_facts`, its families
+recognised), the next ones (nothing changed), one after 1% of the records changed, the rows of the whole
+registry (with families present and missing), and the summary (with each family's coverage). Prints
 figures; asserts nothing.
 """
 
@@ -24,17 +27,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fedcat.audit.families import recognise
 from fedcat.audit.registry import Registry
 from fedcat.audit.report import Filters, body_rows, published_by_body, refresh_facts, summary
 from fedcat.indexer import derived
 from fedcat.indexer.store import Store, Upsert, payload_hash
-from fedcat.mappings.model import Agent, Dataset, Distribution, Text
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
 
 CORPUS_BODIES = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "bodies"
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 LICENCES = ("ETALAB_2_0", "ODC_BL", "CC_BYNC_4_0")
 SOURCES = 40
 PUBLISHERS = 5000
+FAMILY_TITLES = ("Délibérations du conseil", "Budget primitif", "Subventions aux associations",
+                 "Marchés publics attribués", "Équipements collectifs")  # fmt: skip
+SCDL = "https://schema.data.gouv.fr/scdl/deliberations/2.1.4/documentation.html"
 
 
 def median_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -62,8 +69,10 @@ def publisher(i: int, bodies: list, source: int) -> Agent | None:
 def dataset(i: int, bodies: list, source: int, uri: str) -> Dataset:
     return Dataset(
         uri=uri,
-        title=[Text(f"Jeu de données {i}", "fr")],
+        title=[Text(f"{FAMILY_TITLES[i // 10 % 5] if i % 10 == 0 else 'Jeu de données'} {i}", "fr")],
         description=[Text("Description " * 20, "fr")],
+        keywords=[Text(k, "fr") for k in ("environnement", f"thème {i % 30}", "open data")],
+        conforms_to=[SCDL] if i % 30 == 0 else [],
         publisher=publisher(i, bodies, source),
         licence=f"http://publications.europa.eu/resource/authority/licence/{LICENCES[i % 3]}",
         modified=f"20{15 + i % 10}-0{1 + i % 9}-15",
@@ -142,7 +151,7 @@ def main() -> None:
         read = refresh_facts(store)
         print(f"{'first report: every record read into audit_facts':<52} {time.perf_counter() - start:8.3f} s  ({read:,} records)")  # fmt: skip
         seconds, published = median_of(args.repeat, lambda: published_by_body(store, registry, jurisdictions))
-        print(f"{'report, nothing changed (refresh check + 2 aggregations)':<52} {seconds:8.3f} s")
+        print(f"{'report, nothing changed (refresh check + 3 aggregations)':<52} {seconds:8.3f} s")
         print(
             f"{'':<52} {published.matched:,} of {published.records:,} records matched to "
             f"{len(published.bodies):,} bodies; {len(published.unmatched):,} publishers unmatched"
@@ -155,9 +164,18 @@ def main() -> None:
             changes.append(time.perf_counter() - start)
         print(f"{'report after 1% of the records changed':<52} {statistics.median(changes):8.3f} s")
         seconds, rows = median_of(args.repeat, lambda: body_rows(registry, published, Filters()))
-        print(f"{'rows of the whole registry (obligation, sort)':<52} {seconds:8.3f} s  ({len(rows):,} rows)")
-        s = summary(rows, published)
+        print(f"{'rows of the whole registry (obligation, families, sort)':<52} {seconds:8.3f} s  ({len(rows):,} rows)")  # fmt: skip
+        seconds, s = median_of(args.repeat, lambda: summary(rows, published))
+        print(f"{'summary (with the coverage of each family)':<52} {seconds:8.3f} s")
         print(f"{'':<52} {s['obligated']:,} obligated, {s['obligated_publishing']:,} of them publishing")
+        deliberations = next(f for f in s["families"] if f["id"] == "deliberations")
+        print(
+            f"{'':<52} délibérations: {deliberations['having']:,} of {deliberations['obligated']:,} obligated "
+            f"bodies; {sum(len(b['families']) for b in published.bodies.values()):,} (body, family) pairs"
+        )
+        sample = dataset_to_json(dataset(0, bodies, 0, "https://data.example/0"))
+        seconds, _ = median_of(args.repeat, lambda: [recognise(sample) for _ in range(10_000)])
+        print(f"{'recognise the families of one record':<52} {seconds * 100:8.3f} µs")
         store.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,18 @@ from fastapi.testclient import TestClient
 from fedcat import cli
 from fedcat.api.app import create_app
 from fedcat.api.audit import AuditPage
+from fedcat.audit.families import families, recognise
 from fedcat.audit.match import Matcher, sirens
 from fedcat.audit.registry import Body, Registry, RegistryError
-from fedcat.audit.report import Filters, audit_filters, body_rows, published_by_body, report
+from fedcat.audit.report import (
+    FACTS,
+    Filters,
+    audit_filters,
+    body_rows,
+    published_by_body,
+    refresh_facts,
+    report,
+)
 from fedcat.audit.rules import obligation, tables
 from fedcat.demo.catalogues import hydra_pages
 from fedcat.demo.portal import PortalServer
@@ -31,12 +41,14 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import Config, parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.store import Store, record_id
-from fedcat.mappings.model import Agent, Dataset, Distribution, Text
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
 from fedcat.mappings.vocabularies import vocabulary
 
 EU = "http://publications.europa.eu/resource/authority/"
 OPEN_LICENCE, NC_LICENCE = EU + "licence/ETALAB_2_0", EU + "licence/CC_BYNC_4_0"
 HVD = "http://data.europa.eu/bna/c_ac64a52d"  # geospatial
+SCDL_DELIBERATIONS = "https://schema.data.gouv.fr/scdl/deliberations/2.1.4/documentation.html"
+COMMUNE_EXPECTED = ["deliberations", "budget", "subventions", "marches-publics", "equipements", "adresses"]
 
 # --- registry fixtures, in the corpus's shapes ----------------------------------------------------------
 
@@ -291,6 +303,53 @@ def test_sirens_need_their_luhn_key() -> None:
     assert sirens("215903502", "https://x.example/2024010112345") == []
 
 
+# --- expected dataset families -------------------------------------------------------------------------------
+
+
+def _families(**fields) -> list[str]:
+    found = recognise(dataset_to_json(Dataset(uri="https://x.example/d", **fields)))
+    return json.loads(found) if found else []
+
+
+@pytest.mark.parametrize(
+    ("fields", "found"),
+    [
+        # dct:conformsTo, on the dataset or (udata's resource schemas) on a distribution, any spelling of the URL
+        ({"title": [Text("Conseil du 3 mars")], "conforms_to": [SCDL_DELIBERATIONS]}, ["deliberations"]),
+        ({"distributions": [Distribution(conforms_to=[
+            "https://schema.data.gouv.fr/schemas/etalab/schema-irve-statique/2.2.0/schema-statique.json"])]},
+         ["irve"]),
+        ({"conforms_to": ["http://www.gitlab.com/opendatafrance/scdl/subventions.git"]}, ["subventions"]),
+        ({"conforms_to": ["https://github.com/139bercy/format-commande-publique"]}, ["marches-publics"]),
+        ({"conforms_to": ["https://schema.data.gouv.fr/etalab/schema-stationnement-cyclable/"]}, []),
+        # EU high-value dataset categories
+        ({"hvd_categories": ["http://data.europa.eu/bna/c_b79e35eb", HVD]}, ["hvd-geospatial", "hvd-mobility"]),
+        # title and keyword words, folded: case and accents do not matter, endings marked * do
+        ({"title": [Text("DÉLIBÉRATIONS du Conseil municipal", "fr")]}, ["deliberations"]),
+        ({"title": [Text("deliberation n° 12")]}, ["deliberations"]),
+        ({"title": [Text("Achats")], "keywords": [Text("Marchés Publics")]}, ["marches-publics"]),
+        ({"title": [Text("Budget primitif 2025 — données budgétaires")]}, ["budget"]),
+        ({"title": [Text("Prénoms des nouveau-nés")], "keywords": [Text("menus cantine")]}, ["prenoms", "menus"]),
+        # not a family: descriptions are never read, excepted phrases, a word merely starting the same
+        ({"title": [Text("Arbres d'alignement")],
+          "description": [Text("Entretenus sur le budget de la ville, après délibération du conseil")]}, []),
+        ({"title": [Text("Projets du budget participatif")]}, []),
+        ({"title": [Text("Menuiseries des écoles")]}, []),
+    ],
+)  # fmt: skip
+def test_families_recognised(fields: dict, found: list[str]) -> None:
+    assert _families(**fields) == found
+
+
+def test_families_table_is_checked_data() -> None:
+    table = families()
+    assert table.expected_of("commune") == COMMUNE_EXPECTED
+    assert table.expected_of("region") == ["deliberations", "budget", "subventions", "marches-publics"]
+    assert table.expected_of("administration") == []  # HVD families: recommended of any kind, never missing
+    assert table.families["hvd-statistics"].concerns("administration")
+    assert not table.families["prenoms"].concerns("region")
+
+
 # --- end to end: harvest over HTTP, then report -------------------------------------------------------------
 
 
@@ -304,6 +363,9 @@ class Served:
     licence: str = OPEN_LICENCE
     modified: str = "2025-01-15"
     hvd: bool = False
+    conforms_to: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    description: str = ""
 
 
 VILLE, MAIRIE = Agent(name=[Text("Ville de Lille", "fr")]), Agent(name=[Text("Mairie de Lille")])
@@ -311,15 +373,24 @@ MEL = Agent(name=[Text("Métropole Européenne de Lille", "fr")], identifier="20
 SERVED = (
     Served("velos", "city", VILLE, "commune:59350", ("CSV", "JSON"), modified="2026-10-02", hvd=True),
     Served("budget", "city", VILLE, "commune:59350", ("CSV",), licence=NC_LICENCE),
-    Served("arbres", "city", VILLE, "commune:59350", ("JSON",)),
+    Served(
+        "arbres",
+        "city",
+        VILLE,
+        "commune:59350",
+        ("JSON",),
+        description="Arbres d'alignement, entretenus sur le budget de la ville",
+    ),  # not a budget
     Served("ecoles", "city", MAIRIE, "commune:59350", ("CSV",), modified="2024-03-01"),
     Served("deliberations", "city", MAIRIE, "commune:59350", ("PDF",)),
+    Served("conseil-municipal", "city", VILLE, "commune:59350", conforms_to=(SCDL_DELIBERATIONS,)),
     Served("sans-editeur", "city", None, "commune:59350"),  # no publisher: the source's jurisdiction
     Served("transports", "metro", MEL, "epci:200093201", ("GEOJSON",), modified="2026-11-01"),
     Served("eau", "metro", MEL, "epci:200093201", ("CSV", "PDF")),
     Served("energie", "metro", MEL, "epci:200093201", ("XLSX",)),
     Served("plu", "metro", Agent(name=[Text("MEL")]), "epci:200093201", ("SHP",)),
-    Served("velos", "metro", VILLE, "commune:59350", ("CSV",)),  # the city's dataset, harvested twice
+    Served("aides-associations", "metro", MEL, "epci:200093201", keywords=("Subventions", "Associations")),
+    Served("velos", "metro", VILLE, "commune:59350", ("CSV",), hvd=True),  # the city's, harvested twice
     Served("fete", "metro", Agent(name=[Text("Commune de Saint-Martin")]), None),
 )
 OPEN = {"CSV", "JSON", "GEOJSON", "SHP"}  # of the formats above, the open machine-readable ones
@@ -330,6 +401,9 @@ def served_dataset(item: Served) -> Dataset:
     return Dataset(
         uri=uri,
         title=[Text(item.slug, "fr")],
+        description=[Text(item.description, "fr")] if item.description else [],
+        keywords=[Text(k, "fr") for k in item.keywords],
+        conforms_to=list(item.conforms_to),
         publisher=item.publisher,
         licence=item.licence,
         modified=item.modified,
@@ -433,7 +507,7 @@ def test_report_counts_what_each_body_publishes(site: Site) -> None:
         True,
     )
     assert {k: lille[k] for k in expected(SERVED, "commune:59350")} == expected(SERVED, "commune:59350")
-    assert lille["datasets"] == 6 and lille["sources"] == ["metropole", "ville-lille"]
+    assert lille["datasets"] == 7 and lille["sources"] == ["metropole", "ville-lille"]
     assert (lille["matched_by"], mel["matched_by"]) == (["jurisdiction", "name"], ["name", "siren"])
     assert {k: mel[k] for k in expected(SERVED, "epci:200093201")} == expected(SERVED, "epci:200093201")
     mel_ids = [record_id("metropole", served_dataset(i).uri) for i in SERVED if i.body == "epci:200093201"]
@@ -450,6 +524,55 @@ def test_report_counts_what_each_body_publishes(site: Site) -> None:
         "unknown", "population 590 < 3,500; agents unknown")  # fmt: skip
     # the obligated first, largest first; bodies without a population after those with one
     assert list(rows)[:4] == ["epci:200093201", "commune:59350", "commune:59512", "epci:200070738"]
+
+
+def test_report_says_which_families_each_body_publishes(site: Site) -> None:
+    rows = rows_by_id(site)
+    lille, mel = rows["commune:59350"], rows["epci:200093201"]
+    # deliberations: one by its title, one only by its conformsTo; the "arbres" description's budget is not
+    # counted; velos is HVD in both copies and counts once
+    assert lille["families"] == {"deliberations": 2, "budget": 1, "hvd-geospatial": 1}
+    assert lille["families_missing"] == ["subventions", "marches-publics", "equipements", "adresses"]
+    assert mel["families"] == {"subventions": 1}  # by a keyword
+    assert mel["families_missing"] == ["deliberations", "budget", "marches-publics"]
+    assert rows["commune:59512"]["families_missing"] == COMMUNE_EXPECTED  # obligated, publishes nothing
+    assert rows["commune:59643"]["families_missing"] == []  # not obligated: nothing is expected of it
+
+    published = published_by_body(site.store, site.registry, JURISDICTIONS)
+    nord = report(
+        site.registry, published, audit_filters(site.registry, departement="59", obligated_only=True)
+    )
+    coverage = {f["id"]: f for f in nord["summary"]["families"]}
+    assert coverage["deliberations"] == {"id": "deliberations", "label": "délibérations", "obligated": 4,
+                                         "having": 1, "coverage": 0.25, "missing": 3, "datasets": 2}  # fmt: skip
+    # recommended of the EPCI and the département, expected of the communes: Lille and Roubaix lack it
+    assert (coverage["equipements"]["obligated"], coverage["equipements"]["missing"]) == (4, 2)
+    assert [f["id"] for f in nord["families"]] == list(families().families)
+
+    having = audit_filters(site.registry, has=["deliberations"])
+    assert [r["id"] for r in body_rows(site.registry, published, having)] == ["commune:59350"]
+    lacking = audit_filters(site.registry, departement="59", obligated_only=True, missing=["deliberations"])
+    assert [r["id"] for r in body_rows(site.registry, published, lacking)] == [
+        "epci:200093201", "commune:59512", "departement:59"]  # fmt: skip
+    with pytest.raises(ValueError, match="missing: no family 'deliberation' "):
+        audit_filters(site.registry, missing=["deliberation"])
+
+
+def test_facts_of_an_earlier_version_are_made_again(site: Site) -> None:
+    """A store whose audit_facts predate families (no column, no stamp) is read again at the next report."""
+    with site.store.write() as db:
+        db.execute("DROP TABLE audit_facts")
+        db.execute("DROP TABLE audit_state")
+        db.execute(re.sub(r",\s*families TEXT[^\n]*", "", FACTS[0]))
+        db.execute("INSERT INTO audit_facts SELECT id, version, source_id, '', '', '', id, NULL, '[]', '[]', 0"
+                   " FROM records WHERE withdrawn_at IS NULL")  # fmt: skip
+    assert refresh_facts(site.store) == len(SERVED)
+    assert rows_by_id(site)["commune:59350"]["families"] == {
+        "deliberations": 2,
+        "budget": 1,
+        "hvd-geospatial": 1,
+    }
+    assert refresh_facts(site.store) == 0  # then up to date
 
 
 def test_unmatched_publishers_are_listed_with_counts(site: Site) -> None:
@@ -498,9 +621,9 @@ def test_a_withdrawn_or_republished_dataset_moves_in_the_next_report(tmp_path: P
         finally:
             backend.close()
             store.close()
-    assert before["commune:59350"]["datasets"] == 6 and before["epci:200093201"]["datasets"] == 4
-    assert after["commune:59350"]["datasets"] == expected(changed, "commune:59350")["datasets"] == 4
-    assert after["epci:200093201"]["datasets"] == expected(changed, "epci:200093201")["datasets"] == 5
+    assert before["commune:59350"]["datasets"] == 7 and before["epci:200093201"]["datasets"] == 5
+    assert after["commune:59350"]["datasets"] == expected(changed, "commune:59350")["datasets"] == 5
+    assert after["epci:200093201"]["datasets"] == expected(changed, "epci:200093201")["datasets"] == 6
 
 
 # --- the CLI and the API -------------------------------------------------------------------------------------
@@ -526,8 +649,27 @@ def test_cli_audit(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     assert "7 bodies obligated, 2 publishing (29%)" in " ".join(table.split())
     assert "Commune de Saint-Martin" in table  # the unmatched publishers, below
 
+    csv_args = ["audit", "--format", "csv", "--departement", "59", "--obligated-only", *common]
+    assert cli.main([*csv_args, "--missing", "marches-publics", "--has", "deliberations"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["families"], r["families_missing"]) for r in rows] == [
+        ("commune:59350", "deliberations:2|budget:1|hvd-geospatial:1",
+         "subventions|marches-publics|equipements|adresses")]  # fmt: skip
+    assert cli.main([*csv_args, "--missing", "subventions"]) == 0
+    assert [r["id"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [
+        "commune:59350", "commune:59512", "departement:59"]  # fmt: skip
+    assert cli.main(["audit", "--departement", "59", "--obligated-only", *common]) == 0
+    table = " ".join(capsys.readouterr().out.split())
+    # family, expected of, bodies having it, missing, datasets
+    assert (
+        "│ deliberations: délibérations │ commune, departement, epci, ept, region │ 1 of 4 (25%) │ 3 │ 2 │"
+        in table
+    )
+
     assert cli.main(["audit", "--kind", "ville", *common]) == 2
     assert "kind: no body of kind 'ville'" in capsys.readouterr().err
+    assert cli.main(["audit", "--has", "deliberation", *common]) == 2
+    assert "has: no family 'deliberation'" in capsys.readouterr().err
     assert cli.main(["audit", "--bodies", str(site.data_dir / "missing.csv"), *common]) == 2
     assert "cannot read the bodies file" in capsys.readouterr().err
 
@@ -551,11 +693,30 @@ def test_api_audit(site: Site) -> None:
     assert "commune:59350" not in {i["id"] for i in gaps["items"]} and gaps["total"] == 4
     parameters = client.get("/openapi.json").json()["paths"]["/api/audit"]["get"]["parameters"]
     assert {p["name"] for p in parameters} == {
-        "kind", "departement", "within", "obligated_only", "not_publishing", "page", "page_size"}  # fmt: skip
+        "kind", "departement", "within", "obligated_only", "not_publishing", "has", "missing", "page",
+        "page_size"}  # fmt: skip
     assert all(p.get("description") for p in parameters)
+
+    lacking = client.get("/api/audit", params={"departement": "59", "obligated_only": "true",
+                                               "missing": "deliberations"}).json()  # fmt: skip
+    assert [i["id"] for i in lacking["items"]] == ["epci:200093201", "commune:59512", "departement:59"]
+    deliberations = next(f for f in lacking["summary"]["families"] if f["id"] == "deliberations")
+    assert (deliberations["obligated"], deliberations["having"]) == (3, 0)  # of the bodies listed
+    having = client.get("/api/audit", params={"has": ["deliberations", "budget"]}).json()
+    assert [(i["id"], i["families"]["deliberations"]) for i in having["items"]] == [("commune:59350", 2)]
+    assert having["items"][0]["families_missing"] == [
+        "subventions",
+        "marches-publics",
+        "equipements",
+        "adresses",
+    ]
+    bad = client.get("/api/audit", params={"missing": "deliberation"})
+    assert bad.status_code == 400 and "no family 'deliberation'" in bad.json()["detail"]
 
     for params, status, parameter in (
         ({"kind": "ville"}, 400, "kind"),
+        ({"has": "hvd"}, 400, "has"),
+        ({"missing": "deliberation"}, 400, "missing"),
         ({"departement": "Nord"}, 400, "departement"),
         ({"within": "epci"}, 400, "within"),
         ({"page_size": 0}, 422, "page_size"),
