@@ -28,9 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..harvester.sources import Config, Source
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend, SearchQuery
-from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..store import COUNTERS, Store
 from . import schemas
 from .admin import router as admin_router
 from .audit import router as audit_router
