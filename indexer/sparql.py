@@ -58,6 +58,9 @@ def ensure_schema(store: Store) -> None:
     stored_sparql.ensure_pending(store)
 
 
+replace_faulty_triggers = stored_sparql.replace_faulty_triggers
+
+
 def catalog_info_from_store(store: Store, base_url: str, config: Any | None = None) -> CatalogInfo:
     from ..mappings.catalog_rdf import catalog_info
 

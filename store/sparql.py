@@ -11,11 +11,18 @@ from .schema import statements
 
 PENDING = """
 CREATE TABLE IF NOT EXISTS sparql_pending (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS sparql_pending_insert AFTER INSERT ON records BEGIN
-    INSERT OR REPLACE INTO sparql_pending (id, version) VALUES (new.id, new.version);
+-- An upsert, not INSERT OR REPLACE: a trigger's OR clause gives way to the conflict mode of the statement
+-- that fires it (the record upsert's ABORT), so a record changing twice before a sync failed its page.
+-- The first triggers had that fault: they are replaced by these.
+DROP TRIGGER IF EXISTS sparql_pending_insert;
+DROP TRIGGER IF EXISTS sparql_pending_update;
+CREATE TRIGGER IF NOT EXISTS sparql_pending_on_insert AFTER INSERT ON records BEGIN
+    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
 END;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_update AFTER UPDATE OF version ON records BEGIN
-    INSERT OR REPLACE INTO sparql_pending (id, version) VALUES (new.id, new.version);
+CREATE TRIGGER IF NOT EXISTS sparql_pending_on_update AFTER UPDATE OF version ON records BEGIN
+    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
 END;
 """
 
@@ -32,6 +39,17 @@ def ensure_pending(store: Store) -> None:
         for statement in statements(PENDING):
             db.execute(statement)
     _ensured.add(key)
+
+
+def replace_faulty_triggers(store: Store) -> None:
+    """A data dir made by an earlier fedcat may hold the first, faulty triggers: replace them before writing."""
+    old = store.db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN"
+        " ('sparql_pending_insert', 'sparql_pending_update')"
+    ).fetchone()
+    if old:
+        _ensured.discard(str(store.path.resolve()))
+        ensure_pending(store)
 
 
 def queue_all(store: Store) -> None:
