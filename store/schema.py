@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS records (
     last_run_id INTEGER NOT NULL,
     withdrawn_at TEXT,
     version INTEGER NOT NULL DEFAULT 1,
+    mapping_version TEXT,  -- mappings.version of the mapping that made its dataset (NULL: an older release's)
     UNIQUE (source_id, source_record_id)
 );
 CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
@@ -270,7 +271,13 @@ def _to_2(db: sqlite3.Connection) -> None:
     _run(db, SCHEMA)  # audit_facts again, in its new form
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1, _to_2]  # MIGRATIONS[n]: n -> n + 1
+def _to_3(db: sqlite3.Connection) -> None:
+    """Each record's mapping version: unknown (NULL) for what an earlier release mapped."""
+    if "mapping_version" not in {row[1] for row in db.execute("PRAGMA table_info(records)")}:
+        db.execute("ALTER TABLE records ADD COLUMN mapping_version TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1, _to_2, _to_3]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
