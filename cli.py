@@ -313,7 +313,11 @@ def setup_logging(log_format: str | None, verbose: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # `fedcat --help | head -1`
+        _stdout_to_devnull()
+        return 141
     args.log_format = args.log_format or os.environ.get("FEDCAT_LOG_FORMAT") or None
     setup_logging(args.log_format, args.verbose)
     try:
@@ -328,9 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except (
-        BrokenPipeError
-    ):  # the reader went away (`fedcat export --out - | head`): stop quietly, as cat does
+    except BrokenPipeError:
+        # the reader went away (`fedcat export --out - | head`): stop quietly, as cat does
         _stdout_to_devnull()
         return 141  # 128 + SIGPIPE: what a shell reports for a writer its pipe closed on
     except OSError as exc:  # a path that cannot be read or written, a port already taken…
