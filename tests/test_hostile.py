@@ -8,10 +8,18 @@ server, a record lost), within a bound measured in the test.
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 import pytest
 import rdflib
+import yaml
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
 from fedcat.api.sparql import remote_access
@@ -19,6 +27,7 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer, Reply
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
+from fedcat.indexer.store import Store
 from fedcat.mappings.model import Text
 from rdflib.namespace import DCAT, RDF
 
@@ -189,3 +198,218 @@ def test_a_source_recovers_after_withdrawals_while_linked_data_is_served(tmp_pat
             [changed] = harvest(config, store, backend)
             assert changed.status == "complete"
             assert live_datasets(client) == everything
+
+
+# --- hostile sources: the harness ----------------------------------------------------------------------------
+
+RUN_BUDGET = 40.0  # seconds a hostile run may take (settings.http.run_budget)
+PEAK_MB = 300  # a harvest's peak RSS on a hostile page; a plain harvest of this catalogue peaks at ~70 MB
+ADDRESS_SPACE = 4 << 30  # a run that tries to expand a bomb dies here instead of taking the machine
+
+
+@dataclass
+class HostileRun:
+    status: str
+    message: str
+    seconds: float
+    peak_mb: float
+
+
+class HostileSource:
+    """A source first harvested whole, then turned hostile: a run of `fedcat harvest` in its own process
+    (its own peak memory, measured by the kernel) must end with a clear status, within its budget, and
+    leave every record harvested before alive."""
+
+    def __init__(self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20) -> None:
+        self.server, self.fmt = server, fmt
+        self.data_dir = tmp_path / "data"
+        self.source = Portal(server)
+        self.pages = {}
+        datasets = generated_datasets(self.source.base, count)
+        # two pages: the hostile one replaces the second, the first stays good
+        self.page_urls = [self.source.base + f"/catalog.{fmt}?page={n}" for n in (1, 2)]
+        for number, body in hydra_pages(
+            datasets, self.source.base + f"/catalog.{fmt}?page=%d", count // 2, fmt
+        ).items():
+            self.serve(number, body)
+        self.config = tmp_path / "sources.yaml"
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "settings": {"base_url": BASE_URL, "http": {"run_budget": RUN_BUDGET, "retries": 0}},
+                    "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": self.page_urls[0]}],
+                }
+            )
+        )
+        first = self.harvest()
+        assert first.status == "complete", first
+        self.before = self.live()
+        assert len(self.before) == count
+
+    def serve(self, number: int, body: bytes, content_type: str | None = None) -> None:
+        media = {"rdf": "application/rdf+xml", "ttl": "text/turtle", "jsonld": "application/ld+json"}[
+            self.fmt
+        ]
+        self.server.add(f"/ville/catalog.{self.fmt}?page={number}", body, content_type or media)
+
+    def live(self) -> set[str]:
+        store = Store(self.data_dir / "fedcat.db")
+        try:
+            return store.live_ids()
+        finally:
+            store.close()
+
+    def harvest(self) -> HostileRun:
+        log = self.data_dir.parent / "harvest.log"
+        started = time.monotonic()
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fedcat",
+                    "harvest",
+                    "--config",
+                    str(self.config),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE)),
+            )
+            try:
+                _, _, usage = os.wait4(process.pid, 0)
+            finally:
+                process.returncode = 0  # reaped by wait4
+        seconds = time.monotonic() - started
+        store = Store(self.data_dir / "fedcat.db")
+        try:
+            [run] = store.runs("ville", limit=1)
+            errors = (
+                [e["error"] for e in store.run(run["id"]).get("errors", [])] if store.run(run["id"]) else []
+            )
+        finally:
+            store.close()
+        message = " ".join(filter(None, [run.get("message"), *errors, log.read_text(errors="replace")]))
+        return HostileRun(run["status"], message, seconds, usage.ru_maxrss / 1024)
+
+    def attack(self, body: bytes, content_type: str | None = None) -> HostileRun:
+        """Serve `body` as the second page and harvest: returns the run after the common checks."""
+        self.serve(2, body, content_type)
+        run = self.harvest()
+        assert run.status in ("partial", "failed"), run
+        assert run.seconds < RUN_BUDGET, run
+        assert run.peak_mb < PEAK_MB, run
+        assert self.live() == self.before  # nothing harvested before was lost
+        return run
+
+
+def padding(size: int) -> bytes:
+    return b"<!-- " + b"x" * size + b" -->\n"
+
+
+RDF_HEAD = b'<?xml version="1.0"?>\n'
+RDF_BODY = (
+    b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:dcat="http://www.w3.org/ns/dcat#"'
+    b' xmlns:dct="http://purl.org/dc/terms/"><dcat:Dataset rdf:about="http://example.org/d">'
+    b"<dct:title>&top;</dct:title></dcat:Dataset></rdf:RDF>"
+)
+
+
+def laughs(levels: int, width: int = 10, gt: bool = False) -> bytes:
+    """A billion-laughs DTD: `levels` entities each made of `width` of the one before (`gt`: each value
+    starts with a `>`, which once hid the references behind it)."""
+    lead = b">" if gt else b""
+    entities = [b'<!ENTITY e0 "lol">']
+    for level in range(1, levels):
+        references = b"".join(b"&e%d;" % (level - 1) for _ in range(width))
+        entities.append(b'<!ENTITY e%d "' % level + lead + references + b'">')
+    entities.append(b'<!ENTITY top "' + lead + b'&e%d;">' % (levels - 1))
+    return b"<!DOCTYPE rdf:RDF [" + b"".join(entities) + b"]>\n"
+
+
+# --- 3. XML entity bombs and external entities, on every XML path --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "page", "refusal"),
+    [
+        # the DOCTYPE after 64 KB of comment: the first guard only read 64 KB
+        ("doctype after 64 KB", RDF_HEAD + padding(70_000) + laughs(9) + RDF_BODY, "entity"),
+        # a `>` inside an entity value ended the first guard's reading of the declarations
+        ("> in an entity value", RDF_HEAD + laughs(9, gt=True) + RDF_BODY, "entity"),
+        (
+            "external entity",
+            RDF_HEAD + b'<!DOCTYPE rdf:RDF [<!ENTITY top SYSTEM "file:///etc/hostname">]>' + RDF_BODY,
+            "XXE",
+        ),
+        (
+            "parameter entity",
+            RDF_HEAD + b'<!DOCTYPE rdf:RDF [<!ENTITY % p "x"><!ENTITY top "y">]>' + RDF_BODY,
+            "parameter entity",
+        ),
+        # plain entities that each stay small but are referenced a million times
+        (
+            "quadratic blowup",
+            RDF_HEAD
+            + b'<!DOCTYPE rdf:RDF [<!ENTITY top "'
+            + b"x" * 1000
+            + b'">]>'
+            + RDF_BODY.replace(b"&top;", b"&top;" * 100_000),
+            "expanding",
+        ),
+    ],
+)
+def test_xml_entity_bombs_are_refused_on_the_rdf_xml_path(tmp_path, portal, name, page, refusal):
+    source = HostileSource(tmp_path, portal)
+    run = source.attack(page)
+    assert refusal in run.message, (name, run.message[-2000:])
+
+
+def test_rdf_xml_refusal_covers_the_fallback_parser_and_csw():
+    """Both RDF/XML parsers (pyoxigraph, then rdflib for pages it refuses) and CSW go through one gate."""
+    from fedcat.harvester.adapters.csw import search_results
+    from fedcat.harvester.adapters.dcat import parse_graph
+    from fedcat.harvester.safety import UnsafeDocument
+    from pyoxigraph import RdfFormat
+
+    bomb = padding(70_000) + laughs(9)
+    # text inside rdf:resource makes pyoxigraph refuse the page and rdflib take it
+    sloppy = RDF_BODY.replace(
+        b"<dct:title>&top;</dct:title>", b'<dct:title rdf:resource="x">&top;</dct:title>'
+    )
+    with pytest.raises(UnsafeDocument, match="entity bomb"):
+        parse_graph(RDF_HEAD + bomb + sloppy, RdfFormat.RDF_XML, "http://example.org/")
+    csw = (
+        b'<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2">'
+        b'<csw:SearchResults numberOfRecordsMatched="1">&top;</csw:SearchResults></csw:GetRecordsResponse>'
+    )
+    with pytest.raises(UnsafeDocument, match="entity bomb"):
+        search_results(
+            RDF_HEAD + bomb.replace(b"rdf:RDF", b"csw:GetRecordsResponse") + csw, "http://example.org/csw"
+        )
+
+
+# --- 4. the JSON depth check in constant memory ---------------------------------------------------------------
+
+
+def test_json_depth_check_needs_no_memory_per_character():
+    """A page of long strings (within the size cap) is checked without growing the process."""
+    script = (
+        "import resource\n"
+        "from fedcat.harvester.safety import check_json_depth\n"
+        "doc = b'{\"a\": \"' + b'x' * 20_000_000 + b'\", \"b\": \"' + b'\\\\n' * 5_000_000 + b'\"}'\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "check_json_depth(doc)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE)),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) < 50  # MB beyond the 30 MB document (the first check took 2.3 GB here)
