@@ -31,6 +31,7 @@ from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, S
 from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..redaction import redact_text, redact_url
 from . import schemas
 from .admin import router as admin_router
 from .audit import router as audit_router
@@ -48,6 +49,7 @@ _ERRORS = {
     400: {"model": schemas.ErrorBody, "description": "A parameter value was refused; `errors` names it."},
     422: {"model": schemas.ErrorBody, "description": "A parameter has the wrong type or is out of range."},
 }
+SQLITE_MAX_INT = 2**63 - 1  # ids are SQLite integers: a larger one is no run, not a server error
 _NOT_FOUND = {404: {"model": schemas.ErrorBody, "description": "No such id."}}
 _encoder = msgspec.json.Encoder()
 
@@ -154,7 +156,7 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "status": run["status"],
         "started_at": run["started_at"],
         "ended_at": run["ended_at"],
-        "message": run["message"],
+        "message": redact_text(run["message"]),
         "counts": {c: run[c] for c in ("pages", *COUNTERS)},
     }
 
@@ -426,14 +428,19 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         source_id = record["source_id"]
         source = configured.get(source_id)
         if source is not None:
-            source_info = {"id": source.id, "name": source.name, "type": source.type, "url": source.url}
+            source_info = {
+                "id": source.id,
+                "name": source.name,
+                "type": source.type,
+                "url": redact_url(source.url),
+            }
         else:  # harvested once, since removed from the config: the store still knows it
             stored = stored_sources().get(source_id, {})
             source_info = {
                 "id": source_id,
                 "name": stored.get("name", source_id),
                 "type": stored.get("type", ""),
-                "url": stored.get("url", ""),
+                "url": redact_url(stored.get("url", "")),
             }
         ds: Dataset = record["dataset"]
         body = {
@@ -496,7 +503,12 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             source, row = configured.get(source_id), stored.get(source_id)
             last = store.runs(source_id, limit=1)
             if source is not None:
-                info = {"id": source.id, "name": source.name, "type": source.type, "url": source.url}
+                info = {
+                    "id": source.id,
+                    "name": source.name,
+                    "type": source.type,
+                    "url": redact_url(source.url),
+                }
                 jurisdiction = (
                     {"key": source.jurisdiction.key, "name": source.jurisdiction.name}
                     if source.jurisdiction
@@ -504,6 +516,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
                 )
             else:
                 info = {k: row[k] for k in ("id", "name", "type", "url")}  # type: ignore[index]
+                info["url"] = redact_url(info["url"] or "")
                 jurisdiction = {"key": row["jurisdiction"], "name": None} if row["jurisdiction"] else None  # type: ignore[index]
             answer.append(
                 {
@@ -540,7 +553,9 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         responses={**_NOT_FOUND, 422: _ERRORS[422]},
         tags=["harvests"],
     )
-    def get_harvest(run_id: Annotated[int, Path(description="The run's number.")]) -> Response:
+    def get_harvest(
+        run_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT, description="The run's number.")],
+    ) -> Response:
         run = store.run(run_id)
         if run is None:
             raise ApiError(404, f"no harvest run {run_id}", "run_id")
@@ -549,7 +564,14 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             {
                 **_run_summary(run),
                 "report": {"unmapped": report.get("unmapped", {}), "notes": report.get("notes", [])},
-                "errors": run["errors"],
+                "errors": [
+                    {
+                        **e,
+                        "url": redact_url(e.get("url") or "") or None,
+                        "error": redact_text(e.get("error") or ""),
+                    }
+                    for e in run["errors"]
+                ],
             }
         )
 

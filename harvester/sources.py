@@ -14,8 +14,12 @@ from typing import Any
 
 import yaml
 
+from ..redaction import add_secret_params, redact_url
+
 JURISDICTION_LEVELS = ("commune", "epci", "departement", "region", "country", "eu", "other")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SOURCE_KEYS = {
     "id",
     "name",
@@ -26,6 +30,7 @@ _SOURCE_KEYS = {
     "options",
     "allowed_hosts",
     "enabled",
+    "headers",
 }
 _SETTINGS_KEYS = {
     "base_url",
@@ -41,6 +46,7 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "secret_params",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -78,6 +84,9 @@ class Source:
     options: dict[str, Any] = field(default_factory=dict)
     allowed_hosts: tuple[str, ...] = ()
     enabled: bool = True
+    # request headers sent to the source's own origin only, `${VAR}` read from the environment at each run
+    # (credentials: `Authorization: "Bearer ${PORTAL_TOKEN}"`), never stored, shown or logged
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,11 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
             )
         elif not isinstance(value, str) or not value.strip():
             problems.append(f"settings.catalogue.{key}: expected a non-empty text, got {value!r}")
+    secret_params = raw.get("secret_params") or []
+    if not isinstance(secret_params, list) or not all(isinstance(p, str) and p for p in secret_params):
+        problems.append("settings.secret_params: expected a list of query parameter names")
+        secret_params = []
+    add_secret_params(secret_params)  # masked wherever fedcat shows a URL (added to the defaults)
     bodies = raw.get("bodies") or []
     if not isinstance(bodies, list) or not all(isinstance(b, str) and b.strip() for b in bodies):
         problems.append("settings.bodies: expected a list of file paths")
@@ -250,7 +264,7 @@ def _source(entry: Any, index: int, problems: list[str]) -> Source | None:
             f"{label}: `type` must be one of {', '.join(sorted(ADAPTERS))}, got {entry['type']!r}"
         )
     if isinstance(entry.get("url"), str) and not entry["url"].startswith(("http://", "https://")):
-        problems.append(f"{label}: `url` must be an http(s) URL, got {entry['url']!r}")
+        problems.append(f"{label}: `url` must be an http(s) URL, got {redact_url(entry['url'])!r}")
     jurisdiction = _jurisdiction(entry.get("jurisdiction"), label, problems)
     schedule = entry.get("schedule")
     if schedule is not None:
@@ -259,6 +273,14 @@ def _source(entry: Any, index: int, problems: list[str]) -> Source | None:
     if not isinstance(options, dict):
         problems.append(f"{label}: `options` must be a mapping")
         options = {}
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str) for k, v in headers.items()
+    ):
+        problems.append(
+            f"{label}: `headers` must map header names to texts (`${{VAR}}` reads the environment)"
+        )
+        headers = {}
     hosts = entry.get("allowed_hosts") or []
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         problems.append(f"{label}: `allowed_hosts` must be a list of host names")
@@ -275,7 +297,19 @@ def _source(entry: Any, index: int, problems: list[str]) -> Source | None:
         options=options,
         allowed_hosts=tuple(h.lower() for h in hosts),
         enabled=bool(entry.get("enabled", True)),
+        headers=tuple(headers.items()),
     )
+
+
+def header_values(source: Source) -> dict[str, str]:
+    """The source's headers with `${VAR}` read from the environment now; a missing variable is an error
+    naming it (its value is never part of a message)."""
+    for name, template in source.headers:
+        for variable in _ENV_REFERENCE.findall(template):
+            if variable not in os.environ:
+                problem = f"source `{source.id}`: header {name} needs the environment variable {variable}"
+                raise ConfigError("sources", [problem])
+    return {name: _ENV_REFERENCE.sub(lambda m: os.environ[m[1]], value) for name, value in source.headers}
 
 
 def _jurisdiction(raw: Any, label: str, problems: list[str]) -> Jurisdiction | None:

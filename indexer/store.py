@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
+from ..redaction import redact_url
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
 COUNTERS = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
@@ -273,7 +274,7 @@ class Store:
                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, "
                 "url = excluded.url, jurisdiction = excluded.jurisdiction",
                 [
-                    (s.id, s.name, s.type, s.url, s.jurisdiction.key if s.jurisdiction else None)
+                    (s.id, s.name, s.type, redact_url(s.url), s.jurisdiction.key if s.jurisdiction else None)
                     for s in sources
                 ],
             )

@@ -413,3 +413,142 @@ def test_json_depth_check_needs_no_memory_per_character():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout) < 50  # MB beyond the 30 MB document (the first check took 2.3 GB here)
+
+
+# --- 6. credentials in a source URL are used, never shown ------------------------------------------------------
+
+
+def test_source_credentials_never_leave_fedcat(tmp_path, portal, monkeypatch):
+    """A URL with `user:password@` and `apikey=`, and a header from the environment: the portal gets them,
+    no API answer, RDF document, run message or log line shows them."""
+    base = portal.url("/ville")
+    datasets = generated_datasets(base, 4)
+    secret_query = "&apikey=TOPSECRET&access_token=TOKENSECRET"
+    # page 1 links to a page 2 that does not exist: the run's error quotes that URL
+    page_url = base + "/catalog.ttl?page=%d" + secret_query
+    [page] = hydra_pages(datasets, page_url, 4).values()
+    page = page.replace(
+        b"hydra:totalItems", b"hydra:next <" + (page_url % 2).encode() + b"> ; hydra:totalItems"
+    )
+    portal.add("/ville/catalog.ttl?page=1" + secret_query, page)
+    url = (page_url % 1).replace("http://", "http://harvester:PASSWORDSECRET@")
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"base_url": BASE_URL, "http": {"retries": 0}},
+                "sources": [
+                    {
+                        "id": "ville",
+                        "name": "Ville",
+                        "type": "dcat",
+                        "url": url,
+                        "headers": {"X-Portal-Key": "Key ${FEDCAT_TEST_PORTAL_KEY}"},
+                    }
+                ],
+            }
+        )
+    )
+    data_dir = tmp_path / "data"
+    environment = {**os.environ, "FEDCAT_TEST_PORTAL_KEY": "HEADERSECRET"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fedcat",
+            "-v",
+            "harvest",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    secrets = ("PASSWORDSECRET", "TOPSECRET", "TOKENSECRET", "HEADERSECRET")
+    # the portal was asked with every credential
+    first = portal.requests_to("/ville/catalog.ttl")[0]
+    assert first.query["apikey"] == ["TOPSECRET"]
+    assert first.headers["X-Portal-Key"] == "Key HEADERSECRET"
+    assert first.headers["Authorization"].startswith("Basic ")
+    # the run happened and says why it is partial, without a secret
+    assert "page=2" in done.stdout + done.stderr
+    for secret in secrets:
+        assert secret not in done.stdout + done.stderr, secret
+    from fedcat.harvester.sources import load_config
+    from fedcat.indexer.embedded import EmbeddedBackend
+
+    store, backend = Store(data_dir / "fedcat.db"), EmbeddedBackend(data_dir / "index")
+    try:
+        [dataset_id] = list(store.live_ids())[:1]
+        with TestClient(create_app(store, backend, load_config(config))) as client:
+            [run] = client.get("/api/harvests").json()
+            answers = [
+                client.get("/api/sources"),
+                client.get("/api/harvests"),
+                client.get(f"/api/harvests/{run['id']}"),
+                client.get("/catalog.ttl"),
+                client.get("/sources/ville.ttl"),
+                client.get(f"/datasets/{dataset_id}.ttl"),
+                client.get(f"/datasets/{dataset_id}.html"),
+                client.get(f"/api/datasets/{dataset_id}"),
+                client.get("/sparql", params={"query": "SELECT ?o WHERE { ?s ?p ?o }"}),
+            ]
+            assert run["status"] == "partial" and "apikey=***" in run["message"]
+            for answer in answers:
+                assert answer.status_code == 200, (answer.url, answer.text)
+                for secret in secrets:
+                    assert secret not in answer.text, (answer.url, secret)
+            # what was masked is still recognisable
+            assert "apikey=***" in client.get("/api/sources").text
+    finally:
+        backend.close()
+        store.close()
+
+
+def test_a_credential_missing_from_the_environment_fails_its_source_alone(tmp_path, portal):
+    source = Portal(portal)
+    source.publish(generated_datasets(source.base, 2))
+    config = parse_config(
+        {
+            "settings": {"base_url": BASE_URL},
+            "sources": [
+                {
+                    "id": "ville",
+                    "name": "V",
+                    "type": "dcat",
+                    "url": source.url,
+                    "headers": {"Authorization": "${FEDCAT_UNSET_VAR}"},
+                },
+                {"id": "autre", "name": "A", "type": "dcat", "url": source.url},
+            ],
+        }
+    )
+    store = Store(tmp_path / "fedcat.db")
+    from fedcat.indexer.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(tmp_path / "index")
+    try:
+        failed, done = harvest(config, store, backend)
+    finally:
+        backend.close()
+        store.close()
+    assert (failed.status, done.status) == ("failed", "complete")
+    assert "FEDCAT_UNSET_VAR" in failed.message
+
+
+def test_redaction_masks_credentials_and_keeps_the_rest():
+    from fedcat.redaction import redact_text, redact_url
+
+    assert (
+        redact_url("https://me:pw@portal.example/api?q=eau&apiKey=1&client_secret=2&monkey=3&key=4")
+        == "https://***@portal.example/api?q=eau&apiKey=***&client_secret=***&monkey=3&key=***"
+    )
+    assert redact_url("https://portal.example/a?page=2") == "https://portal.example/a?page=2"
+    assert (
+        redact_text("https://portal.example/x?token=abc: HTTP 404 (after https://u:p@h/)")
+        == "https://portal.example/x?token=***: HTTP 404 (after https://***@h/)"
+    )
