@@ -84,23 +84,56 @@ def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH) -> 
         raise HarvestError(f"{url}: not well-formed XML: {exc}") from exc
 
 
-# JSON strings, matched with possessive quantifiers: the regex engine keeps no backtracking state per
-# character (the first pattern, `(?:[^"\\]|\\.)*`, cost ~115 bytes a character: a 10 MB string needed
-# 1.1 GB). The document is read in windows of whole pieces (strings and what lies between them), so the check
-# holds at most one window besides the document.
-_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
-_JSON_WINDOW = re.compile(rb'(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^"]{1,65536}){1,4096}+|"')
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# Nesting is measured before parsing, over the brackets outside strings (and, in Turtle, IRIs and comments).
+# The patterns use possessive quantifiers: the regex engine keeps no backtracking state per character (the
+# first JSON pattern, `(?:[^"\\]|\\.)*`, cost ~115 bytes a character: a 10 MB string needed 1.1 GB). The
+# document is read in windows of whole pieces (skipped tokens and what lies between them), so a check holds
+# at most one window besides the document.
+_JSON_SKIP = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_TURTLE_SKIP = (
+    rb'"""(?:[^"\\]++|\\.|"(?!""))*+"""'
+    rb"|'''(?:[^'\\]++|\\.|'(?!''))*+'''"
+    rb'|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"'
+    rb"|'[^'\\\n\r]*+(?:\\.[^'\\\n\r]*+)*+'"
+    rb"|<[^>\s]*+>"
+    rb"|#[^\n\r]*+"
+)
+MAX_TURTLE_DEPTH = 64  # blank nodes and collections within each other
+
+
+class _Nesting:
+    def __init__(self, skip: bytes, specials: bytes, brackets: bytes) -> None:
+        self.skip = re.compile(skip)
+        self.window = re.compile(
+            rb"(?:" + skip + rb"|[^" + specials + rb"]{1,65536}){1,4096}+|[" + specials + rb"]"
+        )
+        self.others = bytes(b for b in range(256) if b not in brackets)
+        self.opens = brackets[: len(brackets) // 2]
+        self.step = {b: 1 for b in self.opens} | {b: -1 for b in brackets[len(brackets) // 2 :]}
+
+    def deeper_than(self, content: bytes, max_depth: int) -> bool:
+        depth = 0
+        for window in self.window.finditer(content):
+            brackets = self.skip.sub(b"", window[0]).translate(None, self.others)
+            if not brackets:
+                continue
+            if max(accumulate(map(self.step.__getitem__, brackets), initial=depth)) > max_depth:
+                return True
+            depth += 2 * sum(brackets.count(bytes([b])) for b in self.opens) - len(brackets)
+        return False
+
+
+_JSON = _Nesting(_JSON_SKIP, b'"', b"[{]}")
+_TURTLE = _Nesting(_TURTLE_SKIP, b"\"'<#", b"[(])")
 
 
 def check_json_depth(content: bytes, max_depth: int = 64, url: str = "") -> None:
     """Refuse JSON nested deeper than `max_depth` before handing it to a recursive parser."""
-    depth = 0
-    for window in _JSON_WINDOW.finditer(content):
-        brackets = _JSON_STRING.sub(b"", window[0]).translate(None, _NOT_BRACKET)
-        if not brackets:
-            continue
-        if max(accumulate(map(_STEP.__getitem__, brackets), initial=depth)) > max_depth:
-            raise UnsafeDocument(f"{url}: JSON nested deeper than {max_depth} levels refused")
-        depth += 2 * (brackets.count(b"[") + brackets.count(b"{")) - len(brackets)
+    if _JSON.deeper_than(content, max_depth):
+        raise UnsafeDocument(f"{url}: JSON nested deeper than {max_depth} levels refused")
+
+
+def check_turtle_depth(content: bytes, max_depth: int = MAX_TURTLE_DEPTH, url: str = "") -> None:
+    """Refuse Turtle (TriG, N3) whose blank nodes and collections nest deeper than `max_depth`."""
+    if _TURTLE.deeper_than(content, max_depth):
+        raise UnsafeDocument(f"{url}: Turtle nested deeper than {max_depth} blank nodes or lists refused")

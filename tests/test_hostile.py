@@ -639,3 +639,53 @@ def test_a_run_id_beyond_sqlite_integers_is_not_found(sparql_site):
     for run_id in (2**63, 2**64 + 5, 10**30):
         response = client.get(f"/api/harvests/{run_id}")
         assert response.status_code in (404, 422), (run_id, response.status_code)
+
+
+# --- 9. deep nesting fails its page, on time ---------------------------------------------------------------
+
+
+def nested_rdf_xml(depth: int) -> bytes:
+    opening = b'<dct:relation rdf:parseType="Resource">' * depth
+    closing = b"</dct:relation>" * depth
+    return RDF_BODY.replace(b"<dct:title>&top;</dct:title>", opening + closing)
+
+
+def nested_turtle(depth: int, opening: bytes = b"[ dct:relation ", closing: bytes = b" ]") -> bytes:
+    return (
+        b"@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .\n"
+        b"<http://example.org/d> a dcat:Dataset ; dct:relation "
+        + opening * depth
+        + b"<http://example.org/x>"
+        + closing * depth
+        + b" .\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "page", "refusal"),
+    [
+        ("rdf", RDF_HEAD + nested_rdf_xml(100_000), "nested deeper"),
+        ("ttl", nested_turtle(100_000), "nested deeper"),
+        ("ttl", nested_turtle(100_000, b"( ", b" )"), "nested deeper"),
+        (
+            "jsonld",
+            b'{"@id": "http://example.org/d", "http://purl.org/dc/terms/relation": ' * 100_000
+            + b"1"
+            + b"}" * 100_000,
+            "nested deeper",
+        ),
+    ],
+)
+def test_deep_nesting_fails_its_page_within_the_budget(tmp_path, portal, fmt, page, refusal):
+    source = HostileSource(tmp_path, portal, fmt=fmt)
+    run = source.attack(page)
+    assert refusal in run.message, run.message[-2000:]
+
+
+def test_deep_blank_nodes_within_the_bound_are_harvested(tmp_path, portal):
+    """Under the bound, a deep description is a record like any other (no recursion on the way)."""
+    source = HostileSource(tmp_path, portal, fmt="ttl")
+    source.serve(2, nested_turtle(60))
+    run = source.harvest()
+    assert run.status == "complete", run
+    assert len(source.live()) == 11  # page 1's ten datasets, and the deep one that replaced page 2's ten
