@@ -84,6 +84,7 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["demo", "--port", "0", "--no-serve"], "got '0'"),
         (["status", "--config", str(h["config"]), "--data-dir", a_file], "is not a directory"),
         (["reindex", "--config", str(h["config"]), "--data-dir", a_file], "is not a directory"),
+        (["remap", "nope", *where], "no source 'nope'"),
         (["export", "--out", str(h["root"] / "no" / "such" / "x.ttl"), *where], "No such file or directory"),
         (
             ["export", "--out", "-", "--workers", "0", *where],
