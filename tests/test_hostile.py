@@ -33,8 +33,8 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer, Reply
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
-from fedcat.store import Store
 from fedcat.mappings.model import Text
+from fedcat.store import Store
 from rdflib.namespace import DCAT, RDF
 
 BASE_URL = "https://fedcat.example"
