@@ -403,6 +403,7 @@ def serve(catalogue: Catalogue, host: str, port: int, harvester: Any = None) -> 
 
     from .api.app import create_app
 
+    _port_free(host, port)
     app = create_app(catalogue.store, catalogue.backend, catalogue.config)
     if harvester is not None:
         app.state.harvester = harvester
@@ -411,7 +412,23 @@ def serve(catalogue: Catalogue, host: str, port: int, harvester: Any = None) -> 
     uvicorn.Server(config).run()
 
 
+def _port_free(host: str, port: int) -> None:
+    """A clear error before anything starts, rather than uvicorn's exit after "serving…"."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server running there? "
+                "Choose another port with --port"
+            ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _port_free(args.host, args.port)
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
     try:

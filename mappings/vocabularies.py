@@ -166,7 +166,15 @@ def vocabulary(name: str) -> Vocabulary:
 # The C loader when PyYAML has it: the media-type table has ~2,000 entries.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-VOCABULARIES = ("data-theme", "file-type", "licence", "frequency", "language", "access-right")
+VOCABULARIES = (
+    "data-theme",
+    "file-type",
+    "licence",
+    "frequency",
+    "language",
+    "access-right",
+    "publisher-type",
+)
 
 
 def label(uri: str, lang: str = "fr") -> str:
