@@ -37,6 +37,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from .errors import error_response
+
 log = logging.getLogger("fedcat.api.sparql")
 RESULT_OFFERS = (
     ("application/sparql-results+json", "json"),
@@ -176,7 +178,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
     from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
 
     from ..mappings.namespaces import PREFIXES
-    from .linked_data import negotiate
+    from .negotiation import negotiate
 
     text = request["query"]
     options: dict[str, Any] = {"use_default_graph_as_union": not request["default_graphs"]}
@@ -383,8 +385,7 @@ def _service(request: Request) -> SparqlService:
 
 
 def _error(status: int, message: str) -> Response:
-    body = {"detail": message, "errors": []}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return error_response(status, message)
 
 
 async def _execute(request: Request, query: str | None, defaults: list[str], named: list[str]) -> Response:
