@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="SHACL files or a directory of them (default: cached in the data dir, fetched from SEMIC once)",
     )
     p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
-    p.add_argument("--limit", type=int, default=None, help="only the first N datasets")
+    p.add_argument("--limit", type=_at_least(1), default=None, help="only the first N datasets")
     p.add_argument("--report", type=Path, default=None, help="write every violation per dataset as JSON")
     p.add_argument("--top", type=int, default=20, help="datasets listed (most violations first)")
     _common(p)
@@ -194,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
     p.add_argument(
-        "--limit", type=int, default=None, help="at most N bodies (default: 50 in a table, else all)"
+        "--limit",
+        type=_at_least(0),
+        default=None,
+        help="at most N bodies (0: all; default: 50 in a table, else all)",
     )
     _common(p)
 
@@ -214,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     return parser
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= minimum ("--limit -1" would otherwise list nothing, silently)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    whole_number.__name__ = "number"  # argparse names the type in its messages
+    return whole_number
 
 
 def _rate(text: str) -> float:
@@ -703,6 +722,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     )  # a writer: scores are brought up to date
     try:
         names = {s.id: s.name for s in catalogue.config.sources}
+        known = set(names) | {row["id"] for row in catalogue.store.sources()}
+        unknown = [s for s in args.source or () if s not in known]
+        if unknown:  # an unknown source would list no group, silently
+            raise RuntimeError(
+                f"--source: unknown source {', '.join(unknown)}; sources are {', '.join(sorted(known)) or 'none'}"
+            )
         body = report(catalogue.store, args.group_by, args.source, names)
     finally:
         catalogue.close()

@@ -86,6 +86,7 @@ class _Item(msgspec.Struct):
 class Registry:
     def __init__(self) -> None:
         self.bodies: dict[str, Body] = {}
+        self._jurisdictions: frozenset[str] | None = None
         self.problems: list[str] = []
         self.skipped: Counter[str] = Counter()  # left out on purpose, by reason
         self.files: list[str] = []  # names of the files read, in order
@@ -122,6 +123,12 @@ class Registry:
 
     def kinds(self) -> list[str]:
         return sorted({b.kind for b in self.bodies.values()})
+
+    def jurisdictions(self) -> frozenset[str]:
+        """Every key some body lies within (itself included): what `within` filters can name."""
+        if self._jurisdictions is None:
+            self._jurisdictions = frozenset().union(*(b.within for b in self.bodies.values()))
+        return self._jurisdictions
 
     # --- reading ---------------------------------------------------------------------------------------
 

@@ -248,6 +248,18 @@ def audit_filters(
                 "departement", f"expected a département code such as 59, 2A or 974, got {departement!r}"
             )
         keys.append(f"departement:{code}")
+        if keys[-1] not in registry.jurisdictions():
+            codes = sorted(
+                k.split(":", 1)[1] for k in registry.jurisdictions() if k.startswith("departement:")
+            )
+            raise FilterError(
+                "departement",
+                f"no body of the registry lies within département {code!r} "
+                f"(départements: {', '.join(codes) or 'none in the registry'})",
+            )
+    for key in keys[: len(within or ())]:
+        if key not in registry.jurisdictions():
+            raise FilterError("within", f"no body of the registry lies within {key!r}")
     return Filters(
         tuple(kinds or ()),
         tuple(keys),

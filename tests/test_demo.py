@@ -19,14 +19,6 @@ from fedcat.demo.run import EXAMPLE_DATASET, run_demo
 SHAPES = CORPUS / "shapes" / "dcat-ap-3.0.1"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, Path]:
-    """A demo harvested into a data dir (not served): (its sources file, its data dir)."""
-    data = tmp_path_factory.mktemp("demo")
-    assert run_demo(free_port(), data, serve_api=False) == 0
-    return data / "demo-sources.yaml", data
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
