@@ -41,6 +41,7 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "cors_origins",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -97,6 +98,7 @@ class Settings:
     bodies: tuple[
         Path, ...
     ] = ()  # registry files of public bodies for `fedcat audit` (relative: to the config)
+    cors_origins: tuple[str, ...] = ()  # web origins whose pages may call the API ("*": any); none: no CORS
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,15 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    origins = os.environ.get("FEDCAT_CORS_ORIGINS")
+    cors = origins.split(",") if origins is not None else raw.get("cors_origins") or []
+    if not isinstance(cors, list) or not all(isinstance(o, str) for o in cors):
+        problems.append("settings.cors_origins: expected a list of origins such as https://example.org")
+        cors = []
+    cors = [o.strip().rstrip("/") for o in cors if o.strip()]
+    for origin in cors:
+        if origin != "*" and not re.match(r"^https?://[^/?#\s]+$", origin):
+            problems.append(f"settings.cors_origins: {origin!r} is not an origin (scheme://host[:port]) or *")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -226,6 +237,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         shutdown_grace=float(grace),
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
+        cors_origins=tuple(cors),
         **limits,
     )
 

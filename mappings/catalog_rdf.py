@@ -36,7 +36,20 @@ from pyoxigraph import RdfFormat
 from ..indexer.store import gc_paused
 from .model import Dataset, dataset_from_json
 from .namespaces import DCAT, DCT, FOAF, HYDRA, PREFIXES, XSD
-from .rdf import DOCUMENT, FORMATS, Namespace, Writer, foaf, iri, p, prov, text, typed, write_dataset
+from .rdf import (
+    DOCUMENT,
+    FORMATS,
+    Namespace,
+    Writer,
+    foaf,
+    iri,
+    p,
+    prov,
+    text,
+    typed,
+    with_context,
+    write_dataset,
+)
 
 CATALOG, CATALOG_RECORD = p(DCAT + "Catalog"), p(DCAT + "CatalogRecord")
 _DATASET, _RECORD, _CATALOG = p(DCAT + "dataset"), p(DCAT + "record"), p(DCAT + "catalog")
@@ -274,9 +287,10 @@ def to_format(ntriples: str, fmt: str) -> bytes:
     """N-Triples text as `fmt` ("ttl", "nt", "rdf", "jsonld"), through pyoxigraph's serialisers."""
     if fmt == "nt":
         return ntriples.encode("utf-8")
-    return pyoxigraph.serialize(
+    data = pyoxigraph.serialize(
         pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=FORMATS[fmt], prefixes=_prefixes(fmt)
     )
+    return with_context(data) if fmt == "jsonld" else data
 
 
 def _prefixes(fmt: str) -> dict[str, str] | None:
@@ -423,7 +437,11 @@ def export(
         _write_behind(out, stream)
     else:
         triples = (t for data in chunks() for t in pyoxigraph.parse(data, RdfFormat.N_TRIPLES))
+        if fmt == "jsonld":  # streamed: the context around pyoxigraph's node list (names left expanded)
+            out.write(b'{"@context":' + msgspec.json.encode(PREFIXES) + b',"@graph":')
         pyoxigraph.serialize(triples, out, format=FORMATS[fmt], prefixes=_prefixes(fmt))
+        if fmt == "jsonld":
+            out.write(b"}")
     return count
 
 
