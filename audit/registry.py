@@ -9,7 +9,7 @@ Loaded from the data files an administrator points at (`settings.bodies`, `fedca
   régions (no SIREN in the package; the collectivités d'outre-mer are kind `com`, kept once, from the
   départements file). Departmental arrondissements are State districts, not bodies: skipped.
 - fedcat's own bodies file, CSV or YAML, with the columns `id, name, kind, population, agents, parent,
-  siren, aliases` (README, "Auditing publication obligations"): to declare administrations with their
+  siren, aliases` (docs/audit.md): to declare administrations with their
   agents, or to add figures to a body an earlier file loaded (a row whose `id` is known fills in the
   fields it gives).
 

@@ -8,7 +8,7 @@ again when FACTS_VERSION or the families table changes (`audit_state`). The repo
 once by publisher (a few thousand groups, matched to bodies in Python), once by body through a temporary
 table of those matches, joined with the stored quality scores, and once by (body, family) over the records
 that have a family. Copies of one dataset from several sources (the same source IRI) count once. Figures
-at 100,000 records: `python bench/audit.py` (README, "Auditing publication obligations").
+at 100,000 records: `python bench/audit.py` (docs/audit.md).
 """
 
 from __future__ import annotations
