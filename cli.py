@@ -517,7 +517,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo
 
-    return run_demo(args.port, args.data_dir, serve_api=not args.no_serve)
+    return run_demo(
+        args.port,
+        args.data_dir,
+        serve_api=not args.no_serve,
+        run_harvest=run_harvest,
+        print_summary=print_summary,
+        serve=serve,
+    )
 
 
 def _ago(stamp: str | None, now: datetime) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ import yaml
 from rich.console import Console
 
 from ..catalogue import Catalogue
+from ..harvester.run import RunResult
 from .catalogues import (
     CONTENT_TYPES,
     city_datasets,
@@ -102,8 +103,16 @@ def _data_dir(given: Path | None) -> Iterator[Path]:
         yield Path(temporary)
 
 
-def run_demo(port: int = 8000, data_dir: Path | None = None, serve_api: bool = True) -> int:
-    from ..cli import print_summary, run_harvest, serve
+def run_demo(
+    port: int,
+    data_dir: Path | None,
+    serve_api: bool,
+    *,
+    run_harvest: Callable[[Catalogue], list[RunResult]],
+    print_summary: Callable[[list[RunResult]], None],
+    serve: Callable[[Catalogue, str, int], None],
+) -> int:
+    """The demo, with the CLI's own harvest, summary and server (given by the CLI, which sits above)."""
     from ..harvester.linkcheck import linkcheck
     from ..indexer.documents import sync_index
 

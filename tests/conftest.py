@@ -62,11 +62,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """`fedcat demo` harvested into a data dir, not served: (its sources file, its data dir). Read only."""
     import socket
 
-    from fedcat.demo.run import run_demo
+    from fedcat.cli import main
 
     data = tmp_path_factory.mktemp("demo")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    assert run_demo(port, data, serve_api=False) == 0
+    assert main(["demo", "--no-serve", "--port", str(port), "--data-dir", str(data)]) == 0
     return data / "demo-sources.yaml", data

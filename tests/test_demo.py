@@ -14,7 +14,7 @@ import pytest
 from conftest import CORPUS
 from fedcat.catalogue import Catalogue
 from fedcat.cli import main
-from fedcat.demo.run import EXAMPLE_DATASET, run_demo
+from fedcat.demo.run import EXAMPLE_DATASET
 
 SHAPES = CORPUS / "shapes" / "dcat-ap-3.0.1"
 
@@ -41,7 +41,9 @@ def live_ids(config: Path, data: Path) -> set[str]:
 def test_ids_are_the_same_on_every_run_and_the_readme_example_resolves(demo, tmp_path):
     config, data = demo
     first = live_ids(config, data)
-    assert run_demo(free_port(), tmp_path / "again", serve_api=False) == 0
+    assert (
+        main(["demo", "--no-serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "again")]) == 0
+    )
     assert live_ids(tmp_path / "again" / "demo-sources.yaml", tmp_path / "again") == first
     assert EXAMPLE_DATASET in first and len(first) == 21
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -90,7 +92,7 @@ def test_a_taken_port_gives_another_and_no_temporary_directory_is_left(tmp_path,
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert run_demo(port, None, serve_api=False) == 0
+        assert main(["demo", "--no-serve", "--port", str(port)]) == 0
     err = capsys.readouterr().err
     chosen = re.search(rf"port {port} is taken: the API will be on port (\d+)", err)
     assert chosen and int(chosen[1]) != port
