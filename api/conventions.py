@@ -31,6 +31,7 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = (
     5  # Starlette's default 9: ~4x the CPU for 2-6 % fewer bytes on fedcat's answers (bench/conventions.py)
 )
+MAX_VALIDATED_BYTES = 16 << 20  # larger whole answers (a big raw record) are not held to be hashed
 CATALOGUE_MAX_AGE = 60  # seconds a client or cache may reuse a search, document or catalogue page
 ALWAYS_REVALIDATE = ("/api/harvests", "/api/sources", "/health", "/metrics")  # live state
 CORS_EXPOSED = ["ETag", "Last-Modified", "Link", "X-Fedcat-Truncated", "Content-Location"]
@@ -96,8 +97,9 @@ class Validators:
             if message["type"] == "http.response.start":
                 start = message
                 response_headers = dict(message.get("headers") or [])
-                if message["status"] != 200 or b"content-length" not in response_headers:
-                    streaming = True  # an error, or a stream: passed on as it comes
+                length = int(response_headers.get(b"content-length", b"-1"))
+                if message["status"] != 200 or not 0 <= length <= MAX_VALIDATED_BYTES:
+                    streaming = True  # an error, a stream or a large raw payload: passed on as it comes
                     await send(_with_headers(message, _default(response_headers, cache)))
                 return
             if streaming:
