@@ -251,7 +251,10 @@ def _dataset(base: str, row: tuple, publisher: Agent, licence: str, index: int, 
         themes=[THEME + code for code in themes],
         publisher=publisher,
         contact_points=[
-            ContactPoint(name="Service open data", email=f"opendata@{base.split('//')[1].split('/')[0]}")
+            ContactPoint(
+                name="Service open data",
+                email=f"opendata@{uri_base.split('//')[1].split('/')[0].split(':')[0]}",
+            )
         ],
         distributions=[
             Distribution(
