@@ -145,3 +145,21 @@ def test_one_error_shape_and_status(client):
         answer = client.get(url)
         assert answer.status_code == status, url
         assert set(answer.json()) == {"detail", "errors"}, url
+
+
+def test_cors_origins_are_checked_at_load(monkeypatch):
+    from fedcat.harvester.sources import ConfigError, parse_config
+
+    source = {"id": "a", "name": "A", "type": "dcat", "url": "https://example.org/catalog.ttl"}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            {"settings": {"cors_origins": ["https://ok.example.org", "ftp://x/y"]}, "sources": [source]}
+        )
+    assert refused.value.problems == [
+        "settings.cors_origins: 'ftp://x/y' is not an origin (scheme://host[:port]) or *"
+    ]
+    monkeypatch.setenv("FEDCAT_CORS_ORIGINS", "https://a.example.org, https://b.example.org/")
+    config = parse_config(
+        {"settings": {"cors_origins": ["https://ignored.example.org"]}, "sources": [source]}
+    )
+    assert config.settings.cors_origins == ("https://a.example.org", "https://b.example.org")
