@@ -7,7 +7,8 @@
 - `Cache-Control`: answers made from the catalogue may be reused for a minute, then revalidated; the
   harvest reports, health and metrics are always revalidated (they change by the second);
 - gzip for answers over 1 KB to clients that accept it;
-- CORS for the origins `settings.cors_origins` lists (none: no cross-origin headers), preflights included.
+- CORS for the origins `settings.cors_origins` (or `$FEDCAT_CORS_ORIGINS`) lists (none: no cross-origin
+  headers), preflights included.
 
 Streamed answers (the SPARQL results, RDF of a whole catalogue page written as it is read) have no
 `Content-Length` when they start: they pass through with `Cache-Control` only, never buffered.

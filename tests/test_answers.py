@@ -82,4 +82,6 @@ def test_the_cli_refuses_the_same_values(demo, capsys):
     assert "département '999'" in err and "59" in err
     with pytest.raises(SystemExit) as exit_:
         main(["validate", "--limit", "-1", *common])
-    assert exit_.value.code == 2 and "--limit: must be 1 or more, got -1" in capsys.readouterr().err
+    assert (
+        exit_.value.code == 2 and "--limit: expected a whole number of at least 1" in capsys.readouterr().err
+    )
