@@ -56,6 +56,7 @@ _SETTINGS_KEYS = {
     "catalogue",
     "bodies",
     "secret_params",
+    "cors_origins",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -174,6 +175,11 @@ class Settings:
         (),
         "Query parameter names masked wherever fedcat shows or publishes a URL, added to the defaults "
         "(`apikey`, `api_key`, `token`, `key`, `secret`, `password`, `access_token`, `signature`).",
+    )
+    cors_origins: tuple[str, ...] = _doc(
+        (),
+        "Web origins whose pages may call the API (CORS), e.g. `https://portal.example.org`; `*`: any; "
+        "none: no cross-origin headers (`FEDCAT_CORS_ORIGINS` wins).",
     )
 
 
@@ -302,6 +308,15 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    origins = os.environ.get("FEDCAT_CORS_ORIGINS")
+    cors = origins.split(",") if origins is not None else raw.get("cors_origins") or []
+    if not isinstance(cors, list) or not all(isinstance(o, str) for o in cors):
+        problems.append("settings.cors_origins: expected a list of origins such as https://example.org")
+        cors = []
+    cors = [o.strip().rstrip("/") for o in cors if o.strip()]
+    for origin in cors:
+        if origin != "*" and not re.match(r"^https?://[^/?#\s]+$", origin):
+            problems.append(f"settings.cors_origins: {origin!r} is not an origin (scheme://host[:port]) or *")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -315,6 +330,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         secret_params=tuple(secret_params),
+        cors_origins=tuple(cors),
         **limits,
     )
 
@@ -462,6 +478,9 @@ ENVIRONMENT: dict[str, EnvVar] = {
     ),
     "FEDCAT_LOG_FORMAT": EnvVar(
         None, "`text` or `json` (wins over `settings.log_format`; `--log-format` wins over it)."
+    ),
+    "FEDCAT_CORS_ORIGINS": EnvVar(
+        None, "Comma-separated web origins allowed to call the API (wins over `settings.cors_origins`)."
     ),
     "FEDCAT_SPARQL_TIMEOUT": EnvVar("10", "Seconds a SPARQL query may run before it is stopped (503)."),
     "FEDCAT_SPARQL_MAX_RESULTS": EnvVar(
