@@ -194,9 +194,16 @@ class IndexFeed:
         self._written = []
 
 
-def rebuild_index(store: Store, backend: SearchBackend, jurisdictions: dict[str, str] | None = None) -> int:
-    """Drop the index and rebuild it from the store (after a crash or an engine change)."""
-    backend.clear()
-    backend.commit()
-    store.reset_index_marks()
-    return sync_index(store, backend, jurisdictions)
+def rebuild_index(
+    store: Store,
+    backend: SearchBackend,
+    jurisdictions: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Rebuild the index from the store (after a crash, a mapping change or an engine change).
+
+    Inside `backend.rebuilding()`: Elasticsearch searches keep the old generation until the new one is whole.
+    """
+    with backend.rebuilding():
+        store.reset_index_marks()
+        return sync_index(store, backend, jurisdictions, progress)
