@@ -27,7 +27,15 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..harvester.sources import Config, Source
-from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend, SearchQuery
+from ..indexer.backend import (
+    FACETS,
+    MAX_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    SORTS,
+    SearchBackend,
+    SearchQuery,
+    SearchUnavailable,
+)
 from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
@@ -263,6 +271,13 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = _json(_error_body(str(exc.detail), []), exc.status_code)
         response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(SearchUnavailable)
+    async def search_unavailable(request: Request, exc: SearchUnavailable) -> Response:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        response = _json(_error_body(f"search is unavailable for now, retry shortly ({exc})", []), 503)
+        response.headers["Retry-After"] = "30"
         return response
 
     @app.exception_handler(Exception)
@@ -555,7 +570,9 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
 
     @app.get("/health", summary="Liveness and size", response_model=schemas.Health, tags=["operations"])
     def health() -> Response:
-        return _json({"status": "ok", "datasets": store.count(), "index": backend.name})
+        search = backend.health()  # the Elasticsearch node's health and live generation
+        status = "ok" if search.get("status") in ("ok", "green", "yellow") else "degraded"
+        return _json({"status": status, "datasets": store.count(), "index": backend.name, "search": search})
 
     return app
 

@@ -41,7 +41,11 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "search",
 }
+# settings.search: which engine answers searches (`embedded` by default) and how to reach Elasticsearch.
+SEARCH_BACKENDS = ("embedded", "sqlite", "elasticsearch")
+_SEARCH_KEYS = {"backend", "url", "api_key", "username", "password", "ca_certs", "index_prefix", "replicas"}
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
 _HTTP_KEYS = {"connect_timeout", "read_timeout", "max_bytes", "retries", "backoff", "run_budget"}
@@ -97,6 +101,8 @@ class Settings:
     bodies: tuple[
         Path, ...
     ] = ()  # registry files of public bodies for `fedcat audit` (relative: to the config)
+    # settings.search (`_SEARCH_KEYS`); holds secrets (api_key, password): never shown
+    search: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
     return Settings(
+        search=_search_settings(raw.get("search") or {}, problems, directory),
         base_url=base_url,
         contact=raw.get("contact"),
         max_withdraw_share=float(share),
@@ -228,6 +235,46 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         **limits,
     )
+
+
+def _search_settings(raw: Any, problems: list[str], directory: Path) -> dict[str, Any]:
+    """settings.search, checked; secrets may come from FEDCAT_ELASTICSEARCH_API_KEY / _PASSWORD instead."""
+    if not isinstance(raw, dict):
+        problems.append("settings.search: expected a mapping (backend, url, api_key, …)")
+        return {}
+    for key in sorted(set(raw) - _SEARCH_KEYS):
+        problems.append(
+            f"settings.search: unknown key `{key}` (expected one of {', '.join(sorted(_SEARCH_KEYS))})"
+        )
+    search = {k: v for k, v in raw.items() if k in _SEARCH_KEYS}
+    backend = search.get("backend")
+    if backend is not None and backend not in SEARCH_BACKENDS:
+        problems.append(
+            f"settings.search.backend: expected one of {', '.join(SEARCH_BACKENDS)}, got {backend!r}"
+        )
+    for key in ("url", "api_key", "username", "password", "ca_certs", "index_prefix"):
+        if key in search and (not isinstance(search[key], str) or not search[key].strip()):
+            problems.append(f"settings.search.{key}: expected a non-empty text")
+    url = search.get("url")
+    if isinstance(url, str) and not url.startswith(("http://", "https://")):
+        problems.append(f"settings.search.url: expected an http(s) URL, got {url!r}")
+    prefix = search.get("index_prefix")
+    if isinstance(prefix, str) and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", prefix):
+        problems.append(
+            f"settings.search.index_prefix: lowercase letters, digits, - and _ only, got {prefix!r}"
+        )
+    replicas = search.get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        problems.append(f"settings.search.replicas: expected a non-negative integer, got {replicas!r}")
+    if isinstance(search.get("ca_certs"), str):
+        search["ca_certs"] = str(directory / Path(search["ca_certs"]).expanduser())
+    for key, variable in (
+        ("api_key", "FEDCAT_ELASTICSEARCH_API_KEY"),
+        ("password", "FEDCAT_ELASTICSEARCH_PASSWORD"),
+    ):
+        if os.environ.get(variable):
+            search[key] = os.environ[variable]
+    return search
 
 
 def _source(entry: Any, index: int, problems: list[str]) -> Source | None:

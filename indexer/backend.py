@@ -108,6 +108,10 @@ class SearchBackend(ABC):
     def clear(self) -> None:
         """Remove every document (before a full rebuild)."""
 
+    def health(self) -> dict[str, object]:
+        """The engine's state for /health and `fedcat status` (a remote engine says whether it answers)."""
+        return {"backend": self.name, "status": "ok"}
+
     @contextmanager
     def rebuilding(self) -> Iterator[None]:
         """Around a rebuild from the store (`rebuild_index`): writes made inside replace the whole index.

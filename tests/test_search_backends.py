@@ -26,7 +26,7 @@ from fedcat.indexer.backend import (
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
 
-ES_URL = os.environ.get("FEDCAT_ELASTICSEARCH_URL", "")
+ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
 ES_PREFIX = "fedcat-test-"
 
 
@@ -34,7 +34,7 @@ def elasticsearch_url() -> str:
     """The test node's URL, or skip: `.ci/elasticsearch start` prints it (`.ci/run` exports it)."""
     if not ES_URL:
         pytest.skip(
-            "no Elasticsearch node: set FEDCAT_ELASTICSEARCH_URL (`.ci/elasticsearch start` prints it)"
+            "no Elasticsearch node: set FEDCAT_TEST_ELASTICSEARCH_URL (`.ci/elasticsearch start` prints it)"
         )
     pytest.importorskip("elasticsearch", reason="the `elasticsearch` client is not installed")
     return ES_URL
