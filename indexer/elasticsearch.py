@@ -275,9 +275,9 @@ class ElasticsearchBackend(SearchBackend):
     def health(self) -> dict[str, Any]:
         """The node's cluster health and the live generation, for /health and `fedcat status`."""
         try:
-            status = self._call("health", lambda: self.client.cluster.health(request_timeout=5)).body[
-                "status"
-            ]
+            status = self._call(
+                "health", lambda: self.client.options(request_timeout=5).cluster.health()
+            ).body["status"]
             generation = self.live_generation()
         except SearchUnavailable as exc:
             return {"backend": self.name, "status": "unavailable", "error": str(exc)}
