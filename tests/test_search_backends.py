@@ -672,3 +672,19 @@ def test_an_index_of_another_schema_is_refused_not_misread(tmp_path: Path) -> No
     (tmp_path / "fedcat-schema-version").write_text("1 publisher,theme\n")
     with pytest.raises(ValueError, match="rebuild"):
         EmbeddedBackend(tmp_path)
+
+
+def test_elasticsearch_terms_are_the_embedded_analyzers_terms() -> None:
+    """The Elasticsearch backend analyses text word by word from a cache: the same terms as the
+    analyzers on the whole text, for every field of every document and the odd strings, even when the
+    cache is emptied along the way (limit 50)."""
+    from fedcat.indexer.elasticsearch import TermCache
+    from fedcat.indexer.embedded import analyze_field
+
+    terms = TermCache(limit=50)
+    texts = [getattr(d, f) for d in CORPUS for f in ("title", "description", "keywords_text")] + ODD_QUERIES
+    texts += ["l'½ œuvre\u00a0Ærø — vélos\u2003hôpitaux", "x" * 80 + " court"]  # odd spaces, long tokens
+    for text in texts:
+        fr, en = terms(text)
+        assert fr.split() == analyze_field(text, "fr"), text
+        assert en.split() == analyze_field(text, "en"), text
