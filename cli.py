@@ -55,7 +55,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="search backend (default: $FEDCAT_BACKEND or embedded)",
+        help="search backend (default: $FEDCAT_BACKEND, settings.search.backend, elasticsearch if "
+        "$FEDCAT_ELASTICSEARCH_URL is set, else embedded)",
     )
     # also accepted after the command; SUPPRESS keeps a value given before it
     parser.add_argument(
