@@ -4,8 +4,8 @@
     python bench/elasticsearch.py --url http://127.0.0.1:9200 # 100,000 documents (a few minutes)
     python bench/elasticsearch.py --size 1000000              # the issue's 1M figure (tens of minutes)
 
-Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, streamed: memory
-does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
+Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
+a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
 Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, then the alias
 switch), so its rate includes fedcat's own text analysis, the JSON encoding and the HTTP requests. Then
 each engine answers the same queries with every facet counted (`bench/search.py`'s choice: a rare word, a
@@ -25,7 +25,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import msgspec
 
 # Run as a script, this file's folder comes first on sys.path and its name would hide the client package.
 _HERE = Path(__file__).resolve().parent
@@ -33,7 +36,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 try:
     from fedcat.bench.search import _choose_queries, _load, _remove, _time_queries, generate_documents
-    from fedcat.indexer.backend import SearchBackend
+    from fedcat.indexer.backend import SearchBackend, SearchDocument
     from fedcat.indexer.elasticsearch import ElasticsearchBackend
     from fedcat.indexer.embedded import EmbeddedBackend
 except ImportError as exc:  # run from a checkout without `pip install -e '.[elasticsearch]'`
@@ -42,9 +45,24 @@ except ImportError as exc:  # run from a checkout without `pip install -e '.[ela
 PREFIX = "fedcat-bench"
 
 
-def _fill(backend: SearchBackend, size: int, seed: int, batch: int, commit_every: int) -> float:
-    """Index `size` generated documents in batches; returns the seconds taken (commits included)."""
-    docs = generate_documents(size, seed)
+def _write_corpus(path: Path, size: int, seed: int) -> None:
+    """The generated documents as JSON lines, once, so that generating them is timed in neither engine."""
+    encode = msgspec.json.Encoder().encode
+    with path.open("wb") as out:
+        for doc in generate_documents(size, seed):
+            out.write(encode(doc) + b"\n")
+
+
+def _read_corpus(path: Path) -> Iterator[SearchDocument]:
+    decode = msgspec.json.Decoder(SearchDocument).decode
+    with path.open("rb") as lines:
+        for line in lines:
+            yield decode(line)
+
+
+def _fill(backend: SearchBackend, corpus: Path, batch: int, commit_every: int) -> float:
+    """Index the corpus file's documents in batches; returns the seconds taken (commits included)."""
+    docs = _read_corpus(corpus)
     started = time.perf_counter()
     done = 0
     while chunk := list(itertools.islice(docs, batch)):
@@ -56,19 +74,19 @@ def _fill(backend: SearchBackend, size: int, seed: int, batch: int, commit_every
     return time.perf_counter() - started
 
 
-def _embedded(path: Path, size: int, seed: int) -> tuple[EmbeddedBackend, float]:
+def _embedded(path: Path, corpus: Path) -> tuple[EmbeddedBackend, float]:
     _remove(path)
     backend = EmbeddedBackend(path, answer_cache=0)  # the engine, not the kept answers
-    seconds = _fill(backend, size, seed, batch=5_000, commit_every=50_000)
+    seconds = _fill(backend, corpus, batch=5_000, commit_every=50_000)
     backend.close()  # waits for merges: the searches below run on the settled index
     return EmbeddedBackend(path, answer_cache=0), seconds
 
 
-def _elasticsearch(url: str, size: int, seed: int) -> tuple[ElasticsearchBackend, float]:
+def _elasticsearch(url: str, corpus: Path) -> tuple[ElasticsearchBackend, float]:
     backend = ElasticsearchBackend(url, index_prefix=PREFIX)
     started = time.perf_counter()
     with backend.rebuilding():  # what `fedcat reindex` does: a new generation, then the alias switch
-        _fill(backend, size, seed, batch=5_000, commit_every=50_000)
+        _fill(backend, corpus, batch=5_000, commit_every=50_000)
     seconds = time.perf_counter() - started
     # force-merge to one segment, as an index at rest ends up: searches do not time merging leftovers
     backend.client.options(request_timeout=3600).indices.forcemerge(index=backend.alias, max_num_segments=1)
@@ -98,9 +116,13 @@ def main(argv: list[str] | None = None) -> None:
         f"fedcat Elasticsearch benchmark: {args.size:,} documents, seed {args.seed}, node {args.url}; {_load()}"
     )
 
-    embedded, embedded_s = _embedded(workdir / "tantivy", args.size, args.seed)
+    corpus = workdir / f"corpus-{args.size}-{args.seed}.jsonl"
+    started = time.perf_counter()
+    _write_corpus(corpus, args.size, args.seed)
+    print(f"generated {args.size:,} documents in {time.perf_counter() - started:.1f} s (not timed below)")
+    embedded, embedded_s = _embedded(workdir / "tantivy", corpus)
     print(f"embedded       indexed in {embedded_s:7.1f} s = {args.size / embedded_s:9,.0f} docs/s; {_load()}")
-    elastic, elastic_s = _elasticsearch(args.url, args.size, args.seed)
+    elastic, elastic_s = _elasticsearch(args.url, corpus)
     print(
         f"elasticsearch  indexed in {elastic_s:7.1f} s = {args.size / elastic_s:9,.0f} docs/s "
         f"(bulk, generation {elastic.live_generation()}); {_load()}"
@@ -131,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.keep:
         elastic.client.indices.delete(index=f"{PREFIX}-datasets-*")
         _remove(workdir / "tantivy")
+        corpus.unlink()
     elastic.close()
 
 

@@ -59,7 +59,6 @@ from .embedded import (
     date_key,
     day_bounds,
     query_words,
-    sort_keys,
     top_facet_values,
 )
 
@@ -67,7 +66,8 @@ log = logging.getLogger("fedcat.index")
 
 _TEXT = {"type": "text", "analyzer": "whitespace", "index_options": "freqs"}
 # Facet values longer than this are not counted (a value of over 32 KB would make the whole document fail).
-_KEYWORD = {"type": "keyword", "ignore_above": 8191}
+# Facet fields load their value ordinals at refresh rather than at the first search that counts them.
+_KEYWORD = {"type": "keyword", "ignore_above": 8191, "eager_global_ordinals": True}
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "_source": {"enabled": False},  # the store is the source of truth; the index only answers ids
@@ -75,9 +75,8 @@ MAPPINGS: dict[str, Any] = {
         "id": {"type": "keyword"},
         **{f"{field}_{lang}": _TEXT for field in TEXT_FIELDS for lang in LANGUAGES},
         **{facet: _KEYWORD for facet in FACETS},
-        "modified_day": {"type": "integer"},  # YYYYMMDD, for the date-range filter
-        "sort_new": {"type": "keyword"},  # the embedded engine's sort keys: date order, ties by id
-        "sort_old": {"type": "keyword"},
+        # YYYYMMDDHHMMSS (embedded.date_key): the date orders and the date-range filter
+        "modified_key": {"type": "long"},
         # Duplicates of one dataset share a cluster key (the federation's); search can collapse on it.
         "cluster": {"type": "keyword"},
     },
@@ -94,7 +93,12 @@ MAPPING_VERSION = hashlib.sha256(
 BULK_BYTES = 5_000_000  # a bulk request's body (Elasticsearch's advice: a few MB)
 RETRY_STATUSES = (429, 503)  # the node is busy or starting: back off and retry
 RETRIES = 6  # 0.5 + 1 + 2 + 4 + 8 + 16 s of backoff at most
-_SORTS = {"modified": "sort_new", "-modified": "sort_old"}
+# The embedded engine's orders: by date, ties by id ascending, undated documents last in both directions.
+_ORDERS: dict[str, list[Any]] = {
+    "modified": [{"modified_key": {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
+    "-modified": [{"modified_key": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+    "relevance": ["_score", {"id": "asc"}],
+}
 _MAX_ID_BYTES = 512  # Elasticsearch's limit on `_id`
 
 _encode = msgspec.json.Encoder().encode
@@ -157,8 +161,7 @@ def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _
             fields[facet] = values if "" not in values else [v for v in values if v]
     key = date_key(doc.modified)
     if key is not None:
-        fields["modified_day"] = key // 1_000_000
-    fields["sort_new"], fields["sort_old"] = sort_keys(doc.id, doc.modified)
+        fields["modified_key"] = key
     return fields
 
 
@@ -180,12 +183,12 @@ def es_query(query: SearchQuery) -> dict[str, Any]:
     filters: list[dict[str, Any]] = [
         {"terms": {facet: values}} for facet, values in query.filters.items() if values
     ]
-    low, high = day_bounds(query)
+    low, high = day_bounds(query)  # inclusive days YYYYMMDD
     if low is not None or high is not None:
-        bounds = {"gte": low} if low is not None else {}
+        bounds = {"gte": low * 1_000_000} if low is not None else {}
         if high is not None:
-            bounds["lte"] = high
-        filters.append({"range": {"modified_day": bounds}})
+            bounds["lte"] = high * 1_000_000 + 999_999
+        filters.append({"range": {"modified_key": bounds}})
     if not must and not filters:
         return {"match_all": {}}
     return {"bool": {"must": must, "filter": filters}}
@@ -280,6 +283,8 @@ class ElasticsearchBackend(SearchBackend):
         """A new empty generation (with the alias: the first one, made in the same request)."""
         index = f"{self.prefix}{MAPPING_VERSION}-{time.time_ns() // 1_000_000}"
         settings = {**SETTINGS, "number_of_replicas": self.replicas}
+        if not with_alias:  # a generation being built: nothing is lost by a crash before the switch
+            settings["translog"] = {"durability": "async"}
         mappings = {**MAPPINGS, "_meta": {"fedcat_mapping": MAPPING_VERSION}}
         aliases = {self.alias: {}} if with_alias else None
         self._call(
@@ -436,6 +441,13 @@ class ElasticsearchBackend(SearchBackend):
         built = self._building
         assert built is not None
         self._call("refresh", lambda: self.client.indices.refresh(index=built))
+        # Live, every acknowledged write is on disk (the store marks it indexed on that word).
+        self._call(
+            "settings",
+            lambda: self.client.indices.put_settings(
+                index=built, settings={"index.translog.durability": "request"}
+            ),
+        )
         old = self.live_generation()
         actions: list[dict[str, Any]] = [{"add": {"index": built, "alias": self.alias}}]
         if old is not None:
@@ -491,7 +503,7 @@ class ElasticsearchBackend(SearchBackend):
         words = query_words(query.q)
         if sort == "relevance" and not words:
             sort = "modified"  # no words, no scores: newest first
-        order: list[Any] = ["_score", {"id": "asc"}] if sort == "relevance" else [{_SORTS[sort]: "asc"}]
+        order = _ORDERS[sort]
         names = list(dict.fromkeys(query.facets))
         body: dict[str, Any] = {
             "query": es_query(query),
@@ -499,13 +511,12 @@ class ElasticsearchBackend(SearchBackend):
             "size": query.page_size,
             "sort": order,
             "track_total_hits": True,
-            "_source": False,
-            "docvalue_fields": ["id"],
+            "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
             "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names},
         }
         answer = self._call("search", lambda: self.client.search(index=self.alias, **body)).body
         hits = answer["hits"]
-        ids = [hit["fields"]["id"][0] for hit in hits["hits"]]
+        ids = [hit["sort"][-1] for hit in hits["hits"]]  # every order ends with the id
         aggs = answer.get("aggregations", {})
         facets = {
             name: top_facet_values((b["key"], b["doc_count"]) for b in aggs[name]["buckets"])

@@ -264,6 +264,9 @@ def test_searches_never_fail_nor_see_a_half_built_generation_during_rebuilds(pre
                     backend.commit()  # a rebuild's commits stay invisible until its end
             assert generations(prefix) != first  # a new generation, the old one dropped
             assert len(generations(prefix)) == 1
+            # built with an asynchronous translog; live, every acknowledged write is durable again
+            settings = backend.client.indices.get_settings(index=generations(prefix)[0]).body
+            assert next(iter(settings.values()))["settings"]["index"]["translog"]["durability"] == "request"
     finally:
         stop.set()
         searcher.join()
