@@ -83,6 +83,7 @@ class SearchBackend(ABC):
     """Backends are used from one writer and many readers; `commit` makes writes visible."""
 
     name: str
+    remote = False  # a server that may be away (Elasticsearch), not files of this machine
 
     @abstractmethod
     def upsert(self, documents: Iterable[SearchDocument]) -> None:

@@ -203,6 +203,7 @@ class ElasticsearchBackend(SearchBackend):
     """
 
     name = "elasticsearch"
+    remote = True
 
     def __init__(
         self,

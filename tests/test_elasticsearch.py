@@ -361,3 +361,33 @@ def test_search_settings_are_checked_and_secrets_never_shown(monkeypatch) -> Non
     )
     assert config.settings.search["password"] == "s3cret-from-env"
     assert "s3cret" not in repr(config)
+
+
+def test_fedcat_run_catches_up_by_itself_when_the_node_returns(
+    tmp_path: Path, portal: PortalServer, link: NodeLink, prefix: str
+) -> None:
+    """The long-running service does not wait for the next harvest: while the index is behind, it
+    retries the sync every `index_retry` seconds."""
+    from fedcat.harvester.schedule import HarvestService
+
+    url, count = serve_city(portal)
+    config = write_config(tmp_path / "sources.yaml", url, {"url": link.url, "index_prefix": prefix})
+    catalogue = Catalogue.open(config, tmp_path / "data")
+    link.cut()
+    service = HarvestService(catalogue.config, catalogue.store, catalogue.backend)
+    service.index_retry = 0.5
+    try:
+        service.start(catch_up=False)
+        run_id = service.trigger("ville")
+        deadline = time.monotonic() + 60
+        while not service.results and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [r.run_id for r in service.results] == [run_id]
+        assert catalogue.store.count() == count and service.index_behind
+        link.restore()
+        while service.index_behind and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert catalogue.backend.search(SearchQuery()).total == count
+    finally:
+        service.shutdown(grace=5)
+        catalogue.close()
