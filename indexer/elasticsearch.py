@@ -77,6 +77,9 @@ MAPPINGS: dict[str, Any] = {
         **{facet: _KEYWORD for facet in FACETS},
         # YYYYMMDDHHMMSS (embedded.date_key): the date orders and the date-range filter
         "modified_key": {"type": "long"},
+        # Spatial coverage as the embedded engine holds it (this distribution has no geo_shape): the box's
+        # latitudes and one or two longitude spans (two across the antimeridian).
+        **{name: {"type": "double"} for name in ("south", "north", "west", "east", "west2", "east2")},
         # Duplicates of one dataset share a cluster key (the federation's); search can collapse on it.
         "cluster": {"type": "keyword"},
     },
@@ -148,7 +151,10 @@ _terms = TermCache()
 
 def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _terms) -> dict[str, Any]:
     """The indexed form of a search document (pre-analysed text, facet values, sort keys)."""
-    fields: dict[str, Any] = {"id": doc.id, "cluster": getattr(doc, "cluster", "") or doc.id}
+    fields: dict[str, Any] = {"id": doc.id}
+    cluster = getattr(doc, "cluster", "")  # once documents carry the federation's cluster key
+    if cluster:
+        fields["cluster"] = cluster
     for field in TEXT_FIELDS:
         text = getattr(doc, field)
         if text:
@@ -162,6 +168,13 @@ def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _
     key = date_key(doc.modified)
     if key is not None:
         fields["modified_key"] = key
+    box = getattr(doc, "bbox", ())  # [west, south, east, north]; west > east crosses the antimeridian
+    if len(box) == 4:
+        west, south, east, north = box
+        fields["south"], fields["north"] = south, north
+        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+        for n, (low, high) in enumerate(spans):
+            fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
     return fields
 
 
@@ -189,6 +202,27 @@ def es_query(query: SearchQuery) -> dict[str, Any]:
         if high is not None:
             bounds["lte"] = high * 1_000_000 + 999_999
         filters.append({"range": {"modified_key": bounds}})
+    box = getattr(query, "bbox", None)
+    if box is not None:  # intersects: latitudes overlap and a longitude span of each overlaps
+        west, south, east, north = box
+        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+        filters.append({"range": {"south": {"lte": north}}})
+        filters.append({"range": {"north": {"gte": south}}})
+        filters.append(
+            {
+                "bool": {
+                    "should": [
+                        {
+                            "bool": {
+                                "filter": [{"range": {w: {"lte": q_east}}}, {"range": {e: {"gte": q_west}}}]
+                            }
+                        }
+                        for q_west, q_east in spans
+                        for w, e in (("west", "east"), ("west2", "east2"))
+                    ]
+                }
+            }
+        )
     if not must and not filters:
         return {"match_all": {}}
     return {"bool": {"must": must, "filter": filters}}
