@@ -11,8 +11,9 @@ of the node's analysis plugins: the integration-test distribution (`.ci/elastics
 `analysis-common` module (no `asciifolding`, no `french` analyzer) and no spatial module (no `geo_shape`).
 
 Facets are `keyword` fields counted by `terms` aggregations over all hits. The index has one shard, so
-the counts are exact, ordered by count then value like `top_facet_values`. Sort orders use the embedded
-engine's sort keys (date key then id), and relevance ties go by id, so pages never overlap or skip.
+the counts are exact, ordered by count then value like `top_facet_values`. Date orders sort on the
+embedded engine's date key (`embedded.date_key`), undated documents last, and every order (relevance
+too) breaks ties by id, so pages never overlap or skip; the page's ids are read from the sort values.
 Scores are Lucene's BM25 over the same per-field terms and boosts as tantivy's BM25; the two engines'
 scores agree closely but not to the last bit, so the relevance order of nearly equal hits may differ.
 
@@ -37,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -61,6 +63,7 @@ from .embedded import (
     query_words,
     top_facet_values,
 )
+from .embedded import SCHEMA_VERSION as ANALYSIS_VERSION
 
 log = logging.getLogger("fedcat.index")
 
@@ -89,8 +92,11 @@ SETTINGS: dict[str, Any] = {
     "refresh_interval": "-1",  # writes become visible at `commit`, as with the embedded engine
     "max_result_window": MAX_RESULT_WINDOW,
 }
+# The analyzers' version too: indexed terms made by other analyzers would no longer match the queries'.
 MAPPING_VERSION = hashlib.sha256(
-    msgspec.json.encode({"settings": SETTINGS, "mappings": MAPPINGS}, order="sorted")
+    msgspec.json.encode(
+        {"settings": SETTINGS, "mappings": MAPPINGS, "analysis": ANALYSIS_VERSION}, order="sorted"
+    )
 ).hexdigest()[:10]
 
 BULK_BYTES = 5_000_000  # a bulk request's body (Elasticsearch's advice: a few MB)
@@ -257,6 +263,10 @@ class ElasticsearchBackend(SearchBackend):
         from elasticsearch import Elasticsearch  # the `elasticsearch` extra: only needed by this backend
 
         self.url = url
+        parts = urlsplit(url)  # credentials written into the URL never reach a message or a log
+        self.shown_url = urlunsplit(
+            parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+        )
         self.alias = f"{index_prefix}-datasets"
         self.prefix = f"{self.alias}-"
         auth: dict[str, Any] = {}
@@ -285,16 +295,22 @@ class ElasticsearchBackend(SearchBackend):
 
     # -- node access ----------------------------------------------------------------------------------
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
-        """Run a client call; busy node: back off and retry; unreachable or failing node: SearchUnavailable."""
+    def _call(self, what: str, call: Callable[[], T], retries: int = RETRIES) -> T:
+        """Run a client call; busy node: back off and retry; unreachable or failing node, or credentials
+        refused: SearchUnavailable (a 404 is the caller's to handle)."""
         from elasticsearch import ApiError, TransportError
 
         delay = self.backoff
-        for attempt in range(RETRIES + 1):
+        for attempt in range(retries + 1):
             try:
                 return call()
             except ApiError as exc:
-                if exc.meta.status in RETRY_STATUSES and attempt < RETRIES:
+                if exc.meta.status in (401, 403):
+                    raise SearchUnavailable(
+                        f"Elasticsearch at {self.shown_url} refused fedcat's credentials during {what} "
+                        f"({exc.meta.status}): check settings.search"
+                    ) from None
+                if exc.meta.status in RETRY_STATUSES and attempt < retries:
                     log.info(
                         "Elasticsearch busy (%s) during %s; retrying in %.1f s", exc.meta.status, what, delay
                     )
@@ -303,12 +319,12 @@ class ElasticsearchBackend(SearchBackend):
                     continue
                 if exc.meta.status >= 500 or exc.meta.status in RETRY_STATUSES:
                     raise SearchUnavailable(
-                        f"Elasticsearch at {self.url} failed during {what}: {exc.message}"
+                        f"Elasticsearch at {self.shown_url} failed during {what}: {exc.message}"
                     ) from None
                 raise
             except TransportError as exc:  # connection refused, timeout, TLS
                 raise SearchUnavailable(
-                    f"Elasticsearch at {self.url} cannot be reached ({type(exc).__name__}) during {what}"
+                    f"Elasticsearch at {self.shown_url} cannot be reached ({type(exc).__name__}) during {what}"
                 ) from None
         raise AssertionError("unreachable")
 
@@ -365,7 +381,7 @@ class ElasticsearchBackend(SearchBackend):
         return {
             "backend": self.name,
             "status": status,
-            "url": self.url,
+            "url": self.shown_url,
             "alias": self.alias,
             "generation": generation,
             "outdated": generation is not None
@@ -451,7 +467,7 @@ class ElasticsearchBackend(SearchBackend):
             if not retry:
                 break
             if attempt == RETRIES:
-                raise SearchUnavailable(f"Elasticsearch at {self.url} stayed busy during bulk indexing")
+                raise SearchUnavailable(f"Elasticsearch at {self.shown_url} stayed busy during bulk indexing")
             time.sleep(delay)
             delay *= 2
             body = bytes(retry)
@@ -555,9 +571,21 @@ class ElasticsearchBackend(SearchBackend):
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
             "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names},
         }
-        answer = self._call(
-            "search", lambda: self.client.search(index=self.alias, request_cache=self.request_cache, **body)
-        ).body
+        from elasticsearch import NotFoundError
+
+        def run() -> Any:  # a searcher waits 1.5 s at most for a busy node, then gets a 503
+            return self._call(
+                "search",
+                lambda: self.client.search(index=self.alias, request_cache=self.request_cache, **body),
+                retries=2,
+            ).body
+
+        try:
+            answer = run()
+        except NotFoundError:  # the alias was removed under us (by hand): start an empty generation
+            self._ready = False
+            self._ensure_alias()
+            answer = run()
         hits = answer["hits"]
         ids = [hit["sort"][-1] for hit in hits["hits"]]  # every order ends with the id
         aggs = answer.get("aggregations", {})

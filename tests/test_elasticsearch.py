@@ -43,7 +43,8 @@ pytestmark = pytest.mark.skipif(
 
 class NodeLink:
     """An HTTP relay to the node on a fixed local port: `cut()` refuses and drops connections, `restore()`
-    relays again, `busy(n, path_part)` answers the next n matching requests 429 without relaying them."""
+    relays again, `busy(n, path_part, status)` answers the next n matching requests 429 (or `status`)
+    without relaying them."""
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
@@ -54,6 +55,7 @@ class NodeLink:
         self.url = f"http://127.0.0.1:{self.port}"
         self.busy_left = 0
         self.busy_path = ""
+        self.busy_status = 429
         self.refused = 0  # requests answered 429
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
@@ -83,10 +85,9 @@ class NodeLink:
                         link.busy_left -= 1
                         link.refused += 1
                 if busy:
-                    payload = (
-                        b'{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}'
-                    )
-                    self._reply(429, {"content-type": "application/json"}, payload)
+                    status = link.busy_status
+                    payload = b'{"error":{"type":"refused","reason":"by the test"},"status":%d}' % status
+                    self._reply(status, {"content-type": "application/json"}, payload)
                     return
                 node = http.client.HTTPConnection(*link.target, timeout=30)
                 try:
@@ -135,9 +136,9 @@ class NodeLink:
                     conn.shutdown(socket.SHUT_RDWR)
             self._open.clear()
 
-    def busy(self, count: int, path_part: str) -> None:
+    def busy(self, count: int, path_part: str, status: int = 429) -> None:
         with self._lock:
-            self.busy_left, self.busy_path = count, path_part
+            self.busy_left, self.busy_path, self.busy_status = count, path_part, status
 
 
 @pytest.fixture
@@ -187,7 +188,9 @@ def test_node_away_during_a_harvest_loses_nothing_and_the_index_catches_up(
     tmp_path: Path, portal: PortalServer, link: NodeLink, prefix: str
 ) -> None:
     url, count = serve_city(portal, delay=0.15)
-    config = write_config(tmp_path / "sources.yaml", url, {"url": link.url, "index_prefix": prefix})
+    # credentials written into the URL must never show in an answer or a message
+    secret_url = link.url.replace("http://", "http://fedcat:s3cret@")
+    config = write_config(tmp_path / "sources.yaml", url, {"url": secret_url, "index_prefix": prefix})
     catalogue = Catalogue.open(config, tmp_path / "data")
     client = TestClient(create_app(catalogue.store, catalogue.backend, catalogue.config))
     try:
@@ -211,6 +214,7 @@ def test_node_away_during_a_harvest_loses_nothing_and_the_index_catches_up(
         assert response.headers["retry-after"] == "30"
         health = client.get("/health").json()
         assert health["status"] == "degraded" and health["search"]["status"] == "unavailable"
+        assert "s3cret" not in response.text and "s3cret" not in str(health)
         with pytest.raises(SearchUnavailable):
             catalogue.backend.search(SearchQuery())
 
@@ -337,6 +341,12 @@ def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> Non
     assert backend.search(SearchQuery()).total == 100
     link.busy(1, "_search")
     assert backend.search(SearchQuery(q="donnees")).total == 100
+    link.busy(1, "_search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
+    with pytest.raises(SearchUnavailable, match="credentials"):
+        backend.search(SearchQuery())
+    # the index removed by hand under a running replica: an empty index, not an error
+    backend.client.indices.delete(index=generations(prefix))
+    assert backend.search(SearchQuery()).total == 0
     backend.close()
 
 
