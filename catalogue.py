@@ -15,7 +15,7 @@ from typing import Any
 from .harvester.sources import SEARCH_BACKENDS, Config, load_config
 from .indexer.backend import IndexOutdated, SearchBackend, SearchUnavailable
 from .indexer.documents import rebuild_index, sync_index
-from .indexer.store import Store
+from .store import Store
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"
