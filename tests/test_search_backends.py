@@ -2,6 +2,11 @@
 
 Expected values are computed here, in plain Python, from the documents themselves (which documents a
 filter or date range keeps, facet counts over all hits), never from a backend.
+
+The backends: embedded (tantivy), sqlite (FTS5) and elasticsearch, on the node whose URL is in
+FEDCAT_TEST_ELASTICSEARCH_URL (`.ci/elasticsearch start` prints it; `.ci/run` sets it). Without it the
+Elasticsearch cases are skipped and say why. Each Elasticsearch case has indices of its own, dropped when
+the module ends.
 """
 
 from __future__ import annotations
