@@ -401,3 +401,26 @@ def test_fedcat_run_catches_up_by_itself_when_the_node_returns(
     finally:
         service.shutdown(grace=5)
         catalogue.close()
+
+
+def test_fedcat_reindex_switches_generations_and_status_shows_the_live_one(
+    tmp_path: Path, portal: PortalServer, prefix: str, capsys
+) -> None:
+    from fedcat.cli import main
+
+    url, count = serve_city(portal)
+    config = write_config(tmp_path / "sources.yaml", url, {"url": ES_URL, "index_prefix": prefix})
+    data = tmp_path / "data"
+    assert main(["harvest", "--config", str(config), "--data-dir", str(data)]) == 0
+    [before] = generations(prefix)
+    assert main(["reindex", "--config", str(config), "--data-dir", str(data)]) == 0
+    assert f"indexed {count} records" in capsys.readouterr().err
+    [after] = generations(prefix)
+    assert after != before
+    assert main(["status", "--config", str(config), "--data-dir", str(data)]) == 0
+    assert f"Search: elasticsearch green, generation {after}" in capsys.readouterr().out.replace("\n", " ")
+    reader = Catalogue.open(config, data, writer=False)
+    try:
+        assert reader.backend.search(SearchQuery()).total == count
+    finally:
+        reader.close()
