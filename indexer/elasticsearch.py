@@ -131,7 +131,7 @@ class TermCache:
     emptied when it reaches `limit` chunks, so its memory stays bounded whatever the catalogue's size.
     """
 
-    def __init__(self, limit: int = 300_000) -> None:
+    def __init__(self, limit: int = 100_000) -> None:  # ~30 MB at most
         self.limit = limit
         self._fr: dict[str, str] = {}  # chunk -> its French terms ("" when it has none)
         self._en: dict[str, str] = {}
