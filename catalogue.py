@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .harvester.sources import SEARCH_BACKENDS, Config, load_config
+from .config import SEARCH_BACKENDS
+from .harvester.sources import Config, load_config
 from .indexer.backend import IndexOutdated, SearchBackend, SearchUnavailable
 from .indexer.documents import rebuild_index, sync_index
 from .store import Store
@@ -62,9 +63,9 @@ def open_backend(
         return ElasticsearchBackend(
             url,
             index_prefix=search.get("index_prefix", "fedcat"),
-            api_key=search.get("api_key"),
+            api_key=os.environ.get("FEDCAT_ELASTICSEARCH_API_KEY") or search.get("api_key"),
             username=search.get("username"),
-            password=search.get("password"),
+            password=os.environ.get("FEDCAT_ELASTICSEARCH_PASSWORD") or search.get("password"),
             ca_certs=search.get("ca_certs"),
             replicas=search.get("replicas", 0),
         )
@@ -128,12 +129,15 @@ class Catalogue:
         store (repairing what a crash between the two left behind); serving processes open as readers."""
         config = load_config(config_path or default_config())
         directory = Path(data_dir or default_data_dir())
+        if directory.exists() and not directory.is_dir():
+            raise RuntimeError(f"the data dir {directory} is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         if writer:  # the harvesting process holds the index's only writer: say so before tantivy does
             with _harvest_lock(directory):
                 pass
+        # Sources are written by harvests (names, types and jurisdictions as configured then), never here:
+        # opening a data dir to read it (quality, status, serve…) with another config must not change it.
         store = Store(directory / "fedcat.db")
-        store.sync_sources(config.sources)
         name = backend_name(config, backend)
         try:
             search = open_backend(directory, name, config.settings.search)
@@ -160,6 +164,28 @@ class Catalogue:
                 self.store.mark_interrupted()
                 raise
 
+    def disagreement(self) -> str | None:
+        """A sentence when the config and the data dir look like they belong to different catalogues."""
+        return disagreement(self.config, self.store.sources(), self.data_dir)
+
     def close(self) -> None:
         self.backend.close()
         self.store.close()
+
+
+def disagreement(config: Config, stored: list[dict], data_dir: Path) -> str | None:
+    """The config names sources and the data dir was harvested from others, none of them the same.
+
+    A source removed from the config (its records are kept) or added and not yet harvested is normal; a
+    config sharing no source with a harvested data dir is another catalogue's (`--config` or `--data-dir`
+    pointing elsewhere than meant).
+    """
+    configured = [s.id for s in config.sources]
+    harvested = [s["id"] for s in stored]
+    if not configured or not harvested or set(configured) & set(harvested):
+        return None
+    return (
+        f"the config {config.path} names sources {', '.join(configured)}, but the data dir {data_dir} holds "
+        f"sources {', '.join(harvested)} and none of them: is this the config of this data dir? (--config, "
+        "--data-dir, $FEDCAT_CONFIG, $FEDCAT_DATA_DIR). Answers below come from the data dir."
+    )

@@ -15,14 +15,17 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
+from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import replace_faulty_triggers, sync_sparql
+from ..mappings.context import SourceContext
+from ..mappings.registry import Mapping, mapping_for
+from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
-from .adapters import ADAPTERS, Adapter, Page
+from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .pool import RunContext, RunPool, SharedFeed
-from .sources import Config, Settings, Source
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
@@ -43,6 +46,16 @@ ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, cou
 
 def dataset_uri(settings: Settings, fedcat_id: str) -> str:
     return f"{settings.base_url}/datasets/{fedcat_id}"
+
+
+def source_context(source: Source, settings: Settings) -> SourceContext:
+    """What the mapping of this source's records may know of it (the same at harvest and at re-map)."""
+    return SourceContext(
+        id=source.id,
+        url=source.url,
+        options=source.options,
+        record_uri=lambda srid: dataset_uri(settings, record_id(source.id, srid)),
+    )
 
 
 def http_client(
@@ -72,6 +85,7 @@ def http_client(
         policy=LinkPolicy(source.url, frozenset(source.allowed_hosts)),
         settings=http,
         page_cache=(lambda url: None) if full else page_cache,
+        credentials=header_values(source),
     )
     if context is not None:  # shared by every client of the process: limits, shutdown, metrics
         client.limits, client.stop = context.limits, context.stop
@@ -108,8 +122,14 @@ class Harvest:
     def run(self, run_id: int | None = None) -> RunResult:
         """Run the source; `run_id` is a run already started for it (queued by the scheduler or the API)."""
         run_id = self.run_id = self.store.start_run(self.source.id) if run_id is None else run_id
-        client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        try:
+            client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        except ConfigError as exc:  # a credential's environment variable is not set
+            message = "; ".join(exc.problems)
+            self.store.finish_run(run_id, "failed", dict(self.counts), message, self.report)
+            return RunResult(run_id, self.source.id, "failed", self.counts, message)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
+        mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
         try:
             pages = adapter.pages()
@@ -122,7 +142,7 @@ class Harvest:
                     page = next(pages, None)
                     if page is None:
                         break
-                    self._save(adapter, page, run_id)
+                    self._save(mapping, context, page, run_id)
                     del page  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
@@ -145,6 +165,7 @@ class Harvest:
                 status, message = "partial", str(exc)
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
+        message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
@@ -159,7 +180,7 @@ class Harvest:
         runs = self.store.runs(self.source.id, limit=50)
         return next((r["started_at"] for r in runs if r["status"] == "complete"), None)
 
-    def _save(self, adapter: Adapter, page: Page, run_id: int) -> None:
+    def _save(self, mapping: Mapping, context: SourceContext, page: Page, run_id: int) -> None:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
@@ -192,7 +213,9 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
-                dataset = adapter.to_dataset(record, dataset_uri(self.settings, fedcat_id))
+                dataset = mapping(
+                    record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
+                )
             except Exception as exc:
                 self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
                 if previous is not None:
@@ -203,7 +226,15 @@ class Harvest:
                 for value in values:
                     bucket[value] = bucket.get(value, 0) + 1
             upserts.append(
-                Upsert(fedcat_id, srid, dataset, record.payload, record.media_type, digest, record.fetch_url)
+                Upsert(
+                    fedcat_id,
+                    srid,
+                    dataset,
+                    record.payload,
+                    record.media_type,
+                    digest,
+                    redact_url(record.fetch_url),
+                )
             )
             self.counts["created" if previous is None else "updated"] += 1
         for srid in page.unchanged_ids:  # listed by the source, not fetched: unchanged since the last run
@@ -223,8 +254,8 @@ class Harvest:
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append((source_record_id, url, error))
+        if len(self.errors) < MAX_ERRORS_KEPT:  # kept for display: no credential of the source's URL
+            self.errors.append((source_record_id, redact_url(url) if url else url, redact_text(error)))
 
     def _progress(self) -> None:
         if self.progress:
