@@ -14,9 +14,9 @@ from typing import Any
 
 from .config import SEARCH_BACKENDS
 from .harvester.sources import Config, load_config
-from .indexer.backend import IndexOutdated, SearchBackend, SearchUnavailable
+from .indexer.backend import IndexOutdated, SearchBackend, SearchQuery, SearchUnavailable
 from .indexer.documents import rebuild_index, sync_index
-from .store import Store
+from .store import Store, feed
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"
@@ -85,13 +85,24 @@ def bring_up_to_date(store: Store, backend: SearchBackend) -> None:
     mapping version is rebuilt beside the live one (searches go on meanwhile). A search engine that cannot
     be reached only delays this: the records stay pending and the next sync indexes them."""
     try:
-        if getattr(backend, "outdated", False):
+        if backend.outdated:
             log.warning("the search index was built with other mappings; rebuilding it beside the live one")
+            rebuild_index(store, backend)
+        elif _lost(store, backend):
+            log.warning("the search index on %s is empty but the store is not; rebuilding it", backend.name)
             rebuild_index(store, backend)
         else:
             sync_index(store, backend)
     except SearchUnavailable as exc:
         log.warning("%s; the index will catch up when it answers again", exc)
+
+
+def _lost(store: Store, backend: SearchBackend) -> bool:
+    """A remote index that is empty while its cursor says it was fed: a new cluster, an index deleted by
+    hand. Following the feed from the cursor would never bring the records back."""
+    if not backend.remote or feed.cursor(store, backend.view_name) == 0:
+        return False
+    return store.count() > 0 and backend.search(SearchQuery(page_size=1, facets=())).total == 0
 
 
 @contextmanager
@@ -147,8 +158,8 @@ class Catalogue:
             # the index is derived data: drop it and rebuild it from the store below
             log.warning("%s; rebuilding it", exc)
             shutil.rmtree(exc.path, ignore_errors=True)
-            store.reset_index_marks()
             search = open_backend(directory, name, config.settings.search)
+            feed.reset(store, search.view_name)
         if writer and catch_up:  # (`fedcat reindex` rebuilds instead)
             bring_up_to_date(store, search)
         return cls(config, store, search, directory)

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field, replace
 from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
-from ..indexer.sparql import replace_faulty_triggers, sync_sparql
+from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
 from ..mappings.registry import Mapping, mapping_for
+from ..mappings.version import mapping_version
 from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
 
 log = logging.getLogger("fedcat.harvest")
@@ -42,20 +44,6 @@ class RunResult:
 
 
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
-
-
-def dataset_uri(settings: Settings, fedcat_id: str) -> str:
-    return f"{settings.base_url}/datasets/{fedcat_id}"
-
-
-def source_context(source: Source, settings: Settings) -> SourceContext:
-    """What the mapping of this source's records may know of it (the same at harvest and at re-map)."""
-    return SourceContext(
-        id=source.id,
-        url=source.url,
-        options=source.options,
-        record_uri=lambda srid: dataset_uri(settings, record_id(source.id, srid)),
-    )
 
 
 def http_client(
@@ -163,12 +151,32 @@ class Harvest:
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
+        if status != "interrupted":
+            self._remap_stale()
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _remap_stale(self) -> None:
+        """Records mapped by an older mapping version (whatever their payload did) are mapped again from
+        their stored payload: an improved vocabulary reaches records that never change at the source."""
+        if not self.store.has_stale_mappings(self.source.id, mapping_version()):
+            return
+        try:
+            done = remap_source(self.store, self.settings, self.source, stale_only=True)
+        except Exception as exc:  # the run itself has succeeded: the next one retries
+            log.exception("source %s: re-mapping failed", self.source.id)
+            self.report.notes.append(f"re-mapping records of an older mapping version failed: {exc}")
+            return
+        self.report.notes.append(
+            f"re-mapped {done.read} records of an older mapping version: {done.changed} changed,"
+            f" {done.failed} failed"
+        )
+        for fedcat_id, error in done.errors:
+            self._error(None, None, f"re-mapping {fedcat_id}: {error}")
 
     def _stopping(self) -> bool:
         return self.context is not None and self.context.stop.is_set()
@@ -234,6 +242,7 @@ class Harvest:
                     record.media_type,
                     digest,
                     redact_url(record.fetch_url),
+                    mapping_version(),
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -282,7 +291,6 @@ def harvest(
     `max_concurrency` and `max_per_host` (harvester.pool); results come in the order asked.
     """
     store.sync_sources(config.sources)
-    replace_faulty_triggers(store)
     wanted = list(dict.fromkeys(source_ids)) or [s.id for s in config.sources if s.enabled]
     sources = [config.source(source_id) for source_id in wanted]  # unknown ids fail before any run
     settings = config.settings

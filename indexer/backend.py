@@ -84,6 +84,7 @@ class SearchBackend(ABC):
 
     name: str
     remote = False  # a server that may be away (Elasticsearch), not files of this machine
+    view_name = "search"  # the index's cursor in the store's change feed
 
     @abstractmethod
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
@@ -108,6 +109,12 @@ class SearchBackend(ABC):
     @abstractmethod
     def clear(self) -> None:
         """Remove every document (before a full rebuild)."""
+
+    @property
+    def outdated(self) -> bool:
+        """The index was made by another version of the mappings (only Elasticsearch opens such an index,
+        and keeps answering from it while `fedcat reindex` builds its successor)."""
+        return False
 
     def health(self) -> dict[str, object]:
         """The engine's state for /health and `fedcat status` (a remote engine says whether it answers)."""

@@ -269,6 +269,7 @@ class ElasticsearchBackend(SearchBackend):
         )
         self.alias = f"{index_prefix}-datasets"
         self.prefix = f"{self.alias}-"
+        self.view_name = f"search:elasticsearch:{self.alias}"  # its own cursor in the change feed
         auth: dict[str, Any] = {}
         if api_key:
             auth["api_key"] = api_key
