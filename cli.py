@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +56,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="search backend (default: $FEDCAT_BACKEND or embedded)",
+        help="search backend (default: $FEDCAT_BACKEND, settings.search.backend, elasticsearch if "
+        "$FEDCAT_ELASTICSEARCH_URL is set, else embedded)",
     )
     _logging_options(parser)
 
@@ -696,11 +697,24 @@ def source_status(catalogue: Catalogue, now: datetime | None = None) -> list[dic
     return rows
 
 
+def _search_line(search: dict[str, Any]) -> str:
+    """ "Search: elasticsearch green, generation …" (or why it does not answer)."""
+    line = f"Search: {search['backend']} {search['status']}"
+    if search.get("generation"):
+        line += f", generation {search['generation']}" + (
+            " (outdated: run `fedcat reindex`)" if search.get("outdated") else ""
+        )
+    if search.get("error"):
+        line += f": {search['error']}"
+    return line
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     _warn_if_disagreeing(catalogue.disagreement())
     try:
         rows = source_status(catalogue)
+        search = catalogue.backend.health()
     finally:
         catalogue.close()
     if args.output == "json":
@@ -737,6 +751,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if row["last_error"]:
             errors.append(f"[bold]{row['source']}[/] (run {run['id']}, {run['status']}): {row['last_error']}")
     out.print(table)
+    out.print(_search_line(search), highlight=False)
     if errors:  # below the table, whole: the message is what an administrator reads first
         out.print("[bold]Last errors[/]")
         for line in errors:
@@ -747,11 +762,26 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from .indexer.documents import rebuild_index
 
-    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
-    count = rebuild_index(catalogue.store, catalogue.backend)
-    catalogue.close()
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend, catch_up=False)
+    try:
+        with catalogue.harvesting(), _index_progress(catalogue.store.count()) as advance:
+            # Elasticsearch: a new generation, switched to at the end; searches use the old one meanwhile
+            count = rebuild_index(catalogue.store, catalogue.backend, progress=advance)
+    finally:
+        catalogue.close()
     console.print(f"indexed {count} records")
     return 0
+
+
+@contextmanager
+def _index_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (records indexed of the store's live records)."""
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("indexing", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def cmd_remap(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..indexer.backend import SearchUnavailable
 from . import schemas
 
 log = logging.getLogger("fedcat.api")
@@ -86,6 +87,13 @@ def install_handlers(app: FastAPI) -> None:
         response = json_response(error_body(str(exc.detail), []), exc.status_code)
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(SearchUnavailable)
+    async def search_unavailable(request: Request, exc: SearchUnavailable) -> Response:
+        # A remote search engine away or overloaded: say so and when to retry, never a 500.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        message = f"search is unavailable for now, retry shortly ({exc})"
+        return json_response(error_body(message, []), 503, {"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

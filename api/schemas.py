@@ -167,3 +167,8 @@ class Health(BaseModel):
     status: str
     datasets: int = Field(description="Live records in the store.")
     index: str = Field(description="The search backend's name.")
+    search: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The search engine's state: `status` (ok; for Elasticsearch the cluster health green, "
+        "yellow or red, or unavailable), and for Elasticsearch its alias and live index generation.",
+    )

@@ -16,7 +16,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, ConfigError, Settings, Source, header_values
-from ..indexer.backend import SearchBackend
+from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
@@ -369,6 +369,9 @@ def harvest(
             pool.wait(settings.shutdown_grace)
             raise
         feed.flush(force=True)
-    sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    try:
+        sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
+        log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

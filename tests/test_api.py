@@ -285,7 +285,12 @@ def test_harvest_fixture_is_what_the_tests_assume(site: Site) -> None:
 
 
 def test_health_reports_store_size_and_backend(site: Site) -> None:
-    assert get(site, "/health") == {"status": "ok", "datasets": len(SPECS), "index": "embedded"}
+    assert get(site, "/health") == {
+        "status": "ok",
+        "datasets": len(SPECS),
+        "index": "embedded",
+        "search": {"backend": "embedded", "status": "ok"},
+    }
 
 
 def test_openapi_documents_every_parameter(site: Site) -> None:
