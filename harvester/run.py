@@ -62,9 +62,14 @@ def http_client(
         )
 
     def page_cache(url: str) -> CachedPage | None:
-        cached = store.cached_page(url) if store is not None else None
+        cached = store.cached_page(url, source.id) if store is not None else None
         if cached is None or not (cached["etag"] or cached["last_modified"]):
             return None
+        ids = cached["record_ids"]
+        if ids:  # a 304 only stands for records the store holds live: otherwise the page is fetched whole
+            held = store.known(source.id, ids)
+            if len(held) < len(set(ids)) or any(withdrawn for _, withdrawn in held.values()):
+                return None
         return CachedPage(cached["etag"], cached["last_modified"], cached["next_url"])
 
     if settings.respect_robots or source.options.get("respect_robots"):
@@ -171,7 +176,7 @@ class Harvest:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
-            cached = self.store.cached_page(page.url)
+            cached = self.store.cached_page(page.url, self.source.id)
             ids = cached["record_ids"] if cached else []
             self.store.save_page(self.source.id, run_id, [], ids)
             self.counts["seen"] += len(ids)

@@ -454,8 +454,11 @@ class Store:
                 )
         return [(row[0], row[1]) for row in versions]
 
-    def cached_page(self, url: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+    def cached_page(self, url: str, source_id: str) -> dict[str, Any] | None:
+        """What the source's last fetch of `url` gave (another source with the same URL has its own)."""
+        row = self.db.execute(
+            "SELECT * FROM pages WHERE url = ? AND source_id = ?", (url, source_id)
+        ).fetchone()
         if row is None:
             return None
         page = dict(row)

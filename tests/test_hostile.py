@@ -689,3 +689,31 @@ def test_deep_blank_nodes_within_the_bound_are_harvested(tmp_path, portal):
     run = source.harvest()
     assert run.status == "complete", run
     assert len(source.live()) == 11  # page 1's ten datasets, and the deep one that replaced page 2's ten
+
+
+# --- 8. conditional GET: validators belong to a source and stand only for records held --------------------------
+
+
+def test_a_second_source_with_the_same_url_gets_every_record(tmp_path, portal, catalogue):
+    store, backend = catalogue
+    source = Portal(portal)
+    source.publish(generated_datasets(source.base, 12))
+
+    def config(*ids: str):
+        return parse_config(
+            {
+                "settings": {"base_url": BASE_URL},
+                "sources": [{"id": i, "name": i, "type": "dcat", "url": source.url} for i in ids],
+            }
+        )
+
+    [first] = harvest(config("ville"), store, backend)
+    assert first.status == "complete" and store.count("ville") == 12
+    # the same portal added again under another id (a mirror, a renamed source): it must get the records
+    [again] = harvest(config("ville", "ville-bis"), store, backend, ["ville-bis"])
+    assert again.status == "complete"
+    assert store.count("ville-bis") == 12 and again.counts["created"] == 12
+    # the first source still gets its 304 and keeps its records
+    [unchanged] = harvest(config("ville", "ville-bis"), store, backend, ["ville"])
+    assert unchanged.status == "complete" and unchanged.counts["unchanged"] == 12
+    assert store.count("ville") == 12
