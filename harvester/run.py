@@ -8,6 +8,8 @@ re-indexed.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -23,10 +25,12 @@ from ..redaction import redact_text, redact_url
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .pool import RunContext, RunPool, SharedFeed
+from .safety import RecordTooLarge, check_literals
 from .sources import Config, ConfigError, Settings, Source, header_values
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
+REJECTED_KEPT = 50  # refused records' payloads kept per source for review
 PROGRESS_EVERY = 1.0  # seconds between the run's counters written to the store (live progress)
 
 
@@ -205,9 +209,21 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
+                if len(record.payload) > self.settings.max_record_bytes:
+                    raise RecordTooLarge(
+                        f"record of {len(record.payload):,} bytes, over the {self.settings.max_record_bytes:,}"
+                        " cap (settings.max_record_bytes)"
+                    )
                 dataset = adapter.to_dataset(record, dataset_uri(self.settings, fedcat_id))
+                if len(record.payload) > self.settings.max_literal_chars:  # else no text of it can be longer
+                    check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
-                self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
+                message = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, RecordTooLarge):
+                    message += (
+                        f"; its payload is kept for review in {self._keep_rejected(srid, record.payload)}"
+                    )
+                self._error(srid, record.fetch_url, message)
                 if previous is not None:
                     seen_unchanged.append(srid)  # still at the source: keep the last good version live
                 continue
@@ -241,6 +257,22 @@ class Harvest:
             jurisdiction = self.source.jurisdiction.key if self.source.jurisdiction else None
             self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
+
+    def _keep_rejected(self, source_record_id: str, payload: bytes) -> str:
+        """Keep a refused record's raw payload (gzip) in the data dir's rejected/<source>/; returns its path
+        relative to the data dir. At most REJECTED_KEPT files a source: the rest are only reported."""
+        folder = self.store.path.parent / "rejected" / self.source.id
+        name = hashlib.sha256(source_record_id.encode()).hexdigest()[:24] + ".gz"
+        relative = f"rejected/{self.source.id}/{name}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(list(folder.iterdir())) >= REJECTED_KEPT:
+                return f"(not kept: already {REJECTED_KEPT} files in rejected/{self.source.id})"
+            with gzip.open(folder / name, "wb", compresslevel=1) as out:
+                out.write(payload)
+        except OSError as exc:
+            return f"(not kept: {exc.strerror})"
+        return relative
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1

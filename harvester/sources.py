@@ -47,6 +47,10 @@ _SETTINGS_KEYS = {
     "catalogue",
     "bodies",
     "secret_params",
+    "max_record_bytes",
+    "max_literal_chars",
+    "max_pages",
+    "withdraw_window_days",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -95,6 +99,12 @@ class Settings:
     contact: str | None = None  # put in the User-Agent so portal operators can reach the harvester's owner
     max_withdraw_share: float = 0.5
     page_size: int = 1000
+    # one record: its raw payload and each text of its dataset (over either, the record fails alone and its
+    # payload is kept in the data dir's rejected/ for review)
+    max_record_bytes: int = 8 * 1024 * 1024
+    max_literal_chars: int = 200_000
+    max_pages: int = 100_000  # pages a run reads at most (a source serving endless pages); then `partial`
+    withdraw_window_days: float = 7.0  # max_withdraw_share also bounds what runs withdraw within this window
     http: dict[str, float] = field(default_factory=dict)
     admin_token: str | None = None
     max_concurrency: int = 16  # runs (and requests) in flight at once, all sources together
@@ -170,6 +180,18 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     if not isinstance(share, int | float) or not 0 <= share <= 1:
         problems.append(f"settings.max_withdraw_share: expected a number between 0 and 1, got {share!r}")
         share = Settings.max_withdraw_share
+    caps = {}
+    for key in ("max_record_bytes", "max_literal_chars", "max_pages"):
+        value = raw.get(key, getattr(Settings, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"settings.{key}: expected a positive integer, got {value!r}")
+            value = getattr(Settings, key)
+        caps[key] = value
+    window = raw.get("withdraw_window_days", Settings.withdraw_window_days)
+    if not isinstance(window, int | float) or isinstance(window, bool) or window < 0:
+        problems.append(f"settings.withdraw_window_days: expected a number of days, got {window!r}")
+        window = Settings.withdraw_window_days
+    caps["withdraw_window_days"] = float(window)
     page_size = raw.get("page_size", Settings.page_size)
     if not isinstance(page_size, int) or page_size < 1:
         problems.append(f"settings.page_size: expected a positive integer, got {page_size!r}")
@@ -233,6 +255,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         contact=raw.get("contact"),
         max_withdraw_share=float(share),
         page_size=page_size,
+        **caps,
         http=dict(http),
         admin_token=str(token) if token else None,
         respect_robots=robots,

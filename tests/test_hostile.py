@@ -8,6 +8,7 @@ server, a record lost), within a bound measured in the test.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import resource
@@ -19,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -226,12 +228,14 @@ class HostileSource:
     (its own peak memory, measured by the kernel) must end with a clear status, within its budget, and
     leave every record harvested before alive."""
 
-    def __init__(self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20) -> None:
+    def __init__(
+        self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20, **settings: Any
+    ) -> None:
         self.server, self.fmt = server, fmt
         self.data_dir = tmp_path / "data"
         self.source = Portal(server)
         self.pages = {}
-        datasets = generated_datasets(self.source.base, count)
+        datasets = self.datasets = generated_datasets(self.source.base, count)
         # two pages: the hostile one replaces the second, the first stays good
         self.page_urls = [self.source.base + f"/catalog.{fmt}?page={n}" for n in (1, 2)]
         for number, body in hydra_pages(
@@ -242,7 +246,11 @@ class HostileSource:
         self.config.write_text(
             yaml.safe_dump(
                 {
-                    "settings": {"base_url": BASE_URL, "http": {"run_budget": RUN_BUDGET, "retries": 0}},
+                    "settings": {
+                        "base_url": BASE_URL,
+                        "http": {"run_budget": RUN_BUDGET, "retries": 0},
+                        **settings,
+                    },
                     "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": self.page_urls[0]}],
                 }
             )
@@ -717,3 +725,31 @@ def test_a_second_source_with_the_same_url_gets_every_record(tmp_path, portal, c
     [unchanged] = harvest(config("ville", "ville-bis"), store, backend, ["ville"])
     assert unchanged.status == "complete" and unchanged.counts["unchanged"] == 12
     assert store.count("ville") == 12
+
+
+# --- 7. one huge record fails alone ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "size", "cap"),
+    [({}, 3_000_000, "max_literal_chars"), ({"max_record_bytes": 1_000_000}, 2_000_000, "max_record_bytes")],
+)
+def test_a_huge_record_fails_alone_and_is_kept_for_review(tmp_path, portal, settings, size, cap):
+    source = HostileSource(tmp_path, portal, fmt="ttl", **settings)
+    page = list(source.datasets[10:])
+    page[3] = msgspec.structs.replace(page[3], description=[Text("é" * size, "fr")])
+    [body] = hydra_pages(page, source.source.base + "/catalog.ttl?page=%d", 100, "ttl").values()
+    source.serve(2, body)
+    run = source.harvest()
+    assert run.status == "complete", run  # the others are all read
+    assert cap in run.message and "kept for review in rejected/ville/" in run.message
+    assert run.peak_mb < PEAK_MB
+    assert source.live() == source.before  # the huge one keeps its last good version
+    kept = list((source.data_dir / "rejected" / "ville").iterdir())
+    assert len(kept) == 1 and len(gzip.decompress(kept[0].read_bytes())) > size
+    store = Store(source.data_dir / "fedcat.db")
+    try:
+        longest = max(len(t.value) for r in store.iter_records() for t in r["dataset"].description)
+    finally:
+        store.close()
+    assert longest < 1000
