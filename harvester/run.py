@@ -155,7 +155,11 @@ class Harvest:
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
-                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                    self.source.id,
+                    run_id,
+                    self.settings.max_withdraw_share,
+                    self.force_withdraw,
+                    self.settings.withdraw_window_days,
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)

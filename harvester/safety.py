@@ -20,7 +20,7 @@ class UnsafeDocument(HarvestError):
     """A document fedcat refuses to parse (entity expansion, external entities, excessive nesting)."""
 
 
-def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH) -> None:
+def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH, what: str = "XML") -> None:
     """The one gate every XML document passes before any parser builds anything from it.
 
     Reads the whole document with expat (in C, streaming, nothing kept), so a DOCTYPE is found wherever it
@@ -81,7 +81,7 @@ def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH) -> 
     try:
         parser.Parse(content, True)
     except pyexpat.ExpatError as exc:
-        raise HarvestError(f"{url}: not well-formed XML: {exc}") from exc
+        raise HarvestError(f"{url}: not valid {what} (not well-formed XML: {exc})") from exc
 
 
 # Nesting is measured before parsing, over the brackets outside strings (and, in Turtle, IRIs and comments).

@@ -753,3 +753,29 @@ def test_a_huge_record_fails_alone_and_is_kept_for_review(tmp_path, portal, sett
     finally:
         store.close()
     assert longest < 1000
+
+
+# --- 12. withdrawals add up over a window ----------------------------------------------------------------------
+
+
+def test_successive_withdrawals_under_the_limit_do_not_add_up(portal, catalogue):
+    """Four runs each withdrawing 40% of what is left (under the 50% guard) once withdrew 86%."""
+    store, backend = catalogue
+    source = Portal(portal)
+    datasets = generated_datasets(source.base, 50)
+    config = config_for(source.url)
+    source.publish(datasets)
+    assert harvest(config, store, backend)[0].status == "complete"
+    left = datasets
+    statuses = []
+    for _ in range(4):
+        left = left[: int(len(left) * 0.6)]
+        source.publish(left)
+        [run] = harvest(config, store, backend)
+        statuses.append(run.status)
+    assert statuses[0] == "complete"  # 40%: under the limit
+    assert "partial" in statuses and "within 7 days" in run.message
+    assert store.count("ville") >= 25  # never more than half of the source gone within the window
+    # a real shrinking is taken when forced
+    [forced] = harvest(config, store, backend, force_withdraw=True)
+    assert forced.status == "complete" and store.count("ville") == len(left)
