@@ -134,6 +134,12 @@ class Harvest:
                     status = "interrupted"
                     message = f"stopped by a shutdown after {self.counts['pages']} pages; nothing withdrawn"
                     break
+                if self.counts["pages"] >= self.settings.max_pages:  # a source serving pages without end
+                    status = "partial"
+                    message = (
+                        f"stopped after {self.counts['pages']} pages (settings.max_pages); nothing withdrawn"
+                    )
+                    break
                 with gc_paused():  # fetch, parse, map and store one page; see gc_paused
                     page = next(pages, None)
                     if page is None:

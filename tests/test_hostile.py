@@ -779,3 +779,34 @@ def test_successive_withdrawals_under_the_limit_do_not_add_up(portal, catalogue)
     # a real shrinking is taken when forced
     [forced] = harvest(config, store, backend, force_withdraw=True)
     assert forced.status == "complete" and store.count("ville") == len(left)
+
+
+# --- 11. smaller ones ----------------------------------------------------------------------------------------
+
+
+def test_a_source_serving_endless_pages_is_cut_at_the_page_cap(tmp_path, portal):
+    source = HostileSource(tmp_path, portal, fmt="ttl", max_pages=5)
+
+    def endless(request):
+        number = int(request.query["page"][0])
+        [body] = hydra_pages(
+            generated_datasets(source.source.base, 1), source.source.base + "/catalog.ttl?page=%d", 1
+        ).values()
+        following = source.source.base + f"/catalog.ttl?page={number + 1}&n={number}"
+        return Reply(
+            body.replace(b"hydra:totalItems", b"hydra:next <" + following.encode() + b"> ; hydra:totalItems"),
+            "text/turtle",
+        )
+
+    portal.routes.pop("/ville/catalog.ttl?page=2", None)
+    portal.handle("/ville/catalog.ttl", endless)
+    run = source.harvest()
+    assert run.status == "partial" and "max_pages" in run.message, run
+    assert source.live() == source.before
+
+
+@pytest.mark.parametrize("value", ["２０２４-０１-１５", "٢٠٢٤-01-15", "20２4", "１５/０１/２０２４"])
+def test_unicode_digits_are_no_date(value):
+    from fedcat.mappings.dates import normalise_date
+
+    assert normalise_date(value) is None
