@@ -810,3 +810,18 @@ def test_unicode_digits_are_no_date(value):
     from fedcat.mappings.dates import normalise_date
 
     assert normalise_date(value) is None
+
+
+# --- 10. a public GET never fetches from the internet -----------------------------------------------------------
+
+
+def test_validation_without_installed_shapes_never_fetches(sparql_site, monkeypatch):
+    client, victim = sparql_site
+    monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
+    monkeypatch.setenv("FEDCAT_SHAPES_PUBLISHER", victim.url("/DCAT-AP/releases/"))
+    dataset = client.get("/api/datasets", params={"page_size": 1}).json()["items"][0]["id"]
+    response = client.get(f"/datasets/{dataset}/validation")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("the DCAT-AP shapes are not installed")
+    assert "127.0.0.1" not in response.text  # no exception text, no address
+    assert victim.log == []
