@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ..audit.registry import Registry, RegistryError
 from ..audit.report import FilterError, Publishing, audit_filters, published_by_body, report
 from ..audit.rules import STATUSES
+from .errors import ApiError
 from .schemas import ErrorBody
 
 router = APIRouter(tags=["audit"])
@@ -123,8 +124,6 @@ class AuditPage(BaseModel):
 
 
 def _error(status: int, message: str, parameter: str | None = None) -> Exception:
-    from .app import ApiError  # here: the app module includes this router
-
     return ApiError(status, message, parameter)
 
 
@@ -150,7 +149,7 @@ def _registry(request: Request) -> tuple[tuple, Registry]:
 def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publishing, str]:
     """The aggregate per body, made again after CACHE_SECONDS or when a run started or ended."""
     state, store = request.app.state, request.app.state.store
-    runs = tuple(store.db.execute("SELECT max(id), count(ended_at) FROM runs").fetchone())
+    runs = store.runs_stamp()
     key = (files, runs)
     cached = getattr(state, "audit_published", None)
     if cached is None or cached[0] != key or time.monotonic() - cached[1] > CACHE_SECONDS:

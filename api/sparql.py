@@ -44,6 +44,8 @@ from xml.sax.saxutils import escape, quoteattr
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from .errors import error_response
+
 log = logging.getLogger("fedcat.api.sparql")
 RESULT_OFFERS = (
     ("application/sparql-results+json", "json"),
@@ -251,7 +253,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
     from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
 
     from ..mappings.namespaces import PREFIXES
-    from .linked_data import negotiate
+    from .negotiation import negotiate
 
     text = request["query"]
     options: dict[str, Any] = {"use_default_graph_as_union": not request["default_graphs"]}
@@ -311,7 +313,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
 def _worker_main(conn: Any, db_path: str) -> None:
     """The worker: owns the SPARQL store, syncs it, answers one query at a time until told to stop."""
     from ..indexer.sparql import SparqlStore, StoreBusy, pending_count
-    from ..indexer.store import Store
+    from ..store import Store
 
     store = Store(db_path)
     sparql: SparqlStore | None = None
@@ -477,9 +479,8 @@ def _service(request: Request) -> SparqlService:
 
 
 def _error(status: int, message: str) -> Response:
-    body = {"detail": message, "errors": []}
     headers = {"Retry-After": str(max(1, round(timeout())))} if status == 503 else None
-    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return error_response(status, message, headers=headers)
 
 
 async def _execute(request: Request, query: str | None, defaults: list[str], named: list[str]) -> Response:

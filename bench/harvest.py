@@ -453,7 +453,7 @@ def harvest_child(
     import fedcat.harvester.run as run_module
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     config = _config(base_url, parse_worker)
     store = Store(Path(workdir) / "store.db")
@@ -478,7 +478,9 @@ def harvest_child(
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    pending = len(store.pending_index(10))
+    from fedcat.store import feed
+
+    pending = feed.behind(store, "search")
     stored = store.count("bench")
     indexed = len(backend.ids())
     backend.close()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from fedcat.api.quality import report
 from fedcat.indexer import derived
-from fedcat.indexer.store import Store, Upsert, payload_hash
 from fedcat.mappings.model import Agent, ContactPoint, Dataset, Distribution, Text
 from fedcat.mappings.quality import aggregate, dataset_urls, score
+from fedcat.store import Store, Upsert, payload_hash
 
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "http://www.iana.org/assignments/media-types/"
@@ -100,7 +100,6 @@ def main() -> None:
             lambda: [derived.derive(store, names, records[s : s + 5000]) for s in range(0, n, 5000)],
             n,
         )
-        timed("mark_unscored (nothing to mark)", lambda: derived.mark_unscored(store))
         timed("/api/quality by source, from the quality table", lambda: report(store, "source", None, {}))
         timed(
             "/api/quality by publisher, from the quality table", lambda: report(store, "publisher", None, {})

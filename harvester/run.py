@@ -17,16 +17,20 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
+from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
-from ..indexer.sparql import replace_faulty_triggers, sync_sparql
-from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
+from ..indexer.sparql import sync_sparql
+from ..mappings.context import SourceContext
+from ..mappings.registry import Mapping, mapping_for
+from ..mappings.version import mapping_version
 from ..redaction import redact_text, redact_url
-from .adapters import ADAPTERS, Adapter, Page
+from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
+from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
 from .safety import RecordTooLarge, check_literals
-from .sources import Config, ConfigError, Settings, Source, header_values
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
@@ -44,10 +48,6 @@ class RunResult:
 
 
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
-
-
-def dataset_uri(settings: Settings, fedcat_id: str) -> str:
-    return f"{settings.base_url}/datasets/{fedcat_id}"
 
 
 def http_client(
@@ -126,6 +126,7 @@ class Harvest:
             self.store.finish_run(run_id, "failed", dict(self.counts), message, self.report)
             return RunResult(run_id, self.source.id, "failed", self.counts, message)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
+        mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
         try:
             pages = adapter.pages()
@@ -144,7 +145,7 @@ class Harvest:
                     page = next(pages, None)
                     if page is None:
                         break
-                    self._save(adapter, page, run_id)
+                    self._save(mapping, context, page, run_id)
                     del page  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
@@ -169,12 +170,32 @@ class Harvest:
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
+        if status != "interrupted":
+            self._remap_stale()
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _remap_stale(self) -> None:
+        """Records mapped by an older mapping version (whatever their payload did) are mapped again from
+        their stored payload: an improved vocabulary reaches records that never change at the source."""
+        if not self.store.has_stale_mappings(self.source.id, mapping_version()):
+            return
+        try:
+            done = remap_source(self.store, self.settings, self.source, stale_only=True)
+        except Exception as exc:  # the run itself has succeeded: the next one retries
+            log.exception("source %s: re-mapping failed", self.source.id)
+            self.report.notes.append(f"re-mapping records of an older mapping version failed: {exc}")
+            return
+        self.report.notes.append(
+            f"re-mapped {done.read} records of an older mapping version: {done.changed} changed,"
+            f" {done.failed} failed"
+        )
+        for fedcat_id, error in done.errors:
+            self._error(None, None, f"re-mapping {fedcat_id}: {error}")
 
     def _stopping(self) -> bool:
         return self.context is not None and self.context.stop.is_set()
@@ -186,7 +207,7 @@ class Harvest:
         runs = self.store.runs(self.source.id, limit=50)
         return next((r["started_at"] for r in runs if r["status"] == "complete"), None)
 
-    def _save(self, adapter: Adapter, page: Page, run_id: int) -> None:
+    def _save(self, mapping: Mapping, context: SourceContext, page: Page, run_id: int) -> None:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
@@ -224,7 +245,9 @@ class Harvest:
                         f"record of {len(record.payload):,} bytes, over the {self.settings.max_record_bytes:,}"
                         " cap (settings.max_record_bytes)"
                     )
-                dataset = adapter.to_dataset(record, dataset_uri(self.settings, fedcat_id))
+                dataset = mapping(
+                    record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
+                )
                 if len(record.payload) > self.settings.max_literal_chars:  # else no text of it can be longer
                     check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
@@ -250,6 +273,7 @@ class Harvest:
                     record.media_type,
                     digest,
                     redact_url(record.fetch_url),
+                    mapping_version(),
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -314,7 +338,6 @@ def harvest(
     `max_concurrency` and `max_per_host` (harvester.pool); results come in the order asked.
     """
     store.sync_sources(config.sources)
-    replace_faulty_triggers(store)
     wanted = list(dict.fromkeys(source_ids)) or [s.id for s in config.sources if s.enabled]
     sources = [config.source(source_id) for source_id in wanted]  # unknown ids fail before any run
     settings = config.settings

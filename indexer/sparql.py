@@ -7,12 +7,11 @@ see the union of all graphs as their default graph, so `SELECT * { ?d a dcat:Dat
 `GRAPH ?g { … }` tells which record a triple comes from. Replacing a changed record is dropping its graph
 and loading the new one.
 
-What changed is known from the record store itself: two triggers on `records` (created here, with the
-`sparql_pending` table) note every record whose `version` moves (created, changed, withdrawn, back again);
-`sync` works through that list in batches and deletes each entry once its graph is written, keeping any
-entry whose version moved again meanwhile. A store that was never synced (or was deleted) is filled from
-every record. Everything here is idempotent: a crash between writing graphs and clearing their entries only
-means those records are written again.
+What changed is known from the record store's change feed (`store.feed`): the SPARQL store is one of its
+views, with its own cursor; `sync` catches up from it in batches, dropping a changed record's graph and
+loading its new one. A store that was never synced (or was deleted) is filled by catching up from the
+feed's start (it holds every record). Everything here is idempotent: a crash between writing graphs and
+moving the cursor only means those records are written again.
 
 The store is created by its first use (a server's first SPARQL query); from then on every harvest syncs it
 after indexing. One process at a time may open it (RocksDB's lock): when a running server's SPARQL worker
@@ -22,8 +21,6 @@ after indexing. One process at a time may open it (RocksDB's lock): when a runni
 from __future__ import annotations
 
 import logging
-import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,10 @@ from pyoxigraph import NamedNode, RdfFormat
 from ..mappings.catalog_rdf import CatalogInfo, RecordRow, SourceInfo, write_catalog, write_record
 from ..mappings.model import dataset_from_json
 from ..mappings.rdf import Writer
-from .store import Store, gc_paused
+from ..store import Store, feed, gc_paused
+from ..store import sparql as stored_sparql
+from ..store.core import StoredRecord
+from ..store.feed import Change
 
 log = logging.getLogger("fedcat.sparql")
 SPARQL_DIR = "sparql"
@@ -49,65 +49,14 @@ def _marker(predicate: str) -> str:
     return f"<{_STATE_GRAPH}> <{predicate}> <{_STATE_GRAPH}> <{_STATE_GRAPH}> .\n"
 
 
-# Created on the record store by `ensure_schema` (fedcat's store owns its tables; these are the linked-data
-# views' additions, all IF NOT EXISTS, so any process may run them first).
-LINKED_DATA_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sparql_pending (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
--- An upsert, not INSERT OR REPLACE: a trigger's OR clause gives way to the conflict mode of the statement
--- that fires it (the record upsert's ABORT), so a record changing twice before a sync failed its page.
--- The first triggers had that fault: they are replaced by these.
-DROP TRIGGER IF EXISTS sparql_pending_insert;
-DROP TRIGGER IF EXISTS sparql_pending_update;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_on_insert AFTER INSERT ON records BEGIN
-    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
-    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
-END;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_on_update AFTER UPDATE OF version ON records BEGIN
-    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
-    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
-END;
--- the same dataset harvested from several sources keeps the source's IRI: its duplicates, by index
-CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
-"""
-
-
 class StoreBusy(Exception):
     """Another process holds the SPARQL store (RocksDB allows one writer)."""
-
-
-_ensured: set[str] = set()
-
-
-def ensure_schema(store: Store) -> None:
-    """Create the pending table, its triggers and the duplicates index (once per process and store)."""
-    key = str(store.path.resolve())
-    if key in _ensured:
-        return
-    # its own connection: executescript commits whatever transaction the store's thread connection holds
-    db = sqlite3.connect(store.path, timeout=60, isolation_level=None)
-    try:
-        db.execute("PRAGMA busy_timeout=60000")
-        db.executescript(f"BEGIN IMMEDIATE;{LINKED_DATA_SCHEMA}COMMIT;")  # old triggers never left dropped
-    finally:
-        db.close()
-    _ensured.add(key)
-
-
-def replace_faulty_triggers(store: Store) -> None:
-    """A data dir made by an earlier fedcat may hold the first, faulty triggers: replace them before writing."""
-    old = store.db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN"
-        " ('sparql_pending_insert', 'sparql_pending_update')"
-    ).fetchone()
-    if old:
-        _ensured.discard(str(store.path.resolve()))
-        ensure_schema(store)
 
 
 def catalog_info_from_store(store: Store, base_url: str, config: Any | None = None) -> CatalogInfo:
     from ..mappings.catalog_rdf import catalog_info
 
-    rows = [dict(r) for r in store.db.execute("SELECT id, name, url, type FROM sources")]
+    rows = store.source_descriptions()
     if config is not None:
         return catalog_info(config, rows)
     return CatalogInfo(base_url, {r["id"]: SourceInfo(r["id"], r["name"], r["url"], r["type"]) for r in rows})
@@ -148,7 +97,7 @@ class SparqlStore:
         return self.state() == "synced"
 
     def pending(self, store: Store) -> int:
-        return int(store.db.execute("SELECT COUNT(*) FROM sparql_pending").fetchone()[0])
+        return stored_sparql.pending_count(store)
 
     def sync(
         self,
@@ -158,48 +107,24 @@ class SparqlStore:
         budget: float | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Write every pending record's graph (all records, the first time); returns how many.
-
-        With `budget` (seconds), stops after the batch that crosses it (a server answering queries meanwhile).
-        """
-        ensure_schema(store)
+        """Apply the change feed's entries since the last sync (every record, the first time); returns how
+        many entries were read. With `budget` (seconds), stops after the batch that crosses it (a server
+        answering queries meanwhile)."""
         state = self.state()
         if state is None:
-            # the first load: every record is queued, then loaded over as many syncs as it takes (a server
-            # loads a big catalogue in slices between queries); a half-made store is started again
+            # the first load: from the feed's start, over as many syncs as it takes (a server loads a big
+            # catalogue in slices between queries); a half-made store is started again
             self.oxigraph.clear()
-            with store.write() as db:
-                db.execute(
-                    "INSERT OR REPLACE INTO sparql_pending (id, version) SELECT id, version FROM records"
-                )
+            feed.reset(store, stored_sparql.VIEW)
             self.oxigraph.load(_marker(_FILLING), RdfFormat.N_QUADS)
             state = "filling"
-        started, done = time.monotonic(), 0
-        while True:
-            with gc_paused():
-                rows = store.db.execute(
-                    "SELECT p.id, p.version, r.withdrawn_at IS NULL AND d.dataset IS NOT NULL, r.source_id,"
-                    " r.source_record_id, r.first_seen, r.last_seen, d.dataset, r.uri"
-                    " FROM sparql_pending p LEFT JOIN records r ON r.id = p.id"
-                    " LEFT JOIN record_data d ON d.id = p.id LIMIT ?",
-                    (SYNC_BATCH,),
-                ).fetchall()
-                if not rows:
-                    break
-                self._write(rows, info, replace=state == "synced")
-            with store.write() as db:
-                db.executemany(
-                    "DELETE FROM sparql_pending WHERE id = ? AND version <= ?", [r[:2] for r in rows]
-                )
-            done += len(rows)
-            if progress:
-                progress(len(rows))
-            if budget is not None and time.monotonic() - started > budget:
-                return done
+        view = _SparqlView(self, store, info, filling=state == "filling")
+        done = feed.catch_up(store, view, batch=SYNC_BATCH, budget=budget, progress=progress)
+        caught_up = not feed.changes_after(store, feed.cursor(store, stored_sparql.VIEW), 1)
         if done or state == "filling" or info != self._catalog:  # an idle server's syncs write nothing
             self._write_catalog(info)
             self._catalog = info
-            if state == "filling":
+            if state == "filling" and caught_up:
                 self.oxigraph.remove(
                     pyoxigraph.Quad(_STATE_NODE, NamedNode(_FILLING), _STATE_NODE, _STATE_NODE)
                 )
@@ -207,13 +132,22 @@ class SparqlStore:
             self.oxigraph.flush()
         return done
 
-    def _write(self, rows: list[Any], info: CatalogInfo, *, replace: bool) -> None:
+    def _write(self, records: list[tuple[StoredRecord, bool]], info: CatalogInfo) -> None:
+        """Write the graphs of (record, replace?): a record's graph is named by its dataset IRI and replaced
+        whole; a first load skips the removal of graphs that cannot exist yet."""
         quads: list[str] = []
-        for fedcat_id, _version, live, source_id, srid, first_seen, last_seen, data, uri in rows:
-            if uri and replace:  # a record's graph is named by its dataset IRI; replaced whole
-                self.oxigraph.remove_graph(NamedNode(uri))
-            if live:
-                row = RecordRow(fedcat_id, source_id, srid, first_seen, last_seen, dataset_from_json(data))
+        for record, replace in records:
+            if replace:
+                self.oxigraph.remove_graph(NamedNode(record.uri))
+            if not record.withdrawn:
+                row = RecordRow(
+                    record.id,
+                    record.source_id,
+                    record.source_record_id,
+                    record.first_seen,
+                    record.last_seen,
+                    dataset_from_json(record.dataset),
+                )
                 w = Writer(row.dataset.uri)
                 write_record(w, info, row)
                 name = f" <{row.dataset.uri}> .\n"
@@ -222,8 +156,8 @@ class SparqlStore:
             data = "".join(quads).encode("utf-8", "replace")
             # a transactional load costs ~3 ms a record here (RocksDB's write-ahead log), the bulk loader
             # ~1 ms (it writes sorted files directly): bulk for batches, a transaction for a few records.
-            # Not atomic, but this process is the store's only user and a crash leaves the entries pending.
-            if len(rows) >= BULK_FROM:
+            # Not atomic, but this process is the store's only user and a crash leaves the cursor behind.
+            if len(records) >= BULK_FROM:
                 self.oxigraph.bulk_load(data, RdfFormat.N_QUADS)
             else:
                 self.oxigraph.load(data, RdfFormat.N_QUADS)
@@ -235,6 +169,24 @@ class SparqlStore:
         write_catalog(w, info)
         name = f" <{info.iri}> .\n"
         self.oxigraph.load("".join(line[:-3] + name for line in w.lines).encode("utf-8"), RdfFormat.N_QUADS)
+
+
+class _SparqlView:
+    """The SPARQL store as a view of the change feed (`rescored` entries change nothing it holds)."""
+
+    name = stored_sparql.VIEW
+
+    def __init__(self, sparql: SparqlStore, store: Store, info: CatalogInfo, *, filling: bool) -> None:
+        self.sparql, self.store, self.info, self.filling = sparql, store, info, filling
+
+    def apply(self, changes: list[Change]) -> None:
+        wanted = {c.id: c for c in changes if c.kind != "rescored"}
+        with gc_paused():
+            records = self.store.current(wanted)
+            # while filling, a record's first entry ("created") finds no graph to replace
+            self.sparql._write(
+                [(r, not self.filling or wanted[i].kind != "created") for i, r in records.items()], self.info
+            )
 
 
 def sync_sparql(store: Store, config: Any) -> int | None:
@@ -265,8 +217,4 @@ def sync_sparql(store: Store, config: Any) -> int | None:
         sparql.close()
 
 
-def pending_count(store: Store) -> int:
-    try:
-        return int(store.db.execute("SELECT COUNT(*) FROM sparql_pending").fetchone()[0])
-    except sqlite3.OperationalError:  # never synced: no table yet
-        return store.count()
+pending_count = stored_sparql.pending_count

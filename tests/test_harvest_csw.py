@@ -19,10 +19,10 @@ import pytest
 from conftest import CORPUS
 from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
-from fedcat.harvester.sources import parse_config
+from fedcat.harvester.sources import ConfigError, parse_config
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
+from fedcat.store import Store, record_id
 
 CSW_CORPUS = CORPUS / "csw"
 GMD = "http://www.isotc211.org/2005/gmd"
@@ -366,7 +366,10 @@ def test_licences_access_rights_services_and_extents(portal, catalogue):
     period = element.find(".//gmd:temporalElement//{*}TimePeriod", NS)
     begin, end = (period.find(f"{{*}}{p}Position").text.strip()[:10] for p in ("begin", "end"))
     assert [(p.start, p.end) for p in dataset.temporal] == [(begin, end)]
-    assert dataset.themes == [EU + "data-theme/AGRI"]  # topic category "farming"
+    assert dataset.themes[0] == EU + "data-theme/AGRI"  # topic category "farming"
+    # the record's INSPIRE theme keywords (gmx:Anchor) are kept as theme IRIs too, labelled by fedcat's table
+    inspire = dataset.themes[1:]
+    assert inspire and all(t.startswith("http://inspire.ec.europa.eu/theme/") for t in inspire)
     assert dataset.unmapped["hierarchy_level"] == ["series"]  # kept: the model has no dataset series
 
 
@@ -652,11 +655,13 @@ def test_constraint_and_endpoint_parameters(portal, catalogue):
     ("options", "message"),
     [({"record_url": "https://example.org/metadata/"}, "record_url"), ({"constraint": ""}, "constraint")],
 )
-def test_bad_options_fail_clearly(options, message, portal, catalogue):
-    store, backend = catalogue
+def test_bad_options_fail_clearly(options, message, portal):
+    """Checked when the configuration is read: a configuration error naming the source and the option."""
     _, url = listing(portal)
-    [result] = harvest(config_for(url, **options), store, backend)
-    assert result.status == "failed" and f"options.{message}" in result.message
+    with pytest.raises(ConfigError) as error:
+        config_for(url, **options)
+    [problem] = error.value.problems
+    assert problem.startswith("source `csw`: ") and f"options.{message}:" in problem
     assert portal.requests_to("/csw") == []
 
 
@@ -667,7 +672,7 @@ def test_export_has_no_violation_caused_by_fedcat(portal, tmp_path):
     """Every recorded dataset, exported as DCAT-AP 3.0.1, breaks no shape through fedcat's own doing."""
     from fedcat.indexer.embedded import EmbeddedBackend
     from fedcat.indexer.sparql import catalog_info_from_store
-    from fedcat.mappings import shacl
+    from fedcat.validation import shacl
 
     shapes_dir = CORPUS / "shapes" / "dcat-ap-3.0.1"
     if not shapes_dir.is_dir():

@@ -35,8 +35,8 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer, Reply
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.store import Store
 from fedcat.mappings.model import Text
+from fedcat.store import Store
 from rdflib.namespace import DCAT, RDF
 
 BASE_URL = "https://fedcat.example"
@@ -97,7 +97,7 @@ def live_datasets(client) -> set[str]:
 def sparql_site(tmp_path_factory):
     """(client, victim): a harvested catalogue's app, and a loopback server that must never be asked."""
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     data_dir = tmp_path_factory.mktemp("hostile-sparql")
     store = Store(data_dir / "fedcat.db")

@@ -20,15 +20,15 @@ import rdflib
 import uvicorn
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
-from fedcat.api.linked_data import negotiate
+from fedcat.api.negotiation import negotiate
 from fedcat.demo.catalogues import city_datasets, hydra_pages, metropolis_datasets
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import FACETS
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings.rdf import text
+from fedcat.store import Store, record_id
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
 
 BASE_URL = "https://fedcat.example"

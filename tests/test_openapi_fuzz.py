@@ -19,7 +19,7 @@ from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 EXAMPLES = int(os.environ.get("FEDCAT_FUZZ_EXAMPLES", "20"))
 

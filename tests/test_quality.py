@@ -27,7 +27,6 @@ from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import rebuild_index, sync_index
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import quality
 from fedcat.mappings.model import (
     Agent,
@@ -40,6 +39,7 @@ from fedcat.mappings.model import (
 )
 from fedcat.mappings.publishers import AliasTable, PublisherNames, publisher_key
 from fedcat.mappings.vocabularies import vocabulary
+from fedcat.store import Store, record_id
 
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "http://www.iana.org/assignments/media-types/"
@@ -605,13 +605,6 @@ def test_sqlite_backend_counts_the_quality_facet(site: Site, tmp_path: Path) -> 
         assert {f.value: f.count for f in result.facets["publisher"]} == {"Ville de Lille": 5, "Lille": 3}
     finally:
         backend.close()
-
-
-def test_records_indexed_before_quality_existed_are_rescored(site: Site, tmp_path: Path) -> None:
-    with site.store.write() as db:
-        db.execute("DELETE FROM quality WHERE id = ?", (fedcat_id("gares"),))
-    assert sync_index(site.store, site.backend) == 1
-    assert site.store.db.execute("SELECT count(*) FROM quality").fetchone()[0] == len(ITEMS)
 
 
 def test_cli_quality_csv(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

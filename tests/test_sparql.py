@@ -24,8 +24,8 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sparql import SparqlStore
-from fedcat.indexer.store import Store
 from fedcat.mappings.model import Text
+from fedcat.store import Store
 
 BASE_URL = "https://fedcat.example"
 PREFIXES = "PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dct: <http://purl.org/dc/terms/>\n"
@@ -350,7 +350,7 @@ def test_first_load_goes_on_across_budgeted_syncs(tmp_path, monkeypatch):
                     break
                 assert 0 < done <= 3 and sparql.state() == "filling"
                 assert slices < 20
-            assert slices == -(-len(city.datasets) // 3) + 1  # the last call finds the queue empty
+            assert slices == -(-len(city.datasets) // 3)  # the call that loads the last slice ends the load
             solutions = sparql.oxigraph.query(COUNT, use_default_graph_as_union=True)
             assert int(next(iter(solutions))["n"].value) == len(city.datasets)
             del solutions

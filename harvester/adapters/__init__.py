@@ -1,7 +1,8 @@
 """One adapter per source type, discovered from the modules of this package.
 
-Adding a platform = adding a module here whose `Adapter` subclass sets `type` (plus its field map in
-`mappings/fieldmaps/` and tests on recorded shapes); nothing else to register.
+Adding a platform = adding a module here whose `Adapter` subclass sets `type`, plus its pure mapping in
+`mappings/` (registered in `mappings/registry.py`, with its field map in `mappings/fieldmaps/`) and tests on
+recorded shapes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ...config import SourceOptions
 from .base import Adapter, Page, RawRecord
 
 
@@ -30,4 +32,11 @@ def _subclasses(cls: type) -> list[type]:
 
 ADAPTERS: dict[str, type[Adapter]] = _discover()
 
-__all__ = ["ADAPTERS", "Adapter", "Page", "RawRecord"]
+
+def source_options() -> dict[str, type[SourceOptions]]:
+    """Each source type and the options it declares: what `fedcat.config` checks a source's `options`
+    against (read at each call: an adapter registered later, as tests do, counts)."""
+    return {name: adapter.Options for name, adapter in ADAPTERS.items()}
+
+
+__all__ = ["ADAPTERS", "Adapter", "Page", "RawRecord", "source_options"]

@@ -20,17 +20,19 @@ import os
 import pickle
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urljoin
 
+import msgspec
 import pyoxigraph
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat
 
+from ...config import SourceOptions
 from ...mappings import from_rdf
+from ...mappings.context import SourceContext
 from ...mappings.from_rdf import Graph
-from ...mappings.model import Dataset, dataset_from_json, dataset_to_json
-from ...mappings.namespaces import DCT, HYDRA
-from ...mappings.values import ValueMapper
+from ...mappings.model import dataset_to_json
+from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ..http import HarvestError
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
@@ -154,8 +156,10 @@ def read_page(
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> Page:
-    """Parse one page and split it into records (their parsed form kept for `to_dataset`)."""
+    """Parse one page and split it into records (their parsed form kept for the mapping)."""
     graph = parse_graph(content, rdf_format, base_iri)
+    if number == 1:
+        _check_is_catalogue(graph, url)
     records = [
         RawRecord(
             source_record_id=record_id(graph, node),
@@ -178,18 +182,34 @@ def read_page(
     )
 
 
+def _check_is_catalogue(graph: Graph, url: str) -> None:
+    """A first page with no dcat:Dataset and no dcat:Catalog is not a catalogue: a failed run saying so,
+    rather than a complete run of 0 datasets and no message."""
+    if next(from_rdf.dataset_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
+        return
+    services = len(graph.subjects_of_type(DCAT + "DataService"))
+    if services:
+        raise HarvestError(
+            f"{url}: no dcat:Catalog or dcat:Dataset found, only {services} dcat:DataService(s): fedcat "
+            "harvests datasets (and the data services their distributions name), not stand-alone services"
+        )
+    raise HarvestError(f"{url}: no dcat:Catalog or dcat:Dataset found: this is not a DCAT catalogue")
+
+
 def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:
     """In the parsing process: the page's next link, total and (record id, payload, dataset JSON) triples.
 
     Datasets are mapped with an empty URI (the harvest sets fedcat's); one that fails to map is sent
-    without its JSON, so that `to_dataset` maps it again here and reports the very same error.
+    without its JSON, so that the run maps it again in its own process and reports the very same error.
     """
     page = read_page(content, RdfFormat.from_media_type(media_type), base_iri, base_iri, 0)
     records = []
+    source = SourceContext("", base_iri)
     for record in page.records:
-        graph, node = record.parsed
         try:
-            mapped: bytes | None = dataset_to_json(from_rdf.dataset(graph, node, "", ValueMapper()))
+            mapped: bytes | None = dataset_to_json(
+                from_rdf.map_record(record.payload, "", source, record.parsed)
+            )
         except Exception:
             mapped = None
         records.append((record.source_record_id, record.payload, mapped))
@@ -198,7 +218,7 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
 
 def _serve_pages(conn: Any) -> None:
     """The parsing process's loop: one page in, its records out, until told to stop."""
-    from ...indexer.store import gc_paused
+    from ...gc_pause import gc_paused
 
     while True:
         try:
@@ -338,6 +358,17 @@ class _Job:
 class DcatAdapter(Adapter):
     type = "dcat"
 
+    class Options(SourceOptions):
+        parse_worker: (
+            Annotated[
+                bool,
+                msgspec.Meta(
+                    description="Parse pages in a worker process: always (true), never (false); unset: when many pages remain."
+                ),
+            ]
+            | None
+        ) = None
+
     def pages(self) -> Iterator[Page]:
         visited = Visited()
         worker: PageWorker | None = None
@@ -415,15 +446,3 @@ class DcatAdapter(Adapter):
             return None
         self.client.policy.check(resolved)
         return resolved
-
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        if isinstance(record.parsed, bytes):  # mapped by the parsing process
-            dataset = dataset_from_json(record.parsed)
-            dataset.uri = uri
-            return dataset
-        if record.parsed is not None:
-            graph, node = record.parsed
-        else:  # re-normalising from the stored payload
-            graph = parse_graph(record.payload, RdfFormat.N_TRIPLES, record.fetch_url)
-            node = next(from_rdf.dataset_subjects(graph))
-        return from_rdf.dataset(graph, node, uri, ValueMapper())

@@ -2,185 +2,30 @@
 
 It holds the sources, their harvest runs (the job reports), every record ever harvested (raw payload and
 its hash, the normalised DCAT-AP dataset, first/last seen, withdrawn-at) and the HTTP validators of fetched
-pages. Each change bumps the record's `version`; the search index is brought up to date from the rows whose
-`indexed_version` lags behind, so a crash between the store and the index is repaired by the next sync.
+pages. Each change bumps the record's `version` and appends an entry to the change feed in the same
+transaction (`store.feed`): every derived view catches up from there.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import sqlite3
 import threading
-import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
 from ..redaction import redact_url
+from .schema import migrate
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
 COUNTERS = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    url TEXT NOT NULL,
-    jurisdiction TEXT
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source_id TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    status TEXT NOT NULL,
-    pages INTEGER NOT NULL DEFAULT 0,
-    seen INTEGER NOT NULL DEFAULT 0,
-    created INTEGER NOT NULL DEFAULT 0,
-    updated INTEGER NOT NULL DEFAULT 0,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    withdrawn INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    message TEXT,
-    report TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source_id, id);
-CREATE TABLE IF NOT EXISTS run_errors (
-    run_id INTEGER NOT NULL,
-    source_record_id TEXT,
-    url TEXT,
-    error TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_errors_by_run ON run_errors (run_id);
-CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    source_record_id TEXT NOT NULL,
-    uri TEXT NOT NULL,
-    original_uri TEXT,
-    raw_media_type TEXT NOT NULL,
-    raw_hash TEXT NOT NULL,
-    fetch_url TEXT,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    first_run_id INTEGER NOT NULL,
-    last_run_id INTEGER NOT NULL,
-    withdrawn_at TEXT,
-    version INTEGER NOT NULL DEFAULT 1,
-    indexed_version INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (source_id, source_record_id)
-);
-CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
-CREATE INDEX IF NOT EXISTS records_to_index ON records (id) WHERE indexed_version < version;
-CREATE INDEX IF NOT EXISTS records_live ON records (source_id) WHERE withdrawn_at IS NULL;
--- The record's content, apart from its small, often-updated state: marking a record seen or indexed then
--- rewrites a ~200-byte row, not its several-KB payload (12x cheaper per record).
-CREATE TABLE IF NOT EXISTS record_data (
-    id TEXT PRIMARY KEY REFERENCES records (id),
-    raw BLOB NOT NULL,
-    dataset BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pages (
-    url TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    etag TEXT,
-    last_modified TEXT,
-    next_url TEXT,
-    record_ids BLOB
-);
--- Link checks of distribution URLs (`fedcat linkcheck`), read by the quality score's accessibility points.
-CREATE TABLE IF NOT EXISTS link_checks (
-    url TEXT PRIMARY KEY,
-    checked_at TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    status INTEGER,
-    method TEXT,
-    error TEXT
-);
--- Derived at index time (indexer.derived), rebuilt with the index: each live record's quality score and
--- the publisher name the index shows; publisher_names remembers which display each spelling got.
-CREATE TABLE IF NOT EXISTS quality (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    publisher TEXT,
-    total REAL NOT NULL,
-    band TEXT NOT NULL,
-    findability REAL NOT NULL,
-    accessibility REAL NOT NULL,
-    interoperability REAL NOT NULL,
-    reusability REAL NOT NULL,
-    contextuality REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS publisher_names (
-    source_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    display TEXT NOT NULL,
-    PRIMARY KEY (source_id, name)
-);
-"""
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-_gc_collected = 0.0  # when a pause last collected on its own (see gc_paused)
-GC_MAX_PAUSE = 30.0  # seconds: overlapping pauses (runs in several threads) still collect this often
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one batch of work (a harvested page, an index batch).
-
-    A page makes ~200,000 short-lived containers (its parsed graph, records, datasets); the collector would
-    scan them, and everything alive with them, many times over before they are freed, which cost ~30% of a
-    harvest. The batch code makes no reference cycles, so reference counting frees it all; cycles made
-    elsewhere meanwhile are collected once the pause ends. Nestable and thread-safe (the collector resumes
-    when the last pause ends, if it was running before the first); when pauses of several threads overlap
-    without end (a pool of runs), one of them collects every GC_MAX_PAUSE seconds.
-    """
-    global _gc_pausers, _gc_was_enabled, _gc_collected
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-            _gc_collected = time.monotonic()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        collect = False
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-            elif _gc_was_enabled and time.monotonic() - _gc_collected > GC_MAX_PAUSE:
-                _gc_collected, collect = time.monotonic(), True
-        if collect:
-            gc.collect()
-
-
-# Stores made before `record_data` held raw and dataset in `records`: moved once, in one transaction.
-_RECORD_COLUMNS = (
-    "id, source_id, source_record_id, uri, original_uri, raw_media_type, raw_hash, fetch_url, first_seen,"
-    " last_seen, first_run_id, last_run_id, withdrawn_at, version, indexed_version"
-)
-_SPLIT_RECORDS = f"""
-ALTER TABLE records RENAME TO records_before_split;
-DROP INDEX IF EXISTS records_by_run;
-DROP INDEX IF EXISTS records_to_index;
-{SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS records (") :]}
-INSERT INTO records ({_RECORD_COLUMNS}) SELECT {_RECORD_COLUMNS} FROM records_before_split;
-INSERT INTO record_data (id, raw, dataset) SELECT id, raw, dataset FROM records_before_split;
-DROP TABLE records_before_split;
-"""
 
 
 def now() -> str:
@@ -197,6 +42,43 @@ def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
+def _versions(db: sqlite3.Connection, ids: list[str]) -> list[tuple[str, int]]:
+    """(id, version) of these records, in the order the store finds them."""
+    found: list[tuple[str, int]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.extend(
+            db.execute(f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        )
+    return found
+
+
+def _append_changes(db: sqlite3.Connection, entries: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
+    """Append (id, version, kind) entries to the change feed, in order, inside the caller's write
+    transaction; returns (id, position). The write lock makes the positions consecutive."""
+    if not entries:
+        return []
+    db.executemany("INSERT INTO changes (id, version, kind) VALUES (?, ?, ?)", entries)
+    last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+    first = last - len(entries) + 1
+    return [(fedcat_id, first + n) for n, (fedcat_id, _version, _kind) in enumerate(entries)]
+
+
+class StoredRecord(NamedTuple):
+    """A record as the change feed's views read it (the dataset left as stored JSON: decoded by the views
+    that need it)."""
+
+    id: str
+    source_id: str
+    source_record_id: str
+    uri: str
+    first_seen: str
+    last_seen: str
+    version: int
+    withdrawn: bool
+    dataset: bytes
+
+
 class Upsert(msgspec.Struct):
     """A new or changed record, ready to write."""
 
@@ -207,6 +89,17 @@ class Upsert(msgspec.Struct):
     raw_media_type: str
     raw_hash: str
     fetch_url: str
+    mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
+
+
+class StoredPayload(NamedTuple):
+    """A live record's payload and dataset as stored, for re-mapping it."""
+
+    id: str
+    source_record_id: str
+    raw: bytes  # decompressed
+    dataset: bytes  # the stored dataset JSON
+    mapping_version: str | None
 
 
 class RunReport(msgspec.Struct, omit_defaults=True):
@@ -225,10 +118,7 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         with self._write_lock:
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
-            if "raw" in columns:
-                self.db.executescript(f"BEGIN IMMEDIATE; {_SPLIT_RECORDS} COMMIT;")
-            self.db.executescript(SCHEMA)  # executescript manages its own transaction
+            migrate(self.db)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -286,6 +176,10 @@ class Store:
             "FROM sources s ORDER BY s.id"
         ).fetchall()
         return [dict(row) for row in rows]
+
+    def source_descriptions(self) -> list[dict[str, Any]]:
+        """Every stored source's id, name, url and type (the catalogue describes removed sources too)."""
+        return [dict(r) for r in self.db.execute("SELECT id, name, url, type FROM sources")]
 
     # --- runs ----------------------------------------------------------------------------------------
 
@@ -360,6 +254,49 @@ class Store:
         rows = self.db.execute(sql, args)
         return [{k: row[k] for k in row.keys() if k != "report"} for row in rows]  # noqa: SIM118 - Row iterates values
 
+    def runs_by_status(self) -> list[tuple[str, str, int]]:
+        """(source id, status, runs) over the runs kept."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, status, COUNT(*) FROM runs GROUP BY source_id, status"
+            )
+        ]
+
+    def outcome_sums(self) -> list[tuple[str, dict[str, int]]]:
+        """Per source, each counter but `seen` summed over the runs kept."""
+        counters = [c for c in COUNTERS if c != "seen"]
+        sums = ", ".join(f"SUM({c})" for c in counters)
+        return [
+            (source_id, {c: v or 0 for c, v in zip(counters, values, strict=True)})
+            for source_id, *values in self.db.execute(
+                f"SELECT source_id, {sums} FROM runs GROUP BY source_id"
+            )
+        ]
+
+    def last_runs(self) -> list[tuple[str, str, str]]:
+        """(source id, started at, status) of each source's last run."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, started_at, status FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source_id)"
+            )
+        ]
+
+    def last_complete_runs(self) -> list[tuple[str, str]]:
+        """(source id, ended at) of each source's last complete run."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, MAX(ended_at) FROM runs WHERE status = 'complete' GROUP BY source_id"
+            )
+        ]
+
+    def runs_stamp(self) -> tuple[int | None, int]:
+        """(last run id, runs ended): changes whenever a run starts or ends."""
+        last, ended = self.db.execute("SELECT max(id), count(ended_at) FROM runs").fetchone()
+        return last, ended
+
     # --- records -------------------------------------------------------------------------------------
 
     def known(self, source_id: str, source_record_ids: list[str]) -> dict[str, tuple[str, bool]]:
@@ -387,20 +324,21 @@ class Store:
         """Write one page in one transaction: new/changed records, the unchanged ones seen, the page cache.
 
         `page` is (url, etag, last_modified, next_url, source record ids) for conditional re-fetching.
-        Returns (fedcat id, version) of each record written, for indexing it (`mark_indexed`).
+        Returns (fedcat id, feed position) of each record written: its change feed entry (`store.feed`).
         """
         stamp = now()
-        versions: list[tuple[str, int]] = []
+        written: list[tuple[str, int]] = []
         with self.write() as db:
             if upserts:
                 db.executemany(
                     "INSERT INTO records (id, source_id, source_record_id, uri, original_uri, raw_media_type,"
-                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id, mapping_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (source_id, source_record_id) DO UPDATE SET uri = excluded.uri,"
                     " original_uri = excluded.original_uri, raw_media_type = excluded.raw_media_type,"
                     " raw_hash = excluded.raw_hash, fetch_url = excluded.fetch_url, last_seen = excluded.last_seen,"
-                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1",
+                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1,"
+                    " mapping_version = excluded.mapping_version",
                     [
                         (
                             u.id,
@@ -415,6 +353,7 @@ class Store:
                             stamp,
                             run_id,
                             run_id,
+                            u.mapping_version,
                         )
                         for u in upserts
                     ],
@@ -424,15 +363,10 @@ class Store:
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
                     [(u.id, zlib.compress(u.raw, 1), dataset_to_json(u.dataset)) for u in upserts],
                 )
-                ids = list(dict.fromkeys(u.id for u in upserts))
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    versions.extend(
-                        db.execute(
-                            f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})",
-                            chunk,
-                        )
-                    )
+                versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
+                written = _append_changes(
+                    db, [(i, v, "created" if v == 1 else "updated") for i, v in versions]
+                )
             if unchanged:
                 db.executemany(
                     "UPDATE records SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
@@ -452,7 +386,7 @@ class Store:
                         zlib.compress(msgspec.json.encode(ids), 1),
                     ),
                 )
-        return [(row[0], row[1]) for row in versions]
+        return written
 
     def cached_page(self, url: str, source_id: str) -> dict[str, Any] | None:
         """What the source's last fetch of `url` gave (another source with the same URL has its own)."""
@@ -493,11 +427,22 @@ class Store:
                 ).fetchone()[0]
             if unseen and not force and unseen + recent > max_share * (live + recent):
                 raise MassWithdrawal(unseen, live, max_share, recent, window_days)
-            db.execute(
-                "UPDATE records SET withdrawn_at = ?, version = version + 1 "
-                "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
-                (now(), source_id, run_id),
-            )
+            gone = [
+                row[0]
+                for row in db.execute(
+                    "UPDATE records SET withdrawn_at = ?, version = version + 1 "
+                    "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ? RETURNING id",
+                    (now(), source_id, run_id),
+                )
+            ]
+            gone.sort()
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'withdrawn' FROM records"
+                    f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                )
             return unseen
 
     def record(self, fedcat_id: str) -> dict[str, Any] | None:
@@ -555,25 +500,74 @@ class Store:
                 }
             last = rows[-1]["id"]
 
-    def pending_index(self, batch: int = 2000) -> list[tuple[str, str, bytes | None, int]]:
-        """Records whose index entry is stale: (id, source_id, dataset JSON or None if withdrawn, version)."""
+    # --- re-mapping (`fedcat remap`) ------------------------------------------------------------------
+
+    def payloads(
+        self, source_id: str, after: int, limit: int, *, not_version: str | None = None
+    ) -> tuple[list[StoredPayload], int]:
+        """Up to `limit` live records of a source after storage position `after` (storage order reads the
+        records' rows and data in sequence), with another mapping version than `not_version` if given;
+        returns them and the position to go on from (the same `after` once there are no more)."""
+        stale = " AND (r.mapping_version IS NULL OR r.mapping_version != ?)" if not_version else ""
         rows = self.db.execute(
-            "SELECT r.id, source_id, CASE WHEN withdrawn_at IS NULL THEN dataset END, version"
-            " FROM records r JOIN record_data d ON d.id = r.id WHERE indexed_version < version LIMIT ?",
-            (batch,),
+            "SELECT r.rowid, r.id, r.source_record_id, d.raw, d.dataset, r.mapping_version"
+            " FROM records r JOIN record_data d ON d.id = r.id"
+            f" WHERE r.source_id = ? AND r.rowid > ? AND r.withdrawn_at IS NULL{stale} ORDER BY r.rowid LIMIT ?",
+            (source_id, after, *((not_version,) if not_version else ()), limit),
         ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        found = [StoredPayload(r[1], r[2], zlib.decompress(r[3]), r[4], r[5]) for r in rows]
+        return found, (rows[-1][0] if rows else after)
 
-    def mark_indexed(self, versions: list[tuple[str, int]]) -> None:
-        with self.write() as db:
-            db.executemany(
-                "UPDATE records SET indexed_version = ? WHERE id = ?", [(v, i) for i, v in versions]
-            )
+    def has_stale_mappings(self, source_id: str, version: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM records WHERE source_id = ? AND withdrawn_at IS NULL"
+                " AND (mapping_version IS NULL OR mapping_version != ?) LIMIT 1",
+                (source_id, version),
+            ).fetchone()
+            is not None
+        )
 
-    def reset_index_marks(self) -> None:
-        """Before a full index rebuild: every record must be indexed again."""
+    def save_remapped(
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[str], version: str
+    ) -> list[tuple[str, int]]:
+        """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
+        `remapped` feed entry each), and the ids whose dataset came out the same (only their mapping
+        version is written). Returns (id, feed position) of the changed ones."""
+        written: list[tuple[str, int]] = []
         with self.write() as db:
-            db.execute("UPDATE records SET indexed_version = 0")
+            if changed:
+                db.executemany(
+                    "UPDATE records SET uri = ?, original_uri = ?, version = version + 1, mapping_version = ?"
+                    " WHERE id = ?",
+                    [(d.uri, d.original_uri, version, i) for i, d, _ in changed],
+                )
+                db.executemany(
+                    "UPDATE record_data SET dataset = ? WHERE id = ?", [(j, i) for i, _, j in changed]
+                )
+                versions = _versions(db, [i for i, _, _ in changed])
+                written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
+            if stamped:
+                db.executemany(
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i in stamped]
+                )
+        return written
+
+    def current(self, ids: Iterable[str]) -> dict[str, StoredRecord]:
+        """The current state of these records (the change feed's views read it), by id; ids not stored
+        are left out."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self.db.execute(
+                "SELECT r.id, source_id, source_record_id, uri, first_seen, last_seen, version,"
+                " withdrawn_at IS NOT NULL, dataset FROM records r JOIN record_data d ON d.id = r.id"
+                f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = StoredRecord(*row[:7], bool(row[7]), row[8])
+        return found
 
     # --- link checks ---------------------------------------------------------------------------------
 
@@ -600,15 +594,26 @@ class Store:
                 found[row["url"]] = {**dict(row), "ok": bool(row["ok"])}
         return found
 
-    def reindex_sources(self, source_ids: Iterable[str]) -> int:
-        """Mark the live records of these sources for re-indexing (their link checks changed)."""
-        ids = list(source_ids)
+    def rescore(self, *, ids: Iterable[str] = (), sources: Iterable[str] = ()) -> int:
+        """A `rescored` feed entry for these live records (by id, or all of these sources'): an input of
+        their derived values changed (link checks, SHACL results, publisher displays), not the records."""
+        ids, sources = list(dict.fromkeys(ids)), list(dict.fromkeys(sources))
+        added = 0
         with self.write() as db:
-            return db.execute(
-                f"UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL"
-                f" AND source_id IN ({','.join('?' * len(ids))})",
-                ids,
-            ).rowcount
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                ).rowcount
+            if sources:
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND source_id IN ({','.join('?' * len(sources))}) ORDER BY id",
+                    sources,
+                ).rowcount
+        return added
 
     def live_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}
