@@ -18,7 +18,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, ConfigError, Settings, Source, header_values
-from ..indexer.backend import SearchBackend
+from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
@@ -48,6 +48,30 @@ class RunResult:
 
 
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
+
+
+def log_run_end(source_id: str, run_id: int, status: str, counts: Counter, message: str | None) -> None:
+    """One line a run: at the default level (warning) when the run did not complete, with its reason."""
+    summary = ", ".join(
+        f"{counts.get(k, 0)} {k}" for k in ("seen", "created", "updated", "withdrawn", "failed")
+    )
+    log.log(
+        logging.INFO if status == "complete" else logging.WARNING,
+        "source %s: run %s %s (%s)%s",
+        source_id,
+        run_id,
+        status,
+        summary,
+        f": {message}" if message else "",
+        extra={
+            "event": "run_end",
+            "source": source_id,
+            "run": run_id,
+            "status": status,
+            "counts": dict(counts),
+            "error": message,
+        },
+    )
 
 
 def http_client(
@@ -152,7 +176,11 @@ class Harvest:
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
-            log.exception("source %s: unexpected error", self.source.id)
+            log.exception(
+                "source %s: unexpected error",
+                self.source.id,
+                extra={"event": "bug", "source": self.source.id},
+            )
             status = "partial" if self.counts["pages"] else "failed"
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
@@ -176,7 +204,7 @@ class Harvest:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
-        log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
+        log_run_end(self.source.id, run_id, status, self.counts, message)
         return RunResult(run_id, self.source.id, status, self.counts, message)
 
     def _remap_stale(self) -> None:
@@ -388,6 +416,9 @@ def harvest(
             pool.wait(settings.shutdown_grace)
             raise
         feed.flush(force=True)
-    sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    try:
+        sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
+        log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results
