@@ -44,7 +44,7 @@ def search_document(
     return SearchDocument(
         id=fedcat_id,
         title=_texts(dataset.title),
-        description=_texts(dataset.description),
+        description=_texts(dataset.description_text or dataset.description),
         keywords_text=_texts(dataset.keywords),
         publisher_text=" ".join(t.value for t in publisher.name) if publisher else "",
         modified=sort_key(dataset.modified or dataset.issued),
@@ -85,8 +85,6 @@ def _documents(
 class SearchView:
     """The search index (and the quality scores its documents carry) as a view of the change feed."""
 
-    name = "search"
-
     def __init__(
         self,
         store: Store,
@@ -95,6 +93,7 @@ class SearchView:
         names: PublisherNames,
     ) -> None:
         self.store, self.backend, self.jurisdictions, self.names = store, backend, jurisdictions, names
+        self.name = backend.view_name  # the cursor: each index (an Elasticsearch alias too) has its own
 
     def apply(self, changes: list[Change]) -> None:
         with gc_paused():
@@ -191,7 +190,7 @@ class IndexFeed:
             self._sent = []
             view = SearchView(self.store, self.backend, _jurisdictions(self.store), self.names)
             feed.catch_up(self.store, view, skip=lambda change: change.seq in self._indexed)
-            at = feed.cursor(self.store, SearchView.name)
+            at = feed.cursor(self.store, view.name)
             self._indexed = {seq for seq in self._indexed if seq > at}
         except Exception:
             log.exception(
@@ -201,10 +200,16 @@ class IndexFeed:
 
 
 def rebuild_index(
-    store: Store, backend: SearchBackend, jurisdictions: dict[str, str | None] | None = None
+    store: Store,
+    backend: SearchBackend,
+    jurisdictions: dict[str, str | None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Drop the index and rebuild it from the store (after a crash or an engine change)."""
-    backend.clear()
-    backend.commit()
-    feed.reset(store, SearchView.name)
-    return sync_index(store, backend, jurisdictions)
+    """Rebuild the index from the store (after a crash, a mapping change or an engine change): the view's
+    cursor goes back to the feed's start.
+
+    Inside `backend.rebuilding()`: Elasticsearch searches keep the old generation until the new one is whole.
+    """
+    with backend.rebuilding():
+        feed.reset(store, backend.view_name)
+        return sync_index(store, backend, jurisdictions, progress)
