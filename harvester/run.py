@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, Settings, Source
 from ..indexer.backend import SearchBackend
@@ -52,9 +53,10 @@ def http_client(
     full: bool = False,
     context: RunContext | None = None,
 ) -> HttpClient:
-    http = HttpSettings(
-        **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
-    )
+    limits: dict[str, Any] = {
+        k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()
+    }
+    http = HttpSettings(**limits)
     if settings.contact:
         http = HttpSettings(
             **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}

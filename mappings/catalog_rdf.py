@@ -274,7 +274,7 @@ def to_format(ntriples: str, fmt: str) -> bytes:
     """N-Triples text as `fmt` ("ttl", "nt", "rdf", "jsonld"), through pyoxigraph's serialisers."""
     if fmt == "nt":
         return ntriples.encode("utf-8")
-    return pyoxigraph.serialize(
+    return pyoxigraph.serialize(  # type: ignore[return-value]  # bytes when given no output
         pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=FORMATS[fmt], prefixes=_prefixes(fmt)
     )
 
@@ -305,6 +305,7 @@ def _turtle_body(ntriples: bytes) -> bytes:
     data = pyoxigraph.serialize(
         pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=RdfFormat.TURTLE, prefixes=PREFIXES
     )
+    assert data is not None  # bytes when given no output
     head = data.split(b"\n", len(PREFIXES))
     assert all(line.startswith(b"@prefix") for line in head[:-1]), "pyoxigraph's Turtle header changed"
     return head[-1]
@@ -422,7 +423,7 @@ def export(
         out.write(to_format(next(stream).decode("utf-8"), "ttl"))  # the catalogues, with the header
         _write_behind(out, stream)
     else:
-        triples = (t for data in chunks() for t in pyoxigraph.parse(data, RdfFormat.N_TRIPLES))
+        triples = (t for data in chunks() for t in pyoxigraph.parse(bytes(data), RdfFormat.N_TRIPLES))
         pyoxigraph.serialize(triples, out, format=FORMATS[fmt], prefixes=_prefixes(fmt))
     return count
 
