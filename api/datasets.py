@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
-from ..indexer.store import Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..store import Store
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref

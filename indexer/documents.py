@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
+from ..store import Store, gc_paused
 from . import derived
 from .backend import SearchBackend, SearchDocument
-from .store import Store, gc_paused
 
 log = logging.getLogger("fedcat.index")
 
