@@ -8,7 +8,7 @@ of truth), in the backend's order. Reads the store, the backend and the config f
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import logging
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,7 +29,7 @@ log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
 
 Sort = Literal["relevance", "modified", "-modified"]
-assert set(Sort.__args__) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
+assert set(get_args(Sort)) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
 
 
 @lru_cache(maxsize=65536)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend, SearchUnavailable
@@ -81,16 +82,19 @@ def http_client(
     full: bool = False,
     context: RunContext | None = None,
 ) -> HttpClient:
-    http = HttpSettings(
-        **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
-    )
+    limits: dict[str, Any] = {
+        k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()
+    }
+    http = HttpSettings(**limits)
     if settings.contact:
         http = HttpSettings(
             **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}
         )
 
     def page_cache(url: str) -> CachedPage | None:
-        cached = store.cached_page(url, source.id) if store is not None else None
+        if store is None:
+            return None
+        cached = store.cached_page(url, source.id)
         if cached is None or not (cached["etag"] or cached["last_modified"]):
             return None
         ids = cached["record_ids"]
@@ -146,9 +150,9 @@ class Harvest:
         try:
             client = http_client(self.source, self.settings, self.store, self.full, self.context)
         except ConfigError as exc:  # a credential's environment variable is not set
-            message = "; ".join(exc.problems)
-            self.store.finish_run(run_id, "failed", dict(self.counts), message, self.report)
-            return RunResult(run_id, self.source.id, "failed", self.counts, message)
+            reason = "; ".join(exc.problems)
+            self.store.finish_run(run_id, "failed", dict(self.counts), reason, self.report)
+            return RunResult(run_id, self.source.id, "failed", self.counts, reason)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None

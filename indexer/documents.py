@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
@@ -64,7 +64,7 @@ def _documents(
     store: Store,
     names: PublisherNames,
     source_ids: dict[str, str],
-    jurisdictions: dict[str, str | None],
+    jurisdictions: Mapping[str, str | None],
     datasets: dict[str, Dataset],
 ) -> list[SearchDocument]:
     """Search documents with their derived publisher name and quality (whose scores this stores)."""
