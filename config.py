@@ -56,6 +56,10 @@ _SETTINGS_KEYS = {
     "catalogue",
     "bodies",
     "secret_params",
+    "max_record_bytes",
+    "max_literal_chars",
+    "max_pages",
+    "withdraw_window_days",
     "cors_origins",
     "search",
 }
@@ -143,7 +147,21 @@ class Settings:
     max_withdraw_share: float = _doc(
         0.5, "A complete run may withdraw at most this share of a source (0 to 1)."
     )
+    withdraw_window_days: float = _doc(
+        7.0,
+        "`max_withdraw_share` also bounds what runs withdrew within this many days and is still withdrawn "
+        "(runs each under the limit must not add up); 0: each run alone.",
+    )
     page_size: int = _doc(1000, "Records asked per page of paged APIs (a source's `options.page_size` wins).")
+    max_record_bytes: int = _doc(
+        8 * 1024 * 1024,
+        "A record's raw payload at most: over it the record fails alone, its last good version stays live and "
+        "its payload is kept in the data dir's `rejected/<source>/` for review.",
+    )
+    max_literal_chars: int = _doc(200_000, "Each text of a record at most; likewise.")
+    max_pages: int = _doc(
+        100_000, "Pages one run reads at most (a source serving pages without end): then `partial`."
+    )
     http: dict[str, float] = field(
         default_factory=dict,
         metadata={
@@ -265,6 +283,18 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     if not isinstance(share, int | float) or not 0 <= share <= 1:
         problems.append(f"settings.max_withdraw_share: expected a number between 0 and 1, got {share!r}")
         share = Settings.max_withdraw_share
+    caps: dict[str, Any] = {}
+    for key in ("max_record_bytes", "max_literal_chars", "max_pages"):
+        value = raw.get(key, getattr(Settings, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"settings.{key}: expected a positive integer, got {value!r}")
+            value = getattr(Settings, key)
+        caps[key] = value
+    window = raw.get("withdraw_window_days", Settings.withdraw_window_days)
+    if not isinstance(window, int | float) or isinstance(window, bool) or window < 0:
+        problems.append(f"settings.withdraw_window_days: expected a number of days, got {window!r}")
+        window = Settings.withdraw_window_days
+    caps["withdraw_window_days"] = float(window)
     page_size = raw.get("page_size", Settings.page_size)
     if not isinstance(page_size, int) or page_size < 1:
         problems.append(f"settings.page_size: expected a positive integer, got {page_size!r}")
@@ -348,6 +378,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         cors_origins=tuple(cors),
         search=_search_settings(raw.get("search") or {}, problems, directory),
         **limits,
+        **caps,
     )
 
 
