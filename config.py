@@ -56,6 +56,11 @@ _SETTINGS_KEYS = {
     "catalogue",
     "bodies",
     "secret_params",
+    "max_record_bytes",
+    "max_literal_chars",
+    "max_pages",
+    "withdraw_window_days",
+    "cors_origins",
     "search",
 }
 # settings.search: which engine answers searches (`embedded` by default) and how to reach Elasticsearch.
@@ -142,7 +147,21 @@ class Settings:
     max_withdraw_share: float = _doc(
         0.5, "A complete run may withdraw at most this share of a source (0 to 1)."
     )
+    withdraw_window_days: float = _doc(
+        7.0,
+        "`max_withdraw_share` also bounds what runs withdrew within this many days and is still withdrawn "
+        "(runs each under the limit must not add up); 0: each run alone.",
+    )
     page_size: int = _doc(1000, "Records asked per page of paged APIs (a source's `options.page_size` wins).")
+    max_record_bytes: int = _doc(
+        8 * 1024 * 1024,
+        "A record's raw payload at most: over it the record fails alone, its last good version stays live and "
+        "its payload is kept in the data dir's `rejected/<source>/` for review.",
+    )
+    max_literal_chars: int = _doc(200_000, "Each text of a record at most; likewise.")
+    max_pages: int = _doc(
+        100_000, "Pages one run reads at most (a source serving pages without end): then `partial`."
+    )
     http: dict[str, float] = field(
         default_factory=dict,
         metadata={
@@ -178,6 +197,11 @@ class Settings:
         (),
         "Query parameter names masked wherever fedcat shows or publishes a URL, added to the defaults "
         "(`apikey`, `api_key`, `token`, `key`, `secret`, `password`, `access_token`, `signature`).",
+    )
+    cors_origins: tuple[str, ...] = _doc(
+        (),
+        "Web origins whose pages may call the API (CORS), e.g. `https://portal.example.org`; `*`: any; "
+        "none: no cross-origin headers (`FEDCAT_CORS_ORIGINS` wins).",
     )
     # holds secrets (api_key, password): never shown
     search: dict[str, Any] = field(
@@ -259,6 +283,18 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     if not isinstance(share, int | float) or not 0 <= share <= 1:
         problems.append(f"settings.max_withdraw_share: expected a number between 0 and 1, got {share!r}")
         share = Settings.max_withdraw_share
+    caps: dict[str, Any] = {}
+    for key in ("max_record_bytes", "max_literal_chars", "max_pages"):
+        value = raw.get(key, getattr(Settings, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"settings.{key}: expected a positive integer, got {value!r}")
+            value = getattr(Settings, key)
+        caps[key] = value
+    window = raw.get("withdraw_window_days", Settings.withdraw_window_days)
+    if not isinstance(window, int | float) or isinstance(window, bool) or window < 0:
+        problems.append(f"settings.withdraw_window_days: expected a number of days, got {window!r}")
+        window = Settings.withdraw_window_days
+    caps["withdraw_window_days"] = float(window)
     page_size = raw.get("page_size", Settings.page_size)
     if not isinstance(page_size, int) or page_size < 1:
         problems.append(f"settings.page_size: expected a positive integer, got {page_size!r}")
@@ -317,6 +353,15 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    origins = os.environ.get("FEDCAT_CORS_ORIGINS")
+    cors = origins.split(",") if origins is not None else raw.get("cors_origins") or []
+    if not isinstance(cors, list) or not all(isinstance(o, str) for o in cors):
+        problems.append("settings.cors_origins: expected a list of origins such as https://example.org")
+        cors = []
+    cors = [o.strip().rstrip("/") for o in cors if o.strip()]
+    for origin in cors:
+        if origin != "*" and not re.match(r"^https?://[^/?#\s]+$", origin):
+            problems.append(f"settings.cors_origins: {origin!r} is not an origin (scheme://host[:port]) or *")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -330,8 +375,10 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         secret_params=tuple(secret_params),
+        cors_origins=tuple(cors),
         search=_search_settings(raw.get("search") or {}, problems, directory),
         **limits,
+        **caps,
     )
 
 
@@ -525,6 +572,9 @@ ENVIRONMENT: dict[str, EnvVar] = {
     ),
     "FEDCAT_LOG_FORMAT": EnvVar(
         None, "`text` or `json` (wins over `settings.log_format`; `--log-format` wins over it)."
+    ),
+    "FEDCAT_CORS_ORIGINS": EnvVar(
+        None, "Comma-separated web origins allowed to call the API (wins over `settings.cors_origins`)."
     ),
     "FEDCAT_SPARQL_TIMEOUT": EnvVar("10", "Seconds a SPARQL query may run before it is stopped (503)."),
     "FEDCAT_SPARQL_MAX_RESULTS": EnvVar(

@@ -128,7 +128,7 @@ def list_harvests(
     "/api/harvests/{run_id}",
     summary="One harvest run's job report",
     response_model=schemas.RunReport,
-    responses={**NOT_FOUND, 422: ERRORS[422]},
+    responses={**NOT_FOUND, **ERRORS},
     tags=["harvests"],
 )
 def get_harvest(

@@ -20,13 +20,13 @@ from typing import Any
 
 import msgspec
 
+from ..config import Settings, Source
 from ..gc_pause import gc_paused
 from ..mappings.context import SourceContext
 from ..mappings.model import Dataset, dataset_to_json
 from ..mappings.registry import mapping_for
 from ..mappings.version import mapping_version
 from ..store import Store, record_id
-from .sources import Settings, Source
 
 log = logging.getLogger("fedcat.remap")
 BATCH = 1000

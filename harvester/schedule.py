@@ -162,12 +162,18 @@ class HarvestService:
             self.context.stop.set()
             dropped = self.pool.cancel_queued()
         if dropped:
-            log.info("shutdown: %d queued runs dropped", len(dropped), extra={"sources": dropped})
+            log.info(
+                "shutdown: %d queued runs dropped",
+                len(dropped),
+                extra={"event": "runs_dropped", "sources": dropped},
+            )
         ended = self.pool.wait(grace)
         # queued runs that never started, and runs still inside a request after the grace period
         interrupted = self.store.mark_interrupted()
         if interrupted:
-            log.warning("shutdown: %d runs marked interrupted", interrupted)
+            log.warning(
+                "shutdown: %d runs marked interrupted", interrupted, extra={"event": "runs_interrupted"}
+            )
         if ended:  # no thread writes any more: index what was stored
             self._index()
         return ended
@@ -196,7 +202,7 @@ class HarvestService:
             source_id,
             run_id,
             reason,
-            extra={"source": source_id, "run_id": run_id, "reason": reason},
+            extra={"event": "run_queued", "source": source_id, "run": run_id, "reason": reason},
         )
         return run_id
 
@@ -204,7 +210,11 @@ class HarvestService:
         try:
             self.trigger(source_id, reason="schedule")
         except AlreadyRunning:
-            log.warning("source %s: scheduled run skipped, the previous one is still going", source_id)
+            log.warning(
+                "source %s: scheduled run skipped, the previous one is still going",
+                source_id,
+                extra={"event": "run_skipped", "source": source_id},
+            )
         except ShuttingDown:
             pass
 
@@ -215,26 +225,25 @@ class HarvestService:
             )
             result = harvest.run(run_id)
         except Exception as exc:  # Harvest.run reports source problems itself: this is a bug
-            log.exception("source %s: run %s crashed", source.id, run_id)
+            log.exception(
+                "source %s: run %s crashed: %r",
+                source.id,
+                run_id,
+                exc,
+                extra={
+                    "event": "run_end",
+                    "source": source.id,
+                    "run": run_id,
+                    "status": "failed",
+                    "error": repr(exc),
+                },
+            )
             self.store.finish_run(run_id, "failed", {}, f"unexpected error: {exc!r}", RunReport())
             return None
         finally:
             with self._lock:
                 self._runs.pop(source.id, None)
-        self.results.append(result)
-        log.info(
-            "source %s: run %s %s",
-            source.id,
-            run_id,
-            result.status,
-            extra={
-                "source": source.id,
-                "run_id": run_id,
-                "status": result.status,
-                "counts": dict(result.counts),
-                "error": result.message,
-            },
-        )
+        self.results.append(result)  # Harvest.run logged its end
         if not self.context.stop.is_set():
             self._index()
         if self.on_result is not None:
