@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+import msgspec
+
+from ..federation import view as federation
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
+from ..store.federation import FederationTables
 from . import derived
 from .backend import SearchBackend, SearchDocument
 from .store import Store, gc_paused
@@ -87,6 +92,7 @@ def sync_index(
     jurisdictions: dict[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = 5000,
+    federation_overrides: Path | None = None,
 ) -> int:
     """Bring the index up to date with every record changed since it was last indexed; returns how many.
 
@@ -98,6 +104,8 @@ def sync_index(
     # may mark records for re-indexing: those whose publisher display changed (records indexed during a
     # harvest used the displays of the previous refresh)
     names = derived.refresh(store)
+    # clusters first: the records whose cluster changed are marked for re-indexing (one document a cluster)
+    federation.refresh(store, overrides=federation_overrides)
     done = 0
     while True:
         with gc_paused():
@@ -127,6 +135,8 @@ def _index_batch(
         else:
             datasets[fedcat_id], source_ids[fedcat_id] = dataset_from_json(data), source_id
     upserts = _documents(store, names, source_ids, jurisdictions, datasets) if datasets else []
+    upserts, collapsed = _collapse(store, names, jurisdictions, upserts, [row[0] for row in pending])
+    deletes += collapsed
     if deletes:
         backend.delete(deletes)
         derived.forget(store, deletes)
@@ -134,6 +144,62 @@ def _index_batch(
         backend.upsert(upserts)
     backend.commit()
     store.mark_indexed([(row[0], row[3]) for row in pending])
+
+
+def _collapse(
+    store: Store,
+    names: PublisherNames,
+    jurisdictions: dict[str, str | None],
+    documents: list[SearchDocument],
+    changed: list[str],
+) -> tuple[list[SearchDocument], list[str]]:
+    """One document per cluster (`fedcat.federation`): the canonical copy's, under its id, carrying every
+    copy's facet values (so facets count clusters) and the other copies' titles as searchable text.
+
+    Returns the documents to write and the ids whose documents go (copies that are not canonical). Records
+    not clustered yet (the federation view runs before each sync) keep a document of their own.
+    """
+    tables = FederationTables(store)
+    clusters = tables.clusters_of(changed)
+    if not clusters:
+        return documents, []
+    own = {d.id: d for d in documents}
+    drop = [i for i, c in clusters.items() if c != i]
+    members = tables.members(sorted(set(clusters.values())))
+    missing = [m["id"] for copies in members.values() for m in copies if m["id"] not in own]
+    if missing:
+        found = store.datasets(missing)
+        sources = {i: r["source_id"] for i, r in found.items()}
+        extra = _documents(store, names, sources, jurisdictions, {i: r["dataset"] for i, r in found.items()})
+        own.update((d.id, d) for d in extra)
+    out = [d for d in documents if d.id not in clusters]
+    for cluster_id, copies in members.items():
+        docs = [own[m["id"]] for m in copies if m["id"] in own]
+        if docs and docs[0].id == cluster_id:
+            out.append(merge_documents(docs))
+    return out, drop
+
+
+def merge_documents(docs: list[SearchDocument]) -> SearchDocument:
+    """The cluster's document: the canonical (first) document, facets the union of every copy's."""
+    first = docs[0]
+    if len(docs) == 1:
+        return first
+    facets = {
+        name: sorted({v for d in docs for v in getattr(d, name)})
+        for name in (
+            "publisher",
+            "theme",
+            "format",
+            "licence",
+            "keyword",
+            "source",
+            "jurisdiction",
+            "language",
+        )
+    }
+    others = " ".join(dict.fromkeys(d.title for d in docs[1:] if d.title != first.title))
+    return msgspec.structs.replace(first, keywords_text=f"{first.keywords_text} {others}".strip(), **facets)
 
 
 class IndexFeed:

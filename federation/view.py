@@ -1,0 +1,99 @@
+"""The federation view: keeps the store's clusters in step with its records.
+
+`refresh` re-clusters what changed since it last ran (records whose version differs from the one it
+clustered, and withdrawn ones): the changed records' facts, then `closure()` over the stored keys and
+clusters, then `cluster()` of that closed set, written in one transaction. When most of the store changed
+(the first run), everything is clustered at once instead. It returns the records whose cluster or rank
+changed: the indexer rebuilds their search documents (one per cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..mappings.model import dataset_from_json
+from ..mappings.publishers import publisher_key
+from ..mappings.vocabularies import fold
+from ..store.federation import FederationTables
+from .cluster import closure, cluster
+from .keys import Copy, copy_of, publisher_of
+from .rules import Overrides, Rules, default_rules, load_overrides
+
+FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
+
+
+def _own(jurisdiction: str | None, publisher: str) -> bool:
+    """The source's jurisdiction names the publisher's body: the publisher's own portal."""
+    if not jurisdiction or not publisher:
+        return False
+    area = publisher_key(jurisdiction.rsplit(":", 1)[-1])
+    return area == publisher or fold(jurisdiction) == publisher
+
+
+def facts(rows: Iterable[dict], jurisdictions: dict[str, str | None]) -> list[tuple[Copy, int]]:
+    found = []
+    for row in rows:
+        dataset = dataset_from_json(row["dataset"])
+        publisher = publisher_of(dataset)
+        found.append(
+            (
+                copy_of(
+                    row["id"],
+                    row["source_id"],
+                    dataset,
+                    publisher=publisher,
+                    quality=float(row["total"] or 0.0),
+                    first_seen=row["first_seen"],
+                    own=_own(jurisdictions.get(row["source_id"]), publisher),
+                ),
+                row["version"],
+            )
+        )
+    return found
+
+
+def refresh(
+    store,
+    rules: Rules | None = None,
+    overrides: Overrides | Path | None = None,
+) -> list[str]:
+    """Re-cluster what changed; returns the records whose cluster or rank changed."""
+    rules = rules or default_rules()
+    if not isinstance(overrides, Overrides):
+        overrides = load_overrides(overrides)
+    tables = FederationTables(store)
+    changed = tables.changed()
+    if not changed:
+        return []
+    jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
+    new = {c.id: (c, v) for c, v in facts(tables.live_records(changed), jurisdictions)}
+    dropped = [i for i in changed if i not in new]
+    clustered = store.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0]
+    if len(changed) > FULL_SHARE * max(clustered, 1):
+        ids = set(tables.all_live_ids()) | set(dropped) | set(tables.clustered_with(dropped))
+        generic: set[str] = set()
+    else:
+        new_holders: dict[str, set[str]] = {}
+        for copy, _ in new.values():
+            for key in copy.keys:
+                new_holders.setdefault(key, set()).add(copy.id)
+        changed_set = set(changed)
+
+        def keys_of(batch: list[str]) -> list[str]:
+            return tables.keys_of(batch) + [k for i in batch if i in new for k in new[i][0].keys]
+
+        def holders_of(keys: list[str]) -> dict[str, list[str]]:
+            old = tables.holders_of(keys)
+            return {
+                k: sorted({i for i in old.get(k, ()) if i not in changed_set} | new_holders.get(k, set()))
+                for k in keys
+            }
+
+        ids, generic = closure(
+            changed, keys_of, holders_of, tables.clustered_with, overrides, rules.max_block
+        )
+    kept = [i for i in ids if i not in new and i not in dropped]
+    copies = [c for c, _ in new.values()] + tables.copies(kept)
+    clusters = cluster(copies, rules, overrides, generic)
+    return tables.save(new.values(), dropped, clusters, ids)

@@ -1,0 +1,1 @@
+"""The store: the only owner of SQL (records, runs, sources, schema, read models, change feed)."""

@@ -1,0 +1,269 @@
+"""The federation view's tables: each live record's clustering facts and keys, its cluster, the evidence.
+
+`fed_copies.version` is the record version the view last clustered: records whose version differs (new,
+changed, withdrawn) are what the next refresh re-clusters. Everything else the view decides (which records,
+which clusters) is `fedcat.federation`'s; this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from ..federation.cluster import Cluster, Link
+from ..federation.keys import Copy
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS fed_copies (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    facts BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fed_keys (
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fed_keys_by_id ON fed_keys (id);
+CREATE TABLE IF NOT EXISTS fed_members (
+    id TEXT PRIMARY KEY,
+    cluster TEXT NOT NULL,
+    rank INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fed_members_by_cluster ON fed_members (cluster, rank);
+CREATE TABLE IF NOT EXISTS fed_links (
+    cluster TEXT NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    confidence REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fed_links_by_cluster ON fed_links (cluster);
+"""
+
+_copy = msgspec.msgpack.Decoder(Copy)
+_encode = msgspec.msgpack.Encoder().encode
+_CHUNK = 500
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class FederationTables:
+    """Rows of the federation view, on the store's connection (`db`) and write transaction (`write`)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        with store.write() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def changed(self, limit: int | None = None) -> list[str]:
+        """Records new, changed or withdrawn since the view last clustered them."""
+        sql = (
+            "SELECT r.id FROM records r LEFT JOIN fed_copies f ON f.id = r.id"
+            " WHERE (r.withdrawn_at IS NULL AND (f.version IS NULL OR f.version != r.version))"
+            " OR (r.withdrawn_at IS NOT NULL AND f.id IS NOT NULL)"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [row[0] for row in self.db.execute(sql)]
+
+    def live_records(self, ids: list[str]) -> list[dict[str, Any]]:
+        """(id, source, version, first seen, dataset JSON, quality total) of the live ones among `ids`."""
+        found = []
+        for chunk in _chunks(ids):
+            found += self.db.execute(
+                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
+                " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
+                f" WHERE r.withdrawn_at IS NULL AND r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return [dict(row) for row in found]
+
+    def all_live_ids(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")]
+
+    def keys_of(self, ids: list[str]) -> list[str]:
+        keys: list[str] = []
+        for chunk in _chunks(ids):
+            keys += [
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT key FROM fed_keys WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            ]
+        return keys
+
+    def holders_of(self, keys: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(keys):
+            for key, record in self.db.execute(
+                f"SELECT key, id FROM fed_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                found.setdefault(key, []).append(record)
+        return found
+
+    def clustered_with(self, ids: list[str]) -> list[str]:
+        mates: list[str] = []
+        for chunk in _chunks(ids):
+            mates += [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT m.id FROM fed_members m WHERE m.cluster IN"
+                    f" (SELECT cluster FROM fed_members WHERE id IN ({','.join('?' * len(chunk))}))",
+                    chunk,
+                )
+            ]
+        return mates
+
+    def copies(self, ids: list[str]) -> list[Copy]:
+        found: list[Copy] = []
+        for chunk in _chunks(ids):
+            found += [
+                _copy.decode(row[0])
+                for row in self.db.execute(
+                    f"SELECT facts FROM fed_copies WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            ]
+        return found
+
+    def save(
+        self,
+        copies: Iterable[tuple[Copy, int]],
+        dropped: Iterable[str],
+        clusters: list[Cluster],
+        replaced: Iterable[str],
+    ) -> list[str]:
+        """In one transaction: the new facts of changed records (with their version), the records no longer
+        live dropped, and the clusters of the `replaced` records rewritten. The records whose cluster or rank
+        changed are marked for re-indexing (their search documents are one per cluster) and returned."""
+        copies, dropped, replaced = list(copies), list(dropped), list(replaced)
+        touched: set[str] = set()
+        with self.store.write() as db:
+            for chunk in _chunks([c.id for c, _ in copies] + dropped):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", chunk)
+            db.executemany(
+                "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
+                [(c.id, c.source, version, _encode(c)) for c, version in copies],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
+                [(key, c.id) for c, _ in copies for key in c.keys],
+            )
+            before: dict[str, tuple[str, int]] = {}
+            for chunk in _chunks(replaced):
+                marks = ",".join("?" * len(chunk))
+                for row in db.execute(
+                    f"SELECT id, cluster, rank FROM fed_members WHERE id IN ({marks})", chunk
+                ):
+                    before[row[0]] = (row[1], row[2])
+                clusters_of_chunk = {c for c, _ in (before[i] for i in chunk if i in before)}
+                for old in _chunks(sorted(clusters_of_chunk)):
+                    db.execute(f"DELETE FROM fed_links WHERE cluster IN ({','.join('?' * len(old))})", old)
+                db.execute(f"DELETE FROM fed_members WHERE id IN ({marks})", chunk)
+            rows = [(m, c.id, rank) for c in clusters for rank, m in enumerate(c.members)]
+            db.executemany("INSERT INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO fed_links (cluster, a, b, rule, confidence) VALUES (?, ?, ?, ?, ?)",
+                [(c.id, link.a, link.b, link.rule, link.confidence) for c in clusters for link in c.links],
+            )
+            after = {m: (cluster, rank) for m, cluster, rank in rows}
+            touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
+            for chunk in _chunks(sorted(touched)):  # their search documents (one per cluster) change
+                db.execute(
+                    f"UPDATE records SET indexed_version = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+        return sorted(touched)
+
+    def clusters_of(self, ids: list[str]) -> dict[str, str]:
+        """record -> its cluster id, for the clustered ones among `ids`."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(ids):
+            found.update(
+                self.db.execute(
+                    f"SELECT id, cluster FROM fed_members WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def cluster_of(self, record_id: str) -> tuple[str, list[dict[str, Any]], list[Link]] | None:
+        """(cluster id, its members canonical first, its evidence), or None for a record not clustered."""
+        row = self.db.execute("SELECT cluster FROM fed_members WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], self.members([row[0]])[row[0]], self.links([row[0]])[row[0]]
+
+    def members(self, clusters: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """cluster -> its copies (id, source, original IRI, last seen), canonical first."""
+        found: dict[str, list[dict[str, Any]]] = {c: [] for c in clusters}
+        for chunk in _chunks(clusters):
+            for row in self.db.execute(
+                "SELECT m.cluster, r.id, r.source_id, r.original_uri, r.last_seen FROM fed_members m"
+                f" JOIN records r ON r.id = m.id WHERE m.cluster IN ({','.join('?' * len(chunk))})"
+                " ORDER BY m.cluster, m.rank",
+                chunk,
+            ):
+                found[row[0]].append({"source": row[2], "id": row[1], "uri": row[3], "last_seen": row[4]})
+        return found
+
+    def links(self, clusters: list[str]) -> dict[str, list[Link]]:
+        found: dict[str, list[Link]] = {c: [] for c in clusters}
+        for chunk in _chunks(clusters):
+            for row in self.db.execute(
+                "SELECT cluster, a, b, rule, confidence FROM fed_links"
+                f" WHERE cluster IN ({','.join('?' * len(chunk))}) ORDER BY cluster, confidence DESC, a, b",
+                chunk,
+            ):
+                found[row[0]].append(Link(row[1], row[2], row[3], row[4]))
+        return found
+
+    def duplicate_clusters(self, source: str | None = None, limit: int = 100, offset: int = 0) -> list[str]:
+        """Clusters of more than one copy (one of them from `source`, when given), largest first."""
+        within, args = "", [limit, offset]
+        if source is not None:
+            within = (
+                " WHERE cluster IN (SELECT m.cluster FROM fed_members m JOIN records r ON r.id = m.id"
+                " WHERE r.source_id = ?)"
+            )
+            args = [source, *args]
+        return [
+            row[0]
+            for row in self.db.execute(
+                f"SELECT cluster FROM fed_members{within} GROUP BY cluster HAVING COUNT(*) > 1"
+                " ORDER BY COUNT(*) DESC, cluster LIMIT ? OFFSET ?",
+                args,
+            )
+        ]
+
+    def source_pairs(self) -> list[dict[str, Any]]:
+        """For each pair of sources: how many clusters hold a copy from both, and each one's live records."""
+        rows = self.db.execute(
+            "WITH s AS (SELECT DISTINCT m.cluster, r.source_id FROM fed_members m JOIN records r ON r.id = m.id)"
+            " SELECT a.source_id, b.source_id, COUNT(*) FROM s a JOIN s b"
+            " ON a.cluster = b.cluster AND a.source_id < b.source_id GROUP BY a.source_id, b.source_id"
+            " ORDER BY COUNT(*) DESC"
+        ).fetchall()
+        sizes = dict(
+            self.db.execute(
+                "SELECT source_id, COUNT(*) FROM records WHERE withdrawn_at IS NULL GROUP BY source_id"
+            ).fetchall()
+        )
+        return [
+            {"a": a, "b": b, "shared": n, "a_records": sizes.get(a, 0), "b_records": sizes.get(b, 0)}
+            for a, b, n in rows
+        ]
