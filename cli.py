@@ -191,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = commands.add_parser(
+        "duplicates", help="list clusters of copies of one dataset with their evidence, and who mirrors whom"
+    )
+    p.add_argument("--source", default=None, metavar="ID", help="only clusters with a copy from this source")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
+    p.add_argument("--limit", type=int, default=100, help="at most N clusters (default 100)")
+    _common(p)
+
+    p = commands.add_parser(
         "linkcheck", help="check that distribution URLs answer (HEAD, then ranged GET) for the quality score"
     )
     p.add_argument(
@@ -679,6 +687,75 @@ def _families_cell(row: dict) -> str:
     return "; ".join(part for part in (present, missing) if part)
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    import csv
+
+    from .api.duplicates import source_pair_rows
+    from .federation import view
+    from .federation.rules import RulesError, default_rules
+    from .store.federation import FederationTables
+
+    config, store, _ = _store_only(args)
+    try:
+        rules = default_rules().with_threshold(config.settings.federation_threshold)
+        with console.status("clustering what changed"):
+            view.refresh(store, rules, config.settings.federation_overrides)
+        tables = FederationTables(store)
+        pairs = source_pair_rows(tables, args.source)
+        clusters = tables.review(args.source, max(args.limit, 0))
+    except RulesError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        return 2
+    finally:
+        store.close()
+    if args.output == "json":
+        print(json.dumps({"pairs": pairs, "clusters": clusters}, ensure_ascii=False, indent=2))
+        return 0
+    if args.output == "csv":  # one row per copy: the cluster, the copy, the strongest rule linking it
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["cluster", "rank", "source", "id", "uri", "rule", "confidence"])
+        for c in clusters:
+            best = {}
+            for link in c["evidence"]:
+                for end in (link["a"], link["b"]):
+                    if end not in best or link["confidence"] > best[end]["confidence"]:
+                        best[end] = link
+            for rank, copy in enumerate(c["sources"]):
+                link = best.get(copy["id"], {})
+                writer.writerow(
+                    [
+                        c["id"],
+                        rank,
+                        copy["source"],
+                        copy["id"],
+                        copy["uri"] or "",
+                        link.get("rule", ""),
+                        link.get("confidence", ""),
+                    ]
+                )
+        return 0
+    table = Table(title="Sources sharing datasets")
+    for column in ("source", "other", "shared", "share of source", "share of other"):
+        table.add_column(column)
+    for p in pairs:
+        table.add_row(
+            p["a"], p["b"], str(p["shared"]), f"{p['share_of_a']:.0%}" if p["share_of_a"] is not None else "",
+            f"{p['share_of_b']:.0%}" if p["share_of_b"] is not None else "",
+        )  # fmt: skip
+    console.print(table)
+    table = Table(title=f"Clusters ({len(clusters)} shown)")
+    for column in ("cluster", "copies", "evidence"):
+        table.add_column(column)
+    for c in clusters:
+        table.add_row(
+            c["id"],
+            "\n".join(f"{m['source']}: {m['id']}" for m in c["sources"]),
+            "\n".join(f"{e['rule']} {e['confidence']:.2f}" for e in c["evidence"]),
+        )
+    console.print(table)
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
@@ -834,6 +911,7 @@ COMMANDS = {
     "export": cmd_export,
     "validate": cmd_validate,
     "audit": cmd_audit,
+    "duplicates": cmd_duplicates,
 }
 
 if __name__ == "__main__":

@@ -31,9 +31,11 @@ from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, S
 from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..store.federation import FederationTables
 from . import schemas
 from .admin import router as admin_router
 from .audit import router as audit_router
+from .duplicates import router as duplicates_router
 from .linked_data import router as linked_data_router
 from .quality import dataset_quality_json
 from .quality import router as quality_router
@@ -193,6 +195,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     app.include_router(quality_router)
+    app.include_router(duplicates_router)  # GET /api/duplicates: clusters, their evidence, source pairs
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}, /sparql
@@ -388,6 +391,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
             log.warning("search refused by the backend: %s", exc)
             raise ApiError(400, str(exc)) from exc
         found = store.datasets(result.ids)
+        copies = FederationTables(store).members(result.ids)
         items = []
         for fedcat_id in result.ids:
             hit = found.get(fedcat_id)
@@ -395,7 +399,17 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
                 # index ahead of the store (or a record removed by hand): the next sync repairs it
                 log.warning("search hit %s is not in the store; skipped", fedcat_id)
                 continue
-            items.append(summary(fedcat_id, hit["source_id"], hit["dataset"]))
+            item = summary(fedcat_id, hit["source_id"], hit["dataset"])
+            # every path the dataset came by, canonical first (a record not clustered yet: itself)
+            item["sources"] = copies.get(fedcat_id) or [
+                {
+                    "source": hit["source_id"],
+                    "id": fedcat_id,
+                    "uri": hit["dataset"].original_uri,
+                    "last_seen": None,
+                }
+            ]
+            items.append(item)
         return _json(
             {
                 "total": result.total,
@@ -436,8 +450,16 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
                 "url": stored.get("url", ""),
             }
         ds: Dataset = record["dataset"]
+        clustered = FederationTables(store).cluster_of(record["id"])
         body = {
             "id": record["id"],
+            "cluster": None
+            if clustered is None
+            else {
+                "id": clustered[0],
+                "sources": clustered[1],
+                "evidence": [msgspec.to_builtins(link) for link in clustered[2]],
+            },
             "dataset": msgspec.to_builtins(ds),
             "labels": _record_labels(ds),
             "quality": dataset_quality_json(store, record["id"], ds),

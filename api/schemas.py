@@ -41,6 +41,13 @@ class SourceRef(BaseModel):
     name: str
 
 
+class CopyRef(BaseModel):
+    source: str = Field(description="The source id the copy was harvested from.")
+    id: str = Field(description="fedcat's id of that copy.")
+    uri: str | None = Field(description="The copy's original IRI at its source.")
+    last_seen: str | None = Field(description="When a harvest last saw the copy.")
+
+
 class DatasetSummary(BaseModel):
     id: str = Field(description="fedcat's id of the record, used in every URL (`/api/datasets/{id}`).")
     uri: str = Field(description="fedcat's stable URI of the dataset.")
@@ -59,6 +66,10 @@ class DatasetSummary(BaseModel):
     issued: str | None
     landing_page: str | None = Field(description="The dataset's page on its source portal.")
     source: SourceRef = Field(description="The harvested source this record comes from.")
+    sources: list[CopyRef] = Field(
+        description="Every copy of this dataset fedcat harvested (one search hit per real dataset), the "
+        "canonical copy (this hit) first."
+    )
 
 
 class DatasetsPage(BaseModel):
@@ -99,6 +110,11 @@ class DatasetRecord(BaseModel):
     raw_hash: str
     raw_media_type: str
     fetch_url: str | None = Field(description="The page the raw record was read from.")
+    cluster: dict[str, Any] | None = Field(
+        default=None,
+        description="The copies of this dataset from every source (`id` the canonical copy's, `sources` "
+        "canonical first) and the evidence linking them (`evidence`: [a, b, rule, confidence]).",
+    )
 
 
 class RunCounts(BaseModel):

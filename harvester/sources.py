@@ -41,6 +41,7 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "federation",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -97,6 +98,10 @@ class Settings:
     bodies: tuple[
         Path, ...
     ] = ()  # registry files of public bodies for `fedcat audit` (relative: to the config)
+    # settings.federation: the file of forced merges and splits of duplicate clusters (relative: to the
+    # config) and the confidence a link needs (default: federation/rules.yaml's)
+    federation_overrides: Path | None = None
+    federation_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,27 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    federation = raw.get("federation") or {}
+    overrides, threshold = None, None
+    if not isinstance(federation, dict) or set(federation) - {"overrides", "threshold"}:
+        problems.append("settings.federation: expected a mapping with `overrides` (a file) and `threshold`")
+    else:
+        if federation.get("overrides") is not None:
+            if not isinstance(federation["overrides"], str) or "://" in federation["overrides"]:
+                problems.append("settings.federation.overrides: expected the path of a YAML file")
+            else:
+                overrides = directory / Path(federation["overrides"].strip()).expanduser()
+        if federation.get("threshold") is not None:
+            threshold = federation["threshold"]
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, int | float)
+                or not 0 <= threshold <= 1
+            ):
+                problems.append(
+                    f"settings.federation.threshold: expected a number from 0 to 1, got {threshold!r}"
+                )
+                threshold = None
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -226,6 +252,8 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         shutdown_grace=float(grace),
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
+        federation_overrides=overrides,
+        federation_threshold=float(threshold) if threshold is not None else None,
         **limits,
     )
 

@@ -60,10 +60,12 @@ class FederationTables:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        with store.write() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        if not getattr(store, "_federation_tables", False):  # once per store object, not per request
+            with store.write() as db:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            store._federation_tables = True
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -248,6 +250,22 @@ class FederationTables:
                 " ORDER BY COUNT(*) DESC, cluster LIMIT ? OFFSET ?",
                 args,
             )
+        ]
+
+    def review(self, source: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Clusters of several copies with their copies and evidence, for an administrator to review."""
+        ids = self.duplicate_clusters(source, limit, offset)
+        members, links = self.members(ids), self.links(ids)
+        return [
+            {
+                "id": c,
+                "sources": members[c],
+                "evidence": [
+                    {"a": link.a, "b": link.b, "rule": link.rule, "confidence": link.confidence}
+                    for link in links[c]
+                ],
+            }
+            for c in ids
         ]
 
     def source_pairs(self) -> list[dict[str, Any]]:

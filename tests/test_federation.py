@@ -1,0 +1,172 @@
+"""Federation end to end: a real store, the federation view, the embedded index and the API.
+
+A dataset of the Ville de Lille published on the MEL's Opendatasoft portal, mirrored by a national udata
+portal (its harvest block: the origin's record id and page) and by a DCAT catalogue under another IRI that
+names the udata record in adms:identifier; a dataset of the same title from another publisher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from fedcat.api.app import create_app
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.backend import SearchQuery
+from fedcat.indexer.documents import sync_index
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.indexer.store import Store, Upsert, payload_hash, record_id
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
+
+ODS_PAGE = "https://data.lillemetropole.fr/explore/dataset/comptages-velo/"
+UDATA_ID = "5f3a9c0e8b1d2e0012345678"
+
+
+def _dataset(source: str, title: str, publisher: str, **fields) -> Dataset:
+    return Dataset(
+        uri=f"https://fedcat.example/d/{source}/{title}",
+        title=[Text(title, "fr")],
+        publisher=Agent(name=[Text(publisher)]),
+        distributions=[Distribution(format="CSV")],
+        **fields,
+    )
+
+
+COPIES = {
+    "mel": (
+        "comptages-velo",
+        _dataset(
+            "mel", "Comptages vélo", "Ville de Lille", identifier=["comptages-velo"], landing_page=[ODS_PAGE]
+        ),
+    ),
+    "national": (
+        UDATA_ID,
+        _dataset(
+            "national",
+            "COMPTAGES VELO",
+            "Ville de Lille",
+            identifier=[UDATA_ID],
+            other_identifier=["comptages-velo"],
+            landing_page=[
+                ODS_PAGE.replace("https", "http").rstrip("/"),
+                f"https://www.data.gouv.fr/datasets/{UDATA_ID}/",
+            ],
+        ),
+    ),
+    "eu": (
+        "https://data.europa.eu/88/abc",
+        _dataset(
+            "eu",
+            "Comptages vélo (Lille)",
+            "Lille",
+            original_uri="https://data.europa.eu/88/abc",
+            other_identifier=[UDATA_ID],
+        ),
+    ),
+}
+OTHER = (
+    "roubaix-velo",
+    _dataset("region", "Comptages vélo", "Ville de Roubaix", identifier=["roubaix-velo"]),
+)
+
+
+def _write(store: Store, source: str, records: list[tuple[str, Dataset]]) -> int:
+    run = store.start_run(source)
+    upserts = []
+    for source_record_id, dataset in records:
+        payload = dataset_to_json(dataset)
+        upserts.append(
+            Upsert(
+                id=record_id(source, source_record_id),
+                source_record_id=source_record_id,
+                dataset=dataset,
+                raw=payload,
+                raw_media_type="application/json",
+                raw_hash=payload_hash(payload),
+                fetch_url=f"https://{source}.example/page",
+            )
+        )
+    store.save_page(source, run, upserts, [])
+    return run
+
+
+def _withdraw(store: Store, source: str) -> None:
+    run = store.start_run(source)  # a complete run that saw nothing of the source
+    store.withdraw_unseen(source, run, 1.0, force=True)
+
+
+def _site(tmp_path: Path):
+    config = parse_config(
+        {
+            "settings": {"base_url": "https://fedcat.example"},
+            "sources": [
+                {"id": s, "name": s.upper(), "type": "dcat", "url": f"https://{s}.example/catalog.ttl"}
+                for s in ("mel", "national", "eu", "region")
+            ],
+        }
+    )
+    store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+    store.sync_sources(config.sources)
+    for source, (sid, dataset) in COPIES.items():
+        _write(store, source, [(sid, dataset)])
+    _write(store, "region", [OTHER])
+    sync_index(store, backend)
+    return store, backend, TestClient(create_app(store, backend, config))
+
+
+def test_three_copies_are_one_hit_with_three_sources(tmp_path: Path) -> None:
+    store, backend, client = _site(tmp_path)
+    body = client.get("/api/datasets", params={"q": "comptages"}).json()
+    assert body["total"] == 2  # the Lille dataset once, Roubaix's apart
+    lille = next(i for i in body["items"] if len(i["sources"]) > 1)
+    assert sorted(s["source"] for s in lille["sources"]) == ["eu", "mel", "national"]
+    assert lille["sources"][0]["id"] == lille["id"]  # the canonical copy first
+    assert all(s["last_seen"] for s in lille["sources"])
+    roubaix = next(i for i in body["items"] if len(i["sources"]) == 1)
+    assert roubaix["sources"][0]["source"] == "region"
+    # facets count clusters: each source once, the Lille dataset once though three copies
+    sources = {f["value"]: f["count"] for f in body["facets"]["source"]}
+    assert sources == {"mel": 1, "national": 1, "eu": 1, "region": 1}
+    # any copy shows its cluster and the evidence of each link
+    eu_id = record_id("eu", COPIES["eu"][0])
+    record = client.get(f"/api/datasets/{eu_id}").json()
+    assert record["cluster"]["id"] == lille["id"]
+    rules = {e[2] for e in record["cluster"]["evidence"]}
+    assert "same-identifier" in rules and ({"harvest-provenance", "same-landing-page"} & rules)
+    # review: who mirrors whom
+    review = client.get("/api/duplicates", params={"source": "mel"}).json()
+    pairs = {(p["a"], p["b"]): p["shared"] for p in review["pairs"]}
+    assert pairs[("mel", "national")] == 1 and pairs[("eu", "mel")] == 1
+    assert [len(c["sources"]) for c in review["clusters"]] == [3]
+    backend.close()
+    store.close()
+
+
+def test_withdrawing_copies_keeps_then_removes_the_hit(tmp_path: Path) -> None:
+    store, backend, client = _site(tmp_path)
+    _withdraw(store, "mel")
+    sync_index(store, backend)
+    result = backend.search(SearchQuery(q="comptages", filters={"source": ["national"]}))
+    assert result.total == 1
+    hit = client.get("/api/datasets", params={"q": "comptages", "source": "national"}).json()["items"][0]
+    assert sorted(s["source"] for s in hit["sources"]) == ["eu", "national"]
+    _withdraw(store, "national")
+    _withdraw(store, "eu")
+    sync_index(store, backend)
+    assert backend.search(SearchQuery(q="comptages")).total == 1  # Roubaix's only
+    assert backend.search(SearchQuery(q="comptages", filters={"source": ["eu"]})).total == 0
+    backend.close()
+    store.close()
+
+
+def test_forced_split_separates_copies(tmp_path: Path) -> None:
+    store, backend, _client = _site(tmp_path)
+    overrides = tmp_path / "overrides.yaml"
+    eu_id = record_id("eu", COPIES["eu"][0])
+    national_id = record_id("national", COPIES["national"][0])
+    overrides.write_text(f"split:\n  - [{eu_id}, {national_id}]\n")
+    store.db.execute("DELETE FROM fed_copies")  # the overrides changed: cluster everything again
+    sync_index(store, backend, federation_overrides=overrides)
+    assert backend.search(SearchQuery(q="comptages")).total == 3  # mel+national, eu, roubaix
+    backend.close()
+    store.close()
