@@ -20,7 +20,7 @@ import rdflib
 import uvicorn
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
-from fedcat.api.linked_data import negotiate
+from fedcat.api.negotiation import negotiate
 from fedcat.demo.catalogues import city_datasets, hydra_pages, metropolis_datasets
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
