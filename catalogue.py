@@ -95,7 +95,7 @@ class Catalogue:
             store.reset_index_marks()
             search = open_backend(directory, name)
         if writer:
-            sync_index(store, search)
+            sync_index(store, search, settings=config.settings)
         return cls(config, store, search, directory)
 
     @contextmanager

@@ -882,7 +882,9 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
                 allow_private=lambda sid: _is_private(urlsplit(sources[sid].url).hostname or ""),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-        sync_index(catalogue.store, catalogue.backend)  # re-score the checked records
+        sync_index(
+            catalogue.store, catalogue.backend, settings=catalogue.config.settings
+        )  # re-score the checked records
     finally:
         catalogue.close()
     c = result.counts

@@ -9,6 +9,7 @@ changed: the indexer rebuilds their search documents (one per cluster).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,7 +65,14 @@ def refresh(
         overrides = load_overrides(overrides)
     tables = FederationTables(store)
     changed = tables.changed()
-    if not changed:
+    # an edited overrides file re-clusters the records it named before and names now
+    applied = json.dumps([overrides.merges, overrides.splits])
+    previous = tables.state("overrides")
+    if previous is not None and previous != applied:
+        named = {i for groups in json.loads(previous) for group in groups for i in group}
+        named |= {i for group in (*overrides.merges, *overrides.splits) for i in group}
+        changed = sorted(set(changed) | (named & set(tables.clusters_of(sorted(named)))))
+    if not changed and previous == applied:
         return []
     jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
     new = {c.id: (c, v) for c, v in facts(tables.live_records(changed), jurisdictions)}
@@ -96,4 +104,4 @@ def refresh(
     kept = [i for i in ids if i not in new and i not in dropped]
     copies = [c for c, _ in new.values()] + tables.copies(kept)
     clusters = cluster(copies, rules, overrides, generic)
-    return tables.save(new.values(), dropped, clusters, ids)
+    return tables.save(new.values(), dropped, clusters, ids, {"overrides": applied})

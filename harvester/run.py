@@ -302,6 +302,6 @@ def harvest(
             pool.wait(settings.shutdown_grace)
             raise
         feed.flush(force=True)
-    sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    sync_index(store, backend, settings=config.settings)  # withdrawals, and whatever the feed could not index
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

@@ -232,7 +232,7 @@ class HarvestService:
         try:
             self.feed.flush(force=True)
             with self.feed.lock:
-                sync_index(self.store, self.backend)
+                sync_index(self.store, self.backend, settings=self.config.settings)
         except Exception:  # the records stay pending: the next sync (or start) indexes them
             log.exception("indexing after a run failed")
         sync_sparql(self.store, self.config)  # as harvest() does; a no-op while a serving worker holds it

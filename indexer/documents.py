@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from ..federation import view as federation
+from ..federation.areas import Areas, areas_for
+from ..federation.rules import default_rules
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
@@ -16,6 +18,9 @@ from ..store.federation import FederationTables
 from . import derived
 from .backend import SearchBackend, SearchDocument
 from .store import Store, gc_paused
+
+if TYPE_CHECKING:  # the settings are read, never imported at run time: the harvester imports the indexer
+    from ..harvester.sources import Settings
 
 log = logging.getLogger("fedcat.index")
 
@@ -28,7 +33,7 @@ def search_document(
     fedcat_id: str,
     source_id: str,
     dataset: Dataset,
-    jurisdiction: str | None = None,
+    jurisdiction: str | Iterable[str] | None = None,
     *,
     publisher_name: str | None = None,
     quality: str | None = None,
@@ -58,7 +63,7 @@ def search_document(
         licence=sorted(licences),
         keyword=sorted({k.value.strip().lower() for k in dataset.keywords if k.value.strip()}),
         source=[source_id],
-        jurisdiction=[jurisdiction] if jurisdiction else [],
+        jurisdiction=[jurisdiction] if isinstance(jurisdiction, str) else list(jurisdiction or ()),
         language=sorted(set(dataset.language)),
         quality=[quality] if quality else [],
     )
@@ -70,6 +75,7 @@ def _documents(
     source_ids: dict[str, str],
     jurisdictions: dict[str, str | None],
     datasets: dict[str, Dataset],
+    areas: Areas | None = None,
 ) -> list[SearchDocument]:
     """Search documents with their derived publisher name and quality (whose scores this stores)."""
     found = derived.derive(store, names, [(i, source_ids[i], d) for i, d in datasets.items()])
@@ -78,7 +84,7 @@ def _documents(
             i,
             source_ids[i],
             d,
-            jurisdictions.get(source_ids[i]),
+            areas.of(d, jurisdictions.get(source_ids[i])) if areas else jurisdictions.get(source_ids[i]),
             publisher_name=found[i].publisher,
             quality=found[i].quality.band,
         )
@@ -92,7 +98,7 @@ def sync_index(
     jurisdictions: dict[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = 5000,
-    federation_overrides: Path | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Bring the index up to date with every record changed since it was last indexed; returns how many.
 
@@ -105,14 +111,16 @@ def sync_index(
     # harvest used the displays of the previous refresh)
     names = derived.refresh(store)
     # clusters first: the records whose cluster changed are marked for re-indexing (one document a cluster)
-    federation.refresh(store, overrides=federation_overrides)
+    rules = default_rules().with_threshold(settings.federation_threshold if settings else None)
+    federation.refresh(store, rules, settings.federation_overrides if settings else None)
+    areas = areas_for(settings.bodies) if settings and settings.bodies else None
     done = 0
     while True:
         with gc_paused():
             pending = store.pending_index(batch)
             if not pending:
                 break
-            _index_batch(store, backend, pending, jurisdictions, names)
+            _index_batch(store, backend, pending, jurisdictions, names, areas)
         done += len(pending)
         if progress:
             progress(len(pending))
@@ -125,6 +133,7 @@ def _index_batch(
     pending: list[tuple[str, str, bytes | None, int]],
     jurisdictions: dict[str, str],
     names: PublisherNames,
+    areas: Areas | None = None,
 ) -> None:
     deletes: list[str] = []
     datasets: dict[str, Dataset] = {}
@@ -134,8 +143,8 @@ def _index_batch(
             deletes.append(fedcat_id)
         else:
             datasets[fedcat_id], source_ids[fedcat_id] = dataset_from_json(data), source_id
-    upserts = _documents(store, names, source_ids, jurisdictions, datasets) if datasets else []
-    upserts, collapsed = _collapse(store, names, jurisdictions, upserts, [row[0] for row in pending])
+    upserts = _documents(store, names, source_ids, jurisdictions, datasets, areas) if datasets else []
+    upserts, collapsed = _collapse(store, names, jurisdictions, upserts, [row[0] for row in pending], areas)
     deletes += collapsed
     if deletes:
         backend.delete(deletes)
@@ -152,6 +161,7 @@ def _collapse(
     jurisdictions: dict[str, str | None],
     documents: list[SearchDocument],
     changed: list[str],
+    areas: Areas | None = None,
 ) -> tuple[list[SearchDocument], list[str]]:
     """One document per cluster (`fedcat.federation`): the canonical copy's, under its id, carrying every
     copy's facet values (so facets count clusters) and the other copies' titles as searchable text.
@@ -170,7 +180,9 @@ def _collapse(
     if missing:
         found = store.datasets(missing)
         sources = {i: r["source_id"] for i, r in found.items()}
-        extra = _documents(store, names, sources, jurisdictions, {i: r["dataset"] for i, r in found.items()})
+        extra = _documents(
+            store, names, sources, jurisdictions, {i: r["dataset"] for i, r in found.items()}, areas
+        )
         own.update((d.id, d) for d in extra)
     out = [d for d in documents if d.id not in clusters]
     for cluster_id, copies in members.items():
@@ -260,9 +272,14 @@ class IndexFeed:
         self._written = []
 
 
-def rebuild_index(store: Store, backend: SearchBackend, jurisdictions: dict[str, str] | None = None) -> int:
+def rebuild_index(
+    store: Store,
+    backend: SearchBackend,
+    jurisdictions: dict[str, str] | None = None,
+    settings: Settings | None = None,
+) -> int:
     """Drop the index and rebuild it from the store (after a crash or an engine change)."""
     backend.clear()
     backend.commit()
     store.reset_index_marks()
-    return sync_index(store, backend, jurisdictions)
+    return sync_index(store, backend, jurisdictions, settings=settings)

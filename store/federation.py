@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS fed_links (
     confidence REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fed_links_by_cluster ON fed_links (cluster);
+CREATE TABLE IF NOT EXISTS fed_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 _copy = msgspec.msgpack.Decoder(Copy)
@@ -141,12 +145,18 @@ class FederationTables:
             ]
         return found
 
+    def state(self, name: str) -> str | None:
+        """A value the view remembers between refreshes (the overrides it applied)."""
+        row = self.db.execute("SELECT value FROM fed_state WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
     def save(
         self,
         copies: Iterable[tuple[Copy, int]],
         dropped: Iterable[str],
         clusters: list[Cluster],
         replaced: Iterable[str],
+        state: dict[str, str] | None = None,
     ) -> list[str]:
         """In one transaction: the new facts of changed records (with their version), the records no longer
         live dropped, and the clusters of the `replaced` records rewritten. The records whose cluster or rank
@@ -182,6 +192,9 @@ class FederationTables:
             db.executemany(
                 "INSERT INTO fed_links (cluster, a, b, rule, confidence) VALUES (?, ?, ?, ?, ?)",
                 [(c.id, link.a, link.b, link.rule, link.confidence) for c in clusters for link in c.links],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, ?)", list((state or {}).items())
             )
             after = {m: (cluster, rank) for m, cluster, rank in rows}
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}

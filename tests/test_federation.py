@@ -7,6 +7,7 @@ names the udata record in adms:identifier; a dataset of the same title from anot
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -95,16 +96,20 @@ def _withdraw(store: Store, source: str) -> None:
     store.withdraw_unseen(source, run, 1.0, force=True)
 
 
-def _site(tmp_path: Path):
-    config = parse_config(
+def _config(**settings):
+    return parse_config(
         {
-            "settings": {"base_url": "https://fedcat.example"},
+            "settings": {"base_url": "https://fedcat.example", **settings},
             "sources": [
                 {"id": s, "name": s.upper(), "type": "dcat", "url": f"https://{s}.example/catalog.ttl"}
                 for s in ("mel", "national", "eu", "region")
             ],
         }
     )
+
+
+def _site(tmp_path: Path):
+    config = _config()
     store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
     store.sync_sources(config.sources)
     for source, (sid, dataset) in COPIES.items():
@@ -165,8 +170,11 @@ def test_forced_split_separates_copies(tmp_path: Path) -> None:
     eu_id = record_id("eu", COPIES["eu"][0])
     national_id = record_id("national", COPIES["national"][0])
     overrides.write_text(f"split:\n  - [{eu_id}, {national_id}]\n")
-    store.db.execute("DELETE FROM fed_copies")  # the overrides changed: cluster everything again
-    sync_index(store, backend, federation_overrides=overrides)
+    settings = replace(_config().settings, federation_overrides=overrides)
+    sync_index(store, backend, settings=settings)  # the edited file re-clusters the records it names
     assert backend.search(SearchQuery(q="comptages")).total == 3  # mel+national, eu, roubaix
+    overrides.write_text("split: []\n")
+    sync_index(store, backend, settings=replace(settings))
+    assert backend.search(SearchQuery(q="comptages")).total == 2  # the split undone
     backend.close()
     store.close()
