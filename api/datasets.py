@@ -14,6 +14,8 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from ..audit.registry import RegistryError
+from ..federation.areas import Areas, areas_for
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
 from ..indexer.store import Store
 from ..mappings import vocabularies
@@ -60,18 +62,35 @@ def _jurisdiction_names(request: Request) -> dict[str, str]:
     names = getattr(state, "jurisdiction_names", None)
     if names is None:
         names = state.jurisdiction_names = {
-            s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key
+            s.jurisdiction.key: s.jurisdiction.name
             for s in state.config.sources
-            if s.jurisdiction
+            if s.jurisdiction and s.jurisdiction.name
         }
     return names
+
+
+def _areas(request: Request) -> Areas:
+    """The areas of settings.bodies (loaded again when a file changes); none readable: keys only."""
+    try:
+        return areas_for(request.app.state.config.settings.bodies)
+    except (OSError, RegistryError) as exc:
+        log.warning("jurisdiction names: %s", exc)
+        return Areas()
+
+
+def _facet_value(request: Request, facet: str, value: str, count: int) -> dict[str, Any]:
+    found = {"value": value, "label": _facet_label(request, facet, value), "count": count}
+    if facet == "jurisdiction":  # commune, epci, departement, region, country, eu: a facet by level
+        found["level"] = value.split(":", 1)[0]
+    return found
 
 
 def _facet_label(request: Request, facet: str, value: str) -> str:
     if facet == "source":
         return source_ref(request, value)["name"]
     if facet == "jurisdiction":
-        return _jurisdiction_names(request).get(value, value)
+        named = _jurisdiction_names(request).get(value)
+        return named or _areas(request).name(value)
     if facet in ("publisher", "keyword"):
         return value
     return _label(value)
@@ -175,10 +194,7 @@ def search_datasets(
             "page_size": page_size,
             "items": items,
             "facets": {
-                name: [
-                    {"value": fv.value, "label": _facet_label(request, name, fv.value), "count": fv.count}
-                    for fv in values
-                ]
+                name: [_facet_value(request, name, fv.value, fv.count) for fv in values]
                 for name, values in result.facets.items()
             },
         }

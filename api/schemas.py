@@ -28,7 +28,12 @@ class LabelledValue(BaseModel):
 
 
 class FacetCount(LabelledValue):
-    count: int = Field(description="Matching datasets having this value.")
+    count: int = Field(description="Matching datasets (clusters of copies count once) having this value.")
+    level: str | None = Field(
+        default=None,
+        description="jurisdiction facet only: the area's level (commune, epci, departement, region, country, "
+        "eu). A record counts in its area and every area containing it.",
+    )
 
 
 class LangText(BaseModel):

@@ -178,3 +178,83 @@ def test_forced_split_separates_copies(tmp_path: Path) -> None:
     assert backend.search(SearchQuery(q="comptages")).total == 2  # the split undone
     backend.close()
     store.close()
+
+
+# --- jurisdictions as a hierarchy ----------------------------------------------------------------------
+
+MEL = "epci:200093201"
+AREA_RECORDS = {  # source -> (record id, publisher or None)
+    "mel": [("lille-arbres", "Ville de Lille"), ("roubaix-bancs", "Ville de Roubaix"), ("mel-voirie", None)],
+    "pdc": [("lens-ecoles", "Ville de Lens")],
+    "nord": [("asso-jardins", "Association des jardins partagés")],
+}
+
+
+def _area_site(tmp_path: Path, corpus: Path):
+    bodies = sorted(str(p) for p in (corpus / "bodies").glob("decoupage-administratif-*.json"))
+    areas = {"mel": ("epci", "200093201"), "pdc": ("departement", "62"), "nord": ("departement", "59")}
+    config = parse_config(
+        {
+            "settings": {"base_url": "https://fedcat.example", "bodies": bodies},
+            "sources": [
+                {
+                    "id": s,
+                    "name": s.upper(),
+                    "type": "dcat",
+                    "url": f"https://{s}.example/catalog.ttl",
+                    "jurisdiction": {"level": level, "code": code},
+                }
+                for s, (level, code) in areas.items()
+            ],
+        }
+    )
+    store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+    store.sync_sources(config.sources)
+    for source, records in AREA_RECORDS.items():
+        _write(
+            store,
+            source,
+            [
+                (sid, _dataset(source, sid.replace("-", " "), publisher or "", identifier=[sid]))
+                if publisher
+                else (sid, Dataset(uri=f"https://fedcat.example/d/{sid}", title=[Text(sid)]))
+                for sid, publisher in records
+            ],
+        )
+    sync_index(store, backend, settings=config.settings)
+    return store, backend, TestClient(create_app(store, backend, config))
+
+
+def test_jurisdiction_filter_matches_the_area_and_everything_inside(tmp_path: Path, corpus: Path) -> None:
+    import json
+
+    store, backend, client = _area_site(tmp_path, corpus)
+    epci = next(
+        e
+        for p in (corpus / "bodies").glob("*-epci.json")
+        for e in json.loads(p.read_text(encoding="utf-8"))
+        if e["code"] == "200093201"
+    )
+    members = {m["nom"] for m in epci["membres"]}
+    # counted from the EPCI file itself: its communes' records, and the record of the EPCI's own portal
+    # without a publisher
+    expected = {
+        sid
+        for records in AREA_RECORDS.values()
+        for sid, publisher in records
+        if (publisher and publisher.removeprefix("Ville de ") in members) or sid == "mel-voirie"
+    }
+    assert expected == {"lille-arbres", "roubaix-bancs", "mel-voirie"}
+    body = client.get("/api/datasets", params={"jurisdiction": MEL, "page_size": 50}).json()
+    assert {store.record(i["id"])["source_record_id"] for i in body["items"]} == expected
+    # the département of the Nord holds the MEL, and the unmatched publisher of the Nord's own source
+    nord = client.get("/api/datasets", params={"jurisdiction": "departement:59"}).json()
+    assert nord["total"] == 4
+    assert client.get("/api/datasets", params={"jurisdiction": "country:FR"}).json()["total"] == 5
+    assert client.get("/api/datasets", params={"jurisdiction": "commune:62498"}).json()["total"] == 1
+    facet = {f["value"]: f for f in body["facets"]["jurisdiction"]}
+    assert facet[MEL]["label"] == "Métropole Européenne de Lille"
+    assert facet[MEL]["level"] == "epci" and facet[MEL]["count"] == 3
+    assert facet["commune:59350"]["label"] == "Lille"
+    backend.close()
+    store.close()
