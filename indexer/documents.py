@@ -12,6 +12,7 @@ from ..federation import view as federation
 from ..federation.areas import Areas, areas_for
 from ..federation.rules import default_rules
 from ..mappings.dates import sort_key
+from ..mappings.geometry import extent
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
 from ..store.federation import FederationTables
@@ -66,7 +67,17 @@ def search_document(
         jurisdiction=[jurisdiction] if isinstance(jurisdiction, str) else list(jurisdiction or ()),
         language=sorted(set(dataset.language)),
         quality=[quality] if quality else [],
+        bbox=list(_coverage(dataset) or ()),
     )
+
+
+def _coverage(dataset: Dataset) -> tuple[float, float, float, float] | None:
+    """The dataset's spatial coverage: its places' dcat:bbox, else their locn:geometry, else centroids."""
+    for attribute in ("bbox", "geometry", "centroid"):
+        found = extent([w for place in dataset.spatial if (w := getattr(place, attribute))])
+        if found:
+            return found
+    return None
 
 
 def _documents(
@@ -211,7 +222,10 @@ def merge_documents(docs: list[SearchDocument]) -> SearchDocument:
         )
     }
     others = " ".join(dict.fromkeys(d.title for d in docs[1:] if d.title != first.title))
-    return msgspec.structs.replace(first, keywords_text=f"{first.keywords_text} {others}".strip(), **facets)
+    bbox = next((d.bbox for d in docs if d.bbox), [])  # the canonical copy's, else another copy's
+    return msgspec.structs.replace(
+        first, keywords_text=f"{first.keywords_text} {others}".strip(), bbox=bbox, **facets
+    )
 
 
 class IndexFeed:

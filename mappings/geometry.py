@@ -129,3 +129,20 @@ def wkt_bbox(wkt: str) -> BBox | None:
         return None
     xs, ys = numbers[0::2], numbers[1::2]
     return valid_bbox(min(xs), min(ys), max(xs), max(ys))
+
+
+def extent(wkts: list[str]) -> BBox | None:
+    """The box covering these WKT geometries (a leading `<CRS IRI>` skipped; CRS84 / WGS 84 lon lat is
+    assumed); one crossing the antimeridian is kept alone, as boxes across it cannot be unioned simply."""
+    boxes = [b for w in wkts if (b := wkt_bbox(re.sub(r"^\s*<[^>]*>\s*", "", w)))]
+    if not boxes:
+        return None
+    crossing = [b for b in boxes if b[0] > b[2]]
+    if crossing:
+        return crossing[0]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
