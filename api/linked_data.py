@@ -52,6 +52,7 @@ from ..mappings.catalog_rdf import (
 )
 from ..mappings.model import Dataset, text_in
 from ..mappings.rdf import Writer, iri, owl
+from ..store.federation import FederationTables
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, RDF_OFFERS, format_for, split_extension
 from .params import SearchParams, search_params
@@ -382,6 +383,17 @@ class _Extension(Convertor):
 register_url_convertor("fedcat_ext", _Extension())
 
 
+def _copies(store, hits: list[str], sources: list[str] | None) -> list[str]:
+    """A slice lists records, not search hits: each hit (one per cluster of copies) as its copies, only
+    those of the filtered sources when `source=` is given, so a portal harvesting its slice gets its own."""
+    members = FederationTables(store).members(hits)
+    ids: list[str] = []
+    for hit in hits:
+        copies = members.get(hit) or [{"id": hit, "source": None}]
+        ids += [c["id"] for c in copies if not sources or c["source"] in sources or c["source"] is None]
+    return ids
+
+
 @router.get(
     "/catalog{ext:fedcat_ext}",
     summary="The catalogue as DCAT-AP, Hydra-paged (Turtle, RDF/XML, JSON-LD, N-Triples)",
@@ -444,7 +456,7 @@ def catalog(
             result = state.backend.search(query)
         except ValueError as exc:
             return error_response(400, str(exc))
-        rows = record_rows(state.store.db, result.ids)
+        rows = record_rows(state.store.db, _copies(state.store, result.ids, search.filters.get("source")))
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
         next_url = url(page + 1, size) if page < last else None
