@@ -1,8 +1,8 @@
 """Linked data: every dataset and the whole catalogue as DCAT-AP RDF, by content negotiation and extension.
 
 - `GET /datasets/{id}` (or `/datasets/{id}.ttl|.rdf|.jsonld|.nt`): the dataset under fedcat's IRI with its
-  catalogue record, the source's record and catalogue, and every duplicate (the same source IRI harvested
-  from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
+  catalogue record, the source's record and catalogue, and every copy (its federation cluster's, and the
+  same source IRI harvested from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
   record answers 410 Gone.
 - `GET /datasets/{id}/validation`: the dataset's document checked against the DCAT-AP 3.0 shapes.
 - `GET /catalog` (or `/catalog.ttl`…): the `dcat:Catalog`, Hydra-paged. Unfiltered, pages are read by keyset
@@ -202,20 +202,18 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
     return row, record
 
 
-def duplicates(
-    db: sqlite3.Connection, fedcat_id: str, original_uri: str | None
-) -> list[tuple[str, str, str]]:
-    """Other live records of the same source IRI: (id, source id, dataset IRI)."""
-    if not original_uri:
-        return []
-    return [
-        tuple(r)
-        for r in db.execute(
+def duplicates(store: Store, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """Other live copies of the dataset: its federation cluster's (`fedcat.federation`), then records of
+    the same source IRI not clustered with it yet: (id, source id, dataset IRI)."""
+    found = {r[0]: r for r in FederationTables(store).other_copies(fedcat_id)}
+    if original_uri:
+        for r in store.db.execute(
             "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
             " ORDER BY id",
             (original_uri, fedcat_id),
-        )
-    ]
+        ):
+            found.setdefault(r[0], tuple(r))
+    return list(found.values())
 
 
 def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None) -> str:
@@ -225,7 +223,7 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
     write_catalog(w, info, source_ids=[row.source_id])
     write_record(w, info, row)
     subject = iri(row.dataset.uri)
-    for _other_id, other_source, other_uri in duplicates(state.store.db, row.id, original_uri):
+    for _other_id, other_source, other_uri in duplicates(state.store, row.id, original_uri):
         w.add(subject, owl.sameAs, iri(other_uri))
         catalog = write_source_catalog(w, info, other_source)
         w.add(iri(info.iri), "<http://www.w3.org/ns/dcat#catalog>", catalog)
@@ -564,7 +562,7 @@ def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> 
         )
         for d in ds.distributions
     )
-    others = duplicates(state.store.db, row.id, record["original_uri"])
+    others = duplicates(state.store, row.id, record["original_uri"])
     dup_html = (
         "<h2>Aussi publié par</h2><ul>"
         + "".join(f'<li><a href="{_e(u)}">{_e(info.source(s).name)}</a></li>' for _, s, u in others)

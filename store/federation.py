@@ -205,6 +205,18 @@ class FederationTables:
                 )
         return sorted(touched)
 
+    def other_copies(self, record_id: str) -> list[tuple[str, str, str]]:
+        """The other live copies in the record's cluster: (id, source id, fedcat dataset IRI)."""
+        return [
+            tuple(row)
+            for row in self.db.execute(
+                "SELECT r.id, r.source_id, r.uri FROM fed_members m JOIN records r ON r.id = m.id"
+                " WHERE m.cluster = (SELECT cluster FROM fed_members WHERE id = ?) AND m.id != ?"
+                " AND r.withdrawn_at IS NULL ORDER BY m.rank",
+                (record_id, record_id),
+            )
+        ]
+
     def clusters_of(self, ids: list[str]) -> dict[str, str]:
         """record -> its cluster id, for the clustered ones among `ids`."""
         found: dict[str, str] = {}

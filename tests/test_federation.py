@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
@@ -25,7 +26,7 @@ UDATA_ID = "5f3a9c0e8b1d2e0012345678"
 
 def _dataset(source: str, title: str, publisher: str, **fields) -> Dataset:
     return Dataset(
-        uri=f"https://fedcat.example/d/{source}/{title}",
+        uri=f"https://fedcat.example/d/{source}/{quote(title)}",
         title=[Text(title, "fr")],
         publisher=Agent(name=[Text(publisher)]),
         distributions=[Distribution(format="CSV")],
@@ -138,6 +139,12 @@ def test_three_copies_are_one_hit_with_three_sources(tmp_path: Path) -> None:
     assert record["cluster"]["id"] == lille["id"]
     rules = {e[2] for e in record["cluster"]["evidence"]}
     assert "same-identifier" in rules and ({"harvest-provenance", "same-landing-page"} & rules)
+    # the RDF of a copy names the others as the same dataset, and the catalogues they come from
+    national_uri = COPIES["national"][1].uri
+    mel_uri = COPIES["mel"][1].uri
+    triples = client.get(f"/datasets/{eu_id}.nt").text
+    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+    assert f"{same_as} <{national_uri}>" in triples and f"{same_as} <{mel_uri}>" in triples
     # review: who mirrors whom
     review = client.get("/api/duplicates", params={"source": "mel"}).json()
     pairs = {(p["a"], p["b"]): p["shared"] for p in review["pairs"]}
