@@ -577,7 +577,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     """The config and the record store, without the search index (export and validation read the store)."""
     from .harvester.sources import load_config
-    from .indexer.store import Store
+    from .store import Store
 
     config = load_config(args.config or default_config())
     data_dir = Path(args.data_dir or default_data_dir())
@@ -587,8 +587,8 @@ def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
     from .indexer.sparql import catalog_info_from_store
-    from .mappings.catalog_rdf import export
 
     config, store, _ = _store_only(args)
     try:
@@ -607,8 +607,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .indexer.sparql import catalog_info_from_store
-    from .mappings import shacl
     from .mappings.model import text_in
+    from .validation import shacl
 
     config, store, data_dir = _store_only(args)
     try:

@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI
 
 from ..harvester.sources import Config
 from ..indexer.backend import SearchBackend
-from ..indexer.store import Store
 from ..mappings import vocabularies
+from ..store import Store
 from .admin import router as admin_router
 from .audit import router as audit_router
 from .datasets import router as datasets_router

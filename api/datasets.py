@@ -17,9 +17,9 @@ from fastapi.responses import Response
 from ..audit.registry import RegistryError
 from ..federation.areas import Areas, areas_for
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
-from ..indexer.store import Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..store import Store
 from ..store.federation import FederationTables
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response

@@ -20,7 +20,6 @@ An extension overrides Accept. Errors are the API's JSON errors.
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import html
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -36,14 +35,10 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW
 from ..indexer.sparql import catalog_info_from_store, ensure_schema
-from ..indexer.store import Store
 from ..mappings.catalog_rdf import (
     CatalogInfo,
     HydraView,
     RecordRow,
-    read_only,
-    record_rows,
-    rows_from,
     to_format,
     write_catalog,
     write_hydra,
@@ -52,6 +47,9 @@ from ..mappings.catalog_rdf import (
 )
 from ..mappings.model import Dataset, text_in
 from ..mappings.rdf import Writer, iri, owl
+from ..store import Store
+from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
+from ..store.catalog import duplicates as same_iri_copies
 from ..store.federation import FederationTables
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, RDF_OFFERS, format_for, split_extension
@@ -91,7 +89,7 @@ class CatalogPager:
     """
 
     def __init__(self, path: str) -> None:
-        self._db = read_only(path)
+        self._reader = CatalogReader(path)
         self._lock = threading.Lock()
         self._anchors: list[str] = []
         self._total = 0
@@ -101,17 +99,12 @@ class CatalogPager:
 
     def anchors(self) -> tuple[list[str], int]:
         with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            version = self._reader.data_version()
             stale = self._version is None or version != self._version
             if stale and (self._version is None or time.monotonic() - self._built_at > 100 * self._cost):
                 started = time.perf_counter()
-                withdrawn = {
-                    r[0] for r in self._db.execute("SELECT id FROM records WHERE withdrawn_at IS NOT NULL")
-                }
                 anchors, total = [], 0
-                for (record_id,) in self._db.execute("SELECT id FROM records ORDER BY id"):
-                    if record_id in withdrawn:
-                        continue
+                for record_id in self._reader.live_ids():
                     if total % ANCHOR_EVERY == 0:
                         anchors.append(record_id)
                     total += 1
@@ -119,20 +112,16 @@ class CatalogPager:
                 self._built_at, self._cost = time.monotonic(), time.perf_counter() - started
             return self._anchors, self._total
 
-    def start(self, db: sqlite3.Connection, offset: int) -> str | None:
+    def start(self, store: Store, offset: int) -> str | None:
         """The id of the live record at `offset` in id order (None past the end)."""
         anchors, _ = self.anchors()
         index = offset // ANCHOR_EVERY
         if index >= len(anchors):
             return None
-        row = db.execute(
-            "SELECT id FROM records WHERE id >= ? AND withdrawn_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
-            (anchors[index], offset - index * ANCHOR_EVERY),
-        ).fetchone()
-        return row[0] if row else None
+        return live_id_at(store, anchors[index], offset - index * ANCHOR_EVERY)
 
     def close(self) -> None:
-        self._db.close()
+        self._reader.close()
 
 
 @dataclass
@@ -206,13 +195,8 @@ def duplicates(store: Store, fedcat_id: str, original_uri: str | None) -> list[t
     """Other live copies of the dataset: its federation cluster's (`fedcat.federation`), then records of
     the same source IRI not clustered with it yet: (id, source id, dataset IRI)."""
     found = {r[0]: r for r in FederationTables(store).other_copies(fedcat_id)}
-    if original_uri:
-        for r in store.db.execute(
-            "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
-            " ORDER BY id",
-            (original_uri, fedcat_id),
-        ):
-            found.setdefault(r[0], tuple(r))
+    for r in same_iri_copies(store, fedcat_id, original_uri):
+        found.setdefault(r[0], r)
     return list(found.values())
 
 
@@ -284,7 +268,7 @@ def dataset_validation(
     id: Annotated[str, Path(description="fedcat's id of the record.")],
     profile: Annotated[str, Query(description="dcat-ap-3.0.1 (default) or dcat-ap-3.0.0.")] = "dcat-ap-3.0.1",
 ) -> Response:
-    from ..mappings import shacl
+    from ..validation import shacl
 
     state = _state(request)
     if profile not in shacl.PROFILES:
@@ -454,7 +438,7 @@ def catalog(
             result = state.backend.search(query)
         except ValueError as exc:
             return error_response(400, str(exc))
-        rows = record_rows(state.store.db, _copies(state.store, result.ids, search.filters.get("source")))
+        rows = record_rows(state.store, _copies(state.store, result.ids, search.filters.get("source")))
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
         next_url = url(page + 1, size) if page < last else None
@@ -468,14 +452,13 @@ def catalog(
         size = min(page_size, CATALOG_MAX_PAGE_SIZE)
         _, total = state.pager.anchors()
         last = max(1, -(-total // size))
-        db = state.store.db
         if after is not None:
-            rows = rows_from(db, after, size + 1)
+            rows = rows_from(state.store, after, size + 1)
         else:
             if page > last:
                 return error_response(404, f"page {page} is past the last page, {last}", "page")
-            start = state.pager.start(db, (page - 1) * size)
-            rows = rows_from(db, start, size + 1, inclusive=True) if start is not None else []
+            start = state.pager.start(state.store, (page - 1) * size)
+            rows = rows_from(state.store, start, size + 1, inclusive=True) if start is not None else []
         more = len(rows) > size
         rows = rows[:size]
         next_url = url(page + 1, size, after=rows[-1].id) if more and rows else None

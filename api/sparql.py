@@ -284,7 +284,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
 def _worker_main(conn: Any, db_path: str) -> None:
     """The worker: owns the SPARQL store, syncs it, answers one query at a time until told to stop."""
     from ..indexer.sparql import SparqlStore, StoreBusy, pending_count
-    from ..indexer.store import Store
+    from ..store import Store
 
     store = Store(db_path)
     sparql: SparqlStore | None = None

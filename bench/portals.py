@@ -419,7 +419,7 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
     from fedcat.harvester.http import HttpClient
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     spent: Counter = Counter()
     real_get, adapter = HttpClient.get, ADAPTERS[kind]

@@ -35,7 +35,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
-from ..indexer.store import RunReport, Store
+from ..store import RunReport, Store
 from .pool import AlreadyRunning, RunContext, RunPool, SharedFeed
 from .run import Harvest, RunResult
 from .sources import Config, Source

@@ -15,10 +15,10 @@ from ..mappings.dates import sort_key
 from ..mappings.geometry import extent
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
+from ..store import Store, gc_paused
 from ..store.federation import FederationTables
 from . import derived
 from .backend import SearchBackend, SearchDocument
-from .store import Store, gc_paused
 
 if TYPE_CHECKING:  # the settings are read, never imported at run time: the harvester imports the indexer
     from ..harvester.sources import Settings

@@ -16,7 +16,7 @@ What the DCAT-AP 3.0 SHACL shapes check, and this writer therefore guarantees fo
 - distributions get fedcat IRIs under their dataset's (`…#distribution-…`, the source's IRI kept as
   `owl:sameAs`): the same distribution harvested from two portals would otherwise merge two descriptions
   into one node with two formats, two licences…
-What is left (a mandatory property the source never gave) is the source's, and `mappings.shacl` reports it.
+What is left (a mandatory property the source never gave) is the source's, and `validation.shacl` reports it.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class Writer:
         self.add(s, dct.spatial, node)
         self.texts(node, skos.prefLabel, location.label)
         # literals typed by their syntax (WKT, GeoJSON or GML), as GeoDCAT-AP and the DCAT-AP 3.0.x HTML shapes
-        # have them (the consolidated SHACL file wants a locn:Geometry node instead: see mappings.shacl)
+        # have them (the consolidated SHACL file wants a locn:Geometry node instead: see validation.shacl)
         for prop, value in (
             (dcat.bbox, location.bbox),
             (locn.geometry, location.geometry),

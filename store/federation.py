@@ -16,39 +16,6 @@ import msgspec
 from ..federation.cluster import Cluster, Link
 from ..federation.keys import Copy
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS fed_copies (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    facts BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fed_keys (
-    key TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (key, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS fed_keys_by_id ON fed_keys (id);
-CREATE TABLE IF NOT EXISTS fed_members (
-    id TEXT PRIMARY KEY,
-    cluster TEXT NOT NULL,
-    rank INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS fed_members_by_cluster ON fed_members (cluster, rank);
-CREATE TABLE IF NOT EXISTS fed_links (
-    cluster TEXT NOT NULL,
-    a TEXT NOT NULL,
-    b TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    confidence REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS fed_links_by_cluster ON fed_links (cluster);
-CREATE TABLE IF NOT EXISTS fed_state (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
 _copy = msgspec.msgpack.Decoder(Copy)
 _encode = msgspec.msgpack.Encoder().encode
 _CHUNK = 500
@@ -63,13 +30,7 @@ class FederationTables:
     """Rows of the federation view, on the store's connection (`db`) and write transaction (`write`)."""
 
     def __init__(self, store: Any) -> None:
-        self.store = store
-        if not getattr(store, "_federation_tables", False):  # once per store object, not per request
-            with store.write() as db:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            store._federation_tables = True
+        self.store = store  # its tables: store/schema.py FEDERATION
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -25,7 +25,7 @@ from fedcat.harvester.adapters.dcat import DcatAdapter
 from fedcat.harvester.run import RunResult, harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 FAST = {"connect_timeout": 1, "read_timeout": 0.5, "retries": 1, "backoff": 0.01, "run_budget": 8}
 PAGES = 5  # the city catalogue: 14 datasets, 3 a page

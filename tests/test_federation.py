@@ -17,8 +17,8 @@ from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, Upsert, payload_hash, record_id
 from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
+from fedcat.store import Store, Upsert, payload_hash, record_id
 
 ODS_PAGE = "https://data.lillemetropole.fr/explore/dataset/comptages-velo/"
 UDATA_ID = "5f3a9c0e8b1d2e0012345678"

@@ -12,8 +12,8 @@ from fedcat.indexer.backend import SearchDocument, SearchQuery
 from fedcat.indexer.documents import search_document
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
-from fedcat.indexer.store import Store
 from fedcat.mappings.model import Dataset, Location, Text
+from fedcat.store import Store
 
 BACKENDS = {
     "embedded": lambda tmp: EmbeddedBackend(tmp / "tantivy", writer_heap=50_000_000, writer_threads=1),

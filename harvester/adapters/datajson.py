@@ -562,7 +562,7 @@ class DataJsonAdapter(Adapter):
         return dataset_from_datajson(item, uri, self._sibling_uri(uri))
 
     def _sibling_uri(self, uri: str) -> Callable[[str], str]:
-        from ...indexer.store import record_id  # here: the indexer imports the harvester's modules
+        from ...store import record_id  # here: the indexer imports the harvester's modules
 
         base = uri.rsplit("/", 1)[0]
         return lambda identifier: f"{base}/{record_id(self.source.id, identifier)}"

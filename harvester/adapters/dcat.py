@@ -193,7 +193,7 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
 
 def _serve_pages(conn: Any) -> None:
     """The parsing process's loop: one page in, its records out, until told to stop."""
-    from ...indexer.store import gc_paused
+    from ...gc_pause import gc_paused
 
     while True:
         try:
