@@ -1,6 +1,6 @@
 """What federation costs and how right it is: duplicate clustering of a generated federation.
 
-    python bench/federation.py [--records 200000] [--duplicates 0.3] [--change 0.01] [--repeat 3]
+    python bench/federation.py [--records 200000] [--duplicates 0.3] [--change 0.01] [--repeat 3] [--store]
 
 --records records from 5 sources (a metropolis's Opendatasoft portal, a city portal, a national udata portal
 that harvests both, a European DCAT catalogue that harvests the national one, a CKAN portal of another
@@ -15,7 +15,10 @@ same 300 titles ("Budget primitif", "Arbres"…) recur across publishers.
 
 Times (medians of --repeat): the full clustering (facts and keys of every record, links, clusters), and a
 --change share of records changed (titles, pages) re-clustered through `closure()` over in-memory key and
-cluster indexes, as the view does. Precision and recall of pairs against the generated truth. Prints
+cluster indexes, as the view does. With --store, the same through a SQLite store as a sync runs it
+(`federation.view.refresh`: facts read and decoded, closure over the stored keys, clusters written): the
+first refresh, one with nothing changed, and one after a --change share of records was rewritten. Precision
+and recall of pairs against the generated truth. Prints
 figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
 1% sample and extrapolated.
 """
@@ -31,7 +34,7 @@ from collections import defaultdict
 from fedcat.federation.cluster import Cluster, closure, cluster
 from fedcat.federation.keys import copy_of, title_key
 from fedcat.federation.rules import Overrides, default_rules
-from fedcat.mappings.model import Agent, Dataset, Distribution, Text
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
 
 SOURCES = ("mel", "lille", "national", "eu", "region")
 THEMES = [
@@ -183,6 +186,7 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.3)
     parser.add_argument("--change", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store", action="store_true", help="also through a SQLite store, as a sync runs it")
     args = parser.parse_args()
     rules = default_rules()
     t = time.perf_counter()
@@ -234,6 +238,9 @@ def main() -> None:
         f"{len(ids):,} records re-clustered into {len(touched):,} clusters (target <= 2 s)"
     )
 
+    if args.store:
+        store_bench(records, truth, args)
+
     # baseline: all pairs within one publisher (no blocking keys), on a sample, extrapolated
     sample = copies[: len(copies) // 100]
     t = time.perf_counter()
@@ -246,6 +253,76 @@ def main() -> None:
     print(
         f"baseline all pairs (extrapolated from 1%): {all_pairs:,.0f} s; ratio blocking/all-pairs {statistics.median(full) / all_pairs:.5f}"
     )
+
+
+def store_bench(records, truth, args) -> None:
+    """The view as a sync runs it: records in a SQLite store, `view.refresh` full, then after a change."""
+    import tempfile
+    from pathlib import Path
+
+    from fedcat.federation import view
+    from fedcat.store import Store, Upsert, payload_hash
+    from fedcat.store.federation import FederationTables
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "fedcat.db")
+        t = time.perf_counter()
+        by_source: dict[str, list] = defaultdict(list)
+        for record_id, source, dataset in records:
+            payload = dataset_to_json(dataset)
+            by_source[source].append(
+                Upsert(record_id, record_id, dataset, payload, "application/json", payload_hash(payload), "")
+            )
+        runs = {source: store.start_run(source) for source in SOURCES}
+        for source, upserts in by_source.items():
+            for start in range(0, len(upserts), 5000):
+                store.save_page(source, runs[source], upserts[start : start + 5000], [])
+        print(f"store: {len(records):,} records written in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        view.refresh(store)
+        full = time.perf_counter() - t
+        clusters = FederationTables(store)
+        sizes = dict(
+            store.db.execute("SELECT cluster, COUNT(*) FROM fed_members GROUP BY cluster").fetchall()
+        )
+        t = time.perf_counter()
+        view.refresh(store)
+        idle = time.perf_counter() - t
+        members = defaultdict(list)
+        for member, cluster_id in store.db.execute("SELECT id, cluster FROM fed_members"):
+            members[cluster_id].append(member)
+        found = [Cluster(c, m, []) for c, m in members.items()]
+        precision, recall = pair_scores(found, truth)
+        print(
+            f"store: full refresh {full:.2f} s ({len(sizes):,} clusters), nothing changed {idle:.3f} s; "
+            f"precision {precision:.4f} recall {recall:.4f}"
+        )
+        rnd = random.Random(5)
+        changes: list[float] = []
+        for round_ in range(args.repeat):
+            picked = rnd.sample(records, int(len(records) * args.change))
+            changed: dict[str, list] = defaultdict(list)
+            for record_id, source, dataset in picked:
+                edited = Dataset(
+                    **{**_fields(dataset), "title": [Text(f"{dataset.title[0].value} v{round_}")]}
+                )
+                payload = dataset_to_json(edited)
+                changed[source].append(
+                    Upsert(
+                        record_id, record_id, edited, payload, "application/json", payload_hash(payload), ""
+                    )
+                )
+            for source, upserts in changed.items():
+                store.save_page(source, runs[source], upserts, [])
+            t = time.perf_counter()
+            touched = view.refresh(store)
+            changes.append(time.perf_counter() - t)
+        print(
+            f"store: {args.change:.0%} change re-clustered in median {statistics.median(changes):.3f} s "
+            f"({len(touched):,} records' clusters changed in the last round; target <= 2 s)"
+        )
+        del clusters
+        store.close()
 
 
 def _closure_of(new, by_id, holders, members_of, max_block):

@@ -21,6 +21,7 @@ from .cluster import closure, cluster
 from .keys import Copy, copy_of, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
+_BATCH = 2000
 FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
 
 
@@ -75,7 +76,10 @@ def refresh(
     if not changed and previous == applied:
         return []
     jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
-    new = {c.id: (c, v) for c, v in facts(tables.live_records(changed), jurisdictions)}
+    new: dict[str, tuple[Copy, int]] = {}
+    for start in range(0, len(changed), _BATCH):  # datasets decoded a batch at a time: only facts are kept
+        batch = tables.live_records(changed[start : start + _BATCH])
+        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions))
     dropped = [i for i in changed if i not in new]
     clustered = store.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0]
     if len(changed) > FULL_SHARE * max(clustered, 1):
