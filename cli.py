@@ -692,6 +692,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
     from .api.duplicates import source_pair_rows
     from .federation import view
+    from .federation.areas import areas_for
     from .federation.rules import RulesError, default_rules
     from .store.federation import FederationTables
 
@@ -699,7 +700,9 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     try:
         rules = default_rules().with_threshold(config.settings.federation_threshold)
         with console.status("clustering what changed"):
-            view.refresh(store, rules, config.settings.federation_overrides)
+            view.refresh(
+                store, rules, config.settings.federation_overrides, areas_for(config.settings.bodies)
+            )
         tables = FederationTables(store)
         pairs = source_pair_rows(tables, args.source)
         clusters = tables.review(args.source, max(args.limit, 0))

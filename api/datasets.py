@@ -14,7 +14,6 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from ..audit.registry import RegistryError
 from ..federation.areas import Areas, areas_for
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
 from ..mappings import vocabularies
@@ -70,12 +69,8 @@ def _jurisdiction_names(request: Request) -> dict[str, str]:
 
 
 def _areas(request: Request) -> Areas:
-    """The areas of settings.bodies (loaded again when a file changes); none readable: keys only."""
-    try:
-        return areas_for(request.app.state.config.settings.bodies)
-    except (OSError, RegistryError) as exc:
-        log.warning("jurisdiction names: %s", exc)
-        return Areas()
+    """The areas of settings.bodies (loaded again when a file changes); none readable: keys as labels."""
+    return areas_for(request.app.state.config.settings.bodies)
 
 
 def _facet_value(request: Request, facet: str, value: str, count: int) -> dict[str, Any]:

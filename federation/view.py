@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..mappings.model import dataset_from_json
-from ..mappings.publishers import publisher_key
-from ..mappings.vocabularies import fold
 from ..store.federation import FederationTables
+from .areas import Areas
 from .cluster import closure, cluster
 from .keys import Copy, copy_of, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
@@ -25,29 +24,27 @@ _BATCH = 2000
 FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
 
 
-def _own(jurisdiction: str | None, publisher: str) -> bool:
-    """The source's jurisdiction names the publisher's body: the publisher's own portal."""
-    if not jurisdiction or not publisher:
-        return False
-    area = publisher_key(jurisdiction.rsplit(":", 1)[-1])
-    return area == publisher or fold(jurisdiction) == publisher
-
-
-def facts(rows: Iterable[dict], jurisdictions: dict[str, str | None]) -> list[tuple[Copy, int]]:
+def facts(
+    rows: Iterable[dict], jurisdictions: dict[str, str | None], areas: Areas | None = None
+) -> list[tuple[Copy, int]]:
+    """The clustering facts of stored records. With the registry's areas, the publisher is its matched
+    body (one key for every spelling of it) and a copy from the source whose jurisdiction is that body is
+    the publisher's own (the canonical copy's first rule)."""
     found = []
     for row in rows:
         dataset = dataset_from_json(row["dataset"])
-        publisher = publisher_of(dataset)
+        source_area = jurisdictions.get(row["source_id"])
+        body = areas.body(dataset, source_area) if areas else None
         found.append(
             (
                 copy_of(
                     row["id"],
                     row["source_id"],
                     dataset,
-                    publisher=publisher,
+                    publisher=body or publisher_of(dataset),
                     quality=float(row["total"] or 0.0),
                     first_seen=row["first_seen"],
-                    own=_own(jurisdictions.get(row["source_id"]), publisher),
+                    own=body is not None and body == source_area,
                 ),
                 row["version"],
             )
@@ -59,6 +56,7 @@ def refresh(
     store,
     rules: Rules | None = None,
     overrides: Overrides | Path | None = None,
+    areas: Areas | None = None,
 ) -> list[str]:
     """Re-cluster what changed; returns the records whose cluster or rank changed."""
     rules = rules or default_rules()
@@ -79,7 +77,7 @@ def refresh(
     new: dict[str, tuple[Copy, int]] = {}
     for start in range(0, len(changed), _BATCH):  # datasets decoded a batch at a time: only facts are kept
         batch = tables.live_records(changed[start : start + _BATCH])
-        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions))
+        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
     dropped = [i for i in changed if i not in new]
     clustered = store.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0]
     if len(changed) > FULL_SHARE * max(clustered, 1):

@@ -123,8 +123,8 @@ def sync_index(
     names = derived.refresh(store)
     # clusters first: the records whose cluster changed are marked for re-indexing (one document a cluster)
     rules = default_rules().with_threshold(settings.federation_threshold if settings else None)
-    federation.refresh(store, rules, settings.federation_overrides if settings else None)
     areas = areas_for(settings.bodies) if settings and settings.bodies else None
+    federation.refresh(store, rules, settings.federation_overrides if settings else None, areas)
     done = 0
     while True:
         with gc_paused():

@@ -265,3 +265,95 @@ def test_jurisdiction_filter_matches_the_area_and_everything_inside(tmp_path: Pa
     assert facet["commune:59350"]["label"] == "Lille"
     backend.close()
     store.close()
+
+
+def test_cli_duplicates(tmp_path: Path, capsys) -> None:
+    import csv
+    import io
+    import json
+
+    import yaml
+    from fedcat import cli
+
+    config_path, data_dir = tmp_path / "sources.yaml", tmp_path / "data"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"base_url": "https://fedcat.example"},
+                "sources": [
+                    {"id": s, "name": s.upper(), "type": "dcat", "url": f"https://{s}.example/catalog.ttl"}
+                    for s in ("mel", "national", "eu", "region")
+                ],
+            }
+        )
+    )
+    store = Store(data_dir / "fedcat.db")
+    for source, (sid, dataset) in COPIES.items():
+        _write(store, source, [(sid, dataset)])
+    _write(store, "region", [OTHER])
+    store.close()
+    common = ["--config", str(config_path), "--data-dir", str(data_dir)]
+    assert cli.main(["duplicates", "--format", "json", *common]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [sorted(c["source"] for c in cluster["sources"]) for cluster in body["clusters"]] == [
+        ["eu", "mel", "national"]
+    ]
+    shares = {(p["a"], p["b"]): p["share_of_a"] for p in body["pairs"]}
+    assert shares[("mel", "national")] == 1.0  # the national portal mirrors all of the MEL's datasets
+    assert cli.main(["duplicates", "--format", "csv", "--source", "region", *common]) == 0
+    assert list(csv.DictReader(io.StringIO(capsys.readouterr().out))) == []  # Roubaix's stands alone
+    assert cli.main(["duplicates", "--format", "csv", *common]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["rank"] for r in rows] == ["0", "1", "2"] and all(r["rule"] for r in rows)
+    assert cli.main(["duplicates", *common]) == 0  # the table
+    assert "national" in capsys.readouterr().err  # rich tables go to the console (stderr), as audit.s
+
+
+def test_canonical_copy_is_the_publishers_own_source(tmp_path: Path, corpus: Path) -> None:
+    bodies = sorted(str(p) for p in (corpus / "bodies").glob("decoupage-administratif-*.json"))
+    config = parse_config(
+        {
+            "settings": {"base_url": "https://fedcat.example", "bodies": bodies},
+            "sources": [
+                {
+                    "id": "lille",
+                    "name": "Lille",
+                    "type": "dcat",
+                    "url": "https://lille.example/catalog.ttl",
+                    "jurisdiction": {"level": "commune", "code": "59350"},
+                },
+                {
+                    "id": "aggregator",
+                    "name": "Aggregator",
+                    "type": "dcat",
+                    "url": "https://national.example/c.ttl",
+                },
+            ],
+        }
+    )
+    store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+    store.sync_sources(config.sources)
+    page = "https://opendata.lille.fr/explore/dataset/arbres/"
+    # the aggregator's copy: seen first, richer, its id first: still not canonical, the city's own portal is
+    _write(
+        store,
+        "aggregator",
+        [
+            (
+                "n1",
+                _dataset(
+                    "aggregator",
+                    "Arbres",
+                    "Mairie de Lille",
+                    landing_page=[page],
+                    description=[Text("Les arbres d'alignement de la ville, leur essence et leur âge.")],
+                ),
+            )
+        ],
+    )
+    _write(store, "lille", [("arbres", _dataset("lille", "Arbres", "Ville de Lille", landing_page=[page]))])
+    sync_index(store, backend, settings=config.settings)
+    result = backend.search(SearchQuery(q="arbres"))
+    assert result.ids == [record_id("lille", "arbres")]
+    backend.close()
+    store.close()
