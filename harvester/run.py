@@ -257,7 +257,9 @@ def harvest(
     settings = config.settings
     results = []
     if min(settings.max_concurrency, len(sources)) <= 1:
-        index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
+        index = IndexFeed(
+            store, backend, settings=settings
+        )  # indexes each page while the next one is fetched and parsed
         for source in sources:
             results.append(
                 Harvest(
@@ -273,7 +275,7 @@ def harvest(
             )
     else:
         context = context or RunContext.for_settings(settings)
-        feed = SharedFeed(IndexFeed(store, backend))
+        feed = SharedFeed(IndexFeed(store, backend, settings=settings))
         pool = RunPool(settings.max_concurrency, settings.max_per_host)
         runs = [
             Harvest(

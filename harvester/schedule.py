@@ -99,7 +99,7 @@ class HarvestService:
         settings = config.settings
         self.context = context or RunContext.for_settings(settings)
         self.pool = RunPool(settings.max_concurrency, settings.max_per_host)
-        self.feed = SharedFeed(IndexFeed(store, backend))
+        self.feed = SharedFeed(IndexFeed(store, backend, settings=settings))
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             # a fire time missed while the process was busy or paused runs once, not once per miss

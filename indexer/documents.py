@@ -239,9 +239,19 @@ class IndexFeed:
     `flush`. An index error is logged and stops the feed; the records stay pending for `sync_index`.
     """
 
-    def __init__(self, store: Store, backend: SearchBackend, commit_every: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        backend: SearchBackend,
+        commit_every: int = 10_000,
+        settings: Settings | None = None,
+    ) -> None:
         self.store, self.backend, self.commit_every = store, backend, commit_every
         self.names = derived.stored_names(store)  # new spellings are settled by the sync after the run
+        # documents as the sync makes them: areas of the registry, one document per cluster already known
+        # (new records' clusters are settled by the sync after the run, which re-indexes what they change)
+        self.areas = areas_for(settings.bodies) if settings and settings.bodies else None
+        self.jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
         self._written: list[tuple[str, int]] = []  # (id, version) sent to the backend, not committed yet
         self.failed = False
 
@@ -252,16 +262,22 @@ class IndexFeed:
         if self.failed:
             return
         records = list(records)
+        jurisdictions = {**self.jurisdictions, source_id: jurisdiction}
         try:
-            self.backend.upsert(
-                _documents(
-                    self.store,
-                    self.names,
-                    {fedcat_id: source_id for fedcat_id, _, _ in records},
-                    {source_id: jurisdiction},
-                    {fedcat_id: dataset for fedcat_id, _, dataset in records},
-                )
+            documents = _documents(
+                self.store,
+                self.names,
+                {fedcat_id: source_id for fedcat_id, _, _ in records},
+                jurisdictions,
+                {fedcat_id: dataset for fedcat_id, _, dataset in records},
+                self.areas,
             )
+            documents, collapsed = _collapse(
+                self.store, self.names, jurisdictions, documents, [r[0] for r in records], self.areas
+            )
+            if collapsed:
+                self.backend.delete(collapsed)
+            self.backend.upsert(documents)
         except Exception:
             log.exception("indexing during the harvest failed; the records stay pending for the next sync")
             self.failed = True

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
+import msgspec
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
 from fedcat.harvester.sources import parse_config
@@ -355,5 +356,29 @@ def test_canonical_copy_is_the_publishers_own_source(tmp_path: Path, corpus: Pat
     sync_index(store, backend, settings=config.settings)
     result = backend.search(SearchQuery(q="arbres"))
     assert result.ids == [record_id("lille", "arbres")]
+    backend.close()
+    store.close()
+
+
+def test_a_copy_indexed_during_a_harvest_stays_in_its_cluster(tmp_path: Path) -> None:
+    from fedcat.indexer.documents import IndexFeed
+
+    store, backend, _client = _site(tmp_path)
+    sid, dataset = COPIES["national"]
+    edited = msgspec.structs.replace(dataset, description=[Text("Mis à jour par le portail national")])
+    run = store.start_run("national")
+    written = store.save_page(
+        "national",
+        run,
+        [Upsert(record_id("national", sid), sid, edited, b"{}", "application/json", payload_hash(b"x"), "")],
+        [],
+    )
+    feed = IndexFeed(store, backend)  # what a harvest does page by page, before its sync
+    feed.add("national", None, [(i, v, edited) for i, v in written])
+    feed.flush()
+    assert backend.search(SearchQuery(q="comptages")).total == 2  # no hit of its own, even before the sync
+    sync_index(store, backend)
+    assert backend.search(SearchQuery(q="comptages")).total == 2
+    assert backend.search(SearchQuery(q="portail national")).total == 1  # the cluster found by the new text
     backend.close()
     store.close()
