@@ -382,3 +382,20 @@ def test_a_copy_indexed_during_a_harvest_stays_in_its_cluster(tmp_path: Path) ->
     assert backend.search(SearchQuery(q="portail national")).total == 1  # the cluster found by the new text
     backend.close()
     store.close()
+
+
+def test_settings_federation_is_checked(tmp_path: Path) -> None:
+    import pytest
+    from fedcat.harvester.sources import ConfigError
+
+    settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9}).settings
+    assert settings.federation_threshold == 0.9 and settings.federation_overrides.name == "fed.yaml"
+    for bad, says in (
+        ({"threshold": 2}, "settings.federation.threshold"),
+        ({"threshold": True}, "settings.federation.threshold"),
+        ({"overides": "x.yaml"}, "settings.federation: expected"),
+        ({"overrides": "https://example.org/o.yaml"}, "settings.federation.overrides"),
+    ):
+        with pytest.raises(ConfigError) as raised:
+            _config(federation=bad)
+        assert any(says in problem for problem in raised.value.problems), raised.value.problems
