@@ -7,6 +7,7 @@ the number of records: never all pairs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -119,7 +120,9 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
             normal = normal_url(url)
             if normal:
                 downloads.append(normal)
-    keys.update(f"download{_SEP}{n}" for n in downloads)
+    if downloads:  # the same files, all of them: two datasets often share one file (a common reference)
+        files = "\n".join(sorted(set(downloads)))
+        keys.add(f"download{_SEP}{hashlib.blake2b(files.encode(), digest_size=12).hexdigest()}")
     # a portal's short record id ("comptages-velo") is one dataset only next to that portal's host: the
     # origin's own pages, or a mirror's `harvest.remote_url` pointing there
     hosts = {url_host(n) for n in pages}

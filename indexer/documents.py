@@ -156,10 +156,11 @@ def _index_batch(
             datasets[fedcat_id], source_ids[fedcat_id] = dataset_from_json(data), source_id
     upserts = _documents(store, names, source_ids, jurisdictions, datasets, areas) if datasets else []
     upserts, collapsed = _collapse(store, names, jurisdictions, upserts, [row[0] for row in pending], areas)
-    deletes += collapsed
-    if deletes:
+    if deletes:  # withdrawn: no document, no score
         backend.delete(deletes)
         derived.forget(store, deletes)
+    if collapsed:  # copies shown by their cluster's document: no document of their own, scores kept
+        backend.delete(collapsed)
     if upserts:
         backend.upsert(upserts)
     backend.commit()

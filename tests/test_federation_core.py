@@ -220,3 +220,17 @@ def test_closure_follows_keys_clusters_and_merges_but_not_generic_keys():
     )
     assert found == {"a", "b", "c", "d", "e", "f"}
     assert generic == {"big"}
+
+
+def test_one_shared_file_is_not_the_same_downloads():
+    shared = "https://example.org/reference/communes.csv"
+    a = copy_of(
+        "a",
+        "s1",
+        dataset(
+            title="Arbres",
+            distributions=[Distribution(download_url=[shared, "https://example.org/arbres.csv"])],
+        ),
+    )
+    b = copy_of("b", "s2", dataset(title="Lycées", distributions=[Distribution(download_url=[shared])]))
+    assert ("a", "b") not in clusters_of(a, b)
