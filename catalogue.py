@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .harvester.sources import Config, load_config
 from .indexer.backend import IndexOutdated, SearchBackend
-from .indexer.documents import sync_index
-from .store import Store
+from .indexer.documents import SearchView, sync_index
+from .store import Store, feed
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"
@@ -92,7 +92,7 @@ class Catalogue:
             # the index is derived data: drop it and rebuild it from the store below
             log.warning("%s; rebuilding it", exc)
             shutil.rmtree(exc.path, ignore_errors=True)
-            store.reset_index_marks()
+            feed.reset(store, SearchView.name)
             search = open_backend(directory, name)
         if writer:
             sync_index(store, search, settings=config.settings)

@@ -608,6 +608,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .indexer.sparql import catalog_info_from_store
     from .mappings.model import text_in
+    from .store import feed
     from .validation import shacl
 
     config, store, data_dir = _store_only(args)
@@ -620,6 +621,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 2
         info = catalog_info_from_store(store, config.settings.base_url, config)
         total = min(store.count(), args.limit or store.count())
+        as_of = feed.head(store)  # a record changed after this loses its result (store.shacl)
         with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
             task = bar.add_task("validate", total=total)
             report = shacl.validate_store(
@@ -629,7 +631,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 args.profile,
                 limit=args.limit,
                 progress=lambda n: bar.advance(task, n),
-                on_batch=lambda part: shacl.save_results(store, part),  # for the quality score
+                on_batch=lambda part: shacl.save_results(store, part, as_of),  # for the quality score
             )
         listed = [dataset for dataset, _ in report.worst(args.top)]
         titles = {i: text_in(r["dataset"].title) for i, r in store.datasets(listed).items()}
@@ -693,16 +695,13 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     from .api.duplicates import source_pair_rows
     from .federation import view
     from .federation.areas import areas_for
-    from .federation.rules import RulesError, default_rules
+    from .federation.rules import RulesError
     from .store.federation import FederationTables
 
     config, store, _ = _store_only(args)
     try:
-        rules = default_rules().with_threshold(config.settings.federation_threshold)
         with console.status("clustering what changed"):
-            view.refresh(
-                store, rules, config.settings.federation_overrides, areas_for(config.settings.bodies)
-            )
+            view.catch_up(store, config.settings, areas_for(config.settings.bodies))
         tables = FederationTables(store)
         pairs = source_pair_rows(tables, args.source)
         clusters = tables.review(args.source, max(args.limit, 0))

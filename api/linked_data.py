@@ -34,7 +34,7 @@ from fastapi.responses import Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW
-from ..indexer.sparql import catalog_info_from_store, ensure_schema
+from ..indexer.sparql import catalog_info_from_store
 from ..mappings.catalog_rdf import (
     CatalogInfo,
     HydraView,
@@ -151,7 +151,6 @@ def _state(request: Request) -> LinkedData:
             state = getattr(app.state, "linked_data", None)
             if state is None:
                 store = app.state.store
-                ensure_schema(store)  # the duplicates index (and the SPARQL triggers)
                 state = LinkedData(store, app.state.backend, app.state.config, CatalogPager(str(store.path)))
                 app.state.linked_data = state
     return state

@@ -16,7 +16,7 @@ same 300 titles ("Budget primitif", "Arbres"…) recur across publishers.
 Times (medians of --repeat): the full clustering (facts and keys of every record, links, clusters), and a
 --change share of records changed (titles, pages) re-clustered through `closure()` over in-memory key and
 cluster indexes, as the view does. With --store, the same through a SQLite store as a sync runs it
-(`federation.view.refresh`: facts read and decoded, closure over the stored keys, clusters written): the
+(`federation.view.catch_up`: facts read and decoded, closure over the stored keys, clusters written): the
 first refresh, one with nothing changed, and one after a --change share of records was rewritten. Precision
 and recall of pairs against the generated truth. Prints
 figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
@@ -256,7 +256,7 @@ def main() -> None:
 
 
 def store_bench(records, truth, args) -> None:
-    """The view as a sync runs it: records in a SQLite store, `view.refresh` full, then after a change."""
+    """The view as a sync runs it: records in a SQLite store, `view.catch_up` full, then after a change."""
     import tempfile
     from pathlib import Path
 
@@ -279,14 +279,14 @@ def store_bench(records, truth, args) -> None:
                 store.save_page(source, runs[source], upserts[start : start + 5000], [])
         print(f"store: {len(records):,} records written in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
-        view.refresh(store)
+        view.catch_up(store)
         full = time.perf_counter() - t
         clusters = FederationTables(store)
         sizes = dict(
             store.db.execute("SELECT cluster, COUNT(*) FROM fed_members GROUP BY cluster").fetchall()
         )
         t = time.perf_counter()
-        view.refresh(store)
+        view.catch_up(store)
         idle = time.perf_counter() - t
         members = defaultdict(list)
         for member, cluster_id in store.db.execute("SELECT id, cluster FROM fed_members"):
@@ -315,7 +315,7 @@ def store_bench(records, truth, args) -> None:
             for source, upserts in changed.items():
                 store.save_page(source, runs[source], upserts, [])
             t = time.perf_counter()
-            touched = view.refresh(store)
+            touched = view.catch_up(store)
             changes.append(time.perf_counter() - t)
         print(
             f"store: {args.change:.0%} change re-clustered in median {statistics.median(changes):.3f} s "

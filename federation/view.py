@@ -1,26 +1,29 @@
-"""The federation view: keeps the store's clusters in step with its records.
+"""The federation view: keeps the store's clusters in step with its records, as a view of the change feed.
 
-`refresh` re-clusters what changed since it last ran (records whose version differs from the one it
-clustered, and withdrawn ones): the changed records' facts, then `closure()` over the stored keys and
-clusters, then `cluster()` of that closed set, written in one transaction. When most of the store changed
-(the first run), everything is clustered at once instead. It returns the records whose cluster or rank
-changed: the indexer rebuilds their search documents (one per cluster).
+`catch_up` applies the feed's entries since the view's cursor: the changed records' facts, then `closure()`
+over the stored keys and clusters, then `cluster()` of that closed set, written in one transaction with a
+`rescored` feed entry for every record whose cluster or rank changed (so the search index, which catches up
+next, rewrites their cluster's one document). When most of the store changed (the first run), everything is
+clustered at once instead. Applying a batch twice writes the same clusters: crash-safe as every view.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 
 from ..mappings.model import dataset_from_json
+from ..mappings.quality import score
+from ..store import feed
 from ..store.federation import FederationTables
+from ..store.feed import Change
 from .areas import Areas
 from .cluster import closure, cluster
 from .keys import Copy, copy_of, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
 _BATCH = 2000
+_FEED_BATCH = 1_000_000  # feed entries per apply: the first run clusters the whole store at once
 FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
 
 
@@ -42,7 +45,7 @@ def facts(
                     row["source_id"],
                     dataset,
                     publisher=body or publisher_of(dataset),
-                    quality=float(row["total"] or 0.0),
+                    quality=float(score(dataset).total),  # completeness, as the index will score it
                     first_seen=row["first_seen"],
                     own=body is not None and body == source_area,
                 ),
@@ -52,26 +55,59 @@ def facts(
     return found
 
 
-def refresh(
-    store,
-    rules: Rules | None = None,
-    overrides: Overrides | Path | None = None,
-    areas: Areas | None = None,
-) -> list[str]:
-    """Re-cluster what changed; returns the records whose cluster or rank changed."""
-    rules = rules or default_rules()
-    if not isinstance(overrides, Overrides):
-        overrides = load_overrides(overrides)
-    tables = FederationTables(store)
-    changed = tables.changed()
-    # an edited overrides file re-clusters the records it named before and names now
-    applied = json.dumps([overrides.merges, overrides.splits])
-    previous = tables.state("overrides")
-    if previous is not None and previous != applied:
+class FederationView:
+    """The clusters as a view of the store's change feed (`store.feed`): each batch of changed records
+    (created, updated, remapped, withdrawn) is re-clustered with everything linked to it. `rescored`
+    entries are skipped: they change derived values, not what identifies a record."""
+
+    name = "federation"
+
+    def __init__(self, store, rules: Rules, overrides: Overrides, areas: Areas | None = None) -> None:
+        self.store, self.rules, self.overrides, self.areas = store, rules, overrides, areas
+        self.applied = json.dumps([overrides.merges, overrides.splits])
+
+    def apply(self, changes: list[Change]) -> None:
+        # any entry but `rescored` (a later `rescored` of the same record does not hide its `created`)
+        ids = list(dict.fromkeys(c.id for c in changes if c.kind != "rescored"))
+        if ids:
+            recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
+
+    def apply_overrides(self) -> None:
+        """An edited overrides file re-clusters the records it named before and names now."""
+        tables = FederationTables(self.store)
+        previous = tables.state("overrides")
+        if previous is None or previous == self.applied:
+            return
         named = {i for groups in json.loads(previous) for group in groups for i in group}
-        named |= {i for group in (*overrides.merges, *overrides.splits) for i in group}
-        changed = sorted(set(changed) | (named & set(tables.clusters_of(sorted(named)))))
-    if not changed and previous == applied:
+        named |= {i for group in (*self.overrides.merges, *self.overrides.splits) for i in group}
+        ids = sorted(named & set(tables.clusters_of(sorted(named))))
+        recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
+
+
+def catch_up(store, settings=None, areas: Areas | None = None) -> int:
+    """Bring the clusters up to date (settings: `settings.federation` and the registry's areas); returns
+    how many feed entries were read. The first run reads every record at once: clustering them together
+    costs less than a closure per batch."""
+    rules = default_rules().with_threshold(getattr(settings, "federation_threshold", None))
+    view = FederationView(
+        store, rules, load_overrides(getattr(settings, "federation_overrides", None)), areas
+    )
+    view.apply_overrides()
+    return feed.catch_up(store, view, batch=_FEED_BATCH)
+
+
+def recluster(
+    store,
+    changed: list[str],
+    rules: Rules,
+    overrides: Overrides,
+    areas: Areas | None = None,
+    applied: str | None = None,
+) -> list[str]:
+    """Re-cluster these records and every record linked to them; returns the records whose cluster or
+    rank changed (the store gives each a `rescored` feed entry, for the search index)."""
+    tables = FederationTables(store)
+    if not changed:
         return []
     jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
     new: dict[str, tuple[Copy, int]] = {}
@@ -106,4 +142,4 @@ def refresh(
     kept = [i for i in ids if i not in new and i not in dropped]
     copies = [c for c, _ in new.values()] + tables.copies(kept)
     clusters = cluster(copies, rules, overrides, generic)
-    return tables.save(new.values(), dropped, clusters, ids, {"overrides": applied})
+    return tables.save(new.values(), dropped, clusters, ids, {"overrides": applied} if applied else None)

@@ -10,13 +10,13 @@ import msgspec
 
 from ..federation import view as federation
 from ..federation.areas import Areas, areas_for
-from ..federation.rules import default_rules
 from ..mappings.dates import sort_key
 from ..mappings.geometry import extent
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
-from ..store import Store, gc_paused
+from ..store import Store, feed, gc_paused
 from ..store.federation import FederationTables
+from ..store.feed import Change, latest
 from . import derived
 from .backend import SearchBackend, SearchDocument
 
@@ -103,68 +103,44 @@ def _documents(
     ]
 
 
-def sync_index(
-    store: Store,
-    backend: SearchBackend,
-    jurisdictions: dict[str, str] | None = None,
-    progress: Callable[[int], None] | None = None,
-    batch: int = 5000,
-    settings: Settings | None = None,
-) -> int:
-    """Bring the index up to date with every record changed since it was last indexed; returns how many.
+class SearchView:
+    """The search index (and the quality scores its documents carry) as a view of the change feed."""
 
-    Safe to run at any time and after any crash: the store's versions say what is stale.
-    """
-    if jurisdictions is None:
-        jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
-    derived.mark_unscored(store)
-    # may mark records for re-indexing: those whose publisher display changed (records indexed during a
-    # harvest used the displays of the previous refresh)
-    names = derived.refresh(store)
-    # clusters first: the records whose cluster changed are marked for re-indexing (one document a cluster)
-    rules = default_rules().with_threshold(settings.federation_threshold if settings else None)
-    areas = areas_for(settings.bodies) if settings and settings.bodies else None
-    federation.refresh(store, rules, settings.federation_overrides if settings else None, areas)
-    done = 0
-    while True:
+    name = "search"
+
+    def __init__(
+        self,
+        store: Store,
+        backend: SearchBackend,
+        jurisdictions: dict[str, str | None],
+        names: PublisherNames,
+        areas: Areas | None = None,
+    ) -> None:
+        self.store, self.backend, self.jurisdictions, self.names = store, backend, jurisdictions, names
+        self.areas = areas  # the registry's areas: each record indexed in its area and all containing it
+
+    def apply(self, changes: list[Change]) -> None:
         with gc_paused():
-            pending = store.pending_index(batch)
-            if not pending:
-                break
-            _index_batch(store, backend, pending, jurisdictions, names, areas)
-        done += len(pending)
-        if progress:
-            progress(len(pending))
-    return done
-
-
-def _index_batch(
-    store: Store,
-    backend: SearchBackend,
-    pending: list[tuple[str, str, bytes | None, int]],
-    jurisdictions: dict[str, str],
-    names: PublisherNames,
-    areas: Areas | None = None,
-) -> None:
-    deletes: list[str] = []
-    datasets: dict[str, Dataset] = {}
-    source_ids: dict[str, str] = {}
-    for fedcat_id, source_id, data, _version in pending:
-        if data is None:
-            deletes.append(fedcat_id)
-        else:
-            datasets[fedcat_id], source_ids[fedcat_id] = dataset_from_json(data), source_id
-    upserts = _documents(store, names, source_ids, jurisdictions, datasets, areas) if datasets else []
-    upserts, collapsed = _collapse(store, names, jurisdictions, upserts, [row[0] for row in pending], areas)
-    if deletes:  # withdrawn: no document, no score
-        backend.delete(deletes)
-        derived.forget(store, deletes)
-    if collapsed:  # copies shown by their cluster's document: no document of their own, scores kept
-        backend.delete(collapsed)
-    if upserts:
-        backend.upsert(upserts)
-    backend.commit()
-    store.mark_indexed([(row[0], row[3]) for row in pending])
+            records = self.store.current(latest(changes))
+            deletes = [i for i, r in records.items() if r.withdrawn]
+            datasets = {i: dataset_from_json(r.dataset) for i, r in records.items() if not r.withdrawn}
+            source_ids = {i: records[i].source_id for i in datasets}
+            upserts = (
+                _documents(self.store, self.names, source_ids, self.jurisdictions, datasets, self.areas)
+                if datasets
+                else []
+            )
+            upserts, collapsed = _collapse(
+                self.store, self.names, self.jurisdictions, upserts, list(records), self.areas
+            )
+            if deletes:  # withdrawn: no document, no score
+                self.backend.delete(deletes)
+                derived.forget(self.store, deletes)
+            if collapsed:  # copies shown by their cluster's document: no document of their own, scores kept
+                self.backend.delete(collapsed)
+            if upserts:
+                self.backend.upsert(upserts)
+            self.backend.commit()
 
 
 def _collapse(
@@ -205,7 +181,8 @@ def _collapse(
 
 
 def merge_documents(docs: list[SearchDocument]) -> SearchDocument:
-    """The cluster's document: the canonical (first) document, facets the union of every copy's."""
+    """The cluster's document: the canonical (first) document, facets the union of every copy's, text
+    fields searching every copy's words (shown: the canonical copy's, read from the store)."""
     first = docs[0]
     if len(docs) == 1:
         return first
@@ -222,22 +199,60 @@ def merge_documents(docs: list[SearchDocument]) -> SearchDocument:
             "language",
         )
     }
-    others = " ".join(dict.fromkeys(d.title for d in docs[1:] if d.title != first.title))
+    # every copy's words find the cluster: the other copies' distinct titles and descriptions as text
+    titles = " ".join(dict.fromkeys(d.title for d in docs[1:] if d.title and d.title != first.title))
+    descriptions = " ".join(
+        dict.fromkeys(d.description for d in docs[1:] if d.description and d.description != first.description)
+    )
     bbox = next((d.bbox for d in docs if d.bbox), [])  # the canonical copy's, else another copy's
     return msgspec.structs.replace(
-        first, keywords_text=f"{first.keywords_text} {others}".strip(), bbox=bbox, **facets
+        first,
+        keywords_text=f"{first.keywords_text} {titles}".strip(),
+        description=f"{first.description} {descriptions}".strip(),
+        bbox=bbox,
+        **facets,
     )
+
+
+def _jurisdictions(store: Store) -> dict[str, str | None]:
+    return {s["id"]: s["jurisdiction"] for s in store.sources()}
+
+
+def sync_index(
+    store: Store,
+    backend: SearchBackend,
+    jurisdictions: dict[str, str | None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 5000,
+    settings: Settings | None = None,
+) -> int:
+    """Bring the index up to date with the change feed; returns how many entries were read.
+
+    The federation view catches up first: the records whose cluster changed get a `rescored` entry, so
+    this same catch-up rewrites their cluster's document (one per cluster). `settings` give the registry
+    files (areas), the federation's overrides and threshold.
+
+    Safe to run at any time and after any crash: the view's cursor says what is left.
+    """
+    # may append `rescored` entries: the records whose publisher display changed (records indexed during
+    # a harvest used the displays of the previous refresh)
+    names = derived.refresh(store)
+    areas = areas_for(settings.bodies) if settings and settings.bodies else None
+    federation.catch_up(store, settings, areas)
+    view = SearchView(store, backend, jurisdictions or _jurisdictions(store), names, areas)
+    return feed.catch_up(store, view, batch=batch, progress=progress)
 
 
 class IndexFeed:
     """Index records as a harvest writes them, before `sync_index` runs.
 
     The search engine then indexes a page (in its own threads, for tantivy) while the harvester fetches
-    and parses the next one, instead of everything waiting for the end of the run. The contract stays
-    `sync_index`'s: a record is marked indexed only once the backend has committed it, so a crash or an
-    index failure leaves it pending and the next sync repairs it. The feed commits every `commit_every`
-    documents (each commit costs ~0.1-0.3 s, and the engine buffers what is not committed yet) and in
-    `flush`. An index error is logged and stops the feed; the records stay pending for `sync_index`.
+    and parses the next one, instead of everything waiting for the end of the run. The contract stays the
+    feed's: the view's cursor moves only once the backend has committed, so a crash or an index failure
+    leaves the entries to the next `sync_index`. The feed commits every `commit_every` documents (each
+    commit costs ~0.1-0.3 s, and the engine buffers what is not committed yet) and in `flush`, which then
+    catches the view up, skipping the entries it indexed itself (and applying the others: withdrawals,
+    other writers'). An index error is logged and stops the feed; `sync_index` does its work later.
     """
 
     def __init__(
@@ -252,14 +267,15 @@ class IndexFeed:
         # documents as the sync makes them: areas of the registry, one document per cluster already known
         # (new records' clusters are settled by the sync after the run, which re-indexes what they change)
         self.areas = areas_for(settings.bodies) if settings and settings.bodies else None
-        self.jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
-        self._written: list[tuple[str, int]] = []  # (id, version) sent to the backend, not committed yet
+        self.jurisdictions = _jurisdictions(store)
+        self._sent: list[int] = []  # feed positions sent to the backend, not committed yet
+        self._indexed: set[int] = set()  # committed, and not yet passed by the view's cursor
         self.failed = False
 
     def add(
         self, source_id: str, jurisdiction: str | None, records: Iterable[tuple[str, int, Dataset]]
     ) -> None:
-        """Index (fedcat id, version, dataset) of records the store has just written."""
+        """Index (fedcat id, feed position, dataset) of records the store has just written."""
         if self.failed:
             return
         records = list(records)
@@ -283,34 +299,37 @@ class IndexFeed:
             log.exception("indexing during the harvest failed; the records stay pending for the next sync")
             self.failed = True
             return
-        self._written.extend((fedcat_id, version) for fedcat_id, version, _ in records)
-        if len(self._written) >= self.commit_every:
+        self._sent.extend(seq for _, seq, _ in records)
+        if len(self._sent) >= self.commit_every:
             self.flush()
 
     def flush(self) -> None:
-        """Commit what was sent and mark it indexed."""
-        if self.failed or not self._written:
+        """Commit what was sent, then catch the view up past it."""
+        if self.failed or not self._sent:
             return
         try:
             self.backend.commit()
-            self.store.mark_indexed(self._written)
+            self._indexed.update(self._sent)
+            self._sent = []
+            view = SearchView(self.store, self.backend, _jurisdictions(self.store), self.names, self.areas)
+            feed.catch_up(self.store, view, skip=lambda change: change.seq in self._indexed)
+            at = feed.cursor(self.store, SearchView.name)
+            self._indexed = {seq for seq in self._indexed if seq > at}
         except Exception:
             log.exception(
                 "index commit during the harvest failed; the records stay pending for the next sync"
             )
             self.failed = True
-            return
-        self._written = []
 
 
 def rebuild_index(
     store: Store,
     backend: SearchBackend,
-    jurisdictions: dict[str, str] | None = None,
+    jurisdictions: dict[str, str | None] | None = None,
     settings: Settings | None = None,
 ) -> int:
     """Drop the index and rebuild it from the store (after a crash or an engine change)."""
     backend.clear()
     backend.commit()
-    store.reset_index_marks()
+    feed.reset(store, SearchView.name)
     return sync_index(store, backend, jurisdictions, settings=settings)

@@ -2,8 +2,8 @@
 
 It holds the sources, their harvest runs (the job reports), every record ever harvested (raw payload and
 its hash, the normalised DCAT-AP dataset, first/last seen, withdrawn-at) and the HTTP validators of fetched
-pages. Each change bumps the record's `version`; the search index is brought up to date from the rows whose
-`indexed_version` lags behind, so a crash between the store and the index is repaired by the next sync.
+pages. Each change bumps the record's `version` and appends an entry to the change feed in the same
+transaction (`store.feed`): every derived view catches up from there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -39,6 +39,32 @@ def record_id(source_id: str, source_record_id: str) -> str:
 
 def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def _append_changes(db: sqlite3.Connection, entries: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
+    """Append (id, version, kind) entries to the change feed, in order, inside the caller's write
+    transaction; returns (id, position). The write lock makes the positions consecutive."""
+    if not entries:
+        return []
+    db.executemany("INSERT INTO changes (id, version, kind) VALUES (?, ?, ?)", entries)
+    last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+    first = last - len(entries) + 1
+    return [(fedcat_id, first + n) for n, (fedcat_id, _version, _kind) in enumerate(entries)]
+
+
+class StoredRecord(NamedTuple):
+    """A record as the change feed's views read it (the dataset left as stored JSON: decoded by the views
+    that need it)."""
+
+    id: str
+    source_id: str
+    source_record_id: str
+    uri: str
+    first_seen: str
+    last_seen: str
+    version: int
+    withdrawn: bool
+    dataset: bytes
 
 
 class Upsert(msgspec.Struct):
@@ -275,10 +301,11 @@ class Store:
         """Write one page in one transaction: new/changed records, the unchanged ones seen, the page cache.
 
         `page` is (url, etag, last_modified, next_url, source record ids) for conditional re-fetching.
-        Returns (fedcat id, version) of each record written, for indexing it (`mark_indexed`).
+        Returns (fedcat id, feed position) of each record written: its change feed entry (`store.feed`).
         """
         stamp = now()
         versions: list[tuple[str, int]] = []
+        written: list[tuple[str, int]] = []
         with self.write() as db:
             if upserts:
                 db.executemany(
@@ -321,6 +348,9 @@ class Store:
                             chunk,
                         )
                     )
+                written = _append_changes(
+                    db, [(i, v, "created" if v == 1 else "updated") for i, v in versions]
+                )
             if unchanged:
                 db.executemany(
                     "UPDATE records SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
@@ -340,7 +370,7 @@ class Store:
                         zlib.compress(msgspec.json.encode(ids), 1),
                     ),
                 )
-        return [(row[0], row[1]) for row in versions]
+        return written
 
     def cached_page(self, url: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
@@ -367,11 +397,22 @@ class Store:
             ).fetchone()[0]
             if unseen and not force and unseen > max_share * live:
                 raise MassWithdrawal(unseen, live, max_share)
-            db.execute(
-                "UPDATE records SET withdrawn_at = ?, version = version + 1 "
-                "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
-                (now(), source_id, run_id),
-            )
+            gone = [
+                row[0]
+                for row in db.execute(
+                    "UPDATE records SET withdrawn_at = ?, version = version + 1 "
+                    "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ? RETURNING id",
+                    (now(), source_id, run_id),
+                )
+            ]
+            gone.sort()
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'withdrawn' FROM records"
+                    f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                )
             return unseen
 
     def record(self, fedcat_id: str) -> dict[str, Any] | None:
@@ -429,25 +470,21 @@ class Store:
                 }
             last = rows[-1]["id"]
 
-    def pending_index(self, batch: int = 2000) -> list[tuple[str, str, bytes | None, int]]:
-        """Records whose index entry is stale: (id, source_id, dataset JSON or None if withdrawn, version)."""
-        rows = self.db.execute(
-            "SELECT r.id, source_id, CASE WHEN withdrawn_at IS NULL THEN dataset END, version"
-            " FROM records r JOIN record_data d ON d.id = r.id WHERE indexed_version < version LIMIT ?",
-            (batch,),
-        ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
-
-    def mark_indexed(self, versions: list[tuple[str, int]]) -> None:
-        with self.write() as db:
-            db.executemany(
-                "UPDATE records SET indexed_version = ? WHERE id = ?", [(v, i) for i, v in versions]
-            )
-
-    def reset_index_marks(self) -> None:
-        """Before a full index rebuild: every record must be indexed again."""
-        with self.write() as db:
-            db.execute("UPDATE records SET indexed_version = 0")
+    def current(self, ids: Iterable[str]) -> dict[str, StoredRecord]:
+        """The current state of these records (the change feed's views read it), by id; ids not stored
+        are left out."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self.db.execute(
+                "SELECT r.id, source_id, source_record_id, uri, first_seen, last_seen, version,"
+                " withdrawn_at IS NOT NULL, dataset FROM records r JOIN record_data d ON d.id = r.id"
+                f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = StoredRecord(*row[:7], bool(row[7]), row[8])
+        return found
 
     # --- link checks ---------------------------------------------------------------------------------
 
@@ -474,15 +511,26 @@ class Store:
                 found[row["url"]] = {**dict(row), "ok": bool(row["ok"])}
         return found
 
-    def reindex_sources(self, source_ids: Iterable[str]) -> int:
-        """Mark the live records of these sources for re-indexing (their link checks changed)."""
-        ids = list(source_ids)
+    def rescore(self, *, ids: Iterable[str] = (), sources: Iterable[str] = ()) -> int:
+        """A `rescored` feed entry for these live records (by id, or all of these sources'): an input of
+        their derived values changed (link checks, SHACL results, publisher displays), not the records."""
+        ids, sources = list(dict.fromkeys(ids)), list(dict.fromkeys(sources))
+        added = 0
         with self.write() as db:
-            return db.execute(
-                f"UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL"
-                f" AND source_id IN ({','.join('?' * len(ids))})",
-                ids,
-            ).rowcount
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                ).rowcount
+            if sources:
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND source_id IN ({','.join('?' * len(sources))}) ORDER BY id",
+                    sources,
+                ).rowcount
+        return added
 
     def live_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}

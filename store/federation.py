@@ -1,8 +1,8 @@
 """The federation view's tables: each live record's clustering facts and keys, its cluster, the evidence.
 
-`fed_copies.version` is the record version the view last clustered: records whose version differs (new,
-changed, withdrawn) are what the next refresh re-clusters. Everything else the view decides (which records,
-which clusters) is `fedcat.federation`'s; this module only reads and writes rows.
+`fed_copies.version` is the record version the view last clustered (the change feed says what to
+re-cluster). Everything the view decides (which records, which clusters) is `fedcat.federation`'s; this
+module only reads and writes rows (the tables: `store.schema.FEDERATION`).
 """
 
 from __future__ import annotations
@@ -35,17 +35,6 @@ class FederationTables:
     @property
     def db(self) -> sqlite3.Connection:
         return self.store.db
-
-    def changed(self, limit: int | None = None) -> list[str]:
-        """Records new, changed or withdrawn since the view last clustered them."""
-        sql = (
-            "SELECT r.id FROM records r LEFT JOIN fed_copies f ON f.id = r.id"
-            " WHERE (r.withdrawn_at IS NULL AND (f.version IS NULL OR f.version != r.version))"
-            " OR (r.withdrawn_at IS NOT NULL AND f.id IS NOT NULL)"
-        )
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [row[0] for row in self.db.execute(sql)]
 
     def live_records(self, ids: list[str]) -> list[dict[str, Any]]:
         """(id, source, version, first seen, dataset JSON, quality total) of the live ones among `ids`."""
@@ -121,7 +110,7 @@ class FederationTables:
     ) -> list[str]:
         """In one transaction: the new facts of changed records (with their version), the records no longer
         live dropped, and the clusters of the `replaced` records rewritten. The records whose cluster or rank
-        changed are marked for re-indexing (their search documents are one per cluster) and returned."""
+        changed get a `rescored` feed entry (their search documents are one per cluster) and are returned."""
         copies, dropped, replaced = list(copies), list(dropped), list(replaced)
         touched: set[str] = set()
         with self.store.write() as db:
@@ -159,9 +148,10 @@ class FederationTables:
             )
             after = {m: (cluster, rank) for m, cluster, rank in rows}
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
-            for chunk in _chunks(sorted(touched)):  # their search documents (one per cluster) change
-                db.execute(
-                    f"UPDATE records SET indexed_version = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+            for chunk in _chunks(sorted(touched)):  # their search documents (one per cluster) change:
+                db.execute(  # a `rescored` feed entry, in this transaction (Store.rescore's, on this db)
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
                     chunk,
                 )
         return sorted(touched)

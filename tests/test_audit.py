@@ -564,7 +564,7 @@ def test_facts_of_an_earlier_version_are_made_again(site: Site) -> None:
         db.execute("DROP TABLE audit_facts")
         db.execute("DROP TABLE audit_state")
         db.execute(re.sub(r",\s*families TEXT[^\n]*", "", next(statements(AUDIT_FACTS))))
-        db.execute("INSERT INTO audit_facts SELECT id, version, source_id, '', '', '', id, NULL, '[]', '[]', 0"
+        db.execute("INSERT INTO audit_facts SELECT id, source_id, '', '', '', id, NULL, '[]', '[]', 0"
                    " FROM records WHERE withdrawn_at IS NULL")  # fmt: skip
     assert refresh_facts(site.store) == len(SERVED)
     assert rows_by_id(site)["commune:59350"]["families"] == {

@@ -607,13 +607,6 @@ def test_sqlite_backend_counts_the_quality_facet(site: Site, tmp_path: Path) -> 
         backend.close()
 
 
-def test_records_indexed_before_quality_existed_are_rescored(site: Site, tmp_path: Path) -> None:
-    with site.store.write() as db:
-        db.execute("DELETE FROM quality WHERE id = ?", (fedcat_id("gares"),))
-    assert sync_index(site.store, site.backend) == 1
-    assert site.store.db.execute("SELECT count(*) FROM quality").fetchone()[0] == len(ITEMS)
-
-
 def test_cli_quality_csv(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = site.data_dir / "cli"
     common = ["--config", str(site.config_path), "--data-dir", str(data_dir)]

@@ -532,8 +532,9 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
 # --- stored results (for the quality score's DCAT-AP compliance indicator) --------------------------------
 
 
-def save_results(store: Any, part: Report) -> int:
-    """Store each checked dataset's result (at the record's current version); returns how many."""
+def save_results(store: Any, part: Report, as_of: int) -> int:
+    """Store each checked dataset's result; `as_of` is the change feed's head before the records were read
+    (`store.feed.head`): a record changed since loses its result. Returns how many."""
     per_dataset: dict[str, Counter[str]] = {i: Counter() for i in part.checked}
     for finding in part.violations():
         for dataset in finding.datasets:
@@ -543,9 +544,9 @@ def save_results(store: Any, part: Report) -> int:
         ShaclResult(i, part.profile, not sum(c.values()), c["source"], c["fedcat"])
         for i, c in per_dataset.items()
     ]
-    return stored_shacl.save(store, results)
+    return stored_shacl.save(store, results, as_of)
 
 
 def stored_conformance(store: Any, ids: Iterable[str]) -> dict[str, bool]:
-    """id -> whether its last validation found no violation, for records not changed since (by version)."""
+    """id -> whether its last validation found no violation, for records not changed since."""
     return stored_shacl.conformance(store, ids)

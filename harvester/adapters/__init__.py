@@ -1,7 +1,8 @@
 """One adapter per source type, discovered from the modules of this package.
 
-Adding a platform = adding a module here whose `Adapter` subclass sets `type` (plus its field map in
-`mappings/fieldmaps/` and tests on recorded shapes); nothing else to register.
+Adding a platform = adding a module here whose `Adapter` subclass sets `type`, plus its pure mapping in
+`mappings/` (registered in `mappings/registry.py`, with its field map in `mappings/fieldmaps/`) and tests on
+recorded shapes.
 """
 
 from __future__ import annotations

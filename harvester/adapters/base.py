@@ -1,7 +1,8 @@
 """The adapter contract: one small class per platform type.
 
-An adapter walks its source page by page (`pages`), yielding `RawRecord`s, and maps one raw record to a
-DCAT-AP `Dataset` (`to_dataset`). It knows its platform's API and nothing of storage or indexing.
+An adapter walks its source page by page (`pages`), yielding `RawRecord`s. It knows its platform's API and
+nothing of mapping, storage or indexing: the pure mapping of a raw record to a DCAT-AP `Dataset` is
+`mappings.registry.mapping_for(type)`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from ...mappings.model import Dataset
 from ..http import HarvestError, HttpClient
 from ..sources import Source
 
@@ -23,7 +23,7 @@ class RawRecord(msgspec.Struct):
     media_type: str
     fetch_url: str
     page: int
-    parsed: Any = None  # the adapter's parsed form, reused by `to_dataset` in the same run; never stored
+    parsed: Any = None  # the adapter's parsed form, handed to the mapping in the same run; never stored
 
 
 class Page(msgspec.Struct):
@@ -57,10 +57,6 @@ class Adapter(ABC):
     @abstractmethod
     def pages(self) -> Iterator[Page]:
         """Walk the source; raise a HarvestError when it cannot be read to the end."""
-
-    @abstractmethod
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        """Map one raw record to a DCAT-AP dataset whose fedcat URI is `uri`."""
 
 
 class Visited:
