@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import msgspec
+
 from ..mappings.model import dataset_from_json
 from ..mappings.quality import score
 from ..store import feed
@@ -23,6 +25,8 @@ from .keys import Copy, copy_of, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
 _BATCH = 2000
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Copy).decode
 _FEED_BATCH = 1_000_000  # feed entries per apply: the first run clusters the whole store at once
 FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
 
@@ -88,10 +92,9 @@ def catch_up(store, settings=None, areas: Areas | None = None) -> int:
     """Bring the clusters up to date (settings: `settings.federation` and the registry's areas); returns
     how many feed entries were read. The first run reads every record at once: clustering them together
     costs less than a closure per batch."""
-    rules = default_rules().with_threshold(getattr(settings, "federation_threshold", None))
-    view = FederationView(
-        store, rules, load_overrides(getattr(settings, "federation_overrides", None)), areas
-    )
+    federation = getattr(settings, "federation", None)  # config.Federation (read, not imported: a layer up)
+    rules = default_rules().with_threshold(getattr(federation, "threshold", None))
+    view = FederationView(store, rules, load_overrides(getattr(federation, "overrides", None)), areas)
     view.apply_overrides()
     return feed.catch_up(store, view, batch=_FEED_BATCH)
 
@@ -140,6 +143,12 @@ def recluster(
             changed, keys_of, holders_of, tables.clustered_with, overrides, rules.max_block
         )
     kept = [i for i in ids if i not in new and i not in dropped]
-    copies = [c for c, _ in new.values()] + tables.copies(kept)
+    copies = [c for c, _ in new.values()] + [_decode(facts) for facts in tables.copies(kept)]
     clusters = cluster(copies, rules, overrides, generic)
-    return tables.save(new.values(), dropped, clusters, ids, {"overrides": applied} if applied else None)
+    return tables.save(
+        [(c.id, c.source, c.keys, _encode(c), version) for c, version in new.values()],
+        dropped,
+        clusters,
+        ids,
+        {"overrides": applied} if applied else None,
+    )

@@ -11,13 +11,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import msgspec
-
-from ..federation.cluster import Cluster, Link
-from ..federation.keys import Copy
-
-_copy = msgspec.msgpack.Decoder(Copy)
-_encode = msgspec.msgpack.Encoder().encode
+# One federation link: (a, b, rule, confidence). The view's own types (`fedcat.federation`, a layer up)
+# are read here by their attributes only: facts are stored as the bytes the view encodes.
+Link = tuple[str, str, str, float]
 _CHUNK = 500
 
 
@@ -84,11 +80,12 @@ class FederationTables:
             ]
         return mates
 
-    def copies(self, ids: list[str]) -> list[Copy]:
-        found: list[Copy] = []
+    def copies(self, ids: list[str]) -> list[bytes]:
+        """The stored facts of these records, as the view encoded them."""
+        found: list[bytes] = []
         for chunk in _chunks(ids):
             found += [
-                _copy.decode(row[0])
+                row[0]
                 for row in self.db.execute(
                     f"SELECT facts FROM fed_copies WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
@@ -102,29 +99,30 @@ class FederationTables:
 
     def save(
         self,
-        copies: Iterable[tuple[Copy, int]],
+        copies: Iterable[tuple[str, str, Iterable[str], bytes, int]],
         dropped: Iterable[str],
-        clusters: list[Cluster],
+        clusters: list[Any],
         replaced: Iterable[str],
         state: dict[str, str] | None = None,
     ) -> list[str]:
-        """In one transaction: the new facts of changed records (with their version), the records no longer
+        """In one transaction: the new facts of changed records ((id, source, keys, facts, version)), the
+        records no longer
         live dropped, and the clusters of the `replaced` records rewritten. The records whose cluster or rank
         changed get a `rescored` feed entry (their search documents are one per cluster) and are returned."""
         copies, dropped, replaced = list(copies), list(dropped), list(replaced)
         touched: set[str] = set()
         with self.store.write() as db:
-            for chunk in _chunks([c.id for c, _ in copies] + dropped):
+            for chunk in _chunks([c[0] for c in copies] + dropped):
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", chunk)
                 db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", chunk)
             db.executemany(
                 "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
-                [(c.id, c.source, version, _encode(c)) for c, version in copies],
+                [(record, source, version, facts) for record, source, _keys, facts, version in copies],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
-                [(key, c.id) for c, _ in copies for key in c.keys],
+                [(key, c[0]) for c in copies for key in c[2]],
             )
             before: dict[str, tuple[str, int]] = {}
             for chunk in _chunks(replaced):
@@ -207,7 +205,7 @@ class FederationTables:
                 f" WHERE cluster IN ({','.join('?' * len(chunk))}) ORDER BY cluster, confidence DESC, a, b",
                 chunk,
             ):
-                found[row[0]].append(Link(row[1], row[2], row[3], row[4]))
+                found[row[0]].append((row[1], row[2], row[3], row[4]))
         return found
 
     def duplicate_clusters(self, source: str | None = None, limit: int = 100, offset: int = 0) -> list[str]:
@@ -237,8 +235,8 @@ class FederationTables:
                 "id": c,
                 "sources": members[c],
                 "evidence": [
-                    {"a": link.a, "b": link.b, "rule": link.rule, "confidence": link.confidence}
-                    for link in links[c]
+                    {"a": a, "b": b, "rule": rule, "confidence": confidence}
+                    for a, b, rule, confidence in links[c]
                 ],
             }
             for c in ids

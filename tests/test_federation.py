@@ -14,6 +14,7 @@ from urllib.parse import quote
 import msgspec
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
+from fedcat.config import Federation
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
@@ -178,7 +179,7 @@ def test_forced_split_separates_copies(tmp_path: Path) -> None:
     eu_id = record_id("eu", COPIES["eu"][0])
     national_id = record_id("national", COPIES["national"][0])
     overrides.write_text(f"split:\n  - [{eu_id}, {national_id}]\n")
-    settings = replace(_config().settings, federation_overrides=overrides)
+    settings = replace(_config().settings, federation=Federation(overrides=overrides))
     sync_index(store, backend, settings=settings)  # the edited file re-clusters the records it names
     assert backend.search(SearchQuery(q="comptages")).total == 3  # mel+national, eu, roubaix
     overrides.write_text("split: []\n")
@@ -389,7 +390,7 @@ def test_settings_federation_is_checked(tmp_path: Path) -> None:
     from fedcat.harvester.sources import ConfigError
 
     settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9}).settings
-    assert settings.federation_threshold == 0.9 and settings.federation_overrides.name == "fed.yaml"
+    assert settings.federation.threshold == 0.9 and settings.federation.overrides.name == "fed.yaml"
     for bad, says in (
         ({"threshold": 2}, "settings.federation.threshold"),
         ({"threshold": True}, "settings.federation.threshold"),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
+from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json, fetch_json
@@ -31,6 +32,9 @@ SINCE_MARGIN = timedelta(hours=1)
 
 class CkanAdapter(Adapter):
     type = "ckan"
+
+    class Options(SourceOptions):
+        language: UntaggedLanguage | None = None
 
     def pages(self) -> Iterator[Page]:
         number = 0

@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ...config import Source
 from ...mappings.datajson import as_list, record_identifier
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument
-from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json
 

@@ -21,13 +21,15 @@ The mapping is mappings/opendatasoft.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import msgspec
+
+from ...config import Source, SourceOptions
 from ...mappings.opendatasoft import API, metas, portal_root, record_identifier, strings
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
-from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .datajson import JsonStream, is_html
 from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
@@ -48,6 +50,31 @@ def odsql_string(value: str) -> str:
 
 class OpendatasoftAdapter(Adapter):
     type = "opendatasoft"
+
+    class Options(SourceOptions):
+        publisher: (
+            Annotated[
+                str,
+                msgspec.Meta(
+                    min_length=1, description="Harvest only this publisher's datasets, e.g. `Ville de Lille`."
+                ),
+            ]
+            | None
+        ) = None
+        where: Annotated[str, msgspec.Meta(description="An ODSQL filter on the catalogue.")] | None = None
+        order_by: (
+            Annotated[str, msgspec.Meta(description="ODSQL ordering of the walk (default `dataset_id`).")]
+            | None
+        ) = None
+        export_chunk: (
+            Annotated[
+                int,
+                msgspec.Meta(
+                    description="Datasets per export request past the 10,000 window (0: one request)."
+                ),
+            ]
+            | None
+        ) = None
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None

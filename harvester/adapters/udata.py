@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urljoin
 
+import msgspec
+
+from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
 from .base import Adapter, Page, RawRecord, Visited
 from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
@@ -25,6 +28,16 @@ OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
 
 class UdataAdapter(Adapter):
     type = "udata"
+
+    class Options(SourceOptions):
+        organizations: (
+            Annotated[
+                list[Annotated[str, msgspec.Meta(min_length=1)]],
+                msgspec.Meta(description="Harvest only these organizations (ids or slugs)."),
+            ]
+            | None
+        ) = None
+        language: UntaggedLanguage | None = None
 
     def pages(self) -> Iterator[Page]:
         visited = Visited()
