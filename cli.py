@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default=None, metavar="ID", help="only clusters with a copy from this source")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
-    p.add_argument("--limit", type=int, default=100, help="at most N clusters (default 100)")
+    p.add_argument(
+        "--limit", type=_non_negative_int, default=100, help="at most N clusters (default 100; 0: all)"
+    )
     _common(p)
 
     p = commands.add_parser(
@@ -822,11 +824,14 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
     config, store, _ = _store_only(args)
     try:
+        known = {s.id for s in config.sources} | {s["id"] for s in store.sources()}
+        if args.source is not None and args.source not in known:
+            raise RuntimeError(f"no source {args.source!r} (known: {', '.join(sorted(known)) or 'none'})")
         with console.status("clustering what changed"):
             view.catch_up(store, config.settings, areas_for(config.settings.bodies))
         tables = FederationTables(store)
         pairs = source_pair_rows(tables, args.source)
-        clusters = tables.review(args.source, max(args.limit, 0))
+        clusters = tables.review(args.source, args.limit or -1)  # SQLite: LIMIT -1 is no limit
     except RulesError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         return 2

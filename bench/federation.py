@@ -315,11 +315,11 @@ def store_bench(records, truth, args) -> None:
             for source, upserts in changed.items():
                 store.save_page(source, runs[source], upserts, [])
             t = time.perf_counter()
-            touched = view.catch_up(store)
+            entries = view.catch_up(store)
             changes.append(time.perf_counter() - t)
         print(
             f"store: {args.change:.0%} change re-clustered in median {statistics.median(changes):.3f} s "
-            f"({len(touched):,} records' clusters changed in the last round; target <= 2 s)"
+            f"({entries:,} feed entries in the last round; target <= 2 s)"
         )
         # what collapsing adds to a search page: the copies of its 20 hits (`sources`), read from the store
         hits = [

@@ -146,7 +146,10 @@ class FederationTables:
             )
             after = {m: (cluster, rank) for m, cluster, rank in rows}
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
-            for chunk in _chunks(sorted(touched)):  # their search documents (one per cluster) change:
+            # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
+            alone = {c.members[0] for c in clusters if len(c.members) == 1}
+            entries = sorted(i for i in touched if i in before or i not in alone)
+            for chunk in _chunks(entries):  # their search documents (one per cluster) change:
                 db.execute(  # a `rescored` feed entry, in this transaction (Store.rescore's, on this db)
                     "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
                     f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
