@@ -24,6 +24,7 @@ from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
+from .redaction import redact_logs
 
 console = Console(stderr=True)
 # tables go to stdout; when piped, rich would squeeze them into 80 columns
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = commands.add_parser("reindex", help="rebuild the search index from the store")
+    _common(p)
+
+    p = commands.add_parser(
+        "remap", help="map the stored payloads again with today's mappings and vocabularies"
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE_ID", help="only these sources (default: all)")
     _common(p)
 
     p = commands.add_parser("export", help="write the whole catalogue as DCAT-AP RDF, in constant memory")
@@ -320,6 +327,7 @@ def setup_logging(log_format: str | None, verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    redact_logs()  # no source credential in a log line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -695,6 +703,52 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remap(args: argparse.Namespace) -> int:
+    from .harvester.mapping import RemapReport, remap
+    from .indexer.documents import sync_index
+    from .indexer.sparql import sync_sparql
+
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    try:
+        config, store = catalogue.config, catalogue.store
+        sources = [config.source(source_id) for source_id in dict.fromkeys(args.sources)] or [
+            s for s in config.sources if s.enabled
+        ]  # unknown ids: a clear error before any work
+        total = sum(store.count(s.id) for s in sources)
+        with Progress(TextColumn("re-mapping"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:  # fmt: skip
+            task = bar.add_task("remap", total=total)
+            before: dict[str, int] = {}
+
+            def advance(source_id: str, done: int) -> None:
+                bar.advance(task, done - before.get(source_id, 0))
+                before[source_id] = done
+
+            reports = remap(store, config.settings, sources, progress=advance)
+        with console.status("bringing the index up to date"):
+            sync_index(store, catalogue.backend)
+            sync_sparql(store, config)
+    finally:
+        catalogue.close()
+    table = Table(title="Re-mapped")
+    for column in ("source", "records", "changed", "unchanged", "failed", "records/s"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    whole = RemapReport()
+    for source_id, report in reports.items():
+        whole.add(report)
+        rate = report.read / report.seconds if report.seconds else 0
+        table.add_row(source_id, str(report.read), str(report.changed), str(report.unchanged),
+                      str(report.failed), f"{rate:,.0f}")  # fmt: skip
+    out.print(table)
+    for fedcat_id, error in whole.errors[:20]:
+        console.print(f"[yellow]{fedcat_id}[/yellow]: {error}", highlight=False)
+    console.print(
+        f"{whole.read} records re-mapped: {whole.changed} changed (written, the views caught up),"
+        f" {whole.unchanged} unchanged, {whole.failed} failed"
+    )
+    return 1 if whole.failed else 0
+
+
 def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     """The config and the record store, without the search index (export and validation read the store)."""
     from .harvester.sources import load_config
@@ -1066,6 +1120,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "status": cmd_status,
     "reindex": cmd_reindex,
+    "remap": cmd_remap,
     "quality": cmd_quality,
     "linkcheck": cmd_linkcheck,
     "export": cmd_export,

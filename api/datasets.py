@@ -45,6 +45,13 @@ def _labelled(value: str) -> dict[str, str]:
     return {"value": value, "label": _label(value)}
 
 
+def _theme(ds: Dataset, uri: str) -> dict[str, str]:
+    """A theme with fedcat's label for it, else the label its source gave (GEMET, AGROVOC…)."""
+    if uri in ds.labels and not vocabularies.has_label(uri):
+        return {"value": uri, "label": text_in(ds.labels[uri])}
+    return _labelled(uri)
+
+
 def _i18n(texts: list[Text]) -> list[dict[str, str | None]]:
     return [{"value": t.value, "lang": t.lang} for t in texts]
 
@@ -96,11 +103,11 @@ def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> d
         "id": fedcat_id,
         "uri": ds.uri,
         "title": text_in(ds.title),
-        "description": text_in(ds.description),
+        "description": text_in(ds.description_text or ds.description),  # HTML as clean text
         "title_i18n": _i18n(ds.title),
         "description_i18n": _i18n(ds.description),
         "publisher": (text_in(ds.publisher.name) or None) if ds.publisher else None,
-        "themes": [_labelled(t) for t in ds.themes],
+        "themes": [_theme(ds, t) for t in ds.themes],
         "formats": [_labelled(f) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)],
         "licence": _labelled(ds.licence) if ds.licence else None,
         "keywords": [k.value for k in ds.keywords],

@@ -553,7 +553,7 @@ def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> 
         else ""
     )
     body = (
-        f"<h1>{_e(title)}</h1>{_formats(ds.uri)}<p>{_e(text_in(ds.description))}</p>"
+        f"<h1>{_e(title)}</h1>{_formats(ds.uri)}<p>{_e(text_in(ds.description_text or ds.description))}</p>"
         f"<table>{rows}</table><h2>Distributions</h2><ul>{distributions}</ul>{dup_html}"
         f'<p><a href="{_e(info.iri)}">Catalogue</a></p>'
     )

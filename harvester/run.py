@@ -15,15 +15,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
-from ..config import Config, Settings, Source
+from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
 from ..mappings.registry import Mapping, mapping_for
+from ..mappings.version import mapping_version
+from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
 
 log = logging.getLogger("fedcat.harvest")
@@ -41,20 +44,6 @@ class RunResult:
 
 
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
-
-
-def dataset_uri(settings: Settings, fedcat_id: str) -> str:
-    return f"{settings.base_url}/datasets/{fedcat_id}"
-
-
-def source_context(source: Source, settings: Settings) -> SourceContext:
-    """What the mapping of this source's records may know of it (the same at harvest and at re-map)."""
-    return SourceContext(
-        id=source.id,
-        url=source.url,
-        options=source.options,
-        record_uri=lambda srid: dataset_uri(settings, record_id(source.id, srid)),
-    )
 
 
 def http_client(
@@ -84,6 +73,7 @@ def http_client(
         policy=LinkPolicy(source.url, frozenset(source.allowed_hosts)),
         settings=http,
         page_cache=(lambda url: None) if full else page_cache,
+        credentials=header_values(source),
     )
     if context is not None:  # shared by every client of the process: limits, shutdown, metrics
         client.limits, client.stop = context.limits, context.stop
@@ -120,7 +110,12 @@ class Harvest:
     def run(self, run_id: int | None = None) -> RunResult:
         """Run the source; `run_id` is a run already started for it (queued by the scheduler or the API)."""
         run_id = self.run_id = self.store.start_run(self.source.id) if run_id is None else run_id
-        client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        try:
+            client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        except ConfigError as exc:  # a credential's environment variable is not set
+            message = "; ".join(exc.problems)
+            self.store.finish_run(run_id, "failed", dict(self.counts), message, self.report)
+            return RunResult(run_id, self.source.id, "failed", self.counts, message)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
@@ -156,11 +151,32 @@ class Harvest:
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
+        if status != "interrupted":
+            self._remap_stale()
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
+        message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _remap_stale(self) -> None:
+        """Records mapped by an older mapping version (whatever their payload did) are mapped again from
+        their stored payload: an improved vocabulary reaches records that never change at the source."""
+        if not self.store.has_stale_mappings(self.source.id, mapping_version()):
+            return
+        try:
+            done = remap_source(self.store, self.settings, self.source, stale_only=True)
+        except Exception as exc:  # the run itself has succeeded: the next one retries
+            log.exception("source %s: re-mapping failed", self.source.id)
+            self.report.notes.append(f"re-mapping records of an older mapping version failed: {exc}")
+            return
+        self.report.notes.append(
+            f"re-mapped {done.read} records of an older mapping version: {done.changed} changed,"
+            f" {done.failed} failed"
+        )
+        for fedcat_id, error in done.errors:
+            self._error(None, None, f"re-mapping {fedcat_id}: {error}")
 
     def _stopping(self) -> bool:
         return self.context is not None and self.context.stop.is_set()
@@ -218,7 +234,16 @@ class Harvest:
                 for value in values:
                     bucket[value] = bucket.get(value, 0) + 1
             upserts.append(
-                Upsert(fedcat_id, srid, dataset, record.payload, record.media_type, digest, record.fetch_url)
+                Upsert(
+                    fedcat_id,
+                    srid,
+                    dataset,
+                    record.payload,
+                    record.media_type,
+                    digest,
+                    redact_url(record.fetch_url),
+                    mapping_version(),
+                )
             )
             self.counts["created" if previous is None else "updated"] += 1
         for srid in page.unchanged_ids:  # listed by the source, not fetched: unchanged since the last run
@@ -238,8 +263,8 @@ class Harvest:
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append((source_record_id, url, error))
+        if len(self.errors) < MAX_ERRORS_KEPT:  # kept for display: no credential of the source's URL
+            self.errors.append((source_record_id, redact_url(url) if url else url, redact_text(error)))
 
     def _progress(self) -> None:
         if self.progress:

@@ -54,7 +54,7 @@ def search_document(
     return SearchDocument(
         id=fedcat_id,
         title=_texts(dataset.title),
-        description=_texts(dataset.description),
+        description=_texts(dataset.description_text or dataset.description),
         keywords_text=_texts(dataset.keywords),
         publisher_text=" ".join(t.value for t in publisher.name) if publisher else "",
         modified=sort_key(dataset.modified or dataset.issued),

@@ -6,6 +6,7 @@ as GeoJSON; these small pure functions turn either into WKT, and refuse values t
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -131,10 +132,47 @@ def wkt_bbox(wkt: str) -> BBox | None:
     return valid_bbox(min(xs), min(ys), max(xs), max(ys))
 
 
+# "<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON((…))": GeoSPARQL WKT with its CRS first
+_WKT_WITH_CRS = re.compile(r"^<[^<>\s]+>\s*[A-Za-z]")
+_WKT_START = re.compile(
+    r"^(?:SRID=\d+;\s*)?(?:MULTI)?(?:POINT|LINESTRING|POLYGON|GEOMETRYCOLLECTION)\b", re.I
+)
+
+
+def geometry_syntax(value: str) -> str:
+    """The encoding of a geometry literal, read from its content: "geojson", "gml" or "wkt"."""
+    text = value.lstrip()
+    if text.startswith(("{", "[")):
+        return "geojson"
+    if text.startswith("<") and not _WKT_WITH_CRS.match(text):
+        return "gml"  # an element: <gml:Envelope …>, <gml:Polygon …>
+    return "wkt"
+
+
+def is_wkt(value: str) -> bool:
+    """Whether a literal is WKT (with or without its CRS IRI first), the encoding search filters read."""
+    text = value.lstrip()
+    if _WKT_WITH_CRS.match(text):
+        text = text.split(">", 1)[1].lstrip()
+    return bool(_WKT_START.match(text))
+
+
+def _box_of(value: str) -> BBox | None:
+    """The box of one geometry literal: WKT (its CRS IRI skipped) or GeoJSON; GML is not read."""
+    if geometry_syntax(value) == "geojson":
+        try:
+            return geojson_bbox(json.loads(value))
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+            return None
+    if not is_wkt(value):
+        return None
+    return wkt_bbox(re.sub(r"^\s*<[^>]*>\s*", "", value))
+
+
 def extent(wkts: list[str]) -> BBox | None:
-    """The box covering these WKT geometries (a leading `<CRS IRI>` skipped; CRS84 / WGS 84 lon lat is
-    assumed); one crossing the antimeridian is kept alone, as boxes across it cannot be unioned simply."""
-    boxes = [b for w in wkts if (b := wkt_bbox(re.sub(r"^\s*<[^>]*>\s*", "", w)))]
+    """The box covering these geometry literals (WKT or GeoJSON; CRS84 / WGS 84 lon lat is assumed); one
+    crossing the antimeridian is kept alone, as boxes across it cannot be unioned simply."""
+    boxes = [b for w in wkts if (b := _box_of(w))]
     if not boxes:
         return None
     crossing = [b for b in boxes if b[0] > b[2]]

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
+from ..redaction import redact_url
 from .schema import migrate
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
@@ -39,6 +40,17 @@ def record_id(source_id: str, source_record_id: str) -> str:
 
 def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def _versions(db: sqlite3.Connection, ids: list[str]) -> list[tuple[str, int]]:
+    """(id, version) of these records, in the order the store finds them."""
+    found: list[tuple[str, int]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.extend(
+            db.execute(f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        )
+    return found
 
 
 def _append_changes(db: sqlite3.Connection, entries: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
@@ -77,6 +89,17 @@ class Upsert(msgspec.Struct):
     raw_media_type: str
     raw_hash: str
     fetch_url: str
+    mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
+
+
+class StoredPayload(NamedTuple):
+    """A live record's payload and dataset as stored, for re-mapping it."""
+
+    id: str
+    source_record_id: str
+    raw: bytes  # decompressed
+    dataset: bytes  # the stored dataset JSON
+    mapping_version: str | None
 
 
 class RunReport(msgspec.Struct, omit_defaults=True):
@@ -141,7 +164,7 @@ class Store:
                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, "
                 "url = excluded.url, jurisdiction = excluded.jurisdiction",
                 [
-                    (s.id, s.name, s.type, s.url, s.jurisdiction.key if s.jurisdiction else None)
+                    (s.id, s.name, s.type, redact_url(s.url), s.jurisdiction.key if s.jurisdiction else None)
                     for s in sources
                 ],
             )
@@ -304,18 +327,18 @@ class Store:
         Returns (fedcat id, feed position) of each record written: its change feed entry (`store.feed`).
         """
         stamp = now()
-        versions: list[tuple[str, int]] = []
         written: list[tuple[str, int]] = []
         with self.write() as db:
             if upserts:
                 db.executemany(
                     "INSERT INTO records (id, source_id, source_record_id, uri, original_uri, raw_media_type,"
-                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id, mapping_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (source_id, source_record_id) DO UPDATE SET uri = excluded.uri,"
                     " original_uri = excluded.original_uri, raw_media_type = excluded.raw_media_type,"
                     " raw_hash = excluded.raw_hash, fetch_url = excluded.fetch_url, last_seen = excluded.last_seen,"
-                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1",
+                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1,"
+                    " mapping_version = excluded.mapping_version",
                     [
                         (
                             u.id,
@@ -330,6 +353,7 @@ class Store:
                             stamp,
                             run_id,
                             run_id,
+                            u.mapping_version,
                         )
                         for u in upserts
                     ],
@@ -339,15 +363,7 @@ class Store:
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
                     [(u.id, zlib.compress(u.raw, 1), dataset_to_json(u.dataset)) for u in upserts],
                 )
-                ids = list(dict.fromkeys(u.id for u in upserts))
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    versions.extend(
-                        db.execute(
-                            f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})",
-                            chunk,
-                        )
-                    )
+                versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
                 written = _append_changes(
                     db, [(i, v, "created" if v == 1 else "updated") for i, v in versions]
                 )
@@ -469,6 +485,59 @@ class Store:
                     "dataset": dataset_from_json(row["dataset"]),
                 }
             last = rows[-1]["id"]
+
+    # --- re-mapping (`fedcat remap`) ------------------------------------------------------------------
+
+    def payloads(
+        self, source_id: str, after: int, limit: int, *, not_version: str | None = None
+    ) -> tuple[list[StoredPayload], int]:
+        """Up to `limit` live records of a source after storage position `after` (storage order reads the
+        records' rows and data in sequence), with another mapping version than `not_version` if given;
+        returns them and the position to go on from (the same `after` once there are no more)."""
+        stale = " AND (r.mapping_version IS NULL OR r.mapping_version != ?)" if not_version else ""
+        rows = self.db.execute(
+            "SELECT r.rowid, r.id, r.source_record_id, d.raw, d.dataset, r.mapping_version"
+            " FROM records r JOIN record_data d ON d.id = r.id"
+            f" WHERE r.source_id = ? AND r.rowid > ? AND r.withdrawn_at IS NULL{stale} ORDER BY r.rowid LIMIT ?",
+            (source_id, after, *((not_version,) if not_version else ()), limit),
+        ).fetchall()
+        found = [StoredPayload(r[1], r[2], zlib.decompress(r[3]), r[4], r[5]) for r in rows]
+        return found, (rows[-1][0] if rows else after)
+
+    def has_stale_mappings(self, source_id: str, version: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM records WHERE source_id = ? AND withdrawn_at IS NULL"
+                " AND (mapping_version IS NULL OR mapping_version != ?) LIMIT 1",
+                (source_id, version),
+            ).fetchone()
+            is not None
+        )
+
+    def save_remapped(
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[str], version: str
+    ) -> list[tuple[str, int]]:
+        """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
+        `remapped` feed entry each), and the ids whose dataset came out the same (only their mapping
+        version is written). Returns (id, feed position) of the changed ones."""
+        written: list[tuple[str, int]] = []
+        with self.write() as db:
+            if changed:
+                db.executemany(
+                    "UPDATE records SET uri = ?, original_uri = ?, version = version + 1, mapping_version = ?"
+                    " WHERE id = ?",
+                    [(d.uri, d.original_uri, version, i) for i, d, _ in changed],
+                )
+                db.executemany(
+                    "UPDATE record_data SET dataset = ? WHERE id = ?", [(j, i) for i, _, j in changed]
+                )
+                versions = _versions(db, [i for i, _, _ in changed])
+                written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
+            if stamped:
+                db.executemany(
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i in stamped]
+                )
+        return written
 
     def current(self, ids: Iterable[str]) -> dict[str, StoredRecord]:
         """The current state of these records (the change feed's views read it), by id; ids not stored

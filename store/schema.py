@@ -117,6 +117,7 @@ CREATE TABLE IF NOT EXISTS records (
     last_run_id INTEGER NOT NULL,
     withdrawn_at TEXT,
     version INTEGER NOT NULL DEFAULT 1,
+    mapping_version TEXT,  -- mappings.version of the mapping that made its dataset (NULL: an older release's)
     UNIQUE (source_id, source_record_id)
 );
 CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
@@ -310,11 +311,22 @@ def _to_2(db: sqlite3.Connection) -> None:
 
 
 def _to_3(db: sqlite3.Connection) -> None:
+    """Each record's mapping version: unknown (NULL) for what an earlier release mapped."""
+    if "mapping_version" not in {row[1] for row in db.execute("PRAGMA table_info(records)")}:
+        db.execute("ALTER TABLE records ADD COLUMN mapping_version TEXT")
+
+
+def _to_4(db: sqlite3.Connection) -> None:
     """The federation view's tables (its cursor starts at 0: it clusters every record once)."""
     _run(db, FEDERATION)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1, _to_2, _to_3]  # MIGRATIONS[n]: n -> n + 1
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _to_1,
+    _to_2,
+    _to_3,
+    _to_4,
+]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -16,6 +16,7 @@ SKIP = {"tests", "bench", "docs", "build", "dist"}
 LAYERS: dict[str, int] = {
     "config": 0,
     "gc_pause": 0,
+    "redaction": 0,
     "mappings": 0,
     "store": 1,
     "indexer": 2,
