@@ -85,3 +85,12 @@ def test_bad_boxes_get_a_400_naming_bbox(tmp_path: Path) -> None:
     assert client.get("/api/datasets", params={"bbox": "2.9,50.5,3.3,50.8"}).status_code == 200
     backend.close()
     store.close()
+
+
+def test_coverage_from_geojson_and_not_from_gml() -> None:
+    geojson = '{"type": "Polygon", "coordinates": [[[2, 50], [3, 50], [3, 51], [2, 51], [2, 50]]]}'
+    with_geojson = Dataset(uri="u", title=[Text("t")], spatial=[Location(geometry=geojson)])
+    assert search_document("a", "s", with_geojson).bbox == [2.0, 50.0, 3.0, 51.0]
+    gml = '<gml:Envelope srsName="EPSG:4326"><gml:lowerCorner>50 2</gml:lowerCorner></gml:Envelope>'
+    with_gml = Dataset(uri="u", title=[Text("t")], spatial=[Location(geometry=gml)])
+    assert search_document("b", "s", with_gml).bbox == []  # not read: never numbers of its attributes
