@@ -16,6 +16,7 @@ from ..config import Config
 from ..indexer.backend import SearchBackend
 from ..mappings import vocabularies
 from ..store import Store
+from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
 from .datasets import router as datasets_router
@@ -55,6 +56,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     install_handlers(app)
+    conventions.install(app, getattr(store, "path", None), config.settings.cors_origins)
     app.include_router(quality_router)
     app.include_router(duplicates_router)  # GET /api/duplicates: clusters, their evidence, source pairs
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body

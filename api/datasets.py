@@ -21,6 +21,7 @@ from ..mappings.model import Dataset, Text, text_in
 from ..store import Store
 from ..store.federation import FederationTables
 from . import schemas
+from .conventions import page_links
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
 from .params import DatasetId, SearchParams, facets_param, search_params
@@ -54,6 +55,26 @@ def _theme(ds: Dataset, uri: str) -> dict[str, str]:
 
 def _i18n(texts: list[Text]) -> list[dict[str, str | None]]:
     return [{"value": t.value, "lang": t.lang} for t in texts]
+
+
+def _document(value: Any) -> Any:
+    """A dataset as JSON, its texts `{"value", "lang"}` objects like the search items' `title_i18n` (the
+    store's compact `["value", "lang"]` pairs are its own business); defaults left out."""
+    if isinstance(value, Text):
+        return {"value": value.value, "lang": value.lang}
+    if isinstance(value, msgspec.Struct):
+        out = {}
+        for field in msgspec.structs.fields(value):
+            item = getattr(value, field.name)
+            default = field.default if field.default_factory is msgspec.NODEFAULT else field.default_factory()
+            if item != default:
+                out[field.encode_name] = _document(item)
+        return out
+    if isinstance(value, list):
+        return [_document(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _document(v) for k, v in value.items()}
+    return value
 
 
 def _record_labels(ds: Dataset) -> dict[str, str]:
@@ -189,6 +210,7 @@ def search_datasets(
             }
         ]
         items.append(item)
+    links = page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
     return json_response(
         {
             "total": result.total,
@@ -199,7 +221,8 @@ def search_datasets(
                 name: [_facet_value(request, name, fv.value, fv.count) for fv in values]
                 for name, values in result.facets.items()
             },
-        }
+        },
+        headers={"Link": links},
     )
 
 
@@ -225,7 +248,9 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
             "sources": clustered[1],
             "evidence": [msgspec.to_builtins(link) for link in clustered[2]],
         },
-        "dataset": msgspec.to_builtins(ds),
+        "title": text_in(ds.title),  # as in the search items
+        "title_i18n": _i18n(ds.title),
+        "dataset": _document(ds),
         "labels": _record_labels(ds),
         "quality": dataset_quality_json(store, record["id"], ds),
         "source": source_info(request, record["source_id"]),

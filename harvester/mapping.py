@@ -5,7 +5,8 @@ would otherwise never reach the records whose payload does not change. `remap` m
 stored payload again, exactly as a harvest would (`mapping_for(type)`, `source_context`), and compares
 the result with the stored dataset (`same_dataset`): a changed dataset is written with a `remapped` entry in the change
 feed (every view then catches up), an unchanged one costs no write, or only its mapping version when that
-was an older one (`mappings.version`). Records are read in storage order, a batch at a time (constant
+was an older one (`mappings.version`), or its lists' order when it came out the same in another order
+(a harvest maps a page in document order: the first re-map then writes the stored payload's order once). Records are read in storage order, a batch at a time (constant
 memory). A record that fails to map keeps its dataset and its old mapping version (tried again next time).
 """
 
@@ -66,7 +67,7 @@ def same_dataset(a: bytes, b: bytes) -> bool:
 class RemapReport:
     read: int = 0  # live records whose payload was mapped again
     changed: int = 0  # whose dataset changed: written, through the feed
-    stamped: int = 0  # unchanged, but mapped by an older version: only the version written
+    stamped: int = 0  # the same dataset: only its mapping version (and the order of its lists) written
     failed: int = 0  # the mapping raised: left as they were
     seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (record id, error), the first ones
@@ -102,7 +103,7 @@ def remap_source(
             if not rows:
                 break
             changed: list[tuple[str, Dataset, bytes]] = []
-            stamped: list[str] = []
+            stamped: list[tuple[str, bytes | None]] = []
             for row in rows:
                 try:
                     dataset = mapping(row.raw, dataset_uri(settings, row.id), context, None)
@@ -112,10 +113,15 @@ def remap_source(
                     if len(report.errors) < MAX_ERRORS_KEPT:
                         report.errors.append((row.id, f"{type(exc).__name__}: {exc}"))
                     continue
-                if data != row.dataset and not same_dataset(data, row.dataset):
+                if data == row.dataset:
+                    if row.mapping_version != version:
+                        stamped.append((row.id, None))
+                elif same_dataset(data, row.dataset):
+                    # the same in another order: kept in this order (no feed entry), so that the next
+                    # re-map finds the same bytes and skips the slow comparison
+                    stamped.append((row.id, data))
+                else:
                     changed.append((row.id, dataset, data))
-                elif row.mapping_version != version:
-                    stamped.append(row.id)
             if changed or stamped:
                 store.save_remapped(changed, stamped, version)
             report.read += len(rows)

@@ -8,6 +8,8 @@ re-indexed.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -16,7 +18,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, ConfigError, Settings, Source, header_values
-from ..indexer.backend import SearchBackend
+from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
@@ -28,9 +30,11 @@ from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
+from .safety import RecordTooLarge, check_literals
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
+REJECTED_KEPT = 50  # refused records' payloads kept per source for review
 PROGRESS_EVERY = 1.0  # seconds between the run's counters written to the store (live progress)
 
 
@@ -44,6 +48,30 @@ class RunResult:
 
 
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
+
+
+def log_run_end(source_id: str, run_id: int, status: str, counts: Counter, message: str | None) -> None:
+    """One line a run: at the default level (warning) when the run did not complete, with its reason."""
+    summary = ", ".join(
+        f"{counts.get(k, 0)} {k}" for k in ("seen", "created", "updated", "withdrawn", "failed")
+    )
+    log.log(
+        logging.INFO if status == "complete" else logging.WARNING,
+        "source %s: run %s %s (%s)%s",
+        source_id,
+        run_id,
+        status,
+        summary,
+        f": {message}" if message else "",
+        extra={
+            "event": "run_end",
+            "source": source_id,
+            "run": run_id,
+            "status": status,
+            "counts": dict(counts),
+            "error": message,
+        },
+    )
 
 
 def http_client(
@@ -62,9 +90,14 @@ def http_client(
         )
 
     def page_cache(url: str) -> CachedPage | None:
-        cached = store.cached_page(url) if store is not None else None
+        cached = store.cached_page(url, source.id) if store is not None else None
         if cached is None or not (cached["etag"] or cached["last_modified"]):
             return None
+        ids = cached["record_ids"]
+        if ids:  # a 304 only stands for records the store holds live: otherwise the page is fetched whole
+            held = store.known(source.id, ids)
+            if len(held) < len(set(ids)) or any(withdrawn for _, withdrawn in held.values()):
+                return None
         return CachedPage(cached["etag"], cached["last_modified"], cached["next_url"])
 
     if settings.respect_robots or source.options.get("respect_robots"):
@@ -126,6 +159,12 @@ class Harvest:
                     status = "interrupted"
                     message = f"stopped by a shutdown after {self.counts['pages']} pages; nothing withdrawn"
                     break
+                if self.counts["pages"] >= self.settings.max_pages:  # a source serving pages without end
+                    status = "partial"
+                    message = (
+                        f"stopped after {self.counts['pages']} pages (settings.max_pages); nothing withdrawn"
+                    )
+                    break
                 with gc_paused():  # fetch, parse, map and store one page; see gc_paused
                     page = next(pages, None)
                     if page is None:
@@ -137,7 +176,11 @@ class Harvest:
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
-            log.exception("source %s: unexpected error", self.source.id)
+            log.exception(
+                "source %s: unexpected error",
+                self.source.id,
+                extra={"event": "bug", "source": self.source.id},
+            )
             status = "partial" if self.counts["pages"] else "failed"
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
@@ -147,7 +190,11 @@ class Harvest:
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
-                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                    self.source.id,
+                    run_id,
+                    self.settings.max_withdraw_share,
+                    self.force_withdraw,
+                    self.settings.withdraw_window_days,
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
@@ -157,7 +204,7 @@ class Harvest:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
-        log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
+        log_run_end(self.source.id, run_id, status, self.counts, message)
         return RunResult(run_id, self.source.id, status, self.counts, message)
 
     def _remap_stale(self) -> None:
@@ -192,7 +239,7 @@ class Harvest:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
-            cached = self.store.cached_page(page.url)
+            cached = self.store.cached_page(page.url, self.source.id)
             ids = cached["record_ids"] if cached else []
             self.store.save_page(self.source.id, run_id, [], ids)
             self.counts["seen"] += len(ids)
@@ -221,11 +268,23 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
+                if len(record.payload) > self.settings.max_record_bytes:
+                    raise RecordTooLarge(
+                        f"record of {len(record.payload):,} bytes, over the {self.settings.max_record_bytes:,}"
+                        " cap (settings.max_record_bytes)"
+                    )
                 dataset = mapping(
                     record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
                 )
+                if len(record.payload) > self.settings.max_literal_chars:  # else no text of it can be longer
+                    check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
-                self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
+                message = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, RecordTooLarge):
+                    message += (
+                        f"; its payload is kept for review in {self._keep_rejected(srid, record.payload)}"
+                    )
+                self._error(srid, record.fetch_url, message)
                 if previous is not None:
                     seen_unchanged.append(srid)  # still at the source: keep the last good version live
                 continue
@@ -260,6 +319,22 @@ class Harvest:
             jurisdiction = self.source.jurisdiction.key if self.source.jurisdiction else None
             self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
+
+    def _keep_rejected(self, source_record_id: str, payload: bytes) -> str:
+        """Keep a refused record's raw payload (gzip) in the data dir's rejected/<source>/; returns its path
+        relative to the data dir. At most REJECTED_KEPT files a source: the rest are only reported."""
+        folder = self.store.path.parent / "rejected" / self.source.id
+        name = hashlib.sha256(source_record_id.encode()).hexdigest()[:24] + ".gz"
+        relative = f"rejected/{self.source.id}/{name}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(list(folder.iterdir())) >= REJECTED_KEPT:
+                return f"(not kept: already {REJECTED_KEPT} files in rejected/{self.source.id})"
+            with gzip.open(folder / name, "wb", compresslevel=1) as out:
+                out.write(payload)
+        except OSError as exc:
+            return f"(not kept: {exc.strerror})"
+        return relative
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1
@@ -343,6 +418,11 @@ def harvest(
             pool.wait(settings.shutdown_grace)
             raise
         feed.flush(force=True)
-    sync_index(store, backend, settings=config.settings)  # withdrawals, and whatever the feed could not index
+    try:
+        sync_index(
+            store, backend, settings=config.settings
+        )  # withdrawals, and whatever the feed could not index
+    except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
+        log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

@@ -106,8 +106,6 @@ def _documents(
 class SearchView:
     """The search index (and the quality scores its documents carry) as a view of the change feed."""
 
-    name = "search"
-
     def __init__(
         self,
         store: Store,
@@ -118,6 +116,7 @@ class SearchView:
     ) -> None:
         self.store, self.backend, self.jurisdictions, self.names = store, backend, jurisdictions, names
         self.areas = areas  # the registry's areas: each record indexed in its area and all containing it
+        self.name = backend.view_name  # the cursor: each index (an Elasticsearch alias too) has its own
 
     def apply(self, changes: list[Change]) -> None:
         with gc_paused():
@@ -313,7 +312,7 @@ class IndexFeed:
             self._sent = []
             view = SearchView(self.store, self.backend, _jurisdictions(self.store), self.names, self.areas)
             feed.catch_up(self.store, view, skip=lambda change: change.seq in self._indexed)
-            at = feed.cursor(self.store, SearchView.name)
+            at = feed.cursor(self.store, view.name)
             self._indexed = {seq for seq in self._indexed if seq > at}
         except Exception:
             log.exception(
@@ -326,10 +325,14 @@ def rebuild_index(
     store: Store,
     backend: SearchBackend,
     jurisdictions: dict[str, str | None] | None = None,
+    progress: Callable[[int], None] | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Drop the index and rebuild it from the store (after a crash or an engine change)."""
-    backend.clear()
-    backend.commit()
-    feed.reset(store, SearchView.name)
-    return sync_index(store, backend, jurisdictions, settings=settings)
+    """Rebuild the index from the store (after a crash, a mapping change or an engine change): the view's
+    cursor goes back to the feed's start.
+
+    Inside `backend.rebuilding()`: Elasticsearch searches keep the old generation until the new one is whole.
+    """
+    with backend.rebuilding():
+        feed.reset(store, backend.view_name)
+        return sync_index(store, backend, jurisdictions, progress, settings=settings)

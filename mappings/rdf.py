@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
+import msgspec
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
@@ -494,7 +495,30 @@ def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
     """Triples in one of FORMATS ("ttl", "nt", "rdf", "jsonld"), with the DCAT-AP prefixes."""
     rdf_format = FORMATS[fmt]
     prefixes = PREFIXES if rdf_format in (RdfFormat.TURTLE, RdfFormat.RDF_XML) else None
-    return pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes)
+    data = pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes)
+    return with_context(data) if fmt == "jsonld" else data
+
+
+_NAMESPACES = sorted(((ns, prefix) for prefix, ns in PREFIXES.items()), key=lambda p: -len(p[0]))
+_LOCAL_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+
+
+@lru_cache(maxsize=4096)
+def _compact(key: str) -> str:
+    for namespace, prefix in _NAMESPACES:
+        if key.startswith(namespace) and _LOCAL_NAME.match(key[len(namespace) :]):
+            return f"{prefix}:{key[len(namespace) :]}"
+    return key
+
+
+def with_context(expanded: bytes) -> bytes:
+    """pyoxigraph's expanded JSON-LD (a list of nodes, every property a full IRI) with an `@context` of the
+    DCAT-AP prefixes and its property names compacted by them (`dct:title`): the same graph, readable."""
+    nodes = msgspec.json.decode(expanded)
+    if isinstance(nodes, dict):  # already a document with its own context
+        return expanded
+    graph = [{_compact(k): v for k, v in node.items()} for node in nodes]
+    return msgspec.json.encode({"@context": PREFIXES, "@graph": graph})
 
 
 def serialize_ntriples(ntriples: str | bytes, fmt: str = "ttl") -> bytes:

@@ -18,6 +18,11 @@ from .model import Dataset
 
 Mapping = Callable[[bytes, str, SourceContext, Any], Dataset]
 
+# Raise it with any change to what a mapping makes of a payload (a field read, a vocabulary, `finish`): a
+# record mapped by an older version is re-mapped even when its payload did not change (issue 11, item 4).
+# 2: licence texts, dataset rights, source labels, clean descriptions, geometry encodings (issue 15).
+MAPPING_VERSION = 2
+
 MAPPINGS: dict[str, Mapping] = {
     "ckan": ckan.map_package,
     "csw": iso19139.map_record,

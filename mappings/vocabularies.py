@@ -174,6 +174,7 @@ VOCABULARIES = (
     "language",
     "access-right",
     "inspire-theme",
+    "publisher-type",
 )
 
 

@@ -14,7 +14,7 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -388,8 +388,11 @@ class Store:
                 )
         return written
 
-    def cached_page(self, url: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+    def cached_page(self, url: str, source_id: str) -> dict[str, Any] | None:
+        """What the source's last fetch of `url` gave (another source with the same URL has its own)."""
+        row = self.db.execute(
+            "SELECT * FROM pages WHERE url = ? AND source_id = ?", (url, source_id)
+        ).fetchone()
         if row is None:
             return None
         page = dict(row)
@@ -398,11 +401,16 @@ class Store:
         )
         return page
 
-    def withdraw_unseen(self, source_id: str, run_id: int, max_share: float, force: bool = False) -> int:
+    def withdraw_unseen(
+        self, source_id: str, run_id: int, max_share: float, force: bool = False, window_days: float = 0.0
+    ) -> int:
         """Tombstone the source's live records this (complete) run did not see; refuse a mass withdrawal.
 
-        Returns the number withdrawn; raises MassWithdrawal when the share is over `max_share`.
+        The share counts what runs withdrew within the last `window_days` too (still withdrawn): runs each
+        under the limit must not add up to a mass withdrawal. Returns the number withdrawn; raises
+        MassWithdrawal when the share is over `max_share`.
         """
+        since = (datetime.now(UTC) - timedelta(days=window_days)).isoformat(timespec="seconds")
         with self.write() as db:
             live = db.execute(
                 "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL", (source_id,)
@@ -411,8 +419,14 @@ class Store:
                 "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
                 (source_id, run_id),
             ).fetchone()[0]
-            if unseen and not force and unseen > max_share * live:
-                raise MassWithdrawal(unseen, live, max_share)
+            recent = 0
+            if unseen and window_days > 0:
+                recent = db.execute(
+                    "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at >= ?",
+                    (source_id, since.replace("+00:00", "Z")),
+                ).fetchone()[0]
+            if unseen and not force and unseen + recent > max_share * (live + recent):
+                raise MassWithdrawal(unseen, live, max_share, recent, window_days)
             gone = [
                 row[0]
                 for row in db.execute(
@@ -515,11 +529,12 @@ class Store:
         )
 
     def save_remapped(
-        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[str], version: str
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[tuple[str, bytes | None]], version: str
     ) -> list[tuple[str, int]]:
         """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
-        `remapped` feed entry each), and the ids whose dataset came out the same (only their mapping
-        version is written). Returns (id, feed position) of the changed ones."""
+        `remapped` feed entry each), and (id, JSON or None) of those that came out the same: their mapping
+        version is written, and the JSON when given (the same dataset, its lists in another order: no feed
+        entry). Returns (id, feed position) of the changed ones."""
         written: list[tuple[str, int]] = []
         with self.write() as db:
             if changed:
@@ -535,7 +550,11 @@ class Store:
                 written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
             if stamped:
                 db.executemany(
-                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i in stamped]
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i, _ in stamped]
+                )
+                db.executemany(
+                    "UPDATE record_data SET dataset = ? WHERE id = ?",
+                    [(d, i) for i, d in stamped if d is not None],
                 )
         return written
 
@@ -615,9 +634,19 @@ class Store:
 
 
 class MassWithdrawal(Exception):
-    def __init__(self, unseen: int, live: int, max_share: float) -> None:
+    def __init__(
+        self, unseen: int, live: int, max_share: float, recent: int = 0, window_days: float = 0.0
+    ) -> None:
         self.unseen, self.live, self.max_share = unseen, live, max_share
+        if recent:
+            share = (unseen + recent) / max(live + recent, 1)
+            what = (
+                f"{unseen} of {live} records, after {recent} withdrawn within {window_days:g} days "
+                f"({share:.0%} of the source in the window"
+            )
+        else:
+            what = f"{unseen} of {live} records ({unseen / max(live, 1):.0%}"
         super().__init__(
-            f"refused to withdraw {unseen} of {live} records ({unseen / max(live, 1):.0%}, over the "
-            f"{max_share:.0%} limit): the source may be broken; re-run with --force-withdraw if it is real"
+            f"refused to withdraw {what}, over the {max_share:.0%} limit): the source may be broken; "
+            "re-run with --force-withdraw if it is real"
         )

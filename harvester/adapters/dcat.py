@@ -81,7 +81,7 @@ def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
 def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
     # untrusted pages: entities and nesting are bounded before any parser sees them
     if rdf_format == RdfFormat.RDF_XML:
-        check_xml(content, base_iri)
+        check_xml(content, base_iri, what="RDF/XML")
     elif rdf_format == RdfFormat.JSON_LD:
         check_json_depth(content, url=base_iri)
     elif rdf_format in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.N3):
