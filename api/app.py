@@ -20,6 +20,7 @@ from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
 from .datasets import router as datasets_router
+from .duplicates import router as duplicates_router
 from .errors import install_handlers
 from .harvests import router as harvests_router
 from .linked_data import router as linked_data_router
@@ -57,6 +58,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     install_handlers(app)
     conventions.install(app, getattr(store, "path", None), config.settings.cors_origins)
     app.include_router(quality_router)
+    app.include_router(duplicates_router)  # GET /api/duplicates: clusters, their evidence, source pairs
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}

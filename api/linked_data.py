@@ -1,8 +1,8 @@
 """Linked data: every dataset and the whole catalogue as DCAT-AP RDF, by content negotiation and extension.
 
 - `GET /datasets/{id}` (or `/datasets/{id}.ttl|.rdf|.jsonld|.nt`): the dataset under fedcat's IRI with its
-  catalogue record, the source's record and catalogue, and every duplicate (the same source IRI harvested
-  from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
+  catalogue record, the source's record and catalogue, and every copy (its federation cluster's, and the
+  same source IRI harvested from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
   record answers 410 Gone.
 - `GET /datasets/{id}/validation`: the dataset's document checked against the DCAT-AP 3.0 shapes.
 - `GET /catalog` (or `/catalog.ttl`…): the `dcat:Catalog`, Hydra-paged. Unfiltered, pages are read by keyset
@@ -48,7 +48,9 @@ from ..mappings.catalog_rdf import (
 from ..mappings.model import Dataset, text_in
 from ..mappings.rdf import Writer, iri, owl
 from ..store import Store
-from ..store.catalog import CatalogReader, duplicates, live_id_at, record_rows, rows_from
+from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
+from ..store.catalog import duplicates as same_iri_copies
+from ..store.federation import FederationTables
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, RDF_OFFERS, format_for, split_extension
 from .params import SearchParams, search_params
@@ -186,6 +188,15 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
         record["dataset"],
     )
     return row, record
+
+
+def duplicates(store: Store, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """Other live copies of the dataset: its federation cluster's (`fedcat.federation`), then records of
+    the same source IRI not clustered with it yet: (id, source id, dataset IRI)."""
+    found = {r[0]: r for r in FederationTables(store).other_copies(fedcat_id)}
+    for r in same_iri_copies(store, fedcat_id, original_uri):
+        found.setdefault(r[0], r)
+    return list(found.values())
 
 
 def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None) -> str:
@@ -353,6 +364,17 @@ class _Extension(Convertor):
 register_url_convertor("fedcat_ext", _Extension())
 
 
+def _copies(store, hits: list[str], sources: list[str] | None) -> list[str]:
+    """A slice lists records, not search hits: each hit (one per cluster of copies) as its copies, only
+    those of the filtered sources when `source=` is given, so a portal harvesting its slice gets its own."""
+    members = FederationTables(store).members(hits)
+    ids: list[str] = []
+    for hit in hits:
+        copies = members.get(hit) or [{"id": hit, "source": None}]
+        ids += [c["id"] for c in copies if not sources or c["source"] in sources or c["source"] is None]
+    return ids
+
+
 @router.get(
     "/catalog{ext:fedcat_ext}",
     summary="The catalogue as DCAT-AP, Hydra-paged (Turtle, RDF/XML, JSON-LD, N-Triples)",
@@ -415,7 +437,7 @@ def catalog(
             result = state.backend.search(query)
         except ValueError as exc:
             return error_response(400, str(exc))
-        rows = record_rows(state.store, result.ids)
+        rows = record_rows(state.store, _copies(state.store, result.ids, search.filters.get("source")))
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
         next_url = url(page + 1, size) if page < last else None

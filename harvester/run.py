@@ -375,7 +375,9 @@ def harvest(
     settings = config.settings
     results = []
     if min(settings.max_concurrency, len(sources)) <= 1:
-        index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
+        index = IndexFeed(
+            store, backend, settings=settings
+        )  # indexes each page while the next one is fetched and parsed
         for source in sources:
             results.append(
                 Harvest(
@@ -391,7 +393,7 @@ def harvest(
             )
     else:
         context = context or RunContext.for_settings(settings)
-        feed = SharedFeed(IndexFeed(store, backend))
+        feed = SharedFeed(IndexFeed(store, backend, settings=settings))
         pool = RunPool(settings.max_concurrency, settings.max_per_host)
         runs = [
             Harvest(
@@ -421,7 +423,9 @@ def harvest(
             raise
         feed.flush(force=True)
     try:
-        sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+        sync_index(
+            store, backend, settings=config.settings
+        )  # withdrawals, and whatever the feed could not index
     except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
         log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)

@@ -42,9 +42,10 @@ from .backend import (
     SearchDocument,
     SearchQuery,
     SearchResult,
+    longitude_spans,
 )
 
-SCHEMA_VERSION = "2"  # bump when the schema or analysis changes: an old index must be rebuilt
+SCHEMA_VERSION = "3"  # bump when the schema or analysis changes: an old index must be rebuilt
 TEXT_FIELDS = ("title", "description", "keywords_text", "publisher_text")
 # Title matches outrank description-only ones; keywords and publisher sit between.
 BOOSTS = {"title": 4.0, "keywords_text": 2.0, "publisher_text": 1.5, "description": 1.0}
@@ -166,6 +167,13 @@ def check_query(query: SearchQuery) -> None:
             f"page * page_size may not exceed {MAX_RESULT_WINDOW} (got {query.page * query.page_size}): "
             "narrow the search, or use the catalogue export for deep paging"
         )
+    if query.bbox is not None:
+        west, south, east, north = query.bbox
+        if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+            raise ValueError(
+                "bbox must be minlon,minlat,maxlon,maxlat in degrees (longitudes -180..180, latitudes "
+                f"-90..90, minlat <= maxlat; minlon > maxlon crosses the antimeridian), got {list(query.bbox)}"
+            )
     unknown = (set(query.filters) | set(query.facets)) - set(FACETS)
     if unknown:
         raise ValueError(f"unknown facet(s) {', '.join(sorted(unknown))}; facets are {', '.join(FACETS)}")
@@ -190,6 +198,9 @@ def _build_schema() -> tantivy.Schema:
     sb.add_text_field("dict_value", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("dict_id", stored=True, indexed=True, fast=True)
     sb.add_integer_field("modified_day", fast=True)
+    # spatial coverage: a box as its latitudes and one or two longitude spans (two across the antimeridian)
+    for name in ("south", "north", "west", "east", "west2", "east2"):
+        sb.add_float_field(name, indexed=True, fast=True)
     sb.add_text_field("sort_new", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("sort_old", fast=True, tokenizer_name="raw", index_option="basic")
     return sb.build()
@@ -347,6 +358,11 @@ class EmbeddedBackend(SearchBackend):
         if day is not None:
             fields["modified_day"] = day // 1_000_000
         fields["sort_new"], fields["sort_old"] = sort_keys(doc.id, doc.modified)
+        if len(doc.bbox) == 4:
+            west, south, east, north = doc.bbox
+            fields["south"], fields["north"] = south, north
+            for n, (low, high) in enumerate(longitude_spans(west, east)):
+                fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
         return tantivy.Document.from_dict(fields, self._schema)
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
@@ -458,9 +474,36 @@ class EmbeddedBackend(SearchBackend):
                 self._schema, "modified_day", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
             )
             clauses.append((Occur.Must, Query.const_score_query(dated, 0.0)))
+        if query.bbox is not None:
+            clauses.append((Occur.Must, Query.const_score_query(self._bbox_query(query.bbox), 0.0)))
         if not clauses:
             return _DATASETS
         return Query.boolean_query(clauses)
+
+    def _bbox_query(self, box: tuple[float, float, float, float]) -> Query:
+        """Documents whose box intersects `box`: latitudes overlap, and one of its longitude spans
+        overlaps one of the box's."""
+
+        def between(name: str, low: float | None, high: float | None) -> Query:
+            return Query.range_query(
+                self._schema, name, tantivy.FieldType.Float, lower_bound=low, upper_bound=high
+            )
+
+        west, south, east, north = box
+        spans = [
+            Query.boolean_query(
+                [(Occur.Must, between(w, None, q_east)), (Occur.Must, between(e, q_west, None))]
+            )
+            for q_west, q_east in longitude_spans(west, east)
+            for w, e in (("west", "east"), ("west2", "east2"))
+        ]
+        return Query.boolean_query(
+            [
+                (Occur.Must, between("south", None, north)),
+                (Occur.Must, between("north", south, None)),
+                (Occur.Must, Query.boolean_query([(Occur.Should, q) for q in spans])),
+            ]
+        )
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)

@@ -103,6 +103,8 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
             ["audit", "--limit", "-1", "--bodies", a_file, *where],
             "--limit: expected a whole number of at least 0",
         ),
+        (["duplicates", "--limit", "-1", *where], "--limit: expected a whole number of at least 0"),
+        (["duplicates", "--source", "nope", *where], "no source 'nope'"),
         (["linkcheck", "--timeout", "-1", *where], "--timeout: expected a number above 0, got '-1'"),
         (["linkcheck", "--timeout", "nan", *where], "expected a finite number, got 'nan'"),
         (["linkcheck", "--rate", "0", *where], "the rate must be positive"),
