@@ -997,7 +997,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["cluster", "rank", "source", "id", "uri", "rule", "confidence"])
         for c in clusters:
-            best = {}
+            best: dict[str, dict[str, Any]] = {}
             for link in c["evidence"]:
                 for end in (link["a"], link["b"]):
                     if end not in best or link["confidence"] > best[end]["confidence"]:

@@ -141,7 +141,8 @@ def cluster(
         present = [i for i in group if i in by_id]
         for other in present[1:]:
             sets.union(present[0], other, forced=True)
-            forced.append(Link(*sorted((present[0], other)), FORCED, 1.0))
+            low, high = sorted((present[0], other))
+            forced.append(Link(low, high, FORCED, 1.0))
     for link in links:
         sets.union(link.a, link.b)
     evidence: dict[str, list[Link]] = {}

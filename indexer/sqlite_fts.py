@@ -178,7 +178,7 @@ class SqliteFtsBackend(SearchBackend):
         check_query(query)
         words = query_words(query.q)
         where: list[str] = []
-        params: list[str | int] = []
+        params: list[str | int | float] = []
         if words:
             fr_cols = " ".join(f"{field}_fr" for field in TEXT_FIELDS)
             en_cols = " ".join(f"{field}_en" for field in TEXT_FIELDS)

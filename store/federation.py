@@ -213,7 +213,8 @@ class FederationTables:
 
     def duplicate_clusters(self, source: str | None = None, limit: int = 100, offset: int = 0) -> list[str]:
         """Clusters of more than one copy (one of them from `source`, when given), largest first."""
-        within, args = "", [limit, offset]
+        args: list[int | str] = [limit, offset]
+        within = ""
         if source is not None:
             within = (
                 " WHERE cluster IN (SELECT m.cluster FROM fed_members m JOIN records r ON r.id = m.id"
