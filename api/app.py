@@ -31,6 +31,7 @@ from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, S
 from ..indexer.store import COUNTERS, Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..web import install as install_web
 from . import schemas
 from .admin import router as admin_router
 from .audit import router as audit_router
@@ -190,12 +191,15 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         '`{"detail": "...", "errors": [{"parameter": "...", "message": "..."}]}`.',
         dependencies=[Depends(_reject_unknown_parameters)],
         lifespan=_lifespan,
+        docs_url=None,  # /docs and /redoc come from web/, with their scripts served here, not from a CDN
+        redoc_url=None,
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     app.include_router(quality_router)
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}, /sparql
+    install_web(app)  # the pages for people (/, /sources, /quality, /audit…), /docs and /redoc
     configured: dict[str, Source] = {s.id: s for s in config.sources}
     jurisdiction_names = {
         s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key

@@ -50,7 +50,7 @@ from ..mappings.catalog_rdf import (
     write_record,
     write_source_catalog,
 )
-from ..mappings.model import Dataset, text_in
+from ..mappings.model import text_in
 from ..mappings.rdf import Writer, iri, owl
 from .sparql import router as sparql_router
 
@@ -364,8 +364,9 @@ def dataset(request: Request, name: DatasetName) -> Response:
         return _error(
             410, f"dataset {fedcat_id!r} was withdrawn by its source on {record['withdrawn_at']}", "id"
         )
-    if fmt == "html":
-        return _html(_dataset_html(state, row, record), negotiated=ext is None)
+    if fmt == "html":  # the page for people, rendered by web/ (installed by create_app)
+        others = duplicates(state.store.db, row.id, record["original_uri"])
+        return _vary(request.app.state.html_pages.dataset_page(request, record, others), ext is None)
     document = dataset_document(state, row, record["original_uri"])
     base = str(request.url_for("dataset", name=fedcat_id))
     links = {f: f"{base}.{f}" for f in ("ttl", "rdf", "jsonld", "nt")}
@@ -446,12 +447,14 @@ def source_catalog(
 ) -> Response:
     state = _state(request)
     source_id, ext = _split(name)
-    fmt = _format_for(request, ext, RDF_OFFERS)
+    fmt = _format_for(request, ext, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     info = state.info()
     if source_id not in info.sources:
         return _error(404, f"no source {source_id!r}", "id")
+    if fmt == "html":  # a browser: the source's page (web/); RDF clients keep the dcat:Catalog
+        return _vary(request.app.state.html_pages.source_page(request, source_id), ext is None)
     w = Writer(info.source_iri(source_id))
     catalog = write_source_catalog(w, info, source_id)
     w.add(
@@ -650,6 +653,12 @@ def _html(body: str, *, negotiated: bool) -> Response:
     return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
 
+def _vary(response: Response, negotiated: bool) -> Response:
+    if negotiated:
+        response.headers["Vary"] = "Accept, Accept-Language, Cookie"
+    return response
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -661,47 +670,6 @@ def _formats(base: str) -> str:
         + "".join(f'<a href="{_e(base)}.{f}">{n}</a>' for f, n in names.items())
         + "</p>"
     )
-
-
-def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> str:
-    ds: Dataset = row.dataset
-    info = state.info()
-    source = info.source(row.source_id)
-    title = text_in(ds.title) or row.id
-    facts = [
-        ("Identifiant fedcat", row.id),
-        ("IRI", ds.uri),
-        ("IRI à la source", ds.original_uri or ""),
-        ("Source", f"{source.name} ({source.url})" if source.url else source.name),
-        ("Éditeur", text_in(ds.publisher.name) if ds.publisher else ""),
-        ("Modifié", ds.modified or ""),
-        ("Vu pour la première fois", row.first_seen),
-        ("Vu pour la dernière fois", row.last_seen),
-    ]
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v)
-    distributions = "".join(
-        "<li>{title} {links}</li>".format(
-            title=_e(text_in(d.title) or d.format or "distribution"),
-            links=" ".join(
-                f'<a href="{_e(u)}" rel="nofollow">{_e(u)}</a>' for u in (d.access_url or d.download_url)
-            ),
-        )
-        for d in ds.distributions
-    )
-    others = duplicates(state.store.db, row.id, record["original_uri"])
-    dup_html = (
-        "<h2>Aussi publié par</h2><ul>"
-        + "".join(f'<li><a href="{_e(u)}">{_e(info.source(s).name)}</a></li>' for _, s, u in others)
-        + "</ul>"
-        if others
-        else ""
-    )
-    body = (
-        f"<h1>{_e(title)}</h1>{_formats(ds.uri)}<p>{_e(text_in(ds.description))}</p>"
-        f"<table>{rows}</table><h2>Distributions</h2><ul>{distributions}</ul>{dup_html}"
-        f'<p><a href="{_e(info.iri)}">Catalogue</a></p>'
-    )
-    return _PAGE.format(title=_e(title), body=body)
 
 
 def _catalog_html(
