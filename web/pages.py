@@ -535,7 +535,7 @@ def dataset_page(
 
 def _run_view(run: dict[str, Any], lang: Language) -> dict[str, Any]:
     statuses = {
-        "ok": lang.gettext("succeeded"),
+        "complete": lang.gettext("complete"),
         "partial": lang.gettext("partial"),
         "failed": lang.gettext("failed"),
         "running": lang.gettext("running"),
@@ -711,6 +711,7 @@ def audit_page(
 ) -> Response:
     speech = language(request, lang)
     departement = (departement or "").strip() or None
+    kind = [k for k in kind or [] if k.strip()] or None  # the form's "all kinds" sends kind=
     body, problem = _audit(
         request,
         speech,
