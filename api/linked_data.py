@@ -332,6 +332,9 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
     return "".join(w.grouped())
 
 
+PageLanguage = Annotated[
+    str | None, Query(description="For browsers (HTML): the page's language, fr or en; kept in a cookie.")
+]
 DatasetName = Annotated[
     str,
     Path(
@@ -351,7 +354,7 @@ DatasetName = Annotated[
         410: {"description": "The dataset was withdrawn by its source."},
     },
 )
-def dataset(request: Request, name: DatasetName) -> Response:
+def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> Response:
     state = _state(request)
     fedcat_id, ext = _split(name)
     fmt = _format_for(request, ext, DOCUMENT_OFFERS)
@@ -444,6 +447,7 @@ def dataset_validation(
 def source_catalog(
     request: Request,
     name: Annotated[str, Path(description="The source id, optionally with a format extension.")],
+    lang: PageLanguage = None,
 ) -> Response:
     state = _state(request)
     source_id, ext = _split(name)

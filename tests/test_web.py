@@ -225,6 +225,13 @@ def test_a_hostile_description_is_rendered_inert(site: WebSite, client: TestClie
     assert '<a rel="nofollow noopener noreferrer">piège</a>' in description  # text kept, target dropped
 
 
+def test_result_excerpts_are_plain_words(site: WebSite, client: TestClient) -> None:
+    html = client.get("/?q=hostile", headers=FR).text
+    excerpt = html[html.index('class="excerpt"') : html.index("</p>", html.index('class="excerpt"'))]
+    assert "Comptages vélo au format CSV. Texte ArcGIS piège fin" in excerpt
+    assert "**" not in excerpt and "&lt;" not in excerpt
+
+
 def test_sanitiser_allow_list() -> None:
     assert str(
         safe_description("<iframe src='https://evil.example'></iframe>ok")
@@ -254,6 +261,8 @@ def test_dataset_page_reads_every_field_and_links_back(site: WebSite, client: Te
     record = site.store.record(fedcat_id)
     assert record is not None
     assert "Qualité des métadonnées" in page.headings["h2"]
+    english = get(client, f"/datasets/{fedcat_id}?lang=en")
+    assert "Files and services" in english.headings["h2"]
     turtle = client.get(page.link("Turtle"))
     assert turtle.headers["content-type"].startswith("text/turtle") and "Véloroutes" in turtle.text
 

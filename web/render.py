@@ -8,6 +8,7 @@ never survive, whatever the source sent.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan"}, "th": {"colspan"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+_BLOCK_TAG = re.compile(r"</?(?:p|div|li|br|h\d|tr|td|th|blockquote|pre|ul|ol|dd|dt)\b", re.IGNORECASE)
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")
 
 
@@ -51,7 +53,9 @@ def safe_description(text: str) -> Markup:
 
 def plain_excerpt(text: str, limit: int = 240) -> str:
     """The first words of a description as text (tags dropped), for result lists."""
-    flat = " ".join(nh3.clean(text or "", tags=set()).split())
+    # rendered first so that Markdown marks go; a space before block tags keeps "<p>a</p><p>b</p>" two words
+    rendered = _BLOCK_TAG.sub(r" \g<0>", _markdown.render(text or ""))
+    flat = " ".join(nh3.clean(rendered, tags=set()).split())
     for entity, char in (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'")):
         flat = flat.replace(entity, char)
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
