@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ..audit.registry import Registry, RegistryError
 from ..audit.report import FilterError, Publishing, audit_filters, published_by_body, report
 from ..audit.rules import STATUSES
+from .errors import ApiError
 from .schemas import ErrorBody
 
 router = APIRouter(tags=["audit"])
@@ -123,8 +124,6 @@ class AuditPage(BaseModel):
 
 
 def _error(status: int, message: str, parameter: str | None = None) -> Exception:
-    from .app import ApiError  # here: the app module includes this router
-
     return ApiError(status, message, parameter)
 
 

@@ -30,11 +30,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
+from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW
 from ..indexer.sparql import catalog_info_from_store, ensure_schema
 from ..indexer.store import Store
 from ..mappings.catalog_rdf import (
@@ -52,114 +52,14 @@ from ..mappings.catalog_rdf import (
 )
 from ..mappings.model import text_in
 from ..mappings.rdf import Writer, iri, owl
-from .sparql import router as sparql_router
+from .errors import error_response
+from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, format_for, split_extension
+from .params import SearchParams, search_params
 
 log = logging.getLogger("fedcat.api.linked_data")
-MEDIA_TYPES = {
-    "ttl": "text/turtle",
-    "nt": "application/n-triples",
-    "rdf": "application/rdf+xml",
-    "jsonld": "application/ld+json",
-    "html": "text/html",
-}
-# (media type, format) in the server's order of preference: ties in the client's q-values go to the first
-RDF_OFFERS = (
-    ("text/turtle", "ttl"),
-    ("application/ld+json", "jsonld"),
-    ("application/rdf+xml", "rdf"),
-    ("application/n-triples", "nt"),
-    ("application/json", "jsonld"),  # JSON-LD is JSON: a client asking for JSON can read it
-)
-DOCUMENT_OFFERS = (*RDF_OFFERS, ("text/html", "html"), ("application/xhtml+xml", "html"))
 CATALOG_PAGE_SIZE, CATALOG_MAX_PAGE_SIZE = 100, 1000
 ANCHOR_EVERY = 100  # the id of every 100th live record is kept: page N starts at most 99 rows from one
 _encoder = msgspec.json.Encoder()
-
-
-# --- content negotiation -----------------------------------------------------------------------------------
-
-
-def parse_accept(header: str | None) -> list[tuple[str, float]]:
-    """(media range, q) of an Accept header; malformed parts are skipped, a bad q counts as 0."""
-    ranges = []
-    for part in (header or "").split(","):
-        fields = [f.strip() for f in part.split(";")]
-        media = fields[0].lower()
-        if not media:
-            continue
-        if "/" not in media:
-            media = "*/*" if media == "*" else media  # "*" alone: some clients send it
-            if "/" not in media:
-                continue
-        q = 1.0
-        for param in fields[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value.strip()), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges.append((media, q))
-    return ranges
-
-
-def negotiate(header: str | None, offers: tuple[tuple[str, str], ...]) -> str | None:
-    """The offer (its format key) the client prefers; None when none is acceptable (406).
-
-    Each offer gets the q of the most specific range matching it (type/subtype over type/* over */*);
-    the highest q wins, ties go to the server's order. No Accept header accepts anything.
-    """
-    ranges = parse_accept(header)
-    if not ranges:
-        return offers[0][1]
-    best, best_q = None, 0.0
-    for media, key in offers:
-        kind = media.split("/")[0]
-        quality, specificity = None, -1
-        for pattern, q in ranges:
-            if pattern == media:
-                level = 2
-            elif pattern == f"{kind}/*":
-                level = 1
-            elif pattern == "*/*":
-                level = 0
-            else:
-                continue
-            if level > specificity:
-                quality, specificity = q, level
-        if quality is not None and quality > best_q:
-            best, best_q = key, quality
-    return best
-
-
-def _error(
-    status: int, message: str, parameter: str | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    body = {"detail": message, "errors": [{"parameter": parameter, "message": message}] if parameter else []}
-    return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def _not_acceptable(offers: tuple[tuple[str, str], ...]) -> Response:
-    types = ", ".join(dict.fromkeys(media for media, _ in offers))
-    return _error(
-        406, f"none of the requested media types is available; this resource is offered as: {types}"
-    )
-
-
-def _format_for(request: Request, ext: str | None, offers: tuple[tuple[str, str], ...]) -> str | Response:
-    if ext is not None:
-        if ext not in MEDIA_TYPES or (ext == "html" and offers is RDF_OFFERS):
-            known = ", ".join("." + e for e in MEDIA_TYPES if e != "html")
-            return _error(404, f"unknown format extension .{ext} (use one of {known})", "format")
-        return ext
-    chosen = negotiate(request.headers.get("accept"), offers)
-    return chosen if chosen is not None else _not_acceptable(offers)
-
-
-def _split(name: str) -> tuple[str, str | None]:
-    """ "abc.ttl" -> ("abc", "ttl"); fedcat ids never contain a dot."""
-    base, dot, ext = name.rpartition(".")
-    return (base, ext.lower()) if dot and base else (name, None)
 
 
 def _rdf_response(
@@ -356,15 +256,15 @@ DatasetName = Annotated[
 )
 def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> Response:
     state = _state(request)
-    fedcat_id, ext = _split(name)
-    fmt = _format_for(request, ext, DOCUMENT_OFFERS)
+    fedcat_id, ext = split_extension(name)
+    fmt = format_for(request, ext, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     row, record = _row(state.store, fedcat_id)
     if row is None or record is None:
-        return _error(404, f"no dataset with id {fedcat_id!r}", "id")
+        return error_response(404, f"no dataset with id {fedcat_id!r}", "id")
     if record["withdrawn_at"]:
-        return _error(
+        return error_response(
             410, f"dataset {fedcat_id!r} was withdrawn by its source on {record['withdrawn_at']}", "id"
         )
     if fmt == "html":  # the page for people, rendered by web/ (installed by create_app)
@@ -393,15 +293,17 @@ def dataset_validation(
 
     state = _state(request)
     if profile not in shacl.PROFILES:
-        return _error(400, f"profile must be one of {', '.join(shacl.PROFILES)}, got {profile!r}", "profile")
+        return error_response(
+            400, f"profile must be one of {', '.join(shacl.PROFILES)}, got {profile!r}", "profile"
+        )
     row, record = _row(state.store, id)
     if row is None or record is None:
-        return _error(404, f"no dataset with id {id!r}", "id")
+        return error_response(404, f"no dataset with id {id!r}", "id")
     try:
         files = shacl.resolve_shapes(profile, data_dir=state.store.path.parent)
         shapes = shacl.load_shapes(files)
     except shacl.ShapesError as exc:
-        return _error(503, str(exc))
+        return error_response(503, str(exc))
     lines, owners = shacl.record_document(state.info(), row)
     report = shacl.validate("".join(lines), shapes, profile, owners)
     report.datasets = 1
@@ -450,13 +352,13 @@ def source_catalog(
     lang: PageLanguage = None,
 ) -> Response:
     state = _state(request)
-    source_id, ext = _split(name)
-    fmt = _format_for(request, ext, DOCUMENT_OFFERS)
+    source_id, ext = split_extension(name)
+    fmt = format_for(request, ext, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     info = state.info()
     if source_id not in info.sources:
-        return _error(404, f"no source {source_id!r}", "id")
+        return error_response(404, f"no source {source_id!r}", "id")
     if fmt == "html":  # a browser: the source's page (web/); RDF clients keep the dcat:Catalog
         return _vary(request.app.state.html_pages.source_page(request, source_id), ext is None)
     w = Writer(info.source_iri(source_id))
@@ -470,10 +372,6 @@ def source_catalog(
 
 
 # --- the catalogue -----------------------------------------------------------------------------------------
-
-
-def _filter(description: str) -> Any:
-    return Query(description=f"Keep datasets whose {description} (as the search API's filter of that name).")
 
 
 class _Extension(Convertor):
@@ -508,6 +406,7 @@ register_url_convertor("fedcat_ext", _Extension())
 def catalog(
     request: Request,
     ext: Annotated[str, Path(description="Nothing, or a format extension: .ttl, .rdf, .jsonld, .nt.")],
+    search: Annotated[SearchParams, Depends(search_params)],
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[
         int,
@@ -520,40 +419,13 @@ def catalog(
     after: Annotated[
         str | None, Query(description="Start after this record id (the `next` links set it).")
     ] = None,
-    q: Annotated[str, Query(max_length=1000, description="Words to search, as the search API's `q`.")] = "",
-    publisher: Annotated[list[str] | None, _filter("publisher is this name")] = None,
-    theme: Annotated[list[str] | None, _filter("theme is this EU data-theme URI")] = None,
-    format: Annotated[list[str] | None, _filter("format is this EU file-type URI")] = None,
-    licence: Annotated[list[str] | None, _filter("licence is this URI")] = None,
-    keyword: Annotated[list[str] | None, _filter("keyword is this one")] = None,
-    source: Annotated[list[str] | None, _filter("source is this source id")] = None,
-    language: Annotated[list[str] | None, _filter("language is this EU language URI")] = None,
-    jurisdiction: Annotated[list[str] | None, _filter("jurisdiction is this (level:code)")] = None,
-    quality: Annotated[list[str] | None, _filter("metadata quality rating is this")] = None,
-    modified_after: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
-    modified_before: Annotated[str | None, Query(description="YYYY-MM-DD, as the search API's.")] = None,
 ) -> Response:
-    from .app import _date_param, search_filters
-
     state = _state(request)
-    fmt = _format_for(request, ext[1:].lower() or None, DOCUMENT_OFFERS)
+    fmt = format_for(request, ext[1:].lower() or None, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     negotiated = not ext
-    filters = search_filters(
-        publisher=publisher,
-        theme=theme,
-        format=format,
-        licence=licence,
-        keyword=keyword,
-        source=source,
-        language=language,
-        jurisdiction=jurisdiction,
-        quality=quality,
-    )
-    after_date = _date_param("modified_after", modified_after)
-    before_date = _date_param("modified_before", modified_before)
-    filtered = bool(filters or q.strip() or after_date or before_date)
+    filtered = search.filtered
     info = state.info()
     path = request.url.path
     params = [
@@ -567,26 +439,18 @@ def catalog(
     if filtered:
         size = min(page_size, MAX_PAGE_SIZE)
         if page * size > MAX_RESULT_WINDOW:
-            return _error(
+            return error_response(
                 400,
                 f"page {page} × page_size {size} goes past dataset {MAX_RESULT_WINDOW:,}, the deepest a filtered "
                 "catalogue pages (it is read through the search index): narrow the filters, or page the "
                 "unfiltered catalogue, which has no depth limit",
                 "page",
             )
-        query = SearchQuery(
-            q=q,
-            filters=filters,
-            modified_after=after_date,
-            modified_before=before_date,
-            page=page,
-            page_size=size,
-            facets=(),
-        )
+        query = search.query(page, size, facets=())
         try:
             result = state.backend.search(query)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         rows = record_rows(state.store.db, result.ids)
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
@@ -606,7 +470,7 @@ def catalog(
             rows = rows_from(db, after, size + 1)
         else:
             if page > last:
-                return _error(404, f"page {page} is past the last page, {last}", "page")
+                return error_response(404, f"page {page} is past the last page, {last}", "page")
             start = state.pager.start(db, (page - 1) * size)
             rows = rows_from(db, start, size + 1, inclusive=True) if start is not None else []
         more = len(rows) > size
@@ -614,7 +478,7 @@ def catalog(
         next_url = url(page + 1, size, after=rows[-1].id) if more and rows else None
         collection, note = info.iri, None
     if page > last and not rows:
-        return _error(404, f"page {page} is past the last page, {last}", "page")
+        return error_response(404, f"page {page} is past the last page, {last}", "page")
     view = HydraView(
         collection=collection,
         view=url(page, size) if after is None else url(page, size, after=after),
@@ -701,6 +565,3 @@ def _catalog_html(
         + (f"<p><em>{_e(view.note)}</em></p>" if view.note else "")
     )
     return _PAGE.format(title=_e(info.title), body=body)
-
-
-router.include_router(sparql_router)  # GET/POST /sparql (api/sparql.py)

@@ -37,6 +37,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from .errors import error_response
+
 log = logging.getLogger("fedcat.api.sparql")
 RESULT_OFFERS = (
     ("application/sparql-results+json", "json"),
@@ -72,6 +74,52 @@ _UPDATE = re.compile(
     r"(?:INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
     re.IGNORECASE,
 )
+
+
+# Federated access. pyoxigraph fetches `SERVICE <url>` itself (any address, from the server's network) and
+# `LOAD` fetches too; neither can be switched off, so such queries are refused before they reach the engine.
+# The scan reads the query as the SPARQL grammar does (IRIs, strings, comments, variables and prefixed names
+# are skipped, so `ex:service` or "service" in a literal is no keyword) and errs on the side of refusing.
+# `FROM` / `FROM NAMED` / `default-graph-uri` only select graphs of the local store in pyoxigraph: no fetch.
+_TOKENS = re.compile(
+    "|".join(
+        (
+            r"<[^<>\"{}|^`\\\x00-\x20]*>",  # an IRI
+            r'"""(?:[^"\\]|\\.|"(?!""))*"""',  # long strings
+            r"'''(?:[^'\\]|\\.|'(?!''))*'''",
+            r'"(?:[^"\\\n\r]|\\.)*"',  # strings
+            r"'(?:[^'\\\n\r]|\\.)*'",
+            r"#[^\n\r]*",  # a comment
+            r"[?$]\w+",  # a variable
+            r"(?:[^\W\d][\w\-.]*)?:(?:[\w\-.:%]|\\.)*",  # a prefixed name (or a blank node label)
+            r"(?P<word>[A-Za-z_]\w*)",
+        )
+    ),
+    re.DOTALL,
+)
+_REMOTE_KEYWORDS = frozenset({"SERVICE", "LOAD"})
+_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+
+
+def _keywords(text: str) -> set[str]:
+    return {m["word"].upper() for m in _TOKENS.finditer(text) if m["word"]}
+
+
+def _codepoint(match: re.Match[str]) -> str:
+    value = int(match[1] or match[2], 16)
+    return chr(value) if value < 0x110000 else ""
+
+
+def remote_access(text: str) -> str | None:
+    """Why the query would make the server fetch from the network (SERVICE, LOAD), or None."""
+    # SPARQL 1.1 reads \u escapes anywhere in a query, pyoxigraph only in strings: both readings are checked
+    found = (_keywords(text) | _keywords(_CODEPOINT.sub(_codepoint, text))) & _REMOTE_KEYWORDS
+    if not found:
+        return None
+    return (
+        f"{' and '.join(sorted(found))} refused: this endpoint answers from fedcat's own catalogue only and "
+        "never fetches remote data (no federated queries)"
+    )
 
 
 def timeout() -> float:
@@ -176,7 +224,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
     from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
 
     from ..mappings.namespaces import PREFIXES
-    from .linked_data import negotiate
+    from .negotiation import negotiate
 
     text = request["query"]
     options: dict[str, Any] = {"use_default_graph_as_union": not request["default_graphs"]}
@@ -383,8 +431,7 @@ def _service(request: Request) -> SparqlService:
 
 
 def _error(status: int, message: str) -> Response:
-    body = {"detail": message, "errors": []}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return error_response(status, message)
 
 
 async def _execute(request: Request, query: str | None, defaults: list[str], named: list[str]) -> Response:
@@ -397,6 +444,9 @@ async def _execute(request: Request, query: str | None, defaults: list[str], nam
         )
     if is_update(query):
         return _error(400, "this SPARQL endpoint is read-only: updates are refused")
+    refused = remote_access(query)
+    if refused:
+        return _error(400, refused)
     limit = timeout()
     job = {
         "query": query,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
-from ..indexer.sparql import sync_sparql
+from ..indexer.sparql import replace_faulty_triggers, sync_sparql
 from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
@@ -251,6 +251,7 @@ def harvest(
     `max_concurrency` and `max_per_host` (harvester.pool); results come in the order asked.
     """
     store.sync_sources(config.sources)
+    replace_faulty_triggers(store)
     wanted = list(dict.fromkeys(source_ids)) or [s.id for s in config.sources if s.enabled]
     sources = [config.source(source_id) for source_id in wanted]  # unknown ids fail before any run
     settings = config.settings

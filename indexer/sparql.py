@@ -53,11 +53,18 @@ def _marker(predicate: str) -> str:
 # views' additions, all IF NOT EXISTS, so any process may run them first).
 LINKED_DATA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sparql_pending (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS sparql_pending_insert AFTER INSERT ON records BEGIN
-    INSERT OR REPLACE INTO sparql_pending (id, version) VALUES (new.id, new.version);
+-- An upsert, not INSERT OR REPLACE: a trigger's OR clause gives way to the conflict mode of the statement
+-- that fires it (the record upsert's ABORT), so a record changing twice before a sync failed its page.
+-- The first triggers had that fault: they are replaced by these.
+DROP TRIGGER IF EXISTS sparql_pending_insert;
+DROP TRIGGER IF EXISTS sparql_pending_update;
+CREATE TRIGGER IF NOT EXISTS sparql_pending_on_insert AFTER INSERT ON records BEGIN
+    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
 END;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_update AFTER UPDATE OF version ON records BEGIN
-    INSERT OR REPLACE INTO sparql_pending (id, version) VALUES (new.id, new.version);
+CREATE TRIGGER IF NOT EXISTS sparql_pending_on_update AFTER UPDATE OF version ON records BEGIN
+    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
 END;
 -- the same dataset harvested from several sources keeps the source's IRI: its duplicates, by index
 CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
@@ -80,10 +87,21 @@ def ensure_schema(store: Store) -> None:
     db = sqlite3.connect(store.path, timeout=60, isolation_level=None)
     try:
         db.execute("PRAGMA busy_timeout=60000")
-        db.executescript(LINKED_DATA_SCHEMA)
+        db.executescript(f"BEGIN IMMEDIATE;{LINKED_DATA_SCHEMA}COMMIT;")  # old triggers never left dropped
     finally:
         db.close()
     _ensured.add(key)
+
+
+def replace_faulty_triggers(store: Store) -> None:
+    """A data dir made by an earlier fedcat may hold the first, faulty triggers: replace them before writing."""
+    old = store.db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN"
+        " ('sparql_pending_insert', 'sparql_pending_update')"
+    ).fetchone()
+    if old:
+        _ensured.discard(str(store.path.resolve()))
+        ensure_schema(store)
 
 
 def catalog_info_from_store(store: Store, base_url: str, config: Any | None = None) -> CatalogInfo:

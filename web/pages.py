@@ -16,8 +16,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from ..api import audit as audit_api
+from ..api.errors import ApiError
+from ..api.linked_data import duplicates
+from ..api.params import date_param, search_filters
+from ..api.quality import dataset_quality_json
+from ..api.quality import report as quality_report
+from ..audit.report import FilterError, audit_filters
+from ..audit.report import report as audit_report
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
+from ..indexer.derived import dataset_quality
 from ..indexer.store import COUNTERS
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
@@ -199,10 +208,9 @@ class SearchState:
 
 
 def _date_input(value: str | None, name: str, lang: Language, errors: list[str]) -> str | None:
-    from ..api.app import ApiError, _date_param
 
     try:
-        return _date_param(name, value)
+        return date_param(name, value)
     except ApiError:
         errors.append(
             lang.gettext("“{value}” is not a date: write it as YYYY-MM-DD, YYYY-MM or YYYY.", value=value)
@@ -257,8 +265,6 @@ def jurisdiction_groups(
 def result_item(
     request: Request, fedcat_id: str, source_id: str, ds: Dataset, lang: Language, names: dict[str, Any]
 ) -> dict[str, Any]:
-    from ..api.linked_data import duplicates
-    from ..indexer.derived import dataset_quality
 
     store = request.app.state.store
     others = duplicates(store.db, fedcat_id, ds.original_uri)
@@ -299,7 +305,6 @@ def search_page(
     page_number: Annotated[str, Query(alias="page")] = "1",
     lang: LangParam = None,
 ) -> Response:
-    from ..api.app import search_filters
 
     started = time.perf_counter()
     speech = language(request, lang)
@@ -441,8 +446,6 @@ def dataset_page(
     request: Request, record: dict[str, Any], duplicates: list[tuple[str, str, str]]
 ) -> Response:
     """The dataset's page; linked_data's `/datasets/{id}` calls it when the client wants HTML."""
-    from ..api.quality import dataset_quality_json
-    from ..indexer.derived import dataset_quality  # noqa: F401 - quality_json reads through it
 
     speech = language(request, request.query_params.get("lang"))
     store = request.app.state.store
@@ -641,12 +644,11 @@ def run_page(request: Request, source_id: str, run_id: str, lang: LangParam = No
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, lang: LangParam = None) -> Response:
-    from ..api.quality import report
 
     speech = language(request, lang)
     store, names = request.app.state.store, source_names(request)
-    by_source = report(store, "source", None, names)
-    by_publisher = report(store, "publisher", None, names)
+    by_source = quality_report(store, "source", None, names)
+    by_publisher = quality_report(store, "publisher", None, names)
     for body in (by_source, by_publisher):
         for group in body["groups"]:
             group["band_label"] = band_label(group["band"], speech)
@@ -672,9 +674,6 @@ def quality_page(request: Request, lang: LangParam = None) -> Response:
 
 def _audit(request: Request, lang: Language, **filters: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The audit report as `/api/audit` makes it, or None and the reason (no registry, a bad filter)."""
-    from ..api import audit as audit_api
-    from ..api.app import ApiError
-    from ..audit.report import FilterError, audit_filters, report
 
     try:
         with audit_api._lock:
@@ -685,7 +684,7 @@ def _audit(request: Request, lang: Language, **filters: Any) -> tuple[dict[str, 
         return None, exc.message
     except FilterError as exc:
         return None, str(exc)
-    body = report(registry, published, chosen)
+    body = audit_report(registry, published, chosen)
     body["computed_at"] = computed_at
     return body, None
 

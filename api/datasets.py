@@ -1,0 +1,231 @@
+"""Datasets: `GET /api/datasets` (search with facets), `/api/datasets/{id}` (one record with its
+provenance) and `/api/datasets/{id}/raw` (the payload as harvested).
+
+The search backend only answers ids, totals and facet counts; every item is read from the store (the source
+of truth), in the backend's order. Reads the store, the backend and the config from `request.app.state`.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+import logging
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
+from ..indexer.store import Store
+from ..mappings import vocabularies
+from ..mappings.model import Dataset, Text, text_in
+from . import schemas
+from .errors import ERRORS, NOT_FOUND, ApiError, json_response
+from .harvests import source_info, source_ref
+from .params import DatasetId, SearchParams, facets_param, search_params
+from .quality import dataset_quality_json
+
+log = logging.getLogger("fedcat.api")
+router = APIRouter(tags=["datasets"])
+
+Sort = Literal["relevance", "modified", "-modified"]
+assert set(Sort.__args__) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
+
+
+@lru_cache(maxsize=65536)
+def _label(value: str) -> str:
+    """A controlled URI's human label; a literal (an unmapped format, a publisher name) is its own label."""
+    if value.startswith(("http://", "https://", "urn:")):
+        return vocabularies.label(value)
+    return value
+
+
+def _labelled(value: str) -> dict[str, str]:
+    return {"value": value, "label": _label(value)}
+
+
+def _i18n(texts: list[Text]) -> list[dict[str, str | None]]:
+    return [{"value": t.value, "lang": t.lang} for t in texts]
+
+
+def _record_labels(ds: Dataset) -> dict[str, str]:
+    uris = [*ds.themes, *ds.language, ds.licence, ds.accrual_periodicity, ds.access_rights]
+    for dist in ds.distributions:
+        uris.extend((dist.format, dist.licence, *dist.language))
+    return {u: _label(u) for u in uris if u and u.startswith(("http://", "https://"))}
+
+
+def _jurisdiction_names(request: Request) -> dict[str, str]:
+    state = request.app.state
+    names = getattr(state, "jurisdiction_names", None)
+    if names is None:
+        names = state.jurisdiction_names = {
+            s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key
+            for s in state.config.sources
+            if s.jurisdiction
+        }
+    return names
+
+
+def _facet_label(request: Request, facet: str, value: str) -> str:
+    if facet == "source":
+        return source_ref(request, value)["name"]
+    if facet == "jurisdiction":
+        return _jurisdiction_names(request).get(value, value)
+    if facet in ("publisher", "keyword"):
+        return value
+    return _label(value)
+
+
+def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> dict[str, Any]:
+    return {
+        "id": fedcat_id,
+        "uri": ds.uri,
+        "title": text_in(ds.title),
+        "description": text_in(ds.description),
+        "title_i18n": _i18n(ds.title),
+        "description_i18n": _i18n(ds.description),
+        "publisher": (text_in(ds.publisher.name) or None) if ds.publisher else None,
+        "themes": [_labelled(t) for t in ds.themes],
+        "formats": [_labelled(f) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)],
+        "licence": _labelled(ds.licence) if ds.licence else None,
+        "keywords": [k.value for k in ds.keywords],
+        "modified": ds.modified,
+        "issued": ds.issued,
+        "landing_page": ds.landing_page[0] if ds.landing_page else None,
+        "source": source_ref(request, source_id),
+    }
+
+
+@router.get(
+    "/api/datasets",
+    summary="Search datasets",
+    response_model=schemas.DatasetsPage,
+    responses=ERRORS,
+)
+def search_datasets(
+    request: Request,
+    params: Annotated[SearchParams, Depends(search_params)],
+    sort: Annotated[
+        Sort,
+        Query(
+            description="relevance (best match first; newest first when `q` is empty), modified "
+            "(newest first) or -modified (oldest first). Undated datasets come last."
+        ),
+    ] = "relevance",
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_PAGE_SIZE,
+            description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
+            f"{MAX_RESULT_WINDOW}: deeper results are for the catalogue export.",
+        ),
+    ] = 20,
+    facets: Annotated[
+        list[str] | None,
+        Query(
+            description=f"Facets to count, comma-separated or repeated, among {', '.join(FACETS)}. "
+            "Default: all of them; an empty value counts none (faster).",
+            examples=["theme,format"],
+        ),
+    ] = None,
+) -> Response:
+    if page * page_size > MAX_RESULT_WINDOW:
+        raise ApiError(
+            400,
+            f"page {page} × page_size {page_size} = {page * page_size} goes past result "
+            f"{MAX_RESULT_WINDOW}, the deepest this search pages: narrow the search with `q` or "
+            "filters, or read the whole catalogue from the export",
+            "page",
+        )
+    query = params.query(page, page_size, sort=sort, facets=facets_param(facets))
+    store: Store = request.app.state.store
+    backend: SearchBackend = request.app.state.backend
+    try:
+        result = backend.search(query)
+    except ValueError as exc:  # the backend's own check of the query; ours above should catch all
+        log.warning("search refused by the backend: %s", exc)
+        raise ApiError(400, str(exc)) from exc
+    found = store.datasets(result.ids)
+    items = []
+    for fedcat_id in result.ids:
+        hit = found.get(fedcat_id)
+        if hit is None:
+            # index ahead of the store (or a record removed by hand): the next sync repairs it
+            log.warning("search hit %s is not in the store; skipped", fedcat_id)
+            continue
+        items.append(_summary(request, fedcat_id, hit["source_id"], hit["dataset"]))
+    return json_response(
+        {
+            "total": result.total,
+            "page": page,
+            "page_size": page_size,
+            "items": items,
+            "facets": {
+                name: [
+                    {"value": fv.value, "label": _facet_label(request, name, fv.value), "count": fv.count}
+                    for fv in values
+                ]
+                for name, values in result.facets.items()
+            },
+        }
+    )
+
+
+@router.get(
+    "/api/datasets/{id}",
+    summary="One dataset with its provenance",
+    response_model=schemas.DatasetRecord,
+    responses=NOT_FOUND,
+)
+def get_dataset(request: Request, id: DatasetId) -> Response:
+    store: Store = request.app.state.store
+    record = store.record(id)
+    if record is None:
+        raise ApiError(404, f"no dataset with id {id!r}", "id")
+    ds: Dataset = record["dataset"]
+    body = {
+        "id": record["id"],
+        "dataset": msgspec.to_builtins(ds),
+        "labels": _record_labels(ds),
+        "quality": dataset_quality_json(store, record["id"], ds),
+        "source": source_info(request, record["source_id"]),
+        **{
+            key: record[key]
+            for key in (
+                "source_record_id",
+                "original_uri",
+                "first_seen",
+                "last_seen",
+                "first_run_id",
+                "last_run_id",
+                "withdrawn_at",
+                "raw_hash",
+                "raw_media_type",
+                "fetch_url",
+            )
+        },
+    }
+    return json_response(body)
+
+
+@router.get(
+    "/api/datasets/{id}/raw",
+    summary="The raw record as harvested",
+    description="The payload exactly as fetched from the source (for DCAT sources, the dataset's "
+    "triples as N-Triples), with its stored media type.",
+    responses={200: {"content": {"*/*": {}}}, **NOT_FOUND},
+    response_class=Response,
+)
+def get_raw(request: Request, id: DatasetId) -> Response:
+    raw = request.app.state.store.raw(id)
+    if raw is None:
+        raise ApiError(404, f"no dataset with id {id!r}", "id")
+    payload, media_type = raw
+    # harvested bytes served from our origin: never let a browser run them as a page
+    return Response(
+        payload,
+        media_type=media_type,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+    )

@@ -1,0 +1,89 @@
+"""The API's one error type and one error shape.
+
+Every refused request, from any router, answers JSON `{"detail": "...", "errors": [{"parameter": ...,
+"message": ...}]}`: 400 for a value the API understands but refuses (a bad date, a page past the cap, an
+unknown facet or parameter), 422 for a value of the wrong type (FastAPI's validation, reworded), 404 for
+unknown ids, and 500 only for bugs, which are logged. Routers raise `ApiError`; the few that answer a
+`Response` directly (content negotiation, SPARQL) build it with `error_response`, the same shape.
+"""
+
+import logging
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import schemas
+
+log = logging.getLogger("fedcat.api")
+_encoder = msgspec.json.Encoder()
+
+# OpenAPI `responses=` entries shared by the routers
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorBody, "description": "A parameter value was refused; `errors` names it."},
+    422: {"model": schemas.ErrorBody, "description": "A parameter has the wrong type or is out of range."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": schemas.ErrorBody, "description": "No such id."}}
+
+
+class ApiError(Exception):
+    """A refused request: becomes `{"detail": message, "errors": [{"parameter", "message"}]}`."""
+
+    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.parameter = status, message, parameter
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # A 100-item search page: msgspec 0.07 ms; pydantic response-model validation ~1.9 ms; FastAPI's
+    # jsonable_encoder + json ~7 ms. The models in `schemas` document the shapes (and the tests check them).
+    return Response(_encoder.encode(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_body(detail: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"detail": detail, "errors": errors}
+
+
+def error_response(
+    status: int, message: str, parameter: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The error shape as a response, for handlers that return rather than raise."""
+    errors = [{"parameter": parameter, "message": message}] if parameter else []
+    return json_response(error_body(message, errors), status, headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Turn every exception a request can end in into the one error shape."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return json_response(
+            error_body(exc.message, [{"parameter": exc.parameter, "message": exc.message}]), exc.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for err in exc.errors():
+            loc = [str(part) for part in err.get("loc", ())]
+            parameter = loc[1] if len(loc) > 1 and loc[0] in ("query", "path", "header") else ".".join(loc)
+            message = str(err.get("msg", "invalid value"))
+            if "input" in err and isinstance(err["input"], str | int | float):
+                message += f" (got {err['input']!r})"
+            errors.append({"parameter": parameter, "message": message})
+        detail = "invalid parameter(s): " + "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
+        return json_response(error_body(detail, errors), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = json_response(error_body(str(exc.detail), []), exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return json_response(error_body("internal error: the server logged it", []), 500)

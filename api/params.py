@@ -1,0 +1,206 @@
+"""Request parameters shared by several routers: the search filters (one declaration for the search API and
+the filtered catalogue), dates, facets, and the refusal of parameters an endpoint does not know."""
+
+# No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run time.
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
+
+from ..indexer.backend import FACETS, SearchQuery
+from .errors import ApiError
+
+_DATE_PARAM = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+DatasetId = Annotated[str, Path(description="fedcat's id of the record, as in search results.")]
+
+
+def date_param(name: str, value: str | None) -> str | None:
+    """A YYYY-MM-DD, YYYY-MM or YYYY date as given; None when empty; a 400 naming `name` otherwise."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    match = _DATE_PARAM.match(value)
+    valid = False
+    if match:
+        try:
+            date(int(match[1]), int(match[2] or 1), int(match[3] or 1))
+            valid = True
+        except ValueError:
+            pass
+    if not valid:
+        raise ApiError(400, f"{name} must be a date YYYY-MM-DD (or YYYY-MM, or YYYY), got {value!r}", name)
+    return value
+
+
+def facets_param(values: list[str] | None) -> tuple[str, ...]:
+    if values is None:
+        return FACETS
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FACETS]
+    if unknown:
+        raise ApiError(
+            400,
+            f"facets: unknown facet {', '.join(map(repr, unknown))}; facets are {', '.join(FACETS)}",
+            "facets",
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def search_filters(**parameters: list[str] | None) -> dict[str, list[str]]:
+    """Facet filters from request parameters, as the index holds their values (keywords and rating bands
+    lowercased)."""
+    filters = {}
+    for facet, values in parameters.items():
+        if values and facet in FACETS:
+            cleaned = _clean([v.lower() for v in values] if facet in ("keyword", "quality") else values)
+            if cleaned:
+                filters[facet] = cleaned
+    return filters
+
+
+def _clean(values: list[str]) -> list[str]:
+    """Trimmed, non-empty, distinct: `theme=` alone constrains nothing."""
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+def _filter_param(facet: str, what: str) -> Any:
+    return Query(
+        description=f"Keep datasets whose {facet} is {what}. Repeat the parameter to accept any of "
+        "several values (OR); different filters combine with AND. Values are those of the "
+        f"`{facet}` facet.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """What to find: words, facet filters and a modified-date range, checked."""
+
+    q: str
+    filters: dict[str, list[str]]
+    modified_after: str | None
+    modified_before: str | None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.filters or self.q.strip() or self.modified_after or self.modified_before)
+
+    def query(self, page: int, page_size: int, **options: Any) -> SearchQuery:
+        """The backend's query for one page (`sort`, `facets` in `options`)."""
+        return SearchQuery(
+            q=self.q,
+            filters=self.filters,
+            modified_after=self.modified_after,
+            modified_before=self.modified_before,
+            page=page,
+            page_size=page_size,
+            **options,
+        )
+
+
+def search_params(
+    q: Annotated[
+        str,
+        Query(
+            max_length=1000,
+            description="Words to find in titles, descriptions, keywords and publisher names; every "
+            "word must match. Case, accents and French/English plurals are ignored ('velo' finds "
+            "'Vélos'). Empty: every dataset.",
+        ),
+    ] = "",
+    publisher: Annotated[list[str] | None, _filter_param("publisher", "this name")] = None,
+    theme: Annotated[
+        list[str] | None, _filter_param("theme", "this EU data-theme URI (e.g. ...data-theme/TRAN)")
+    ] = None,
+    format: Annotated[
+        list[str] | None,
+        _filter_param("format", "this EU file-type URI (or the source's own label when unmapped)"),
+    ] = None,
+    licence: Annotated[list[str] | None, _filter_param("licence", "this licence URI")] = None,
+    keyword: Annotated[list[str] | None, _filter_param("keyword", "this keyword (case-insensitive)")] = None,
+    source: Annotated[list[str] | None, _filter_param("source", "this source id")] = None,
+    language: Annotated[list[str] | None, _filter_param("language", "this EU language URI")] = None,
+    jurisdiction: Annotated[
+        list[str] | None,
+        _filter_param("jurisdiction", "this jurisdiction (level:code, e.g. commune:59350)"),
+    ] = None,
+    quality: Annotated[
+        list[str] | None,
+        _filter_param("quality", "this metadata quality rating (excellent, good, sufficient, bad)"),
+    ] = None,
+    modified_after: Annotated[
+        str | None,
+        Query(
+            description="Keep datasets modified on or after this date: YYYY-MM-DD, or YYYY-MM / YYYY "
+            "for the start of that month or year.",
+            examples=["2023-01-01"],
+        ),
+    ] = None,
+    modified_before: Annotated[
+        str | None,
+        Query(
+            description="Keep datasets modified on or before this date: YYYY-MM-DD, or YYYY-MM / YYYY "
+            "for the end of that month or year (2020 includes 2020-12-31).",
+            examples=["2024-12-31"],
+        ),
+    ] = None,
+) -> SearchParams:
+    """The search parameters of the search API and of the filtered catalogue: declared once, here."""
+    return SearchParams(
+        q=q,
+        filters=search_filters(
+            publisher=publisher,
+            theme=theme,
+            format=format,
+            licence=licence,
+            keyword=keyword,
+            source=source,
+            language=language,
+            jurisdiction=jurisdiction,
+            quality=quality,
+        ),
+        modified_after=date_param("modified_after", modified_after),
+        modified_before=date_param("modified_before", modified_before),
+    )
+
+
+# route dependant -> (that dependant, the query parameter names it and its dependencies accept); the
+# dependant is kept so that an id reused after an app is freed can never match
+_known_parameters: dict[int, tuple[Dependant, frozenset[str]]] = {}
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    cached = _known_parameters.get(id(dependant))
+    if cached is not None and cached[0] is dependant:
+        return cached[1]
+    names, pending = set(), [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(p.alias for p in current.query_params)
+        pending.extend(current.dependencies)
+    known = frozenset(names)
+    _known_parameters[id(dependant)] = (dependant, known)
+    return known
+
+
+async def reject_unknown_parameters(request: Request) -> None:
+    """A misspelt filter (`?themes=`) would otherwise be ignored and silently widen the results.
+
+    async: a trivial check, not worth a thread-pool hop per request. The names a route accepts include its
+    dependencies' (the shared search parameters).
+    """
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in known]
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        raise ApiError(
+            400,
+            f"unknown parameter {', '.join(map(repr, unknown))} (this endpoint accepts: {accepted})",
+            unknown[0],
+        )
