@@ -217,6 +217,16 @@ def duplicates(
     ]
 
 
+def duplicates_of(request: Request, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """`duplicates` for the web pages: through this app's state, which made sure of the duplicates index."""
+    return duplicates(_state(request).store.db, fedcat_id, original_uri)
+
+
+def source_names(request: Request) -> dict[str, str]:
+    """Source id -> name, configured and removed ones (from the catalogue description, kept ~10 s)."""
+    return {source_id: info.name for source_id, info in _state(request).info().sources.items()}
+
+
 def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None) -> str:
     """The dataset's document as N-Triples: what the export says of it, the catalogues, its duplicates."""
     info = state.info()

@@ -191,6 +191,14 @@ def quality_groups(
     return found
 
 
+def quality_bands(store: Store, ids: list[str]) -> dict[str, str]:
+    """id -> stored rating band (written at index time), for a page of search results in one query."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(store.db.execute(f"SELECT id, band FROM quality WHERE id IN ({marks})", ids).fetchall())
+
+
 def dataset_quality(store: Store, fedcat_id: str, dataset: Dataset) -> Quality:
     """One record's score with every indicator, from its stored link checks (for the dataset page)."""
     checks = {url: c["ok"] for url, c in store.link_checks(dataset_urls(dataset)).items()}

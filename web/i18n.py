@@ -42,6 +42,7 @@ def _compile(lang: str) -> NullTranslations:
 
 TRANSLATIONS = {lang: _compile(lang) for lang in LANGUAGES}
 _BABEL_LOCALES = {lang: Locale.parse(lang) for lang in LANGUAGES}
+GROUP_SEPARATOR = {lang: _BABEL_LOCALES[lang].number_symbols["latn"]["group"] for lang in LANGUAGES}
 
 
 def from_accept_language(header: str | None) -> str | None:
@@ -85,6 +86,8 @@ class Language:
     def number(self, value: float | int | None, digits: int = 0) -> str:
         if value is None:
             return ""
+        if isinstance(value, int) and not digits:  # facet counts: a search page shows hundreds of them
+            return f"{value:,}".replace(",", GROUP_SEPARATOR[self.code])
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(value, format=pattern, locale=_BABEL_LOCALES[self.code])
 

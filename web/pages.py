@@ -10,6 +10,7 @@ so a page can be shared, bookmarked and reached without JavaScript.
 import logging
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,8 +18,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ..api import audit as audit_api
+from ..api import linked_data
 from ..api.errors import ApiError
-from ..api.linked_data import duplicates
 from ..api.params import date_param, search_filters
 from ..api.quality import dataset_quality_json
 from ..api.quality import report as quality_report
@@ -26,7 +27,7 @@ from ..audit.report import FilterError, audit_filters
 from ..audit.report import report as audit_report
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
-from ..indexer.derived import dataset_quality
+from ..indexer.derived import quality_bands
 from ..indexer.store import COUNTERS
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
@@ -68,6 +69,7 @@ def text_for(texts: list[Text], lang: str) -> str:
     return texts[0].value if texts else ""
 
 
+@lru_cache(maxsize=65536)
 def label(value: str | None, lang: str) -> str:
     if not value:
         return ""
@@ -112,9 +114,7 @@ def _config(request: Request) -> Any:
 
 
 def source_names(request: Request) -> dict[str, str]:
-    names = {s["id"]: s["name"] for s in request.app.state.store.sources()}
-    names.update({s.id: s.name for s in _config(request).sources})
-    return names
+    return linked_data.source_names(request)
 
 
 def jurisdiction_names(request: Request) -> dict[str, str]:
@@ -168,14 +168,9 @@ class SearchState:
     """The search page's parameters, and the URLs of the states next to it (a filter added or removed…)."""
 
     def __init__(self, q: str, filters: dict[str, list[str]], after: str, before: str, sort: str, page: int):
-        self.q, self.filters, self.after, self.before, self.sort, self.page = (
-            q,
-            filters,
-            after,
-            before,
-            sort,
-            page,
-        )
+        self.q, self.filters, self.after, self.before = q, filters, after, before
+        self.sort, self.page = sort, page
+        self._first_page = self.url()  # this state on page 1: the base of every facet link
 
     def params(self, **changes: Any) -> list[tuple[str, str]]:
         state = {"q": self.q, "modified_after": self.after, "modified_before": self.before, "sort": self.sort}
@@ -195,12 +190,11 @@ class SearchState:
 
     def toggled(self, facet: str, value: str) -> str:
         """This state with `value` added to (or removed from) the facet's filter, back on page 1."""
-        filters = {k: list(v) for k, v in self.filters.items()}
-        values = filters.setdefault(facet, [])
-        if value in values:
-            values.remove(value)
-        else:
-            values.append(value)
+        if value not in self.filters.get(facet, ()):  # adding: this state's URL and one more pair
+            return self._first_page + ("&" if "?" in self._first_page else "?") + urlencode({facet: value})
+        filters = {
+            k: [v for v in values if not (k == facet and v == value)] for k, values in self.filters.items()
+        }
         return self.url(filters=filters)
 
     def active(self, facet: str, value: str) -> bool:
@@ -263,12 +257,15 @@ def jurisdiction_groups(
 
 
 def result_item(
-    request: Request, fedcat_id: str, source_id: str, ds: Dataset, lang: Language, names: dict[str, Any]
+    request: Request,
+    fedcat_id: str,
+    source_id: str,
+    ds: Dataset,
+    band: str,
+    lang: Language,
+    names: dict[str, Any],
 ) -> dict[str, Any]:
-
-    store = request.app.state.store
-    others = duplicates(store.db, fedcat_id, ds.original_uri)
-    quality = dataset_quality(store, fedcat_id, ds)
+    others = linked_data.duplicates_of(request, fedcat_id, ds.original_uri)
     return {
         "id": fedcat_id,
         "title": text_for(ds.title, lang.code) or fedcat_id,
@@ -279,8 +276,8 @@ def result_item(
         ],
         "licence": label(ds.licence, lang.code),
         "modified": ds.modified,
-        "band": quality.band,
-        "band_label": band_label(quality.band, lang),
+        "band": band,
+        "band_label": band_label(band, lang),
         "source": names["sources"].get(source_id, source_id),
         "also": [(other_id, names["sources"].get(s, s)) for other_id, s, _uri in others],
     }
@@ -357,10 +354,14 @@ def search_page(
     if result is not None:
         total = result.total
         found = store.datasets(result.ids)
+        bands = quality_bands(store, result.ids)
         for fedcat_id in result.ids:
             hit = found.get(fedcat_id)
             if hit is not None:
-                items.append(result_item(request, fedcat_id, hit["source_id"], hit["dataset"], speech, names))
+                band = bands.get(fedcat_id, "")
+                items.append(
+                    result_item(request, fedcat_id, hit["source_id"], hit["dataset"], band, speech, names)
+                )
         for facet, values in result.facets.items():
             facets[facet] = [
                 {
