@@ -27,7 +27,7 @@ from ..audit.report import FilterError, audit_filters
 from ..audit.report import report as audit_report
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
-from ..indexer.derived import quality_bands
+from ..indexer.derived import quality_bands, shacl_results
 from ..indexer.store import COUNTERS
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
@@ -529,6 +529,8 @@ def dataset_page(
                 (f"{base}.nt", "N-Triples"),
             ],
             "validation": f"{base}/validation",
+            # the stored result of `fedcat validate` (running the shapes here would cost seconds a page)
+            "conforms": shacl_results(store, [record["id"]]).get(record["id"]),
             "search_url": lambda facet, value: "/?" + urlencode({facet: value}),
         },
     )
@@ -712,6 +714,7 @@ def audit_page(
     speech = language(request, lang)
     departement = (departement or "").strip() or None
     kind = [k for k in kind or [] if k.strip()] or None  # the form's "all kinds" sends kind=
+    within = [w.strip() for w in within or [] if w.strip()] or None
     body, problem = _audit(
         request,
         speech,
@@ -731,6 +734,7 @@ def audit_page(
         "filters": {
             "kind": kind or [],
             "departement": departement or "",
+            "within": ", ".join(within or []),
             "obligated_only": obligated_only,
             "not_publishing": not_publishing,
         },
