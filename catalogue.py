@@ -77,12 +77,15 @@ class Catalogue:
         store (repairing what a crash between the two left behind); serving processes open as readers."""
         config = load_config(config_path or default_config())
         directory = Path(data_dir or default_data_dir())
+        if directory.exists() and not directory.is_dir():
+            raise RuntimeError(f"the data dir {directory} is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         if writer:  # the harvesting process holds the index's only writer: say so before tantivy does
             with _harvest_lock(directory):
                 pass
+        # Sources are written by harvests (names, types and jurisdictions as configured then), never here:
+        # opening a data dir to read it (quality, status, serve…) with another config must not change it.
         store = Store(directory / "fedcat.db")
-        store.sync_sources(config.sources)
         name = backend or os.environ.get("FEDCAT_BACKEND", "embedded")
         try:
             search = open_backend(directory, name)
@@ -109,6 +112,28 @@ class Catalogue:
                 self.store.mark_interrupted()
                 raise
 
+    def disagreement(self) -> str | None:
+        """A sentence when the config and the data dir look like they belong to different catalogues."""
+        return disagreement(self.config, self.store.sources(), self.data_dir)
+
     def close(self) -> None:
         self.backend.close()
         self.store.close()
+
+
+def disagreement(config: Config, stored: list[dict], data_dir: Path) -> str | None:
+    """The config names sources and the data dir was harvested from others, none of them the same.
+
+    A source removed from the config (its records are kept) or added and not yet harvested is normal; a
+    config sharing no source with a harvested data dir is another catalogue's (`--config` or `--data-dir`
+    pointing elsewhere than meant).
+    """
+    configured = [s.id for s in config.sources]
+    harvested = [s["id"] for s in stored]
+    if not configured or not harvested or set(configured) & set(harvested):
+        return None
+    return (
+        f"the config {config.path} names sources {', '.join(configured)}, but the data dir {data_dir} holds "
+        f"sources {', '.join(harvested)} and none of them: is this the config of this data dir? (--config, "
+        "--data-dir, $FEDCAT_CONFIG, $FEDCAT_DATA_DIR). Answers below come from the data dir."
+    )

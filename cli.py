@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir
+from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
 
@@ -87,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("serve", help="serve the search API and linked data")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     _common(p)
 
     p = commands.add_parser(
         "run", help="the service: harvest each source on its schedule, serve the API and admin endpoints"
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--no-api", action="store_true", help="only the scheduler: serve no API")
     p.add_argument(
         "--no-catch-up", action="store_true", help="do not run sources whose scheduled time passed while down"
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = commands.add_parser("demo", help="start a local example portal, harvest it and serve the API")
-    p.add_argument("--port", type=int, default=8000, help="API port (the example portal takes a free port)")
+    p.add_argument("--port", type=_port, default=8000, help="API port (the example portal takes a free port)")
     p.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
     p.add_argument(
         "--no-serve", action="store_true", help="harvest the demo portal, print the summary and exit"
@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("ttl", "nt", "jsonld", "rdf"), default="ttl", dest="rdf_format")
     p.add_argument("--out", type=Path, required=True, help="the file to write ('-': standard output)")
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one a core, at most 3)"
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="worker processes (default: one a core, at most 3)",
     )
     _common(p)
 
@@ -135,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="SHACL files or a directory of them (default: cached in the data dir, fetched from SEMIC once)",
     )
     p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
-    p.add_argument("--limit", type=int, default=None, help="only the first N datasets")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N datasets")
     p.add_argument("--report", type=Path, default=None, help="write every violation per dataset as JSON")
-    p.add_argument("--top", type=int, default=20, help="datasets listed (most violations first)")
+    p.add_argument("--top", type=_positive_int, default=20, help="datasets listed (most violations first)")
     _common(p)
 
     p = commands.add_parser(
@@ -186,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
     p.add_argument(
-        "--limit", type=int, default=None, help="at most N bodies (default: 50 in a table, else all)"
+        "--limit",
+        type=_non_negative_int,
+        default=None,
+        help="at most N bodies (default: 50 in a table, else all)",
     )
     _common(p)
 
@@ -199,20 +205,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate", type=_rate, default=5.0, help="requests per second, all hosts together (e.g. 5 or 5/s)"
     )
-    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (one per host at a time)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     p.add_argument(
-        "--max-age", type=float, default=7.0, help="re-check URLs checked more than this many days ago"
+        "--concurrency", type=_positive_int, default=4, help="requests in flight (one per host at a time)"
+    )
+    p.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for an answer")
+    p.add_argument(
+        "--max-age",
+        type=_non_negative_float,
+        default=7.0,
+        help="re-check URLs checked more than this many days ago",
     )
     _common(p)
+
+    p = commands.add_parser(
+        "config", help="check the configuration file, or print the reference of every setting and option"
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the Markdown tables of every setting, source option and environment variable",
+    )
+    p.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"with --reference: replace the part of FILE between {REFERENCE_START} and {REFERENCE_END}",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"sources file to check (default: $FEDCAT_CONFIG or {default_config()})",
+    )
     return parser
 
 
 def _rate(text: str) -> float:
-    value = float(text.strip().removesuffix("/s"))
+    value = _number(text.strip().removesuffix("/s"), float)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"the rate must be positive, got {text!r}")
     return value
+
+
+def _number(text: str, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf: no limit anyone means
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _bounded(
+    kind: type[int] | type[float], low: float, high: float | None = None, *, above: bool = False
+) -> Any:
+    """An argparse type: a number of `kind` from `low` (excluded when `above`) to `high`."""
+    what = "a whole number" if kind is int else "a number"
+    bounds = f"above {low}" if above else f"of at least {low}" if high is None else f"from {low} to {high}"
+
+    def parse(text: str) -> Any:
+        value = _number(text, kind)
+        if value < low or (above and value == low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _bounded(int, 1)
+_non_negative_int = _bounded(int, 0)
+_positive_float = _bounded(float, 0, above=True)
+_non_negative_float = _bounded(float, 0)
+_port = _bounded(int, 1, 65535)
 
 
 class JsonFormatter(logging.Formatter):
@@ -245,7 +313,11 @@ def setup_logging(log_format: str | None, verbose: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # `fedcat --help | head -1`
+        _stdout_to_devnull()
+        return 141
     args.log_format = args.log_format or os.environ.get("FEDCAT_LOG_FORMAT") or None
     setup_logging(args.log_format, args.verbose)
     try:
@@ -260,6 +332,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`fedcat export --out - | head`): stop quietly, as cat does
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer its pipe closed on
+    except OSError as exc:  # a path that cannot be read or written, a port already taken…
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[red]fedcat {args.command}: {where}{exc.strerror or exc}[/red]", highlight=False)
+        return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback only when asked for (-v)
+        if args.verbose:
+            log.exception("fedcat %s failed", args.command)
+        console.print(
+            f"[red]fedcat {args.command}: unexpected error: {type(exc).__name__}: {exc}[/red]\n"
+            "This is a bug in fedcat; `fedcat -v …` shows where it happened.",
+            highlight=False,
+        )
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout already closed or not a file: nothing left to flush into
+        pass
 
 
 def run_harvest(
@@ -364,8 +463,14 @@ def serve(catalogue: Catalogue, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def _warn_if_disagreeing(message: str | None) -> None:
+    if message:
+        console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
+    _warn_if_disagreeing(catalogue.disagreement())
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
     try:
         serve(catalogue, args.host, args.port)
@@ -440,7 +545,14 @@ def _serve_service(catalogue: Catalogue, service: Any, host: str, port: int) -> 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo
 
-    return run_demo(args.port, args.data_dir, serve_api=not args.no_serve)
+    return run_demo(
+        args.port,
+        args.data_dir,
+        serve_api=not args.no_serve,
+        run_harvest=run_harvest,
+        print_summary=print_summary,
+        serve=serve,
+    )
 
 
 def _ago(stamp: str | None, now: datetime) -> str:
@@ -465,7 +577,13 @@ def source_status(catalogue: Catalogue, now: datetime | None = None) -> list[dic
     now = now or datetime.now(UTC)
     configured = {s.id: s for s in catalogue.config.sources}
     rows = []
-    for stored in catalogue.store.sources():
+    stored_sources = catalogue.store.sources()
+    harvested = {s["id"] for s in stored_sources}
+    # configured and never harvested into this data dir: listed too, with no run
+    never = [
+        {"id": s.id, "type": s.type, "datasets": 0} for s in catalogue.config.sources if s.id not in harvested
+    ]
+    for stored in sorted([*stored_sources, *never], key=lambda s: s["id"]):
         source = configured.get(stored["id"])
         runs = catalogue.store.runs(stored["id"], limit=100)
         last = catalogue.store.run(runs[0]["id"]) if runs else None
@@ -511,6 +629,7 @@ def source_status(catalogue: Catalogue, now: datetime | None = None) -> list[dic
 
 def cmd_status(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
+    _warn_if_disagreeing(catalogue.disagreement())
     try:
         rows = source_status(catalogue)
     finally:
@@ -575,7 +694,9 @@ def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     data_dir = Path(args.data_dir or default_data_dir())
     if not (data_dir / "fedcat.db").is_file():
         raise RuntimeError(f"no fedcat store in {data_dir}: harvest first (fedcat harvest)")
-    return config, Store(data_dir / "fedcat.db"), data_dir
+    store = Store(data_dir / "fedcat.db")
+    _warn_if_disagreeing(disagreement(config, store.sources(), data_dir))
+    return config, store, data_dir
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -643,6 +764,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(
         args.config, args.data_dir, args.backend
     )  # a writer: scores are brought up to date
+    _warn_if_disagreeing(catalogue.disagreement())
     try:
         names = {s.id: s.name for s in catalogue.config.sources}
         body = report(catalogue.store, args.group_by, args.source, names)
@@ -822,6 +944,35 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+REFERENCE_START = "<!-- config-reference: generated by `fedcat config --reference --write README.md` -->"
+REFERENCE_END = "<!-- config-reference: end -->"
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from . import config
+    from .harvester.adapters import source_options
+    from .harvester.sources import load_config
+
+    if not args.reference:
+        path = args.config or default_config()
+        loaded = load_config(path)
+        enabled = sum(1 for s in loaded.sources if s.enabled)
+        console.print(f"{path}: valid, {len(loaded.sources)} sources ({enabled} enabled)", highlight=False)
+        return 0
+    reference = config.reference(source_options())
+    if args.write is None:
+        sys.stdout.write(reference)
+        return 0
+    text = args.write.read_text(encoding="utf-8")
+    start, end = text.find(REFERENCE_START), text.find(REFERENCE_END)
+    if start < 0 or end < start:
+        raise RuntimeError(f"{args.write} has no {REFERENCE_START} … {REFERENCE_END} block to replace")
+    start += len(REFERENCE_START)
+    args.write.write_text(text[:start] + "\n" + reference + text[end:], encoding="utf-8")
+    console.print(f"wrote the configuration reference into {args.write}")
+    return 0
+
+
 COMMANDS = {
     "harvest": cmd_harvest,
     "serve": cmd_serve,
@@ -834,6 +985,7 @@ COMMANDS = {
     "export": cmd_export,
     "validate": cmd_validate,
     "audit": cmd_audit,
+    "config": cmd_config,
 }
 
 if __name__ == "__main__":

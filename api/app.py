@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from ..harvester.sources import Config
+from ..config import Config
 from ..indexer.backend import SearchBackend
 from ..indexer.store import Store
 from ..mappings import vocabularies

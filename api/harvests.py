@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from ..harvester.sources import Source
+from ..config import Source
 from ..indexer.store import COUNTERS, Store
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -45,6 +47,13 @@ class Request:
 Handler = Callable[[Request], Reply | None]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that hung up (a link checker reading only the headers): nothing to report
+        super().handle_error(request, client_address)
+
+
 class PortalServer:
     """`routes` answer exact paths (with query string); `handlers` answer path prefixes dynamically."""
 
@@ -72,7 +81,7 @@ class PortalServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = _Server((host, port), _Handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from rich.console import Console
 
 from ..catalogue import Catalogue
+from ..harvester.run import RunResult
 from .catalogues import city_datasets, hydra_pages, metropolis_datasets
 from .portal import PortalServer
 
@@ -46,9 +48,16 @@ def start_demo_portal() -> tuple[PortalServer, list[dict]]:
     return portal, sources
 
 
-def run_demo(port: int = 8000, data_dir: Path | None = None, serve_api: bool = True) -> int:
-    from ..cli import print_summary, run_harvest, serve
-
+def run_demo(
+    port: int,
+    data_dir: Path | None,
+    serve_api: bool,
+    *,
+    run_harvest: Callable[[Catalogue], list[RunResult]],
+    print_summary: Callable[[list[RunResult]], None],
+    serve: Callable[[Catalogue, str, int], None],
+) -> int:
+    """The demo, with the CLI's own harvest, summary and server (given by the CLI, which sits above)."""
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="fedcat-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     portal, sources = start_demo_portal()

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
 
+from ..config import Settings, Source
 from ..indexer.documents import IndexFeed
 from .http import FetchObserver, HostLimits
-from .sources import Settings, Source
 
 T = TypeVar("T")
 

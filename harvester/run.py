@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 
+from ..config import Config, Settings, Source
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import replace_faulty_triggers, sync_sparql
@@ -22,7 +23,6 @@ from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused,
 from .adapters import ADAPTERS, Adapter, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .pool import RunContext, RunPool, SharedFeed
-from .sources import Config, Settings, Source
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure

@@ -32,13 +32,13 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from ..config import Config, Source
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..indexer.store import RunReport, Store
 from .pool import AlreadyRunning, RunContext, RunPool, SharedFeed
 from .run import Harvest, RunResult
-from .sources import Config, Source
 
 log = logging.getLogger("fedcat.schedule")
 ENDED_ON_THEIR_OWN = ("complete", "partial", "failed")

@@ -19,7 +19,7 @@ import pytest
 from conftest import CORPUS
 from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
-from fedcat.harvester.sources import parse_config
+from fedcat.harvester.sources import ConfigError, parse_config
 from fedcat.indexer.documents import sync_index
 from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
@@ -652,11 +652,13 @@ def test_constraint_and_endpoint_parameters(portal, catalogue):
     ("options", "message"),
     [({"record_url": "https://example.org/metadata/"}, "record_url"), ({"constraint": ""}, "constraint")],
 )
-def test_bad_options_fail_clearly(options, message, portal, catalogue):
-    store, backend = catalogue
+def test_bad_options_fail_clearly(options, message, portal):
+    """Checked when the configuration is read: a configuration error naming the source and the option."""
     _, url = listing(portal)
-    [result] = harvest(config_for(url, **options), store, backend)
-    assert result.status == "failed" and f"options.{message}" in result.message
+    with pytest.raises(ConfigError) as error:
+        config_for(url, **options)
+    [problem] = error.value.problems
+    assert problem.startswith("source `csw`: ") and f"options.{message}:" in problem
     assert portal.requests_to("/csw") == []
 
 

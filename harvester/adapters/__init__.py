@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ...config import SourceOptions
 from .base import Adapter, Page, RawRecord
 
 
@@ -30,4 +31,11 @@ def _subclasses(cls: type) -> list[type]:
 
 ADAPTERS: dict[str, type[Adapter]] = _discover()
 
-__all__ = ["ADAPTERS", "Adapter", "Page", "RawRecord"]
+
+def source_options() -> dict[str, type[SourceOptions]]:
+    """Each source type and the options it declares: what `fedcat.config` checks a source's `options`
+    against (read at each call: an adapter registered later, as tests do, counts)."""
+    return {name: adapter.Options for name, adapter in ADAPTERS.items()}
+
+
+__all__ = ["ADAPTERS", "Adapter", "Page", "RawRecord", "source_options"]

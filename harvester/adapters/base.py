@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from ...config import Source, SourceOptions
 from ...mappings.model import Dataset
 from ..http import HarvestError, HttpClient
-from ..sources import Source
 
 
 class RawRecord(msgspec.Struct):
@@ -43,6 +43,8 @@ class Page(msgspec.Struct):
 
 class Adapter(ABC):
     type: ClassVar[str]
+    # the `options` a source of this type accepts, checked when the configuration is loaded
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
+from ...config import SourceOptions, UntaggedLanguage
 from ...mappings import normalise
 from ...mappings.fieldmap import FieldMap, fieldmap
 from ...mappings.geometry import bbox_wkt, geojson_bbox, geojson_wkt, valid_bbox
@@ -58,6 +59,9 @@ CHECKSUM_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 
 class CkanAdapter(Adapter):
     type = "ckan"
+
+    class Options(SourceOptions):
+        language: UntaggedLanguage | None = None
 
     def pages(self) -> Iterator[Page]:
         number = 0

@@ -29,18 +29,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element, ParseError
 
+import msgspec
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, iterparse
 
+from ...config import Source, SourceOptions, UntaggedLanguage
 from ...mappings.iso19139 import GMD, RECORD_TAGS, dataset_from_iso, is_left_out, record_id
 from ...mappings.model import Dataset
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument, check_xml
-from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .datajson import is_html
 from .jsonapi import FetchAhead
@@ -93,6 +94,26 @@ def next_start(start: int, results: SearchResults) -> tuple[int | None, str | No
 
 class CswAdapter(Adapter):
     type = "csw"
+
+    class Options(SourceOptions):
+        constraint: (
+            Annotated[
+                str,
+                msgspec.Meta(pattern=r"\S", description="A CQL text filter, e.g. `AnyText LIKE '%eau%'`."),
+            ]
+            | None
+        ) = None
+        record_url: (
+            Annotated[
+                str,
+                msgspec.Meta(
+                    pattern=r"^https?://.*\{id\}",
+                    description="The record's page at the source: an http(s) URL template with `{id}`.",
+                ),
+            ]
+            | None
+        ) = None
+        language: UntaggedLanguage | None = None
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from ...config import Source
 from ...mappings import geometry
 from ...mappings.dates import normalise_date
 from ...mappings.fieldmap import fieldmap
@@ -36,7 +37,6 @@ from ...mappings.normalise import format_uri
 from ...mappings.values import ValueMapper, is_iri
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument
-from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json
 

@@ -20,12 +20,14 @@ import os
 import pickle
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urljoin
 
+import msgspec
 import pyoxigraph
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat
 
+from ...config import SourceOptions
 from ...mappings import from_rdf
 from ...mappings.from_rdf import Graph
 from ...mappings.model import Dataset, dataset_from_json, dataset_to_json
@@ -332,6 +334,17 @@ class _Job:
 
 class DcatAdapter(Adapter):
     type = "dcat"
+
+    class Options(SourceOptions):
+        parse_worker: (
+            Annotated[
+                bool,
+                msgspec.Meta(
+                    description="Parse pages in a worker process: always (true), never (false); unset: when many pages remain."
+                ),
+            ]
+            | None
+        ) = None
 
     def pages(self) -> Iterator[Page]:
         visited = Visited()

@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import msgspec
+
+from ...config import Source, SourceOptions
 from ...mappings import geometry
 from ...mappings.dates import normalise_date
 from ...mappings.fieldmap import fieldmap
@@ -53,7 +56,6 @@ from ...mappings.normalise import format_uri, licence_uri
 from ...mappings.values import ValueMapper, is_iri
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
-from ..sources import Source
 from .base import Adapter, Page, RawRecord
 from .datajson import JsonStream, is_html, period_from_text
 from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
@@ -333,6 +335,31 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
 
 class OpendatasoftAdapter(Adapter):
     type = "opendatasoft"
+
+    class Options(SourceOptions):
+        publisher: (
+            Annotated[
+                str,
+                msgspec.Meta(
+                    min_length=1, description="Harvest only this publisher's datasets, e.g. `Ville de Lille`."
+                ),
+            ]
+            | None
+        ) = None
+        where: Annotated[str, msgspec.Meta(description="An ODSQL filter on the catalogue.")] | None = None
+        order_by: (
+            Annotated[str, msgspec.Meta(description="ODSQL ordering of the walk (default `dataset_id`).")]
+            | None
+        ) = None
+        export_chunk: (
+            Annotated[
+                int,
+                msgspec.Meta(
+                    description="Datasets per export request past the 10,000 window (0: one request)."
+                ),
+            ]
+            | None
+        ) = None
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urljoin
 
+import msgspec
+
+from ...config import SourceOptions, UntaggedLanguage
 from ...mappings import normalise
 from ...mappings.fieldmap import FieldMap, fieldmap
 from ...mappings.geometry import bbox_wkt, geojson_bbox, geojson_wkt
@@ -45,6 +48,16 @@ def _unique(values: list[str | None]) -> list[str]:
 
 class UdataAdapter(Adapter):
     type = "udata"
+
+    class Options(SourceOptions):
+        organizations: (
+            Annotated[
+                list[Annotated[str, msgspec.Meta(min_length=1)]],
+                msgspec.Meta(description="Harvest only these organizations (ids or slugs)."),
+            ]
+            | None
+        ) = None
+        language: UntaggedLanguage | None = None
 
     def pages(self) -> Iterator[Page]:
         visited = Visited()
