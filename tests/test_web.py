@@ -318,3 +318,12 @@ def test_docs_and_redoc_load_their_assets_from_fedcat(client: TestClient) -> Non
         assert sources and all(s.startswith("/") for s in sources), sources
         for asset in sources:
             assert client.get(asset).status_code == 200, asset
+
+
+def test_every_quality_indicator_and_dimension_has_words() -> None:
+    from fedcat.mappings.quality import DIMENSIONS, INDICATORS
+    from fedcat.web.pages import quality_labels
+
+    labels = quality_labels(i18n.Language("fr"))
+    assert sorted(set(DIMENSIONS) | {name for _d, name, _p in INDICATORS}) == sorted(labels)
+    assert labels["dcat_ap_compliance"] == "Conformité DCAT-AP"

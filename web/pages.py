@@ -150,6 +150,40 @@ def band_label(band: str, lang: Language) -> str:
     return names.get(band, band)
 
 
+def quality_labels(lang: Language) -> dict[str, str]:
+    """The MQA dimensions and indicators (mappings.quality's keys) in words."""
+    return {
+        "findability": lang.gettext("Findability"),
+        "accessibility": lang.gettext("Accessibility"),
+        "interoperability": lang.gettext("Interoperability"),
+        "reusability": lang.gettext("Reusability"),
+        "contextuality": lang.gettext("Context"),
+        "keyword": lang.gettext("Keywords given"),
+        "theme": lang.gettext("Themes given"),
+        "spatial": lang.gettext("Spatial coverage given"),
+        "temporal": lang.gettext("Temporal coverage given"),
+        "access_url_status": lang.gettext("Access URLs answer"),
+        "download_url": lang.gettext("Download URL given"),
+        "download_url_status": lang.gettext("Download URLs answer"),
+        "format": lang.gettext("Format given"),
+        "media_type": lang.gettext("Media type given"),
+        "vocabulary": lang.gettext("Format from a controlled vocabulary"),
+        "non_proprietary": lang.gettext("Non-proprietary format"),
+        "machine_readable": lang.gettext("Machine-readable format"),
+        "dcat_ap_compliance": lang.gettext("DCAT-AP compliance"),
+        "licence": lang.gettext("Licence given"),
+        "licence_vocabulary": lang.gettext("Licence from a controlled vocabulary"),
+        "access_rights": lang.gettext("Access rights given"),
+        "access_rights_vocabulary": lang.gettext("Access rights from a controlled vocabulary"),
+        "contact_point": lang.gettext("Contact point given"),
+        "publisher": lang.gettext("Publisher given"),
+        "rights": lang.gettext("Rights given"),
+        "byte_size": lang.gettext("File size given"),
+        "issued": lang.gettext("Issue date given"),
+        "modified": lang.gettext("Modification date given"),
+    }
+
+
 def _duration(started: str | None, ended: str | None) -> float | None:
     if not started or not ended:
         return None
@@ -521,6 +555,7 @@ def dataset_page(
             "contacts": ds.contact_points,
             "quality": quality,
             "band_label": band_label(quality["band"], speech),
+            "quality_labels": quality_labels(speech),
             "max_points": MAX_POINTS,
             "rdf": [
                 (f"{base}.ttl", "Turtle"),
