@@ -327,3 +327,17 @@ def test_every_quality_indicator_and_dimension_has_words() -> None:
     labels = quality_labels(i18n.Language("fr"))
     assert sorted(set(DIMENSIONS) | {name for _d, name, _p in INDICATORS}) == sorted(labels)
     assert labels["dcat_ap_compliance"] == "Conformité DCAT-AP"
+
+
+def test_pages_never_link_into_a_private_network() -> None:
+    from fedcat.web.render import linkable
+
+    for url in ("http://127.0.0.1:8080/x", "http://10.0.0.5/", "http://[::1]/", "http://192.168.1.1/a",
+                "http://169.254.169.254/latest/meta-data", "http://intranet.local/", "http://localhost/",
+                "javascript:alert(1)", "ftp://ftp.example.org/", "file:///etc/passwd"):  # fmt: skip
+        assert not linkable(url), url
+    assert linkable("https://data.lille.fr/explore/") and linkable("http://8.8.8.8/")
+    cleaned = str(
+        safe_description('<a href="http://192.168.0.1/admin">box</a> <a href="https://ok.example/">ok</a>')
+    )
+    assert "192.168" not in cleaned and 'href="https://ok.example/"' in cleaned

@@ -175,6 +175,7 @@ def test_no_serious_accessibility_violation(visit: Browser, site, path: str) -> 
     if path == "dataset":
         path = f"/datasets/{built.id_of('ville', HOSTILE_IRI)}"
     visit.page.goto(visit.base + path)
+    visit.shot("page-" + (path.strip("/").split("?")[0].replace("/", "-").replace(":", "-") or "search"))
     assert visit.axe() == []
     assert visit.console_errors == [] and visit.outside == []
 

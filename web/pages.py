@@ -33,7 +33,7 @@ from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
 from ..mappings.quality import BANDS, MAX_POINTS
 from .i18n import COOKIE, LANGUAGES, Language, choose
-from .render import render
+from .render import linkable, render
 
 log = logging.getLogger("fedcat.web")
 router = APIRouter(include_in_schema=False)
@@ -490,7 +490,7 @@ def dataset_page(
     code = speech.code
 
     def web_links(urls: list[str]) -> list[str]:
-        return [u for u in urls if u.lower().startswith(("http://", "https://"))]
+        return [u for u in urls if linkable(u)]
 
     distributions = [
         {

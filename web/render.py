@@ -8,10 +8,12 @@ never survive, whatever the source sent.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nh3
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -28,6 +30,37 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan
 URL_SCHEMES = {"http", "https", "mailto"}
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|br|h\d|tr|td|th|blockquote|pre|ul|ol|dd|dt)\b", re.IGNORECASE)
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")
+
+
+_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+@lru_cache(maxsize=65536)
+def linkable(url: str | None) -> bool:
+    """May a page link to `url`? http(s) only, and never to a loopback, private or link-local address
+    (a harvested record must not turn our pages into links into the reader's network). Literal addresses
+    and local names only: resolving names here would cost a DNS lookup per link and prove nothing."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost" or host.endswith(_PRIVATE_NAMES):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return "." in host  # a public-looking name
+
+
+def _keep_attribute(element: str, attribute: str, value: str) -> str | None:
+    if element == "a" and attribute == "href" and not (value.startswith("mailto:") or linkable(value)):
+        return None
+    return value
 
 
 @lru_cache(maxsize=4096)
@@ -47,6 +80,7 @@ def safe_description(text: str) -> Markup:
         url_schemes=URL_SCHEMES,
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_keep_attribute,
     )
     return Markup(cleaned)  # nh3's output: the allow-listed HTML only
 
@@ -65,7 +99,7 @@ def bar_chart(rows: list[tuple[str, float]], maximum: float, title: str, unit: s
     """A horizontal bar chart as inline SVG (made here, no script): one labelled bar per (label, value)."""
     from markupsafe import escape
 
-    bar_height, gap, label_width, width = 22, 8, 220, 640
+    bar_height, gap, label_width, width = 22, 8, 300, 720
     height = len(rows) * (bar_height + gap) + gap
     scale = (width - label_width - 70) / maximum if maximum else 0
     parts = [
@@ -74,7 +108,7 @@ def bar_chart(rows: list[tuple[str, float]], maximum: float, title: str, unit: s
     ]
     for index, (label, value) in enumerate(rows):
         y = gap + index * (bar_height + gap)
-        shown = label if len(label) <= 32 else label[:31] + "…"
+        shown = label if len(label) <= 40 else label[:39] + "…"
         parts.append(
             f'<text x="{label_width - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end">{escape(shown)}</text>'
             f'<rect x="{label_width}" y="{y}" width="{max(value * scale, 1):.1f}" height="{bar_height}" '
@@ -94,7 +128,9 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.globals.update(safe_description=safe_description, bar_chart=bar_chart, plain_excerpt=plain_excerpt)
+    env.globals.update(
+        safe_description=safe_description, bar_chart=bar_chart, plain_excerpt=plain_excerpt, linkable=linkable
+    )
     return env
 
 
