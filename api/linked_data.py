@@ -271,6 +271,8 @@ def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> R
     if isinstance(fmt, Response):
         return fmt
     row, record = _row(state.store, fedcat_id)
+    if (row is None or record is None) and fmt == "html":
+        return request.app.state.html_pages.missing(request, "dataset", fedcat_id)
     if row is None or record is None:
         return error_response(404, f"no dataset with id {fedcat_id!r}", "id")
     if record["withdrawn_at"]:
@@ -368,6 +370,8 @@ def source_catalog(
         return fmt
     info = state.info()
     if source_id not in info.sources:
+        if fmt == "html":
+            return request.app.state.html_pages.missing(request, "source", source_id)
         return error_response(404, f"no source {source_id!r}", "id")
     if fmt == "html":  # a browser: the source's page (web/); RDF clients keep the dcat:Catalog
         return _vary(request.app.state.html_pages.source_page(request, source_id), ext is None)

@@ -267,6 +267,14 @@ def test_dataset_page_reads_every_field_and_links_back(site: WebSite, client: Te
     assert turtle.headers["content-type"].startswith("text/turtle") and "Véloroutes" in turtle.text
 
 
+def test_a_browser_gets_a_page_for_an_unknown_dataset_or_source(client: TestClient) -> None:
+    page = get(client, "/datasets/ville-0000000000000000", status=404)
+    assert page.headings["h1"] == ["Introuvable"]
+    assert get(client, "/sources/nowhere?lang=en", status=404).headings["h1"] == ["Not found"]
+    rdf = client.get("/datasets/ville-0000000000000000", headers={"Accept": "text/turtle"})
+    assert rdf.status_code == 404 and rdf.json()["errors"][0]["parameter"] == "id"
+
+
 def test_pages_forbid_scripts_by_policy(client: TestClient) -> None:
     for url in ("/", "/sources", "/quality", "/audit"):
         policy = client.get(url, headers=FR).headers["content-security-policy"]

@@ -109,6 +109,18 @@ def not_found(request: Request, lang: Language, message: str) -> Response:
     return page(request, lang, "error.html", {"title": lang.gettext("Not found"), "message": message}, 404)
 
 
+def missing(request: Request, kind: str, name: str) -> Response:
+    """The 404 page a browser gets for an unknown dataset or source (RDF clients get the JSON error)."""
+    speech = language(request, request.query_params.get("lang"))
+    if kind == "dataset":
+        message = speech.gettext(
+            "No dataset “{id}”: it may have been removed, or the address is mistyped.", id=name
+        )
+    else:
+        message = speech.gettext("No source “{id}”.", id=name)
+    return not_found(request, speech, message)
+
+
 def _config(request: Request) -> Any:
     return request.app.state.config
 
