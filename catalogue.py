@@ -14,7 +14,7 @@ from pathlib import Path
 from .harvester.sources import Config, load_config
 from .indexer.backend import IndexOutdated, SearchBackend
 from .indexer.documents import sync_index
-from .indexer.store import Store
+from .store import Store
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
@@ -374,7 +375,7 @@ def run_harvest(
         console=console,
         transient=False,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(source_id: str, counts: Counter, total: int | None) -> None:
             if source_id not in tasks:
@@ -688,7 +689,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     """The config and the record store, without the search index (export and validation read the store)."""
     from .harvester.sources import load_config
-    from .indexer.store import Store
+    from .store import Store
 
     config = load_config(args.config or default_config())
     data_dir = Path(args.data_dir or default_data_dir())
@@ -700,8 +701,8 @@ def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
     from .indexer.sparql import catalog_info_from_store
-    from .mappings.catalog_rdf import export
 
     config, store, _ = _store_only(args)
     try:
@@ -720,8 +721,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .indexer.sparql import catalog_info_from_store
-    from .mappings import shacl
     from .mappings.model import text_in
+    from .validation import shacl
 
     config, store, data_dir = _store_only(args)
     try:
@@ -742,7 +743,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 args.profile,
                 limit=args.limit,
                 progress=lambda n: bar.advance(task, n),
-                on_batch=lambda part: shacl.save_results(store, part),  # for the quality score
+                on_batch=functools.partial(shacl.save_results, store),  # for the quality score
             )
         listed = [dataset for dataset, _ in report.worst(args.top)]
         titles = {i: text_in(r["dataset"].title) for i, r in store.datasets(listed).items()}

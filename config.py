@@ -61,7 +61,7 @@ def _doc(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-class SourceOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+class SourceOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The options every source type accepts; an adapter declares its own as a subclass (`Adapter.Options`).
 
     Each field's `msgspec.Meta(description=...)` is its line in the README's reference table.

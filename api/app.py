@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI
 
 from ..config import Config
 from ..indexer.backend import SearchBackend
-from ..indexer.store import Store
 from ..mappings import vocabularies
+from ..store import Store
 from ..web import install as install_web
 from .admin import router as admin_router
 from .audit import router as audit_router

@@ -149,7 +149,7 @@ def _registry(request: Request) -> tuple[tuple, Registry]:
 def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publishing, str]:
     """The aggregate per body, made again after CACHE_SECONDS or when a run started or ended."""
     state, store = request.app.state, request.app.state.store
-    runs = tuple(store.db.execute("SELECT max(id), count(ended_at) FROM runs").fetchone())
+    runs = store.runs_stamp()
     key = (files, runs)
     cached = getattr(state, "audit_published", None)
     if cached is None or cached[0] != key or time.monotonic() - cached[1] > CACHE_SECONDS:

@@ -8,16 +8,16 @@ of truth), in the backend's order. Reads the store, the backend and the config f
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import logging
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
-from ..indexer.store import Store
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
+from ..store import Store
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
@@ -28,7 +28,7 @@ log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
 
 Sort = Literal["relevance", "modified", "-modified"]
-assert set(Sort.__args__) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
+assert set(get_args(Sort)) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
 
 
 @lru_cache(maxsize=65536)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from ..config import Source
-from ..indexer.store import COUNTERS, Store
+from ..store import COUNTERS, Store
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 

@@ -20,7 +20,6 @@ An extension overrides Accept. Errors are the API's JSON errors.
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import html
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -36,14 +35,10 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW
 from ..indexer.sparql import catalog_info_from_store, ensure_schema
-from ..indexer.store import Store
 from ..mappings.catalog_rdf import (
     CatalogInfo,
     HydraView,
     RecordRow,
-    read_only,
-    record_rows,
-    rows_from,
     to_format,
     write_catalog,
     write_hydra,
@@ -52,6 +47,8 @@ from ..mappings.catalog_rdf import (
 )
 from ..mappings.model import text_in
 from ..mappings.rdf import Writer, iri, owl
+from ..store import Store
+from ..store.catalog import CatalogReader, duplicates, live_id_at, record_rows, rows_from
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, format_for, split_extension
 from .params import SearchParams, search_params
@@ -90,7 +87,7 @@ class CatalogPager:
     """
 
     def __init__(self, path: str) -> None:
-        self._db = read_only(path)
+        self._reader = CatalogReader(path)
         self._lock = threading.Lock()
         self._anchors: list[str] = []
         self._total = 0
@@ -100,17 +97,12 @@ class CatalogPager:
 
     def anchors(self) -> tuple[list[str], int]:
         with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            version = self._reader.data_version()
             stale = self._version is None or version != self._version
             if stale and (self._version is None or time.monotonic() - self._built_at > 100 * self._cost):
                 started = time.perf_counter()
-                withdrawn = {
-                    r[0] for r in self._db.execute("SELECT id FROM records WHERE withdrawn_at IS NOT NULL")
-                }
                 anchors, total = [], 0
-                for (record_id,) in self._db.execute("SELECT id FROM records ORDER BY id"):
-                    if record_id in withdrawn:
-                        continue
+                for record_id in self._reader.live_ids():
                     if total % ANCHOR_EVERY == 0:
                         anchors.append(record_id)
                     total += 1
@@ -118,20 +110,16 @@ class CatalogPager:
                 self._built_at, self._cost = time.monotonic(), time.perf_counter() - started
             return self._anchors, self._total
 
-    def start(self, db: sqlite3.Connection, offset: int) -> str | None:
+    def start(self, store: Store, offset: int) -> str | None:
         """The id of the live record at `offset` in id order (None past the end)."""
         anchors, _ = self.anchors()
         index = offset // ANCHOR_EVERY
         if index >= len(anchors):
             return None
-        row = db.execute(
-            "SELECT id FROM records WHERE id >= ? AND withdrawn_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
-            (anchors[index], offset - index * ANCHOR_EVERY),
-        ).fetchone()
-        return row[0] if row else None
+        return live_id_at(store, anchors[index], offset - index * ANCHOR_EVERY)
 
     def close(self) -> None:
-        self._db.close()
+        self._reader.close()
 
 
 @dataclass
@@ -201,25 +189,9 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
     return row, record
 
 
-def duplicates(
-    db: sqlite3.Connection, fedcat_id: str, original_uri: str | None
-) -> list[tuple[str, str, str]]:
-    """Other live records of the same source IRI: (id, source id, dataset IRI)."""
-    if not original_uri:
-        return []
-    return [
-        tuple(r)
-        for r in db.execute(
-            "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
-            " ORDER BY id",
-            (original_uri, fedcat_id),
-        )
-    ]
-
-
 def duplicates_of(request: Request, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
     """`duplicates` for the web pages: through this app's state, which made sure of the duplicates index."""
-    return duplicates(_state(request).store.db, fedcat_id, original_uri)
+    return duplicates(_state(request).store, fedcat_id, original_uri)
 
 
 def source_names(request: Request) -> dict[str, str]:
@@ -234,7 +206,7 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
     write_catalog(w, info, source_ids=[row.source_id])
     write_record(w, info, row)
     subject = iri(row.dataset.uri)
-    for _other_id, other_source, other_uri in duplicates(state.store.db, row.id, original_uri):
+    for _other_id, other_source, other_uri in duplicates(state.store, row.id, original_uri):
         w.add(subject, owl.sameAs, iri(other_uri))
         catalog = write_source_catalog(w, info, other_source)
         w.add(iri(info.iri), "<http://www.w3.org/ns/dcat#catalog>", catalog)
@@ -280,7 +252,7 @@ def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> R
             410, f"dataset {fedcat_id!r} was withdrawn by its source on {record['withdrawn_at']}", "id"
         )
     if fmt == "html":  # the page for people, rendered by web/ (installed by create_app)
-        others = duplicates(state.store.db, row.id, record["original_uri"])
+        others = duplicates(state.store, row.id, record["original_uri"])
         return _vary(request.app.state.html_pages.dataset_page(request, record, others), ext is None)
     document = dataset_document(state, row, record["original_uri"])
     base = str(request.url_for("dataset", name=fedcat_id))
@@ -301,7 +273,7 @@ def dataset_validation(
     id: Annotated[str, Path(description="fedcat's id of the record.")],
     profile: Annotated[str, Query(description="dcat-ap-3.0.1 (default) or dcat-ap-3.0.0.")] = "dcat-ap-3.0.1",
 ) -> Response:
-    from ..mappings import shacl
+    from ..validation import shacl
 
     state = _state(request)
     if profile not in shacl.PROFILES:
@@ -465,7 +437,7 @@ def catalog(
             result = state.backend.search(query)
         except ValueError as exc:
             return error_response(400, str(exc))
-        rows = record_rows(state.store.db, result.ids)
+        rows = record_rows(state.store, result.ids)
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
         next_url = url(page + 1, size) if page < last else None
@@ -479,14 +451,13 @@ def catalog(
         size = min(page_size, CATALOG_MAX_PAGE_SIZE)
         _, total = state.pager.anchors()
         last = max(1, -(-total // size))
-        db = state.store.db
         if after is not None:
-            rows = rows_from(db, after, size + 1)
+            rows = rows_from(state.store, after, size + 1)
         else:
             if page > last:
                 return error_response(404, f"page {page} is past the last page, {last}", "page")
-            start = state.pager.start(db, (page - 1) * size)
-            rows = rows_from(db, start, size + 1, inclusive=True) if start is not None else []
+            start = state.pager.start(state.store, (page - 1) * size)
+            rows = rows_from(state.store, start, size + 1, inclusive=True) if start is not None else []
         more = len(rows) > size
         rows = rows[:size]
         next_url = url(page + 1, size, after=rows[-1].id) if more and rows else None

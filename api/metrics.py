@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from ..harvester import pool
 from ..harvester.schedule import parse_time
-from ..indexer.store import COUNTERS, Store
+from ..store import Store
 
 router = APIRouter(tags=["operations"])
 
@@ -31,13 +31,10 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         # plain read queries: the store has no aggregate of runs by status, and these are for metrics only
-        db = self.store.db
         runs = GaugeMetricFamily(
             "fedcat_runs", "Harvest runs kept in the store, by status.", labels=["source", "status"]
         )
-        for source_id, status, count in db.execute(
-            "SELECT source_id, status, COUNT(*) FROM runs GROUP BY source_id, status"
-        ):
+        for source_id, status, count in self.store.runs_by_status():
             runs.add_metric([source_id, status], count)
         yield runs
         records = CounterMetricFamily(
@@ -46,10 +43,9 @@ class StoreCollector(Collector):
             "failed to map), summed over the runs kept.",
             labels=["source", "outcome"],
         )
-        sums = ", ".join(f"SUM({c})" for c in COUNTERS if c != "seen")
-        for source_id, *values in db.execute(f"SELECT source_id, {sums} FROM runs GROUP BY source_id"):
-            for outcome, value in zip((c for c in COUNTERS if c != "seen"), values, strict=True):
-                records.add_metric([source_id, outcome], value or 0)
+        for source_id, sums in self.store.outcome_sums():
+            for outcome, value in sums.items():
+                records.add_metric([source_id, outcome], value)
         yield records
         datasets = GaugeMetricFamily(
             "fedcat_datasets", "Live (not withdrawn) records per source.", labels=["source"]
@@ -66,13 +62,9 @@ class StoreCollector(Collector):
         )
         for source in self.store.sources():
             datasets.add_metric([source["id"]], source["datasets"])
-        for source_id, started_at, status in db.execute(
-            "SELECT source_id, started_at, status FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source_id)"
-        ):
+        for source_id, started_at, status in self.store.last_runs():
             last_run.add_metric([source_id, status], parse_time(started_at).timestamp())
-        for source_id, ended_at in db.execute(
-            "SELECT source_id, MAX(ended_at) FROM runs WHERE status = 'complete' GROUP BY source_id"
-        ):
+        for source_id, ended_at in self.store.last_complete_runs():
             last_complete.add_metric([source_id], parse_time(ended_at).timestamp())
         yield datasets
         yield last_run

@@ -176,7 +176,8 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     cached = _known_parameters.get(id(dependant))
     if cached is not None and cached[0] is dependant:
         return cached[1]
-    names, pending = set(), [dependant]
+    names: set[str] = set()
+    pending = [dependant]
     while pending:
         current = pending.pop()
         names.update(p.alias for p in current.query_params)

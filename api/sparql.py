@@ -284,7 +284,7 @@ def _answer(sparql: Any, request: dict[str, Any]) -> tuple[Any, ...]:
 def _worker_main(conn: Any, db_path: str) -> None:
     """The worker: owns the SPARQL store, syncs it, answers one query at a time until told to stop."""
     from ..indexer.sparql import SparqlStore, StoreBusy, pending_count
-    from ..indexer.store import Store
+    from ..store import Store
 
     store = Store(db_path)
     sparql: SparqlStore | None = None
@@ -361,7 +361,8 @@ class SparqlService:
 
     @staticmethod
     def _stop(state: dict[str, Any], kill: bool = False) -> None:
-        process, conn = state.get("_process"), state.get("_conn")
+        process: Any = state.get("_process")
+        conn: Any = state.get("_conn")
         state["_process"] = state["_conn"] = None
         if process is None:
             return
@@ -516,7 +517,7 @@ async def sparql_post(
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         if "update" in form:
             return _error(400, "this SPARQL endpoint is read-only: updates are refused")
-        queries = form.get("query") or [None]
+        queries: list[str | None] = [*form.get("query", [])] or [None]
         return await _execute(
             request,
             queries[0],

@@ -22,55 +22,15 @@ from typing import Any
 
 import msgspec
 
-from ..indexer.store import Store
 from ..mappings.model import Text, text_in
+from ..store import Store
+from ..store import audit as stored_audit
 from .families import families, recognise
 from .match import Matcher
 from .registry import Body, Registry
 from .rules import STATUSES, obligation, open_formats, tables
 
-FACTS = (
-    """CREATE TABLE IF NOT EXISTS audit_facts (
-    id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    source_id TEXT NOT NULL,
-    publisher TEXT NOT NULL,      -- the publisher's names as stored (JSON); '' when none, as below
-    identifier TEXT NOT NULL,
-    publisher_uri TEXT NOT NULL,
-    dataset TEXT NOT NULL,        -- copies of one dataset share it: the source IRI, else the record id
-    modified TEXT,
-    licences TEXT NOT NULL,       -- JSON array: the dataset's licence, else its distributions'
-    formats TEXT NOT NULL,        -- JSON array: its distributions' formats and media types
-    hvd INTEGER NOT NULL,
-    families TEXT                 -- JSON array of family ids (families.yaml); NULL when none
-)""",
-    "CREATE INDEX IF NOT EXISTS audit_facts_by_publisher"
-    " ON audit_facts (source_id, publisher, identifier, publisher_uri)",
-    "CREATE INDEX IF NOT EXISTS audit_facts_with_families ON audit_facts (id) WHERE families IS NOT NULL",
-)
 FACTS_VERSION = 2  # bump when the facts read from a record change: every store recomputes them
-_STATE = "CREATE TABLE IF NOT EXISTS audit_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_CHANGED = (
-    "SELECT r.id FROM records r LEFT JOIN audit_facts f ON f.id = r.id"
-    " WHERE r.id > ? AND (CASE WHEN r.withdrawn_at IS NULL THEN f.version IS NOT r.version ELSE f.id IS NOT NULL END)"
-    " ORDER BY r.id LIMIT ?"
-)
-_EXTRACT = """
-INSERT INTO audit_facts
-SELECT r.id, r.version, r.source_id,
-    coalesce(json_extract(t, '$.publisher.name'), ''), coalesce(json_extract(t, '$.publisher.identifier'), ''),
-    coalesce(json_extract(t, '$.publisher.uri'), ''), coalesce(r.original_uri, r.id), json_extract(t, '$.modified'),
-    CASE WHEN json_extract(t, '$.licence') IS NOT NULL THEN json_array(json_extract(t, '$.licence'))
-        ELSE (SELECT json_group_array(DISTINCT json_extract(value, '$.licence')) FROM json_each(t, '$.distributions')
-              WHERE json_extract(value, '$.licence') IS NOT NULL) END,
-    (SELECT json_group_array(DISTINCT v) FROM (
-        SELECT json_extract(value, '$.format') AS v FROM json_each(t, '$.distributions')
-        UNION ALL SELECT json_extract(value, '$.media_type') FROM json_each(t, '$.distributions')) WHERE v IS NOT NULL),
-    coalesce(json_array_length(t, '$.hvd_categories'), 0) > 0,
-    audit_families(t)
-FROM records r JOIN (SELECT id, CAST(dataset AS TEXT) AS t FROM record_data) d ON d.id = r.id
-WHERE r.withdrawn_at IS NULL AND r.id IN ({marks})
-"""
 AUDIT_COLUMNS = (
     "id", "name", "kind", "population", "agents", "obligated", "why", "publishing", "datasets", "last_modified",
     "open_licence_share", "open_format_share", "quality_mean", "hvd_datasets", "families", "families_missing",
@@ -78,32 +38,12 @@ AUDIT_COLUMNS = (
 )  # fmt: skip
 _DEPARTEMENT = re.compile(r"^(?:\d{2,3}|2[AB])$")
 _JURISDICTION = re.compile(r"^[a-z]+:[^\s:]+$")
-BATCH = 2000  # records re-read per write transaction: a harvest running beside waits at most that long
 _texts = msgspec.json.Decoder(list[Text])
 
 
 def refresh_facts(store: Store) -> int:
     """Bring `audit_facts` up to date with the live records; returns how many records were re-read."""
-    stamp = f"{FACTS_VERSION}:{families().stamp}"
-    with store.write() as db:
-        db.execute(_STATE)
-        made = db.execute("SELECT value FROM audit_state WHERE key = 'facts'").fetchone()
-        if made is None or made[0] != stamp:  # older facts, or another families table: made again
-            db.execute("DROP TABLE IF EXISTS audit_facts")
-            db.execute("INSERT OR REPLACE INTO audit_state VALUES ('facts', ?)", (stamp,))
-        for statement in FACTS:
-            db.execute(statement)
-    done, last = 0, ""
-    while True:
-        with store.write() as db:
-            db.create_function("audit_families", 1, recognise, deterministic=True)
-            ids = [row[0] for row in db.execute(_CHANGED, (last, BATCH))]
-            if not ids:
-                return done
-            marks = ",".join("?" * len(ids))
-            db.execute(f"DELETE FROM audit_facts WHERE id IN ({marks})", ids)
-            db.execute(_EXTRACT.format(marks=marks), ids)
-        done, last = done + len(ids), ids[-1]
+    return stored_audit.refresh_facts(store, f"{FACTS_VERSION}:{families().stamp}", recognise)
 
 
 @dataclass
@@ -122,16 +62,14 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
     """Match every publisher of the store to a body and aggregate what each body publishes (in SQL).
     `jurisdictions`: source id -> jurisdiction key, from the config (sources it no longer lists: the store's)."""
     refresh_facts(store)
-    db = store.db
-    jurisdictions = {**dict(db.execute("SELECT id, jurisdiction FROM sources")), **jurisdictions}
+    jurisdictions = {**stored_audit.source_jurisdictions(store), **jurisdictions}
     matcher = Matcher(registry)
-    matches, unmatched = [], []
+    matches: list[Any] = []
+    unmatched: list[dict[str, Any]] = []
     sources: dict[str, set[str]] = {}
     methods: dict[str, set[str]] = {}
     records = matched = 0
-    for source_id, names, identifier, uri, count in db.execute(
-        "SELECT source_id, publisher, identifier, publisher_uri, count(*) FROM audit_facts GROUP BY 1, 2, 3, 4"
-    ):
+    for source_id, names, identifier, uri, count in stored_audit.publisher_groups(store):
         name = text_in(_texts.decode(names)).strip() if names else ""
         found = matcher.match(name, identifier, uri, jurisdictions.get(source_id))
         records += count
@@ -144,29 +82,8 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
         sources.setdefault(found.body, set()).add(source_id)
         methods.setdefault(found.body, set()).add(found.method)
     licences, formats = tables()[1], open_formats()
-    with store.write() as db:  # a temporary table: only this connection sees it
-        db.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS audit_matches (source_id TEXT, publisher TEXT, identifier TEXT,"
-            " publisher_uri TEXT, body TEXT, PRIMARY KEY (source_id, publisher, identifier, publisher_uri))"
-        )
-        db.execute("DELETE FROM temp.audit_matches")
-        db.executemany("INSERT INTO temp.audit_matches VALUES (?, ?, ?, ?, ?)", matches)
-    lic_marks, fmt_marks = ",".join("?" * len(licences)), ",".join("?" * len(formats))
-    rows = db.execute(
-        f"""SELECT body, count(*), max(modified), sum(open_licence), sum(open_format), sum(hvd), avg(score)
-        FROM (SELECT m.body, f.dataset, max(f.modified) AS modified,
-                max(json_array_length(f.licences) > 0 AND NOT EXISTS (SELECT 1 FROM json_each(f.licences)
-                    WHERE value NOT IN ({lic_marks}))) AS open_licence,
-                max(EXISTS (SELECT 1 FROM json_each(f.formats) WHERE value IN ({fmt_marks}))) AS open_format,
-                max(f.hvd) AS hvd, avg(q.total) AS score
-            FROM audit_facts f
-            JOIN temp.audit_matches m ON m.source_id = f.source_id AND m.publisher = f.publisher
-                AND m.identifier = f.identifier AND m.publisher_uri = f.publisher_uri
-            LEFT JOIN quality q ON q.id = f.id
-            GROUP BY m.body, f.dataset)
-        GROUP BY body""",
-        [*sorted(licences), *sorted(formats)],
-    )
+    stored_audit.set_matches(store, matches)
+    rows = stored_audit.body_totals(store, sorted(licences), sorted(formats))
     bodies = {
         body: {
             "datasets": n,
@@ -183,15 +100,7 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
     }
     order = {family: i for i, family in enumerate(families().families)}
     for body, family, n in sorted(
-        db.execute(
-            """SELECT m.body, j.value, count(DISTINCT f.dataset)
-            FROM audit_facts f
-            JOIN temp.audit_matches m ON m.source_id = f.source_id AND m.publisher = f.publisher
-                AND m.identifier = f.identifier AND m.publisher_uri = f.publisher_uri
-            JOIN json_each(f.families) j
-            WHERE f.families IS NOT NULL
-            GROUP BY 1, 2"""
-        ),
+        stored_audit.body_families(store),
         key=lambda row: order.get(row[1], len(order)),
     ):
         bodies[body]["families"][family] = n

@@ -32,8 +32,8 @@ try:
     from fedcat.indexer.backend import SearchDocument, SearchQuery
     from fedcat.indexer.documents import sync_index
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import RunReport, Store, Upsert, payload_hash, record_id
     from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
+    from fedcat.store import RunReport, Store, Upsert, payload_hash, record_id
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.exit("fedcat is not importable: pip install -e . first")
 

@@ -25,14 +25,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from fedcat.audit.families import recognise
 from fedcat.audit.registry import Registry
 from fedcat.audit.report import Filters, body_rows, published_by_body, refresh_facts, summary
 from fedcat.indexer import derived
-from fedcat.indexer.store import Store, Upsert, payload_hash
 from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
+from fedcat.store import Store, Upsert, payload_hash
 
 CORPUS_BODIES = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "bodies"
 FT = "http://publications.europa.eu/resource/authority/file-type/"
@@ -86,11 +87,13 @@ def dataset(i: int, bodies: list, source: int, uri: str) -> Dataset:
 
 def fill(store: Store, n: int, bodies: list, departements: list[str], round_: int = 0) -> None:
     """Round 0: n records. Round k: the records i with i % 100 == k change (1%), some of them publisher."""
-    with store.write() as db:
-        db.executemany(
-            "INSERT OR REPLACE INTO sources (id, name, type, url, jurisdiction) VALUES (?, ?, 'dcat', '', ?)",
-            [(f"s{s}", f"Source {s}", departements[s % len(departements)]) for s in range(SOURCES)],
+    store.sync_sources(
+        SimpleNamespace(
+            id=f"s{s}", name=f"Source {s}", type="dcat", url="",
+            jurisdiction=SimpleNamespace(key=departements[s % len(departements)]),
         )
+        for s in range(SOURCES)
+    )  # fmt: skip
     for start in range(0, n, 5000):
         by_source: dict[int, list[Upsert]] = {}
         for i in range(start, min(start + 5000, n)):

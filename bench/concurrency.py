@@ -57,7 +57,7 @@ from fedcat.harvester.http import HostLimits, HttpClient, HttpSettings, LinkPoli
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import Settings, parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 PAGE_SIZE = 5
 

@@ -11,7 +11,7 @@ in the same run):
   catalogue (parsed and normalised by the real DCAT mapping, ~44 source triples each; `--distinct` of them,
   repeated under new ids and IRIs) and written with the real `Store.save_page`. Kept in `--workdir` for the
   next run;
-- export: `fedcat.mappings.catalog_rdf.export` of the whole store as N-Triples and Turtle, each in a fresh
+- export: `fedcat.export.export` of the whole store as N-Triples and Turtle, each in a fresh
   `spawn` child: datasets/s and the peak RSS of all its processes (the child's `ru_maxrss` plus, with
   workers, their number times the largest worker's: an upper bound of the sum). N-Triples in one process
   and with fedcat's default workers (`--workers`), to a file and to /dev/null (N-Triples is ~14 KB a dataset: writing
@@ -30,7 +30,6 @@ import importlib.util
 import multiprocessing as mp
 import os
 import resource
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -87,16 +86,16 @@ def template_datasets(count: int) -> list[tuple[object, bytes]]:
 def build_store(workdir: Path, size: int, distinct: int) -> Path:
     """A store of `size` live records (reused when it already holds them)."""
     import msgspec
-    from fedcat.indexer.store import RunReport, Store, Upsert, payload_hash, record_id
+    from fedcat.store import RunReport, Store, Upsert, payload_hash, record_id
 
     path = workdir / f"store-{size}" / "fedcat.db"
     if path.exists():
-        db = sqlite3.connect(path)
+        existing = Store(path)
         try:
-            if db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == size:
+            if existing.count(live_only=False) == size:
                 return path
         finally:
-            db.close()
+            existing.close()
     for leftover in path.parent.glob("fedcat.db*"):
         leftover.unlink()
     store = Store(path)
@@ -148,15 +147,19 @@ def build_store(workdir: Path, size: int, distinct: int) -> Path:
 
 
 def _export_child(db_path: str, fmt: str, out_path: str, workers: int, queue) -> None:  # type: ignore[no-untyped-def]
-    from fedcat.mappings.catalog_rdf import catalog_info, export
+    from fedcat.export import export
+    from fedcat.mappings.catalog_rdf import catalog_info
+    from fedcat.store.catalog import CatalogReader
 
-    db = sqlite3.connect(db_path)
     info = catalog_info(_config(Path(out_path).parent))
     started = time.perf_counter()
     if fmt == "read":  # baseline: read and decode every record, write nothing
-        from fedcat.mappings.catalog_rdf import iter_rows
+        from fedcat.export import EXPORT_BATCH
+        from fedcat.store.catalog import iter_rows
 
-        count = sum(len(batch) for batch in iter_rows(db))
+        reader = CatalogReader(db_path)
+        count = sum(len(batch) for batch in iter_rows(reader, EXPORT_BATCH))
+        reader.close()
     elif fmt == "nt-null":  # the same work without the file system: what the CPUs alone allow
         with open(os.devnull, "wb") as out:
             count = export(db_path, info, out, "nt", workers=workers)
@@ -193,7 +196,7 @@ def _serve_child(db_path: str, workdir: str, ready, stop) -> None:  # type: igno
     import uvicorn
     from fedcat.api.app import create_app
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     store = Store(db_path)
     backend = EmbeddedBackend(Path(workdir) / "empty-index")  # unfiltered pages never ask the index
@@ -279,14 +282,16 @@ QUERIES = {
 def run_sparql(db_path: Path, count: int, repeat: int) -> None:
     import pyoxigraph
     import rdflib
-    from fedcat.mappings.catalog_rdf import CatalogInfo, iter_rows, read_only, write_record
+    from fedcat.export import EXPORT_BATCH
+    from fedcat.mappings.catalog_rdf import CatalogInfo, write_record
     from fedcat.mappings.rdf import Writer
+    from fedcat.store.catalog import CatalogReader, iter_rows
 
-    db = read_only(db_path)
+    reader = CatalogReader(db_path)
     info = CatalogInfo(BASE_URL)
     lines: list[str] = []
     first_uri = ""
-    for rows in iter_rows(db):
+    for rows in iter_rows(reader, EXPORT_BATCH):
         for row in rows:
             first_uri = first_uri or row.dataset.uri
             w = Writer(row.dataset.uri)
@@ -339,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.workers is None:
-        from fedcat.mappings.catalog_rdf import default_workers
+        from fedcat.export import default_workers
 
         args.workers = default_workers(args.size)
     started = time.perf_counter()

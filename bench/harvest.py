@@ -453,7 +453,7 @@ def harvest_child(
     import fedcat.harvester.run as run_module
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     config = _config(base_url, parse_worker)
     store = Store(Path(workdir) / "store.db")

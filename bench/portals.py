@@ -15,7 +15,7 @@ taken in the same run):
   replaced): waiting for responses (`HttpClient.get` on the harvesting thread; for an adapter that fetches
   the next page ahead on another thread, the time its harvesting thread still waits for it, the GETs
   themselves shown apart), the adapter's `pages()` beyond that wait (JSON parsing, record building,
-  canonical payloads), `to_dataset` (mapping), and the rest (hashing, storing, indexing); "without waiting"
+  canonical payloads), the mapping, and the rest (hashing, storing, indexing); "without waiting"
   is the rate once the waiting is taken out; the process's CPU time (all its threads) beside the wall
   time, and per dataset: on a shared, noisy machine the CPU per dataset is the figure that does not depend
   on what else runs (the load average is printed with the results);
@@ -419,11 +419,12 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
     from fedcat.harvester.http import HttpClient
     from fedcat.harvester.run import harvest
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.mappings.registry import MAPPINGS
+    from fedcat.store import Store
 
     spent: Counter = Counter()
     real_get, adapter = HttpClient.get, ADAPTERS[kind]
-    real_pages, real_map = adapter.pages, adapter.to_dataset
+    real_pages, real_map = adapter.pages, MAPPINGS[kind]
 
     main = threading.main_thread()
 
@@ -460,14 +461,14 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
                 spent["pages"] += time.perf_counter() - started
             yield page
 
-    def timed_map(self, record, uri):
+    def timed_map(*args):
         started = time.perf_counter()
         try:
-            return real_map(self, record, uri)
+            return real_map(*args)
         finally:
             spent["map"] += time.perf_counter() - started
 
-    HttpClient.get, adapter.pages, adapter.to_dataset = timed_get, timed_pages, timed_map
+    HttpClient.get, adapter.pages, MAPPINGS[kind] = timed_get, timed_pages, timed_map
     config = _config(base_url, kind, page_size)
     store = Store(Path(workdir) / "store.db")
     backend = EmbeddedBackend(Path(workdir) / "index")

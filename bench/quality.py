@@ -16,9 +16,9 @@ from pathlib import Path
 
 from fedcat.api.quality import report
 from fedcat.indexer import derived
-from fedcat.indexer.store import Store, Upsert, payload_hash
 from fedcat.mappings.model import Agent, ContactPoint, Dataset, Distribution, Text
 from fedcat.mappings.quality import aggregate, dataset_urls, score
+from fedcat.store import Store, Upsert, payload_hash
 
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "http://www.iana.org/assignments/media-types/"

@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..indexer.store import Store, now
 from ..mappings.quality import dataset_urls
+from ..store import Store, now
 from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, _is_private
 
 

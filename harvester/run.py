@@ -14,13 +14,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, Settings, Source
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import replace_faulty_triggers, sync_sparql
-from ..indexer.store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
-from .adapters import ADAPTERS, Adapter, Page
+from ..mappings.context import SourceContext
+from ..mappings.registry import Mapping, mapping_for
+from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
+from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .pool import RunContext, RunPool, SharedFeed
 
@@ -45,6 +48,16 @@ def dataset_uri(settings: Settings, fedcat_id: str) -> str:
     return f"{settings.base_url}/datasets/{fedcat_id}"
 
 
+def source_context(source: Source, settings: Settings) -> SourceContext:
+    """What the mapping of this source's records may know of it (the same at harvest and at re-map)."""
+    return SourceContext(
+        id=source.id,
+        url=source.url,
+        options=source.options,
+        record_uri=lambda srid: dataset_uri(settings, record_id(source.id, srid)),
+    )
+
+
 def http_client(
     source: Source,
     settings: Settings,
@@ -52,9 +65,10 @@ def http_client(
     full: bool = False,
     context: RunContext | None = None,
 ) -> HttpClient:
-    http = HttpSettings(
-        **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
-    )
+    limits: dict[str, Any] = {
+        k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()
+    }
+    http = HttpSettings(**limits)
     if settings.contact:
         http = HttpSettings(
             **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}
@@ -110,6 +124,7 @@ class Harvest:
         run_id = self.run_id = self.store.start_run(self.source.id) if run_id is None else run_id
         client = http_client(self.source, self.settings, self.store, self.full, self.context)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
+        mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
         try:
             pages = adapter.pages()
@@ -122,7 +137,7 @@ class Harvest:
                     page = next(pages, None)
                     if page is None:
                         break
-                    self._save(adapter, page, run_id)
+                    self._save(mapping, context, page, run_id)
                     del page  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
@@ -159,7 +174,7 @@ class Harvest:
         runs = self.store.runs(self.source.id, limit=50)
         return next((r["started_at"] for r in runs if r["status"] == "complete"), None)
 
-    def _save(self, adapter: Adapter, page: Page, run_id: int) -> None:
+    def _save(self, mapping: Mapping, context: SourceContext, page: Page, run_id: int) -> None:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
@@ -192,7 +207,9 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
-                dataset = adapter.to_dataset(record, dataset_uri(self.settings, fedcat_id))
+                dataset = mapping(
+                    record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
+                )
             except Exception as exc:
                 self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
                 if previous is not None:

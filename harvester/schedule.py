@@ -36,7 +36,7 @@ from ..config import Config, Source
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
-from ..indexer.store import RunReport, Store
+from ..store import RunReport, Store
 from .pool import AlreadyRunning, RunContext, RunPool, SharedFeed
 from .run import Harvest, RunResult
 

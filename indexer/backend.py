@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from pathlib import Path
 
 import msgspec
 
@@ -28,7 +29,7 @@ FACET_SIZE = 50  # values returned per facet, most frequent first
 class IndexOutdated(ValueError):
     """An index built by another fedcat version (schema or facets changed): it must be rebuilt from the store."""
 
-    def __init__(self, path: object, message: str) -> None:
+    def __init__(self, path: Path, message: str) -> None:
         self.path = path
         super().__init__(message)
 

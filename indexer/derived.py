@@ -26,8 +26,10 @@ import msgspec
 
 from ..mappings.model import Dataset, Text, text_in
 from ..mappings.publishers import PublisherNames, default_aliases
-from ..mappings.quality import BAND_NAMES, DIMENSIONS, Aggregate, Quality, dataset_urls, score
-from .store import Store
+from ..mappings.quality import Quality, dataset_urls, score
+from ..store import Store
+from ..store import quality as stored_quality
+from ..store import shacl as stored_shacl
 
 
 class Derived(NamedTuple):
@@ -48,13 +50,7 @@ def _spellings(store: Store) -> tuple[list[tuple[str, str, int]], dict[tuple[str
     """(source, spelling, live records) counts, and the stored JSON forms of each spelling (to find its records)."""
     counts: dict[tuple[str, str], int] = {}
     forms: dict[tuple[str, str], list[str]] = {}
-    rows = store.db.execute(
-        "SELECT r.source_id, json_extract(CAST(d.dataset AS TEXT), '$.publisher.name') AS names, count(*)"
-        " FROM records r JOIN record_data d ON d.id = r.id WHERE r.withdrawn_at IS NULL GROUP BY 1, 2"
-    )
-    for source_id, names, count in rows:
-        if not names:
-            continue
+    for source_id, names, count in stored_quality.publisher_spellings(store):
         name = text_in(_texts.decode(names)).strip()
         if name:
             key = (source_id, name)
@@ -65,8 +61,7 @@ def _spellings(store: Store) -> tuple[list[tuple[str, str, int]], dict[tuple[str
 
 def stored_names(store: Store) -> PublisherNames:
     """The publisher displays as last refreshed (cheap: no recount)."""
-    rows = store.db.execute("SELECT source_id, name, display FROM publisher_names")
-    return PublisherNames.from_mapping({(s, n): d for s, n, d in rows}, default_aliases())
+    return PublisherNames.from_mapping(stored_quality.publisher_displays(store), default_aliases())
 
 
 def refresh(store: Store) -> PublisherNames:
@@ -80,47 +75,24 @@ def refresh(store: Store) -> PublisherNames:
     now = PublisherNames(counts, default_aliases())
     mapping = now.mapping()
     changed = [key for key, display in mapping.items() if before.resolve(*key) != display]
-    with store.write() as db:
-        if changed:  # one scan of the records, however many spellings changed
-            db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS changed_names (source_id TEXT, form TEXT, PRIMARY KEY (source_id, form))"
-            )
-            db.execute("DELETE FROM temp.changed_names")
-            db.executemany(
-                "INSERT OR IGNORE INTO temp.changed_names VALUES (?, ?)",
-                [(source_id, form) for source_id, name in changed for form in forms[(source_id, name)]],
-            )
-            db.execute(
-                "UPDATE records SET indexed_version = 0 WHERE id IN (SELECT r.id FROM records r"
-                " JOIN record_data d ON d.id = r.id JOIN temp.changed_names c ON c.source_id = r.source_id"
-                " AND c.form = json_extract(CAST(d.dataset AS TEXT), '$.publisher.name')"
-                " WHERE r.withdrawn_at IS NULL)"
-            )
-            db.execute("DELETE FROM temp.changed_names")
-        db.execute("DELETE FROM publisher_names")
-        db.executemany(
-            "INSERT INTO publisher_names (source_id, name, display) VALUES (?, ?, ?)",
-            [(s, n, d) for (s, n), d in mapping.items()],
-        )
+    stored_quality.save_publisher_displays(
+        store,
+        mapping,
+        [(source_id, form) for source_id, name in changed for form in forms[(source_id, name)]],
+    )
     return now
 
 
-def mark_unscored(store: Store) -> int:
-    """Mark live, indexed records without a quality row for re-indexing (records indexed before quality
-    existed: their documents lack the `quality` facet too)."""
-    with store.write() as db:
-        return db.execute(
-            "UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL AND indexed_version >= version"
-            " AND NOT EXISTS (SELECT 1 FROM quality q WHERE q.id = records.id)"
-        ).rowcount
+mark_unscored = stored_quality.mark_unscored
+forget = stored_quality.forget
+quality_groups = stored_quality.quality_groups
+quality_bands = stored_quality.bands
 
 
 def shacl_results(store: Store, ids: Iterable[str]) -> dict[str, bool]:
     """The DCAT-AP compliance indicator's input: id -> conforms, from `fedcat validate`'s stored results
     (only for records unchanged since they were validated; storing results marks them for re-scoring)."""
-    from ..mappings.shacl import stored_conformance  # here: loading the shapes machinery costs start-up time
-
-    return stored_conformance(store, ids)
+    return stored_shacl.conformance(store, ids)
 
 
 def derive(
@@ -132,71 +104,17 @@ def derive(
         urls |= dataset_urls(dataset)
     checks = {url: check["ok"] for url, check in store.link_checks(urls).items()}
     shacl = shacl_results(store, [r[0] for r in records])
+    records_source = {fedcat_id: source_id for fedcat_id, source_id, _dataset in records}
     out: dict[str, Derived] = {}
-    rows = []
     for fedcat_id, source_id, dataset in records:
         publisher = names.resolve(source_id, publisher_name(dataset))
         mine = {u: checks[u] for u in dataset_urls(dataset) if u in checks}
         quality = score(dataset, link_checks=mine, shacl_conforms=shacl.get(fedcat_id))
         out[fedcat_id] = Derived(publisher, quality)
-        dims = [quality.dimensions[d] for d in DIMENSIONS]
-        rows.append((fedcat_id, source_id, publisher or None, quality.total, quality.band, *dims))
-    with store.write() as db:
-        db.executemany(
-            f"INSERT OR REPLACE INTO quality (id, source_id, publisher, total, band, {', '.join(DIMENSIONS)})"
-            f" VALUES ({', '.join('?' * (5 + len(DIMENSIONS)))})",
-            rows,
-        )
-    return out
-
-
-def forget(store: Store, ids: list[str]) -> None:
-    """Withdrawn records leave the quality reports with the index."""
-    if ids:
-        with store.write() as db:
-            db.executemany("DELETE FROM quality WHERE id = ?", [(i,) for i in ids])
-
-
-def quality_groups(
-    store: Store, group_by: str | None, sources: Iterable[str] | None = None
-) -> list[Aggregate]:
-    """Aggregates of the stored scores of live records, largest groups first, in one SQL pass: per source
-    id, publisher display ("" when none) or record id for `group_by` source, publisher or dataset; one
-    group "*" of everything for None. (GROUP BY in SQLite: ~20x faster than decoding rows into Python.)"""
-    key = {"source": "source_id", "publisher": "coalesce(publisher, '')", "dataset": "id", None: "'*'"}[
-        group_by
-    ]
-    wanted = list(sources or ())
-    where = f" WHERE source_id IN ({','.join('?' * len(wanted))})" if wanted else ""
-    bands = ", ".join(f"sum(band = '{b}')" for b in BAND_NAMES)
-    dims = ", ".join(f"avg({d})" for d in DIMENSIONS)
-    rows = store.db.execute(
-        f"SELECT {key} AS k, count(*) AS n, avg(total), min(total), max(total), {bands}, {dims}"
-        f" FROM quality{where} GROUP BY k HAVING n > 0 ORDER BY n DESC, k",
-        wanted,
+    stored_quality.save_scores(
+        store, ((i, records_source[i], d.publisher, d.quality) for i, d in out.items())
     )
-    found = []
-    for k, n, mean, low, high, *rest in rows:
-        found.append(
-            Aggregate(
-                key=k,
-                datasets=n,
-                mean=mean,
-                min=low,
-                max=high,
-                bands=dict(zip(BAND_NAMES, rest[: len(BAND_NAMES)], strict=True)),
-                dimensions=dict(zip(DIMENSIONS, rest[len(BAND_NAMES) :], strict=True)),
-            )
-        )
-    return found
-
-
-def quality_bands(store: Store, ids: list[str]) -> dict[str, str]:
-    """id -> stored rating band (written at index time), for a page of search results in one query."""
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    return dict(store.db.execute(f"SELECT id, band FROM quality WHERE id IN ({marks})", ids).fetchall())
+    return out
 
 
 def dataset_quality(store: Store, fedcat_id: str, dataset: Dataset) -> Quality:

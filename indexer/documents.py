@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
+from ..store import Store, gc_paused
 from . import derived
 from .backend import SearchBackend, SearchDocument
-from .store import Store, gc_paused
 
 log = logging.getLogger("fedcat.index")
 
@@ -63,7 +63,7 @@ def _documents(
     store: Store,
     names: PublisherNames,
     source_ids: dict[str, str],
-    jurisdictions: dict[str, str | None],
+    jurisdictions: Mapping[str, str | None],
     datasets: dict[str, Dataset],
 ) -> list[SearchDocument]:
     """Search documents with their derived publisher name and quality (whose scores this stores)."""

@@ -301,7 +301,7 @@ class EmbeddedBackend(SearchBackend):
             self._index.reload()
             searcher = self._index.searcher()
             entries = Query.exists_query("dict_id")
-            count = searcher.search(entries, limit=1, count=True).count
+            count = searcher.search(entries, limit=1, count=True).count  # type: ignore[attr-defined]  # the stubs lack it
             next_id = 0
             for _score, address in searcher.search(entries, limit=max(count, 1)).hits:
                 entry = searcher.doc(address)
@@ -343,9 +343,9 @@ class EmbeddedBackend(SearchBackend):
                         ids.append(self._new_value_id(writer, key) if value_id is None else value_id)
                 if ids:
                     fields[facet] = ids
-        key = date_key(doc.modified)
-        if key is not None:
-            fields["modified_day"] = key // 1_000_000
+        day = date_key(doc.modified)
+        if day is not None:
+            fields["modified_day"] = day // 1_000_000
         fields["sort_new"], fields["sort_old"] = sort_keys(doc.id, doc.modified)
         return tantivy.Document.from_dict(fields, self._schema)
 
@@ -513,7 +513,7 @@ class EmbeddedBackend(SearchBackend):
                 order_by_field=_SORT_FIELDS[sort],
                 order=tantivy.Order.Asc,
             )
-            total = hits.count
+            total = hits.count  # type: ignore[attr-defined]  # the stubs lack it
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
         names = list(dict.fromkeys(query.facets))
         if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
@@ -532,7 +532,7 @@ class EmbeddedBackend(SearchBackend):
     ) -> tuple[int, list[str]]:
         limit = offset + size
         result = searcher.search(tq, limit=limit, count=True)
-        total, hits = result.count, result.hits
+        total, hits = result.count, result.hits  # type: ignore[attr-defined]  # the stubs lack it
         if len(hits) <= offset:
             return total, []
         # Break score ties by id: widen the fetch until the tie group at the page's end is complete, then

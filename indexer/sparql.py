@@ -22,7 +22,6 @@ after indexing. One process at a time may open it (RocksDB's lock): when a runni
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +33,8 @@ from pyoxigraph import NamedNode, RdfFormat
 from ..mappings.catalog_rdf import CatalogInfo, RecordRow, SourceInfo, write_catalog, write_record
 from ..mappings.model import dataset_from_json
 from ..mappings.rdf import Writer
-from .store import Store, gc_paused
+from ..store import Store, gc_paused
+from ..store import sparql as stored_sparql
 
 log = logging.getLogger("fedcat.sparql")
 SPARQL_DIR = "sparql"
@@ -49,65 +49,22 @@ def _marker(predicate: str) -> str:
     return f"<{_STATE_GRAPH}> <{predicate}> <{_STATE_GRAPH}> <{_STATE_GRAPH}> .\n"
 
 
-# Created on the record store by `ensure_schema` (fedcat's store owns its tables; these are the linked-data
-# views' additions, all IF NOT EXISTS, so any process may run them first).
-LINKED_DATA_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sparql_pending (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
--- An upsert, not INSERT OR REPLACE: a trigger's OR clause gives way to the conflict mode of the statement
--- that fires it (the record upsert's ABORT), so a record changing twice before a sync failed its page.
--- The first triggers had that fault: they are replaced by these.
-DROP TRIGGER IF EXISTS sparql_pending_insert;
-DROP TRIGGER IF EXISTS sparql_pending_update;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_on_insert AFTER INSERT ON records BEGIN
-    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
-    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
-END;
-CREATE TRIGGER IF NOT EXISTS sparql_pending_on_update AFTER UPDATE OF version ON records BEGIN
-    INSERT INTO sparql_pending (id, version) VALUES (new.id, new.version)
-    ON CONFLICT (id) DO UPDATE SET version = excluded.version;
-END;
--- the same dataset harvested from several sources keeps the source's IRI: its duplicates, by index
-CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
-"""
-
-
 class StoreBusy(Exception):
     """Another process holds the SPARQL store (RocksDB allows one writer)."""
 
 
-_ensured: set[str] = set()
-
-
 def ensure_schema(store: Store) -> None:
-    """Create the pending table, its triggers and the duplicates index (once per process and store)."""
-    key = str(store.path.resolve())
-    if key in _ensured:
-        return
-    # its own connection: executescript commits whatever transaction the store's thread connection holds
-    db = sqlite3.connect(store.path, timeout=60, isolation_level=None)
-    try:
-        db.execute("PRAGMA busy_timeout=60000")
-        db.executescript(f"BEGIN IMMEDIATE;{LINKED_DATA_SCHEMA}COMMIT;")  # old triggers never left dropped
-    finally:
-        db.close()
-    _ensured.add(key)
+    """Create the pending table and its triggers (once per process and store)."""
+    stored_sparql.ensure_pending(store)
 
 
-def replace_faulty_triggers(store: Store) -> None:
-    """A data dir made by an earlier fedcat may hold the first, faulty triggers: replace them before writing."""
-    old = store.db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN"
-        " ('sparql_pending_insert', 'sparql_pending_update')"
-    ).fetchone()
-    if old:
-        _ensured.discard(str(store.path.resolve()))
-        ensure_schema(store)
+replace_faulty_triggers = stored_sparql.replace_faulty_triggers
 
 
 def catalog_info_from_store(store: Store, base_url: str, config: Any | None = None) -> CatalogInfo:
     from ..mappings.catalog_rdf import catalog_info
 
-    rows = [dict(r) for r in store.db.execute("SELECT id, name, url, type FROM sources")]
+    rows = store.source_descriptions()
     if config is not None:
         return catalog_info(config, rows)
     return CatalogInfo(base_url, {r["id"]: SourceInfo(r["id"], r["name"], r["url"], r["type"]) for r in rows})
@@ -148,7 +105,7 @@ class SparqlStore:
         return self.state() == "synced"
 
     def pending(self, store: Store) -> int:
-        return int(store.db.execute("SELECT COUNT(*) FROM sparql_pending").fetchone()[0])
+        return stored_sparql.pending_count(store)
 
     def sync(
         self,
@@ -168,29 +125,17 @@ class SparqlStore:
             # the first load: every record is queued, then loaded over as many syncs as it takes (a server
             # loads a big catalogue in slices between queries); a half-made store is started again
             self.oxigraph.clear()
-            with store.write() as db:
-                db.execute(
-                    "INSERT OR REPLACE INTO sparql_pending (id, version) SELECT id, version FROM records"
-                )
+            stored_sparql.queue_all(store)
             self.oxigraph.load(_marker(_FILLING), RdfFormat.N_QUADS)
             state = "filling"
         started, done = time.monotonic(), 0
         while True:
             with gc_paused():
-                rows = store.db.execute(
-                    "SELECT p.id, p.version, r.withdrawn_at IS NULL AND d.dataset IS NOT NULL, r.source_id,"
-                    " r.source_record_id, r.first_seen, r.last_seen, d.dataset, r.uri"
-                    " FROM sparql_pending p LEFT JOIN records r ON r.id = p.id"
-                    " LEFT JOIN record_data d ON d.id = p.id LIMIT ?",
-                    (SYNC_BATCH,),
-                ).fetchall()
+                rows = stored_sparql.pending_batch(store, SYNC_BATCH)
                 if not rows:
                     break
                 self._write(rows, info, replace=state == "synced")
-            with store.write() as db:
-                db.executemany(
-                    "DELETE FROM sparql_pending WHERE id = ? AND version <= ?", [r[:2] for r in rows]
-                )
+            stored_sparql.done(store, [(r[0], r[1]) for r in rows])
             done += len(rows)
             if progress:
                 progress(len(rows))
@@ -265,8 +210,4 @@ def sync_sparql(store: Store, config: Any) -> int | None:
         sparql.close()
 
 
-def pending_count(store: Store) -> int:
-    try:
-        return int(store.db.execute("SELECT COUNT(*) FROM sparql_pending").fetchone()[0])
-    except sqlite3.OperationalError:  # never synced: no table yet
-        return store.count()
+pending_count = stored_sparql.pending_count

@@ -157,7 +157,8 @@ class SqliteFtsBackend(SearchBackend):
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         words = query_words(query.q)
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int] = []
         if words:
             fr_cols = " ".join(f"{field}_fr" for field in TEXT_FIELDS)
             en_cols = " ".join(f"{field}_en" for field in TEXT_FIELDS)

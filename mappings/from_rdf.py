@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from pyoxigraph import BlankNode, Literal, NamedNode, Triple
+import pyoxigraph
+from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, Triple
 
+from .context import SourceContext
 from .dates import normalise_date
 from .model import (
     Agent,
@@ -23,6 +26,7 @@ from .model import (
     Location,
     PeriodOfTime,
     Text,
+    dataset_from_json,
 )
 from .namespaces import (
     ADMS,
@@ -63,12 +67,14 @@ class Graph:
         # `add` inlined: this loop runs once per parsed triple (a page is ~50,000 of them)
         out = self.out
         for t in triples:
-            subject = t.subject
+            # pyoxigraph types a subject or object as possibly an RDF 1.2 triple term; the parsers
+            # fedcat runs produce none
+            subject: Node = t.subject  # type: ignore[assignment]
             props = out.get(subject)
             if props is None:
                 props = out[subject] = {}
             predicate = t.predicate.value
-            obj = t.object
+            obj: Node = t.object  # type: ignore[assignment]
             objs = props.get(predicate)
             if objs is None:
                 props[predicate] = [obj]
@@ -549,3 +555,23 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
 
 def dataset_subjects(graph: Graph) -> Iterator[Node]:
     return iter(graph.subjects_of_type(DCAT + "Dataset"))
+
+
+def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = None) -> Dataset:
+    """`type: dcat` — one dataset's canonical N-Triples (its closure) as fedcat's `uri`.
+
+    `parsed` is what the harvest already holds: the page's `(Graph, node)`, or the dataset this very
+    function produced in the adapter's parsing process (its JSON, mapped with an empty URI).
+    """
+    if isinstance(parsed, bytes):
+        mapped = dataset_from_json(parsed)
+        mapped.uri = uri
+        return mapped
+    if parsed is not None:
+        graph, node = parsed
+    else:  # re-mapping from the stored payload
+        graph = Graph(pyoxigraph.parse(payload, RdfFormat.N_TRIPLES, lenient=True))
+        node = next(dataset_subjects(graph), None)
+        if node is None:
+            raise ValueError("the stored payload holds no dcat:Dataset")
+    return dataset(graph, node, uri, ValueMapper())

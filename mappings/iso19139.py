@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.etree.ElementTree import Element
 
 import yaml
+from defusedxml.ElementTree import fromstring
 
 from . import normalise
+from .context import SourceContext
 from .dates import normalise_date
 from .geometry import bbox_wkt, valid_bbox
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
@@ -289,7 +291,7 @@ def _identifiers(citation: Element) -> list[str]:
     return _unique(found)
 
 
-def _dates(record: Record, citation: Element) -> dict[str, str | None]:
+def _dates(record: Record, citation: Element) -> dict[str, Any]:
     by_type: dict[str, str] = {}
     for date in citation.iterfind("gmd:date/gmd:CI_Date", NS):
         kind = (value(date.find("gmd:dateType", NS)) or "").lower()
@@ -564,3 +566,17 @@ def _service(protocol: Protocol, url: str, title: list[Text], uri: str, licence:
         licence=licence,
         conforms_to=[protocol.standard] if protocol.standard else [],
     )
+
+
+def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = None) -> Dataset:
+    """`type: csw` — one ISO 19139 record (its canonical XML; `parsed`: the element already read) as
+    fedcat's `uri`. Options: `record_url` (the record's page, `{id}` replaced), `language`."""
+    element = parsed if parsed is not None else fromstring(payload)
+    template = source.options.get("record_url")
+    file_id = record_id(element)
+    record_url = (
+        template.replace("{id}", quote(file_id or "", safe=""))
+        if isinstance(template, str) and template
+        else None
+    )
+    return dataset_from_iso(element, uri, record_url=record_url, lang=source.language)

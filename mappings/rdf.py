@@ -16,7 +16,7 @@ What the DCAT-AP 3.0 SHACL shapes check, and this writer therefore guarantees fo
 - distributions get fedcat IRIs under their dataset's (`…#distribution-…`, the source's IRI kept as
   `owl:sameAs`): the same distribution harvested from two portals would otherwise merge two descriptions
   into one node with two formats, two licences…
-What is left (a mandatory property the source never gave) is the source's, and `mappings.shacl` reports it.
+What is left (a mandatory property the source never gave) is the source's, and `validation.shacl` reports it.
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ class Writer:
         self._bnodes += 1
         return f"{self._prefix}x{self._bnodes}"
 
-    def add(self, s: str, pred: str, o: str | None) -> None:
-        if o is not None:
+    def add(self, s: str | None, pred: str, o: str | None) -> None:
+        if s is not None and o is not None:  # None: an IRI `iri()` could not make valid
             self.lines.append(f"{s} {pred} {o} .\n")
 
     def a(self, node: str, cls: str) -> str:
@@ -278,7 +278,7 @@ class Writer:
         self.add(s, dct.spatial, node)
         self.texts(node, skos.prefLabel, location.label)
         # literals typed by their syntax (WKT, GeoJSON or GML), as GeoDCAT-AP and the DCAT-AP 3.0.x HTML shapes
-        # have them (the consolidated SHACL file wants a locn:Geometry node instead: see mappings.shacl)
+        # have them (the consolidated SHACL file wants a locn:Geometry node instead: see validation.shacl)
         for prop, value in (
             (dcat.bbox, location.bbox),
             (locn.geometry, location.geometry),
@@ -466,7 +466,9 @@ def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
     """Triples in one of FORMATS ("ttl", "nt", "rdf", "jsonld"), with the DCAT-AP prefixes."""
     rdf_format = FORMATS[fmt]
     prefixes = PREFIXES if rdf_format in (RdfFormat.TURTLE, RdfFormat.RDF_XML) else None
-    return pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes)
+    return (
+        pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes) or b""
+    )  # None: never, without output
 
 
 def serialize_ntriples(ntriples: str | bytes, fmt: str = "ttl") -> bytes:

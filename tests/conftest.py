@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fedcat.demo.portal import PortalServer
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 # The recorded portal shapes live beside the repository, not in it (they are not ours to redistribute).
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

@@ -32,9 +32,9 @@ from fedcat.indexer.backend import (
     SearchResult,
 )
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import quality, vocabularies
 from fedcat.mappings.model import text_in
+from fedcat.store import Store, record_id
 
 THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"

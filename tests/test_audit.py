@@ -26,7 +26,6 @@ from fedcat.audit.families import families, recognise
 from fedcat.audit.match import Matcher, sirens
 from fedcat.audit.registry import Body, Registry, RegistryError
 from fedcat.audit.report import (
-    FACTS,
     Filters,
     audit_filters,
     body_rows,
@@ -40,9 +39,10 @@ from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import Config, parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
 from fedcat.mappings.vocabularies import vocabulary
+from fedcat.store import Store, record_id
+from fedcat.store.schema import AUDIT_FACTS, statements
 
 EU = "http://publications.europa.eu/resource/authority/"
 OPEN_LICENCE, NC_LICENCE = EU + "licence/ETALAB_2_0", EU + "licence/CC_BYNC_4_0"
@@ -563,7 +563,7 @@ def test_facts_of_an_earlier_version_are_made_again(site: Site) -> None:
     with site.store.write() as db:
         db.execute("DROP TABLE audit_facts")
         db.execute("DROP TABLE audit_state")
-        db.execute(re.sub(r",\s*families TEXT[^\n]*", "", FACTS[0]))
+        db.execute(re.sub(r",\s*families TEXT[^\n]*", "", next(statements(AUDIT_FACTS))))
         db.execute("INSERT INTO audit_facts SELECT id, version, source_id, '', '', '', id, NULL, '[]', '[]', 0"
                    " FROM records WHERE withdrawn_at IS NULL")  # fmt: skip
     assert refresh_facts(site.store) == len(SERVED)

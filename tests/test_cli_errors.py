@@ -21,7 +21,7 @@ import yaml
 from fedcat.cli import main
 from fedcat.demo.portal import PortalServer
 from fedcat.demo.run import start_demo_portal
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 BODIES_CSV = "id,name,kind,population\ncommune:59350,Lille,commune,236234\nepci:200093201,MEL,epci,1204796\n"
 

@@ -25,7 +25,9 @@ from fedcat.harvester.adapters.dcat import DcatAdapter
 from fedcat.harvester.run import RunResult, harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store
+from fedcat.mappings import from_rdf
+from fedcat.mappings.registry import MAPPINGS
+from fedcat.store import Store
 
 FAST = {"connect_timeout": 1, "read_timeout": 0.5, "retries": 1, "backoff": 0.01, "run_budget": 8}
 PAGES = 5  # the city catalogue: 14 datasets, 3 a page
@@ -389,20 +391,22 @@ def test_portal_suddenly_empty_is_a_refused_mass_withdrawal(portal, catalogue):
 
 
 class RaisingDcat(DcatAdapter):
-    """Test-only: the DCAT adapter, with a mapping that raises for one dataset (the tree cadastre)."""
+    """Test-only: the DCAT adapter under a type whose mapping raises for one dataset (the tree cadastre)."""
 
     type = "dcat-raising"
 
-    def to_dataset(self, record, uri):
-        dataset = super().to_dataset(record, uri)
-        if any("Arbres" in t.value for t in dataset.title):
-            raise ValueError("mapping failed on purpose")
-        return dataset
+
+def raising_mapping(payload, uri, source, parsed=None):
+    dataset = from_rdf.map_record(payload, uri, source, parsed)
+    if any("Arbres" in t.value for t in dataset.title):
+        raise ValueError("mapping failed on purpose")
+    return dataset
 
 
 @pytest.fixture
 def raising_adapter(monkeypatch):
     monkeypatch.setitem(ADAPTERS, RaisingDcat.type, RaisingDcat)
+    monkeypatch.setitem(MAPPINGS, RaisingDcat.type, raising_mapping)
 
 
 def test_a_dataset_whose_mapping_raises_is_reported_and_the_rest_stored(portal, catalogue, raising_adapter):

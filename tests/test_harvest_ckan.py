@@ -20,9 +20,9 @@ from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.adapters.ckan import CkanAdapter
 from fedcat.harvester.run import harvest, http_client
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
 from fedcat.mappings.dates import normalise_date
+from fedcat.store import Store, record_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 EU_LICENCE = "http://publications.europa.eu/resource/authority/licence/"

@@ -21,8 +21,8 @@ from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import ConfigError, parse_config
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
+from fedcat.store import Store, record_id
 
 CSW_CORPUS = CORPUS / "csw"
 GMD = "http://www.isotc211.org/2005/gmd"
@@ -669,7 +669,7 @@ def test_export_has_no_violation_caused_by_fedcat(portal, tmp_path):
     """Every recorded dataset, exported as DCAT-AP 3.0.1, breaks no shape through fedcat's own doing."""
     from fedcat.indexer.embedded import EmbeddedBackend
     from fedcat.indexer.sparql import catalog_info_from_store
-    from fedcat.mappings import shacl
+    from fedcat.validation import shacl
 
     shapes_dir = CORPUS / "shapes" / "dcat-ap-3.0.1"
     if not shapes_dir.is_dir():

@@ -13,7 +13,7 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.store import Store, record_id
+from fedcat.store import Store, record_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 DATAJSON = CORPUS / "datajson"

@@ -13,7 +13,7 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
 

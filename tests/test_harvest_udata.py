@@ -20,10 +20,10 @@ import pytest
 from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import normalise
 from fedcat.mappings.dates import normalise_date
 from fedcat.mappings.values import ValueMapper
+from fedcat.store import Store, record_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SHAPES = {

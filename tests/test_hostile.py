@@ -80,7 +80,7 @@ def live_datasets(client) -> set[str]:
 def sparql_site(tmp_path_factory):
     """(client, victim): a harvested catalogue's app, and a loopback server that must never be asked."""
     from fedcat.indexer.embedded import EmbeddedBackend
-    from fedcat.indexer.store import Store
+    from fedcat.store import Store
 
     data_dir = tmp_path_factory.mktemp("hostile-sparql")
     store = Store(data_dir / "fedcat.db")

@@ -27,8 +27,8 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import FACETS
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings.rdf import text
+from fedcat.store import Store, record_id
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
 
 BASE_URL = "https://fedcat.example"

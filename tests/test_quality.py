@@ -27,7 +27,6 @@ from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import rebuild_index, sync_index
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
-from fedcat.indexer.store import Store, record_id
 from fedcat.mappings import quality
 from fedcat.mappings.model import (
     Agent,
@@ -40,6 +39,7 @@ from fedcat.mappings.model import (
 )
 from fedcat.mappings.publishers import AliasTable, PublisherNames, publisher_key
 from fedcat.mappings.vocabularies import vocabulary
+from fedcat.store import Store, record_id
 
 FT = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "http://www.iana.org/assignments/media-types/"

@@ -15,7 +15,7 @@ from fedcat.harvester.pool import AlreadyRunning, RunPool
 from fedcat.harvester.run import harvest
 from fedcat.harvester.schedule import HarvestService, missed_schedule
 from fedcat.harvester.sources import Source, parse_config
-from fedcat.indexer.store import Store
+from fedcat.store import Store
 
 FAST = {"connect_timeout": 1, "read_timeout": 2, "retries": 1, "backoff": 0.01, "run_budget": 30}
 # once a day, twelve hours from now: no fire time comes while a test runs, the last one was hours ago

@@ -18,15 +18,15 @@ import rdflib
 from conftest import CORPUS, MEDIA_TYPES, RDFLIB_FORMATS
 from fedcat.cli import main as cli_main
 from fedcat.demo.portal import PortalServer
+from fedcat.export import export
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer import derived
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sparql import catalog_info_from_store
-from fedcat.indexer.store import Store
-from fedcat.mappings import shacl
-from fedcat.mappings.catalog_rdf import export
 from fedcat.mappings.rdf import repair_iri
+from fedcat.store import Store
+from fedcat.validation import shacl
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
 
 SHAPES = CORPUS / "shapes"
@@ -179,13 +179,13 @@ def test_export_formats_hold_the_same_graph(harvested, exported, fmt):
 @needs_corpus
 def test_parallel_export_writes_the_same_bytes(harvested, monkeypatch):
     """Worker processes write the same N-Triples as one process (forced on a small catalogue)."""
-    from fedcat.mappings import catalog_rdf
+    from fedcat import export as export_module
 
     store, config, _, _ = harvested
     info = catalog_info_from_store(store, BASE_URL, config)
     single = io.BytesIO()
     export(store.path, info, single, "nt", workers=1)
-    monkeypatch.setattr(catalog_rdf, "EXPORT_BATCH", 100)  # several ranges, so that order matters
+    monkeypatch.setattr(export_module, "EXPORT_BATCH", 100)  # several ranges, so that order matters
     parallel = io.BytesIO()
     export(store.path, info, parallel, "nt", workers=2)
     assert parallel.getvalue() == single.getvalue()

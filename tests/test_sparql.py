@@ -24,8 +24,8 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sparql import SparqlStore
-from fedcat.indexer.store import Store
 from fedcat.mappings.model import Text
+from fedcat.store import Store
 
 BASE_URL = "https://fedcat.example"
 PREFIXES = "PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dct: <http://purl.org/dc/terms/>\n"

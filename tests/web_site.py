@@ -23,7 +23,7 @@ from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import Config, parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.indexer.store import Store, record_id
+from fedcat.store import Store, record_id
 
 THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"

@@ -28,10 +28,10 @@ from ..audit.report import report as audit_report
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
-from ..indexer.store import COUNTERS
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
 from ..mappings.quality import BANDS, MAX_POINTS
+from ..store import COUNTERS
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
 

@@ -1,13 +1,15 @@
 """One adapter per source type, discovered from the modules of this package.
 
-Adding a platform = adding a module here whose `Adapter` subclass sets `type` (plus its field map in
-`mappings/fieldmaps/` and tests on recorded shapes); nothing else to register.
+Adding a platform = adding a module here whose `Adapter` subclass sets `type`, plus its pure mapping in
+`mappings/` (registered in `mappings/registry.py`, with its field map in `mappings/fieldmaps/`) and tests on
+recorded shapes.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from ...config import SourceOptions
 from .base import Adapter, Page, RawRecord
@@ -25,7 +27,7 @@ def _discover() -> dict[str, type[Adapter]]:
     return dict(sorted(found.items()))
 
 
-def _subclasses(cls: type) -> list[type]:
+def _subclasses(cls: type[Any]) -> list[type[Any]]:
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 

@@ -1,11 +1,13 @@
 """The adapter contract: one small class per platform type.
 
-An adapter walks its source page by page (`pages`), yielding `RawRecord`s, and maps one raw record to a
-DCAT-AP `Dataset` (`to_dataset`). It knows its platform's API and nothing of storage or indexing.
+An adapter walks its source page by page (`pages`), yielding `RawRecord`s. It knows its platform's API and
+nothing of mapping, storage or indexing: the pure mapping of a raw record to a DCAT-AP `Dataset` is
+`mappings.registry.mapping_for(type)`.
 """
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -13,7 +15,6 @@ from typing import Any, ClassVar
 import msgspec
 
 from ...config import Source, SourceOptions
-from ...mappings.model import Dataset
 from ..http import HarvestError, HttpClient
 
 
@@ -23,7 +24,7 @@ class RawRecord(msgspec.Struct):
     media_type: str
     fetch_url: str
     page: int
-    parsed: Any = None  # the adapter's parsed form, reused by `to_dataset` in the same run; never stored
+    parsed: Any = None  # the adapter's parsed form, handed to the mapping in the same run; never stored
 
 
 class Page(msgspec.Struct):
@@ -44,7 +45,7 @@ class Page(msgspec.Struct):
 class Adapter(ABC):
     type: ClassVar[str]
     # the `options` a source of this type accepts, checked when the configuration is loaded
-    Options: ClassVar[type[SourceOptions]] = SourceOptions
+    Options: ClassVar[builtins.type[SourceOptions]] = SourceOptions
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None
@@ -59,10 +60,6 @@ class Adapter(ABC):
     @abstractmethod
     def pages(self) -> Iterator[Page]:
         """Walk the source; raise a HarvestError when it cannot be read to the end."""
-
-    @abstractmethod
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        """Map one raw record to a DCAT-AP dataset whose fedcat URI is `uri`."""
 
 
 class Visited:

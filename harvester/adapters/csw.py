@@ -30,16 +30,15 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from typing import Annotated, Any, NamedTuple
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element, ParseError
 
 import msgspec
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring, iterparse
+from defusedxml.ElementTree import iterparse
 
 from ...config import Source, SourceOptions, UntaggedLanguage
-from ...mappings.iso19139 import GMD, RECORD_TAGS, dataset_from_iso, is_left_out, record_id
-from ...mappings.model import Dataset
+from ...mappings.iso19139 import GMD, RECORD_TAGS, is_left_out, record_id
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument, check_xml
 from .base import Adapter, Page, RawRecord
@@ -225,15 +224,6 @@ class CswAdapter(Adapter):
                 )
             )
         return ids
-
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        element = record.parsed if record.parsed is not None else fromstring(record.payload)
-        record_url = (
-            self.record_url.replace("{id}", quote(record.source_record_id, safe=""))
-            if self.record_url
-            else None
-        )
-        return dataset_from_iso(element, uri, record_url=record_url, lang=self.language)
 
 
 def search_results(content: bytes, url: str) -> SearchResults:

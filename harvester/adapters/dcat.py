@@ -29,10 +29,10 @@ from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat
 
 from ...config import SourceOptions
 from ...mappings import from_rdf
+from ...mappings.context import SourceContext
 from ...mappings.from_rdf import Graph
-from ...mappings.model import Dataset, dataset_from_json, dataset_to_json
+from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCT, HYDRA
-from ...mappings.values import ValueMapper
 from ..http import HarvestError
 from ..safety import check_xml
 from .base import Adapter, Page, RawRecord, Visited
@@ -102,6 +102,7 @@ def _rdflib_graph(content: bytes, base_iri: str) -> Graph:
             return NamedNode(quote(str(node), safe=IRI_SAFE))
         if isinstance(node, rdflib.BNode):
             return BlankNode(str(node))
+        assert isinstance(node, rdflib.Literal), node  # a parsed graph holds IRIs, blank nodes and literals
         if node.language:
             return Literal(str(node), language=node.language)
         return Literal(str(node), datatype=NamedNode(str(node.datatype)) if node.datatype else None)
@@ -113,7 +114,7 @@ def _rdflib_graph(content: bytes, base_iri: str) -> Graph:
     return graph
 
 
-def record_id(graph: Graph, node: NamedNode | BlankNode) -> str:
+def record_id(graph: Graph, node: NamedNode | BlankNode | Literal) -> str:
     """The source's id for a dataset: its IRI; for a blank node its dct:identifier or content digest."""
     if isinstance(node, NamedNode):
         return node.value
@@ -151,7 +152,7 @@ def read_page(
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> Page:
-    """Parse one page and split it into records (their parsed form kept for `to_dataset`)."""
+    """Parse one page and split it into records (their parsed form kept for the mapping)."""
     graph = parse_graph(content, rdf_format, base_iri)
     records = [
         RawRecord(
@@ -179,14 +180,19 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
     """In the parsing process: the page's next link, total and (record id, payload, dataset JSON) triples.
 
     Datasets are mapped with an empty URI (the harvest sets fedcat's); one that fails to map is sent
-    without its JSON, so that `to_dataset` maps it again here and reports the very same error.
+    without its JSON, so that the run maps it again in its own process and reports the very same error.
     """
-    page = read_page(content, RdfFormat.from_media_type(media_type), base_iri, base_iri, 0)
+    rdf_format = RdfFormat.from_media_type(media_type)
+    if rdf_format is None:  # the adapter sends only the RDF media types it recognised
+        raise HarvestError(f"not an RDF media type: {media_type}")
+    page = read_page(content, rdf_format, base_iri, base_iri, 0)
     records = []
+    source = SourceContext("", base_iri)
     for record in page.records:
-        graph, node = record.parsed
         try:
-            mapped: bytes | None = dataset_to_json(from_rdf.dataset(graph, node, "", ValueMapper()))
+            mapped: bytes | None = dataset_to_json(
+                from_rdf.map_record(record.payload, "", source, record.parsed)
+            )
         except Exception:
             mapped = None
         records.append((record.source_record_id, record.payload, mapped))
@@ -195,7 +201,7 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
 
 def _serve_pages(conn: Any) -> None:
     """The parsing process's loop: one page in, its records out, until told to stop."""
-    from ...indexer.store import gc_paused
+    from ...gc_pause import gc_paused
 
     while True:
         try:
@@ -423,15 +429,3 @@ class DcatAdapter(Adapter):
             return None
         self.client.policy.check(resolved)
         return resolved
-
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        if isinstance(record.parsed, bytes):  # mapped by the parsing process
-            dataset = dataset_from_json(record.parsed)
-            dataset.uri = uri
-            return dataset
-        if record.parsed is not None:
-            graph, node = record.parsed
-        else:  # re-normalising from the stored payload
-            graph = parse_graph(record.payload, RdfFormat.N_TRIPLES, record.fetch_url)
-            node = next(from_rdf.dataset_subjects(graph))
-        return from_rdf.dataset(graph, node, uri, ValueMapper())

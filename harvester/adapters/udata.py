@@ -11,7 +11,6 @@ A walk is only complete when it can be trusted to have listed everything: a tota
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -20,30 +19,11 @@ from urllib.parse import quote, urlencode, urljoin
 import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
-from ...mappings import normalise
-from ...mappings.fieldmap import FieldMap, fieldmap
-from ...mappings.geometry import bbox_wkt, geojson_bbox, geojson_wkt
-from ...mappings.model import (
-    Agent,
-    Checksum,
-    ContactPoint,
-    Dataset,
-    Distribution,
-    Location,
-    PeriodOfTime,
-    Text,
-)
-from ...mappings.namespaces import SPDX
-from ...mappings.values import ValueMapper, is_iri
 from ..http import HarvestError
 from .base import Adapter, Page, RawRecord, Visited
 from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
-
-
-def _unique(values: list[str | None]) -> list[str]:
-    return list(dict.fromkeys(v for v in values if v))
 
 
 class UdataAdapter(Adapter):
@@ -66,6 +46,7 @@ class UdataAdapter(Adapter):
         number = 0
         ahead = FetchAhead()  # the next page is requested while the run maps and stores this one
         try:
+            url: str | None  # the listing's next page, None at its end
             for url in self._listings():
                 first = url
                 totals: list[int] = []
@@ -157,46 +138,6 @@ class UdataAdapter(Adapter):
         self.client.policy.check(resolved)
         return resolved
 
-    def to_dataset(self, record: RawRecord, uri: str) -> Dataset:
-        item = record.parsed if record.parsed is not None else json.loads(record.payload)
-        values = ValueMapper()
-        fields = fieldmap("udata")
-        lang = self.source.options.get("language")  # udata does not tag its texts; a source may say
-        found = fields.apply("dataset", item, values, lang)
-        harvest = item.get("harvest") if isinstance(item.get("harvest"), dict) else {}
-        tags = [t for t in item.get("tags") or () if isinstance(t, str) and t.strip()]
-        keywords = found.pop("keywords", [])
-        if isinstance(item.get("acronym"), str) and item["acronym"].strip():
-            keywords.append(Text(item["acronym"].strip(), lang))  # DCAT has no acronym: searchable this way
-        licence = found.get("licence")
-        landing_page = _unique([_iri(harvest.get("remote_url")), *found.pop("landing_page", [])])
-        return Dataset(
-            uri=uri,
-            # identity as udata's own DCAT export gives it: the origin's URI and dct:identifier when the
-            # dataset was harvested from another portal, udata's own otherwise (see _identifiers)
-            original_uri=_iri(harvest.get("uri")) or _iri(item.get("uri")),
-            **_identifiers(item, harvest),
-            keywords=keywords,
-            # udata has no themes: tags that name an EU data theme give it ("transport", "sante"…)
-            themes=_unique([m.uri for tag in tags for m in normalise.theme_uris(tag)]),
-            publisher=_publisher(item, fields, values, lang),
-            contact_points=[
-                ContactPoint(**c)
-                for cp in item.get("contact_points") or ()
-                if isinstance(cp, dict) and (c := fields.apply("contact_point", cp, values))
-            ],
-            distributions=[
-                _distribution(r, fields, values, lang, licence)
-                for r in item.get("resources") or ()
-                if isinstance(r, dict)
-            ],
-            temporal=_temporal(item.get("temporal_coverage"), fields, values),
-            spatial=_spatial(item.get("spatial"), values),
-            landing_page=landing_page,
-            **found,
-            unmapped=values.unmapped,
-        )
-
 
 def incomplete(totals: list[int], read: int) -> str | None:
     """Why a walk that reached its end cannot be trusted to have listed everything, if it cannot."""
@@ -221,72 +162,3 @@ def _envelope(body: Any, url: str) -> tuple[list[Any], int | None, str | None]:
         total if isinstance(total, int) and not isinstance(total, bool) else None,
         next_page if isinstance(next_page, str) and next_page.strip() else None,
     )
-
-
-def _iri(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
-
-
-def _identifiers(item: dict[str, Any], harvest: dict[str, Any]) -> dict[str, list[str]]:
-    """dct:identifier: the origin's identifier of a harvested dataset, else udata's id (udata's own DCAT
-    export does the same). adms:identifier: udata's id and the origin's record id (a CKAN package id, a DCAT
-    URI…), the keys deduplication matches copies of one dataset on."""
-    identifier = _unique([harvest.get("dct_identifier") or item["id"]])
-    others = [i for i in _unique([item["id"], harvest.get("remote_id")]) if i not in identifier]
-    return {"identifier": identifier, "other_identifier": others}
-
-
-def _publisher(item: dict[str, Any], fields: FieldMap, values: ValueMapper, lang: str | None) -> Agent | None:
-    if isinstance(item.get("organization"), dict):
-        return Agent(**fields.apply("publisher", item, values, lang))
-    owner = item.get("owner")
-    if isinstance(owner, dict):  # a dataset published by a user in their own name
-        name = " ".join(p for p in (owner.get("first_name"), owner.get("last_name")) if isinstance(p, str))
-        return Agent(
-            name=[Text(name.strip())] if name.strip() else [],
-            **fields.apply("owner", item, values),
-        )
-    return None
-
-
-def _distribution(
-    resource: dict[str, Any], fields: FieldMap, values: ValueMapper, lang: str | None, licence: str | None
-) -> Distribution:
-    found = fields.apply("distribution", resource, values, lang)
-    checksum = resource.get("checksum")
-    if isinstance(checksum, dict) and checksum.get("type") and checksum.get("value"):
-        # udata's checksum types are SPDX algorithm names (sha1, sha256, md5)
-        found["checksum"] = Checksum(
-            algorithm=f"{SPDX}checksumAlgorithm_{str(checksum['type']).lower()}", value=str(checksum["value"])
-        )
-    schema = resource.get("schema")
-    if isinstance(schema, dict) and _iri(schema.get("url")):
-        found["conforms_to"] = [schema["url"].strip()]
-    return Distribution(licence=licence, **found)  # udata licenses datasets, not resources
-
-
-def _temporal(coverage: Any, fields: FieldMap, values: ValueMapper) -> list[PeriodOfTime]:
-    if not isinstance(coverage, dict):
-        return []
-    found = fields.apply("temporal", coverage, values)
-    return [PeriodOfTime(**found)] if found else []
-
-
-def _spatial(spatial: Any, values: ValueMapper) -> list[Location]:
-    """udata's spatial coverage: GeoZone ids ("fr:commune:35328", "country:fr") kept as labels, the drawn
-    geometry as WKT; the granularity ("fr:commune") has no DCAT-AP property and is noted as unmapped."""
-    if not isinstance(spatial, dict):
-        return []
-    zones = spatial.get("zones")
-    locations = [
-        Location(label=[Text(zone.strip())])
-        for zone in (zones if isinstance(zones, list) else ())
-        if isinstance(zone, str) and zone.strip()
-    ]
-    geometry = geojson_wkt(spatial.get("geom"))
-    if geometry:
-        box = geojson_bbox(spatial.get("geom"))
-        locations.append(Location(geometry=geometry, bbox=bbox_wkt(box) if box else None))
-    if isinstance(spatial.get("granularity"), str) and spatial["granularity"].strip():
-        values.note("spatial_granularity", spatial["granularity"].strip())
-    return locations

@@ -34,7 +34,9 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat
 
-from .namespaces import DCAT, PREFIXES, RDFS
+from ..mappings.namespaces import DCAT, PREFIXES, RDFS
+from ..store import shacl as stored_shacl
+from ..store.shacl import ShaclResult
 
 PUBLISHER = "https://semiceu.github.io/DCAT-AP/releases/"
 PROFILES: dict[str, tuple[str, ...]] = {
@@ -392,8 +394,8 @@ def subjects_of(lines: Iterable[str]) -> Iterator[str]:
 
 def record_document(info: Any, row: Any) -> tuple[list[str], dict[str, list[str]]]:
     """A record's N-Triples lines (as the export writes them) and which dataset each subject belongs to."""
-    from .catalog_rdf import write_record
-    from .rdf import Writer
+    from ..mappings.catalog_rdf import write_record
+    from ..mappings.rdf import Writer
 
     w = Writer(row.dataset.uri)
     write_record(w, info, row)
@@ -407,8 +409,8 @@ def record_document(info: Any, row: Any) -> tuple[list[str], dict[str, list[str]
 
 def validate_rows(rows: Iterable[Any], info: Any, shapes: Shapes, profile: str, *, catalog: bool) -> Report:
     """Validate records' documents together (one pyshacl run), with the catalogues' own description."""
-    from .catalog_rdf import write_catalog
-    from .rdf import Writer
+    from ..mappings.catalog_rdf import write_catalog
+    from ..mappings.rdf import Writer
 
     lines: list[str] = []
     owners: dict[str, list[str]] = {}
@@ -439,15 +441,15 @@ def validate_store(
     batch: int = 2000,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
-    on_batch: Callable[[Report], None] | None = None,
+    on_batch: Callable[[Report], object] | None = None,
 ) -> Report:
     """Validate every live record of a store, `batch` records per pyshacl run (pyshacl holds its graphs
     in memory: ~2,000 records is ~150,000 triples), with the catalogues' description in the first run.
     `on_batch` gets each batch's report (with the ids it checked) before it is merged into the whole."""
-    from .catalog_rdf import iter_rows, read_only
+    from ..store.catalog import CatalogReader, iter_rows
 
     report = Report(profile)
-    db = read_only(db_path)
+    db = CatalogReader(db_path)
     try:
         pending: list[Any] = []
         first = True
@@ -529,76 +531,21 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
 
 # --- stored results (for the quality score's DCAT-AP compliance indicator) --------------------------------
 
-RESULTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS shacl_results (
-    id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    profile TEXT NOT NULL,
-    conforms INTEGER NOT NULL,
-    source_violations INTEGER NOT NULL,
-    fedcat_violations INTEGER NOT NULL,
-    validated_at TEXT NOT NULL
-)
-"""
-
 
 def save_results(store: Any, part: Report) -> int:
     """Store each checked dataset's result (at the record's current version); returns how many."""
-    from ..indexer.store import now
-
     per_dataset: dict[str, Counter[str]] = {i: Counter() for i in part.checked}
     for finding in part.violations():
         for dataset in finding.datasets:
             if dataset in per_dataset:
                 per_dataset[dataset][finding.cause] += 1
-    stamp = now()
-    with store.write() as db:
-        db.execute(RESULTS_SCHEMA)
-        versions = (
-            dict(
-                db.execute(
-                    f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(part.checked))})",
-                    part.checked,
-                ).fetchall()
-            )
-            if part.checked
-            else {}
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO shacl_results (id, version, profile, conforms, source_violations,"
-            " fedcat_violations, validated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    i,
-                    versions.get(i, 0),
-                    part.profile,
-                    int(not sum(c.values())),
-                    c["source"],
-                    c["fedcat"],
-                    stamp,
-                )
-                for i, c in per_dataset.items()
-            ],
-        )
-        # their quality score has a DCAT-AP compliance indicator: the next index sync re-scores them
-        db.executemany("UPDATE records SET indexed_version = 0 WHERE id = ?", [(i,) for i in per_dataset])
-    return len(per_dataset)
+    results = [
+        ShaclResult(i, part.profile, not sum(c.values()), c["source"], c["fedcat"])
+        for i, c in per_dataset.items()
+    ]
+    return stored_shacl.save(store, results)
 
 
 def stored_conformance(store: Any, ids: Iterable[str]) -> dict[str, bool]:
     """id -> whether its last validation found no violation, for records not changed since (by version)."""
-    ids = list(ids)
-    found: dict[str, bool] = {}
-    try:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for fedcat_id, conforms in store.db.execute(
-                f"SELECT s.id, s.conforms FROM shacl_results s JOIN records r ON r.id = s.id AND r.version = s.version"
-                f" WHERE s.id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                found[fedcat_id] = bool(conforms)
-    except Exception as exc:  # no table yet: nothing was ever validated
-        if "no such table" not in str(exc):
-            raise
-    return found
+    return stored_shacl.conformance(store, ids)

@@ -8,11 +8,9 @@ pages. Each change bumps the record's `version`; the search index is brought up 
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import sqlite3
 import threading
-import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,163 +21,10 @@ from typing import Any
 import msgspec
 
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
+from .schema import migrate
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
 COUNTERS = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    url TEXT NOT NULL,
-    jurisdiction TEXT
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source_id TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    status TEXT NOT NULL,
-    pages INTEGER NOT NULL DEFAULT 0,
-    seen INTEGER NOT NULL DEFAULT 0,
-    created INTEGER NOT NULL DEFAULT 0,
-    updated INTEGER NOT NULL DEFAULT 0,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    withdrawn INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    message TEXT,
-    report TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source_id, id);
-CREATE TABLE IF NOT EXISTS run_errors (
-    run_id INTEGER NOT NULL,
-    source_record_id TEXT,
-    url TEXT,
-    error TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_errors_by_run ON run_errors (run_id);
-CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    source_record_id TEXT NOT NULL,
-    uri TEXT NOT NULL,
-    original_uri TEXT,
-    raw_media_type TEXT NOT NULL,
-    raw_hash TEXT NOT NULL,
-    fetch_url TEXT,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    first_run_id INTEGER NOT NULL,
-    last_run_id INTEGER NOT NULL,
-    withdrawn_at TEXT,
-    version INTEGER NOT NULL DEFAULT 1,
-    indexed_version INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (source_id, source_record_id)
-);
-CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
-CREATE INDEX IF NOT EXISTS records_to_index ON records (id) WHERE indexed_version < version;
-CREATE INDEX IF NOT EXISTS records_live ON records (source_id) WHERE withdrawn_at IS NULL;
--- The record's content, apart from its small, often-updated state: marking a record seen or indexed then
--- rewrites a ~200-byte row, not its several-KB payload (12x cheaper per record).
-CREATE TABLE IF NOT EXISTS record_data (
-    id TEXT PRIMARY KEY REFERENCES records (id),
-    raw BLOB NOT NULL,
-    dataset BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pages (
-    url TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    etag TEXT,
-    last_modified TEXT,
-    next_url TEXT,
-    record_ids BLOB
-);
--- Link checks of distribution URLs (`fedcat linkcheck`), read by the quality score's accessibility points.
-CREATE TABLE IF NOT EXISTS link_checks (
-    url TEXT PRIMARY KEY,
-    checked_at TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    status INTEGER,
-    method TEXT,
-    error TEXT
-);
--- Derived at index time (indexer.derived), rebuilt with the index: each live record's quality score and
--- the publisher name the index shows; publisher_names remembers which display each spelling got.
-CREATE TABLE IF NOT EXISTS quality (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    publisher TEXT,
-    total REAL NOT NULL,
-    band TEXT NOT NULL,
-    findability REAL NOT NULL,
-    accessibility REAL NOT NULL,
-    interoperability REAL NOT NULL,
-    reusability REAL NOT NULL,
-    contextuality REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS publisher_names (
-    source_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    display TEXT NOT NULL,
-    PRIMARY KEY (source_id, name)
-);
-"""
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-_gc_collected = 0.0  # when a pause last collected on its own (see gc_paused)
-GC_MAX_PAUSE = 30.0  # seconds: overlapping pauses (runs in several threads) still collect this often
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one batch of work (a harvested page, an index batch).
-
-    A page makes ~200,000 short-lived containers (its parsed graph, records, datasets); the collector would
-    scan them, and everything alive with them, many times over before they are freed, which cost ~30% of a
-    harvest. The batch code makes no reference cycles, so reference counting frees it all; cycles made
-    elsewhere meanwhile are collected once the pause ends. Nestable and thread-safe (the collector resumes
-    when the last pause ends, if it was running before the first); when pauses of several threads overlap
-    without end (a pool of runs), one of them collects every GC_MAX_PAUSE seconds.
-    """
-    global _gc_pausers, _gc_was_enabled, _gc_collected
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-            _gc_collected = time.monotonic()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        collect = False
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-            elif _gc_was_enabled and time.monotonic() - _gc_collected > GC_MAX_PAUSE:
-                _gc_collected, collect = time.monotonic(), True
-        if collect:
-            gc.collect()
-
-
-# Stores made before `record_data` held raw and dataset in `records`: moved once, in one transaction.
-_RECORD_COLUMNS = (
-    "id, source_id, source_record_id, uri, original_uri, raw_media_type, raw_hash, fetch_url, first_seen,"
-    " last_seen, first_run_id, last_run_id, withdrawn_at, version, indexed_version"
-)
-_SPLIT_RECORDS = f"""
-ALTER TABLE records RENAME TO records_before_split;
-DROP INDEX IF EXISTS records_by_run;
-DROP INDEX IF EXISTS records_to_index;
-{SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS records (") :]}
-INSERT INTO records ({_RECORD_COLUMNS}) SELECT {_RECORD_COLUMNS} FROM records_before_split;
-INSERT INTO record_data (id, raw, dataset) SELECT id, raw, dataset FROM records_before_split;
-DROP TABLE records_before_split;
-"""
 
 
 def now() -> str:
@@ -224,10 +69,7 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         with self._write_lock:
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
-            if "raw" in columns:
-                self.db.executescript(f"BEGIN IMMEDIATE; {_SPLIT_RECORDS} COMMIT;")
-            self.db.executescript(SCHEMA)  # executescript manages its own transaction
+            migrate(self.db)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -285,6 +127,10 @@ class Store:
             "FROM sources s ORDER BY s.id"
         ).fetchall()
         return [dict(row) for row in rows]
+
+    def source_descriptions(self) -> list[dict[str, Any]]:
+        """Every stored source's id, name, url and type (the catalogue describes removed sources too)."""
+        return [dict(r) for r in self.db.execute("SELECT id, name, url, type FROM sources")]
 
     # --- runs ----------------------------------------------------------------------------------------
 
@@ -358,6 +204,49 @@ class Store:
         args = (source_id, limit) if source_id else (limit,)
         rows = self.db.execute(sql, args)
         return [{k: row[k] for k in row.keys() if k != "report"} for row in rows]  # noqa: SIM118 - Row iterates values
+
+    def runs_by_status(self) -> list[tuple[str, str, int]]:
+        """(source id, status, runs) over the runs kept."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, status, COUNT(*) FROM runs GROUP BY source_id, status"
+            )
+        ]
+
+    def outcome_sums(self) -> list[tuple[str, dict[str, int]]]:
+        """Per source, each counter but `seen` summed over the runs kept."""
+        counters = [c for c in COUNTERS if c != "seen"]
+        sums = ", ".join(f"SUM({c})" for c in counters)
+        return [
+            (source_id, {c: v or 0 for c, v in zip(counters, values, strict=True)})
+            for source_id, *values in self.db.execute(
+                f"SELECT source_id, {sums} FROM runs GROUP BY source_id"
+            )
+        ]
+
+    def last_runs(self) -> list[tuple[str, str, str]]:
+        """(source id, started at, status) of each source's last run."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, started_at, status FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source_id)"
+            )
+        ]
+
+    def last_complete_runs(self) -> list[tuple[str, str]]:
+        """(source id, ended at) of each source's last complete run."""
+        return [
+            tuple(r)
+            for r in self.db.execute(  # type: ignore[misc]
+                "SELECT source_id, MAX(ended_at) FROM runs WHERE status = 'complete' GROUP BY source_id"
+            )
+        ]
+
+    def runs_stamp(self) -> tuple[int | None, int]:
+        """(last run id, runs ended): changes whenever a run starts or ends."""
+        last, ended = self.db.execute("SELECT max(id), count(ended_at) FROM runs").fetchone()
+        return last, ended
 
     # --- records -------------------------------------------------------------------------------------
 

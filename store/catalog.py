@@ -1,0 +1,134 @@
+"""The catalogue's reads of the store: live records as `RecordRow`s, by id, by id range, by storage order.
+
+Used by the linked-data pages (through the server's `Store`), and by the export and SHACL validation
+through a `CatalogReader` (a read-only connection of its own, safe in a worker process or beside a harvest).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..gc_pause import gc_paused
+from ..mappings.catalog_rdf import RecordRow
+from ..mappings.model import dataset_from_json
+
+_ROW_SQL = (
+    "SELECT r.id, r.source_id, r.source_record_id, r.first_seen, r.last_seen, d.dataset"
+    " FROM records r JOIN record_data d ON d.id = r.id"
+)
+
+
+class Connected(Protocol):
+    """A `Store` or a `CatalogReader`: something holding a connection to the store file."""
+
+    @property
+    def db(self) -> sqlite3.Connection: ...
+
+
+class CatalogReader:
+    """A read-only connection to a store file (a path with spaces, "?" or "#" included)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = sqlite3.connect(
+            Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def max_rowid(self) -> int:
+        """The highest storage position of a record (the export's ranges go up to it)."""
+        return int(self.db.execute("SELECT MAX(rowid) FROM records").fetchone()[0] or 0)
+
+    def fetch_range(self, low: int, high: int) -> list[Any]:
+        """The live records with rowid in (low, high], undecoded (SQLite releases the GIL while it reads;
+        `decode_rows` makes them RecordRows)."""
+        return self.db.execute(
+            f"{_ROW_SQL} WHERE r.rowid > ? AND r.rowid <= ? AND r.withdrawn_at IS NULL ORDER BY r.rowid",
+            (low, high),
+        ).fetchall()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection has committed a write (SQLite's data_version)."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def live_ids(self) -> Iterator[str]:
+        """Every live record's id, in id order (the withdrawn ones are few: skipped from a set)."""
+        withdrawn = {r[0] for r in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NOT NULL")}
+        for (record_id,) in self.db.execute("SELECT id FROM records ORDER BY id"):
+            if record_id not in withdrawn:
+                yield record_id
+
+
+def decode_rows(found: Iterable[Any]) -> list[RecordRow]:
+    return [RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5])) for r in found]
+
+
+def record_rows(store: Connected, ids: list[str]) -> list[RecordRow]:
+    """The live records among `ids`, in that order."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    found = {
+        r.id: r
+        for r in decode_rows(
+            store.db.execute(f"{_ROW_SQL} WHERE r.id IN ({marks}) AND r.withdrawn_at IS NULL", ids)
+        )
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def rows_from(store: Connected, start: str, limit: int, *, inclusive: bool = False) -> list[RecordRow]:
+    """Live records in id order from `start` (keyset paging: an index range, however deep)."""
+    op = ">=" if inclusive else ">"
+    return decode_rows(
+        store.db.execute(
+            f"{_ROW_SQL} WHERE r.id {op} ? AND r.withdrawn_at IS NULL ORDER BY r.id LIMIT ?", (start, limit)
+        )
+    )
+
+
+def live_id_at(store: Connected, anchor: str, skip: int) -> str | None:
+    """The id of the live record `skip` places after `anchor` in id order (None past the end)."""
+    row = store.db.execute(
+        "SELECT id FROM records WHERE id >= ? AND withdrawn_at IS NULL ORDER BY id LIMIT 1 OFFSET ?",
+        (anchor, skip),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def iter_rows(store: Connected, batch: int) -> Iterator[list[RecordRow]]:
+    """Every live record, a batch at a time (constant memory), in storage order: a record's row and its
+    data were written together, so walking `records` by rowid reads both files' pages in sequence (2.5x
+    faster than id order, whose digests scatter the reads)."""
+    last = 0
+    while True:
+        with gc_paused():  # decoding a batch makes ~100,000 containers; see gc_paused
+            found = store.db.execute(
+                "SELECT r.rowid, r.id, r.source_id, r.source_record_id, r.first_seen, r.last_seen, d.dataset"
+                " FROM records r JOIN record_data d ON d.id = r.id"
+                " WHERE r.rowid > ? AND r.withdrawn_at IS NULL ORDER BY r.rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not found:
+                return
+            last = found[-1][0]
+            rows = decode_rows(r[1:] for r in found)
+        yield rows
+
+
+def duplicates(store: Connected, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """Other live records of the same source IRI: (id, source id, dataset IRI)."""
+    if not original_uri:
+        return []
+    return [
+        (r[0], r[1], r[2])
+        for r in store.db.execute(
+            "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
+            " ORDER BY id",
+            (original_uri, fedcat_id),
+        )
+    ]
