@@ -79,6 +79,7 @@ def run_demo(
         api = f"http://127.0.0.1:{port}"
         console.print(
             f"\n[bold]fedcat is serving {catalogue.store.count()} datasets[/bold]\n"
+            f"  web:      {api}/ (search, datasets, sources, quality, obligations; French and English)\n"
             f"  search:   curl '{api}/api/datasets?q=velo'\n"
             f"  facets:   curl '{api}/api/datasets?theme=http://publications.europa.eu/resource/authority/data-theme/TRAN'\n"
             f"  sources:  curl '{api}/api/sources'\n"
