@@ -184,7 +184,8 @@ def test_jurisdiction_picker_names_levels_widest_first(client: TestClient) -> No
         html.index('<select id="jurisdiction"') : html.index("</select>", html.index('id="jurisdiction"'))
     ]
     assert picker.index("Intercommunalités (EPCI)") < picker.index("Communes")
-    assert ">Lille (" in picker and ">EPCI 200093201 (" in picker
+    # Lille is named by the config, the EPCI by the registry of public bodies
+    assert ">Lille (" in picker and ">Métropole Européenne de Lille (" in picker
     assert "epci:200093201 (" not in picker
 
 

@@ -130,11 +130,24 @@ def source_names(request: Request) -> dict[str, str]:
 
 
 def jurisdiction_names(request: Request) -> dict[str, str]:
-    return {
+    """Jurisdiction key -> name: the config's, else the registry of public bodies' (when configured)."""
+    names = {
         s.jurisdiction.key: s.jurisdiction.name
         for s in _config(request).sources
         if s.jurisdiction and s.jurisdiction.name
     }
+    if _config(request).settings.bodies:
+        try:
+            with audit_api._lock:
+                _files, registry = audit_api._registry(request)
+        except ApiError:  # an unreadable registry: the audit page says why; here, codes will do
+            return names
+        for source in _config(request).sources:
+            key = source.jurisdiction.key if source.jurisdiction else None
+            body = registry.get(key) if key and key not in names else None
+            if body is not None:
+                names[key] = body.name  # type: ignore[index]
+    return names
 
 
 def jurisdiction_label(key: str, names: dict[str, str], lang: Language) -> str:
