@@ -320,6 +320,17 @@ def test_audit_pages_never_claim_a_breach(client: TestClient) -> None:
     assert "no evidence found" in english.lower() and "does not say that a body breaks the law" in english
 
 
+def test_audit_without_a_registry_says_so_in_the_page_language(site: WebSite) -> None:
+    from dataclasses import replace
+
+    from fedcat.api.app import create_app
+
+    config = replace(site.config, settings=replace(site.config.settings, bodies=()))
+    bare = TestClient(create_app(site.store, site.backend, config))
+    assert "Aucun référentiel de collectivités n’est configuré" in bare.get("/audit", headers=FR).text
+    assert "No registry of public bodies is configured" in bare.get("/audit", headers=EN).text
+
+
 def test_docs_and_redoc_load_their_assets_from_fedcat(client: TestClient) -> None:
     for url in ("/docs", "/redoc"):
         html = client.get(url).text

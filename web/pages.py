@@ -737,16 +737,19 @@ def quality_page(request: Request, lang: LangParam = None) -> Response:
 
 def _audit(request: Request, lang: Language, **filters: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The audit report as `/api/audit` makes it, or None and the reason (no registry, a bad filter)."""
-
+    if not _config(request).settings.bodies:
+        return None, lang.gettext(
+            "No registry of public bodies is configured: set settings.bodies in the configuration."
+        )
     try:
         with audit_api._lock:
             files, registry = audit_api._registry(request)
             chosen = audit_filters(registry, **filters)
             published, computed_at = audit_api._published(request, files, registry)
-    except ApiError as exc:
-        return None, exc.message
+    except ApiError as exc:  # the registry's files: their names and the system's words, as the API says
+        return None, lang.gettext("The registry of public bodies cannot be read: {why}", why=exc.message)
     except FilterError as exc:
-        return None, str(exc)
+        return None, lang.gettext("A filter was not understood: {why}", why=str(exc))
     body = audit_report(registry, published, chosen)
     body["computed_at"] = computed_at
     return body, None
