@@ -25,6 +25,7 @@ from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
+from .redaction import redact_logs
 
 console = Console(stderr=True)
 # tables go to stdout; when piped, rich would squeeze them into 80 columns
@@ -311,6 +312,7 @@ def setup_logging(log_format: str | None, verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    redact_logs()  # no source credential in a log line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

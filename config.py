@@ -6,7 +6,7 @@ never a traceback. Each source type's `options` are declared by its adapter as a
 (a typed msgspec struct) and checked here, at load time: `options: {page_size: "big"}` or an unknown option
 is a configuration error naming the source and the key, never a harvest that crashes.
 
-This module sits at the bottom of the layers: it imports nothing of fedcat, so the adapters' option types
+This module sits at the bottom of the layers: it imports nothing of fedcat but `redaction`, so the adapters' option types
 come in as a parameter (`harvester.sources` passes the adapters' table). `fedcat config --reference` prints
 the table of every setting, option and environment variable that the README carries (a test checks it).
 """
@@ -23,8 +23,12 @@ from typing import Annotated, Any
 import msgspec
 import yaml
 
+from .redaction import add_secret_params, redact_url
+
 JURISDICTION_LEVELS = ("commune", "epci", "departement", "region", "country", "eu", "other")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SOURCE_KEYS = {
     "id",
     "name",
@@ -35,6 +39,7 @@ _SOURCE_KEYS = {
     "options",
     "allowed_hosts",
     "enabled",
+    "headers",
 }
 _SETTINGS_KEYS = {
     "base_url",
@@ -50,6 +55,7 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "secret_params",
 }
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
@@ -116,6 +122,9 @@ class Source:
     options: dict[str, Any] = field(default_factory=dict)
     allowed_hosts: tuple[str, ...] = ()
     enabled: bool = True
+    # request headers sent to the source's own origin only, `${VAR}` read from the environment at each run
+    # (credentials: `Authorization: "Bearer ${PORTAL_TOKEN}"`), never stored, shown or logged
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,11 @@ class Settings:
     )
     bodies: tuple[Path, ...] = _doc(
         (), "Registry files of public bodies for `fedcat audit` (paths relative to the config file)."
+    )
+    secret_params: tuple[str, ...] = _doc(
+        (),
+        "Query parameter names masked wherever fedcat shows or publishes a URL, added to the defaults "
+        "(`apikey`, `api_key`, `token`, `key`, `secret`, `password`, `access_token`, `signature`).",
     )
 
 
@@ -276,6 +290,11 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
             )
         elif not isinstance(value, str) or not value.strip():
             problems.append(f"settings.catalogue.{key}: expected a non-empty text, got {value!r}")
+    secret_params = raw.get("secret_params") or []
+    if not isinstance(secret_params, list) or not all(isinstance(p, str) and p for p in secret_params):
+        problems.append("settings.secret_params: expected a list of query parameter names")
+        secret_params = []
+    add_secret_params(secret_params)  # masked wherever fedcat shows a URL (added to the defaults)
     bodies = raw.get("bodies") or []
     if not isinstance(bodies, list) or not all(isinstance(b, str) and b.strip() for b in bodies):
         problems.append("settings.bodies: expected a list of file paths")
@@ -295,6 +314,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         shutdown_grace=float(grace),
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
+        secret_params=tuple(secret_params),
         **limits,
     )
 
@@ -319,7 +339,7 @@ def _source(
             f"{label}: `type` must be one of {', '.join(sorted(source_types))}, got {entry['type']!r}"
         )
     if isinstance(entry.get("url"), str) and not entry["url"].startswith(("http://", "https://")):
-        problems.append(f"{label}: `url` must be an http(s) URL, got {entry['url']!r}")
+        problems.append(f"{label}: `url` must be an http(s) URL, got {redact_url(entry['url'])!r}")
     jurisdiction = _jurisdiction(entry.get("jurisdiction"), label, problems)
     schedule = entry.get("schedule")
     if schedule is not None:
@@ -330,6 +350,14 @@ def _source(
         options = {}
     elif entry.get("type") in source_types:
         _check_options(options, source_types[entry["type"]], label, entry["type"], problems)
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str) for k, v in headers.items()
+    ):
+        problems.append(
+            f"{label}: `headers` must map header names to texts (`${{VAR}}` reads the environment)"
+        )
+        headers = {}
     hosts = entry.get("allowed_hosts") or []
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         problems.append(f"{label}: `allowed_hosts` must be a list of host names")
@@ -346,7 +374,19 @@ def _source(
         options=options,
         allowed_hosts=tuple(h.lower() for h in hosts),
         enabled=bool(entry.get("enabled", True)),
+        headers=tuple(headers.items()),
     )
+
+
+def header_values(source: Source) -> dict[str, str]:
+    """The source's headers with `${VAR}` read from the environment now; a missing variable is an error
+    naming it (its value is never part of a message)."""
+    for name, template in source.headers:
+        for variable in _ENV_REFERENCE.findall(template):
+            if variable not in os.environ:
+                problem = f"source `{source.id}`: header {name} needs the environment variable {variable}"
+                raise ConfigError("sources", [problem])
+    return {name: _ENV_REFERENCE.sub(lambda m: os.environ[m[1]], value) for name, value in source.headers}
 
 
 def _jurisdiction(raw: Any, label: str, problems: list[str]) -> Jurisdiction | None:
@@ -426,6 +466,13 @@ ENVIRONMENT: dict[str, EnvVar] = {
     "FEDCAT_SPARQL_TIMEOUT": EnvVar("10", "Seconds a SPARQL query may run before it is stopped (503)."),
     "FEDCAT_SPARQL_MAX_RESULTS": EnvVar(
         "10000", "Rows a SPARQL answer holds at most (then `X-Fedcat-Truncated`)."
+    ),
+    "FEDCAT_SPARQL_QUEUE": EnvVar(
+        "4", "SPARQL queries waiting or running at once (the running one included); beyond: 503 at once."
+    ),
+    "FEDCAT_SPARQL_MAX_QUERY": EnvVar("20000", "Characters a SPARQL query may have (longer: 400)."),
+    "FEDCAT_SPARQL_MAX_DEPTH": EnvVar(
+        "64", "Groups and brackets a SPARQL query may nest (deeper: 400, before parsing)."
     ),
     "FEDCAT_SHAPES_DIR": EnvVar(
         None, "A directory of DCAT-AP SHACL shape files to use instead of fetching them."

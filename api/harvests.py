@@ -10,9 +10,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from ..config import Source
+from ..redaction import redact_text, redact_url
 from ..store import COUNTERS, Store
 from . import schemas
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
+
+SQLITE_MAX_INT = 2**63 - 1  # ids are SQLite integers: a larger one is no run, not a server error
 
 router = APIRouter()
 
@@ -40,13 +43,13 @@ def source_info(request: Request, source_id: str) -> dict[str, str]:
     """id, name, type and url: from the config, else from the store (harvested once, since removed)."""
     source = configured(request).get(source_id)
     if source is not None:
-        return {"id": source.id, "name": source.name, "type": source.type, "url": source.url}
+        return {"id": source.id, "name": source.name, "type": source.type, "url": redact_url(source.url)}
     stored = stored_sources(request.app.state.store).get(source_id, {})
     return {
         "id": source_id,
         "name": stored.get("name", source_id),
         "type": stored.get("type", ""),
-        "url": stored.get("url", ""),
+        "url": redact_url(stored.get("url", "")),
     }
 
 
@@ -57,7 +60,7 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "status": run["status"],
         "started_at": run["started_at"],
         "ended_at": run["ended_at"],
-        "message": run["message"],
+        "message": redact_text(run["message"]),
         "counts": {c: run[c] for c in ("pages", *COUNTERS)},
     }
 
@@ -77,7 +80,7 @@ def list_sources(request: Request) -> Response:
         source, row = known.get(source_id), stored.get(source_id)
         last = store.runs(source_id, limit=1)
         if source is not None:
-            info = {"id": source.id, "name": source.name, "type": source.type, "url": source.url}
+            info = {"id": source.id, "name": source.name, "type": source.type, "url": redact_url(source.url)}
             jurisdiction = (
                 {"key": source.jurisdiction.key, "name": source.jurisdiction.name}
                 if source.jurisdiction
@@ -86,6 +89,7 @@ def list_sources(request: Request) -> Response:
         else:
             assert row is not None  # the id came from one of the two
             info = {k: row[k] for k in ("id", "name", "type", "url")}
+            info["url"] = redact_url(info["url"] or "")
             jurisdiction = {"key": row["jurisdiction"], "name": None} if row["jurisdiction"] else None
         answer.append(
             {
@@ -127,7 +131,9 @@ def list_harvests(
     responses={**NOT_FOUND, 422: ERRORS[422]},
     tags=["harvests"],
 )
-def get_harvest(request: Request, run_id: Annotated[int, Path(description="The run's number.")]) -> Response:
+def get_harvest(
+    request: Request, run_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT, description="The run's number.")]
+) -> Response:
     run = request.app.state.store.run(run_id)
     if run is None:
         raise ApiError(404, f"no harvest run {run_id}", "run_id")
@@ -136,7 +142,14 @@ def get_harvest(request: Request, run_id: Annotated[int, Path(description="The r
         {
             **_run_summary(run),
             "report": {"unmapped": report.get("unmapped", {}), "notes": report.get("notes", [])},
-            "errors": run["errors"],
+            "errors": [
+                {
+                    **e,
+                    "url": redact_url(e.get("url") or "") or None,
+                    "error": redact_text(e.get("error") or ""),
+                }
+                for e in run["errors"]
+            ],
         }
     )
 

@@ -14,11 +14,18 @@ with `X-Fedcat-Sparql-Pending` when records are still waiting). A query gets `FE
 evaluation runs past it (a sort or aggregate computes everything before its first row, and pyoxigraph has
 no way to interrupt it) the worker process is killed and restarted, so the endpoint answers 503 on time and
 no runaway query keeps a core busy. At most `FEDCAT_SPARQL_MAX_RESULTS` rows or triples (default 10,000)
-are returned; a longer answer is cut and says so (`X-Fedcat-Truncated: true`). One query runs at a time;
-another waiting longer than the time limit gets 503.
+are returned; a longer answer is cut and says so (`X-Fedcat-Truncated: true`). One query runs at a time.
+
+Anonymous queries must not starve the rest of the API: they wait in a queue of their own (one thread, never
+the server's shared pool), at most `FEDCAT_SPARQL_QUEUE` of them (default 4, the running one included);
+beyond that a query is answered 503 with `Retry-After` at once, and one that waited past the time limit
+gets 503 too. A query longer than `FEDCAT_SPARQL_MAX_QUERY` characters (default 20,000) or nested deeper
+than `FEDCAT_SPARQL_MAX_DEPTH` groups and brackets (default 64: the engine parses recursively, and 3,000 deep
+crashed it) is refused with 400 before anything parses it.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+import asyncio
 import csv
 import io
 import json
@@ -29,12 +36,12 @@ import re
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from .errors import error_response
@@ -93,6 +100,7 @@ _TOKENS = re.compile(
             r"[?$]\w+",  # a variable
             r"(?:[^\W\d][\w\-.]*)?:(?:[\w\-.:%]|\\.)*",  # a prefixed name (or a blank node label)
             r"(?P<word>[A-Za-z_]\w*)",
+            r"(?P<open>[{(\[])|(?P<close>[})\]])",
         )
     ),
     re.DOTALL,
@@ -103,6 +111,23 @@ _CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
 def _keywords(text: str) -> set[str]:
     return {m["word"].upper() for m in _TOKENS.finditer(text) if m["word"]}
+
+
+def too_big(text: str) -> str | None:
+    """Why the query is too long or too deeply nested to be parsed, or None."""
+    longest = int(os.environ.get("FEDCAT_SPARQL_MAX_QUERY", "20000"))
+    if len(text) > longest:
+        return f"the query is {len(text):,} characters long; at most {longest:,} are accepted"
+    deepest = int(os.environ.get("FEDCAT_SPARQL_MAX_DEPTH", "64"))
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        if token["open"]:
+            depth += 1
+            if depth > deepest:
+                return f"the query nests groups or brackets more than {deepest} deep"
+        elif token["close"]:
+            depth -= 1
+    return None
 
 
 def _codepoint(match: re.Match[str]) -> str:
@@ -124,6 +149,10 @@ def remote_access(text: str) -> str | None:
 
 def timeout() -> float:
     return float(os.environ.get("FEDCAT_SPARQL_TIMEOUT", "10"))
+
+
+def queue_size() -> int:
+    return max(1, int(os.environ.get("FEDCAT_SPARQL_QUEUE", "4")))
 
 
 def max_results() -> int:
@@ -349,7 +378,25 @@ class SparqlService:
         self._lock = threading.Lock()
         self._process: Any = None
         self._conn: Any = None
+        # the queue: one thread of its own runs the queries in turn; `_queued` counts those waiting or running
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="fedcat-sparql")
+        self._queued = 0
+        self._queue_lock = threading.Lock()
         weakref.finalize(self, SparqlService._stop, self.__dict__)
+        weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+
+    async def answer(self, request: dict[str, Any]) -> tuple[Any, ...]:
+        """Queue the query (or refuse it at once when the queue is full) and wait for its answer."""
+        with self._queue_lock:
+            if self._queued >= queue_size():
+                return ("busy",)
+            self._queued += 1
+        request["queued_at"] = time.monotonic()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.run, request)
+        finally:
+            with self._queue_lock:
+                self._queued -= 1
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a threaded server
@@ -383,7 +430,8 @@ class SparqlService:
 
     def run(self, request: dict[str, Any]) -> tuple[Any, ...]:
         limit = request["timeout"]
-        if not self._lock.acquire(timeout=limit):
+        waited = time.monotonic() - request.get("queued_at", time.monotonic())
+        if waited > limit or not self._lock.acquire(timeout=limit):
             return (
                 "error",
                 503,
@@ -432,7 +480,8 @@ def _service(request: Request) -> SparqlService:
 
 
 def _error(status: int, message: str) -> Response:
-    return error_response(status, message)
+    headers = {"Retry-After": str(max(1, round(timeout())))} if status == 503 else None
+    return error_response(status, message, headers=headers)
 
 
 async def _execute(request: Request, query: str | None, defaults: list[str], named: list[str]) -> Response:
@@ -445,7 +494,7 @@ async def _execute(request: Request, query: str | None, defaults: list[str], nam
         )
     if is_update(query):
         return _error(400, "this SPARQL endpoint is read-only: updates are refused")
-    refused = remote_access(query)
+    refused = too_big(query) or remote_access(query)
     if refused:
         return _error(400, refused)
     limit = timeout()
@@ -458,7 +507,9 @@ async def _execute(request: Request, query: str | None, defaults: list[str], nam
         "max_results": max_results(),
         "info": _state(request).info(),
     }
-    answer = await run_in_threadpool(_service(request).run, job)
+    answer = await _service(request).answer(job)
+    if answer[0] == "busy":
+        return _error(503, f"the SPARQL endpoint is busy ({queue_size()} queries queued); retry shortly")
     if answer[0] == "ok":
         _, media_type, body, headers = answer
         return Response(body, media_type=media_type, headers={"Vary": "Accept", **headers})
@@ -476,8 +527,10 @@ _NAMED_GRAPH = Query(alias="named-graph-uri", description="A graph GRAPH clauses
     summary="SPARQL 1.1 query (read-only)",
     response_class=Response,
     responses={
-        400: {"description": "Syntax error, update, or no query."},
-        503: {"description": "Time limit."},
+        400: {
+            "description": "Syntax error, update, federated query (SERVICE, LOAD), too long or too deep, or no query."
+        },
+        503: {"description": "Time limit, or too many queries queued (see Retry-After)."},
     },
 )
 async def sparql_get(
@@ -497,8 +550,11 @@ async def sparql_get(
     summary="SPARQL 1.1 query by POST (form or application/sparql-query body; read-only)",
     response_class=Response,
     responses={
-        400: {"description": "Syntax error, update, or no query."},
+        400: {
+            "description": "Syntax error, update, federated query (SERVICE, LOAD), too long or too deep, or no query."
+        },
         415: {"description": "Bad body type."},
+        503: {"description": "Time limit, or too many queries queued (see Retry-After)."},
     },
 )
 async def sparql_post(

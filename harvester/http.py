@@ -329,6 +329,7 @@ class HttpClient:
     limits: HostLimits | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     observer: FetchObserver | None = None
+    credentials: dict[str, str] = field(default_factory=dict)  # headers for the source's own origin only
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.settings.run_budget
@@ -340,6 +341,8 @@ class HttpClient:
         self.session.mount("https://", adapter)
         self.requests = 0
         self._private_allowed = self.policy.private_allowed
+        source = urlsplit(self.policy.source_url)
+        self._credential_origin = (source.scheme, source.netloc.rsplit("@", 1)[-1].lower())
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._last_request: dict[str, float] = {}
 
@@ -424,6 +427,10 @@ class HttpClient:
                 self.observer(url, time.monotonic() - started, status, error)
 
     def _exchange(self, url: str, headers: dict[str, str]) -> Response:
+        if self.credentials:  # never sent to another origin (a redirect, an allowed host, a link checked)
+            target = urlsplit(url)
+            if (target.scheme, target.netloc.rsplit("@", 1)[-1].lower()) == self._credential_origin:
+                headers = {**headers, **self.credentials}
         remaining = self.deadline - time.monotonic()
         timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         self.requests += 1

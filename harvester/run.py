@@ -16,12 +16,13 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..config import Config, Settings, Source
+from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import replace_faulty_triggers, sync_sparql
 from ..mappings.context import SourceContext
 from ..mappings.registry import Mapping, mapping_for
+from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
@@ -86,6 +87,7 @@ def http_client(
         policy=LinkPolicy(source.url, frozenset(source.allowed_hosts)),
         settings=http,
         page_cache=(lambda url: None) if full else page_cache,
+        credentials=header_values(source),
     )
     if context is not None:  # shared by every client of the process: limits, shutdown, metrics
         client.limits, client.stop = context.limits, context.stop
@@ -122,7 +124,12 @@ class Harvest:
     def run(self, run_id: int | None = None) -> RunResult:
         """Run the source; `run_id` is a run already started for it (queued by the scheduler or the API)."""
         run_id = self.run_id = self.store.start_run(self.source.id) if run_id is None else run_id
-        client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        try:
+            client = http_client(self.source, self.settings, self.store, self.full, self.context)
+        except ConfigError as exc:  # a credential's environment variable is not set
+            reason = "; ".join(exc.problems)
+            self.store.finish_run(run_id, "failed", dict(self.counts), reason, self.report)
+            return RunResult(run_id, self.source.id, "failed", self.counts, reason)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
@@ -160,6 +167,7 @@ class Harvest:
                 status, message = "partial", str(exc)
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
+        message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
         log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
         return RunResult(run_id, self.source.id, status, self.counts, message)
@@ -220,7 +228,15 @@ class Harvest:
                 for value in values:
                     bucket[value] = bucket.get(value, 0) + 1
             upserts.append(
-                Upsert(fedcat_id, srid, dataset, record.payload, record.media_type, digest, record.fetch_url)
+                Upsert(
+                    fedcat_id,
+                    srid,
+                    dataset,
+                    record.payload,
+                    record.media_type,
+                    digest,
+                    redact_url(record.fetch_url),
+                )
             )
             self.counts["created" if previous is None else "updated"] += 1
         for srid in page.unchanged_ids:  # listed by the source, not fetched: unchanged since the last run
@@ -240,8 +256,8 @@ class Harvest:
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append((source_record_id, url, error))
+        if len(self.errors) < MAX_ERRORS_KEPT:  # kept for display: no credential of the source's URL
+            self.errors.append((source_record_id, redact_url(url) if url else url, redact_text(error)))
 
     def _progress(self) -> None:
         if self.progress:

@@ -25,6 +25,7 @@ import msgspec
 import pyoxigraph
 from pyoxigraph import RdfFormat
 
+from ..redaction import redact_url
 from .model import Dataset
 from .namespaces import DCAT, DCT, FOAF, HYDRA, PREFIXES, XSD
 from .rdf import DOCUMENT, FORMATS, Namespace, Writer, foaf, iri, p, prov, text, typed, write_dataset
@@ -71,10 +72,13 @@ def catalog_info(config: Any, stored_sources: Iterable[dict[str, Any]] = ()) -> 
     base = config.settings.base_url.rstrip("/")
     host = urlsplit(base).netloc or base
     sources = {
-        s["id"]: SourceInfo(s["id"], s.get("name") or s["id"], s.get("url") or "", s.get("type") or "")
+        s["id"]: SourceInfo(
+            s["id"], s.get("name") or s["id"], redact_url(s.get("url") or ""), s.get("type") or ""
+        )
         for s in stored_sources
     }
-    sources.update({s.id: SourceInfo(s.id, s.name, s.url, s.type) for s in config.sources})
+    # a source URL's credentials are fedcat's to fetch with, never to publish
+    sources.update({s.id: SourceInfo(s.id, s.name, redact_url(s.url), s.type) for s in config.sources})
     said = config.settings.catalogue  # what the operator wrote in settings.catalogue, else from the host
     return CatalogInfo(
         base_url=base,

@@ -188,21 +188,45 @@ class Graph:
 def _bnode_label(out: dict[Node, dict[str, list[Node]]], labels: dict[Node, str], node: BlankNode) -> str:
     """A blank node's canonical label: a digest of its sorted description (nested blank nodes first).
 
-    A module function rather than a closure: a recursive closure is a reference cycle, which would keep
+    Depth first with a stack of its own, not recursion: a source's blank nodes may nest thousands deep.
+    A node met again while its own description is being read is a cycle, named "_:cycle" there (still
+    deterministic). A module function rather than a closure: a closure would be a reference cycle keeping
     the page's whole graph alive until the cyclic garbage collector runs.
     """
     label = labels.get(node)
-    if label is None:
-        labels[node] = "_:cycle"  # a blank-node cycle: named by position, still deterministic
-        body = "".join(
-            sorted(
-                f"{p} {_bnode_label(out, labels, o) if isinstance(o, BlankNode) else str(o)}"
-                for p, objs in out.get(node, _NO_PROPS).items()
-                for o in objs
+    if label is not None:
+        return label
+    labels[node] = "_:cycle"
+    # frames: [node, its (predicate, object) pairs still to read, its parts so far, the predicate waiting
+    # for the label of the nested node being read]
+    stack: list[list[Any]] = [[node, _pairs(out, node), [], ""]]
+    while True:
+        frame = stack[-1]
+        pairs, parts = frame[1], frame[2]
+        for predicate, obj in pairs:
+            if not isinstance(obj, BlankNode):
+                parts.append(f"{predicate} {obj}")
+                continue
+            nested = labels.get(obj)
+            if nested is None:
+                labels[obj] = "_:cycle"
+                frame[3] = predicate
+                stack.append([obj, _pairs(out, obj), [], ""])
+                break
+            parts.append(f"{predicate} {nested}")
+        else:
+            stack.pop()
+            label = labels[frame[0]] = (
+                "_:b" + hashlib.blake2b("".join(sorted(parts)).encode(), digest_size=8).hexdigest()
             )
-        )
-        label = labels[node] = "_:b" + hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
-    return label
+            if not stack:
+                return label
+            parent = stack[-1]
+            parent[2].append(f"{parent[3]} {label}")
+
+
+def _pairs(out: dict[Node, dict[str, list[Node]]], node: Node) -> Iterator[tuple[str, Node]]:
+    return ((p, o) for p, objs in out.get(node, _NO_PROPS).items() for o in objs)
 
 
 # --- value helpers -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
+from ..redaction import redact_url
 from .schema import migrate
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
@@ -115,7 +116,7 @@ class Store:
                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, "
                 "url = excluded.url, jurisdiction = excluded.jurisdiction",
                 [
-                    (s.id, s.name, s.type, s.url, s.jurisdiction.key if s.jurisdiction else None)
+                    (s.id, s.name, s.type, redact_url(s.url), s.jurisdiction.key if s.jurisdiction else None)
                     for s in sources
                 ],
             )

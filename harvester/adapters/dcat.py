@@ -34,7 +34,7 @@ from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCT, HYDRA
 from ..http import HarvestError
-from ..safety import check_xml
+from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
 
 log = logging.getLogger("fedcat.harvest")
@@ -79,8 +79,13 @@ def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
 
 
 def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
+    # untrusted pages: entities and nesting are bounded before any parser sees them
     if rdf_format == RdfFormat.RDF_XML:
         check_xml(content, base_iri)
+    elif rdf_format == RdfFormat.JSON_LD:
+        check_json_depth(content, url=base_iri)
+    elif rdf_format in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.N3):
+        check_turtle_depth(content, url=base_iri)
     try:
         return Graph(pyoxigraph.parse(content, rdf_format, base_iri=base_iri, lenient=True))
     except (SyntaxError, ValueError) as exc:
