@@ -361,3 +361,19 @@ def test_pages_never_link_into_a_private_network() -> None:
         safe_description('<a href="http://192.168.0.1/admin">box</a> <a href="https://ok.example/">ok</a>')
     )
     assert "192.168" not in cleaned and 'href="https://ok.example/"' in cleaned
+
+
+def test_source_credentials_never_reach_a_page(site: WebSite) -> None:
+    from dataclasses import replace
+
+    from fedcat.api.app import create_app
+    from fedcat.config import Source
+
+    secret = Source(
+        "private", "Portail privé", "dcat", "https://user:hunter2@portal.example/catalog.ttl?apikey=s3cret"
+    )
+    config = replace(site.config, sources=(*site.config.sources, secret))
+    client = TestClient(create_app(site.store, site.backend, config))
+    for url in ("/sources", "/sources/private"):
+        html = client.get(url, headers=FR).text
+        assert "Portail privé" in html and "hunter2" not in html and "s3cret" not in html

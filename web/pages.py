@@ -31,6 +31,7 @@ from ..indexer.derived import quality_bands, shacl_results
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
 from ..mappings.quality import BANDS, MAX_POINTS
+from ..redaction import redact_text, redact_url
 from ..store import COUNTERS
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
@@ -609,6 +610,7 @@ def _run_view(run: dict[str, Any], lang: Language) -> dict[str, Any]:
     }
     return {
         **run,
+        "message": redact_text(run.get("message") or ""),
         "status_label": statuses.get(run["status"], run["status"]),
         "duration": _duration(run["started_at"], run["ended_at"]),
         "counts": {c: run.get(c) or 0 for c in ("pages", *COUNTERS)},
@@ -630,7 +632,7 @@ def _sources(request: Request, lang: Language, runs_each: int) -> list[dict[str,
                 "id": source_id,
                 "name": source.name if source else row.get("name", source_id),
                 "type": source.type if source else row.get("type", ""),
-                "url": source.url if source else row.get("url", ""),
+                "url": redact_url(source.url if source else row.get("url", "")),
                 "jurisdiction": (jurisdiction.name or jurisdiction.key)
                 if jurisdiction
                 else (row.get("jurisdiction") or ""),
@@ -696,8 +698,15 @@ def run_page(request: Request, source_id: str, run_id: str, lang: LangParam = No
             "run": view,
             "source_name": source_names(request).get(source_id, source_id),
             "unmapped": report.get("unmapped", {}),
-            "notes": report.get("notes", []),
-            "errors": run["errors"],
+            "errors": [
+                {
+                    "source_record_id": e.get("source_record_id"),
+                    "url": redact_url(e.get("url") or ""),
+                    "error": redact_text(e.get("error") or ""),
+                }
+                for e in run["errors"]
+            ],
+            "notes": [redact_text(str(note)) for note in report.get("notes", [])],
         },
     )
 
