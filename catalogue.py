@@ -10,15 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .config import SEARCH_BACKENDS
 from .harvester.sources import Config, load_config
-from .indexer.backend import IndexOutdated, SearchBackend
-from .indexer.documents import sync_index
-from .store import Store
+from .indexer.backend import IndexOutdated, SearchBackend, SearchQuery, SearchUnavailable
+from .indexer.documents import rebuild_index, sync_index
+from .store import Store, feed
 
 DEFAULT_CONFIG = "sources.yaml"
 DEFAULT_DATA_DIR = "fedcat-data"
-BACKENDS = ("embedded", "sqlite")
+BACKENDS = SEARCH_BACKENDS
 log = logging.getLogger("fedcat")
 
 
@@ -30,8 +32,43 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("FEDCAT_DATA_DIR", DEFAULT_DATA_DIR))
 
 
-def open_backend(data_dir: Path, name: str = "embedded") -> SearchBackend:
-    """The search index beside the store; it is derived data and can always be rebuilt from it."""
+def backend_name(config: Config, name: str | None = None) -> str:
+    """The search engine: the one asked for (--backend, FEDCAT_BACKEND), else settings.search.backend,
+    else Elasticsearch when FEDCAT_ELASTICSEARCH_URL is set, else the embedded engine."""
+    if name or os.environ.get("FEDCAT_BACKEND"):
+        return name or os.environ["FEDCAT_BACKEND"]
+    if config.settings.search.get("backend"):
+        return config.settings.search["backend"]
+    return "elasticsearch" if os.environ.get("FEDCAT_ELASTICSEARCH_URL") else "embedded"
+
+
+def open_backend(
+    data_dir: Path, name: str = "embedded", search: dict[str, Any] | None = None
+) -> SearchBackend:
+    """The search index beside the store (or on the Elasticsearch node of `search`, settings.search); it is
+    derived data and can always be rebuilt from it."""
+    if name == "elasticsearch":
+        search = search or {}
+        url = os.environ.get("FEDCAT_ELASTICSEARCH_URL") or search.get("url")
+        if not url:
+            raise ValueError(
+                "the elasticsearch backend needs a node: set settings.search.url or FEDCAT_ELASTICSEARCH_URL"
+            )
+        try:
+            from .indexer.elasticsearch import ElasticsearchBackend
+        except ImportError:
+            raise ValueError(
+                "the elasticsearch backend needs its client: pip install 'fedcat[elasticsearch]'"
+            ) from None
+        return ElasticsearchBackend(
+            url,
+            index_prefix=search.get("index_prefix", "fedcat"),
+            api_key=os.environ.get("FEDCAT_ELASTICSEARCH_API_KEY") or search.get("api_key"),
+            username=search.get("username"),
+            password=os.environ.get("FEDCAT_ELASTICSEARCH_PASSWORD") or search.get("password"),
+            ca_certs=search.get("ca_certs"),
+            replicas=search.get("replicas", 0),
+        )
     if name == "embedded":
         from .indexer.embedded import EmbeddedBackend
 
@@ -41,6 +78,31 @@ def open_backend(data_dir: Path, name: str = "embedded") -> SearchBackend:
 
         return SqliteFtsBackend(data_dir / "search.sqlite")
     raise ValueError(f"unknown search backend {name!r} (expected one of {', '.join(BACKENDS)})")
+
+
+def bring_up_to_date(store: Store, backend: SearchBackend) -> None:
+    """Index what the store changed since the index last saw it; an Elasticsearch generation of another
+    mapping version is rebuilt beside the live one (searches go on meanwhile). A search engine that cannot
+    be reached only delays this: the records stay pending and the next sync indexes them."""
+    try:
+        if backend.outdated:
+            log.warning("the search index was built with other mappings; rebuilding it beside the live one")
+            rebuild_index(store, backend)
+        elif _lost(store, backend):
+            log.warning("the search index on %s is empty but the store is not; rebuilding it", backend.name)
+            rebuild_index(store, backend)
+        else:
+            sync_index(store, backend)
+    except SearchUnavailable as exc:
+        log.warning("%s; the index will catch up when it answers again", exc)
+
+
+def _lost(store: Store, backend: SearchBackend) -> bool:
+    """A remote index that is empty while its cursor says it was fed: a new cluster, an index deleted by
+    hand. Following the feed from the cursor would never bring the records back."""
+    if not backend.remote or feed.cursor(store, backend.view_name) == 0:
+        return False
+    return store.count() > 0 and backend.search(SearchQuery(page_size=1, facets=())).total == 0
 
 
 @contextmanager
@@ -72,6 +134,7 @@ class Catalogue:
         backend: str | None = None,
         *,
         writer: bool = True,
+        catch_up: bool = True,
     ) -> Catalogue:
         """Load the config, open the store and index. A writer also brings the index up to date with the
         store (repairing what a crash between the two left behind); serving processes open as readers."""
@@ -86,19 +149,19 @@ class Catalogue:
         # Sources are written by harvests (names, types and jurisdictions as configured then), never here:
         # opening a data dir to read it (quality, status, serve…) with another config must not change it.
         store = Store(directory / "fedcat.db")
-        name = backend or os.environ.get("FEDCAT_BACKEND", "embedded")
+        name = backend_name(config, backend)
         try:
-            search = open_backend(directory, name)
+            search = open_backend(directory, name, config.settings.search)
         except IndexOutdated as exc:
             if not writer:
                 raise RuntimeError(str(exc)) from None
             # the index is derived data: drop it and rebuild it from the store below
             log.warning("%s; rebuilding it", exc)
             shutil.rmtree(exc.path, ignore_errors=True)
-            store.reset_index_marks()
-            search = open_backend(directory, name)
-        if writer:
-            sync_index(store, search)
+            search = open_backend(directory, name, config.settings.search)
+            feed.reset(store, search.view_name)
+        if writer and catch_up:  # (`fedcat reindex` rebuilds instead)
+            bring_up_to_date(store, search)
         return cls(config, store, search, directory)
 
     @contextmanager

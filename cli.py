@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -11,7 +10,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
-from .redaction import redact_logs
+from .redaction import redact_logs, redact_url
 
 console = Console(stderr=True)
 # tables go to stdout; when piped, rich would squeeze them into 80 columns
@@ -57,9 +56,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="search backend (default: $FEDCAT_BACKEND or embedded)",
+        help="search backend (default: $FEDCAT_BACKEND, settings.search.backend, elasticsearch if "
+        "$FEDCAT_ELASTICSEARCH_URL is set, else embedded)",
     )
-    # also accepted after the command; SUPPRESS keeps a value given before it
+    _logging_options(parser)
+
+
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    """-v and --log-format are accepted after the command too; SUPPRESS keeps a value given before it."""
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
@@ -109,12 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-serve", action="store_true", help="harvest the demo portal, print the summary and exit"
     )
+    _logging_options(p)
 
     p = commands.add_parser("status", help="each source's last run, its age, counts and last error")
     p.add_argument("--format", choices=("table", "json"), default="table", dest="output")
     _common(p)
 
     p = commands.add_parser("reindex", help="rebuild the search index from the store")
+    _common(p)
+
+    p = commands.add_parser(
+        "remap", help="map the stored payloads again with today's mappings and vocabularies"
+    )
+    p.add_argument("sources", nargs="*", metavar="SOURCE_ID", help="only these sources (default: all)")
     _common(p)
 
     p = commands.add_parser("export", help="write the whole catalogue as DCAT-AP RDF, in constant memory")
@@ -194,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=_non_negative_int,
         default=None,
-        help="at most N bodies (default: 50 in a table, else all)",
+        help="at most N bodies (0: all; default: 50 in a table, else all)",
     )
     _common(p)
 
@@ -240,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"sources file to check (default: $FEDCAT_CONFIG or {default_config()})",
     )
+    _logging_options(p)
     return parser
 
 
@@ -286,7 +301,8 @@ _port = _bounded(int, 1, 65535)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the record's `extra` fields."""
+    """One JSON object per line: time, level, logger, message, and the record's `extra` fields (`event`,
+    `source`, `run`, `error`, ... : what a log collector filters on)."""
 
     _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -303,16 +319,51 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, ensure_ascii=False, default=str)
 
 
-def setup_logging(log_format: str | None, verbose: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time: rich's progress display redirects it to print log lines
+    above its bars rather than through them."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _access_fields(record: logging.LogRecord) -> bool:
+    """uvicorn's access log line as fields: event, client, method, path, status."""
+    if isinstance(record.args, tuple) and len(record.args) == 5:
+        client, method, path, version, status = record.args
+        path = redact_url("http://h" + str(path))[len("http://h") :]  # a secret in a query string
+        record.args = (client, method, path, version, status)
+        record.event, record.client, record.method, record.path, record.status = (
+            "access", client, method, path, status
+        )  # fmt: skip
+    return True
+
+
+def setup_logging(log_format: str | None, verbose: bool = False, service: bool = False) -> None:
+    """Warnings by default (a run that did not complete is one); info with -v, and always for the services
+    (`serve`, `run`), whose start, runs and requests are their log."""
+    handler = _StderrHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.setLevel(logging.INFO if verbose or service else logging.WARNING)
+    for chatty in ("apscheduler", "httpx"):  # a line per job or request: fedcat logs what matters of them
+        logging.getLogger(chatty).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    access.removeFilter(_access_fields)
+    access.addFilter(_access_fields)
     redact_logs()  # no source credential in a log line
+
+
+SERVICES = ("serve", "run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_to_devnull()
         return 141
     args.log_format = args.log_format or os.environ.get("FEDCAT_LOG_FORMAT") or None
-    setup_logging(args.log_format, args.verbose)
+    setup_logging(args.log_format, args.verbose, args.command in SERVICES)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -457,13 +508,34 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def serve(catalogue: Catalogue, host: str, port: int) -> None:
+def serve(catalogue: Catalogue, host: str, port: int, harvester: Any = None) -> None:
+    """The API until SIGINT/SIGTERM, with an access log; `harvester` lets the admin endpoints trigger runs."""
     import uvicorn
 
     from .api.app import create_app
 
+    _port_free(host, port)
     app = create_app(catalogue.store, catalogue.backend, catalogue.config)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if harvester is not None:
+        app.state.harvester = harvester
+    # log_config=None: uvicorn's loggers go through fedcat's handler (and its JSON format)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None, access_log=True)
+    uvicorn.Server(config).run()
+
+
+def _port_free(host: str, port: int) -> None:
+    """A clear error before anything starts, rather than uvicorn's exit after "serving…"."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server running there? "
+                "Choose another port with --port"
+            ) from None
 
 
 def _warn_if_disagreeing(message: str | None) -> None:
@@ -472,6 +544,7 @@ def _warn_if_disagreeing(message: str | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _port_free(args.host, args.port)
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     _warn_if_disagreeing(catalogue.disagreement())
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
@@ -485,7 +558,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _log_format_from(catalogue: Catalogue, args: argparse.Namespace) -> None:
     """settings.log_format applies when neither --log-format nor $FEDCAT_LOG_FORMAT said otherwise."""
     if args.log_format is None and catalogue.config.settings.log_format != "text":
-        setup_logging(catalogue.config.settings.log_format, args.verbose)
+        setup_logging(catalogue.config.settings.log_format, args.verbose, args.command in SERVICES)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -506,23 +579,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             service = HarvestService(catalogue.config, catalogue.store, catalogue.backend)
             caught_up = service.start(catch_up=not args.no_catch_up)
             scheduled = service.describe()
-            log.warning(
+            log.info(
                 "fedcat run: %d sources scheduled, %d caught up%s",
                 len(scheduled),
                 len(caught_up),
                 "" if args.no_api else f", API on http://{args.host}:{args.port}",
-                extra={"scheduled": scheduled, "caught_up": caught_up, "pid": os.getpid()},
+                extra={"event": "start", "scheduled": scheduled, "caught_up": caught_up, "pid": os.getpid()},
             )
             try:
                 if args.no_api:
                     while not stop.wait(1.0):
                         pass
                 else:
-                    _serve_service(catalogue, service, args.host, args.port)
+                    serve(catalogue, args.host, args.port, harvester=service)
             finally:
-                log.warning("fedcat run: stopping (runs end their current page)")
+                log.info("fedcat run: stopping (runs end their current page)", extra={"event": "stopping"})
                 ended = service.shutdown()
-                log.warning("fedcat run: stopped%s", "" if ended else " (runs still in a request were left)")
+                log.log(
+                    logging.INFO if ended else logging.WARNING,
+                    "fedcat run: stopped%s",
+                    "" if ended else " (runs still in a request were left)",
+                    extra={"event": "stop"},
+                )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -532,17 +610,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
-
-
-def _serve_service(catalogue: Catalogue, service: Any, host: str, port: int) -> None:
-    import uvicorn
-
-    from .api.app import create_app
-
-    app = create_app(catalogue.store, catalogue.backend, catalogue.config)
-    app.state.harvester = service  # the admin endpoints trigger runs through it
-    # log_config=None: uvicorn's loggers go through fedcat's handler (and its JSON format)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)).run()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -630,11 +697,24 @@ def source_status(catalogue: Catalogue, now: datetime | None = None) -> list[dic
     return rows
 
 
+def _search_line(search: dict[str, Any]) -> str:
+    """ "Search: elasticsearch green, generation …" (or why it does not answer)."""
+    line = f"Search: {search['backend']} {search['status']}"
+    if search.get("generation"):
+        line += f", generation {search['generation']}" + (
+            " (outdated: run `fedcat reindex`)" if search.get("outdated") else ""
+        )
+    if search.get("error"):
+        line += f": {search['error']}"
+    return line
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     _warn_if_disagreeing(catalogue.disagreement())
     try:
         rows = source_status(catalogue)
+        search = catalogue.backend.health()
     finally:
         catalogue.close()
     if args.output == "json":
@@ -671,6 +751,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if row["last_error"]:
             errors.append(f"[bold]{row['source']}[/] (run {run['id']}, {run['status']}): {row['last_error']}")
     out.print(table)
+    out.print(_search_line(search), highlight=False)
     if errors:  # below the table, whole: the message is what an administrator reads first
         out.print("[bold]Last errors[/]")
         for line in errors:
@@ -681,11 +762,72 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from .indexer.documents import rebuild_index
 
-    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
-    count = rebuild_index(catalogue.store, catalogue.backend)
-    catalogue.close()
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend, catch_up=False)
+    try:
+        with catalogue.harvesting(), _index_progress(catalogue.store.count()) as advance:
+            # Elasticsearch: a new generation, switched to at the end; searches use the old one meanwhile
+            count = rebuild_index(catalogue.store, catalogue.backend, progress=advance)
+    finally:
+        catalogue.close()
     console.print(f"indexed {count} records")
     return 0
+
+
+@contextmanager
+def _index_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (records indexed of the store's live records)."""
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("indexing", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def cmd_remap(args: argparse.Namespace) -> int:
+    from .harvester.mapping import RemapReport, remap
+    from .indexer.documents import sync_index
+    from .indexer.sparql import sync_sparql
+
+    catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
+    try:
+        config, store = catalogue.config, catalogue.store
+        sources = [config.source(source_id) for source_id in dict.fromkeys(args.sources)] or [
+            s for s in config.sources if s.enabled
+        ]  # unknown ids: a clear error before any work
+        total = sum(store.count(s.id) for s in sources)
+        with Progress(TextColumn("re-mapping"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:  # fmt: skip
+            task = bar.add_task("remap", total=total)
+            before: dict[str, int] = {}
+
+            def advance(source_id: str, done: int) -> None:
+                bar.advance(task, done - before.get(source_id, 0))
+                before[source_id] = done
+
+            reports = remap(store, config.settings, sources, progress=advance)
+        with console.status("bringing the index up to date"):
+            sync_index(store, catalogue.backend)
+            sync_sparql(store, config)
+    finally:
+        catalogue.close()
+    table = Table(title="Re-mapped")
+    for column in ("source", "records", "changed", "unchanged", "failed", "records/s"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    whole = RemapReport()
+    for source_id, report in reports.items():
+        whole.add(report)
+        rate = report.read / report.seconds if report.seconds else 0
+        table.add_row(source_id, str(report.read), str(report.changed), str(report.unchanged),
+                      str(report.failed), f"{rate:,.0f}")  # fmt: skip
+    out.print(table)
+    for fedcat_id, error in whole.errors[:20]:
+        console.print(f"[yellow]{fedcat_id}[/yellow]: {error}", highlight=False)
+    console.print(
+        f"{whole.read} records re-mapped: {whole.changed} changed (written, the views caught up),"
+        f" {whole.unchanged} unchanged, {whole.failed} failed"
+    )
+    return 1 if whole.failed else 0
 
 
 def _store_only(args: argparse.Namespace) -> tuple[Any, Any, Path]:
@@ -724,6 +866,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .indexer.sparql import catalog_info_from_store
     from .mappings.model import text_in
+    from .store import feed
     from .validation import shacl
 
     config, store, data_dir = _store_only(args)
@@ -736,6 +879,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 2
         info = catalog_info_from_store(store, config.settings.base_url, config)
         total = min(store.count(), args.limit or store.count())
+        as_of = feed.head(store)  # a record changed after this loses its result (store.shacl)
         with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
             task = bar.add_task("validate", total=total)
             report = shacl.validate_store(
@@ -745,7 +889,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 args.profile,
                 limit=args.limit,
                 progress=lambda n: bar.advance(task, n),
-                on_batch=functools.partial(shacl.save_results, store),  # for the quality score
+                on_batch=lambda part: shacl.save_results(store, part, as_of),  # for the quality score
             )
         listed = [dataset for dataset, _ in report.worst(args.top)]
         titles = {i: text_in(r["dataset"].title) for i, r in store.datasets(listed).items()}
@@ -770,6 +914,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     _warn_if_disagreeing(catalogue.disagreement())
     try:
         names = {s.id: s.name for s in catalogue.config.sources}
+        known = set(names) | {row["id"] for row in catalogue.store.sources()}
+        unknown = [s for s in args.source or () if s not in known]
+        if unknown:  # an unknown source would list no group, silently
+            raise RuntimeError(
+                f"--source: unknown source {', '.join(unknown)}; sources are {', '.join(sorted(known)) or 'none'}"
+            )
         body = report(catalogue.store, args.group_by, args.source, names)
     finally:
         catalogue.close()
@@ -983,6 +1133,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "status": cmd_status,
     "reindex": cmd_reindex,
+    "remap": cmd_remap,
     "quality": cmd_quality,
     "linkcheck": cmd_linkcheck,
     "export": cmd_export,

@@ -56,7 +56,16 @@ _SETTINGS_KEYS = {
     "catalogue",
     "bodies",
     "secret_params",
+    "max_record_bytes",
+    "max_literal_chars",
+    "max_pages",
+    "withdraw_window_days",
+    "cors_origins",
+    "search",
 }
+# settings.search: which engine answers searches (`embedded` by default) and how to reach Elasticsearch.
+SEARCH_BACKENDS = ("embedded", "sqlite", "elasticsearch")
+_SEARCH_KEYS = {"backend", "url", "api_key", "username", "password", "ca_certs", "index_prefix", "replicas"}
 CATALOGUE_KEYS = ("title", "description", "publisher")  # what fedcat's own dcat:Catalog says of itself
 LOG_FORMATS = ("text", "json")
 _HTTP_KEYS = {"connect_timeout", "read_timeout", "max_bytes", "retries", "backoff", "run_budget"}
@@ -138,7 +147,21 @@ class Settings:
     max_withdraw_share: float = _doc(
         0.5, "A complete run may withdraw at most this share of a source (0 to 1)."
     )
+    withdraw_window_days: float = _doc(
+        7.0,
+        "`max_withdraw_share` also bounds what runs withdrew within this many days and is still withdrawn "
+        "(runs each under the limit must not add up); 0: each run alone.",
+    )
     page_size: int = _doc(1000, "Records asked per page of paged APIs (a source's `options.page_size` wins).")
+    max_record_bytes: int = _doc(
+        8 * 1024 * 1024,
+        "A record's raw payload at most: over it the record fails alone, its last good version stays live and "
+        "its payload is kept in the data dir's `rejected/<source>/` for review.",
+    )
+    max_literal_chars: int = _doc(200_000, "Each text of a record at most; likewise.")
+    max_pages: int = _doc(
+        100_000, "Pages one run reads at most (a source serving pages without end): then `partial`."
+    )
     http: dict[str, float] = field(
         default_factory=dict,
         metadata={
@@ -174,6 +197,22 @@ class Settings:
         (),
         "Query parameter names masked wherever fedcat shows or publishes a URL, added to the defaults "
         "(`apikey`, `api_key`, `token`, `key`, `secret`, `password`, `access_token`, `signature`).",
+    )
+    cors_origins: tuple[str, ...] = _doc(
+        (),
+        "Web origins whose pages may call the API (CORS), e.g. `https://portal.example.org`; `*`: any; "
+        "none: no cross-origin headers (`FEDCAT_CORS_ORIGINS` wins).",
+    )
+    # holds secrets (api_key, password): never shown
+    search: dict[str, Any] = field(
+        default_factory=dict,
+        repr=False,
+        metadata={
+            "doc": "The search engine: `backend` (`embedded`, `sqlite` or `elasticsearch`) and, for "
+            "Elasticsearch, `url`, `api_key` or `username` and `password` (or `FEDCAT_ELASTICSEARCH_API_KEY` / "
+            "`_PASSWORD`), `ca_certs` (relative to the config file), `index_prefix` (default `fedcat`), "
+            "`replicas` (default 0)."
+        },
     )
 
 
@@ -244,6 +283,18 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     if not isinstance(share, int | float) or not 0 <= share <= 1:
         problems.append(f"settings.max_withdraw_share: expected a number between 0 and 1, got {share!r}")
         share = Settings.max_withdraw_share
+    caps: dict[str, Any] = {}
+    for key in ("max_record_bytes", "max_literal_chars", "max_pages"):
+        value = raw.get(key, getattr(Settings, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"settings.{key}: expected a positive integer, got {value!r}")
+            value = getattr(Settings, key)
+        caps[key] = value
+    window = raw.get("withdraw_window_days", Settings.withdraw_window_days)
+    if not isinstance(window, int | float) or isinstance(window, bool) or window < 0:
+        problems.append(f"settings.withdraw_window_days: expected a number of days, got {window!r}")
+        window = Settings.withdraw_window_days
+    caps["withdraw_window_days"] = float(window)
     page_size = raw.get("page_size", Settings.page_size)
     if not isinstance(page_size, int) or page_size < 1:
         problems.append(f"settings.page_size: expected a positive integer, got {page_size!r}")
@@ -302,6 +353,15 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    origins = os.environ.get("FEDCAT_CORS_ORIGINS")
+    cors = origins.split(",") if origins is not None else raw.get("cors_origins") or []
+    if not isinstance(cors, list) or not all(isinstance(o, str) for o in cors):
+        problems.append("settings.cors_origins: expected a list of origins such as https://example.org")
+        cors = []
+    cors = [o.strip().rstrip("/") for o in cors if o.strip()]
+    for origin in cors:
+        if origin != "*" and not re.match(r"^https?://[^/?#\s]+$", origin):
+            problems.append(f"settings.cors_origins: {origin!r} is not an origin (scheme://host[:port]) or *")
     return Settings(
         base_url=base_url,
         contact=raw.get("contact"),
@@ -315,8 +375,45 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         secret_params=tuple(secret_params),
+        cors_origins=tuple(cors),
+        search=_search_settings(raw.get("search") or {}, problems, directory),
         **limits,
+        **caps,
     )
+
+
+def _search_settings(raw: Any, problems: list[str], directory: Path) -> dict[str, Any]:
+    """settings.search, checked (the secrets may come from the environment instead: see catalogue)."""
+    if not isinstance(raw, dict):
+        problems.append("settings.search: expected a mapping (backend, url, api_key, …)")
+        return {}
+    for key in sorted(set(raw) - _SEARCH_KEYS):
+        problems.append(
+            f"settings.search: unknown key `{key}` (expected one of {', '.join(sorted(_SEARCH_KEYS))})"
+        )
+    search = {k: v for k, v in raw.items() if k in _SEARCH_KEYS}
+    backend = search.get("backend")
+    if backend is not None and backend not in SEARCH_BACKENDS:
+        problems.append(
+            f"settings.search.backend: expected one of {', '.join(SEARCH_BACKENDS)}, got {backend!r}"
+        )
+    for key in ("url", "api_key", "username", "password", "ca_certs", "index_prefix"):
+        if key in search and (not isinstance(search[key], str) or not search[key].strip()):
+            problems.append(f"settings.search.{key}: expected a non-empty text")
+    url = search.get("url")
+    if isinstance(url, str) and not url.startswith(("http://", "https://")):
+        problems.append(f"settings.search.url: expected an http(s) URL, got {redact_url(url)!r}")
+    prefix = search.get("index_prefix")
+    if isinstance(prefix, str) and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", prefix):
+        problems.append(
+            f"settings.search.index_prefix: lowercase letters, digits, - and _ only, got {prefix!r}"
+        )
+    replicas = search.get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        problems.append(f"settings.search.replicas: expected a non-negative integer, got {replicas!r}")
+    if isinstance(search.get("ca_certs"), str):
+        search["ca_certs"] = str(directory / Path(search["ca_certs"]).expanduser())
+    return search
 
 
 def _source(
@@ -455,13 +552,29 @@ ENVIRONMENT: dict[str, EnvVar] = {
         "fedcat-data", "The data dir: the store `fedcat.db` and the index (`--data-dir` wins)."
     ),
     "FEDCAT_BACKEND": EnvVar(
-        "embedded", "The search backend: `embedded` (tantivy) or `sqlite` (`--backend` wins)."
+        "embedded",
+        "The search backend: `embedded` (tantivy), `sqlite` or `elasticsearch` (`--backend` wins; it wins "
+        "over `settings.search.backend`).",
+    ),
+    "FEDCAT_ELASTICSEARCH_URL": EnvVar(
+        None,
+        "The Elasticsearch node (wins over `settings.search.url`); alone, it also selects the "
+        "`elasticsearch` backend.",
+    ),
+    "FEDCAT_ELASTICSEARCH_API_KEY": EnvVar(
+        None, "Elasticsearch API key (wins over `settings.search.api_key`)."
+    ),
+    "FEDCAT_ELASTICSEARCH_PASSWORD": EnvVar(
+        None, "Elasticsearch password of `settings.search.username` (wins over `settings.search.password`)."
     ),
     "FEDCAT_ADMIN_TOKEN": EnvVar(
         None, "Bearer token of the admin endpoints (wins over `settings.admin_token`)."
     ),
     "FEDCAT_LOG_FORMAT": EnvVar(
         None, "`text` or `json` (wins over `settings.log_format`; `--log-format` wins over it)."
+    ),
+    "FEDCAT_CORS_ORIGINS": EnvVar(
+        None, "Comma-separated web origins allowed to call the API (wins over `settings.cors_origins`)."
     ),
     "FEDCAT_SPARQL_TIMEOUT": EnvVar("10", "Seconds a SPARQL query may run before it is stopped (503)."),
     "FEDCAT_SPARQL_MAX_RESULTS": EnvVar(

@@ -14,6 +14,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import msgspec
 import pyoxigraph
 from pyoxigraph import RdfFormat
 
@@ -167,7 +168,11 @@ def export(
         _write_behind(out, stream)
     else:
         triples = (t for data in chunks() for t in pyoxigraph.parse(bytes(data), RdfFormat.N_TRIPLES))
+        if fmt == "jsonld":  # streamed: the context around pyoxigraph's node list (names left expanded)
+            out.write(b'{"@context":' + msgspec.json.encode(PREFIXES) + b',"@graph":')
         pyoxigraph.serialize(triples, out, format=FORMATS[fmt], prefixes=format_prefixes(fmt))
+        if fmt == "jsonld":
+            out.write(b"}")
     return count
 
 

@@ -17,6 +17,7 @@ from ..indexer.backend import SearchBackend
 from ..mappings import vocabularies
 from ..store import Store
 from ..web import install as install_web
+from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
 from .datasets import router as datasets_router
@@ -57,6 +58,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     install_handlers(app)
+    conventions.install(app, getattr(store, "path", None), config.settings.cors_origins)
     app.include_router(quality_router)
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ..audit.registry import Registry, RegistryError
 from ..audit.report import FilterError, Publishing, audit_filters, published_by_body, report
 from ..audit.rules import STATUSES
+from .conventions import page_links
 from .errors import ApiError
 from .schemas import ErrorBody
 
@@ -182,7 +183,6 @@ def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publ
             "model": ErrorBody,
             "description": "A filter value was refused (an unknown kind or family id…); `errors` names it.",
         },
-        422: {"model": ErrorBody, "description": "A parameter has the wrong type or is out of range."},
         503: {"model": ErrorBody, "description": "No registry configured, or a bodies file cannot be read."},
     },
 )
@@ -238,4 +238,5 @@ def audit_report(
         unmatched=body["unmatched"][:LISTED],
         computed_at=computed_at,
     )
-    return Response(_encoder.encode(body), media_type="application/json")
+    links = page_links(request, page, page_size, len(items))
+    return Response(_encoder.encode(body), media_type="application/json", headers={"Link": links})

@@ -19,6 +19,7 @@ from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from ..store import Store
 from . import schemas
+from .conventions import page_links
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
 from .params import DatasetId, SearchParams, facets_param, search_params
@@ -43,8 +44,35 @@ def _labelled(value: str) -> dict[str, str]:
     return {"value": value, "label": _label(value)}
 
 
+def _theme(ds: Dataset, uri: str) -> dict[str, str]:
+    """A theme with fedcat's label for it, else the label its source gave (GEMET, AGROVOC…)."""
+    if uri in ds.labels and not vocabularies.has_label(uri):
+        return {"value": uri, "label": text_in(ds.labels[uri])}
+    return _labelled(uri)
+
+
 def _i18n(texts: list[Text]) -> list[dict[str, str | None]]:
     return [{"value": t.value, "lang": t.lang} for t in texts]
+
+
+def _document(value: Any) -> Any:
+    """A dataset as JSON, its texts `{"value", "lang"}` objects like the search items' `title_i18n` (the
+    store's compact `["value", "lang"]` pairs are its own business); defaults left out."""
+    if isinstance(value, Text):
+        return {"value": value.value, "lang": value.lang}
+    if isinstance(value, msgspec.Struct):
+        out = {}
+        for field in msgspec.structs.fields(value):
+            item = getattr(value, field.name)
+            default = field.default if field.default_factory is msgspec.NODEFAULT else field.default_factory()
+            if item != default:
+                out[field.encode_name] = _document(item)
+        return out
+    if isinstance(value, list):
+        return [_document(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _document(v) for k, v in value.items()}
+    return value
 
 
 def _record_labels(ds: Dataset) -> dict[str, str]:
@@ -81,11 +109,11 @@ def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> d
         "id": fedcat_id,
         "uri": ds.uri,
         "title": text_in(ds.title),
-        "description": text_in(ds.description),
+        "description": text_in(ds.description_text or ds.description),  # HTML as clean text
         "title_i18n": _i18n(ds.title),
         "description_i18n": _i18n(ds.description),
         "publisher": (text_in(ds.publisher.name) or None) if ds.publisher else None,
-        "themes": [_labelled(t) for t in ds.themes],
+        "themes": [_theme(ds, t) for t in ds.themes],
         "formats": [_labelled(f) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)],
         "licence": _labelled(ds.licence) if ds.licence else None,
         "keywords": [k.value for k in ds.keywords],
@@ -156,6 +184,7 @@ def search_datasets(
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
         items.append(_summary(request, fedcat_id, hit["source_id"], hit["dataset"]))
+    links = page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
     return json_response(
         {
             "total": result.total,
@@ -169,7 +198,8 @@ def search_datasets(
                 ]
                 for name, values in result.facets.items()
             },
-        }
+        },
+        headers={"Link": links},
     )
 
 
@@ -187,7 +217,9 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
     ds: Dataset = record["dataset"]
     body = {
         "id": record["id"],
-        "dataset": msgspec.to_builtins(ds),
+        "title": text_in(ds.title),  # as in the search items
+        "title_i18n": _i18n(ds.title),
+        "dataset": _document(ds),
         "labels": _record_labels(ds),
         "quality": dataset_quality_json(store, record["id"], ds),
         "source": source_info(request, record["source_id"]),

@@ -1,9 +1,11 @@
 """The API's one error type and one error shape.
 
 Every refused request, from any router, answers JSON `{"detail": "...", "errors": [{"parameter": ...,
-"message": ...}]}`: 400 for a value the API understands but refuses (a bad date, a page past the cap, an
-unknown facet or parameter), 422 for a value of the wrong type (FastAPI's validation, reworded), 404 for
-unknown ids, and 500 only for bugs, which are logged. Routers raise `ApiError`; the few that answer a
+"message": ...}]}`, one status per class of error: 400 for any parameter the API refuses, whether its value
+has the wrong type (FastAPI's validation, reworded) or is one the API understands but refuses (a bad date,
+a page past the cap, an unknown facet, source or parameter: a client cannot tell those apart, so they are
+one class); 404 for unknown ids or paths, 405 for a method a path does not take, 406 for a representation
+it cannot give, and 500 only for bugs, which are logged. Routers raise `ApiError`; the few that answer a
 `Response` directly (content negotiation, SPARQL) build it with `error_response`, the same shape.
 """
 
@@ -16,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..indexer.backend import SearchUnavailable
 from . import schemas
 
 log = logging.getLogger("fedcat.api")
@@ -23,8 +26,10 @@ _encoder = msgspec.json.Encoder()
 
 # OpenAPI `responses=` entries shared by the routers
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": schemas.ErrorBody, "description": "A parameter value was refused; `errors` names it."},
-    422: {"model": schemas.ErrorBody, "description": "A parameter has the wrong type or is out of range."},
+    400: {
+        "model": schemas.ErrorBody,
+        "description": "A parameter was refused (wrong type, out of range, unknown value); `errors` names it.",
+    },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": schemas.ErrorBody, "description": "No such id."}}
 
@@ -75,13 +80,20 @@ def install_handlers(app: FastAPI) -> None:
                 message += f" (got {err['input']!r})"
             errors.append({"parameter": parameter, "message": message})
         detail = "invalid parameter(s): " + "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
-        return json_response(error_body(detail, errors), 422)
+        return json_response(error_body(detail, errors), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = json_response(error_body(str(exc.detail), []), exc.status_code)
         response.headers.update(exc.headers or {})
         return response
+
+    @app.exception_handler(SearchUnavailable)
+    async def search_unavailable(request: Request, exc: SearchUnavailable) -> Response:
+        # A remote search engine away or overloaded: say so and when to retry, never a 500.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        message = f"search is unavailable for now, retry shortly ({exc})"
+        return json_response(error_body(message, []), 503, {"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -128,7 +128,7 @@ def list_harvests(
     "/api/harvests/{run_id}",
     summary="One harvest run's job report",
     response_model=schemas.RunReport,
-    responses={**NOT_FOUND, 422: ERRORS[422]},
+    responses={**NOT_FOUND, **ERRORS},
     tags=["harvests"],
 )
 def get_harvest(
@@ -157,4 +157,8 @@ def get_harvest(
 @router.get("/health", summary="Liveness and size", response_model=schemas.Health, tags=["operations"])
 def health(request: Request) -> Response:
     state = request.app.state
-    return json_response({"status": "ok", "datasets": state.store.count(), "index": state.backend.name})
+    search = state.backend.health()  # the Elasticsearch node's health and live generation
+    status = "ok" if search.get("status") in ("ok", "green", "yellow") else "degraded"
+    return json_response(
+        {"status": status, "datasets": state.store.count(), "index": state.backend.name, "search": search}
+    )

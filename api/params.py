@@ -3,6 +3,7 @@ the filtered catalogue), dates, facets, and the refusal of parameters an endpoin
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run time.
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -11,6 +12,9 @@ from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
 
 from ..indexer.backend import FACETS, SearchQuery
+from ..mappings import normalise, vocabularies
+from ..mappings.quality import BAND_NAMES
+from ..mappings.vocabularies import Match
 from .errors import ApiError
 
 _DATE_PARAM = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -52,14 +56,68 @@ def facets_param(values: list[str] | None) -> tuple[str, ...]:
 
 def search_filters(**parameters: list[str] | None) -> dict[str, list[str]]:
     """Facet filters from request parameters, as the index holds their values (keywords and rating bands
-    lowercased)."""
+    lowercased; themes, formats, licences and languages also as the URIs their codes and spellings name)."""
     filters = {}
     for facet, values in parameters.items():
         if values and facet in FACETS:
             cleaned = _clean([v.lower() for v in values] if facet in ("keyword", "quality") else values)
+            if facet in _RESOLVERS:
+                cleaned = list(dict.fromkeys(r for v in cleaned for r in _resolve(facet, v)))
             if cleaned:
                 filters[facet] = cleaned
     return filters
+
+
+# the harvest's own resolvers: `TRAN`, `transports`, `csv`, `text/csv`, `etalab-2.0`, `fr` find what the
+# index holds (the EU URI), as the harvest turned the same spellings into it
+_RESOLVERS: dict[str, Callable[[str], list[Match]]] = {
+    "theme": normalise.theme_uris,
+    "format": lambda v: [m for m in (normalise.format_uri(v),) if m],
+    "licence": lambda v: [m for m in (normalise.licence_uri(v),) if m],
+    "language": lambda v: [m for m in (normalise.language_uri(v),) if m],
+}
+THEME_CODES = tuple(sorted(u.rsplit("/", 1)[-1] for u in vocabularies.vocabulary("data-theme").labels))
+
+
+def _resolve(facet: str, value: str) -> list[str]:
+    """The value and the URIs it names. A value that names nothing is kept as given: formats and licences
+    no vocabulary knows are indexed as the source wrote them, themes outside the EU's by their IRI; but a
+    theme that is neither an IRI nor an EU theme can match nothing, and says so."""
+    uris = [m.uri for m in _RESOLVERS[facet](value)]
+    if not uris and facet == "theme" and not vocabularies.is_url(value):
+        raise ApiError(
+            400,
+            f"theme: {value!r} is no EU data theme; give a code ({', '.join(THEME_CODES)}), a theme's "
+            "label (Transport, Environnement…) or a theme IRI",
+            "theme",
+        )
+    return list(dict.fromkeys([*uris, value]))
+
+
+def check_closed_sets(request: Request, source: list[str] | None, quality: list[str] | None) -> None:
+    """Sources and rating bands are closed sets: a value outside them is a 400 listing the accepted ones,
+    not an empty answer."""
+    bands = [b for b in _clean([q.lower() for q in quality or ()]) if b not in BAND_NAMES]
+    if bands:
+        raise ApiError(
+            400,
+            f"quality: unknown rating {', '.join(map(repr, bands))}; ratings are {', '.join(BAND_NAMES)}",
+            "quality",
+        )
+    wanted = _clean(source or [])
+    if not wanted:
+        return
+    known = {s.id for s in request.app.state.config.sources}
+    if all(s in known for s in wanted):
+        return
+    known |= {row["id"] for row in request.app.state.store.sources()}  # sources no longer configured
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise ApiError(
+            400,
+            f"source: unknown source {', '.join(map(repr, unknown))}; sources are {', '.join(sorted(known))}",
+            "source",
+        )
 
 
 def _clean(values: list[str]) -> list[str]:
@@ -102,6 +160,7 @@ class SearchParams:
 
 
 def search_params(
+    request: Request,
     q: Annotated[
         str,
         Query(
@@ -113,16 +172,27 @@ def search_params(
     ] = "",
     publisher: Annotated[list[str] | None, _filter_param("publisher", "this name")] = None,
     theme: Annotated[
-        list[str] | None, _filter_param("theme", "this EU data-theme URI (e.g. ...data-theme/TRAN)")
+        list[str] | None,
+        _filter_param(
+            "theme", "this theme: an EU data-theme code (TRAN), label (Transports) or URI, or another IRI"
+        ),
     ] = None,
     format: Annotated[
         list[str] | None,
-        _filter_param("format", "this EU file-type URI (or the source's own label when unmapped)"),
+        _filter_param(
+            "format",
+            "this format: an EU file-type code (CSV), media type (text/csv) or URI, or the source's own label",
+        ),
     ] = None,
-    licence: Annotated[list[str] | None, _filter_param("licence", "this licence URI")] = None,
+    licence: Annotated[
+        list[str] | None,
+        _filter_param("licence", "this licence: a URI, an SPDX id (etalab-2.0, CC-BY-4.0) or name"),
+    ] = None,
     keyword: Annotated[list[str] | None, _filter_param("keyword", "this keyword (case-insensitive)")] = None,
     source: Annotated[list[str] | None, _filter_param("source", "this source id")] = None,
-    language: Annotated[list[str] | None, _filter_param("language", "this EU language URI")] = None,
+    language: Annotated[
+        list[str] | None, _filter_param("language", "this language: a code (fr, FRA), a name or the EU URI")
+    ] = None,
     jurisdiction: Annotated[
         list[str] | None,
         _filter_param("jurisdiction", "this jurisdiction (level:code, e.g. commune:59350)"),
@@ -149,6 +219,7 @@ def search_params(
     ] = None,
 ) -> SearchParams:
     """The search parameters of the search API and of the filtered catalogue: declared once, here."""
+    check_closed_sets(request, source, quality)
     return SearchParams(
         q=q,
         filters=search_filters(

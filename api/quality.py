@@ -24,6 +24,7 @@ from ..mappings.quality import (
     Quality,
     band,
 )
+from .params import check_closed_sets
 
 router = APIRouter(tags=["quality"])
 _encoder = msgspec.json.Encoder()
@@ -148,6 +149,7 @@ def quality_report(
         list[str] | None, Query(description="Only the datasets of this source id (repeat for several).")
     ] = None,
 ) -> Response:
+    check_closed_sets(request, source, None)
     config = request.app.state.config
     names = {s.id: s.name for s in config.sources}
     body = report(request.app.state.store, group_by, source, names)

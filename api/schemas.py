@@ -80,8 +80,12 @@ class SourceInfo(BaseModel):
 
 class DatasetRecord(BaseModel):
     id: str
+    title: str = Field(description="The title in the best available language, as in the search items.")
+    title_i18n: list[LangText] = Field(
+        description="Every language version of the title, as in the search items."
+    )
     dataset: dict[str, Any] = Field(
-        description="The normalised DCAT-AP 3.0 dataset. Multilingual texts are [value, lang] pairs; "
+        description="The normalised DCAT-AP 3.0 dataset. Multilingual texts are {value, lang} objects; "
         "controlled properties (themes, formats, licence, language…) are URIs, labelled in `labels`; "
         "`unmapped` keeps the source values that matched no vocabulary."
     )
@@ -163,3 +167,8 @@ class Health(BaseModel):
     status: str
     datasets: int = Field(description="Live records in the store.")
     index: str = Field(description="The search backend's name.")
+    search: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The search engine's state: `status` (ok; for Elasticsearch the cluster health green, "
+        "yellow or red, or unavailable), and for Elasticsearch its alias and live index generation.",
+    )

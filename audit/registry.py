@@ -9,7 +9,7 @@ Loaded from the data files an administrator points at (`settings.bodies`, `fedca
   régions (no SIREN in the package; the collectivités d'outre-mer are kind `com`, kept once, from the
   départements file). Departmental arrondissements are State districts, not bodies: skipped.
 - fedcat's own bodies file, CSV or YAML, with the columns `id, name, kind, population, agents, parent,
-  siren, aliases` (README, "Auditing publication obligations"): to declare administrations with their
+  siren, aliases` (docs/audit.md): to declare administrations with their
   agents, or to add figures to a body an earlier file loaded (a row whose `id` is known fills in the
   fields it gives).
 
@@ -86,6 +86,7 @@ class _Item(msgspec.Struct):
 class Registry:
     def __init__(self) -> None:
         self.bodies: dict[str, Body] = {}
+        self._jurisdictions: frozenset[str] | None = None
         self.problems: list[str] = []
         self.skipped: Counter[str] = Counter()  # left out on purpose, by reason
         self.files: list[str] = []  # names of the files read, in order
@@ -122,6 +123,12 @@ class Registry:
 
     def kinds(self) -> list[str]:
         return sorted({b.kind for b in self.bodies.values()})
+
+    def jurisdictions(self) -> frozenset[str]:
+        """Every key some body lies within (itself included): what `within` filters can name."""
+        if self._jurisdictions is None:
+            self._jurisdictions = frozenset().union(*(b.within for b in self.bodies.values()))
+        return self._jurisdictions
 
     # --- reading ---------------------------------------------------------------------------------------
 

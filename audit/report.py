@@ -8,7 +8,7 @@ again when FACTS_VERSION or the families table changes (`audit_state`). The repo
 once by publisher (a few thousand groups, matched to bodies in Python), once by body through a temporary
 table of those matches, joined with the stored quality scores, and once by (body, family) over the records
 that have a family. Copies of one dataset from several sources (the same source IRI) count once. Figures
-at 100,000 records: `python bench/audit.py` (README, "Auditing publication obligations").
+at 100,000 records: `python bench/audit.py` (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -157,6 +157,18 @@ def audit_filters(
                 "departement", f"expected a département code such as 59, 2A or 974, got {departement!r}"
             )
         keys.append(f"departement:{code}")
+        if keys[-1] not in registry.jurisdictions():
+            codes = sorted(
+                k.split(":", 1)[1] for k in registry.jurisdictions() if k.startswith("departement:")
+            )
+            raise FilterError(
+                "departement",
+                f"no body of the registry lies within département {code!r} "
+                f"(départements: {', '.join(codes) or 'none in the registry'})",
+            )
+    for key in keys[: len(within or ())]:
+        if key not in registry.jurisdictions():
+            raise FilterError("within", f"no body of the registry lies within {key!r}")
     return Filters(
         tuple(kinds or ()),
         tuple(keys),

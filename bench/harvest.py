@@ -478,7 +478,9 @@ def harvest_child(
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    pending = len(store.pending_index(10))
+    from fedcat.store import feed
+
+    pending = feed.behind(store, "search")
     stored = store.count("bench")
     indexed = len(backend.ids())
     backend.close()

@@ -100,7 +100,6 @@ def main() -> None:
             lambda: [derived.derive(store, names, records[s : s + 5000]) for s in range(0, n, 5000)],
             n,
         )
-        timed("mark_unscored (nothing to mark)", lambda: derived.mark_unscored(store))
         timed("/api/quality by source, from the quality table", lambda: report(store, "source", None, {}))
         timed(
             "/api/quality by publisher, from the quality table", lambda: report(store, "publisher", None, {})

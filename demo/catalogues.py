@@ -6,6 +6,9 @@ shapes are real: DCAT-AP Turtle paged with Hydra like data.gouv.fr's catalogue, 
 
 from __future__ import annotations
 
+import json
+
+import msgspec
 from pyoxigraph import Literal, NamedNode, Triple
 
 from ..mappings.model import Agent, ContactPoint, Dataset, Distribution, Location, PeriodOfTime, Text
@@ -236,9 +239,9 @@ METROPOLIS = [
 ]
 
 
-def _dataset(base: str, row: tuple, publisher: Agent, licence: str, index: int) -> Dataset:
+def _dataset(base: str, row: tuple, publisher: Agent, licence: str, index: int, uri_base: str) -> Dataset:
     slug, fr, en, description, keywords, themes, formats, modified = row
-    uri = f"{base}/datasets/{slug}"
+    uri = f"{uri_base}/datasets/{slug}"
     return Dataset(
         uri=uri,
         title=[Text(fr, "fr"), Text(en, "en")],
@@ -248,7 +251,10 @@ def _dataset(base: str, row: tuple, publisher: Agent, licence: str, index: int) 
         themes=[THEME + code for code in themes],
         publisher=publisher,
         contact_points=[
-            ContactPoint(name="Service open data", email=f"opendata@{base.split('//')[1].split('/')[0]}")
+            ContactPoint(
+                name="Service open data",
+                email=f"opendata@{uri_base.split('//')[1].split('/')[0].split(':')[0]}",
+            )
         ],
         distributions=[
             Distribution(
@@ -271,26 +277,100 @@ def _dataset(base: str, row: tuple, publisher: Agent, licence: str, index: int) 
     )
 
 
-def city_datasets(base: str) -> list[Dataset]:
+def city_datasets(base: str, uri_base: str | None = None) -> list[Dataset]:
+    """The city's datasets, their files under `base`; their IRIs under `uri_base` (default: `base`), which
+    keeps fedcat's ids (a digest of the IRI) the same whatever port serves the files."""
+    uri_base = uri_base or base
     publisher = Agent(
-        uri=f"{base}/organisation/ville",
+        uri=f"{uri_base}/organisation/ville",
         name=[Text("Ville de Lille (exemple)", "fr")],
         type="http://purl.org/adms/publishertype/LocalAuthority",
         identifier="21590350100017",
     )
-    return [_dataset(base, row, publisher, LICENCE_LO, i) for i, row in enumerate(CITY)]
+    return [_dataset(base, row, publisher, LICENCE_LO, i, uri_base) for i, row in enumerate(CITY)]
 
 
-def metropolis_datasets(base: str) -> list[Dataset]:
+def metropolis_datasets(base: str, uri_base: str | None = None) -> list[Dataset]:
+    uri_base = uri_base or base
     publisher = Agent(
-        uri=f"{base}/organisation/metropole",
+        uri=f"{uri_base}/organisation/metropole",
         name=[Text("Métropole Européenne de Lille (exemple)", "fr")],
         identifier="200093201",
     )
     return [
-        _dataset(base, row, publisher, LICENCE_ODBL if i % 2 else LICENCE_LO, i)
+        _dataset(base, row, publisher, LICENCE_ODBL if i % 2 else LICENCE_LO, i, uri_base)
         for i, row in enumerate(METROPOLIS)
     ]
+
+
+def vary_completeness(datasets: list[Dataset]) -> list[Dataset]:
+    """The demo's datasets described as unevenly as real ones are, so that quality scores differ: some with
+    media types, sizes and access rights, others without contact, themes, keywords, period or licence."""
+    varied = []
+    for i, d in enumerate(datasets):
+        changes: dict = {}
+        distributions = d.distributions
+        if i % 3 == 0:  # the best described: IANA media types, sizes, public access
+            distributions = [
+                msgspec.structs.replace(
+                    dist, media_type=MEDIA_TYPES.get(dist.format or ""), byte_size=len(file_body(dist))
+                )
+                for dist in distributions
+            ]
+            changes["access_rights"] = EU + "access-right/PUBLIC"
+        if i % 4 == 1:
+            changes.update(contact_points=[], temporal=[])
+        if i % 5 == 2:
+            changes.update(themes=[], keywords=[])
+        if i % 7 == 3:  # hardly described: no licence, format, contact, keywords nor themes
+            distributions = [msgspec.structs.replace(x, licence=None, format=None) for x in distributions]
+            changes.update(contact_points=[], keywords=[], themes=[])
+        varied.append(msgspec.structs.replace(d, distributions=distributions, **changes))
+    return varied
+
+
+MEDIA_TYPES = {
+    FILE_TYPE + "CSV": "http://www.iana.org/assignments/media-types/text/csv",
+    FILE_TYPE + "JSON": "http://www.iana.org/assignments/media-types/application/json",
+    FILE_TYPE + "GEOJSON": "http://www.iana.org/assignments/media-types/application/geo+json",
+    FILE_TYPE + "XML": "http://www.iana.org/assignments/media-types/application/xml",
+    FILE_TYPE + "ZIP": "http://www.iana.org/assignments/media-types/application/zip",
+    FILE_TYPE + "PDF": "http://www.iana.org/assignments/media-types/application/pdf",
+}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "geojson": "application/geo+json",
+    "xml": "application/xml",
+    "ics": "text/calendar",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
+    "shp": "application/octet-stream",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def file_body(dist: Distribution | str) -> bytes:
+    """The small file the demo portal serves for a distribution (or a download URL): a few rows in its
+    format, so that a link followed from the API opens something."""
+    url = dist if isinstance(dist, str) else (dist.download_url or [""])[0]
+    name = url.rsplit("/", 1)[-1]
+    slug, _, ext = name.rpartition(".")
+    if ext == "csv":
+        return f"id;nom;commune\n1;{slug} 1;Lille\n2;{slug} 2;Lille\n".encode()
+    if ext == "json":
+        return json.dumps([{"id": 1, "nom": f"{slug} 1"}, {"id": 2, "nom": f"{slug} 2"}]).encode()
+    if ext == "geojson":
+        feature = {
+            "type": "Feature",
+            "properties": {"nom": slug},
+            "geometry": {"type": "Point", "coordinates": [3.06, 50.63]},
+        }
+        return json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+    if ext == "xml":
+        return f"<?xml version='1.0' encoding='utf-8'?><donnees jeu='{slug}'/>".encode()
+    return f"fichier d'exemple {name}\n".encode()
 
 
 def hydra_pages(datasets: list[Dataset], page_url: str, page_size: int, fmt: str = "ttl") -> dict[int, bytes]:

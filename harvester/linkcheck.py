@@ -167,8 +167,8 @@ def linkcheck(
 ) -> LinkCheckReport:
     """Check the URLs of the live records of these sources and store the results.
 
-    Marks the sources' records for re-indexing so that the next `sync_index` scores them with the new
-    results. `allow_private(source_id)` says whether that source's links may point at private addresses
+    Appends a `rescored` feed entry for the sources' records, so that the next `sync_index` scores them
+    with the new results. `allow_private(source_id)` says whether that source's links may point at private addresses
     (a source that is itself on a private network).
     """
     wanted = set(source_ids)
@@ -218,7 +218,7 @@ def linkcheck(
     checked = set(todo)
     touched = set(by_source_with_urls(store, checked)) | wanted if checked else wanted
     if touched:
-        store.reindex_sources(touched)
+        store.rescore(sources=touched)
     return report
 
 

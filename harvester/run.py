@@ -8,6 +8,8 @@ re-indexed.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -17,19 +19,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Config, ConfigError, Settings, Source, header_values
-from ..indexer.backend import SearchBackend
+from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
-from ..indexer.sparql import replace_faulty_triggers, sync_sparql
+from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
 from ..mappings.registry import Mapping, mapping_for
+from ..mappings.version import mapping_version
 from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from .adapters import ADAPTERS, Page
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
+from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
+from .safety import RecordTooLarge, check_literals
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
+REJECTED_KEPT = 50  # refused records' payloads kept per source for review
 PROGRESS_EVERY = 1.0  # seconds between the run's counters written to the store (live progress)
 
 
@@ -45,17 +51,27 @@ class RunResult:
 ProgressCallback = Callable[[str, Counter, int | None], None]  # (source id, counts so far, announced total)
 
 
-def dataset_uri(settings: Settings, fedcat_id: str) -> str:
-    return f"{settings.base_url}/datasets/{fedcat_id}"
-
-
-def source_context(source: Source, settings: Settings) -> SourceContext:
-    """What the mapping of this source's records may know of it (the same at harvest and at re-map)."""
-    return SourceContext(
-        id=source.id,
-        url=source.url,
-        options=source.options,
-        record_uri=lambda srid: dataset_uri(settings, record_id(source.id, srid)),
+def log_run_end(source_id: str, run_id: int, status: str, counts: Counter, message: str | None) -> None:
+    """One line a run: at the default level (warning) when the run did not complete, with its reason."""
+    summary = ", ".join(
+        f"{counts.get(k, 0)} {k}" for k in ("seen", "created", "updated", "withdrawn", "failed")
+    )
+    log.log(
+        logging.INFO if status == "complete" else logging.WARNING,
+        "source %s: run %s %s (%s)%s",
+        source_id,
+        run_id,
+        status,
+        summary,
+        f": {message}" if message else "",
+        extra={
+            "event": "run_end",
+            "source": source_id,
+            "run": run_id,
+            "status": status,
+            "counts": dict(counts),
+            "error": message,
+        },
     )
 
 
@@ -76,9 +92,14 @@ def http_client(
         )
 
     def page_cache(url: str) -> CachedPage | None:
-        cached = store.cached_page(url) if store is not None else None
+        cached = store.cached_page(url, source.id) if store is not None else None
         if cached is None or not (cached["etag"] or cached["last_modified"]):
             return None
+        ids = cached["record_ids"]
+        if ids:  # a 304 only stands for records the store holds live: otherwise the page is fetched whole
+            held = store.known(source.id, ids)
+            if len(held) < len(set(ids)) or any(withdrawn for _, withdrawn in held.values()):
+                return None
         return CachedPage(cached["etag"], cached["last_modified"], cached["next_url"])
 
     if settings.respect_robots or source.options.get("respect_robots"):
@@ -140,6 +161,12 @@ class Harvest:
                     status = "interrupted"
                     message = f"stopped by a shutdown after {self.counts['pages']} pages; nothing withdrawn"
                     break
+                if self.counts["pages"] >= self.settings.max_pages:  # a source serving pages without end
+                    status = "partial"
+                    message = (
+                        f"stopped after {self.counts['pages']} pages (settings.max_pages); nothing withdrawn"
+                    )
+                    break
                 with gc_paused():  # fetch, parse, map and store one page; see gc_paused
                     page = next(pages, None)
                     if page is None:
@@ -151,7 +178,11 @@ class Harvest:
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
-            log.exception("source %s: unexpected error", self.source.id)
+            log.exception(
+                "source %s: unexpected error",
+                self.source.id,
+                extra={"event": "bug", "source": self.source.id},
+            )
             status = "partial" if self.counts["pages"] else "failed"
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
@@ -161,16 +192,40 @@ class Harvest:
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
-                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                    self.source.id,
+                    run_id,
+                    self.settings.max_withdraw_share,
+                    self.force_withdraw,
+                    self.settings.withdraw_window_days,
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
+        if status != "interrupted":
+            self._remap_stale()
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
         self.store.finish_run(run_id, status, dict(self.counts), message, self.report)
-        log.info("source %s: run %s %s %s", self.source.id, run_id, status, dict(self.counts))
+        log_run_end(self.source.id, run_id, status, self.counts, message)
         return RunResult(run_id, self.source.id, status, self.counts, message)
+
+    def _remap_stale(self) -> None:
+        """Records mapped by an older mapping version (whatever their payload did) are mapped again from
+        their stored payload: an improved vocabulary reaches records that never change at the source."""
+        if not self.store.has_stale_mappings(self.source.id, mapping_version()):
+            return
+        try:
+            done = remap_source(self.store, self.settings, self.source, stale_only=True)
+        except Exception as exc:  # the run itself has succeeded: the next one retries
+            log.exception("source %s: re-mapping failed", self.source.id)
+            self.report.notes.append(f"re-mapping records of an older mapping version failed: {exc}")
+            return
+        self.report.notes.append(
+            f"re-mapped {done.read} records of an older mapping version: {done.changed} changed,"
+            f" {done.failed} failed"
+        )
+        for fedcat_id, error in done.errors:
+            self._error(None, None, f"re-mapping {fedcat_id}: {error}")
 
     def _stopping(self) -> bool:
         return self.context is not None and self.context.stop.is_set()
@@ -186,7 +241,7 @@ class Harvest:
         self.counts["pages"] += 1
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
-            cached = self.store.cached_page(page.url)
+            cached = self.store.cached_page(page.url, self.source.id)
             ids = cached["record_ids"] if cached else []
             self.store.save_page(self.source.id, run_id, [], ids)
             self.counts["seen"] += len(ids)
@@ -215,11 +270,23 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
+                if len(record.payload) > self.settings.max_record_bytes:
+                    raise RecordTooLarge(
+                        f"record of {len(record.payload):,} bytes, over the {self.settings.max_record_bytes:,}"
+                        " cap (settings.max_record_bytes)"
+                    )
                 dataset = mapping(
                     record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
                 )
+                if len(record.payload) > self.settings.max_literal_chars:  # else no text of it can be longer
+                    check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
-                self._error(srid, record.fetch_url, f"{type(exc).__name__}: {exc}")
+                message = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, RecordTooLarge):
+                    message += (
+                        f"; its payload is kept for review in {self._keep_rejected(srid, record.payload)}"
+                    )
+                self._error(srid, record.fetch_url, message)
                 if previous is not None:
                     seen_unchanged.append(srid)  # still at the source: keep the last good version live
                 continue
@@ -236,6 +303,7 @@ class Harvest:
                     record.media_type,
                     digest,
                     redact_url(record.fetch_url),
+                    mapping_version(),
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -253,6 +321,22 @@ class Harvest:
             jurisdiction = self.source.jurisdiction.key if self.source.jurisdiction else None
             self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
+
+    def _keep_rejected(self, source_record_id: str, payload: bytes) -> str:
+        """Keep a refused record's raw payload (gzip) in the data dir's rejected/<source>/; returns its path
+        relative to the data dir. At most REJECTED_KEPT files a source: the rest are only reported."""
+        folder = self.store.path.parent / "rejected" / self.source.id
+        name = hashlib.sha256(source_record_id.encode()).hexdigest()[:24] + ".gz"
+        relative = f"rejected/{self.source.id}/{name}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(list(folder.iterdir())) >= REJECTED_KEPT:
+                return f"(not kept: already {REJECTED_KEPT} files in rejected/{self.source.id})"
+            with gzip.open(folder / name, "wb", compresslevel=1) as out:
+                out.write(payload)
+        except OSError as exc:
+            return f"(not kept: {exc.strerror})"
+        return relative
 
     def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
         self.counts["failed"] += 1
@@ -284,7 +368,6 @@ def harvest(
     `max_concurrency` and `max_per_host` (harvester.pool); results come in the order asked.
     """
     store.sync_sources(config.sources)
-    replace_faulty_triggers(store)
     wanted = list(dict.fromkeys(source_ids)) or [s.id for s in config.sources if s.enabled]
     sources = [config.source(source_id) for source_id in wanted]  # unknown ids fail before any run
     settings = config.settings
@@ -335,6 +418,9 @@ def harvest(
             pool.wait(settings.shutdown_grace)
             raise
         feed.flush(force=True)
-    sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    try:
+        sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+    except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
+        log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)
     return results

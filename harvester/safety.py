@@ -20,7 +20,7 @@ class UnsafeDocument(HarvestError):
     """A document fedcat refuses to parse (entity expansion, external entities, excessive nesting)."""
 
 
-def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH) -> None:
+def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH, what: str = "XML") -> None:
     """The one gate every XML document passes before any parser builds anything from it.
 
     Reads the whole document with expat (in C, streaming, nothing kept), so a DOCTYPE is found wherever it
@@ -81,7 +81,7 @@ def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH) -> 
     try:
         parser.Parse(content, True)
     except pyexpat.ExpatError as exc:
-        raise HarvestError(f"{url}: not well-formed XML: {exc}") from exc
+        raise HarvestError(f"{url}: not valid {what} (not well-formed XML: {exc})") from exc
 
 
 # Nesting is measured before parsing, over the brackets outside strings (and, in Turtle, IRIs and comments).
@@ -137,3 +137,26 @@ def check_turtle_depth(content: bytes, max_depth: int = MAX_TURTLE_DEPTH, url: s
     """Refuse Turtle (TriG, N3) whose blank nodes and collections nest deeper than `max_depth`."""
     if _TURTLE.deeper_than(content, max_depth):
         raise UnsafeDocument(f"{url}: Turtle nested deeper than {max_depth} blank nodes or lists refused")
+
+
+class RecordTooLarge(HarvestError):
+    """One record over the size caps (settings.max_record_bytes, settings.max_literal_chars)."""
+
+
+def check_literals(dataset: Any, max_chars: int) -> None:
+    """Refuse a dataset with any text longer than `max_chars` (a 300 MB description made every later search
+    answer, document and export of its source cost gigabytes)."""
+    import msgspec
+
+    pending = [msgspec.to_builtins(dataset)]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if len(value) > max_chars:
+                raise RecordTooLarge(
+                    f"a text of {len(value):,} characters, over the {max_chars:,} cap (settings.max_literal_chars)"
+                )
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)

@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ..config import Config, Source
-from ..indexer.backend import SearchBackend
+from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..store import RunReport, Store
@@ -46,6 +46,9 @@ ENDED_ON_THEIR_OWN = ("complete", "partial", "failed")
 
 class ShuttingDown(RuntimeError):
     """The service is stopping: no new run is accepted."""
+
+
+INDEX_RETRY = 60.0  # seconds between syncs while the search engine is away
 
 
 def cron_trigger(source: Source) -> CronTrigger:
@@ -110,6 +113,10 @@ class HarvestService:
         self._runs: dict[str, int] = {}  # source id -> run id, queued or running
         self._lock = threading.Lock()
         self._started = False
+        # True after a sync the search engine could not take (and at start, when the opening sync may
+        # have failed): the catch-up job then syncs every `index_retry` seconds until one succeeds.
+        self.index_behind = backend.remote
+        self.index_retry = INDEX_RETRY
 
     # --- starting and stopping ---------------------------------------------------------------------------
 
@@ -125,6 +132,13 @@ class HarvestService:
                     name=f"harvest {source.id}",
                     replace_existing=True,
                 )
+        self.scheduler.add_job(
+            self._catch_up_index,
+            "interval",
+            seconds=self.index_retry,
+            id="index-catch-up",
+            name="index catch-up",
+        )
         self.scheduler.start()
         self._started = True
         caught_up = []
@@ -148,12 +162,18 @@ class HarvestService:
             self.context.stop.set()
             dropped = self.pool.cancel_queued()
         if dropped:
-            log.info("shutdown: %d queued runs dropped", len(dropped), extra={"sources": dropped})
+            log.info(
+                "shutdown: %d queued runs dropped",
+                len(dropped),
+                extra={"event": "runs_dropped", "sources": dropped},
+            )
         ended = self.pool.wait(grace)
         # queued runs that never started, and runs still inside a request after the grace period
         interrupted = self.store.mark_interrupted()
         if interrupted:
-            log.warning("shutdown: %d runs marked interrupted", interrupted)
+            log.warning(
+                "shutdown: %d runs marked interrupted", interrupted, extra={"event": "runs_interrupted"}
+            )
         if ended:  # no thread writes any more: index what was stored
             self._index()
         return ended
@@ -182,7 +202,7 @@ class HarvestService:
             source_id,
             run_id,
             reason,
-            extra={"source": source_id, "run_id": run_id, "reason": reason},
+            extra={"event": "run_queued", "source": source_id, "run": run_id, "reason": reason},
         )
         return run_id
 
@@ -190,7 +210,11 @@ class HarvestService:
         try:
             self.trigger(source_id, reason="schedule")
         except AlreadyRunning:
-            log.warning("source %s: scheduled run skipped, the previous one is still going", source_id)
+            log.warning(
+                "source %s: scheduled run skipped, the previous one is still going",
+                source_id,
+                extra={"event": "run_skipped", "source": source_id},
+            )
         except ShuttingDown:
             pass
 
@@ -201,26 +225,25 @@ class HarvestService:
             )
             result = harvest.run(run_id)
         except Exception as exc:  # Harvest.run reports source problems itself: this is a bug
-            log.exception("source %s: run %s crashed", source.id, run_id)
+            log.exception(
+                "source %s: run %s crashed: %r",
+                source.id,
+                run_id,
+                exc,
+                extra={
+                    "event": "run_end",
+                    "source": source.id,
+                    "run": run_id,
+                    "status": "failed",
+                    "error": repr(exc),
+                },
+            )
             self.store.finish_run(run_id, "failed", {}, f"unexpected error: {exc!r}", RunReport())
             return None
         finally:
             with self._lock:
                 self._runs.pop(source.id, None)
-        self.results.append(result)
-        log.info(
-            "source %s: run %s %s",
-            source.id,
-            run_id,
-            result.status,
-            extra={
-                "source": source.id,
-                "run_id": run_id,
-                "status": result.status,
-                "counts": dict(result.counts),
-                "error": result.message,
-            },
-        )
+        self.results.append(result)  # Harvest.run logged its end
         if not self.context.stop.is_set():
             self._index()
         if self.on_result is not None:
@@ -229,15 +252,28 @@ class HarvestService:
 
     def _index(self) -> None:
         """Withdrawals and what the run's feed has not committed: searchable once the run ends."""
+        self._sync_index()
+        sync_sparql(self.store, self.config)  # as harvest() does; a no-op while a serving worker holds it
+
+    def _sync_index(self) -> None:
         try:
             self.feed.flush(force=True)
             with self.feed.lock:
                 sync_index(self.store, self.backend)
+            self.index_behind = False
+        except SearchUnavailable as exc:  # a remote engine away: retried every INDEX_RETRY seconds
+            log.warning("%s; the index will catch up when it answers again", exc)
+            self.index_behind = True
         except Exception:  # the records stay pending: the next sync (or start) indexes them
             log.exception("indexing after a run failed")
-        sync_sparql(self.store, self.config)  # as harvest() does; a no-op while a serving worker holds it
+
+    def _catch_up_index(self) -> None:
+        """While the search engine was away, retry the sync: the index catches up without waiting for the
+        next run."""
+        if self.index_behind:
+            self._sync_index()
 
     def describe(self) -> dict[str, Any]:
         """Scheduled sources and their next fire time (for logs and the CLI)."""
-        jobs = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        jobs = {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.id != "index-catch-up"}
         return {source_id: when.isoformat() if when else None for source_id, when in sorted(jobs.items())}

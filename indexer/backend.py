@@ -8,7 +8,8 @@ always be rebuilt from it, and the API reads the hits' records from the store.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -32,6 +33,11 @@ class IndexOutdated(ValueError):
     def __init__(self, path: Path, message: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class SearchUnavailable(RuntimeError):
+    """The search engine cannot answer now (a node down or overloaded): the API says 503, a harvest keeps
+    storing and leaves the records pending for the next sync."""
 
 
 class SearchDocument(msgspec.Struct, omit_defaults=True):
@@ -78,6 +84,8 @@ class SearchBackend(ABC):
     """Backends are used from one writer and many readers; `commit` makes writes visible."""
 
     name: str
+    remote = False  # a server that may be away (Elasticsearch), not files of this machine
+    view_name = "search"  # the index's cursor in the store's change feed
 
     @abstractmethod
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
@@ -102,6 +110,26 @@ class SearchBackend(ABC):
     @abstractmethod
     def clear(self) -> None:
         """Remove every document (before a full rebuild)."""
+
+    @property
+    def outdated(self) -> bool:
+        """The index was made by another version of the mappings (only Elasticsearch opens such an index,
+        and keeps answering from it while `fedcat reindex` builds its successor)."""
+        return False
+
+    def health(self) -> dict[str, object]:
+        """The engine's state for /health and `fedcat status` (a remote engine says whether it answers)."""
+        return {"backend": self.name, "status": "ok"}
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Around a rebuild from the store (`rebuild_index`): writes made inside replace the whole index.
+
+        Here: clear at once. Elasticsearch builds a new generation while searches use the old one.
+        """
+        self.clear()
+        self.commit()
+        yield
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""

@@ -6,9 +6,10 @@ validate` stores them, SHACL results). They are computed where search documents 
 inputs, and the score is written to the store's `quality` table in the same pass, so the `quality` facet,
 `/api/quality` and `fedcat quality` always agree with the index.
 
-Keeping them current: `refresh` (run by every `sync_index`) recounts the spellings and marks
-for re-indexing the records whose publisher display changed; `fedcat linkcheck` marks the records of the
-sources it checked; records indexed before quality existed have no `quality` row and are marked too.
+Keeping them current: an input changing appends a `rescored` entry to the change feed for the records it
+touches, which the search view then re-derives: `refresh` (run by every `sync_index`) for the records whose
+publisher display changed, `fedcat linkcheck` for the records of the sources it checked, `fedcat validate`
+for the records it validated.
 
 Cost (`python -m fedcat.bench.quality`, 100,000 generated records of 3 distributions, 2 cores shared with
 other work, load ~8, so upper bounds): scoring 37-85 µs per dataset (4-8 s for all, paid at index time
@@ -65,7 +66,7 @@ def stored_names(store: Store) -> PublisherNames:
 
 
 def refresh(store: Store) -> PublisherNames:
-    """Recount the spellings, mark the records whose display changed for re-indexing, save the displays.
+    """Recount the spellings, re-score the records whose display changed (feed entries), save the displays.
 
     A record was indexed with the display of the last refresh, or (new spelling, indexed during a harvest)
     with `resolve`'s fallback: either way, `before.resolve` says what it was.
@@ -83,7 +84,6 @@ def refresh(store: Store) -> PublisherNames:
     return now
 
 
-mark_unscored = stored_quality.mark_unscored
 forget = stored_quality.forget
 quality_groups = stored_quality.quality_groups
 quality_bands = stored_quality.bands

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from ..mappings.dates import sort_key
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
-from ..store import Store, gc_paused
+from ..store import Store, feed, gc_paused
+from ..store.feed import Change, latest
 from . import derived
 from .backend import SearchBackend, SearchDocument
 
@@ -43,7 +44,7 @@ def search_document(
     return SearchDocument(
         id=fedcat_id,
         title=_texts(dataset.title),
-        description=_texts(dataset.description),
+        description=_texts(dataset.description_text or dataset.description),
         keywords_text=_texts(dataset.keywords),
         publisher_text=" ".join(t.value for t in publisher.name) if publisher else "",
         modified=sort_key(dataset.modified or dataset.issued),
@@ -81,82 +82,83 @@ def _documents(
     ]
 
 
+class SearchView:
+    """The search index (and the quality scores its documents carry) as a view of the change feed."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: SearchBackend,
+        jurisdictions: dict[str, str | None],
+        names: PublisherNames,
+    ) -> None:
+        self.store, self.backend, self.jurisdictions, self.names = store, backend, jurisdictions, names
+        self.name = backend.view_name  # the cursor: each index (an Elasticsearch alias too) has its own
+
+    def apply(self, changes: list[Change]) -> None:
+        with gc_paused():
+            records = self.store.current(latest(changes))
+            deletes = [i for i, r in records.items() if r.withdrawn]
+            datasets = {i: dataset_from_json(r.dataset) for i, r in records.items() if not r.withdrawn}
+            source_ids = {i: records[i].source_id for i in datasets}
+            upserts = (
+                _documents(self.store, self.names, source_ids, self.jurisdictions, datasets)
+                if datasets
+                else []
+            )
+            if deletes:
+                self.backend.delete(deletes)
+                derived.forget(self.store, deletes)
+            if upserts:
+                self.backend.upsert(upserts)
+            self.backend.commit()
+
+
+def _jurisdictions(store: Store) -> dict[str, str | None]:
+    return {s["id"]: s["jurisdiction"] for s in store.sources()}
+
+
 def sync_index(
     store: Store,
     backend: SearchBackend,
-    jurisdictions: dict[str, str] | None = None,
+    jurisdictions: dict[str, str | None] | None = None,
     progress: Callable[[int], None] | None = None,
     batch: int = 5000,
 ) -> int:
-    """Bring the index up to date with every record changed since it was last indexed; returns how many.
+    """Bring the index up to date with the change feed; returns how many entries were read.
 
-    Safe to run at any time and after any crash: the store's versions say what is stale.
+    Safe to run at any time and after any crash: the view's cursor says what is left.
     """
-    if jurisdictions is None:
-        jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
-    derived.mark_unscored(store)
-    # may mark records for re-indexing: those whose publisher display changed (records indexed during a
-    # harvest used the displays of the previous refresh)
+    # may append `rescored` entries: the records whose publisher display changed (records indexed during
+    # a harvest used the displays of the previous refresh)
     names = derived.refresh(store)
-    done = 0
-    while True:
-        with gc_paused():
-            pending = store.pending_index(batch)
-            if not pending:
-                break
-            _index_batch(store, backend, pending, jurisdictions, names)
-        done += len(pending)
-        if progress:
-            progress(len(pending))
-    return done
-
-
-def _index_batch(
-    store: Store,
-    backend: SearchBackend,
-    pending: list[tuple[str, str, bytes | None, int]],
-    jurisdictions: dict[str, str],
-    names: PublisherNames,
-) -> None:
-    deletes: list[str] = []
-    datasets: dict[str, Dataset] = {}
-    source_ids: dict[str, str] = {}
-    for fedcat_id, source_id, data, _version in pending:
-        if data is None:
-            deletes.append(fedcat_id)
-        else:
-            datasets[fedcat_id], source_ids[fedcat_id] = dataset_from_json(data), source_id
-    upserts = _documents(store, names, source_ids, jurisdictions, datasets) if datasets else []
-    if deletes:
-        backend.delete(deletes)
-        derived.forget(store, deletes)
-    if upserts:
-        backend.upsert(upserts)
-    backend.commit()
-    store.mark_indexed([(row[0], row[3]) for row in pending])
+    view = SearchView(store, backend, jurisdictions or _jurisdictions(store), names)
+    return feed.catch_up(store, view, batch=batch, progress=progress)
 
 
 class IndexFeed:
     """Index records as a harvest writes them, before `sync_index` runs.
 
     The search engine then indexes a page (in its own threads, for tantivy) while the harvester fetches
-    and parses the next one, instead of everything waiting for the end of the run. The contract stays
-    `sync_index`'s: a record is marked indexed only once the backend has committed it, so a crash or an
-    index failure leaves it pending and the next sync repairs it. The feed commits every `commit_every`
-    documents (each commit costs ~0.1-0.3 s, and the engine buffers what is not committed yet) and in
-    `flush`. An index error is logged and stops the feed; the records stay pending for `sync_index`.
+    and parses the next one, instead of everything waiting for the end of the run. The contract stays the
+    feed's: the view's cursor moves only once the backend has committed, so a crash or an index failure
+    leaves the entries to the next `sync_index`. The feed commits every `commit_every` documents (each
+    commit costs ~0.1-0.3 s, and the engine buffers what is not committed yet) and in `flush`, which then
+    catches the view up, skipping the entries it indexed itself (and applying the others: withdrawals,
+    other writers'). An index error is logged and stops the feed; `sync_index` does its work later.
     """
 
     def __init__(self, store: Store, backend: SearchBackend, commit_every: int = 10_000) -> None:
         self.store, self.backend, self.commit_every = store, backend, commit_every
         self.names = derived.stored_names(store)  # new spellings are settled by the sync after the run
-        self._written: list[tuple[str, int]] = []  # (id, version) sent to the backend, not committed yet
+        self._sent: list[int] = []  # feed positions sent to the backend, not committed yet
+        self._indexed: set[int] = set()  # committed, and not yet passed by the view's cursor
         self.failed = False
 
     def add(
         self, source_id: str, jurisdiction: str | None, records: Iterable[tuple[str, int, Dataset]]
     ) -> None:
-        """Index (fedcat id, version, dataset) of records the store has just written."""
+        """Index (fedcat id, feed position, dataset) of records the store has just written."""
         if self.failed:
             return
         records = list(records)
@@ -174,29 +176,40 @@ class IndexFeed:
             log.exception("indexing during the harvest failed; the records stay pending for the next sync")
             self.failed = True
             return
-        self._written.extend((fedcat_id, version) for fedcat_id, version, _ in records)
-        if len(self._written) >= self.commit_every:
+        self._sent.extend(seq for _, seq, _ in records)
+        if len(self._sent) >= self.commit_every:
             self.flush()
 
     def flush(self) -> None:
-        """Commit what was sent and mark it indexed."""
-        if self.failed or not self._written:
+        """Commit what was sent, then catch the view up past it."""
+        if self.failed or not self._sent:
             return
         try:
             self.backend.commit()
-            self.store.mark_indexed(self._written)
+            self._indexed.update(self._sent)
+            self._sent = []
+            view = SearchView(self.store, self.backend, _jurisdictions(self.store), self.names)
+            feed.catch_up(self.store, view, skip=lambda change: change.seq in self._indexed)
+            at = feed.cursor(self.store, view.name)
+            self._indexed = {seq for seq in self._indexed if seq > at}
         except Exception:
             log.exception(
                 "index commit during the harvest failed; the records stay pending for the next sync"
             )
             self.failed = True
-            return
-        self._written = []
 
 
-def rebuild_index(store: Store, backend: SearchBackend, jurisdictions: dict[str, str] | None = None) -> int:
-    """Drop the index and rebuild it from the store (after a crash or an engine change)."""
-    backend.clear()
-    backend.commit()
-    store.reset_index_marks()
-    return sync_index(store, backend, jurisdictions)
+def rebuild_index(
+    store: Store,
+    backend: SearchBackend,
+    jurisdictions: dict[str, str | None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Rebuild the index from the store (after a crash, a mapping change or an engine change): the view's
+    cursor goes back to the feed's start.
+
+    Inside `backend.rebuilding()`: Elasticsearch searches keep the old generation until the new one is whole.
+    """
+    with backend.rebuilding():
+        feed.reset(store, backend.view_name)
+        return sync_index(store, backend, jurisdictions, progress)

@@ -7,12 +7,11 @@ see the union of all graphs as their default graph, so `SELECT * { ?d a dcat:Dat
 `GRAPH ?g { … }` tells which record a triple comes from. Replacing a changed record is dropping its graph
 and loading the new one.
 
-What changed is known from the record store itself: two triggers on `records` (created here, with the
-`sparql_pending` table) note every record whose `version` moves (created, changed, withdrawn, back again);
-`sync` works through that list in batches and deletes each entry once its graph is written, keeping any
-entry whose version moved again meanwhile. A store that was never synced (or was deleted) is filled from
-every record. Everything here is idempotent: a crash between writing graphs and clearing their entries only
-means those records are written again.
+What changed is known from the record store's change feed (`store.feed`): the SPARQL store is one of its
+views, with its own cursor; `sync` catches up from it in batches, dropping a changed record's graph and
+loading its new one. A store that was never synced (or was deleted) is filled by catching up from the
+feed's start (it holds every record). Everything here is idempotent: a crash between writing graphs and
+moving the cursor only means those records are written again.
 
 The store is created by its first use (a server's first SPARQL query); from then on every harvest syncs it
 after indexing. One process at a time may open it (RocksDB's lock): when a running server's SPARQL worker
@@ -22,7 +21,6 @@ after indexing. One process at a time may open it (RocksDB's lock): when a runni
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,10 @@ from pyoxigraph import NamedNode, RdfFormat
 from ..mappings.catalog_rdf import CatalogInfo, RecordRow, SourceInfo, write_catalog, write_record
 from ..mappings.model import dataset_from_json
 from ..mappings.rdf import Writer
-from ..store import Store, gc_paused
+from ..store import Store, feed, gc_paused
 from ..store import sparql as stored_sparql
+from ..store.core import StoredRecord
+from ..store.feed import Change
 
 log = logging.getLogger("fedcat.sparql")
 SPARQL_DIR = "sparql"
@@ -51,14 +51,6 @@ def _marker(predicate: str) -> str:
 
 class StoreBusy(Exception):
     """Another process holds the SPARQL store (RocksDB allows one writer)."""
-
-
-def ensure_schema(store: Store) -> None:
-    """Create the pending table and its triggers (once per process and store)."""
-    stored_sparql.ensure_pending(store)
-
-
-replace_faulty_triggers = stored_sparql.replace_faulty_triggers
 
 
 def catalog_info_from_store(store: Store, base_url: str, config: Any | None = None) -> CatalogInfo:
@@ -115,36 +107,24 @@ class SparqlStore:
         budget: float | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Write every pending record's graph (all records, the first time); returns how many.
-
-        With `budget` (seconds), stops after the batch that crosses it (a server answering queries meanwhile).
-        """
-        ensure_schema(store)
+        """Apply the change feed's entries since the last sync (every record, the first time); returns how
+        many entries were read. With `budget` (seconds), stops after the batch that crosses it (a server
+        answering queries meanwhile)."""
         state = self.state()
         if state is None:
-            # the first load: every record is queued, then loaded over as many syncs as it takes (a server
-            # loads a big catalogue in slices between queries); a half-made store is started again
+            # the first load: from the feed's start, over as many syncs as it takes (a server loads a big
+            # catalogue in slices between queries); a half-made store is started again
             self.oxigraph.clear()
-            stored_sparql.queue_all(store)
+            feed.reset(store, stored_sparql.VIEW)
             self.oxigraph.load(_marker(_FILLING), RdfFormat.N_QUADS)
             state = "filling"
-        started, done = time.monotonic(), 0
-        while True:
-            with gc_paused():
-                rows = stored_sparql.pending_batch(store, SYNC_BATCH)
-                if not rows:
-                    break
-                self._write(rows, info, replace=state == "synced")
-            stored_sparql.done(store, [(r[0], r[1]) for r in rows])
-            done += len(rows)
-            if progress:
-                progress(len(rows))
-            if budget is not None and time.monotonic() - started > budget:
-                return done
+        view = _SparqlView(self, store, info, filling=state == "filling")
+        done = feed.catch_up(store, view, batch=SYNC_BATCH, budget=budget, progress=progress)
+        caught_up = not feed.changes_after(store, feed.cursor(store, stored_sparql.VIEW), 1)
         if done or state == "filling" or info != self._catalog:  # an idle server's syncs write nothing
             self._write_catalog(info)
             self._catalog = info
-            if state == "filling":
+            if state == "filling" and caught_up:
                 self.oxigraph.remove(
                     pyoxigraph.Quad(_STATE_NODE, NamedNode(_FILLING), _STATE_NODE, _STATE_NODE)
                 )
@@ -152,13 +132,22 @@ class SparqlStore:
             self.oxigraph.flush()
         return done
 
-    def _write(self, rows: list[Any], info: CatalogInfo, *, replace: bool) -> None:
+    def _write(self, records: list[tuple[StoredRecord, bool]], info: CatalogInfo) -> None:
+        """Write the graphs of (record, replace?): a record's graph is named by its dataset IRI and replaced
+        whole; a first load skips the removal of graphs that cannot exist yet."""
         quads: list[str] = []
-        for fedcat_id, _version, live, source_id, srid, first_seen, last_seen, data, uri in rows:
-            if uri and replace:  # a record's graph is named by its dataset IRI; replaced whole
-                self.oxigraph.remove_graph(NamedNode(uri))
-            if live:
-                row = RecordRow(fedcat_id, source_id, srid, first_seen, last_seen, dataset_from_json(data))
+        for record, replace in records:
+            if replace:
+                self.oxigraph.remove_graph(NamedNode(record.uri))
+            if not record.withdrawn:
+                row = RecordRow(
+                    record.id,
+                    record.source_id,
+                    record.source_record_id,
+                    record.first_seen,
+                    record.last_seen,
+                    dataset_from_json(record.dataset),
+                )
                 w = Writer(row.dataset.uri)
                 write_record(w, info, row)
                 name = f" <{row.dataset.uri}> .\n"
@@ -167,8 +156,8 @@ class SparqlStore:
             data = "".join(quads).encode("utf-8", "replace")
             # a transactional load costs ~3 ms a record here (RocksDB's write-ahead log), the bulk loader
             # ~1 ms (it writes sorted files directly): bulk for batches, a transaction for a few records.
-            # Not atomic, but this process is the store's only user and a crash leaves the entries pending.
-            if len(rows) >= BULK_FROM:
+            # Not atomic, but this process is the store's only user and a crash leaves the cursor behind.
+            if len(records) >= BULK_FROM:
                 self.oxigraph.bulk_load(data, RdfFormat.N_QUADS)
             else:
                 self.oxigraph.load(data, RdfFormat.N_QUADS)
@@ -180,6 +169,24 @@ class SparqlStore:
         write_catalog(w, info)
         name = f" <{info.iri}> .\n"
         self.oxigraph.load("".join(line[:-3] + name for line in w.lines).encode("utf-8"), RdfFormat.N_QUADS)
+
+
+class _SparqlView:
+    """The SPARQL store as a view of the change feed (`rescored` entries change nothing it holds)."""
+
+    name = stored_sparql.VIEW
+
+    def __init__(self, sparql: SparqlStore, store: Store, info: CatalogInfo, *, filling: bool) -> None:
+        self.sparql, self.store, self.info, self.filling = sparql, store, info, filling
+
+    def apply(self, changes: list[Change]) -> None:
+        wanted = {c.id: c for c in changes if c.kind != "rescored"}
+        with gc_paused():
+            records = self.store.current(wanted)
+            # while filling, a record's first entry ("created") finds no graph to replace
+            self.sparql._write(
+                [(r, not self.filling or wanted[i].kind != "created") for i, r in records.items()], self.info
+            )
 
 
 def sync_sparql(store: Store, config: Any) -> int | None:

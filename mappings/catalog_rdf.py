@@ -28,7 +28,20 @@ from pyoxigraph import RdfFormat
 from ..redaction import redact_url
 from .model import Dataset
 from .namespaces import DCAT, DCT, FOAF, HYDRA, PREFIXES, XSD
-from .rdf import DOCUMENT, FORMATS, Namespace, Writer, foaf, iri, p, prov, text, typed, write_dataset
+from .rdf import (
+    DOCUMENT,
+    FORMATS,
+    Namespace,
+    Writer,
+    foaf,
+    iri,
+    p,
+    prov,
+    text,
+    typed,
+    with_context,
+    write_dataset,
+)
 
 CATALOG, CATALOG_RECORD = p(DCAT + "Catalog"), p(DCAT + "CatalogRecord")
 _DATASET, _RECORD, _CATALOG = p(DCAT + "dataset"), p(DCAT + "record"), p(DCAT + "catalog")
@@ -210,9 +223,15 @@ def to_format(ntriples: str, fmt: str) -> bytes:
     """N-Triples text as `fmt` ("ttl", "nt", "rdf", "jsonld"), through pyoxigraph's serialisers."""
     if fmt == "nt":
         return ntriples.encode("utf-8")
-    return pyoxigraph.serialize(  # type: ignore[return-value]  # bytes when given no output
-        pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=FORMATS[fmt], prefixes=format_prefixes(fmt)
-    )
+    data = (
+        pyoxigraph.serialize(
+            pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES),
+            format=FORMATS[fmt],
+            prefixes=format_prefixes(fmt),
+        )
+        or b""
+    )  # None only when given an output
+    return with_context(data) if fmt == "jsonld" else data
 
 
 def format_prefixes(fmt: str) -> dict[str, str] | None:

@@ -218,6 +218,7 @@ def _contacts(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> li
     maintainer, else the author (ckanext-dcat's order)."""
     extras = view["extras"]
     dicts = [c for key in ("contact", "contact_points") for c in view.get(key) or () if isinstance(c, dict)]
+    organization = None
     if not dicts:
         for name, email in (
             (extras.get("contact_name"), extras.get("contact_email") or extras.get("contact-email")),
@@ -225,9 +226,53 @@ def _contacts(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> li
             (view.get("author"), view.get("author_email")),
         ):
             if _strings(name) or _strings(email):
+                person = _person(name)
+                if person:  # a JSON object in a text field (EnviDat): its parts, not its text
+                    name, email, organization = (
+                        person["name"],
+                        email or person["email"],
+                        person["affiliation"],
+                    )
                 dicts = [{"name": name, "email": email, "uri": extras.get("contact_uri")}]
                 break
-    return [ContactPoint(**c) for d in dicts if (c := fields.apply("contact_point", d, values))]
+    return [
+        ContactPoint(**c, organization=organization)
+        for d in dicts
+        if (c := fields.apply("contact_point", d, values))
+    ]
+
+
+def _person(value: Any) -> dict[str, str | None] | None:
+    """A person written as JSON in a CKAN text field ('{"given_name": "Ana", "name": "Rossi", "email": …,
+    "affiliation": "WSL"}', or a list of them: the first), None for plain text."""
+    if not isinstance(value, str) or value.strip()[:1] not in ("{", "["):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if isinstance(parsed, list):
+        parsed = next((p for p in parsed if isinstance(p, dict)), None)
+    if not isinstance(parsed, dict):
+        return None
+
+    def text(*keys: str) -> str | None:
+        found = [
+            str(parsed[k]).strip()
+            for k in keys
+            if isinstance(parsed.get(k), str | int) and str(parsed[k]).strip()
+        ]
+        return " ".join(found) or None
+
+    name = text("given_name", "name") or text("full_name") or text("fullname")
+    affiliation = parsed.get("affiliation")
+    if isinstance(affiliation, dict):
+        affiliation = affiliation.get("name")
+    return {
+        "name": name,
+        "email": text("email"),
+        "affiliation": str(affiliation).strip() or None if isinstance(affiliation, str) else None,
+    }
 
 
 def _distribution(

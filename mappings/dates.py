@@ -12,20 +12,21 @@ from functools import lru_cache
 
 from .namespaces import XSD
 
+# Digits are ASCII digits ([0-9], not \d: full-width and other Unicode digits are no date).
 # ISO 8601 and its common deviations: one-digit month/day ("1999-4-4"), a space for "T", an hour-only offset
 # ("+02", PostgreSQL output), a time glued to a partial date ("2002-01T00:00:00": the time is dropped).
 _ISO = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?"
-    r"(?:[T ](?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<frac>[.,]\d+)?)?"
-    r" ?(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+    r"^(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{1,2})(?:-(?P<d>[0-9]{1,2}))?)?"
+    r"(?:[T ](?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?P<frac>[.,][0-9]+)?)?"
+    r" ?(?P<tz>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
 )
-_COMPACT = re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$")
+_COMPACT = re.compile(r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$")
 # 31/12/2019, 31.12.2019, with an optional weekday before and time after (Drupal/DKAN: "jeu, 19/12/2019 - 03:00").
 _SLASHED_DMY = re.compile(
-    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4})"
-    r"(?:\s*-?\s*(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?P<d>[0-9]{1,2})[/.](?P<m>[0-9]{1,2})[/.](?P<y>[0-9]{4})"
+    r"(?:\s*-?\s*(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?)?$"
 )
-_SLASHED_YMD = re.compile(r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$")
+_SLASHED_YMD = re.compile(r"^(?P<y>[0-9]{4})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})$")
 
 
 def _valid(y: int, m: int = 1, d: int = 1) -> bool:

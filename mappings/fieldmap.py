@@ -23,7 +23,7 @@ import yaml
 
 from .dates import normalise_date
 from .model import Text
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, is_iri, licence_text
 
 FIELDMAPS = Path(__file__).parent / "fieldmaps"
 
@@ -84,6 +84,7 @@ KINDS: dict[str, Reader] = {
     "date": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_date(s))), None),
     "int": lambda v, m, lang: _int(v),
     "licence": lambda v, m, lang: m.licence(_first(v)),
+    "licence_text": lambda v, m, lang: licence_text(_first(v)),
     "format": lambda v, m, lang: m.format(_first(v)),
     "media_type": lambda v, m, lang: m.media_type(_first(v)),
     "frequency": lambda v, m, lang: m.frequency(_first(v)),

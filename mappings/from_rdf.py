@@ -14,6 +14,7 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, Triple
 
+from . import geometry, normalise, vocabularies
 from .context import SourceContext
 from .dates import normalise_date
 from .model import (
@@ -44,7 +45,7 @@ from .namespaces import (
     SPDX,
     VCARD,
 )
-from .values import ValueMapper
+from .values import ValueMapper, licence_text
 
 Node = NamedNode | BlankNode | Literal
 TIME = "http://www.w3.org/2006/time#"
@@ -250,6 +251,7 @@ _LOCATION_LABELS = (SKOS + "prefLabel", RDFS + "label", LOCN + "geographicName")
 _VERSIONS = (DCAT + "version", OWL + "versionInfo", ADMS + "version")
 _BYTE_SIZE, _MEDIA_TYPE, _FORMAT = DCAT + "byteSize", DCAT + "mediaType", DCT + "format"
 _ACCESS_URL, _DOWNLOAD_URL = DCAT + "accessURL", DCAT + "downloadURL"
+_FORMAT_DEFINITIONS = (RDFS + "isDefinedBy", _IDENTIFIER, RDF + "value")
 
 
 def _props(graph: Graph, node: Node) -> dict[str, list[Node]]:
@@ -301,8 +303,10 @@ def _iri(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
 
 
 def _date(props: dict[str, list[Node]], predicates: Iterable[str]) -> str | None:
-    value = _literal(props, predicates)
-    return normalise_date(value) if value else None
+    for predicate in predicates:
+        if (objs := props.get(predicate)) and (found := _date1(objs)):
+            return found
+    return None
 
 
 def _texts1(objs: list[Node]) -> list[Text]:
@@ -341,8 +345,11 @@ def _iri1(objs: list[Node]) -> str | None:
 
 
 def _date1(objs: list[Node]) -> str | None:
-    value = _literal1(objs)
-    return normalise_date(value) if value else None
+    """The first of the values that is a date (an empty literal before the real one is common)."""
+    for obj in objs:
+        if isinstance(obj, Literal) and (value := obj.value.strip()) and (found := normalise_date(value)):
+            return found
+    return None
 
 
 def _first(props: dict[str, list[Node]], predicate: str) -> Node | None:
@@ -379,6 +386,13 @@ def label_of(graph: Graph, node: Node) -> str | None:
     if found:
         return found[0].value
     return node.value if isinstance(node, NamedNode) else None
+
+
+def _statement(graph: Graph, node: Node) -> str | None:
+    """A dct:RightsStatement's text: its label, else its dct:description (GeoNetwork's GeoDCAT-AP output)."""
+    if not isinstance(node, Literal) and (found := _texts(_props(graph, node), (_DESCRIPTION,))):
+        return label_of(graph, node) if _texts(_props(graph, node), _LABELS) else found[0].value
+    return label_of(graph, node)
 
 
 def node_iri(node: Node | None) -> str | None:
@@ -441,13 +455,36 @@ def location(graph: Graph, node: Node) -> Location | None:
     if isinstance(node, Literal):
         return Location(label=[Text(node.value.strip(), node.language)]) if node.value.strip() else None
     props = _props(graph, node)
+    bbox, other_bboxes = _encodings(graph, props.get(DCAT + "bbox", ()))
+    shape, other_shapes = _encodings(graph, props.get(LOCN + "geometry", ()))
     return Location(
         uri=node_iri(node),
         label=_texts(props, _LOCATION_LABELS),
-        bbox=_literal(props, (DCAT + "bbox",)),
-        geometry=_literal(props, (LOCN + "geometry",)),
+        bbox=bbox,
+        geometry=shape,
         centroid=_literal(props, (DCAT + "centroid",)),
+        other_bboxes=other_bboxes,
+        other_geometries=other_shapes,
     )
+
+
+def _encodings(graph: Graph, objs: Iterable[Node]) -> tuple[str | None, list[str]]:
+    """Every literal of one extent (WKT, GML, GeoJSON; also inside a locn:Geometry node): the WKT one first,
+    which search filters read, then the others, all kept whatever their order in the document."""
+    found: list[str] = []
+    for obj in objs:
+        if isinstance(obj, Literal):
+            literals = [obj]
+        else:  # a locn:Geometry node carrying its encodings
+            literals = [o for objs in _props(graph, obj).values() for o in objs if isinstance(o, Literal)]
+        for literal_node in literals:
+            value = literal_node.value.strip()
+            if value and value not in found:
+                found.append(value)
+    if not found:
+        return None, []
+    primary = next((v for v in found if geometry.is_wkt(v)), found[0])
+    return primary, [v for v in found if v != primary]
 
 
 def data_service(graph: Graph, node: Node, values: ValueMapper) -> DataService:
@@ -466,12 +503,21 @@ def data_service(graph: Graph, node: Node, values: ValueMapper) -> DataService:
 
 
 def _format_value(graph: Graph, node: Node | None) -> str | None:
-    """dct:format as an IRI, a literal, or a dct:IMT node carrying rdf:value / rdfs:label."""
+    """dct:format / dcat:mediaType as an IRI, a literal, or a node described by what defines it
+    (`rdfs:isDefinedBy` an IANA or EU IRI), its `dct:identifier` ("text/csv") or its rdf:value / label."""
     if node is None:
         return None
     if isinstance(node, BlankNode):
-        return label_of(graph, node)
+        props = _props(graph, node)
+        return _iri(props, _FORMAT_DEFINITIONS) or label_of(graph, node)
     return node.value.strip() or None
+
+
+def _licence_value(graph: Graph, node: Node | None) -> str | None:
+    """dct:license as an IRI, a literal, or a dct:LicenseDocument node known only by its label (GeoDCAT-AP)."""
+    if node is None:
+        return None
+    return node_iri(node) or label_of(graph, node)
 
 
 def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
@@ -488,7 +534,7 @@ def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
     size = _literal1(o) if (o := get(_BYTE_SIZE)) else None
     media_type = _format_value(graph, o[0]) if (o := get(_MEDIA_TYPE)) else None
     raw_format = (_format_value(graph, o[0]) if (o := get(_FORMAT)) else None) or media_type
-    licence_node = o[0] if (o := get(_LICENSE)) else None
+    given_licence = _licence_value(graph, o[0]) if (o := get(_LICENSE)) else None
     return Distribution(
         uri=node_iri(node),
         title=_texts1(o) if (o := get(_TITLE)) else [],
@@ -497,12 +543,9 @@ def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
         download_url=_iris1(o) if (o := get(_DOWNLOAD_URL)) else [],
         format=values.format(raw_format),
         media_type=values.media_type(media_type),
-        licence=values.licence(
-            node_iri(licence_node) or (label_of(graph, licence_node) if licence_node else None)
-        )
-        if licence_node is not None
-        else None,
-        rights=label_of(graph, o[0]) if (o := get(DCT + "rights")) else None,
+        licence=values.licence(given_licence) if given_licence else None,
+        licence_text=licence_text(given_licence),
+        rights=_statement(graph, o[0]) if (o := get(DCT + "rights")) else None,
         byte_size=int(float(size)) if size and size.replace(".", "", 1).isdigit() else None,
         checksum=checksum,
         issued=_date1(o) if (o := get(_ISSUED)) else None,
@@ -535,11 +578,13 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
     props = _props(graph, node)
     get = props.get  # as in `distribution`: one lookup per property, helpers only for those present
     distributions = [distribution(graph, d, values) for d in o] if (o := get(DCAT + "distribution")) else []
-    dataset_licence = _iri1(o) if (o := get(_LICENSE)) else None
-    licence = values.licence(dataset_licence) if dataset_licence else None
+    licence_node = o[0] if (o := get(_LICENSE)) else None
+    given_licence = _licence_value(graph, licence_node)
+    licence = values.licence(given_licence) if given_licence else None
     if licence is None:
         licences = {d.licence for d in distributions if d.licence}
         licence = licences.pop() if len(licences) == 1 else None
+    themes, labels = _themes(graph, get(DCAT + "theme", ()), values)
     other_ids = []
     for adms_id in get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None
@@ -552,7 +597,7 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         identifier=_iris1(o) if (o := get(_IDENTIFIER)) else [],
         other_identifier=other_ids,
         keywords=_keywords(props),
-        themes=values.themes(label_of(graph, t) or "" for t in get(DCAT + "theme", ())),
+        themes=themes,
         publisher=agent(graph, o[0]) if (o := get(DCT + "publisher")) else None,
         creator=agent(graph, o[0]) if (o := get(DCT + "creator")) else None,
         contact_points=[c for n in get(DCAT + "contactPoint", ()) if (c := contact_point(graph, n))],
@@ -561,6 +606,8 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         modified=_date1(o) if (o := get(_MODIFIED)) else None,
         language=[u for v in _iris1(o) if (u := values.language(v))] if (o := get(_LANGUAGE)) else [],
         licence=licence,
+        licence_text=licence_text(given_licence),
+        rights=_statement(graph, o[0]) if (o := get(DCT + "rights")) else None,
         access_rights=values.access_rights(_iri1(o)) if (o := get(_ACCESS_RIGHTS)) else None,
         accrual_periodicity=values.frequency(_iri1(o)) if (o := get(DCT + "accrualPeriodicity")) else None,
         temporal=[p for n in get(DCT + "temporal", ()) if (p := period(graph, n))],
@@ -573,8 +620,31 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         hvd_categories=_iris1(o) if (o := get(DCATAP + "hvdCategory")) else [],
         applicable_legislation=_iris1(o) if (o := get(DCATAP + "applicableLegislation")) else [],
         related=_iris1(o) if (o := get(DCT + "relation")) else [],
+        labels=labels,
         unmapped=values.unmapped,
     )
+
+
+def _themes(
+    graph: Graph, nodes: Iterable[Node], values: ValueMapper
+) -> tuple[list[str], dict[str, list[Text]]]:
+    """dcat:theme: every IRI kept (an EU data theme, INSPIRE, GEMET, AGROVOC…), with the labels the document
+    gives it when no vocabulary of fedcat's knows it; a label naming an EU data theme adds that theme too.
+    A theme given only by a label (literal or blank node) maps through the EU vocabulary, else is noted."""
+    themes: list[str] = []
+    labels: dict[str, list[Text]] = {}
+    for node in nodes:
+        if isinstance(node, NamedNode):
+            uri = node.value.strip()
+            themes.extend(u for u in values.themes([uri]) if u not in themes)
+            texts = _texts(_props(graph, node), _LABELS)
+            if texts and uri in themes and not vocabularies.has_label(uri):
+                labels[uri] = texts
+            for text in texts[:1]:
+                themes.extend(m.uri for m in normalise.theme_uris(text.value) if m.uri not in themes)
+        else:
+            themes.extend(u for u in values.themes([label_of(graph, node) or ""]) if u not in themes)
+    return themes, labels
 
 
 def dataset_subjects(graph: Graph) -> Iterator[Node]:

@@ -129,3 +129,28 @@ def wkt_bbox(wkt: str) -> BBox | None:
         return None
     xs, ys = numbers[0::2], numbers[1::2]
     return valid_bbox(min(xs), min(ys), max(xs), max(ys))
+
+
+# "<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON((…))": GeoSPARQL WKT with its CRS first
+_WKT_WITH_CRS = re.compile(r"^<[^<>\s]+>\s*[A-Za-z]")
+_WKT_START = re.compile(
+    r"^(?:SRID=\d+;\s*)?(?:MULTI)?(?:POINT|LINESTRING|POLYGON|GEOMETRYCOLLECTION)\b", re.I
+)
+
+
+def geometry_syntax(value: str) -> str:
+    """The encoding of a geometry literal, read from its content: "geojson", "gml" or "wkt"."""
+    text = value.lstrip()
+    if text.startswith(("{", "[")):
+        return "geojson"
+    if text.startswith("<") and not _WKT_WITH_CRS.match(text):
+        return "gml"  # an element: <gml:Envelope …>, <gml:Polygon …>
+    return "wkt"
+
+
+def is_wkt(value: str) -> bool:
+    """Whether a literal is WKT (with or without its CRS IRI first), the encoding search filters read."""
+    text = value.lstrip()
+    if _WKT_WITH_CRS.match(text):
+        text = text.split(">", 1)[1].lstrip()
+    return bool(_WKT_START.match(text))

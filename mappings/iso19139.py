@@ -43,8 +43,8 @@ from .context import SourceContext
 from .dates import normalise_date
 from .geometry import bbox_wkt, valid_bbox
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
-from .values import ValueMapper, is_iri
-from .vocabularies import Match
+from .values import ValueMapper, is_iri, is_link
+from .vocabularies import Match, has_label, vocabulary
 
 HERE = Path(__file__).parent
 EU = "http://publications.europa.eu/resource/authority/"
@@ -248,6 +248,7 @@ def dataset_from_iso(
     parties = [_party(record, p) for path in _PARTIES for p in info.iterfind(path, NS)]
     licence, access_rights, rights = _constraints(record, info)
     documentation, distributions = _online(record, element, uri, licence, rights)
+    labels: dict[str, list[Text]] = {}
     return Dataset(
         uri=uri,
         title=record.texts(citation.find("gmd:title", NS)),
@@ -256,7 +257,8 @@ def dataset_from_iso(
         identifier=identifier,
         other_identifier=[i for i in _unique([file_id]) if i not in identifier],
         keywords=_keywords(record, info),
-        themes=_themes(record, info),
+        themes=_themes(record, info, labels),
+        labels=labels,
         publisher=_agent(parties, table.publisher),
         creator=_agent(parties, table.creator),
         contact_points=_contacts(record, element, parties),
@@ -317,7 +319,20 @@ def _keywords(record: Record, info: Element) -> list[Text]:
     return found
 
 
-def _themes(record: Record, info: Element) -> list[str]:
+# thesauri whose keyword IRIs are themes (kept as dcat:theme with the record's label) rather than places
+THEME_NAMESPACES = (
+    "http://inspire.ec.europa.eu/theme/",
+    "https://inspire.ec.europa.eu/theme/",
+    "http://www.eionet.europa.eu/gemet/",
+    "https://www.eionet.europa.eu/gemet/",
+    "http://aims.fao.org/aos/agrovoc/",
+    "http://eurovoc.europa.eu/",
+)
+
+
+def _themes(record: Record, info: Element, labels: dict[str, list[Text]]) -> list[str]:
+    """EU data themes (topic categories, anchored EU themes) and the IRIs of other theme thesauri; `labels`
+    gets the record's labels of IRIs fedcat's vocabularies do not label."""
     themes: list[str] = []
     topics = tables().topic_categories
     for code in _values(info, "gmd:topicCategory"):
@@ -326,10 +341,22 @@ def _themes(record: Record, info: Element) -> list[str]:
             themes.extend(mapped)
         else:
             record.values.note("theme", code)
-    for prop in info.iterfind("gmd:descriptiveKeywords/gmd:MD_Keywords/gmd:keyword", NS):
-        link = href(prop)
-        if link and is_iri(link):  # anchored keywords of the EU data-theme vocabulary itself
-            themes.extend(m.uri for m in normalise.theme_uris(link) if m.confidence == "exact")
+    inspire = vocabulary("inspire-theme")
+    for block in info.iterfind("gmd:descriptiveKeywords/gmd:MD_Keywords", NS):
+        thesaurus = " ".join(_values(block, "gmd:thesaurusName/gmd:CI_Citation/gmd:title")).lower()
+        for prop in block.iterfind("gmd:keyword", NS):
+            link = href(prop)
+            texts = record.texts(prop)
+            if link and is_iri(link):
+                exact = [m.uri for m in normalise.theme_uris(link) if m.confidence == "exact"]
+                if exact:  # anchored keywords of the EU data-theme vocabulary itself
+                    themes.extend(exact)
+                elif link.startswith(THEME_NAMESPACES):  # INSPIRE, GEMET, AGROVOC…: the IRI and its label
+                    themes.append(link)
+                    if texts and not has_label(link):
+                        labels.setdefault(link, texts)
+            elif "inspire" in thesaurus:  # "GEMET - INSPIRE themes, version 1.0" without anchors: by label
+                themes.extend(m.uri for t in texts[:1] if (m := inspire.lookup(t.value)))
     return _unique(themes)
 
 
@@ -506,8 +533,8 @@ def _online(
         url = value(resource.find("gmd:linkage", NS))
         if not url:
             continue
-        if not url.startswith(("http://", "https://")):
-            values.note("distribution_url", url)  # ftp://, file paths, "www.…": kept, not a web address
+        if not is_link(url):
+            values.note("distribution_url", url)  # file paths, "www.…": kept in the report, not a link
             continue
         if (value(resource.find("gmd:function", NS)) or "").lower() in functions:
             documentation.append(url)
@@ -516,7 +543,7 @@ def _online(
         fmt = None
         if protocol and protocol.format:
             fmt = values.format(protocol.format)
-        elif (match := _extension_format(url)) is not None:
+        elif (match := normalise.url_format(url)) is not None:
             fmt = match
         elif len(formats) == 1:
             fmt = formats[0]
@@ -536,15 +563,6 @@ def _online(
             )
         )
     return _unique(documentation), distributions
-
-
-def _extension_format(url: str) -> str | None:
-    """The EU file type a URL's file extension names ("…/roads.zip" -> ZIP), if any."""
-    last = urlsplit(url).path.rsplit("/", 1)[-1]
-    if "." not in last:
-        return None
-    match = normalise.format_uri("." + last.rsplit(".", 1)[-1])
-    return match.uri if match else None
 
 
 def _service(protocol: Protocol, url: str, title: list[Text], uri: str, licence: str | None) -> DataService:

@@ -38,6 +38,7 @@ class ContactPoint(msgspec.Struct, omit_defaults=True):
     email: str | None = None
     url: str | None = None
     phone: str | None = None
+    organization: str | None = None  # the contact's affiliation (vcard:organization-name)
 
 
 class PeriodOfTime(msgspec.Struct, omit_defaults=True):
@@ -51,6 +52,9 @@ class Location(msgspec.Struct, omit_defaults=True):
     bbox: str | None = None  # WKT polygon, as DCAT-AP's dcat:bbox (gsp:wktLiteral)
     geometry: str | None = None
     centroid: str | None = None
+    # the same extent in the other encodings the source gave (GML or GeoJSON beside WKT…): all published
+    other_bboxes: list[str] = []
+    other_geometries: list[str] = []
 
 
 class Checksum(msgspec.Struct, omit_defaults=True):
@@ -80,6 +84,9 @@ class Distribution(msgspec.Struct, omit_defaults=True):
     format: str | None = None  # EU file-type URI when known, else the source's literal
     media_type: str | None = None  # IANA media-type URI
     licence: str | None = None
+    # the source's licence as text when it names no licence fedcat knows and no IRI (published as a
+    # dct:LicenseDocument with that label)
+    licence_text: str | None = None
     rights: str | None = None
     byte_size: int | None = None
     checksum: Checksum | None = None
@@ -101,6 +108,8 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     uri: str
     title: list[Text] = []
     description: list[Text] = []
+    # the description as plain text (Markdown links) when the source wrote HTML: what search and pages read
+    description_text: list[Text] = []
     original_uri: str | None = None
     identifier: list[str] = []
     other_identifier: list[str] = []
@@ -114,6 +123,8 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     modified: str | None = None
     language: list[str] = []
     licence: str | None = None  # the licence of its distributions when they agree; for search facets
+    licence_text: str | None = None  # an unknown licence named only by text (see Distribution)
+    rights: str | None = None  # a rights statement the source makes of the dataset itself (dct:rights)
     access_rights: str | None = None
     accrual_periodicity: str | None = None
     temporal: list[PeriodOfTime] = []
@@ -126,6 +137,8 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     hvd_categories: list[str] = []
     applicable_legislation: list[str] = []
     related: list[str] = []
+    # labels the source itself gives to the IRIs it uses (themes, licences…), per IRI
+    labels: dict[str, list[Text]] = {}
     unmapped: dict[str, list[str]] = {}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from urllib.parse import parse_qsl, urlsplit
 
 from .dates import normalise_date
 from .vocabularies import Match, Vocabulary, canonical_url, fold, is_url, vocabulary
@@ -249,3 +250,23 @@ def clear_caches() -> None:
     fold.cache_clear()
     canonical_url.cache_clear()
     normalise_date.cache_clear()
+
+
+_FORMAT_PARAMETERS = frozenset({"format", "outputformat", "f", "output", "type", "fmt"})
+
+
+@lru_cache(maxsize=65536)
+def url_format(url: str) -> str | None:
+    """The EU file type a URL names: its file's extension ("…/roads.zip"), else a format parameter of its
+    query ("outputFormat=csv", "f=json", "format=geojson"). None when it names none fedcat knows."""
+    parts = urlsplit(url.strip())
+    last = parts.path.rsplit("/", 1)[-1]
+    if "." in last and (found := format_uri("." + last.rsplit(".", 1)[-1])):
+        return found.uri
+    for key, value in parse_qsl(parts.query):
+        # "csv", "SHAPE-ZIP", "application/json; subtype=geojson"
+        if key.lower() in _FORMAT_PARAMETERS and (
+            found := format_uri(value.strip()) or format_uri(value.split(";")[0].strip())
+        ):
+            return found.uri
+    return None

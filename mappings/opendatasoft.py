@@ -36,7 +36,7 @@ from .model import (
     Text,
 )
 from .normalise import format_uri, licence_uri
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, is_iri, licence_text
 
 API = "/api/explore/v2.1"
 SHAPEFILE_LIMIT = 50_000  # records; Opendatasoft exports no Shapefile beyond (udata-ods test-shp-limit)
@@ -282,6 +282,8 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
         contact_points=[ContactPoint(**contact)] if contact else [],
         distributions=distributions,
         licence=licence,
+        # a portal's own licence named only by its label ("Licence d'utilisation de la Métropole")
+        licence_text=licence_text(next(iter(strings(default.get("license"))), None)) if not licence else None,
         temporal=_temporal(dcat, values),
         spatial=_spatial(default, dcat, inspire),
         landing_page=[f"{root}/explore/dataset/{quote(dataset_id, safe='')}/"],

@@ -26,11 +26,13 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
+import msgspec
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 
 from . import vocabularies
 from .dates import xsd_type
+from .geometry import geometry_syntax
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
 from .namespaces import (
     ADMS,
@@ -102,7 +104,7 @@ LEGAL_RESOURCE = eli.LegalResource
 RESOURCE = rdfs.Resource  # DCAT-AP 3.0.0 asks it of URLs (a tautology in RDFS, not without inference)
 CHECKSUM_ALGORITHM = spdx.ChecksumAlgorithm
 _LABEL_LANGUAGES = ("fr", "en")  # concept labels written from fedcat's vocabularies
-_GEOMETRY = {"{": "geoJSONLiteral", "<": "gmlLiteral"}  # first character -> GeoSPARQL datatype (else WKT)
+_GEOMETRY = {"geojson": "geoJSONLiteral", "gml": "gmlLiteral", "wkt": "wktLiteral"}  # GeoSPARQL datatypes
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -229,12 +231,18 @@ class Writer:
                 if cls is not None:
                     self.lines.append(f"{node} {TYPE} {cls} .\n")
 
-    def concepts(self, s: str, pred: str, values: Iterable[str | None]) -> None:
-        """skos:Concept IRIs, with the labels fedcat's vocabularies know (the shapes require one)."""
+    def concepts(
+        self, s: str, pred: str, values: Iterable[str | None], labels: dict[str, list[Text]] | None = None
+    ) -> None:
+        """skos:Concept IRIs, with the labels fedcat's vocabularies know (the shapes require one), else the
+        labels the source gave them (`labels`: IRI -> texts)."""
         for value in values:
             if value and (node := iri(value)) is not None:
                 self.lines.append(f"{s} {pred} {node} .\n")
-                self.lines.extend(_concept_lines(value, node))
+                known = _concept_lines(value, node)
+                self.lines.extend(known)
+                if len(known) == 1 and labels and value in labels:
+                    self.texts(node, skos.prefLabel, labels[value])
 
     def date(self, s: str, pred: str, value: str | None) -> None:
         if value:
@@ -266,6 +274,8 @@ class Writer:
         self.iris(node, vcard.hasURL, [contact.url])
         if contact.phone:
             self.add(node, vcard.hasTelephone, iri("tel:" + contact.phone.replace(" ", "")))
+        if contact.organization:
+            self.add(node, getattr(vcard, "organization-name"), text(contact.organization))
 
     def period(self, s: str, period: PeriodOfTime) -> None:
         node = self.a(self.bnode(), dct.PeriodOfTime)
@@ -286,6 +296,13 @@ class Writer:
         ):
             if value:
                 self.add(node, prop, typed(value, GSP + _geometry_syntax(value)))
+        # the same extent in other encodings: one more dct:Location each (the shapes allow one bbox and one
+        # geometry per location), so that none the source gave is dropped
+        for prop, values in ((dcat.bbox, location.other_bboxes), (locn.geometry, location.other_geometries)):
+            for value in values:
+                other = self.a(self.bnode(), dct.Location)
+                self.add(s, dct.spatial, other)
+                self.add(other, prop, typed(value, GSP + _geometry_syntax(value)))
 
     def controlled(self, s: str, pred: str, value: str | None, cls: str) -> None:
         """A controlled-vocabulary value: its IRI typed `cls`, or for a literal a `cls` node labelled with it."""
@@ -326,7 +343,7 @@ class Writer:
         self.iris(node, dcat.downloadURL, dist.download_url, RESOURCE)
         self.controlled(node, dct.format, dist.format, MEDIA_TYPE_OR_EXTENT)
         self.controlled(node, dcat.mediaType, dist.media_type, MEDIA_TYPE)
-        self.controlled(node, dct.license, dist.licence, LICENSE_DOCUMENT)
+        self.controlled(node, dct.license, dist.licence or dist.licence_text, LICENSE_DOCUMENT)
         if dist.rights:
             rights = self.a(self.bnode(), RIGHTS_STATEMENT)
             self.add(node, dct.rights, rights)
@@ -361,7 +378,7 @@ class Writer:
 
 
 def _geometry_syntax(value: str) -> str:
-    return _GEOMETRY.get(value.lstrip()[:1], "wktLiteral")
+    return _GEOMETRY[geometry_syntax(value)]
 
 
 @lru_cache(maxsize=4096)
@@ -415,7 +432,7 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         w.add(s, adms.identifier, node)
         w.add(node, skos.notation, typed(dataset.original_uri, XSD + "anyURI"))
     w.texts(s, dcat.keyword, dataset.keywords)
-    w.concepts(s, dcat.theme, dataset.themes)
+    w.concepts(s, dcat.theme, dataset.themes, dataset.labels)
     w.agent(s, dct.publisher, dataset.publisher)
     w.agent(s, dct.creator, dataset.creator)
     for contact in dataset.contact_points:
@@ -427,6 +444,18 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     w.date(s, dct.modified, dataset.modified)
     w.iris(s, dct.language, dataset.language, LINGUISTIC_SYSTEM)
     w.controlled(s, dct.accessRights, dataset.access_rights, RIGHTS_STATEMENT)
+    if dataset.licence and not dataset.distributions:
+        # no distribution to carry it (DCAT-AP's place for it): the dataset's own, as DCAT allows
+        w.controlled(s, dct.license, dataset.licence, LICENSE_DOCUMENT)
+    if dataset.rights:
+        rights = w.a(w.bnode(), RIGHTS_STATEMENT)
+        w.add(s, dct.rights, rights)
+        w.add(rights, rdfs.label, text(dataset.rights))
+    if dataset.licence_text and not any(d.licence_text for d in dataset.distributions):
+        # a licence named only by text and no distribution to carry it: a rights statement of the dataset
+        rights = w.a(w.bnode(), RIGHTS_STATEMENT)
+        w.add(s, dct.rights, rights)
+        w.add(rights, rdfs.label, text(dataset.licence_text))
     w.controlled(s, dct.accrualPeriodicity, dataset.accrual_periodicity, FREQUENCY)
     for period in dataset.temporal:
         w.period(s, period)
@@ -466,9 +495,32 @@ def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
     """Triples in one of FORMATS ("ttl", "nt", "rdf", "jsonld"), with the DCAT-AP prefixes."""
     rdf_format = FORMATS[fmt]
     prefixes = PREFIXES if rdf_format in (RdfFormat.TURTLE, RdfFormat.RDF_XML) else None
-    return (
+    data = (
         pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes) or b""
     )  # None: never, without output
+    return with_context(data) if fmt == "jsonld" else data
+
+
+_NAMESPACES = sorted(((ns, prefix) for prefix, ns in PREFIXES.items()), key=lambda p: -len(p[0]))
+_LOCAL_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+
+
+@lru_cache(maxsize=4096)
+def _compact(key: str) -> str:
+    for namespace, prefix in _NAMESPACES:
+        if key.startswith(namespace) and _LOCAL_NAME.match(key[len(namespace) :]):
+            return f"{prefix}:{key[len(namespace) :]}"
+    return key
+
+
+def with_context(expanded: bytes) -> bytes:
+    """pyoxigraph's expanded JSON-LD (a list of nodes, every property a full IRI) with an `@context` of the
+    DCAT-AP prefixes and its property names compacted by them (`dct:title`): the same graph, readable."""
+    nodes = msgspec.json.decode(expanded)
+    if isinstance(nodes, dict):  # already a document with its own context
+        return expanded
+    graph = [{_compact(k): v for k, v in node.items()} for node in nodes]
+    return msgspec.json.encode({"@context": PREFIXES, "@graph": graph})
 
 
 def serialize_ntriples(ntriples: str | bytes, fmt: str = "ttl") -> bytes:

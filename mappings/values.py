@@ -12,9 +12,26 @@ from collections.abc import Callable, Iterable
 from . import normalise
 from .vocabularies import Match
 
+# schemes of links a distribution may give: kept and published, never fetched unless HTTP(S)
+LINK_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
+
 
 def is_iri(value: str) -> bool:
-    return value.startswith(("http://", "https://", "urn:"))
+    return value.startswith(("http://", "https://", "urn:", "ftp://", "ftps://", "sftp://"))
+
+
+def is_link(value: str) -> bool:
+    """A URL a distribution may give for its data (HTTP, FTP…), as opposed to a file path or a bare host."""
+    return value.strip().lower().startswith(LINK_SCHEMES) and len(value.strip()) > 8
+
+
+def licence_text(value: str | None) -> str | None:
+    """A licence as the source wrote it when it names no licence fedcat knows and is not an IRI (the text a
+    `licence_text` field keeps); None otherwise."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    return None if is_iri(text) or normalise.licence_uri(text) else text
 
 
 class ValueMapper:

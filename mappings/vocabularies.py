@@ -166,7 +166,16 @@ def vocabulary(name: str) -> Vocabulary:
 # The C loader when PyYAML has it: the media-type table has ~2,000 entries.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-VOCABULARIES = ("data-theme", "file-type", "licence", "frequency", "language", "access-right")
+VOCABULARIES = (
+    "data-theme",
+    "file-type",
+    "licence",
+    "frequency",
+    "language",
+    "access-right",
+    "inspire-theme",
+    "publisher-type",
+)
 
 
 def label(uri: str, lang: str = "fr") -> str:
@@ -175,4 +184,22 @@ def label(uri: str, lang: str = "fr") -> str:
         found = vocabulary(name).label(uri, lang)
         if found:
             return found
-    return uri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or uri
+    return fallback_label(uri)
+
+
+def has_label(uri: str) -> bool:
+    """Whether one of fedcat's vocabularies labels this IRI."""
+    return any(uri in vocabulary(name).labels for name in VOCABULARIES)
+
+
+_CODE_SEGMENT = re.compile(r"^[A-Za-z]{0,3}[_-]?\d*$")  # "ef", "c_2821", "3138": a code, not a name
+
+
+def fallback_label(uri: str) -> str:
+    """The label of an IRI no vocabulary knows: its last segment when that reads as a name ("odbl",
+    "transport"), else the whole address without its scheme (a code "c_2821", a file "license.json")."""
+    trimmed = uri.strip().rstrip("/")
+    last = trimmed.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    if last and "." not in last and not _CODE_SEGMENT.match(last):
+        return last
+    return trimmed.split("://", 1)[-1] or uri

@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from . import feed
 from .core import Store
+from .feed import Change
 from .schema import AUDIT_FACTS, AUDIT_STATE, statements
 
-_CHANGED = (
-    "SELECT r.id FROM records r LEFT JOIN audit_facts f ON f.id = r.id"
-    " WHERE r.id > ? AND (CASE WHEN r.withdrawn_at IS NULL THEN f.version IS NOT r.version ELSE f.id IS NOT NULL END)"
-    " ORDER BY r.id LIMIT ?"
-)
 _EXTRACT = """
 INSERT INTO audit_facts
-SELECT r.id, r.version, r.source_id,
+SELECT r.id, r.source_id,
     coalesce(json_extract(t, '$.publisher.name'), ''), coalesce(json_extract(t, '$.publisher.identifier'), ''),
     coalesce(json_extract(t, '$.publisher.uri'), ''), coalesce(r.original_uri, r.id), json_extract(t, '$.modified'),
     CASE WHEN json_extract(t, '$.licence') IS NOT NULL THEN json_array(json_extract(t, '$.licence'))
@@ -33,29 +30,43 @@ WHERE r.withdrawn_at IS NULL AND r.id IN ({marks})
 BATCH = 2000  # records re-read per write transaction: a harvest running beside waits at most that long
 
 
+class AuditFacts:
+    """`audit_facts` as a view of the change feed: a changed record's facts are read again (in SQL, but
+    for its families, recognised in Python by `recognise`), a withdrawn record's dropped."""
+
+    name = "audit"
+
+    def __init__(self, store: Store, recognise: Callable[[str], str | None]) -> None:
+        self.store, self.recognise, self.records = store, recognise, 0
+
+    def apply(self, changes: list[Change]) -> None:
+        ids = sorted({c.id for c in changes if c.kind != "rescored"})
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        with self.store.write() as db:
+            db.create_function("audit_families", 1, self.recognise, deterministic=True)
+            db.execute(f"DELETE FROM audit_facts WHERE id IN ({marks})", ids)
+            self.records += db.execute(_EXTRACT.format(marks=marks), ids).rowcount
+
+
 def refresh_facts(store: Store, stamp: str, recognise: Callable[[str], str | None]) -> int:
-    """Bring `audit_facts` up to date with the live records; returns how many records were re-read.
-    `stamp` names what the facts are made with (made again when it changes); `recognise` gives a record's
-    dataset JSON its expected families (a JSON array, or None)."""
+    """Bring `audit_facts` up to date with the change feed; returns how many live records were read again.
+    `stamp` names what the facts are made with (made again from every record when it changes);
+    `recognise` gives a record's dataset JSON its expected families (a JSON array, or None)."""
     with store.write() as db:
-        db.execute(AUDIT_STATE)
+        for statement in statements(AUDIT_STATE):
+            db.execute(statement)
         made = db.execute("SELECT value FROM audit_state WHERE key = 'facts'").fetchone()
         if made is None or made[0] != stamp:  # older facts, or another families table: made again
             db.execute("DROP TABLE IF EXISTS audit_facts")
+            for statement in statements(AUDIT_FACTS):
+                db.execute(statement)
             db.execute("INSERT OR REPLACE INTO audit_state VALUES ('facts', ?)", (stamp,))
-        for statement in statements(AUDIT_FACTS):
-            db.execute(statement)
-    done, last = 0, ""
-    while True:
-        with store.write() as db:
-            db.create_function("audit_families", 1, recognise, deterministic=True)
-            ids = [row[0] for row in db.execute(_CHANGED, (last, BATCH))]
-            if not ids:
-                return done
-            marks = ",".join("?" * len(ids))
-            db.execute(f"DELETE FROM audit_facts WHERE id IN ({marks})", ids)
-            db.execute(_EXTRACT.format(marks=marks), ids)
-        done, last = done + len(ids), ids[-1]
+            db.execute("INSERT OR REPLACE INTO cursors (view, seq) VALUES (?, 0)", (AuditFacts.name,))
+    view = AuditFacts(store, recognise)
+    feed.catch_up(store, view, batch=BATCH)
+    return view.records
 
 
 def source_jurisdictions(store: Store) -> dict[str, str]:

@@ -2,8 +2,8 @@
 
 It holds the sources, their harvest runs (the job reports), every record ever harvested (raw payload and
 its hash, the normalised DCAT-AP dataset, first/last seen, withdrawn-at) and the HTTP validators of fetched
-pages. Each change bumps the record's `version`; the search index is brought up to date from the rows whose
-`indexed_version` lags behind, so a crash between the store and the index is repaired by the next sync.
+pages. Each change bumps the record's `version` and appends an entry to the change feed in the same
+transaction (`store.feed`): every derived view catches up from there.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -42,6 +42,43 @@ def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
+def _versions(db: sqlite3.Connection, ids: list[str]) -> list[tuple[str, int]]:
+    """(id, version) of these records, in the order the store finds them."""
+    found: list[tuple[str, int]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.extend(
+            db.execute(f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        )
+    return found
+
+
+def _append_changes(db: sqlite3.Connection, entries: list[tuple[str, int, str]]) -> list[tuple[str, int]]:
+    """Append (id, version, kind) entries to the change feed, in order, inside the caller's write
+    transaction; returns (id, position). The write lock makes the positions consecutive."""
+    if not entries:
+        return []
+    db.executemany("INSERT INTO changes (id, version, kind) VALUES (?, ?, ?)", entries)
+    last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+    first = last - len(entries) + 1
+    return [(fedcat_id, first + n) for n, (fedcat_id, _version, _kind) in enumerate(entries)]
+
+
+class StoredRecord(NamedTuple):
+    """A record as the change feed's views read it (the dataset left as stored JSON: decoded by the views
+    that need it)."""
+
+    id: str
+    source_id: str
+    source_record_id: str
+    uri: str
+    first_seen: str
+    last_seen: str
+    version: int
+    withdrawn: bool
+    dataset: bytes
+
+
 class Upsert(msgspec.Struct):
     """A new or changed record, ready to write."""
 
@@ -52,6 +89,17 @@ class Upsert(msgspec.Struct):
     raw_media_type: str
     raw_hash: str
     fetch_url: str
+    mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
+
+
+class StoredPayload(NamedTuple):
+    """A live record's payload and dataset as stored, for re-mapping it."""
+
+    id: str
+    source_record_id: str
+    raw: bytes  # decompressed
+    dataset: bytes  # the stored dataset JSON
+    mapping_version: str | None
 
 
 class RunReport(msgspec.Struct, omit_defaults=True):
@@ -276,20 +324,21 @@ class Store:
         """Write one page in one transaction: new/changed records, the unchanged ones seen, the page cache.
 
         `page` is (url, etag, last_modified, next_url, source record ids) for conditional re-fetching.
-        Returns (fedcat id, version) of each record written, for indexing it (`mark_indexed`).
+        Returns (fedcat id, feed position) of each record written: its change feed entry (`store.feed`).
         """
         stamp = now()
-        versions: list[tuple[str, int]] = []
+        written: list[tuple[str, int]] = []
         with self.write() as db:
             if upserts:
                 db.executemany(
                     "INSERT INTO records (id, source_id, source_record_id, uri, original_uri, raw_media_type,"
-                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " raw_hash, fetch_url, first_seen, last_seen, first_run_id, last_run_id, mapping_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (source_id, source_record_id) DO UPDATE SET uri = excluded.uri,"
                     " original_uri = excluded.original_uri, raw_media_type = excluded.raw_media_type,"
                     " raw_hash = excluded.raw_hash, fetch_url = excluded.fetch_url, last_seen = excluded.last_seen,"
-                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1",
+                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL, version = version + 1,"
+                    " mapping_version = excluded.mapping_version",
                     [
                         (
                             u.id,
@@ -304,6 +353,7 @@ class Store:
                             stamp,
                             run_id,
                             run_id,
+                            u.mapping_version,
                         )
                         for u in upserts
                     ],
@@ -313,15 +363,10 @@ class Store:
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
                     [(u.id, zlib.compress(u.raw, 1), dataset_to_json(u.dataset)) for u in upserts],
                 )
-                ids = list(dict.fromkeys(u.id for u in upserts))
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    versions.extend(
-                        db.execute(
-                            f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})",
-                            chunk,
-                        )
-                    )
+                versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
+                written = _append_changes(
+                    db, [(i, v, "created" if v == 1 else "updated") for i, v in versions]
+                )
             if unchanged:
                 db.executemany(
                     "UPDATE records SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
@@ -341,10 +386,13 @@ class Store:
                         zlib.compress(msgspec.json.encode(ids), 1),
                     ),
                 )
-        return [(row[0], row[1]) for row in versions]
+        return written
 
-    def cached_page(self, url: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+    def cached_page(self, url: str, source_id: str) -> dict[str, Any] | None:
+        """What the source's last fetch of `url` gave (another source with the same URL has its own)."""
+        row = self.db.execute(
+            "SELECT * FROM pages WHERE url = ? AND source_id = ?", (url, source_id)
+        ).fetchone()
         if row is None:
             return None
         page = dict(row)
@@ -353,11 +401,16 @@ class Store:
         )
         return page
 
-    def withdraw_unseen(self, source_id: str, run_id: int, max_share: float, force: bool = False) -> int:
+    def withdraw_unseen(
+        self, source_id: str, run_id: int, max_share: float, force: bool = False, window_days: float = 0.0
+    ) -> int:
         """Tombstone the source's live records this (complete) run did not see; refuse a mass withdrawal.
 
-        Returns the number withdrawn; raises MassWithdrawal when the share is over `max_share`.
+        The share counts what runs withdrew within the last `window_days` too (still withdrawn): runs each
+        under the limit must not add up to a mass withdrawal. Returns the number withdrawn; raises
+        MassWithdrawal when the share is over `max_share`.
         """
+        since = (datetime.now(UTC) - timedelta(days=window_days)).isoformat(timespec="seconds")
         with self.write() as db:
             live = db.execute(
                 "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL", (source_id,)
@@ -366,13 +419,30 @@ class Store:
                 "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
                 (source_id, run_id),
             ).fetchone()[0]
-            if unseen and not force and unseen > max_share * live:
-                raise MassWithdrawal(unseen, live, max_share)
-            db.execute(
-                "UPDATE records SET withdrawn_at = ?, version = version + 1 "
-                "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
-                (now(), source_id, run_id),
-            )
+            recent = 0
+            if unseen and window_days > 0:
+                recent = db.execute(
+                    "SELECT COUNT(*) FROM records WHERE source_id = ? AND withdrawn_at >= ?",
+                    (source_id, since.replace("+00:00", "Z")),
+                ).fetchone()[0]
+            if unseen and not force and unseen + recent > max_share * (live + recent):
+                raise MassWithdrawal(unseen, live, max_share, recent, window_days)
+            gone = [
+                row[0]
+                for row in db.execute(
+                    "UPDATE records SET withdrawn_at = ?, version = version + 1 "
+                    "WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ? RETURNING id",
+                    (now(), source_id, run_id),
+                )
+            ]
+            gone.sort()
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'withdrawn' FROM records"
+                    f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                )
             return unseen
 
     def record(self, fedcat_id: str) -> dict[str, Any] | None:
@@ -430,25 +500,79 @@ class Store:
                 }
             last = rows[-1]["id"]
 
-    def pending_index(self, batch: int = 2000) -> list[tuple[str, str, bytes | None, int]]:
-        """Records whose index entry is stale: (id, source_id, dataset JSON or None if withdrawn, version)."""
+    # --- re-mapping (`fedcat remap`) ------------------------------------------------------------------
+
+    def payloads(
+        self, source_id: str, after: int, limit: int, *, not_version: str | None = None
+    ) -> tuple[list[StoredPayload], int]:
+        """Up to `limit` live records of a source after storage position `after` (storage order reads the
+        records' rows and data in sequence), with another mapping version than `not_version` if given;
+        returns them and the position to go on from (the same `after` once there are no more)."""
+        stale = " AND (r.mapping_version IS NULL OR r.mapping_version != ?)" if not_version else ""
         rows = self.db.execute(
-            "SELECT r.id, source_id, CASE WHEN withdrawn_at IS NULL THEN dataset END, version"
-            " FROM records r JOIN record_data d ON d.id = r.id WHERE indexed_version < version LIMIT ?",
-            (batch,),
+            "SELECT r.rowid, r.id, r.source_record_id, d.raw, d.dataset, r.mapping_version"
+            " FROM records r JOIN record_data d ON d.id = r.id"
+            f" WHERE r.source_id = ? AND r.rowid > ? AND r.withdrawn_at IS NULL{stale} ORDER BY r.rowid LIMIT ?",
+            (source_id, after, *((not_version,) if not_version else ()), limit),
         ).fetchall()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        found = [StoredPayload(r[1], r[2], zlib.decompress(r[3]), r[4], r[5]) for r in rows]
+        return found, (rows[-1][0] if rows else after)
 
-    def mark_indexed(self, versions: list[tuple[str, int]]) -> None:
-        with self.write() as db:
-            db.executemany(
-                "UPDATE records SET indexed_version = ? WHERE id = ?", [(v, i) for i, v in versions]
-            )
+    def has_stale_mappings(self, source_id: str, version: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM records WHERE source_id = ? AND withdrawn_at IS NULL"
+                " AND (mapping_version IS NULL OR mapping_version != ?) LIMIT 1",
+                (source_id, version),
+            ).fetchone()
+            is not None
+        )
 
-    def reset_index_marks(self) -> None:
-        """Before a full index rebuild: every record must be indexed again."""
+    def save_remapped(
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[tuple[str, bytes | None]], version: str
+    ) -> list[tuple[str, int]]:
+        """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
+        `remapped` feed entry each), and (id, JSON or None) of those that came out the same: their mapping
+        version is written, and the JSON when given (the same dataset, its lists in another order: no feed
+        entry). Returns (id, feed position) of the changed ones."""
+        written: list[tuple[str, int]] = []
         with self.write() as db:
-            db.execute("UPDATE records SET indexed_version = 0")
+            if changed:
+                db.executemany(
+                    "UPDATE records SET uri = ?, original_uri = ?, version = version + 1, mapping_version = ?"
+                    " WHERE id = ?",
+                    [(d.uri, d.original_uri, version, i) for i, d, _ in changed],
+                )
+                db.executemany(
+                    "UPDATE record_data SET dataset = ? WHERE id = ?", [(j, i) for i, _, j in changed]
+                )
+                versions = _versions(db, [i for i, _, _ in changed])
+                written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
+            if stamped:
+                db.executemany(
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i, _ in stamped]
+                )
+                db.executemany(
+                    "UPDATE record_data SET dataset = ? WHERE id = ?",
+                    [(d, i) for i, d in stamped if d is not None],
+                )
+        return written
+
+    def current(self, ids: Iterable[str]) -> dict[str, StoredRecord]:
+        """The current state of these records (the change feed's views read it), by id; ids not stored
+        are left out."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self.db.execute(
+                "SELECT r.id, source_id, source_record_id, uri, first_seen, last_seen, version,"
+                " withdrawn_at IS NOT NULL, dataset FROM records r JOIN record_data d ON d.id = r.id"
+                f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = StoredRecord(*row[:7], bool(row[7]), row[8])
+        return found
 
     # --- link checks ---------------------------------------------------------------------------------
 
@@ -475,15 +599,26 @@ class Store:
                 found[row["url"]] = {**dict(row), "ok": bool(row["ok"])}
         return found
 
-    def reindex_sources(self, source_ids: Iterable[str]) -> int:
-        """Mark the live records of these sources for re-indexing (their link checks changed)."""
-        ids = list(source_ids)
+    def rescore(self, *, ids: Iterable[str] = (), sources: Iterable[str] = ()) -> int:
+        """A `rescored` feed entry for these live records (by id, or all of these sources'): an input of
+        their derived values changed (link checks, SHACL results, publisher displays), not the records."""
+        ids, sources = list(dict.fromkeys(ids)), list(dict.fromkeys(sources))
+        added = 0
         with self.write() as db:
-            return db.execute(
-                f"UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL"
-                f" AND source_id IN ({','.join('?' * len(ids))})",
-                ids,
-            ).rowcount
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                ).rowcount
+            if sources:
+                added += db.execute(
+                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                    f" WHERE withdrawn_at IS NULL AND source_id IN ({','.join('?' * len(sources))}) ORDER BY id",
+                    sources,
+                ).rowcount
+        return added
 
     def live_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}
@@ -499,9 +634,19 @@ class Store:
 
 
 class MassWithdrawal(Exception):
-    def __init__(self, unseen: int, live: int, max_share: float) -> None:
+    def __init__(
+        self, unseen: int, live: int, max_share: float, recent: int = 0, window_days: float = 0.0
+    ) -> None:
         self.unseen, self.live, self.max_share = unseen, live, max_share
+        if recent:
+            share = (unseen + recent) / max(live + recent, 1)
+            what = (
+                f"{unseen} of {live} records, after {recent} withdrawn within {window_days:g} days "
+                f"({share:.0%} of the source in the window"
+            )
+        else:
+            what = f"{unseen} of {live} records ({unseen / max(live, 1):.0%}"
         super().__init__(
-            f"refused to withdraw {unseen} of {live} records ({unseen / max(live, 1):.0%}, over the "
-            f"{max_share:.0%} limit): the source may be broken; re-run with --force-withdraw if it is real"
+            f"refused to withdraw {what}, over the {max_share:.0%} limit): the source may be broken; "
+            "re-run with --force-withdraw if it is real"
         )

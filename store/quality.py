@@ -25,8 +25,8 @@ def publisher_displays(store: Store) -> dict[tuple[str, str], str]:
 def save_publisher_displays(
     store: Store, displays: dict[tuple[str, str], str], changed: list[tuple[str, str]]
 ) -> None:
-    """Replace the displays, and mark for re-indexing the live records whose publisher names (the stored
-    JSON forms in `changed`, per source) got another display."""
+    """Replace the displays, and append a `rescored` feed entry for the live records whose publisher names
+    (the stored JSON forms in `changed`, per source) got another display."""
     with store.write() as db:
         if changed:  # one scan of the records, however many spellings changed
             db.execute(
@@ -35,10 +35,10 @@ def save_publisher_displays(
             db.execute("DELETE FROM temp.changed_names")
             db.executemany("INSERT OR IGNORE INTO temp.changed_names VALUES (?, ?)", changed)
             db.execute(
-                "UPDATE records SET indexed_version = 0 WHERE id IN (SELECT r.id FROM records r"
+                "INSERT INTO changes (id, version, kind) SELECT r.id, r.version, 'rescored' FROM records r"
                 " JOIN record_data d ON d.id = r.id JOIN temp.changed_names c ON c.source_id = r.source_id"
                 " AND c.form = json_extract(CAST(d.dataset AS TEXT), '$.publisher.name')"
-                " WHERE r.withdrawn_at IS NULL)"
+                " WHERE r.withdrawn_at IS NULL ORDER BY r.id"
             )
             db.execute("DELETE FROM temp.changed_names")
         db.execute("DELETE FROM publisher_names")
@@ -46,16 +46,6 @@ def save_publisher_displays(
             "INSERT INTO publisher_names (source_id, name, display) VALUES (?, ?, ?)",
             [(s, n, d) for (s, n), d in displays.items()],
         )
-
-
-def mark_unscored(store: Store) -> int:
-    """Mark live, indexed records without a quality row for re-indexing (records indexed before quality
-    existed: their documents lack the `quality` facet too)."""
-    with store.write() as db:
-        return db.execute(
-            "UPDATE records SET indexed_version = 0 WHERE withdrawn_at IS NULL AND indexed_version >= version"
-            " AND NOT EXISTS (SELECT 1 FROM quality q WHERE q.id = records.id)"
-        ).rowcount
 
 
 def save_scores(store: Store, scores: Iterable[tuple[str, str, str, Quality]]) -> None:

@@ -1,9 +1,11 @@
 """Every table of the store, in one place, and the migrations that bring an older data dir up to date.
 
-The schema's version is SQLite's `PRAGMA user_version`: 0 is a store made by a release before this module
-(its tables made by whichever module used them first), SCHEMA_VERSION the one this code writes. `migrate`
-runs at each open, in one write transaction, so two processes opening an old store at once upgrade it once;
-a store from a newer fedcat is refused rather than damaged.
+The schema's version is SQLite's `PRAGMA user_version`. `SCHEMA` is the current one: a new store is made
+from it directly. A store written by an earlier release is brought up to date by `MIGRATIONS`, one step
+per version, all in one write transaction at open (two processes opening an old store at once upgrade it
+once; a crash mid-upgrade leaves it as it was). Version 0 is the release before this module, whose
+tables each module made on first use (`_V1` is their DDL, frozen). A store from a newer fedcat is refused
+rather than damaged.
 """
 
 from __future__ import annotations
@@ -11,7 +13,28 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-CORE = """
+# What `fedcat audit` reads of each live record (audit.report); made again when its stamp changes.
+AUDIT_STATE = "CREATE TABLE IF NOT EXISTS audit_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+AUDIT_FACTS = """
+CREATE TABLE IF NOT EXISTS audit_facts (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    publisher TEXT NOT NULL,      -- the publisher's names as stored (JSON); '' when none, as below
+    identifier TEXT NOT NULL,
+    publisher_uri TEXT NOT NULL,
+    dataset TEXT NOT NULL,        -- copies of one dataset share it: the source IRI, else the record id
+    modified TEXT,
+    licences TEXT NOT NULL,       -- JSON array: the dataset's licence, else its distributions'
+    formats TEXT NOT NULL,        -- JSON array: its distributions' formats and media types
+    hvd INTEGER NOT NULL,
+    families TEXT                 -- JSON array of family ids (families.yaml); NULL when none
+);
+CREATE INDEX IF NOT EXISTS audit_facts_by_publisher ON audit_facts (source_id, publisher, identifier, publisher_uri);
+CREATE INDEX IF NOT EXISTS audit_facts_with_families ON audit_facts (id) WHERE families IS NOT NULL;
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS sources (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -58,11 +81,10 @@ CREATE TABLE IF NOT EXISTS records (
     last_run_id INTEGER NOT NULL,
     withdrawn_at TEXT,
     version INTEGER NOT NULL DEFAULT 1,
-    indexed_version INTEGER NOT NULL DEFAULT 0,
+    mapping_version TEXT,  -- mappings.version of the mapping that made its dataset (NULL: an older release's)
     UNIQUE (source_id, source_record_id)
 );
 CREATE INDEX IF NOT EXISTS records_by_run ON records (source_id, last_run_id);
-CREATE INDEX IF NOT EXISTS records_to_index ON records (id) WHERE indexed_version < version;
 CREATE INDEX IF NOT EXISTS records_live ON records (source_id) WHERE withdrawn_at IS NULL;
 -- The record's content, apart from its small, often-updated state: marking a record seen or indexed then
 -- rewrites a ~200-byte row, not its several-KB payload (12x cheaper per record).
@@ -108,31 +130,36 @@ CREATE TABLE IF NOT EXISTS publisher_names (
     display TEXT NOT NULL,
     PRIMARY KEY (source_id, name)
 );
-"""
-
-# What `fedcat audit` reads of each live record (audit.report); made again when its stamp changes.
-AUDIT_STATE = "CREATE TABLE IF NOT EXISTS audit_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-AUDIT_FACTS = """
-CREATE TABLE IF NOT EXISTS audit_facts (
-    id TEXT PRIMARY KEY,
+-- The same dataset harvested from several sources keeps the source's IRI: its duplicates, by this index.
+CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
+-- The change feed (store.feed): one entry per change to a record, written with the change; each derived
+-- view's cursor is the last entry it applied.
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
     version INTEGER NOT NULL,
-    source_id TEXT NOT NULL,
-    publisher TEXT NOT NULL,      -- the publisher's names as stored (JSON); '' when none, as below
-    identifier TEXT NOT NULL,
-    publisher_uri TEXT NOT NULL,
-    dataset TEXT NOT NULL,        -- copies of one dataset share it: the source IRI, else the record id
-    modified TEXT,
-    licences TEXT NOT NULL,       -- JSON array: the dataset's licence, else its distributions'
-    formats TEXT NOT NULL,        -- JSON array: its distributions' formats and media types
-    hvd INTEGER NOT NULL,
-    families TEXT                 -- JSON array of family ids (families.yaml); NULL when none
+    kind TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_facts_by_publisher ON audit_facts (source_id, publisher, identifier, publisher_uri);
-CREATE INDEX IF NOT EXISTS audit_facts_with_families ON audit_facts (id) WHERE families IS NOT NULL;
+CREATE TABLE IF NOT EXISTS cursors (view TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+-- `fedcat validate`'s result of each record (the quality score's DCAT-AP compliance indicator); the
+-- "shacl" view forgets a record's result when the record changes.
+CREATE TABLE IF NOT EXISTS shacl_results (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    conforms INTEGER NOT NULL,
+    source_violations INTEGER NOT NULL,
+    fedcat_violations INTEGER NOT NULL,
+    validated_at TEXT NOT NULL
+);
 """
+    + AUDIT_STATE
+    + AUDIT_FACTS
+)
 
-# `fedcat validate`'s stored results, read by the quality score's DCAT-AP compliance indicator.
-SHACL_RESULTS = """
+# --- what the previous release may have left: its modules made these on first use -------------------------
+
+_V1_OTHERS = """
+CREATE TABLE IF NOT EXISTS audit_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS shacl_results (
     id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -142,28 +169,39 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     fedcat_violations INTEGER NOT NULL,
     validated_at TEXT NOT NULL
 );
-"""
-
-# The linked-data views: the same dataset harvested from several sources keeps the source's IRI, and its
-# duplicates are found by this index.
-LINKED_DATA = """
 CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
 """
-
-# Stores made before `record_data` held raw and dataset in `records`: moved once, in one transaction.
+# Stores made before `record_data` held raw and dataset in `records`: moved once, into today's `records`
+# (whose index marks they then lack: every record is indexed again).
 _RECORD_COLUMNS = (
     "id, source_id, source_record_id, uri, original_uri, raw_media_type, raw_hash, fetch_url, first_seen,"
-    " last_seen, first_run_id, last_run_id, withdrawn_at, version, indexed_version"
+    " last_seen, first_run_id, last_run_id, withdrawn_at, version"
 )
 _SPLIT_RECORDS = f"""
 ALTER TABLE records RENAME TO records_before_split;
 DROP INDEX IF EXISTS records_by_run;
 DROP INDEX IF EXISTS records_to_index;
-{CORE[CORE.index("CREATE TABLE IF NOT EXISTS records (") :]}
+DROP INDEX IF EXISTS records_live;
+DROP INDEX IF EXISTS records_by_original_uri;
+{SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS records (") : SCHEMA.index("CREATE TABLE IF NOT EXISTS pages")]}
 INSERT INTO records ({_RECORD_COLUMNS}) SELECT {_RECORD_COLUMNS} FROM records_before_split;
 INSERT INTO record_data (id, raw, dataset) SELECT id, raw, dataset FROM records_before_split;
 DROP TABLE records_before_split;
 """
+
+# The five ways views tracked changes before the feed: gone in version 2.
+_V1_TRACKING = """
+DROP TRIGGER IF EXISTS sparql_pending_insert;
+DROP TRIGGER IF EXISTS sparql_pending_update;
+DROP TRIGGER IF EXISTS sparql_pending_on_insert;
+DROP TRIGGER IF EXISTS sparql_pending_on_update;
+DROP TABLE IF EXISTS sparql_pending;
+DROP INDEX IF EXISTS records_to_index;
+DROP TABLE IF EXISTS audit_facts;
+DELETE FROM audit_state WHERE key = 'facts';
+ALTER TABLE shacl_results DROP COLUMN version;
+"""
+VIEWS_BEFORE_THE_FEED = ("search", "sparql", "audit", "shacl")
 
 
 def statements(script: str) -> Iterator[str]:
@@ -177,19 +215,69 @@ def statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def _run(db: sqlite3.Connection, script: str) -> None:
+    for statement in statements(script):
+        db.execute(statement)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
+
+
 def _to_1(db: sqlite3.Connection) -> None:
-    """From the previous release's store: raw and dataset out of `records` (very old stores), then every
-    table the modules used to create on first use."""
+    """The previous release's store: raw and dataset out of `records` (very old stores), then every table
+    its modules made on first use."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(records)")}
     if "raw" in columns:
-        for statement in statements(_SPLIT_RECORDS):
-            db.execute(statement)
-    for script in (CORE, AUDIT_STATE + ";", SHACL_RESULTS, LINKED_DATA):
-        for statement in statements(script):
-            db.execute(statement)
+        _run(db, _SPLIT_RECORDS)
+    _run(db, SCHEMA[: SCHEMA.index("-- The change feed")] + _V1_OTHERS)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1]  # MIGRATIONS[n] goes from n to n + 1
+def _to_2(db: sqlite3.Connection) -> None:
+    """The change feed replaces the views' own change tracking. The feed starts with one entry per record
+    and every view's cursor after them (the views were up to date with the store), followed by an entry for
+    each record some view had still to apply: not indexed, pending for SPARQL, never scored, or with a
+    SHACL result of an older version (forgotten here). The audit facts are made again from the feed."""
+    _run(db, SCHEMA)  # the feed's tables (the others exist: IF NOT EXISTS)
+    db.execute(
+        "INSERT INTO changes (id, version, kind) SELECT id, version,"
+        " CASE WHEN withdrawn_at IS NULL THEN 'created' ELSE 'withdrawn' END FROM records ORDER BY rowid"
+    )
+    db.executemany(
+        "INSERT OR REPLACE INTO cursors (view, seq) SELECT ?, coalesce(max(seq), 0) FROM changes",
+        [(view,) for view in VIEWS_BEFORE_THE_FEED if view != "audit"],
+    )
+    marked = "indexed_version" in {row[1] for row in db.execute("PRAGMA table_info(records)")}
+    stale = [
+        "SELECT id FROM records WHERE indexed_version < version" if marked else "SELECT id FROM records",
+        "SELECT id FROM records r WHERE withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM quality q WHERE q.id = r.id)",
+    ]
+    if _has_table(db, "sparql_pending"):
+        stale.append("SELECT id FROM sparql_pending")
+    db.execute(
+        f"INSERT INTO changes (id, version, kind) SELECT id, version, 'updated' FROM records"
+        f" WHERE id IN ({' UNION '.join(stale)}) ORDER BY id"
+    )
+    db.execute(
+        "DELETE FROM shacl_results WHERE NOT EXISTS"
+        " (SELECT 1 FROM records r WHERE r.id = shacl_results.id AND r.version = shacl_results.version)"
+    )
+    _run(db, _V1_TRACKING)
+    if marked:
+        db.execute("ALTER TABLE records DROP COLUMN indexed_version")
+    _run(db, SCHEMA)  # audit_facts again, in its new form
+
+
+def _to_3(db: sqlite3.Connection) -> None:
+    """Each record's mapping version: unknown (NULL) for what an earlier release mapped."""
+    if "mapping_version" not in {row[1] for row in db.execute("PRAGMA table_info(records)")}:
+        db.execute("ALTER TABLE records ADD COLUMN mapping_version TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1, _to_2, _to_3]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -207,8 +295,11 @@ def migrate(db: sqlite3.Connection) -> int:
                 f"the store is at schema version {found}, this fedcat knows up to {SCHEMA_VERSION}: "
                 "upgrade fedcat, or use another data dir"
             )
-        for step in MIGRATIONS[found:]:
-            step(db)
+        if found == 0 and not _has_table(db, "records"):
+            _run(db, SCHEMA)  # a new store
+        else:
+            for step in MIGRATIONS[found:]:
+                step(db)
         if found != SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:

@@ -55,3 +55,18 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the recorded corpus is not available (expected at {CORPUS})")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """`fedcat demo` harvested into a data dir, not served: (its sources file, its data dir). Read only."""
+    import socket
+
+    from fedcat.cli import main
+
+    data = tmp_path_factory.mktemp("demo")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["demo", "--no-serve", "--port", str(port), "--data-dir", str(data)]) == 0
+    return data / "demo-sources.yaml", data

@@ -285,7 +285,12 @@ def test_harvest_fixture_is_what_the_tests_assume(site: Site) -> None:
 
 
 def test_health_reports_store_size_and_backend(site: Site) -> None:
-    assert get(site, "/health") == {"status": "ok", "datasets": len(SPECS), "index": "embedded"}
+    assert get(site, "/health") == {
+        "status": "ok",
+        "datasets": len(SPECS),
+        "index": "embedded",
+        "search": {"backend": "embedded", "status": "ok"},
+    }
 
 
 def test_openapi_documents_every_parameter(site: Site) -> None:
@@ -537,8 +542,8 @@ def test_bad_date_is_a_400_naming_the_parameter(site: Site, parameter: str, valu
         ({"q": "x" * 1001}, "q"),
     ],
 )
-def test_invalid_values_are_422_naming_the_parameter(site: Site, params: dict, parameter: str) -> None:
-    body = get(site, "/api/datasets", params, status=422)
+def test_invalid_values_are_400_naming_the_parameter(site: Site, params: dict, parameter: str) -> None:
+    body = get(site, "/api/datasets", params, status=400)
     assert error_parameters(body) == [parameter]
     assert body["detail"].startswith("invalid parameter(s): " + parameter)
 
@@ -561,7 +566,13 @@ def test_dataset_record_with_provenance(site: Site) -> None:
     assert record["id"] == spec.fedcat_id
     dataset = record["dataset"]
     assert dataset["uri"] == f"{BASE_URL}/datasets/{spec.fedcat_id}"
-    assert ["Qualité de l'air", "fr"] in dataset["title"] and ["Air quality", "en"] in dataset["title"]
+    # the titles in the shape of the search items' title_i18n, and the item's best title beside them
+    assert dataset["title"] == [
+        {"value": "Qualité de l'air", "lang": "fr"},
+        {"value": "Air quality", "lang": "en"},
+    ]
+    item = next(i for i in search(site, q="air")["items"] if i["id"] == spec.fedcat_id)
+    assert record["title_i18n"] == item["title_i18n"] == dataset["title"] and record["title"] == item["title"]
     assert dataset["themes"] == [THEME + "ENVI", THEME + "HEAL"]
     assert len(dataset["distributions"]) == 2
     assert record["labels"][THEME + "ENVI"] == vocabularies.label(THEME + "ENVI")
@@ -633,7 +644,7 @@ def test_harvest_list_newest_first_and_by_source(site: Site) -> None:
 def test_harvest_list_of_unknown_source_is_a_404(site: Site) -> None:
     body = get(site, "/api/harvests", {"source": "nowhere"}, status=404)
     assert error_parameters(body) == ["source"] and "nowhere" in body["detail"]
-    assert error_parameters(get(site, "/api/harvests", {"limit": 0}, status=422)) == ["limit"]
+    assert error_parameters(get(site, "/api/harvests", {"limit": 0}, status=400)) == ["limit"]
 
 
 def test_harvest_report(site: Site) -> None:
@@ -661,7 +672,7 @@ def test_harvest_report(site: Site) -> None:
 
 def test_unknown_or_malformed_run_id(site: Site) -> None:
     assert error_parameters(get(site, "/api/harvests/99999", status=404)) == ["run_id"]
-    assert error_parameters(get(site, "/api/harvests/latest", status=422)) == ["run_id"]
+    assert error_parameters(get(site, "/api/harvests/latest", status=400)) == ["run_id"]
 
 
 # --- no loss, robustness -----------------------------------------------------------------------------
@@ -680,7 +691,7 @@ def test_withdrawn_record_is_still_served(portal: PortalServer, tmp_path: Path) 
 
     gone = client.get(f"/api/datasets/{kept[0].fedcat_id}").json()
     assert gone["withdrawn_at"] is not None and gone["last_run_id"] == first.run_id
-    assert gone["dataset"]["title"][0] == ["Vélos en libre-service", "fr"]
+    assert gone["dataset"]["title"][0] == {"value": "Vélos en libre-service", "lang": "fr"}
     assert client.get(f"/api/datasets/{kept[0].fedcat_id}/raw").status_code == 200
     page = client.get("/api/datasets").json()
     assert page["total"] == 3 and kept[0].fedcat_id not in [i["id"] for i in page["items"]]

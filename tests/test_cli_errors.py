@@ -77,6 +77,7 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
         ([], "the following arguments are required: command"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["harvest", "nope", *where], "no source 'nope'"),
+        (["remap", "nope", *where], "no source 'nope'"),
         (["harvest", "--config", str(h["root"] / "missing.yaml")], "cannot read the file"),
         (["serve", "--port", "-5", *where], "expected a whole number from 1 to 65535, got '-5'"),
         (["serve", "--port", "99999", *where], "got '99999'"),

@@ -150,8 +150,9 @@ def test_sigterm_stops_fedcat_run_after_a_whole_page(tmp_path, portal, capsys):
     assert process.returncode == 0, stderr
     logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     messages = [entry["message"] for entry in logs]
-    assert messages[0].startswith("fedcat run: 1 sources scheduled, 1 caught up")
-    assert logs[0]["caught_up"] == ["ville"]
+    [start] = [entry for entry in logs if entry.get("event") == "start"]
+    assert start["message"].startswith("fedcat run: 1 sources scheduled, 1 caught up")
+    assert start["caught_up"] == ["ville"]
     assert "fedcat run: stopping (runs end their current page)" in messages
     assert messages[-1] == "fedcat run: stopped"
 

@@ -366,7 +366,10 @@ def test_licences_access_rights_services_and_extents(portal, catalogue):
     period = element.find(".//gmd:temporalElement//{*}TimePeriod", NS)
     begin, end = (period.find(f"{{*}}{p}Position").text.strip()[:10] for p in ("begin", "end"))
     assert [(p.start, p.end) for p in dataset.temporal] == [(begin, end)]
-    assert dataset.themes == [EU + "data-theme/AGRI"]  # topic category "farming"
+    assert dataset.themes[0] == EU + "data-theme/AGRI"  # topic category "farming"
+    # the record's INSPIRE theme keywords (gmx:Anchor) are kept as theme IRIs too, labelled by fedcat's table
+    inspire = dataset.themes[1:]
+    assert inspire and all(t.startswith("http://inspire.ec.europa.eu/theme/") for t in inspire)
     assert dataset.unmapped["hierarchy_level"] == ["series"]  # kept: the model has no dataset series
 
 

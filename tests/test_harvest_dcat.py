@@ -62,6 +62,12 @@ def test_corpus_file_harvests_every_dataset(path, portal, catalogue):
         assert store.count() == 0
         return
     datasets = set(reference.subjects(RDF.type, DCAT.Dataset))
+    if not datasets and not set(reference.subjects(RDF.type, DCAT.Catalog)):
+        # not a catalogue at all (a JSON-LD context, a lone data service): a failed run saying so
+        assert result.status == "failed", result.message
+        assert "no dcat:Catalog or dcat:Dataset found" in result.message
+        assert store.count() == 0
+        return
     assert result.status in ("complete", "partial"), result.message
     if result.status == "partial":  # only a next link leaving the local origin may stop the walk
         assert "leaves the source's origin" in result.message
@@ -246,9 +252,10 @@ def test_mass_withdrawal_is_refused(portal, catalogue):
     config = config_for(source("ville", url))
     harvest(config, store, backend)
     portal.routes.clear()
-    empty = hydra_pages([], "unused%d", 1)  # a catalogue page with no dataset at all
+    # a catalogue with no dataset at all (an empty document would not be a catalogue: a failed run)
     portal.add(
-        "/ville/catalog.ttl?page=1", empty.get(1, b"") or b"@prefix dcat: <http://www.w3.org/ns/dcat#> .\n"
+        "/ville/catalog.ttl?page=1",
+        b"@prefix dcat: <http://www.w3.org/ns/dcat#> .\n<https://ville.example/catalog> a dcat:Catalog .\n",
     )
     [result] = harvest(config, store, backend)
     assert result.status == "partial"

@@ -8,6 +8,7 @@ server, a record lost), within a bound measured in the test.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import resource
@@ -19,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -226,12 +228,14 @@ class HostileSource:
     (its own peak memory, measured by the kernel) must end with a clear status, within its budget, and
     leave every record harvested before alive."""
 
-    def __init__(self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20) -> None:
+    def __init__(
+        self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20, **settings: Any
+    ) -> None:
         self.server, self.fmt = server, fmt
         self.data_dir = tmp_path / "data"
         self.source = Portal(server)
         self.pages = {}
-        datasets = generated_datasets(self.source.base, count)
+        datasets = self.datasets = generated_datasets(self.source.base, count)
         # two pages: the hostile one replaces the second, the first stays good
         self.page_urls = [self.source.base + f"/catalog.{fmt}?page={n}" for n in (1, 2)]
         for number, body in hydra_pages(
@@ -242,7 +246,11 @@ class HostileSource:
         self.config.write_text(
             yaml.safe_dump(
                 {
-                    "settings": {"base_url": BASE_URL, "http": {"run_budget": RUN_BUDGET, "retries": 0}},
+                    "settings": {
+                        "base_url": BASE_URL,
+                        "http": {"run_budget": RUN_BUDGET, "retries": 0},
+                        **settings,
+                    },
                     "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": self.page_urls[0]}],
                 }
             )
@@ -638,7 +646,10 @@ def test_a_run_id_beyond_sqlite_integers_is_not_found(sparql_site):
     client, _ = sparql_site
     for run_id in (2**63, 2**64 + 5, 10**30):
         response = client.get(f"/api/harvests/{run_id}")
-        assert response.status_code in (404, 422), (run_id, response.status_code)
+        assert response.status_code in (404, 400), (
+            run_id,
+            response.status_code,
+        )  # 400: any refused parameter
 
 
 # --- 9. deep nesting fails its page, on time ---------------------------------------------------------------
@@ -689,3 +700,131 @@ def test_deep_blank_nodes_within_the_bound_are_harvested(tmp_path, portal):
     run = source.harvest()
     assert run.status == "complete", run
     assert len(source.live()) == 11  # page 1's ten datasets, and the deep one that replaced page 2's ten
+
+
+# --- 8. conditional GET: validators belong to a source and stand only for records held --------------------------
+
+
+def test_a_second_source_with_the_same_url_gets_every_record(tmp_path, portal, catalogue):
+    store, backend = catalogue
+    source = Portal(portal)
+    source.publish(generated_datasets(source.base, 12))
+
+    def config(*ids: str):
+        return parse_config(
+            {
+                "settings": {"base_url": BASE_URL},
+                "sources": [{"id": i, "name": i, "type": "dcat", "url": source.url} for i in ids],
+            }
+        )
+
+    [first] = harvest(config("ville"), store, backend)
+    assert first.status == "complete" and store.count("ville") == 12
+    # the same portal added again under another id (a mirror, a renamed source): it must get the records
+    [again] = harvest(config("ville", "ville-bis"), store, backend, ["ville-bis"])
+    assert again.status == "complete"
+    assert store.count("ville-bis") == 12 and again.counts["created"] == 12
+    # the first source still gets its 304 and keeps its records
+    [unchanged] = harvest(config("ville", "ville-bis"), store, backend, ["ville"])
+    assert unchanged.status == "complete" and unchanged.counts["unchanged"] == 12
+    assert store.count("ville") == 12
+
+
+# --- 7. one huge record fails alone ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "size", "cap"),
+    [({}, 3_000_000, "max_literal_chars"), ({"max_record_bytes": 1_000_000}, 2_000_000, "max_record_bytes")],
+)
+def test_a_huge_record_fails_alone_and_is_kept_for_review(tmp_path, portal, settings, size, cap):
+    source = HostileSource(tmp_path, portal, fmt="ttl", **settings)
+    page = list(source.datasets[10:])
+    page[3] = msgspec.structs.replace(page[3], description=[Text("é" * size, "fr")])
+    [body] = hydra_pages(page, source.source.base + "/catalog.ttl?page=%d", 100, "ttl").values()
+    source.serve(2, body)
+    run = source.harvest()
+    assert run.status == "complete", run  # the others are all read
+    assert cap in run.message and "kept for review in rejected/ville/" in run.message
+    assert run.peak_mb < PEAK_MB
+    assert source.live() == source.before  # the huge one keeps its last good version
+    kept = list((source.data_dir / "rejected" / "ville").iterdir())
+    assert len(kept) == 1 and len(gzip.decompress(kept[0].read_bytes())) > size
+    store = Store(source.data_dir / "fedcat.db")
+    try:
+        longest = max(len(t.value) for r in store.iter_records() for t in r["dataset"].description)
+    finally:
+        store.close()
+    assert longest < 1000
+
+
+# --- 12. withdrawals add up over a window ----------------------------------------------------------------------
+
+
+def test_successive_withdrawals_under_the_limit_do_not_add_up(portal, catalogue):
+    """Four runs each withdrawing 40% of what is left (under the 50% guard) once withdrew 86%."""
+    store, backend = catalogue
+    source = Portal(portal)
+    datasets = generated_datasets(source.base, 50)
+    config = config_for(source.url)
+    source.publish(datasets)
+    assert harvest(config, store, backend)[0].status == "complete"
+    left = datasets
+    statuses = []
+    for _ in range(4):
+        left = left[: int(len(left) * 0.6)]
+        source.publish(left)
+        [run] = harvest(config, store, backend)
+        statuses.append(run.status)
+    assert statuses[0] == "complete"  # 40%: under the limit
+    assert "partial" in statuses and "within 7 days" in run.message
+    assert store.count("ville") >= 25  # never more than half of the source gone within the window
+    # a real shrinking is taken when forced
+    [forced] = harvest(config, store, backend, force_withdraw=True)
+    assert forced.status == "complete" and store.count("ville") == len(left)
+
+
+# --- 11. smaller ones ----------------------------------------------------------------------------------------
+
+
+def test_a_source_serving_endless_pages_is_cut_at_the_page_cap(tmp_path, portal):
+    source = HostileSource(tmp_path, portal, fmt="ttl", max_pages=5)
+
+    def endless(request):
+        number = int(request.query["page"][0])
+        [body] = hydra_pages(
+            generated_datasets(source.source.base, 1), source.source.base + "/catalog.ttl?page=%d", 1
+        ).values()
+        following = source.source.base + f"/catalog.ttl?page={number + 1}&n={number}"
+        return Reply(
+            body.replace(b"hydra:totalItems", b"hydra:next <" + following.encode() + b"> ; hydra:totalItems"),
+            "text/turtle",
+        )
+
+    portal.routes.pop("/ville/catalog.ttl?page=2", None)
+    portal.handle("/ville/catalog.ttl", endless)
+    run = source.harvest()
+    assert run.status == "partial" and "max_pages" in run.message, run
+    assert source.live() == source.before
+
+
+@pytest.mark.parametrize("value", ["２０２４-０１-１５", "٢٠٢٤-01-15", "20２4", "１５/０１/２０２４"])
+def test_unicode_digits_are_no_date(value):
+    from fedcat.mappings.dates import normalise_date
+
+    assert normalise_date(value) is None
+
+
+# --- 10. a public GET never fetches from the internet -----------------------------------------------------------
+
+
+def test_validation_without_installed_shapes_never_fetches(sparql_site, monkeypatch):
+    client, victim = sparql_site
+    monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
+    monkeypatch.setenv("FEDCAT_SHAPES_PUBLISHER", victim.url("/DCAT-AP/releases/"))
+    dataset = client.get("/api/datasets", params={"page_size": 1}).json()["items"][0]["id"]
+    response = client.get(f"/datasets/{dataset}/validation")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("the DCAT-AP shapes are not installed")
+    assert "127.0.0.1" not in response.text  # no exception text, no address
+    assert victim.log == []

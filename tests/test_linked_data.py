@@ -214,7 +214,7 @@ def test_extension_overrides_accept(site, ids, ext, media_type):
     response = client.get(f"/datasets/{fedcat_id}.{ext}", headers={"accept": "image/png"})
     assert response.status_code == 200
     assert response.headers["content-type"].split(";")[0] == media_type
-    assert "vary" not in response.headers
+    assert "accept" not in response.headers.get("vary", "").lower().replace("accept-encoding", "")
     titles = {str(t) for t in graph_of(response).objects(None, DCTERMS.title)}
     assert "Budget primitif de la ville" in titles
 
@@ -385,7 +385,7 @@ def test_page_size_is_capped(site):
     view = graph.value(CATALOG, HYDRA.view)
     assert str(view).endswith("page=1&page_size=1000")
     assert len(set(graph.objects(CATALOG, DCAT.dataset))) == store.count()
-    assert client.get("/catalog.ttl?page_size=0").status_code == 422
+    assert client.get("/catalog.ttl?page_size=0").status_code == 400
 
 
 def test_catalogue_negotiates_and_rejects_unknown_parameters(site):

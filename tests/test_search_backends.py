@@ -2,10 +2,17 @@
 
 Expected values are computed here, in plain Python, from the documents themselves (which documents a
 filter or date range keeps, facet counts over all hits), never from a backend.
+
+The backends: embedded (tantivy), sqlite (FTS5) and elasticsearch, on the node whose URL is in
+FEDCAT_TEST_ELASTICSEARCH_URL (`.ci/elasticsearch start` prints it; `.ci/run` sets it). Without it the
+Elasticsearch cases are skipped and say why. Each Elasticsearch case has indices of its own, dropped when
+the module ends.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,10 +31,47 @@ from fedcat.indexer.backend import (
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
 
+ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
+ES_PREFIX = "fedcat-test-"
+
+
+def elasticsearch_url() -> str:
+    """The test node's URL, or skip: `.ci/elasticsearch start` prints it (`.ci/run` exports it)."""
+    if not ES_URL:
+        pytest.skip(
+            "no Elasticsearch node: set FEDCAT_TEST_ELASTICSEARCH_URL (`.ci/elasticsearch start` prints it)"
+        )
+    pytest.importorskip("elasticsearch", reason="the `elasticsearch` client is not installed")
+    return ES_URL
+
+
+def elasticsearch_backend(tmp: Path) -> SearchBackend:
+    """An Elasticsearch backend with an index of its own per test directory (reopened by the same one)."""
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    prefix = ES_PREFIX + hashlib.sha1(str(tmp).encode()).hexdigest()[:12]
+    return ElasticsearchBackend(elasticsearch_url(), index_prefix=prefix)
+
+
 BACKENDS: dict[str, Callable[[Path], SearchBackend]] = {
     "embedded": lambda tmp: EmbeddedBackend(tmp / "tantivy", writer_heap=50_000_000, writer_threads=1),
     "sqlite": lambda tmp: SqliteFtsBackend(tmp / "fts.db"),
+    "elasticsearch": elasticsearch_backend,
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_test_indices() -> Iterator[None]:
+    """The test indices go when the module ends (the node outlives the tests)."""
+    yield
+    if ES_URL:
+        from elasticsearch import Elasticsearch
+
+        with Elasticsearch(ES_URL) as client:
+            for index in client.indices.get(index=ES_PREFIX + "*", allow_no_indices=True).body:
+                client.indices.delete(index=index, ignore_unavailable=True)
+
+
 THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 CSV, JSON, SHP = (
     f"http://publications.europa.eu/resource/authority/file-type/{f}" for f in ("CSV", "JSON", "SHP")
@@ -547,24 +591,41 @@ PARITY_QUERIES = [
 ]
 
 
+def _filled(make: Callable[[Path], SearchBackend], tmp: Path) -> SearchBackend:
+    backend = make(tmp)
+    backend.upsert(CORPUS)
+    backend.commit()
+    return backend
+
+
 @pytest.fixture(scope="module")
-def both(tmp_path_factory) -> Iterator[dict[str, SearchBackend]]:
-    backends = {name: make(tmp_path_factory.mktemp(f"parity-{name}")) for name, make in BACKENDS.items()}
-    for backend in backends.values():
-        backend.upsert(CORPUS)
-        backend.commit()
-    yield backends
-    for backend in backends.values():
-        backend.close()
+def reference(tmp_path_factory) -> Iterator[SearchBackend]:
+    """The embedded engine holding CORPUS: every other backend must answer as it does."""
+    backend = _filled(BACKENDS["embedded"], tmp_path_factory.mktemp("parity-embedded"))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module", params=[name for name in BACKENDS if name != "embedded"])
+def other(request, tmp_path_factory) -> Iterator[SearchBackend]:
+    backend = _filled(BACKENDS[request.param], tmp_path_factory.mktemp(f"parity-{request.param}"))
+    yield backend
+    backend.close()
 
 
 @pytest.mark.parametrize("query", PARITY_QUERIES, ids=lambda q: repr(q.q[:20]) if q.q else "no words")
-def test_backends_agree_on_totals_facets_and_date_order(both: dict[str, SearchBackend], query) -> None:
-    embedded, sqlite = (both[name].search(query) for name in ("embedded", "sqlite"))
-    assert embedded.total == sqlite.total
-    assert facets_of(embedded) == facets_of(sqlite)
-    if query.sort != "relevance" or not query.q:
-        assert embedded.ids == sqlite.ids
+def test_backends_agree_on_totals_facets_and_date_order(
+    reference: SearchBackend, other: SearchBackend, query
+) -> None:
+    expected, got = reference.search(query), other.search(query)
+    assert got.total == expected.total
+    assert facets_of(got) == facets_of(expected)
+    if query.sort != "relevance" or not query.q or other.name == "elasticsearch":
+        assert got.ids == expected.ids  # Lucene's BM25 over the same terms: the same relevance order here
+    else:  # FTS5 ranks by its own bm25 (whole-row lengths): the same hits, another order
+        assert set(all_ids(other, q=query.q, filters=query.filters)) == set(
+            all_ids(reference, q=query.q, filters=query.filters)
+        )
 
 
 def skewed(n: int, seed: int = 11) -> list[SearchDocument]:
@@ -606,8 +667,8 @@ def test_facet_counts_stay_exact_across_many_segments_and_values(tmp_path: Path,
         backend.close()
 
 
-def test_parity_queries_mostly_have_hits(both: dict[str, SearchBackend]) -> None:
-    with_hits = [q for q in PARITY_QUERIES if both["embedded"].search(q).total > 0]
+def test_parity_queries_mostly_have_hits(reference: SearchBackend) -> None:
+    with_hits = [q for q in PARITY_QUERIES if reference.search(q).total > 0]
     assert len(with_hits) > len(PARITY_QUERIES) * 0.6  # agreement on empty results would prove little
 
 
@@ -616,3 +677,19 @@ def test_an_index_of_another_schema_is_refused_not_misread(tmp_path: Path) -> No
     (tmp_path / "fedcat-schema-version").write_text("1 publisher,theme\n")
     with pytest.raises(ValueError, match="rebuild"):
         EmbeddedBackend(tmp_path)
+
+
+def test_elasticsearch_terms_are_the_embedded_analyzers_terms() -> None:
+    """The Elasticsearch backend analyses text word by word from a cache: the same terms as the
+    analyzers on the whole text, for every field of every document and the odd strings, even when the
+    cache is emptied along the way (limit 50)."""
+    from fedcat.indexer.elasticsearch import TermCache
+    from fedcat.indexer.embedded import analyze_field
+
+    terms = TermCache(limit=50)
+    texts = [getattr(d, f) for d in CORPUS for f in ("title", "description", "keywords_text")] + ODD_QUERIES
+    texts += ["l'½ œuvre\u00a0Ærø — vélos\u2003hôpitaux", "x" * 80 + " court"]  # odd spaces, long tokens
+    for text in texts:
+        fr, en = terms(text)
+        assert fr.split() == analyze_field(text, "fr"), text
+        assert en.split() == analyze_field(text, "en"), text

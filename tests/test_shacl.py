@@ -25,7 +25,7 @@ from fedcat.indexer import derived
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sparql import catalog_info_from_store
 from fedcat.mappings.rdf import repair_iri
-from fedcat.store import Store
+from fedcat.store import Store, feed
 from fedcat.validation import shacl
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF
 
@@ -404,7 +404,8 @@ def test_cli_export_and_validate(harvested, tmp_path, capsys):
     assert {i for i, conforms in stored.items() if not conforms} == set(body["by_dataset"]) & set(stored)
     # the quality score reads them, and the validated records wait for the next index sync to be re-scored
     assert derived.shacl_results(store, list(stored)) == stored
-    stale = {row[0] for row in store.db.execute("SELECT id FROM records WHERE indexed_version < version")}
+    at = feed.cursor(store, "search")
+    stale = {c.id for c in feed.changes_after(store, at, 10_000) if c.kind == "rescored"}
     assert set(stored) <= stale
 
 

@@ -63,6 +63,14 @@ OWN_NODES = ("#record", "#source-record", "#publisher")  # fragments of IRIs fed
 CONFLICTS = {"dcat-ap-3.0.0": {("locn:geometry", "class"), ("locn:geometry", "nodeKind")}}
 
 
+# what a public request is told when the shapes are not installed (never an exception's text: it could
+# quote paths or the publisher's answer)
+NOT_INSTALLED = (
+    "the DCAT-AP shapes are not installed (or not readable) on this server; its operator installs them with "
+    "`fedcat validate` (which caches them in the data dir) or points FEDCAT_SHAPES_DIR at a copy"
+)
+
+
 class ShapesError(Exception):
     """The shapes could not be found, fetched or read."""
 
@@ -104,8 +112,10 @@ def cached_shapes(
     *,
     publisher: str | None = None,
     fetch: Callable[[str], bytes] | None = None,
+    may_fetch: bool = True,
 ) -> list[Path]:
-    """The profile's files in `cache_dir/<profile>/`, fetched from the publisher the first time.
+    """The profile's files in `cache_dir/<profile>/`, fetched from the publisher the first time (unless
+    `may_fetch` is false: a public request never makes the server fetch; it gets NOT_INSTALLED).
 
     `publisher` replaces the SEMIC base URL (tests serve the corpus copies on 127.0.0.1); `fetch` replaces
     the HTTP GET. Each file is checked to parse as Turtle before it is kept, and written atomically.
@@ -116,6 +126,8 @@ def cached_shapes(
     for remote in _profile(profile):
         target = folder / remote.rsplit("/", 1)[1]
         if not target.is_file():
+            if not may_fetch:
+                raise ShapesError(NOT_INSTALLED)
             url = base + remote
             body = (fetch or _fetcher(base))(url)
             try:
@@ -157,7 +169,10 @@ def _fetcher(base: str) -> Callable[[str], bytes]:
 
 
 def resolve_shapes(
-    profile: str = DEFAULT_PROFILE, paths: Iterable[Path | str] = (), data_dir: Path | None = None
+    profile: str = DEFAULT_PROFILE,
+    paths: Iterable[Path | str] = (),
+    data_dir: Path | None = None,
+    may_fetch: bool = True,
 ) -> list[Path]:
     """`--shapes` when given, else `$FEDCAT_SHAPES_DIR`, else the data dir's cache (fetched on first use)."""
     paths = list(paths)
@@ -167,7 +182,7 @@ def resolve_shapes(
         return shape_files(profile, paths)
     if data_dir is None:
         raise ShapesError("no shapes: pass --shapes DIR or a data dir to cache them in")
-    return cached_shapes(profile, data_dir / "shapes")
+    return cached_shapes(profile, data_dir / "shapes", may_fetch=may_fetch)
 
 
 @dataclass(frozen=True)
@@ -532,8 +547,9 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
 # --- stored results (for the quality score's DCAT-AP compliance indicator) --------------------------------
 
 
-def save_results(store: Any, part: Report) -> int:
-    """Store each checked dataset's result (at the record's current version); returns how many."""
+def save_results(store: Any, part: Report, as_of: int) -> int:
+    """Store each checked dataset's result; `as_of` is the change feed's head before the records were read
+    (`store.feed.head`): a record changed since loses its result. Returns how many."""
     per_dataset: dict[str, Counter[str]] = {i: Counter() for i in part.checked}
     for finding in part.violations():
         for dataset in finding.datasets:
@@ -543,9 +559,9 @@ def save_results(store: Any, part: Report) -> int:
         ShaclResult(i, part.profile, not sum(c.values()), c["source"], c["fedcat"])
         for i, c in per_dataset.items()
     ]
-    return stored_shacl.save(store, results)
+    return stored_shacl.save(store, results, as_of)
 
 
 def stored_conformance(store: Any, ids: Iterable[str]) -> dict[str, bool]:
-    """id -> whether its last validation found no violation, for records not changed since (by version)."""
+    """id -> whether its last validation found no violation, for records not changed since."""
     return stored_shacl.conformance(store, ids)

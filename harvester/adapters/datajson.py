@@ -143,28 +143,65 @@ def is_html(content: bytes) -> bool:
 
 
 def catalogue_datasets(stream: JsonStream) -> Iterator[tuple[Any, bool]]:
-    """(dataset, from a series?) for every dataset of a data.json document, in document order.
+    """(dataset, repeated on purpose?) for every dataset of a data.json document, in document order.
 
-    Reads `dataset[]` one value at a time; DCAT-US 3.0 nested `catalog[]` and `datasetSeries[]` (whose
-    `seriesMember`, `first` and `last` repeat the same datasets) are small and read whole.
+    Reads `dataset[]` one value at a time; DCAT-US 3.0 nested `catalog[]`, `datasetSeries[]` (whose
+    `seriesMember`, `first` and `last` repeat the same datasets) and `service[].servesDataset[]` are small and
+    read whole. A document that is one bare Dataset object is that one dataset; a document with none of these
+    is a HarvestError saying what it is not (a run of 0 datasets and no message would look complete).
     """
     if stream.peek() == "[":  # a bare array of datasets: some exporters drop the envelope
         yield from ((item, False) for item in stream.items())
         stream.end()
         return
+    found_container = False
+    top: dict[str, Any] = {}
     for key in stream.members():
         if key == "dataset" and stream.peek() == "[":
+            found_container = True
             yield from ((item, False) for item in stream.items())
         elif key == "dataset":  # null, or one object instead of a list
+            found_container = True
             yield from ((item, False) for item in as_list(stream.value()))
         elif key == "catalog":
+            found_container = True
             yield from _nested(stream.value())
         elif key == "datasetSeries":
+            found_container = True
             for series in as_list(stream.value()):
                 yield from _series(series)
+        elif key == "service":
+            found_container = True
+            yield from _served(stream.value())
         else:
-            stream.value()  # catalogue-level fields: not needed per dataset
+            top[key] = stream.value()  # catalogue-level fields (or the fields of one bare dataset)
     stream.end()
+    if found_container:
+        return
+    if _is_dataset(top):
+        yield top, False
+        return
+    keys = ", ".join(sorted(top)[:8]) or "none"
+    raise HarvestError(
+        f"{stream.url}: no `dataset` array, `catalog` or `service` found, nor one Dataset object: this is not a "
+        f"DCAT-US data.json catalogue (top-level keys: {keys})"
+    )
+
+
+def _is_dataset(value: dict[str, Any]) -> bool:
+    kind = str(value.get("@type") or "").lower()
+    if kind:
+        return kind.endswith("dataset")
+    return bool(value.get("title")) and (value.get("identifier") is not None or value.get("@id") is not None)
+
+
+def _served(services: Any) -> Iterator[tuple[Any, bool]]:
+    """The datasets DCAT-US 3.0 data services serve (they may repeat datasets listed in `dataset[]`)."""
+    for service in as_list(services):
+        if isinstance(service, dict):
+            yield from (
+                (item, True) for item in as_list(service.get("servesDataset")) if isinstance(item, dict)
+            )
 
 
 def _nested(catalogues: Any, depth: int = 0) -> Iterator[tuple[Any, bool]]:
@@ -174,6 +211,7 @@ def _nested(catalogues: Any, depth: int = 0) -> Iterator[tuple[Any, bool]]:
         yield from ((item, False) for item in as_list(catalogue.get("dataset")))
         for series in as_list(catalogue.get("datasetSeries")):
             yield from _series(series)
+        yield from _served(catalogue.get("service"))
         yield from _nested(catalogue.get("catalog"), depth + 1)
 
 

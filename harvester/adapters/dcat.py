@@ -32,7 +32,7 @@ from ...mappings import from_rdf
 from ...mappings.context import SourceContext
 from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
-from ...mappings.namespaces import DCT, HYDRA
+from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ..http import HarvestError
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
@@ -81,7 +81,7 @@ def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
 def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
     # untrusted pages: entities and nesting are bounded before any parser sees them
     if rdf_format == RdfFormat.RDF_XML:
-        check_xml(content, base_iri)
+        check_xml(content, base_iri, what="RDF/XML")
     elif rdf_format == RdfFormat.JSON_LD:
         check_json_depth(content, url=base_iri)
     elif rdf_format in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.N3):
@@ -159,6 +159,8 @@ def read_page(
 ) -> Page:
     """Parse one page and split it into records (their parsed form kept for the mapping)."""
     graph = parse_graph(content, rdf_format, base_iri)
+    if number == 1:
+        _check_is_catalogue(graph, url)
     records = [
         RawRecord(
             source_record_id=record_id(graph, node),
@@ -179,6 +181,20 @@ def read_page(
         last_modified=last_modified,
         total=total_items(graph),
     )
+
+
+def _check_is_catalogue(graph: Graph, url: str) -> None:
+    """A first page with no dcat:Dataset and no dcat:Catalog is not a catalogue: a failed run saying so,
+    rather than a complete run of 0 datasets and no message."""
+    if next(from_rdf.dataset_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
+        return
+    services = len(graph.subjects_of_type(DCAT + "DataService"))
+    if services:
+        raise HarvestError(
+            f"{url}: no dcat:Catalog or dcat:Dataset found, only {services} dcat:DataService(s): fedcat "
+            "harvests datasets (and the data services their distributions name), not stand-alone services"
+        )
+    raise HarvestError(f"{url}: no dcat:Catalog or dcat:Dataset found: this is not a DCAT catalogue")
 
 
 def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:

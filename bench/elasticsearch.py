@@ -1,0 +1,174 @@
+"""Elasticsearch beside the embedded engine on the same documents, in the same run.
+
+    .ci/elasticsearch start                                   # a local node (prints its URL)
+    python bench/elasticsearch.py --url http://127.0.0.1:9200 # 100,000 documents (a few minutes)
+    python bench/elasticsearch.py --size 1000000              # the issue's 1M figure (tens of minutes)
+
+Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
+a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
+Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, then the alias
+switch), so its rate includes fedcat's own text analysis, the JSON encoding and the HTTP requests. Then
+each engine answers the same queries with every facet counted (`bench/search.py`'s choice: a rare word, a
+common word, three words, each with and without a filter, and every document), timed through the
+backend: p50 and p95 over --reps after a warm-up. Elasticsearch queries go through the Python client with
+the node's default caches (the request cache is not used for searches with hits, so repeated queries do
+not hit it). Totals are checked equal between engines.
+
+The node's URL: --url, else FEDCAT_TEST_ELASTICSEARCH_URL or FEDCAT_ELASTICSEARCH_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+# Run as a script, this file's folder comes first on sys.path and its name would hide the client package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+try:
+    from fedcat.bench.search import _choose_queries, _load, _remove, _time_queries, generate_documents
+    from fedcat.indexer.backend import SearchBackend, SearchDocument
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+    from fedcat.indexer.embedded import EmbeddedBackend
+except ImportError as exc:  # run from a checkout without `pip install -e '.[elasticsearch]'`
+    sys.exit(f"fedcat with its elasticsearch extra is not importable ({exc}): pip install -e '.[test]' first")
+
+PREFIX = "fedcat-bench"
+
+
+def _write_corpus(path: Path, size: int, seed: int) -> None:
+    """The generated documents as JSON lines, once, so that generating them is timed in neither engine."""
+    encode = msgspec.json.Encoder().encode
+    with path.open("wb") as out:
+        for doc in generate_documents(size, seed):
+            out.write(encode(doc) + b"\n")
+
+
+def _read_corpus(path: Path) -> Iterator[SearchDocument]:
+    decode = msgspec.json.Decoder(SearchDocument).decode
+    with path.open("rb") as lines:
+        for line in lines:
+            yield decode(line)
+
+
+def _fill(backend: SearchBackend, corpus: Path, batch: int, commit_every: int) -> float:
+    """Index the corpus file's documents in batches; returns the seconds taken (commits included)."""
+    docs = _read_corpus(corpus)
+    started = time.perf_counter()
+    done = 0
+    while chunk := list(itertools.islice(docs, batch)):
+        backend.upsert(chunk)
+        done += len(chunk)
+        if done % commit_every < batch:
+            backend.commit()
+    backend.commit()
+    return time.perf_counter() - started
+
+
+def _embedded(path: Path, corpus: Path) -> tuple[EmbeddedBackend, float]:
+    _remove(path)
+    backend = EmbeddedBackend(path, answer_cache=0)  # the engine, not the kept answers
+    seconds = _fill(backend, corpus, batch=5_000, commit_every=50_000)
+    backend.close()  # waits for merges: the searches below run on the settled index
+    return EmbeddedBackend(path, answer_cache=0), seconds
+
+
+def _elasticsearch(url: str, corpus: Path) -> tuple[ElasticsearchBackend, float]:
+    backend = ElasticsearchBackend(
+        url, index_prefix=PREFIX, request_cache=False
+    )  # the engine, not kept answers
+    started = time.perf_counter()
+    with backend.rebuilding():  # what `fedcat reindex` does: a new generation, then the alias switch
+        _fill(backend, corpus, batch=5_000, commit_every=50_000)
+    seconds = time.perf_counter() - started
+    # force-merge to one segment, as an index at rest ends up: searches do not time merging leftovers
+    backend.client.options(request_timeout=3600).indices.forcemerge(index=backend.alias, max_num_segments=1)
+    return backend, seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL") or os.environ.get("FEDCAT_ELASTICSEARCH_URL"),
+    )
+    parser.add_argument(
+        "--size", type=int, default=100_000, help="documents (1000000 for the issue's figure)"
+    )
+    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--cap", type=float, default=30.0, help="seconds at most per query series")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, help="where the embedded index goes (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep both indexes afterwards")
+    args = parser.parse_args(argv)
+    if not args.url:
+        sys.exit("no Elasticsearch node: pass --url (`.ci/elasticsearch start` starts one and prints it)")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedcat-bench-es-"))
+    print(
+        f"fedcat Elasticsearch benchmark: {args.size:,} documents, seed {args.seed}, node {args.url}; {_load()}"
+    )
+
+    corpus = workdir / f"corpus-{args.size}-{args.seed}.jsonl"
+    started = time.perf_counter()
+    _write_corpus(corpus, args.size, args.seed)
+    print(f"generated {args.size:,} documents in {time.perf_counter() - started:.1f} s (not timed below)")
+    embedded, embedded_s = _embedded(workdir / "tantivy", corpus)
+    print(f"embedded       indexed in {embedded_s:7.1f} s = {args.size / embedded_s:9,.0f} docs/s; {_load()}")
+    elastic, elastic_s = _elasticsearch(args.url, corpus)
+    print(
+        f"elasticsearch  indexed in {elastic_s:7.1f} s = {args.size / elastic_s:9,.0f} docs/s "
+        f"(bulk, generation {elastic.live_generation()}); {_load()}"
+    )
+    print(f"bulk rate ratio elasticsearch / embedded: {embedded_s / elastic_s:.2f}")
+
+    queries = _choose_queries(embedded, args.size)
+    results = {
+        name: _time_queries(backend, queries, args.reps, args.warmup, args.cap)
+        for name, backend in (("embedded", embedded), ("elasticsearch", elastic))
+    }
+    print(
+        f"\nqueries, every facet counted, ms through the backend ({args.reps} reps after {args.warmup} warm-up); {_load()}"
+    )
+    print(
+        f"{'query':44} {'hits':>9} {'emb p50':>8} {'emb p95':>8} {'es p50':>8} {'es p95':>8} {'p95 es/emb':>10}"
+    )
+    for label in queries:
+        e, s = results["embedded"][label], results["elasticsearch"][label]
+        assert e["hits"] == s["hits"], (label, e["hits"], s["hits"])
+        print(
+            f"{label[:44]:44} {e['hits']:9,} {e['p50']:8.1f} {e['p95']:8.1f} {s['p50']:8.1f} {s['p95']:8.1f} "
+            f"{s['p95'] / e['p95']:10.2f}"
+        )
+    landing = queries["no words (all documents)"]
+    kept = {
+        "embedded": EmbeddedBackend(workdir / "tantivy"),
+        "elasticsearch": ElasticsearchBackend(args.url, index_prefix=PREFIX),
+    }
+    for name, backend in kept.items():  # fedcat's defaults: broad answers kept until the index changes
+        timed = _time_queries(backend, {"landing": landing}, args.reps, args.warmup, args.cap)["landing"]
+        print(
+            f"landing page with the answers kept (default), {name:13}: p50 {timed['p50']:.2f} ms, p95 {timed['p95']:.2f} ms"
+        )
+        backend.close()
+    worst = max(r["p95"] for r in results["elasticsearch"].values())
+    print(f"elasticsearch worst p95: {worst:.1f} ms; totals equal to the embedded engine's on every query")
+    embedded.close()
+    if not args.keep:
+        elastic.client.indices.delete(index=f"{PREFIX}-datasets-*")
+        _remove(workdir / "tantivy")
+        corpus.unlink()
+    elastic.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""What every mapping's dataset goes through last, whatever its source type: the rules that hold for a class
+of values rather than for one platform's field.
+
+- a licence the source states for the dataset is the licence of its distributions that state none;
+- a licence named only by text (no known licence, no IRI) is kept as that text, on the dataset and on the
+  distributions that name no licence of their own, and cleared where a licence IRI is known;
+- a distribution without a format gets the one its download URL names (extension or `format=` parameter);
+- a description written in HTML gets its plain-text form beside it (`description_text`).
+"""
+
+from __future__ import annotations
+
+from .model import Dataset, Text
+from .normalise import url_format
+from .text import has_markup, plain_text
+
+
+def finish(dataset: Dataset) -> Dataset:
+    if dataset.licence:
+        dataset.licence_text = None
+    elif dataset.licence_text:
+        dataset.licence_text = plain_text(dataset.licence_text)
+    for dist in dataset.distributions:
+        if not dist.licence and not dist.licence_text and dataset.licence:
+            dist.licence = dataset.licence  # said of the dataset: the licence of each of its distributions
+        if dist.licence:
+            dist.licence_text = None
+        elif dist.licence_text:
+            dist.licence_text = plain_text(dist.licence_text)
+        elif dataset.licence_text and not dataset.licence:
+            dist.licence_text = dataset.licence_text
+        if not dist.format:
+            dist.format = next((f for url in dist.download_url if (f := url_format(url))), None)
+    if not dataset.licence and not dataset.licence_text:
+        texts = {d.licence_text for d in dataset.distributions if d.licence_text}
+        if len(texts) == 1 and all(d.licence_text or d.licence for d in dataset.distributions):
+            dataset.licence_text = texts.pop()
+    if any(has_markup(t.value) for t in dataset.description):
+        dataset.description_text = [Text(plain_text(t.value), t.lang) for t in dataset.description]
+    return dataset

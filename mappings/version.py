@@ -1,0 +1,38 @@
+"""MAPPING_VERSION: what today's mappings are, stored with each record mapped by them.
+
+A record mapped by another version is re-mapped from its stored payload (`fedcat remap`, and by every
+harvest of its source for the records it did not re-fetch), so that an improved alias or vocabulary
+reaches records whose payload never changes. The version is the code's own number (bump MAPPING_CODE when
+a mapping function's code changes what it makes of a payload) and a digest of the data files the mappings
+read: the vocabulary tables, the field maps and the ISO topic categories. Editing a table is enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+from . import vocabularies
+
+MAPPING_CODE = 1
+
+
+def _data_files() -> list:
+    tables = vocabularies.TABLES
+    return sorted(
+        [
+            *tables.glob("*.yaml"),
+            *(tables / "fieldmaps").glob("*.yaml"),
+            tables / "aliases" / "iso-topic-categories.yaml",
+        ]
+    )
+
+
+@cache
+def mapping_version() -> str:
+    """`<code>.<digest of the data files>`, computed once a process (a few ms)."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in _data_files():
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{MAPPING_CODE}.{digest.hexdigest()}"

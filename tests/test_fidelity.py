@@ -1,0 +1,426 @@
+"""Metadata a curator would keep: each class of loss found on real catalogues (issue 15, items 1-8), on
+records written here in the same shapes, mapped by the real mappings and written as the real RDF export."""
+
+from __future__ import annotations
+
+import json
+
+import pyoxigraph
+import pytest
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.mappings import vocabularies
+from fedcat.mappings.context import SourceContext
+from fedcat.mappings.rdf import dataset_ntriples
+from fedcat.mappings.registry import mapping_for
+from fedcat.mappings.text import plain_text
+
+URI = "https://fedcat.example/datasets/x"
+EU = "http://publications.europa.eu/resource/authority/"
+IANA = "http://www.iana.org/assignments/media-types/"
+GSP = "http://www.opengis.net/ont/geosparql#"
+DCT = "http://purl.org/dc/terms/"
+DCAT = "http://www.w3.org/ns/dcat#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+GMD, GCO, GMX = (
+    "http://www.isotc211.org/2005/gmd",
+    "http://www.isotc211.org/2005/gco",
+    "http://www.isotc211.org/2005/gmx",
+)
+XLINK = "http://www.w3.org/1999/xlink"
+PREFIXES = f"""@prefix dcat: <{DCAT}> . @prefix dct: <{DCT}> . @prefix rdfs: <{RDFS}> .
+@prefix skos: <{SKOS}> . @prefix locn: <http://www.w3.org/ns/locn#> . @prefix gsp: <{GSP}> .
+"""
+
+
+def from_turtle(turtle: str):
+    """Map the one dataset of a Turtle document as a `dcat` source does (through its stored N-Triples)."""
+    from fedcat.harvester.adapters.dcat import read_page
+
+    page = read_page((PREFIXES + turtle).encode(), pyoxigraph.RdfFormat.TURTLE, "https://x.test/", "u", 1)
+    [record] = page.records
+    return mapping_for("dcat")(record.payload, URI, SourceContext("s", "https://x.test/"), None)
+
+
+def from_json(source_type: str, item: dict, **options):
+    payload = json.dumps(item).encode()
+    return mapping_for(source_type)(payload, URI, SourceContext("s", "https://portal.test", options), None)
+
+
+def iso(body: str, distribution: str = "") -> bytes:
+    return f"""<gmd:MD_Metadata xmlns:gmd="{GMD}" xmlns:gco="{GCO}" xmlns:gmx="{GMX}" xmlns:xlink="{XLINK}">
+      <gmd:fileIdentifier><gco:CharacterString>rec-1</gco:CharacterString></gmd:fileIdentifier>
+      <gmd:identificationInfo><gmd:MD_DataIdentification>
+        <gmd:citation><gmd:CI_Citation><gmd:title><gco:CharacterString>Réseau</gco:CharacterString></gmd:title>
+        </gmd:CI_Citation></gmd:citation>
+        <gmd:abstract><gco:CharacterString>Un jeu</gco:CharacterString></gmd:abstract>
+        {body}
+      </gmd:MD_DataIdentification></gmd:identificationInfo>
+      <gmd:distributionInfo><gmd:MD_Distribution>{distribution}</gmd:MD_Distribution></gmd:distributionInfo>
+    </gmd:MD_Metadata>""".encode()
+
+
+def online(url: str, protocol: str = "") -> str:
+    proto = (
+        f"<gmd:protocol><gco:CharacterString>{protocol}</gco:CharacterString></gmd:protocol>"
+        if protocol
+        else ""
+    )
+    return f"""<gmd:transferOptions><gmd:MD_DigitalTransferOptions><gmd:onLine><gmd:CI_OnlineResource>
+      <gmd:linkage><gmd:URL>{url}</gmd:URL></gmd:linkage>{proto}
+    </gmd:CI_OnlineResource></gmd:onLine></gmd:MD_DigitalTransferOptions></gmd:transferOptions>"""
+
+
+def from_iso(xml: bytes):
+    return mapping_for("csw")(xml, URI, SourceContext("s", "https://csw.test"), None)
+
+
+def graph_of(dataset) -> pyoxigraph.Store:
+    store = pyoxigraph.Store()
+    store.bulk_load(dataset_ntriples(dataset).encode(), pyoxigraph.RdfFormat.N_TRIPLES)
+    return store
+
+
+def objects(store: pyoxigraph.Store, subject, predicate: str) -> list:
+    return [q.object for q in store.quads_for_pattern(subject, pyoxigraph.NamedNode(predicate), None)]
+
+
+def labels_of_licences(dataset) -> set[str]:
+    """The rdfs:label of every dct:LicenseDocument the export gives the dataset's distributions."""
+    store = graph_of(dataset)
+    found = set()
+    for dist in objects(store, pyoxigraph.NamedNode(URI), DCAT + "distribution"):
+        for licence in objects(store, dist, DCT + "license"):
+            found |= {o.value for o in objects(store, licence, RDFS + "label")}
+    return found
+
+
+# --- 1. licence text that names no known licence -------------------------------------------------------
+
+
+def test_a_licence_document_known_only_by_its_label_is_published_with_that_label():
+    dataset = from_turtle("""
+      <https://x.test/d> a dcat:Dataset ; dct:title "Arbres" ;
+        dcat:distribution [ a dcat:Distribution ; dcat:accessURL <https://x.test/a.csv> ;
+          dct:license [ a dct:LicenseDocument ; rdfs:label "Conditions d'utilisation de la Ville"@fr ] ] .
+    """)
+    [dist] = dataset.distributions
+    assert dist.licence is None and dist.licence_text == "Conditions d'utilisation de la Ville"
+    assert labels_of_licences(dataset) == {"Conditions d'utilisation de la Ville"}
+
+
+@pytest.mark.parametrize(
+    "package, expected",
+    [
+        # CKAN's "other" licences: the title is what the publisher chose to say
+        (
+            {"license_id": "other-closed-ville", "license_title": "Licence de la Ville de Brest"},
+            "Licence de la Ville de Brest",
+        ),
+        ({"license_id": "ville-brest", "license_title": ""}, "ville-brest"),
+    ],
+)
+def test_ckan_licence_without_a_known_meaning_keeps_its_title(package, expected):
+    item = {
+        "id": "p1",
+        "name": "p1",
+        "title": "Arbres",
+        "resources": [{"url": "https://x.test/a.csv"}],
+        **package,
+    }
+    dataset = from_json("ckan", item)
+    assert dataset.licence is None and dataset.licence_text == expected
+    assert labels_of_licences(dataset) == {expected}
+
+
+def test_a_known_licence_stays_the_eu_licence_and_no_text_is_added():
+    item = {
+        "id": "p1",
+        "title": "Arbres",
+        "license_id": "odc-odbl",
+        "resources": [{"url": "https://x.test/a.csv"}],
+    }
+    dataset = from_json("ckan", item)
+    assert dataset.licence == EU + "licence/ODC_BL" and dataset.licence_text is None
+    assert dataset.distributions[0].licence_text is None
+
+
+def test_data_json_licence_text_in_html_is_kept_as_clean_text_and_a_dataset_without_distribution_gets_rights():
+    item = {
+        "identifier": "d1",
+        "title": "Bushfire",
+        "license": "<div><p>Use of this data is subject to the <b>ACT Government</b> terms.</p></div>",
+    }
+    dataset = from_json("datajson", item)
+    assert dataset.licence_text == "Use of this data is subject to the ACT Government terms."
+    store = graph_of(dataset)
+    [rights] = objects(store, pyoxigraph.NamedNode(URI), DCT + "rights")
+    assert [o.value for o in objects(store, rights, RDFS + "label")] == [dataset.licence_text]
+
+
+def test_iso_use_constraints_stay_rights_statements():
+    body = """<gmd:resourceConstraints><gmd:MD_LegalConstraints><gmd:otherConstraints>
+      <gco:CharacterString>Pas de restriction d'accès public</gco:CharacterString></gmd:otherConstraints>
+      </gmd:MD_LegalConstraints></gmd:resourceConstraints>"""
+    dataset = from_iso(iso(body, online("https://x.test/a.csv", "WWW:DOWNLOAD-1.0-http--download")))
+    assert [d.rights for d in dataset.distributions] == ["Pas de restriction d'accès public"]
+
+
+# --- 2. formats ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [
+        f"[ a dct:MediaType ; rdfs:isDefinedBy <{IANA}text/csv> ]",
+        '[ a dct:MediaType ; dct:identifier "text/csv" ]',
+        '[ a dct:MediaType ; rdfs:label "text/csv" ]',
+    ],
+)
+def test_a_media_type_given_as_a_blank_node_is_read(media_type):
+    dataset = from_turtle(f"""
+      <https://x.test/d> a dcat:Dataset ; dct:title "T" ;
+        dcat:distribution [ dcat:accessURL <https://x.test/data> ; dcat:mediaType {media_type} ] .
+    """)
+    [dist] = dataset.distributions
+    assert dist.media_type == IANA + "text/csv"
+    assert dist.format == EU + "file-type/CSV"
+
+
+@pytest.mark.parametrize(
+    "url, protocol, expected",
+    [
+        ("https://x.test/files/roads.zip", "", "ZIP"),
+        (
+            "https://x.test/geo/wfs?service=WFS&amp;request=GetFeature&amp;typeName=r&amp;outputFormat=csv",
+            "",
+            "CSV",
+        ),
+        ("https://x.test/ogcapi/collections/roads/items?f=json", "", "JSON"),
+        ("https://x.test/geo/wms", "OGC:WMS", "WMS_SRVC"),
+    ],
+)
+def test_iso_online_resources_get_the_format_their_url_or_protocol_names(url, protocol, expected):
+    dataset = from_iso(iso("", online(url, protocol)))
+    assert [d.format for d in dataset.distributions] == [EU + "file-type/" + expected]
+
+
+def test_a_download_url_names_the_format_a_source_left_out():
+    item = {
+        "identifier": "d1",
+        "title": "T",
+        "distribution": [{"downloadURL": "https://x.test/f/roads.geojson"}],
+    }
+    [dist] = from_json("datajson", item).distributions
+    assert dist.format == EU + "file-type/GEOJSON"
+
+
+# --- 3. geometry literals --------------------------------------------------------------------------------
+
+
+def test_geometry_literals_are_typed_by_their_content_and_every_encoding_is_kept():
+    wkt = "<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON((2 48,3 48,3 49,2 49,2 48))"
+    gml = '<gml:Envelope srsName="http://www.opengis.net/def/crs/OGC/1.3/CRS84"><gml:lowerCorner>2 48</gml:lowerCorner><gml:upperCorner>3 49</gml:upperCorner></gml:Envelope>'
+    geojson = '{"type":"Polygon","coordinates":[[[2,48],[3,48],[3,49],[2,49],[2,48]]]}'
+    # the GML first: the WKT must still be the extent search filters read, and none be dropped
+    dataset = from_turtle(f"""
+      <https://x.test/d> a dcat:Dataset ; dct:title "T" ;
+        dct:spatial [ a dct:Location ;
+          dcat:bbox {json.dumps(gml)}^^gsp:gmlLiteral, {json.dumps(wkt)}^^gsp:wktLiteral,
+            {json.dumps(geojson)}^^gsp:geoJSONLiteral ] .
+    """)
+    [place] = dataset.spatial
+    assert place.bbox == wkt
+    assert set(place.other_bboxes) == {gml, geojson}
+    store = graph_of(dataset)
+    # one dct:Location per encoding: DCAT-AP's shapes allow one dcat:bbox per location
+    locations = objects(store, pyoxigraph.NamedNode(URI), DCT + "spatial")
+    assert all(len(objects(store, location, DCAT + "bbox")) == 1 for location in locations)
+    typed = {(o.value, o.datatype.value) for loc in locations for o in objects(store, loc, DCAT + "bbox")}
+    assert typed == {(wkt, GSP + "wktLiteral"), (gml, GSP + "gmlLiteral"), (geojson, GSP + "geoJSONLiteral")}
+
+
+# --- 4. links that are not HTTP ------------------------------------------------------------------------
+
+
+def test_ftp_download_urls_are_distributions():
+    item = {
+        "identifier": "d1",
+        "title": "T",
+        "distribution": [{"downloadURL": "ftp://ftp.agency.gov/pub/data/roads.zip", "format": "ZIP"}],
+    }
+    [dist] = from_json("datajson", item).distributions
+    assert dist.download_url == ["ftp://ftp.agency.gov/pub/data/roads.zip"]
+    assert "distribution_url" not in from_json("datajson", item).unmapped
+    iso_dataset = from_iso(iso("", online("ftp://ftp.ign.test/bdtopo/roads.7z")))
+    assert [d.access_url for d in iso_dataset.distributions] == [["ftp://ftp.ign.test/bdtopo/roads.7z"]]
+    assert "ftp://ftp.ign.test/bdtopo/roads.7z" in dataset_ntriples(iso_dataset)
+
+
+# --- 5. documents that are not a catalogue of datasets ---------------------------------------------------
+
+
+def run_one(portal, catalogue, source_type: str, body: bytes, media_type: str):
+    store, backend = catalogue
+    url = portal.add("/doc", body, media_type)
+    config = parse_config(
+        {
+            "settings": {"http": {"retries": 0}},
+            "sources": [{"id": "s", "name": "s", "type": source_type, "url": url}],
+        }
+    )
+    [result] = harvest(config, store, backend)
+    return result, store
+
+
+def test_a_bare_dcat_us_dataset_is_one_dataset(portal, catalogue):
+    bare = {"@type": "dcat:Dataset", "identifier": "bare-1", "title": "Une seule", "description": "x"}
+    result, store = run_one(portal, catalogue, "datajson", json.dumps(bare).encode(), "application/json")
+    assert result.status == "complete", result.message
+    assert store.count("s") == 1
+
+
+def test_datasets_served_by_dcat_us_3_services_are_harvested(portal, catalogue):
+    document = {
+        "@type": "dcat:Catalog",
+        "dataset": [{"identifier": "a", "title": "A"}],
+        "service": [
+            {
+                "@type": "dcat:DataService",
+                "title": "API",
+                "endpointURL": "https://x.test/api",
+                "servesDataset": [{"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}],
+            }
+        ],
+    }
+    result, store = run_one(portal, catalogue, "datajson", json.dumps(document).encode(), "application/json")
+    assert result.status == "complete", result.message
+    assert store.count("s") == 2 and result.counts["failed"] == 0
+
+
+@pytest.mark.parametrize(
+    "source_type, body, media_type, message",
+    [
+        ("datajson", b'{"type": "FeatureCollection", "features": []}', "application/json", "not a DCAT-US"),
+        (
+            "datajson",
+            b'{"@type": "dcat:Catalog", "title": "empty"}',
+            "application/json",
+            "no `dataset` array",
+        ),
+        (
+            "dcat",
+            PREFIXES.encode() + b'<https://x.test/api> a dcat:DataService ; dct:title "API" .',
+            "text/turtle",
+            "only 1 dcat:DataService",
+        ),
+        (
+            "dcat",
+            PREFIXES.encode() + b'<https://x.test/a> dct:title "A" .',
+            "text/turtle",
+            "not a DCAT catalogue",
+        ),
+    ],
+)
+def test_a_document_that_is_not_a_catalogue_fails_saying_so(
+    portal, catalogue, source_type, body, media_type, message
+):
+    result, store = run_one(portal, catalogue, source_type, body, media_type)
+    assert result.status == "failed"
+    assert message in result.message
+    assert store.count() == 0
+
+
+# --- 6. themes outside the EU vocabulary and their labels -------------------------------------------------
+
+
+def test_theme_iris_are_kept_with_the_labels_the_source_gives():
+    gemet = "http://www.eionet.europa.eu/gemet/concept/3138"
+    agrovoc = "http://aims.fao.org/aos/agrovoc/c_2821"
+    dataset = from_turtle(f"""
+      <https://x.test/d> a dcat:Dataset ; dct:title "T" ;
+        dcat:theme <{gemet}>, <{agrovoc}>, <http://inspire.ec.europa.eu/theme/hy> .
+      <{gemet}> skos:prefLabel "coastal zone"@en, "zone côtière"@fr .
+      <{agrovoc}> rdfs:label "Pest control"@en .
+    """)
+    assert set(dataset.themes) >= {gemet, agrovoc, "http://inspire.ec.europa.eu/theme/hy"}
+    assert {t.value for t in dataset.labels[gemet]} == {"coastal zone", "zone côtière"}
+    store = graph_of(dataset)
+    labels = {o.value for o in objects(store, pyoxigraph.NamedNode(gemet), SKOS + "prefLabel")}
+    assert labels == {"coastal zone", "zone côtière"}
+    # INSPIRE themes are labelled from the vocabulary fedcat ships, in French and English
+    hy = {
+        o.value
+        for o in objects(
+            store, pyoxigraph.NamedNode("http://inspire.ec.europa.eu/theme/hy"), SKOS + "prefLabel"
+        )
+    }
+    assert hy == {"Hydrographie", "Hydrography"}
+
+
+def test_iso_inspire_theme_keywords_become_theme_iris():
+    body = """<gmd:descriptiveKeywords><gmd:MD_Keywords>
+        <gmd:keyword><gmx:Anchor xlink:href="http://inspire.ec.europa.eu/theme/ps">Sites protégés</gmx:Anchor></gmd:keyword>
+      </gmd:MD_Keywords></gmd:descriptiveKeywords>
+      <gmd:descriptiveKeywords><gmd:MD_Keywords>
+        <gmd:keyword><gco:CharacterString>Hydrographie</gco:CharacterString></gmd:keyword>
+        <gmd:thesaurusName><gmd:CI_Citation><gmd:title>
+          <gco:CharacterString>GEMET - INSPIRE themes, version 1.0</gco:CharacterString>
+        </gmd:title></gmd:CI_Citation></gmd:thesaurusName>
+      </gmd:MD_Keywords></gmd:descriptiveKeywords>"""
+    dataset = from_iso(iso(body))
+    assert {"http://inspire.ec.europa.eu/theme/ps", "http://inspire.ec.europa.eu/theme/hy"} <= set(
+        dataset.themes
+    )
+
+
+@pytest.mark.parametrize(
+    "uri, label",
+    [
+        ("http://inspire.ec.europa.eu/theme/ef", "Installations de suivi environnemental"),
+        (
+            "https://hub.arcgis.com/api/v2/datasets/abc_1/license.json",
+            "hub.arcgis.com/api/v2/datasets/abc_1/license.json",
+        ),
+        ("http://aims.fao.org/aos/agrovoc/c_2821", "aims.fao.org/aos/agrovoc/c_2821"),
+    ],
+)
+def test_labels_never_fall_back_to_a_bare_code_or_file_name(uri, label):
+    assert vocabularies.label(uri) == label
+
+
+# --- 7. CKAN fields holding JSON ---------------------------------------------------------------------
+
+
+def test_a_ckan_maintainer_written_as_json_is_read_as_a_person():
+    maintainer = {
+        "affiliation": "WSL",
+        "email": "ana.rossi@wsl.ch",
+        "given_name": "Ana",
+        "identifier": "",
+        "name": "Rossi",
+    }
+    item = {"id": "p1", "title": "Snow", "maintainer": json.dumps(maintainer), "resources": []}
+    [contact] = from_json("ckan", item).contact_points
+    assert (contact.name, contact.email, contact.organization) == ("Ana Rossi", "ana.rossi@wsl.ch", "WSL")
+    assert '"WSL"' in dataset_ntriples(from_json("ckan", item))
+
+
+# --- 8. HTML in descriptions --------------------------------------------------------------------------
+
+
+def test_html_descriptions_keep_the_original_and_get_a_clean_text_for_search():
+    html_text = '<p>Parcs <b>et</b> jardins&nbsp;: voir <a href="https://x.test/doc">la notice</a>.</p><ul><li>un</li><li>deux</li></ul>'
+    dataset = from_json("datajson", {"identifier": "d1", "title": "Parcs", "description": html_text})
+    assert [t.value for t in dataset.description] == [html_text]
+    assert [t.value for t in dataset.description_text] == [
+        "Parcs et jardins : voir [la notice](https://x.test/doc).\n\n- un\n- deux"
+    ]
+    from fedcat.indexer.documents import search_document
+
+    assert search_document("x", "s", dataset).description == dataset.description_text[0].value
+
+
+def test_plain_text_leaves_text_without_markup_alone():
+    assert plain_text("a < b, 3 > 2 & co") == "a < b, 3 > 2 & co"
