@@ -16,6 +16,7 @@ from ..config import Config
 from ..indexer.backend import SearchBackend
 from ..mappings import vocabularies
 from ..store import Store
+from ..web import install as install_web
 from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
@@ -53,6 +54,8 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         '`{"detail": "...", "errors": [{"parameter": "...", "message": "..."}]}`.',
         dependencies=[Depends(reject_unknown_parameters)],
         lifespan=_lifespan,
+        docs_url=None,  # /docs and /redoc come from web/, with their scripts served here, not from a CDN
+        redoc_url=None,
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     install_handlers(app)
@@ -65,4 +68,5 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     app.include_router(sparql_router)  # GET/POST /sparql
     app.include_router(datasets_router)  # /api/datasets, /api/datasets/{id}, /api/datasets/{id}/raw
     app.include_router(harvests_router)  # /api/sources, /api/harvests, /health
+    install_web(app)  # the pages for people (/, /sources, /quality, /audit…), /docs and /redoc
     return app
