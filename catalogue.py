@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import SEARCH_BACKENDS
+from .config import SEARCH_BACKENDS, Settings
 from .harvester.sources import Config, load_config
 from .indexer.backend import IndexOutdated, SearchBackend, SearchQuery, SearchUnavailable
 from .indexer.documents import rebuild_index, sync_index
@@ -80,19 +80,19 @@ def open_backend(
     raise ValueError(f"unknown search backend {name!r} (expected one of {', '.join(BACKENDS)})")
 
 
-def bring_up_to_date(store: Store, backend: SearchBackend) -> None:
+def bring_up_to_date(store: Store, backend: SearchBackend, settings: Settings | None = None) -> None:
     """Index what the store changed since the index last saw it; an Elasticsearch generation of another
     mapping version is rebuilt beside the live one (searches go on meanwhile). A search engine that cannot
     be reached only delays this: the records stay pending and the next sync indexes them."""
     try:
         if backend.outdated:
             log.warning("the search index was built with other mappings; rebuilding it beside the live one")
-            rebuild_index(store, backend)
+            rebuild_index(store, backend, settings=settings)
         elif _lost(store, backend):
             log.warning("the search index on %s is empty but the store is not; rebuilding it", backend.name)
-            rebuild_index(store, backend)
+            rebuild_index(store, backend, settings=settings)
         else:
-            sync_index(store, backend)
+            sync_index(store, backend, settings=settings)
     except SearchUnavailable as exc:
         log.warning("%s; the index will catch up when it answers again", exc)
 
@@ -161,7 +161,7 @@ class Catalogue:
             search = open_backend(directory, name, config.settings.search)
             feed.reset(store, search.view_name)
         if writer and catch_up:  # (`fedcat reindex` rebuilds instead)
-            bring_up_to_date(store, search)
+            bring_up_to_date(store, search, config.settings)
         return cls(config, store, search, directory)
 
     @contextmanager

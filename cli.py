@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
@@ -209,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=None,
         help="at most N bodies (0: all; default: 50 in a table, else all)",
+    )
+    _common(p)
+
+    p = commands.add_parser(
+        "duplicates", help="list clusters of copies of one dataset with their evidence, and who mirrors whom"
+    )
+    p.add_argument("--source", default=None, metavar="ID", help="only clusters with a copy from this source")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
+    p.add_argument(
+        "--limit", type=_non_negative_int, default=100, help="at most N clusters (default 100; 0: all)"
     )
     _common(p)
 
@@ -428,7 +438,7 @@ def run_harvest(
         console=console,
         transient=False,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(source_id: str, counts: Counter, total: int | None) -> None:
             if source_id not in tasks:
@@ -766,7 +776,9 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     try:
         with catalogue.harvesting(), _index_progress(catalogue.store.count()) as advance:
             # Elasticsearch: a new generation, switched to at the end; searches use the old one meanwhile
-            count = rebuild_index(catalogue.store, catalogue.backend, progress=advance)
+            count = rebuild_index(
+                catalogue.store, catalogue.backend, progress=advance, settings=catalogue.config.settings
+            )
     finally:
         catalogue.close()
     console.print(f"indexed {count} records")
@@ -807,7 +819,7 @@ def cmd_remap(args: argparse.Namespace) -> int:
 
             reports = remap(store, config.settings, sources, progress=advance)
         with console.status("bringing the index up to date"):
-            sync_index(store, catalogue.backend)
+            sync_index(store, catalogue.backend, settings=config.settings)
             sync_sparql(store, config)
     finally:
         catalogue.close()
@@ -954,6 +966,78 @@ def _families_cell(row: dict) -> str:
     return "; ".join(part for part in (present, missing) if part)
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    import csv
+
+    from .api.duplicates import source_pair_rows
+    from .federation import view
+    from .federation.areas import areas_for
+    from .federation.rules import RulesError
+    from .store.federation import FederationTables
+
+    config, store, _ = _store_only(args)
+    try:
+        known = {s.id for s in config.sources} | {s["id"] for s in store.sources()}
+        if args.source is not None and args.source not in known:
+            raise RuntimeError(f"no source {args.source!r} (known: {', '.join(sorted(known)) or 'none'})")
+        with console.status("clustering what changed"):
+            view.catch_up(store, config.settings, areas_for(config.settings.bodies))
+        tables = FederationTables(store)
+        pairs = source_pair_rows(tables, args.source)
+        clusters = tables.review(args.source, args.limit or -1)  # SQLite: LIMIT -1 is no limit
+    except RulesError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        return 2
+    finally:
+        store.close()
+    if args.output == "json":
+        print(json.dumps({"pairs": pairs, "clusters": clusters}, ensure_ascii=False, indent=2))
+        return 0
+    if args.output == "csv":  # one row per copy: the cluster, the copy, the strongest rule linking it
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["cluster", "rank", "source", "id", "uri", "rule", "confidence"])
+        for c in clusters:
+            best: dict[str, dict[str, Any]] = {}
+            for link in c["evidence"]:
+                for end in (link["a"], link["b"]):
+                    if end not in best or link["confidence"] > best[end]["confidence"]:
+                        best[end] = link
+            for rank, copy in enumerate(c["sources"]):
+                link = best.get(copy["id"], {})
+                writer.writerow(
+                    [
+                        c["id"],
+                        rank,
+                        copy["source"],
+                        copy["id"],
+                        copy["uri"] or "",
+                        link.get("rule", ""),
+                        link.get("confidence", ""),
+                    ]
+                )
+        return 0
+    table = Table(title="Sources sharing datasets")
+    for column in ("source", "other", "shared", "share of source", "share of other"):
+        table.add_column(column)
+    for p in pairs:
+        table.add_row(
+            p["a"], p["b"], str(p["shared"]), f"{p['share_of_a']:.0%}" if p["share_of_a"] is not None else "",
+            f"{p['share_of_b']:.0%}" if p["share_of_b"] is not None else "",
+        )  # fmt: skip
+    console.print(table)
+    table = Table(title=f"Clusters ({len(clusters)} shown)")
+    for column in ("cluster", "copies", "evidence"):
+        table.add_column(column)
+    for c in clusters:
+        table.add_row(
+            c["id"],
+            "\n".join(f"{m['source']}: {m['id']}" for m in c["sources"]),
+            "\n".join(f"{e['rule']} {e['confidence']:.2f}" for e in c["evidence"]),
+        )
+    console.print(table)
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
@@ -1080,7 +1164,9 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
                 allow_private=lambda sid: _is_private(urlsplit(sources[sid].url).hostname or ""),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-        sync_index(catalogue.store, catalogue.backend)  # re-score the checked records
+        sync_index(
+            catalogue.store, catalogue.backend, settings=catalogue.config.settings
+        )  # re-score the checked records
     finally:
         catalogue.close()
     c = result.counts
@@ -1139,6 +1225,7 @@ COMMANDS = {
     "export": cmd_export,
     "validate": cmd_validate,
     "audit": cmd_audit,
+    "duplicates": cmd_duplicates,
     "config": cmd_config,
 }
 

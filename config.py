@@ -55,6 +55,7 @@ _SETTINGS_KEYS = {
     "shutdown_grace",
     "catalogue",
     "bodies",
+    "federation",
     "secret_params",
     "max_record_bytes",
     "max_literal_chars",
@@ -76,7 +77,7 @@ def _doc(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-class SourceOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+class SourceOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The options every source type accepts; an adapter declares its own as a subclass (`Adapter.Options`).
 
     Each field's `msgspec.Meta(description=...)` is its line in the README's reference table.
@@ -191,7 +192,17 @@ class Settings:
         },
     )
     bodies: tuple[Path, ...] = _doc(
-        (), "Registry files of public bodies for `fedcat audit` (paths relative to the config file)."
+        (),
+        "Registry files of public bodies for `fedcat audit` and the jurisdiction hierarchy of search (paths "
+        "relative to the config file).",
+    )
+    federation: Federation = field(
+        default_factory=lambda: Federation(),
+        metadata={
+            "doc": "Duplicate clusters: `overrides` (a YAML file of forced `merge:` and `split:` lists of "
+            "fedcat ids, relative to the config file) and `threshold` (the confidence a link needs, 0 to 1; "
+            "default: federation/rules.yaml's)."
+        },
     )
     secret_params: tuple[str, ...] = _doc(
         (),
@@ -214,6 +225,14 @@ class Settings:
             "`replicas` (default 0)."
         },
     )
+
+
+@dataclass(frozen=True)
+class Federation:
+    """`settings.federation`: how copies of one dataset are grouped (see `fedcat.federation`)."""
+
+    overrides: Path | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +372,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
     for entry in bodies:
         if "://" in entry:  # reference data is pinned to a version the administrator chose, not fetched
             problems.append(f"settings.bodies: {entry!r} is a URL; download the file and give its path")
+    federation = _federation(raw.get("federation"), directory, problems)
     origins = os.environ.get("FEDCAT_CORS_ORIGINS")
     cors = origins.split(",") if origins is not None else raw.get("cors_origins") or []
     if not isinstance(cors, list) or not all(isinstance(o, str) for o in cors):
@@ -374,11 +394,35 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         shutdown_grace=float(grace),
         catalogue={k: v.strip() for k, v in catalogue.items() if k in CATALOGUE_KEYS and isinstance(v, str)},
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
+        federation=federation,
         secret_params=tuple(secret_params),
         cors_origins=tuple(cors),
         search=_search_settings(raw.get("search") or {}, problems, directory),
         **limits,
         **caps,
+    )
+
+
+def _federation(raw: Any, directory: Path, problems: list[str]) -> Federation:
+    if raw is None:
+        return Federation()
+    if not isinstance(raw, dict) or set(raw) - {"overrides", "threshold"}:
+        problems.append("settings.federation: expected a mapping with `overrides` (a file) and `threshold`")
+        return Federation()
+    overrides, threshold = raw.get("overrides"), raw.get("threshold")
+    if overrides is not None and (
+        not isinstance(overrides, str) or "://" in overrides or not overrides.strip()
+    ):
+        problems.append("settings.federation.overrides: expected the path of a YAML file")
+        overrides = None
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
+    ):
+        problems.append(f"settings.federation.threshold: expected a number from 0 to 1, got {threshold!r}")
+        threshold = None
+    return Federation(
+        overrides=directory / Path(overrides.strip()).expanduser() if overrides else None,
+        threshold=float(threshold) if threshold is not None else None,
     )
 
 

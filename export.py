@@ -57,6 +57,7 @@ def _turtle_body(ntriples: bytes) -> bytes:
     data = pyoxigraph.serialize(
         pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=RdfFormat.TURTLE, prefixes=PREFIXES
     )
+    assert data is not None  # bytes when given no output
     head = data.split(b"\n", len(PREFIXES))
     assert all(line.startswith(b"@prefix") for line in head[:-1]), "pyoxigraph's Turtle header changed"
     return head[-1]
@@ -166,7 +167,7 @@ def export(
         out.write(to_format(next(stream).decode("utf-8"), "ttl"))  # the catalogues, with the header
         _write_behind(out, stream)
     else:
-        triples = (t for data in chunks() for t in pyoxigraph.parse(data, RdfFormat.N_TRIPLES))
+        triples = (t for data in chunks() for t in pyoxigraph.parse(bytes(data), RdfFormat.N_TRIPLES))
         if fmt == "jsonld":  # streamed: the context around pyoxigraph's node list (names left expanded)
             out.write(b'{"@context":' + msgspec.json.encode(PREFIXES) + b',"@graph":')
         pyoxigraph.serialize(triples, out, format=FORMATS[fmt], prefixes=format_prefixes(fmt))

@@ -8,7 +8,7 @@ only serves (`fedcat serve`) answers 503. Read endpoints stay public.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -87,7 +87,7 @@ def trigger_harvest(
         raise HTTPException(404, str(exc.args[0] if exc.args else exc)) from None
     except AlreadyRunning as exc:
         running = service.running().get(id)
-        body = {"detail": str(exc), "errors": [], "run_id": running}
+        body: dict[str, Any] = {"detail": str(exc), "errors": [], "run_id": running}
         if running is not None:
             body["links"] = {"run": f"/api/harvests/{running}"}
         return _json(body, 409)

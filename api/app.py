@@ -16,10 +16,12 @@ from ..config import Config
 from ..indexer.backend import SearchBackend
 from ..mappings import vocabularies
 from ..store import Store
+from ..web import install as install_web
 from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
 from .datasets import router as datasets_router
+from .duplicates import router as duplicates_router
 from .errors import install_handlers
 from .harvests import router as harvests_router
 from .linked_data import router as linked_data_router
@@ -52,15 +54,19 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         '`{"detail": "...", "errors": [{"parameter": "...", "message": "..."}]}`.',
         dependencies=[Depends(reject_unknown_parameters)],
         lifespan=_lifespan,
+        docs_url=None,  # /docs and /redoc come from web/, with their scripts served here, not from a CDN
+        redoc_url=None,
     )
     app.state.store, app.state.backend, app.state.config = store, backend, config
     install_handlers(app)
     conventions.install(app, getattr(store, "path", None), config.settings.cors_origins)
     app.include_router(quality_router)
+    app.include_router(duplicates_router)  # GET /api/duplicates: clusters, their evidence, source pairs
     app.include_router(audit_router)  # GET /api/audit: publication obligations per public body
     app.include_router(admin_router)  # POST /api/sources/{id}/harvest (bearer token), GET /metrics
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}
     app.include_router(sparql_router)  # GET/POST /sparql
     app.include_router(datasets_router)  # /api/datasets, /api/datasets/{id}, /api/datasets/{id}/raw
     app.include_router(harvests_router)  # /api/sources, /api/harvests, /health
+    install_web(app)  # the pages for people (/, /sources, /quality, /audit…), /docs and /redoc
     return app

@@ -8,16 +8,18 @@ of truth), in the backend's order. Reads the store, the backend and the config f
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import logging
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from ..federation.areas import Areas, areas_for
 from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, SearchBackend
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from ..store import Store
+from ..store.federation import FederationTables
 from . import schemas
 from .conventions import page_links
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
@@ -29,7 +31,7 @@ log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
 
 Sort = Literal["relevance", "modified", "-modified"]
-assert set(Sort.__args__) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
+assert set(get_args(Sort)) == set(SORTS), "keep the API's sort values in step with the backend's SORTS"
 
 
 @lru_cache(maxsize=65536)
@@ -87,18 +89,31 @@ def _jurisdiction_names(request: Request) -> dict[str, str]:
     names = getattr(state, "jurisdiction_names", None)
     if names is None:
         names = state.jurisdiction_names = {
-            s.jurisdiction.key: s.jurisdiction.name or s.jurisdiction.key
+            s.jurisdiction.key: s.jurisdiction.name
             for s in state.config.sources
-            if s.jurisdiction
+            if s.jurisdiction and s.jurisdiction.name
         }
     return names
+
+
+def _areas(request: Request) -> Areas:
+    """The areas of settings.bodies (loaded again when a file changes); none readable: keys as labels."""
+    return areas_for(request.app.state.config.settings.bodies)
+
+
+def _facet_value(request: Request, facet: str, value: str, count: int) -> dict[str, Any]:
+    found = {"value": value, "label": _facet_label(request, facet, value), "count": count}
+    if facet == "jurisdiction":  # commune, epci, departement, region, country, eu: a facet by level
+        found["level"] = value.split(":", 1)[0]
+    return found
 
 
 def _facet_label(request: Request, facet: str, value: str) -> str:
     if facet == "source":
         return source_ref(request, value)["name"]
     if facet == "jurisdiction":
-        return _jurisdiction_names(request).get(value, value)
+        named = _jurisdiction_names(request).get(value)
+        return named or _areas(request).name(value)
     if facet in ("publisher", "keyword"):
         return value
     return _label(value)
@@ -176,6 +191,7 @@ def search_datasets(
         log.warning("search refused by the backend: %s", exc)
         raise ApiError(400, str(exc)) from exc
     found = store.datasets(result.ids)
+    copies = FederationTables(store).members(result.ids)
     items = []
     for fedcat_id in result.ids:
         hit = found.get(fedcat_id)
@@ -183,7 +199,17 @@ def search_datasets(
             # index ahead of the store (or a record removed by hand): the next sync repairs it
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
-        items.append(_summary(request, fedcat_id, hit["source_id"], hit["dataset"]))
+        item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"])
+        # every path the dataset came by, canonical first (a record not clustered yet: itself)
+        item["sources"] = copies.get(fedcat_id) or [
+            {
+                "source": hit["source_id"],
+                "id": fedcat_id,
+                "uri": hit["dataset"].original_uri,
+                "last_seen": None,
+            }
+        ]
+        items.append(item)
     links = page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
     return json_response(
         {
@@ -192,10 +218,7 @@ def search_datasets(
             "page_size": page_size,
             "items": items,
             "facets": {
-                name: [
-                    {"value": fv.value, "label": _facet_label(request, name, fv.value), "count": fv.count}
-                    for fv in values
-                ]
+                name: [_facet_value(request, name, fv.value, fv.count) for fv in values]
                 for name, values in result.facets.items()
             },
         },
@@ -215,8 +238,16 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
     if record is None:
         raise ApiError(404, f"no dataset with id {id!r}", "id")
     ds: Dataset = record["dataset"]
+    clustered = FederationTables(store).cluster_of(record["id"])
     body = {
         "id": record["id"],
+        "cluster": None
+        if clustered is None
+        else {
+            "id": clustered[0],
+            "sources": clustered[1],
+            "evidence": [msgspec.to_builtins(link) for link in clustered[2]],
+        },
         "title": text_in(ds.title),  # as in the search items
         "title_i18n": _i18n(ds.title),
         "dataset": _document(ds),

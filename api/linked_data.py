@@ -1,8 +1,8 @@
 """Linked data: every dataset and the whole catalogue as DCAT-AP RDF, by content negotiation and extension.
 
 - `GET /datasets/{id}` (or `/datasets/{id}.ttl|.rdf|.jsonld|.nt`): the dataset under fedcat's IRI with its
-  catalogue record, the source's record and catalogue, and every duplicate (the same source IRI harvested
-  from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
+  catalogue record, the source's record and catalogue, and every copy (its federation cluster's, and the
+  same source IRI harvested from another source: `owl:sameAs`, and that source's catalogue listing it). HTML for browsers. A withdrawn
   record answers 410 Gone.
 - `GET /datasets/{id}/validation`: the dataset's document checked against the DCAT-AP 3.0 shapes.
 - `GET /catalog` (or `/catalog.ttl`…): the `dcat:Catalog`, Hydra-paged. Unfiltered, pages are read by keyset
@@ -45,12 +45,14 @@ from ..mappings.catalog_rdf import (
     write_record,
     write_source_catalog,
 )
-from ..mappings.model import Dataset, text_in
+from ..mappings.model import text_in
 from ..mappings.rdf import Writer, iri, owl
 from ..store import Store
-from ..store.catalog import CatalogReader, duplicates, live_id_at, record_rows, rows_from
+from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
+from ..store.catalog import duplicates as same_iri_copies
+from ..store.federation import FederationTables
 from .errors import error_response
-from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, RDF_OFFERS, format_for, split_extension
+from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, format_for, split_extension
 from .params import SearchParams, search_params
 
 log = logging.getLogger("fedcat.api.linked_data")
@@ -188,6 +190,25 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
     return row, record
 
 
+def duplicates(store: Store, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """Other live copies of the dataset: its federation cluster's (`fedcat.federation`), then records of
+    the same source IRI not clustered with it yet: (id, source id, dataset IRI)."""
+    found = {r[0]: r for r in FederationTables(store).other_copies(fedcat_id)}
+    for r in same_iri_copies(store, fedcat_id, original_uri):
+        found.setdefault(r[0], r)
+    return list(found.values())
+
+
+def duplicates_of(request: Request, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
+    """`duplicates` for the web pages: through this app's state, which made sure of the duplicates index."""
+    return duplicates(_state(request).store, fedcat_id, original_uri)
+
+
+def source_names(request: Request) -> dict[str, str]:
+    """Source id -> name, configured and removed ones (from the catalogue description, kept ~10 s)."""
+    return {source_id: info.name for source_id, info in _state(request).info().sources.items()}
+
+
 def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None) -> str:
     """The dataset's document as N-Triples: what the export says of it, the catalogues, its duplicates."""
     info = state.info()
@@ -203,6 +224,9 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
     return "".join(w.grouped())
 
 
+PageLanguage = Annotated[
+    str | None, Query(description="For browsers (HTML): the page's language, fr or en; kept in a cookie.")
+]
 DatasetName = Annotated[
     str,
     Path(
@@ -222,21 +246,24 @@ DatasetName = Annotated[
         410: {"description": "The dataset was withdrawn by its source."},
     },
 )
-def dataset(request: Request, name: DatasetName) -> Response:
+def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> Response:
     state = _state(request)
     fedcat_id, ext = split_extension(name)
     fmt = format_for(request, ext, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     row, record = _row(state.store, fedcat_id)
+    if (row is None or record is None) and fmt == "html":
+        return request.app.state.html_pages.missing(request, "dataset", fedcat_id)
     if row is None or record is None:
         return error_response(404, f"no dataset with id {fedcat_id!r}", "id")
     if record["withdrawn_at"]:
         return error_response(
             410, f"dataset {fedcat_id!r} was withdrawn by its source on {record['withdrawn_at']}", "id"
         )
-    if fmt == "html":
-        return _html(_dataset_html(state, row, record), negotiated=ext is None)
+    if fmt == "html":  # the page for people, rendered by web/ (installed by create_app)
+        others = duplicates(state.store, row.id, record["original_uri"])
+        return _vary(request.app.state.html_pages.dataset_page(request, record, others), ext is None)
     document = dataset_document(state, row, record["original_uri"])
     base = str(request.url_for("dataset", name=fedcat_id))
     links = {f: f"{base}.{f}" for f in ("ttl", "rdf", "jsonld", "nt")}
@@ -316,15 +343,20 @@ def dataset_validation(
 def source_catalog(
     request: Request,
     name: Annotated[str, Path(description="The source id, optionally with a format extension.")],
+    lang: PageLanguage = None,
 ) -> Response:
     state = _state(request)
     source_id, ext = split_extension(name)
-    fmt = format_for(request, ext, RDF_OFFERS)
+    fmt = format_for(request, ext, DOCUMENT_OFFERS)
     if isinstance(fmt, Response):
         return fmt
     info = state.info()
     if source_id not in info.sources:
+        if fmt == "html":
+            return request.app.state.html_pages.missing(request, "source", source_id)
         return error_response(404, f"no source {source_id!r}", "id")
+    if fmt == "html":  # a browser: the source's page (web/); RDF clients keep the dcat:Catalog
+        return _vary(request.app.state.html_pages.source_page(request, source_id), ext is None)
     w = Writer(info.source_iri(source_id))
     catalog = write_source_catalog(w, info, source_id)
     w.add(
@@ -351,6 +383,17 @@ class _Extension(Convertor):
 
 
 register_url_convertor("fedcat_ext", _Extension())
+
+
+def _copies(store, hits: list[str], sources: list[str] | None) -> list[str]:
+    """A slice lists records, not search hits: each hit (one per cluster of copies) as its copies, only
+    those of the filtered sources when `source=` is given, so a portal harvesting its slice gets its own."""
+    members = FederationTables(store).members(hits)
+    ids: list[str] = []
+    for hit in hits:
+        copies = members.get(hit) or [{"id": hit, "source": None}]
+        ids += [c["id"] for c in copies if not sources or c["source"] in sources or c["source"] is None]
+    return ids
 
 
 @router.get(
@@ -415,7 +458,7 @@ def catalog(
             result = state.backend.search(query)
         except ValueError as exc:
             return error_response(400, str(exc))
-        rows = record_rows(state.store, result.ids)
+        rows = record_rows(state.store, _copies(state.store, result.ids, search.filters.get("source")))
         total = result.total
         last = max(1, min(-(-total // size), MAX_RESULT_WINDOW // size))
         next_url = url(page + 1, size) if page < last else None
@@ -484,6 +527,12 @@ def _html(body: str, *, negotiated: bool) -> Response:
     return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
 
+def _vary(response: Response, negotiated: bool) -> Response:
+    if negotiated:
+        response.headers["Vary"] = "Accept, Accept-Language, Cookie"
+    return response
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -495,47 +544,6 @@ def _formats(base: str) -> str:
         + "".join(f'<a href="{_e(base)}.{f}">{n}</a>' for f, n in names.items())
         + "</p>"
     )
-
-
-def _dataset_html(state: LinkedData, row: RecordRow, record: dict[str, Any]) -> str:
-    ds: Dataset = row.dataset
-    info = state.info()
-    source = info.source(row.source_id)
-    title = text_in(ds.title) or row.id
-    facts = [
-        ("Identifiant fedcat", row.id),
-        ("IRI", ds.uri),
-        ("IRI à la source", ds.original_uri or ""),
-        ("Source", f"{source.name} ({source.url})" if source.url else source.name),
-        ("Éditeur", text_in(ds.publisher.name) if ds.publisher else ""),
-        ("Modifié", ds.modified or ""),
-        ("Vu pour la première fois", row.first_seen),
-        ("Vu pour la dernière fois", row.last_seen),
-    ]
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v)
-    distributions = "".join(
-        "<li>{title} {links}</li>".format(
-            title=_e(text_in(d.title) or d.format or "distribution"),
-            links=" ".join(
-                f'<a href="{_e(u)}" rel="nofollow">{_e(u)}</a>' for u in (d.access_url or d.download_url)
-            ),
-        )
-        for d in ds.distributions
-    )
-    others = duplicates(state.store, row.id, record["original_uri"])
-    dup_html = (
-        "<h2>Aussi publié par</h2><ul>"
-        + "".join(f'<li><a href="{_e(u)}">{_e(info.source(s).name)}</a></li>' for _, s, u in others)
-        + "</ul>"
-        if others
-        else ""
-    )
-    body = (
-        f"<h1>{_e(title)}</h1>{_formats(ds.uri)}<p>{_e(text_in(ds.description_text or ds.description))}</p>"
-        f"<table>{rows}</table><h2>Distributions</h2><ul>{distributions}</ul>{dup_html}"
-        f'<p><a href="{_e(info.iri)}">Catalogue</a></p>'
-    )
-    return _PAGE.format(title=_e(title), body=body)
 
 
 def _catalog_html(

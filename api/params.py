@@ -13,6 +13,7 @@ from fastapi.dependencies.models import Dependant
 
 from ..indexer.backend import FACETS, SearchQuery
 from ..mappings import normalise, vocabularies
+from ..mappings.geometry import parse_bbox
 from ..mappings.quality import BAND_NAMES
 from ..mappings.vocabularies import Match
 from .errors import ApiError
@@ -38,6 +39,21 @@ def date_param(name: str, value: str | None) -> str | None:
     if not valid:
         raise ApiError(400, f"{name} must be a date YYYY-MM-DD (or YYYY-MM, or YYYY), got {value!r}", name)
     return value
+
+
+def bbox_param(value: str | None) -> tuple[float, float, float, float] | None:
+    """minlon,minlat,maxlon,maxlat as four floats; None when empty; a 400 naming `bbox` otherwise."""
+    if value is None or not value.strip():
+        return None
+    box = parse_bbox(value)
+    if box is None:
+        raise ApiError(
+            400,
+            "bbox must be minlon,minlat,maxlon,maxlat in degrees (longitudes -180..180, latitudes -90..90, "
+            f"minlat <= maxlat; minlon > maxlon crosses the antimeridian), got {value!r}",
+            "bbox",
+        )
+    return box
 
 
 def facets_param(values: list[str] | None) -> tuple[str, ...]:
@@ -141,10 +157,13 @@ class SearchParams:
     filters: dict[str, list[str]]
     modified_after: str | None
     modified_before: str | None
+    bbox: tuple[float, float, float, float] | None = None
 
     @property
     def filtered(self) -> bool:
-        return bool(self.filters or self.q.strip() or self.modified_after or self.modified_before)
+        return bool(
+            self.filters or self.q.strip() or self.modified_after or self.modified_before or self.bbox
+        )
 
     def query(self, page: int, page_size: int, **options: Any) -> SearchQuery:
         """The backend's query for one page (`sort`, `facets` in `options`)."""
@@ -153,6 +172,7 @@ class SearchParams:
             filters=self.filters,
             modified_after=self.modified_after,
             modified_before=self.modified_before,
+            bbox=self.bbox,
             page=page,
             page_size=page_size,
             **options,
@@ -217,6 +237,15 @@ def search_params(
             examples=["2024-12-31"],
         ),
     ] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="Keep datasets whose spatial coverage (dcat:bbox, locn:geometry) intersects this "
+            "box: minlon,minlat,maxlon,maxlat in degrees (WGS 84). minlon > maxlon crosses the "
+            "antimeridian. Datasets without a spatial coverage are left out.",
+            examples=["2.9,50.5,3.3,50.8"],
+        ),
+    ] = None,
 ) -> SearchParams:
     """The search parameters of the search API and of the filtered catalogue: declared once, here."""
     check_closed_sets(request, source, quality)
@@ -235,6 +264,7 @@ def search_params(
         ),
         modified_after=date_param("modified_after", modified_after),
         modified_before=date_param("modified_before", modified_before),
+        bbox=bbox_param(bbox),
     )
 
 
@@ -247,7 +277,8 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     cached = _known_parameters.get(id(dependant))
     if cached is not None and cached[0] is dependant:
         return cached[1]
-    names, pending = set(), [dependant]
+    names: set[str] = set()
+    pending = [dependant]
     while pending:
         current = pending.pop()
         names.update(p.alias for p in current.query_params)

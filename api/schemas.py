@@ -28,7 +28,12 @@ class LabelledValue(BaseModel):
 
 
 class FacetCount(LabelledValue):
-    count: int = Field(description="Matching datasets having this value.")
+    count: int = Field(description="Matching datasets (clusters of copies count once) having this value.")
+    level: str | None = Field(
+        default=None,
+        description="jurisdiction facet only: the area's level (commune, epci, departement, region, country, "
+        "eu). A record counts in its area and every area containing it.",
+    )
 
 
 class LangText(BaseModel):
@@ -39,6 +44,13 @@ class LangText(BaseModel):
 class SourceRef(BaseModel):
     id: str
     name: str
+
+
+class CopyRef(BaseModel):
+    source: str = Field(description="The source id the copy was harvested from.")
+    id: str = Field(description="fedcat's id of that copy.")
+    uri: str | None = Field(description="The copy's original IRI at its source.")
+    last_seen: str | None = Field(description="When a harvest last saw the copy.")
 
 
 class DatasetSummary(BaseModel):
@@ -59,6 +71,10 @@ class DatasetSummary(BaseModel):
     issued: str | None
     landing_page: str | None = Field(description="The dataset's page on its source portal.")
     source: SourceRef = Field(description="The harvested source this record comes from.")
+    sources: list[CopyRef] = Field(
+        description="Every copy of this dataset fedcat harvested (one search hit per real dataset), the "
+        "canonical copy (this hit) first."
+    )
 
 
 class DatasetsPage(BaseModel):
@@ -103,6 +119,11 @@ class DatasetRecord(BaseModel):
     raw_hash: str
     raw_media_type: str
     fetch_url: str | None = Field(description="The page the raw record was read from.")
+    cluster: dict[str, Any] | None = Field(
+        default=None,
+        description="The copies of this dataset from every source (`id` the canonical copy's, `sources` "
+        "canonical first) and the evidence linking them (`evidence`: [a, b, rule, confidence]).",
+    )
 
 
 class RunCounts(BaseModel):

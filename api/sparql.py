@@ -408,7 +408,8 @@ class SparqlService:
 
     @staticmethod
     def _stop(state: dict[str, Any], kill: bool = False) -> None:
-        process, conn = state.get("_process"), state.get("_conn")
+        process: Any = state.get("_process")
+        conn: Any = state.get("_conn")
         state["_process"] = state["_conn"] = None
         if process is None:
             return
@@ -572,7 +573,7 @@ async def sparql_post(
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         if "update" in form:
             return _error(400, "this SPARQL endpoint is read-only: updates are refused")
-        queries = form.get("query") or [None]
+        queries: list[str | None] = [*form.get("query", [])] or [None]
         return await _execute(
             request,
             queries[0],

@@ -316,7 +316,8 @@ class Registry:
             commune.groups |= groupings
             for grouping in groupings:  # an EPCI lies in its communes' départements and régions
                 if grouping in self.bodies:
-                    self.bodies[grouping].groups |= {commune.parent, *commune.groups} - groupings - {None}
+                    around = {g for g in (commune.parent, *commune.groups) if g is not None}
+                    self.bodies[grouping].groups |= around - groupings
         self._member_of.clear()
         resolved: dict[str, frozenset[str]] = {}
         for body in self.bodies.values():

@@ -64,7 +64,8 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
     refresh_facts(store)
     jurisdictions = {**stored_audit.source_jurisdictions(store), **jurisdictions}
     matcher = Matcher(registry)
-    matches, unmatched = [], []
+    matches: list[Any] = []
+    unmatched: list[dict[str, Any]] = []
     sources: dict[str, set[str]] = {}
     methods: dict[str, set[str]] = {}
     records = matched = 0

@@ -20,7 +20,11 @@ from .registry import Body
 
 TABLE = Path(__file__).parent / "obligations.yaml"
 STATUSES = ("yes", "unknown", "no")  # report order: the obligated first
-CONDITIONS = {"always": None, "population_at_least": "population", "agents_at_least": "agents"}
+CONDITIONS: dict[str, Any] = {
+    "always": None,
+    "population_at_least": "population",
+    "agents_at_least": "agents",
+}
 
 
 @dataclass(frozen=True)

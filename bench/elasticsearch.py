@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         elastic.client.indices.delete(index=f"{PREFIX}-datasets-*")
         _remove(workdir / "tantivy")
         corpus.unlink()
+        if args.workdir is None:
+            workdir.rmdir()
     elastic.close()
 
 

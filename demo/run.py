@@ -141,6 +141,7 @@ def run_demo(
             theme = "http://publications.europa.eu/resource/authority/data-theme/TRAN"
             console.print(
                 f"\n[bold]fedcat is serving {catalogue.store.count()} datasets on {api}[/bold]\n"
+                f"  web:      {api}/ (search, datasets, sources, quality, obligations; French and English)\n"
                 f"  search:   curl '{api}/api/datasets?q=velo'\n"
                 f"  facets:   curl '{api}/api/datasets?theme={theme}&facets=publisher,format'\n"
                 f"  dataset:  curl '{api}/api/datasets/{EXAMPLE_DATASET}'\n"

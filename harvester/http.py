@@ -95,7 +95,7 @@ def _is_private(host: str) -> bool:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except OSError:
             return False  # unresolvable: the fetch itself will fail with a clear error
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     return any(not a.is_global for a in addresses)
 
 

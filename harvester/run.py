@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, ConfigError, Settings, Source, header_values
 from ..indexer.backend import SearchBackend, SearchUnavailable
@@ -81,16 +82,19 @@ def http_client(
     full: bool = False,
     context: RunContext | None = None,
 ) -> HttpClient:
-    http = HttpSettings(
-        **{k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()}
-    )
+    limits: dict[str, Any] = {
+        k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()
+    }
+    http = HttpSettings(**limits)
     if settings.contact:
         http = HttpSettings(
             **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}
         )
 
     def page_cache(url: str) -> CachedPage | None:
-        cached = store.cached_page(url, source.id) if store is not None else None
+        if store is None:
+            return None
+        cached = store.cached_page(url, source.id)
         if cached is None or not (cached["etag"] or cached["last_modified"]):
             return None
         ids = cached["record_ids"]
@@ -146,9 +150,9 @@ class Harvest:
         try:
             client = http_client(self.source, self.settings, self.store, self.full, self.context)
         except ConfigError as exc:  # a credential's environment variable is not set
-            message = "; ".join(exc.problems)
-            self.store.finish_run(run_id, "failed", dict(self.counts), message, self.report)
-            return RunResult(run_id, self.source.id, "failed", self.counts, message)
+            reason = "; ".join(exc.problems)
+            self.store.finish_run(run_id, "failed", dict(self.counts), reason, self.report)
+            return RunResult(run_id, self.source.id, "failed", self.counts, reason)
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
@@ -371,7 +375,9 @@ def harvest(
     settings = config.settings
     results = []
     if min(settings.max_concurrency, len(sources)) <= 1:
-        index = IndexFeed(store, backend)  # indexes each page while the next one is fetched and parsed
+        index = IndexFeed(
+            store, backend, settings=settings
+        )  # indexes each page while the next one is fetched and parsed
         for source in sources:
             results.append(
                 Harvest(
@@ -387,7 +393,7 @@ def harvest(
             )
     else:
         context = context or RunContext.for_settings(settings)
-        feed = SharedFeed(IndexFeed(store, backend))
+        feed = SharedFeed(IndexFeed(store, backend, settings=settings))
         pool = RunPool(settings.max_concurrency, settings.max_per_host)
         runs = [
             Harvest(
@@ -417,7 +423,9 @@ def harvest(
             raise
         feed.flush(force=True)
     try:
-        sync_index(store, backend)  # withdrawals, and whatever the feed could not index
+        sync_index(
+            store, backend, settings=config.settings
+        )  # withdrawals, and whatever the feed could not index
     except SearchUnavailable as exc:  # the records are stored and stay pending: the next sync indexes them
         log.warning("%s; the index will catch up when it answers again", exc)
     sync_sparql(store, config)  # the SPARQL store's graphs of changed records (skipped if a server holds it)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyexpat
 import re
 from itertools import accumulate
-from typing import Any
+from typing import Any, NoReturn
 
 from .http import HarvestError
 
@@ -36,7 +36,7 @@ def check_xml(content: bytes, url: str = "", max_depth: int = MAX_XML_DEPTH, wha
     depth = 0
     budget_checked = False
 
-    def refuse(reason: str) -> None:
+    def refuse(reason: str) -> NoReturn:
         raise UnsafeDocument(f"{url}: {reason}")
 
     def doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:

@@ -102,7 +102,7 @@ class HarvestService:
         settings = config.settings
         self.context = context or RunContext.for_settings(settings)
         self.pool = RunPool(settings.max_concurrency, settings.max_per_host)
-        self.feed = SharedFeed(IndexFeed(store, backend))
+        self.feed = SharedFeed(IndexFeed(store, backend, settings=settings))
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             # a fire time missed while the process was busy or paused runs once, not once per miss
@@ -259,7 +259,7 @@ class HarvestService:
         try:
             self.feed.flush(force=True)
             with self.feed.lock:
-                sync_index(self.store, self.backend)
+                sync_index(self.store, self.backend, settings=self.config.settings)
             self.index_behind = False
         except SearchUnavailable as exc:  # a remote engine away: retried every INDEX_RETRY seconds
             log.warning("%s; the index will catch up when it answers again", exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import msgspec
 
@@ -29,7 +30,7 @@ FACET_SIZE = 50  # values returned per facet, most frequent first
 class IndexOutdated(ValueError):
     """An index built by another fedcat version (schema or facets changed): it must be rebuilt from the store."""
 
-    def __init__(self, path: object, message: str) -> None:
+    def __init__(self, path: Path, message: str) -> None:
         self.path = path
         super().__init__(message)
 
@@ -55,6 +56,8 @@ class SearchDocument(msgspec.Struct, omit_defaults=True):
     jurisdiction: list[str] = []
     language: list[str] = []
     quality: list[str] = []  # the MQA rating band (mappings.quality.BAND_NAMES)
+    # spatial coverage: [west, south, east, north] in degrees (west > east: across the antimeridian); [] none
+    bbox: list[float] = []
 
 
 class SearchQuery(msgspec.Struct, omit_defaults=True):
@@ -62,10 +65,17 @@ class SearchQuery(msgspec.Struct, omit_defaults=True):
     filters: dict[str, list[str]] = {}  # facet -> accepted values (OR within a facet, AND across facets)
     modified_after: str | None = None  # inclusive, "YYYY-MM-DD"
     modified_before: str | None = None  # inclusive
+    # keep documents whose bbox intersects [west, south, east, north] (west > east: across the antimeridian)
+    bbox: tuple[float, float, float, float] | None = None
     sort: str = "relevance"
     page: int = 1
     page_size: int = 20
     facets: tuple[str, ...] = FACETS
+
+
+def longitude_spans(west: float, east: float) -> list[tuple[float, float]]:
+    """A box's longitudes as one span, or two when it crosses the antimeridian (west > east)."""
+    return [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
 
 
 class FacetValue(msgspec.Struct):

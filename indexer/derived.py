@@ -86,6 +86,7 @@ def refresh(store: Store) -> PublisherNames:
 
 forget = stored_quality.forget
 quality_groups = stored_quality.quality_groups
+quality_bands = stored_quality.bands
 
 
 def shacl_results(store: Store, ids: Iterable[str]) -> dict[str, bool]:

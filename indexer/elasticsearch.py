@@ -31,6 +31,7 @@ reached raises `SearchUnavailable`, which the API turns into a 503 and the harve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -174,7 +175,9 @@ def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _
     key = date_key(doc.modified)
     if key is not None:
         fields["modified_key"] = key
-    box = getattr(doc, "bbox", ())  # [west, south, east, north]; west > east crosses the antimeridian
+    box: tuple[float, ...] = getattr(
+        doc, "bbox", ()
+    )  # [west, south, east, north]; west > east crosses the antimeridian
     if len(box) == 4:
         west, south, east, north = box
         fields["south"], fields["north"] = south, north
@@ -265,7 +268,7 @@ class ElasticsearchBackend(SearchBackend):
         self.url = url
         parts = urlsplit(url)  # credentials written into the URL never reach a message or a log
         self.shown_url = urlunsplit(
-            parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+            parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else ""))
         )
         self.alias = f"{index_prefix}-datasets"
         self.prefix = f"{self.alias}-"
@@ -344,7 +347,7 @@ class ElasticsearchBackend(SearchBackend):
         if not with_alias:  # a generation being built: nothing is lost by a crash before the switch
             settings["translog"] = {"durability": "async"}
         mappings = {**MAPPINGS, "_meta": {"fedcat_mapping": MAPPING_VERSION}}
-        aliases = {self.alias: {}} if with_alias else None
+        aliases: dict[str, dict[str, Any]] | None = {self.alias: {}} if with_alias else None
         self._call(
             "index creation",
             lambda: self.client.indices.create(
@@ -448,7 +451,8 @@ class ElasticsearchBackend(SearchBackend):
         delay = self.backoff
         for attempt in range(RETRIES + 1):
             answer = self._call(
-                "bulk indexing", lambda body=body: self.client.bulk(operations=body, index=index)
+                "bulk indexing",
+                functools.partial(self.client.bulk, operations=body, index=index),  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
             )
             if not answer.body.get("errors"):
                 break
@@ -612,7 +616,7 @@ class ElasticsearchBackend(SearchBackend):
             if after is not None:
                 body["search_after"] = after
             hits = self._call(
-                "id listing", lambda body=body: self.client.search(index=self.alias, **body)
+                "id listing", functools.partial(self.client.search, index=self.alias, **body)
             ).body
             page = hits["hits"]["hits"]
             found.update(hit["sort"][0] for hit in page)

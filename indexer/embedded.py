@@ -42,9 +42,10 @@ from .backend import (
     SearchDocument,
     SearchQuery,
     SearchResult,
+    longitude_spans,
 )
 
-SCHEMA_VERSION = "2"  # bump when the schema or analysis changes: an old index must be rebuilt
+SCHEMA_VERSION = "3"  # bump when the schema or analysis changes: an old index must be rebuilt
 TEXT_FIELDS = ("title", "description", "keywords_text", "publisher_text")
 # Title matches outrank description-only ones; keywords and publisher sit between.
 BOOSTS = {"title": 4.0, "keywords_text": 2.0, "publisher_text": 1.5, "description": 1.0}
@@ -166,6 +167,13 @@ def check_query(query: SearchQuery) -> None:
             f"page * page_size may not exceed {MAX_RESULT_WINDOW} (got {query.page * query.page_size}): "
             "narrow the search, or use the catalogue export for deep paging"
         )
+    if query.bbox is not None:
+        west, south, east, north = query.bbox
+        if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+            raise ValueError(
+                "bbox must be minlon,minlat,maxlon,maxlat in degrees (longitudes -180..180, latitudes "
+                f"-90..90, minlat <= maxlat; minlon > maxlon crosses the antimeridian), got {list(query.bbox)}"
+            )
     unknown = (set(query.filters) | set(query.facets)) - set(FACETS)
     if unknown:
         raise ValueError(f"unknown facet(s) {', '.join(sorted(unknown))}; facets are {', '.join(FACETS)}")
@@ -190,6 +198,9 @@ def _build_schema() -> tantivy.Schema:
     sb.add_text_field("dict_value", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("dict_id", stored=True, indexed=True, fast=True)
     sb.add_integer_field("modified_day", fast=True)
+    # spatial coverage: a box as its latitudes and one or two longitude spans (two across the antimeridian)
+    for name in ("south", "north", "west", "east", "west2", "east2"):
+        sb.add_float_field(name, indexed=True, fast=True)
     sb.add_text_field("sort_new", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("sort_old", fast=True, tokenizer_name="raw", index_option="basic")
     return sb.build()
@@ -301,7 +312,7 @@ class EmbeddedBackend(SearchBackend):
             self._index.reload()
             searcher = self._index.searcher()
             entries = Query.exists_query("dict_id")
-            count = searcher.search(entries, limit=1, count=True).count
+            count = searcher.search(entries, limit=1, count=True).count  # type: ignore[attr-defined]  # the stubs lack it
             next_id = 0
             for _score, address in searcher.search(entries, limit=max(count, 1)).hits:
                 entry = searcher.doc(address)
@@ -343,10 +354,15 @@ class EmbeddedBackend(SearchBackend):
                         ids.append(self._new_value_id(writer, key) if value_id is None else value_id)
                 if ids:
                     fields[facet] = ids
-        key = date_key(doc.modified)
-        if key is not None:
-            fields["modified_day"] = key // 1_000_000
+        day = date_key(doc.modified)
+        if day is not None:
+            fields["modified_day"] = day // 1_000_000
         fields["sort_new"], fields["sort_old"] = sort_keys(doc.id, doc.modified)
+        if len(doc.bbox) == 4:
+            west, south, east, north = doc.bbox
+            fields["south"], fields["north"] = south, north
+            for n, (low, high) in enumerate(longitude_spans(west, east)):
+                fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
         return tantivy.Document.from_dict(fields, self._schema)
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
@@ -458,9 +474,36 @@ class EmbeddedBackend(SearchBackend):
                 self._schema, "modified_day", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
             )
             clauses.append((Occur.Must, Query.const_score_query(dated, 0.0)))
+        if query.bbox is not None:
+            clauses.append((Occur.Must, Query.const_score_query(self._bbox_query(query.bbox), 0.0)))
         if not clauses:
             return _DATASETS
         return Query.boolean_query(clauses)
+
+    def _bbox_query(self, box: tuple[float, float, float, float]) -> Query:
+        """Documents whose box intersects `box`: latitudes overlap, and one of its longitude spans
+        overlaps one of the box's."""
+
+        def between(name: str, low: float | None, high: float | None) -> Query:
+            return Query.range_query(
+                self._schema, name, tantivy.FieldType.Float, lower_bound=low, upper_bound=high
+            )
+
+        west, south, east, north = box
+        spans = [
+            Query.boolean_query(
+                [(Occur.Must, between(w, None, q_east)), (Occur.Must, between(e, q_west, None))]
+            )
+            for q_west, q_east in longitude_spans(west, east)
+            for w, e in (("west", "east"), ("west2", "east2"))
+        ]
+        return Query.boolean_query(
+            [
+                (Occur.Must, between("south", None, north)),
+                (Occur.Must, between("north", south, None)),
+                (Occur.Must, Query.boolean_query([(Occur.Should, q) for q in spans])),
+            ]
+        )
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
@@ -513,7 +556,7 @@ class EmbeddedBackend(SearchBackend):
                 order_by_field=_SORT_FIELDS[sort],
                 order=tantivy.Order.Asc,
             )
-            total = hits.count
+            total = hits.count  # type: ignore[attr-defined]  # the stubs lack it
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
         names = list(dict.fromkeys(query.facets))
         if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
@@ -532,7 +575,7 @@ class EmbeddedBackend(SearchBackend):
     ) -> tuple[int, list[str]]:
         limit = offset + size
         result = searcher.search(tq, limit=limit, count=True)
-        total, hits = result.count, result.hits
+        total, hits = result.count, result.hits  # type: ignore[attr-defined]  # the stubs lack it
         if len(hits) <= offset:
             return total, []
         # Break score ties by id: widen the fetch until the tie group at the page's end is complete, then

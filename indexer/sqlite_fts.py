@@ -15,7 +15,16 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .backend import FACET_SIZE, FACETS, FacetValue, SearchBackend, SearchDocument, SearchQuery, SearchResult
+from .backend import (
+    FACET_SIZE,
+    FACETS,
+    FacetValue,
+    SearchBackend,
+    SearchDocument,
+    SearchQuery,
+    SearchResult,
+    longitude_spans,
+)
 from .embedded import (
     BOOSTS,
     LANGUAGES,
@@ -50,6 +59,9 @@ CREATE INDEX IF NOT EXISTS docs_old ON docs (sort_old);
 CREATE TABLE IF NOT EXISTS facets (doc INTEGER NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS facets_by_value ON facets (facet, value, doc);
 CREATE INDEX IF NOT EXISTS facets_by_doc ON facets (doc, facet, value);
+-- spatial coverage: one row per longitude span (two for a box across the antimeridian)
+CREATE TABLE IF NOT EXISTS boxes (doc INTEGER NOT NULL, west REAL, south REAL, east REAL, north REAL);
+CREATE INDEX IF NOT EXISTS boxes_by_doc ON boxes (doc);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     {", ".join(_COLUMNS)},
     content='',
@@ -113,6 +125,12 @@ class SqliteFtsBackend(SearchBackend):
                     "INSERT INTO facets (doc, facet, value) VALUES (?, ?, ?)",
                     [(rowid, facet, value) for facet in FACETS for value in facet_values(doc, facet)],
                 )
+                if len(doc.bbox) == 4:
+                    west, south, east, north = doc.bbox
+                    cur.executemany(
+                        "INSERT INTO boxes (doc, west, south, east, north) VALUES (?, ?, ?, ?, ?)",
+                        [(rowid, w, south, e, north) for w, e in longitude_spans(west, east)],
+                    )
 
     @staticmethod
     def _remove(cur: sqlite3.Cursor, doc_id: str) -> None:
@@ -126,6 +144,7 @@ class SqliteFtsBackend(SearchBackend):
                 terms,
             )
         cur.execute("DELETE FROM facets WHERE doc = ?", (row[0],))
+        cur.execute("DELETE FROM boxes WHERE doc = ?", (row[0],))
 
     def delete(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -141,6 +160,7 @@ class SqliteFtsBackend(SearchBackend):
         with self._lock:
             self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM facets")
+            self._db.execute("DELETE FROM boxes")
             self._db.execute("DELETE FROM fts_terms")
             self._db.execute("INSERT INTO fts (fts) VALUES ('delete-all')")
 
@@ -157,7 +177,8 @@ class SqliteFtsBackend(SearchBackend):
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         words = query_words(query.q)
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | int | float] = []
         if words:
             fr_cols = " ".join(f"{field}_fr" for field in TEXT_FIELDS)
             en_cols = " ".join(f"{field}_en" for field in TEXT_FIELDS)
@@ -176,6 +197,15 @@ class SqliteFtsBackend(SearchBackend):
                     f"AND f.value IN ({_marks(len(values))}))"
                 )
                 params += [facet, *values]
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            spans = longitude_spans(west, east)
+            where.append(
+                "EXISTS (SELECT 1 FROM boxes b WHERE b.doc = d.rowid AND b.south <= ? AND b.north >= ? AND ("
+                + " OR ".join("(b.west <= ? AND b.east >= ?)" for _ in spans)
+                + "))"
+            )
+            params += [north, south, *(v for q_west, q_east in spans for v in (q_east, q_west))]
         low, high = day_bounds(query)
         if low is not None:
             where.append("d.modified_day >= ?")

@@ -225,11 +225,11 @@ class Table:
                     elif level == level_now:
                         owners.add(concept.uri)
             self._index = {k: next(iter(o)) if len(o) == 1 else None for k, (_, o) in best.items()}
-        for text in texts:
-            if text:
-                found = self._index.get(_key(text))
-                if found:
-                    return found
+        for given in texts:
+            if given:
+                owner = self._index.get(_key(given))
+                if owner:
+                    return owner
         return None
 
     def build(self) -> tuple[dict, list[str]]:
@@ -264,10 +264,10 @@ class Table:
                 raise SystemExit(f"aliases/{self.name}.yaml lists {key!r} under several concepts: {owners}")
             for owner in owners:
                 concept = self.concepts[owner]
-                group = label_keys["deprecated" if concept.deprecated else "current"]
+                same_pass = label_keys["deprecated" if concept.deprecated else "current"]
                 own_label = key in {_key(t) for t in concept.labels.values()}
                 # A label alone finds its concept unless another concept of its pass has the same label.
-                if own_label and group[key] == {owner} and len(owners) == 1:
+                if own_label and same_pass[key] == {owner} and len(owners) == 1:
                     continue
                 text = min(
                     (c[2] for c in found if c[0] == level and c[1] == owner), key=lambda t: (len(t), t)
@@ -281,9 +281,9 @@ class Table:
                 # A translation equal to the English label adds nothing (Vocabulary.label falls back to "en").
                 english = concept.labels.get("en")
                 entry["labels"] = {
-                    lang: text
+                    lang: label
                     for lang in LANGS
-                    if (text := concept.labels.get(lang)) and (lang == "en" or text != english)
+                    if (label := concept.labels.get(lang)) and (lang == "en" or label != english)
                 }
             if aliases[uri]:
                 entry["aliases"] = sorted(aliases[uri].values(), key=lambda t: (t.casefold(), t))
@@ -484,10 +484,10 @@ def build_licences(corpus: Path) -> Table:
     table.sources.append(f"data.europa.eu licence list ({_rel(piveau.path)})")
     for subject in sorted(piveau.index):
         code = piveau.first(subject, DC + "identifier")
-        uri = table.uri(code) if code else None
-        if uri in table.concepts:
+        licence = table.uri(code) if code else None
+        if licence is not None and licence in table.concepts:
             for text in [subject, *piveau.alt_labels(subject), *piveau.values(subject, SKOS + "exactMatch")]:
-                table.claim(uri, text, DERIVED)
+                table.claim(licence, text, DERIVED)
 
     def expand(entry: dict) -> list[str]:
         out = _spdx_forms(entry.get("spdx") or [])
@@ -618,8 +618,8 @@ def build_frequencies(corpus: Path) -> Table:
     _nal_base(table, Graph(voc / "fdk/frequencies-sparql-result.ttl"), scheme)
     full = Graph(voc / "fdk/frequencies-skos.rdf")
     _nal_extra(table, full, scheme)
-    for uri in table.concepts.values():
-        uri.deprecated = full.deprecated(uri.uri)
+    for concept in table.concepts.values():
+        concept.deprecated = full.deprecated(concept.uri)
     swiss = Graph(voc / "opendata-swiss/frequency.ttl")
     table.sources.append(f"Dublin Core frequency matches (DCAT-AP-CH, {_rel(swiss.path)})")
     for uri in table.concepts:
@@ -677,7 +677,7 @@ def render(name: str, document: dict) -> str:
     return HEADER.format(name=name) + body
 
 
-def build_all(corpus: Path) -> dict[str, tuple[str, list[str]]]:
+def build_all(corpus: Path) -> dict[str, tuple[str, int, list[str]]]:
     global _rel_root
     _rel_root = corpus
     media = build_media_types(corpus)

@@ -223,9 +223,14 @@ def to_format(ntriples: str, fmt: str) -> bytes:
     """N-Triples text as `fmt` ("ttl", "nt", "rdf", "jsonld"), through pyoxigraph's serialisers."""
     if fmt == "nt":
         return ntriples.encode("utf-8")
-    data = pyoxigraph.serialize(
-        pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), format=FORMATS[fmt], prefixes=format_prefixes(fmt)
-    )
+    data = (
+        pyoxigraph.serialize(
+            pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES),
+            format=FORMATS[fmt],
+            prefixes=format_prefixes(fmt),
+        )
+        or b""
+    )  # None: only with an output
     return with_context(data) if fmt == "jsonld" else data
 
 

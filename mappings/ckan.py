@@ -131,7 +131,12 @@ def texts(value: Any, lang: str | None = None) -> list[Text]:
 
 def _unique_texts(values: list[Text]) -> list[Text]:
     seen: set[tuple[str, str | None]] = set()  # Text is not hashable
-    return [t for t in values if (t.value, t.lang) not in seen and not seen.add((t.value, t.lang))]
+    unique = []
+    for t in values:
+        if (t.value, t.lang) not in seen:
+            seen.add((t.value, t.lang))
+            unique.append(t)
+    return unique
 
 
 def _strings(value: Any) -> list[str]:
@@ -146,7 +151,7 @@ def _iri(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
 
 
-def _identifiers(view: dict[str, Any]) -> dict[str, list[str]]:
+def _identifiers(view: dict[str, Any]) -> dict[str, Any]:
     """dct:identifier as ckanext-dcat writes it (`identifier`, else `guid`, else the package id); the
     alternate identifiers and the package id, when not already the identifier, as adms:identifier."""
     extras = view["extras"]

@@ -245,11 +245,11 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
     temporal: list[PeriodOfTime] = []
     for value in as_list(item.get("temporal")):
         if isinstance(value, dict):  # DCAT-US 3.0 PeriodOfTime
-            period = PeriodOfTime(
+            given = PeriodOfTime(
                 start=normalise_date(str(value.get("startDate") or "")) or None,
                 end=normalise_date(str(value.get("endDate") or "")) or None,
             )
-            period = period if period.start or period.end else None
+            period = given if given.start or given.end else None
         else:
             period = period_from_text(str(value)) if value else None
         if period:

@@ -68,12 +68,14 @@ class Graph:
         # `add` inlined: this loop runs once per parsed triple (a page is ~50,000 of them)
         out = self.out
         for t in triples:
-            subject = t.subject
+            # pyoxigraph types a subject or object as possibly an RDF 1.2 triple term; the parsers
+            # fedcat runs produce none
+            subject: Node = t.subject  # type: ignore[assignment]
             props = out.get(subject)
             if props is None:
                 props = out[subject] = {}
             predicate = t.predicate.value
-            obj = t.object
+            obj: Node = t.object  # type: ignore[assignment]
             objs = props.get(predicate)
             if objs is None:
                 props[predicate] = [obj]

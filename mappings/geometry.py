@@ -6,6 +6,7 @@ as GeoJSON; these small pure functions turn either into WKT, and refuse values t
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -154,3 +155,32 @@ def is_wkt(value: str) -> bool:
     if _WKT_WITH_CRS.match(text):
         text = text.split(">", 1)[1].lstrip()
     return bool(_WKT_START.match(text))
+
+
+def _box_of(value: str) -> BBox | None:
+    """The box of one geometry literal: WKT (its CRS IRI skipped) or GeoJSON; GML is not read."""
+    if geometry_syntax(value) == "geojson":
+        try:
+            return geojson_bbox(json.loads(value))
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+            return None
+    if not is_wkt(value):
+        return None
+    return wkt_bbox(re.sub(r"^\s*<[^>]*>\s*", "", value))
+
+
+def extent(wkts: list[str]) -> BBox | None:
+    """The box covering these geometry literals (WKT or GeoJSON; CRS84 / WGS 84 lon lat is assumed); one
+    crossing the antimeridian is kept alone, as boxes across it cannot be unioned simply."""
+    boxes = [b for w in wkts if (b := _box_of(w))]
+    if not boxes:
+        return None
+    crossing = [b for b in boxes if b[0] > b[2]]
+    if crossing:
+        return crossing[0]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )

@@ -293,7 +293,7 @@ def _identifiers(citation: Element) -> list[str]:
     return _unique(found)
 
 
-def _dates(record: Record, citation: Element) -> dict[str, str | None]:
+def _dates(record: Record, citation: Element) -> dict[str, Any]:
     by_type: dict[str, str] = {}
     for date in citation.iterfind("gmd:date/gmd:CI_Date", NS):
         kind = (value(date.find("gmd:dateType", NS)) or "").lower()

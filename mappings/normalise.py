@@ -103,8 +103,8 @@ def _licence_in_text(voc: Vocabulary, text: str) -> Match | None:
         while i < len(tokens):
             for size in range(min(_MAX_NAME_WORDS, len(tokens) - i), 1, -1):
                 key = " ".join(tokens[i : i + size])
-                if voc.has_key(key):
-                    uris.add(voc.lookup(key).uri)
+                if voc.has_key(key) and (hit := voc.lookup(key)) is not None:
+                    uris.add(hit.uri)
                     i += size
                     break
             else:

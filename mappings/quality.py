@@ -165,7 +165,7 @@ def _file_type(value: str | None) -> str | None:
 def _aligned(value: str | None, lookup) -> bool:
     """A controlled value: an address the vocabulary knows (its own URI, or an alias address such as a
     licence's page), not a label that merely names a concept."""
-    return bool(value) and is_url(value) and lookup(value) is not None
+    return bool(value and is_url(value) and lookup(value) is not None)
 
 
 @lru_cache(maxsize=8192)

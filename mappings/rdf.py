@@ -199,8 +199,8 @@ class Writer:
         self._bnodes += 1
         return f"{self._prefix}x{self._bnodes}"
 
-    def add(self, s: str, pred: str, o: str | None) -> None:
-        if o is not None:
+    def add(self, s: str | None, pred: str, o: str | None) -> None:
+        if s is not None and o is not None:  # None: an IRI `iri()` could not make valid
             self.lines.append(f"{s} {pred} {o} .\n")
 
     def a(self, node: str, cls: str) -> str:
@@ -495,7 +495,9 @@ def serialize(triples: Iterable[Triple], fmt: str = "ttl") -> bytes:
     """Triples in one of FORMATS ("ttl", "nt", "rdf", "jsonld"), with the DCAT-AP prefixes."""
     rdf_format = FORMATS[fmt]
     prefixes = PREFIXES if rdf_format in (RdfFormat.TURTLE, RdfFormat.RDF_XML) else None
-    data = pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes)
+    data = (
+        pyoxigraph.serialize(triples, format=rdf_format, prefixes=prefixes) or b""
+    )  # None: only with an output
     return with_context(data) if fmt == "jsonld" else data
 
 

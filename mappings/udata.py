@@ -77,7 +77,7 @@ def _iri(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
 
 
-def _identifiers(item: dict[str, Any], harvest: dict[str, Any]) -> dict[str, list[str]]:
+def _identifiers(item: dict[str, Any], harvest: dict[str, Any]) -> dict[str, Any]:
     """dct:identifier: the origin's identifier of a harvested dataset, else udata's id (udata's own DCAT
     export does the same). adms:identifier: udata's id and the origin's record id (a CKAN package id, a DCAT
     URI…), the keys deduplication matches copies of one dataset on."""

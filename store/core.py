@@ -571,7 +571,9 @@ class Store:
                 f" WHERE r.id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
-                found[row[0]] = StoredRecord(*row[:7], bool(row[7]), row[8])
+                found[row[0]] = StoredRecord(
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8]
+                )
         return found
 
     # --- link checks ---------------------------------------------------------------------------------

@@ -101,3 +101,11 @@ def quality_groups(
             )
         )
     return found
+
+
+def bands(store: Store, ids: list[str]) -> dict[str, str]:
+    """id -> stored rating band (written at index time): a page of search results in one query."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(store.db.execute(f"SELECT id, band FROM quality WHERE id IN ({marks})", ids).fetchall())

@@ -33,6 +33,42 @@ CREATE INDEX IF NOT EXISTS audit_facts_by_publisher ON audit_facts (source_id, p
 CREATE INDEX IF NOT EXISTS audit_facts_with_families ON audit_facts (id) WHERE families IS NOT NULL;
 """
 
+# The federation view (fedcat.federation, store/federation.py): each live record's clustering facts and
+# blocking keys, its cluster and rank (0: canonical), the evidence linking a cluster's copies, and what the
+# view remembers between refreshes (the overrides it applied).
+FEDERATION = """
+CREATE TABLE IF NOT EXISTS fed_copies (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    facts BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fed_keys (
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fed_keys_by_id ON fed_keys (id);
+CREATE TABLE IF NOT EXISTS fed_members (
+    id TEXT PRIMARY KEY,
+    cluster TEXT NOT NULL,
+    rank INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fed_members_by_cluster ON fed_members (cluster, rank);
+CREATE TABLE IF NOT EXISTS fed_links (
+    cluster TEXT NOT NULL,
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    confidence REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fed_links_by_cluster ON fed_links (cluster);
+CREATE TABLE IF NOT EXISTS fed_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -154,6 +190,7 @@ CREATE TABLE IF NOT EXISTS shacl_results (
 """
     + AUDIT_STATE
     + AUDIT_FACTS
+    + FEDERATION
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -171,6 +208,8 @@ CREATE TABLE IF NOT EXISTS shacl_results (
 );
 CREATE INDEX IF NOT EXISTS records_by_original_uri ON records (original_uri) WHERE original_uri IS NOT NULL;
 """
+
+
 # Stores made before `record_data` held raw and dataset in `records`: moved once, into today's `records`
 # (whose index marks they then lack: every record is indexed again).
 _RECORD_COLUMNS = (
@@ -277,7 +316,17 @@ def _to_3(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE records ADD COLUMN mapping_version TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_to_1, _to_2, _to_3]  # MIGRATIONS[n]: n -> n + 1
+def _to_4(db: sqlite3.Connection) -> None:
+    """The federation view's tables (its cursor starts at 0: it clusters every record once)."""
+    _run(db, FEDERATION)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _to_1,
+    _to_2,
+    _to_3,
+    _to_4,
+]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

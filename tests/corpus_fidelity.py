@@ -8,11 +8,12 @@ formats, download/access URLs, dates and geometry are looked for in the export. 
 
     python tests/corpus_fidelity.py [--lost]    # a table per source type; --lost lists every lost value
 
-`tests/test_corpus_fidelity.py` runs it and fails on any LOST value.
+`tests/test_corpus_fidelity.py` runs it (in its own process, `--json`) and fails on any LOST value.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -448,6 +449,12 @@ def main(argv: list[str]) -> int:
         print(f"no corpus at {CORPUS}")
         return 2
     tallies = check_corpus()
+    if "--json" in argv:  # for tests/test_corpus_fidelity.py
+        summary = {
+            t: {"records": v.records, "given": dict(v.given), "lost": v.lost} for t, v in tallies.items()
+        }
+        print(json.dumps(summary))
+        return 0
     print(f"{'type':<13}{'records':>8}  " + "  ".join(f"{f + ' kept/given (reported)':>28}" for f in FIELDS))
     for source_type, tally in tallies.items():
         cells = [f"{tally.kept[f]}/{tally.given[f]} ({tally.reported[f]})".rjust(28) for f in FIELDS]

@@ -230,7 +230,7 @@ DCAT_FAULTS = {
         "got an HTML page, not RDF",
     ),
     "wrong-content-type": Fault(  # Turtle announced as RDF/XML: parsed as what it claims, and refused
-        2, lambda c: Reply(c.pages[2], "application/rdf+xml"), "partial", "not valid RDF/XML", full=True
+        2, lambda c: Reply(c.pages[2], "application/rdf+xml"), "partial", "not well-formed XML", full=True
     ),
     "429-beyond-the-budget": Fault(  # Retry-After longer than the run may last: give up now, say why
         2,

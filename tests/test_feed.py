@@ -163,6 +163,7 @@ def assert_views_agree(config: Path, data: Path) -> int:
         catalogue.close()
 
 
+@pytest.mark.timeout(900)  # 20 fedcat processes started and killed, on a shared machine
 def test_kill_9_at_20_random_points_then_every_view_agrees_with_the_store(tmp_path: Path) -> None:
     seed = int(os.environ.get("FEDCAT_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)

@@ -315,7 +315,7 @@ def test_html_escapes_what_it_shows(site, ids):
     assert "Budget primitif" in page.text
     assert "Aussi publié par" not in page.text
     duplicate = client.get(f"/datasets/{ids[('ville', 'qualite-air')]}", headers={"accept": "text/html"})
-    assert "Qualité de l&#x27;air : indices quotidiens" in duplicate.text
+    assert "Qualité de l&#39;air : indices quotidiens" in duplicate.text  # escaped by the template
     assert "Aussi publié par" in duplicate.text and "Métropole Européenne de Lille" in duplicate.text
     catalogue = client.get("/catalog?page_size=5", headers={"accept": "text/html"})
     assert catalogue.status_code == 200 and "suivante" in catalogue.text

@@ -10,7 +10,8 @@ from pathlib import Path
 import msgspec
 import pytest
 from conftest import CORPUS, MEDIA_TYPES
-from fedcat.harvester.run import harvest, source_context
+from fedcat.harvester.mapping import source_context
+from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.mappings.registry import MAPPINGS, mapping_for
 from test_harvest_ckan import CkanApi, corpus_packages

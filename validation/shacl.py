@@ -456,7 +456,7 @@ def validate_store(
     batch: int = 2000,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
-    on_batch: Callable[[Report], None] | None = None,
+    on_batch: Callable[[Report], object] | None = None,
 ) -> Report:
     """Validate every live record of a store, `batch` records per pyshacl run (pyshacl holds its graphs
     in memory: ~2,000 records is ~150,000 triples), with the catalogues' description in the first run.

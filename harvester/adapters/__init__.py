@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from ...config import SourceOptions
 from .base import Adapter, Page, RawRecord
@@ -26,7 +27,7 @@ def _discover() -> dict[str, type[Adapter]]:
     return dict(sorted(found.items()))
 
 
-def _subclasses(cls: type) -> list[type]:
+def _subclasses(cls: type[Any]) -> list[type[Any]]:
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 

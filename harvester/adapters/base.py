@@ -7,6 +7,7 @@ nothing of mapping, storage or indexing: the pure mapping of a raw record to a D
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -44,7 +45,7 @@ class Page(msgspec.Struct):
 class Adapter(ABC):
     type: ClassVar[str]
     # the `options` a source of this type accepts, checked when the configuration is loaded
-    Options: ClassVar[type[SourceOptions]] = SourceOptions
+    Options: ClassVar[builtins.type[SourceOptions]] = SourceOptions
 
     def __init__(
         self, source: Source, client: HttpClient, page_size: int = 1000, since: str | None = None

@@ -67,7 +67,9 @@ class JsonStream:
     def peek(self) -> str:
         """The next non-blank character, '' at the end of the document."""
         while True:
-            self._at = _WS.match(self._text, self._at).end()
+            blank = _WS.match(self._text, self._at)
+            assert blank is not None  # a pattern of `\s*` matches anywhere
+            self._at = blank.end()
             if self._at < len(self._text):
                 return self._text[self._at]
             if not self._fill():
@@ -297,7 +299,9 @@ class DataJsonAdapter(Adapter):
 
     def _replay(self) -> list[Page] | None:
         """The pages of the last run, unchanged (the document answered 304), or None if any is missing."""
-        pages, url, number = [], self.part_url(1), 1
+        pages: list[Page] = []
+        url: str | None = self.part_url(1)
+        number = 1
         while url:
             cached = self.client.page_cache(url)
             if cached is None or number > 100_000:

@@ -107,6 +107,7 @@ def _rdflib_graph(content: bytes, base_iri: str) -> Graph:
             return NamedNode(quote(str(node), safe=IRI_SAFE))
         if isinstance(node, rdflib.BNode):
             return BlankNode(str(node))
+        assert isinstance(node, rdflib.Literal), node  # a parsed graph holds IRIs, blank nodes and literals
         if node.language:
             return Literal(str(node), language=node.language)
         return Literal(str(node), datatype=NamedNode(str(node.datatype)) if node.datatype else None)
@@ -118,7 +119,7 @@ def _rdflib_graph(content: bytes, base_iri: str) -> Graph:
     return graph
 
 
-def record_id(graph: Graph, node: NamedNode | BlankNode) -> str:
+def record_id(graph: Graph, node: NamedNode | BlankNode | Literal) -> str:
     """The source's id for a dataset: its IRI; for a blank node its dct:identifier or content digest."""
     if isinstance(node, NamedNode):
         return node.value
@@ -202,7 +203,10 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
     Datasets are mapped with an empty URI (the harvest sets fedcat's); one that fails to map is sent
     without its JSON, so that the run maps it again in its own process and reports the very same error.
     """
-    page = read_page(content, RdfFormat.from_media_type(media_type), base_iri, base_iri, 0)
+    rdf_format = RdfFormat.from_media_type(media_type)
+    if rdf_format is None:  # the adapter sends only the RDF media types it recognised
+        raise HarvestError(f"not an RDF media type: {media_type}")
+    page = read_page(content, rdf_format, base_iri, base_iri, 0)
     records = []
     source = SourceContext("", base_iri)
     for record in page.records:

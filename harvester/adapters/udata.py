@@ -46,6 +46,7 @@ class UdataAdapter(Adapter):
         number = 0
         ahead = FetchAhead()  # the next page is requested while the run maps and stores this one
         try:
+            url: str | None  # the listing's next page, None at its end
             for url in self._listings():
                 first = url
                 totals: list[int] = []

@@ -1,0 +1,362 @@
+"""What federation costs and how right it is: duplicate clustering of a generated federation.
+
+    python bench/federation.py [--records 200000] [--duplicates 0.3] [--change 0.01] [--repeat 3] [--store]
+
+--records records from 5 sources (a metropolis's Opendatasoft portal, a city portal, a national udata portal
+that harvests both, a European DCAT catalogue that harvests the national one, a CKAN portal of another
+region), of which --duplicates are copies of another source's dataset, varied as the real ones are:
+- a udata mirror: its own object id, the origin's record id in adms:identifier, the origin's page in
+  `harvest.remote_url` (http or https, with or without trailing slash), licence spelled otherwise;
+- a DCAT copy under another IRI, the origin's IRI in adms:identifier, title re-cased;
+- a copy with the same download URLs (www., trailing slash, query order varied) and a re-accented title;
+- a last-resort copy: same publisher (another spelling), same title re-cased, same formats, nothing else.
+Hard negatives: every publisher (one of 2,000 communes) has yearly series with one title per year, and the
+same 300 titles ("Budget primitif", "Arbres"…) recur across publishers.
+
+Times (medians of --repeat): the full clustering (facts and keys of every record, links, clusters), and a
+--change share of records changed (titles, pages) re-clustered through `closure()` over in-memory key and
+cluster indexes, as the view does. With --store, the same through a SQLite store as a sync runs it
+(`federation.view.catch_up`: facts read and decoded, closure over the stored keys, clusters written): the
+first refresh, one with nothing changed, and one after a --change share of records was rewritten. Precision
+and recall of pairs against the generated truth. Prints
+figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
+1% sample and extrapolated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections import defaultdict
+
+from fedcat.federation.cluster import Cluster, closure, cluster
+from fedcat.federation.keys import copy_of, title_key
+from fedcat.federation.rules import Overrides, default_rules
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text, dataset_to_json
+
+SOURCES = ("mel", "lille", "national", "eu", "region")
+THEMES = [
+    "Budget primitif", "Arbres d'alignement", "Comptages vélo", "Délibérations du conseil", "Équipements sportifs",
+    "Qualité de l'air", "Stationnement", "Marchés publics", "Subventions aux associations", "Élections",
+]  # fmt: skip
+FORMATS = ("CSV", "JSON", "SHP", "GeoJSON", "XLSX", "PDF")
+LICENCES = ("Licence Ouverte v2.0", "licence-ouverte-2-0", "ETALAB_2_0", "ODbL", "odc-odbl")
+
+
+def _recase(text: str, rnd: random.Random) -> str:
+    return rnd.choice((text.upper(), text.lower(), text.title(), text))
+
+
+def _unaccent(text: str) -> str:
+    return text.translate(str.maketrans("éèêàçôÉ", "eeeacoE"))
+
+
+def _vary_url(url: str, rnd: random.Random) -> str:
+    if rnd.random() < 0.5:
+        url = url.replace("https://", "http://", 1)
+    if rnd.random() < 0.5:
+        url = url.replace("://", "://www.", 1)
+    return url + "/" if rnd.random() < 0.5 and "?" not in url else url
+
+
+def generate(
+    records: int, duplicates: float, seed: int = 7
+) -> tuple[list[tuple[str, str, Dataset]], dict[str, int]]:
+    """(fedcat id, source, dataset) of every record, and the truth: record -> real dataset number."""
+    rnd = random.Random(seed)
+    copies_wanted = int(records * duplicates)
+    originals = records - copies_wanted
+    out: list[tuple[str, str, Dataset]] = []
+    truth: dict[str, int] = {}
+    made: list[tuple[int, str, Dataset]] = []
+    held: set[tuple[int, str]] = set()  # (dataset, source): cross-source copies, one per source
+    for n in range(originals):
+        source = SOURCES[n % len(SOURCES)]
+        commune = n % 2000
+        title = f"{THEMES[(n // 2000) % len(THEMES)]} {n // 20000 + 2000}"  # same titles across publishers
+        slug = f"{title_key(title).replace(' ', '-')}-{n}"
+        host = f"{source}.portal.example.org"
+        formats = rnd.sample(FORMATS, 2)
+        dataset = Dataset(
+            uri=f"https://fedcat.example/d/{source}/{n}",
+            title=[Text(title, "fr")],
+            original_uri=f"https://{host}/dataset/{slug}",
+            identifier=[slug],
+            publisher=Agent(name=[Text(f"Ville de Commune{commune}")]),
+            landing_page=[f"https://{host}/explore/dataset/{slug}/"],
+            licence=rnd.choice(LICENCES),
+            distributions=[
+                Distribution(
+                    format=f, download_url=[f"https://{host}/api/exports/{slug}.{f.lower()}?lang=fr&sep=%3B"]
+                )
+                for f in formats
+            ],
+        )
+        record = f"{source}-{n}"
+        out.append((record, source, dataset))
+        truth[record] = n
+        made.append((n, source, dataset))
+    for k in range(copies_wanted):
+        n, origin_source, origin = made[rnd.randrange(len(made))]
+        free = [s for s in SOURCES if s != origin_source and (n, s) not in held]
+        if not free:
+            continue
+        source = rnd.choice(free)
+        held.add((n, source))
+        record = f"{source}-c{k}"
+        kind = k % 4
+        title = origin.title[0].value
+        slug = origin.identifier[0]
+        if kind == 0:  # udata mirror with its harvest block
+            dataset = Dataset(
+                uri=f"https://fedcat.example/d/{record}",
+                title=[Text(_recase(title, rnd))],
+                identifier=[f"{rnd.getrandbits(96):024x}"],
+                other_identifier=[slug],
+                landing_page=[
+                    _vary_url(origin.landing_page[0].rstrip("/"), rnd),
+                    f"https://www.data.gouv.fr/datasets/{k}/",
+                ],
+                publisher=origin.publisher,
+                licence=rnd.choice(LICENCES),
+            )
+        elif kind == 1:  # DCAT copy under another IRI
+            dataset = Dataset(
+                uri=f"https://fedcat.example/d/{record}",
+                title=[Text(_recase(title, rnd))],
+                original_uri=f"https://data.europa.example/88/{k}",
+                other_identifier=[origin.original_uri],
+                publisher=origin.publisher,
+            )
+        elif kind == 2:  # same downloads
+            dataset = Dataset(
+                uri=f"https://fedcat.example/d/{record}",
+                title=[Text(_unaccent(title))],
+                publisher=Agent(name=[Text("Mairie de " + origin.publisher.name[0].value.split()[-1])]),
+                distributions=[
+                    Distribution(
+                        format=d.format,
+                        download_url=[
+                            _vary_url(d.download_url[0].replace("lang=fr&sep=%3B", "sep=%3B&lang=fr"), rnd)
+                        ],
+                    )
+                    for d in origin.distributions
+                ],
+            )
+        else:  # last resort: publisher, title, formats
+            dataset = Dataset(
+                uri=f"https://fedcat.example/d/{record}",
+                title=[Text(_recase(_unaccent(title), rnd))],
+                publisher=Agent(name=[Text(origin.publisher.name[0].value.upper())]),
+                distributions=[Distribution(format=d.format.lower()) for d in origin.distributions],
+            )
+        out.append((record, source, dataset))
+        truth[record] = n
+    return out, truth
+
+
+def facts(records):
+    return [copy_of(r, s, d, quality=50.0, first_seen="2025-01-01") for r, s, d in records]
+
+
+def pair_scores(clusters: list[Cluster], truth: dict[str, int]) -> tuple[float, float]:
+    def pairs(n: int) -> int:
+        return n * (n - 1) // 2
+
+    predicted = sum(pairs(len(c.members)) for c in clusters)
+    true_pairs = sum(pairs(n) for n in _counts(truth.values()).values())
+    hits = 0
+    for c in clusters:
+        hits += sum(pairs(n) for n in _counts(truth[m] for m in c.members).values())
+    return (hits / predicted if predicted else 1.0), (hits / true_pairs if true_pairs else 1.0)
+
+
+def _counts(values) -> dict:
+    counts: dict = defaultdict(int)
+    for v in values:
+        counts[v] += 1
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--duplicates", type=float, default=0.3)
+    parser.add_argument("--change", type=float, default=0.01)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store", action="store_true", help="also through a SQLite store, as a sync runs it")
+    args = parser.parse_args()
+    rules = default_rules()
+    t = time.perf_counter()
+    records, truth = generate(args.records, args.duplicates)
+    print(
+        f"generated {len(records):,} records from {len(SOURCES)} sources in {time.perf_counter() - t:.1f} s"
+    )
+
+    full: list[float] = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        copies = facts(records)
+        clusters = cluster(copies, rules)
+        full.append(time.perf_counter() - t)
+    precision, recall = pair_scores(clusters, truth)
+    sizes = _counts(len(c.members) for c in clusters)
+    print(
+        f"full clustering: median {statistics.median(full):.2f} s ({len(clusters):,} clusters; sizes {dict(sorted(sizes.items()))})"
+    )
+    print(f"precision {precision:.4f}  recall {recall:.4f}  (targets: >= 0.99, >= 0.97)")
+
+    # indexes the view keeps in the store: key -> holders, record -> keys, record -> cluster members
+    by_id = {c.id: c for c in copies}
+    holders: dict[str, list[str]] = defaultdict(list)
+    for c in copies:
+        for key in c.keys:
+            holders[key].append(c.id)
+    members_of = {m: c.members for c in clusters for m in c.members}
+    rnd = random.Random(11)
+    changed_n = int(len(records) * args.change)
+    incremental: list[float] = []
+    for _ in range(args.repeat):
+        picked = rnd.sample(records, changed_n)
+        new = {
+            r: copy_of(
+                r,
+                s,
+                Dataset(**{**_fields(d), "title": [Text(d.title[0].value + " (mis à jour)")]}),
+                quality=50.0,
+            )
+            for r, s, d in picked
+        }
+        t = time.perf_counter()
+        ids, generic = _closure_of(new, by_id, holders, members_of, rules.max_block)
+        touched = cluster([new.get(i) or by_id[i] for i in ids], rules, generic=generic)
+        incremental.append(time.perf_counter() - t)
+    print(
+        f"{args.change:.0%} change ({changed_n:,} records): median {statistics.median(incremental):.3f} s, "
+        f"{len(ids):,} records re-clustered into {len(touched):,} clusters (target <= 2 s)"
+    )
+
+    if args.store:
+        store_bench(records, truth, args)
+
+    # baseline: all pairs within one publisher (no blocking keys), on a sample, extrapolated
+    sample = copies[: len(copies) // 100]
+    t = time.perf_counter()
+    compared = 0
+    for i, a in enumerate(sample):
+        for b in sample[i + 1 :]:
+            compared += bool(set(a.keys) & set(b.keys))
+    per_pair = (time.perf_counter() - t) / max(1, len(sample) * (len(sample) - 1) // 2)
+    all_pairs = per_pair * len(copies) * (len(copies) - 1) / 2
+    print(
+        f"baseline all pairs (extrapolated from 1%): {all_pairs:,.0f} s; ratio blocking/all-pairs {statistics.median(full) / all_pairs:.5f}"
+    )
+
+
+def store_bench(records, truth, args) -> None:
+    """The view as a sync runs it: records in a SQLite store, `view.catch_up` full, then after a change."""
+    import tempfile
+    from pathlib import Path
+
+    from fedcat.federation import view
+    from fedcat.store import Store, Upsert, payload_hash
+    from fedcat.store.federation import FederationTables
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "fedcat.db")
+        t = time.perf_counter()
+        by_source: dict[str, list] = defaultdict(list)
+        for record_id, source, dataset in records:
+            payload = dataset_to_json(dataset)
+            by_source[source].append(
+                Upsert(record_id, record_id, dataset, payload, "application/json", payload_hash(payload), "")
+            )
+        runs = {source: store.start_run(source) for source in SOURCES}
+        for source, upserts in by_source.items():
+            for start in range(0, len(upserts), 5000):
+                store.save_page(source, runs[source], upserts[start : start + 5000], [])
+        print(f"store: {len(records):,} records written in {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        view.catch_up(store)
+        full = time.perf_counter() - t
+        clusters = FederationTables(store)
+        sizes = dict(
+            store.db.execute("SELECT cluster, COUNT(*) FROM fed_members GROUP BY cluster").fetchall()
+        )
+        t = time.perf_counter()
+        view.catch_up(store)
+        idle = time.perf_counter() - t
+        members = defaultdict(list)
+        for member, cluster_id in store.db.execute("SELECT id, cluster FROM fed_members"):
+            members[cluster_id].append(member)
+        found = [Cluster(c, m, []) for c, m in members.items()]
+        precision, recall = pair_scores(found, truth)
+        print(
+            f"store: full refresh {full:.2f} s ({len(sizes):,} clusters), nothing changed {idle:.3f} s; "
+            f"precision {precision:.4f} recall {recall:.4f}"
+        )
+        rnd = random.Random(5)
+        changes: list[float] = []
+        for round_ in range(args.repeat):
+            picked = rnd.sample(records, int(len(records) * args.change))
+            changed: dict[str, list] = defaultdict(list)
+            for record_id, source, dataset in picked:
+                edited = Dataset(
+                    **{**_fields(dataset), "title": [Text(f"{dataset.title[0].value} v{round_}")]}
+                )
+                payload = dataset_to_json(edited)
+                changed[source].append(
+                    Upsert(
+                        record_id, record_id, edited, payload, "application/json", payload_hash(payload), ""
+                    )
+                )
+            for source, upserts in changed.items():
+                store.save_page(source, runs[source], upserts, [])
+            t = time.perf_counter()
+            entries = view.catch_up(store)
+            changes.append(time.perf_counter() - t)
+        print(
+            f"store: {args.change:.0%} change re-clustered in median {statistics.median(changes):.3f} s "
+            f"({entries:,} feed entries in the last round; target <= 2 s)"
+        )
+        # what collapsing adds to a search page: the copies of its 20 hits (`sources`), read from the store
+        hits = [
+            row[0] for row in store.db.execute("SELECT cluster FROM fed_members WHERE rank = 0 LIMIT 20000")
+        ]
+        lookups = []
+        for start in range(0, 2000, 20):
+            t = time.perf_counter()
+            clusters.members(hits[start * 10 : start * 10 + 20])
+            lookups.append(time.perf_counter() - t)
+        lookups.sort()
+        print(
+            f"store: a search page's `sources` (20 hits): median {statistics.median(lookups) * 1000:.2f} ms, "
+            f"p95 {lookups[int(len(lookups) * 0.95)] * 1000:.2f} ms"
+        )
+        store.close()
+
+
+def _closure_of(new, by_id, holders, members_of, max_block):
+    """What the view does on a change: the changed records' new keys join the holders, then the closure."""
+    new_holders: dict[str, set[str]] = defaultdict(set)
+    for c in new.values():
+        for key in c.keys:
+            new_holders[key].add(c.id)
+    return closure(
+        list(new),
+        lambda batch: [k for i in batch for c in (by_id[i], new.get(i)) if c for k in c.keys],
+        lambda keys: {k: sorted(set(holders.get(k, ())) | new_holders.get(k, set())) for k in keys},
+        lambda batch: [m for i in batch for m in members_of.get(i, ())],
+        Overrides(),
+        max_block,
+    )
+
+
+def _fields(d: Dataset) -> dict:
+    return {f: getattr(d, f) for f in d.__struct_fields__}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""What one record says about its identity, as `Copy` facts and blocking keys (pure).
+
+A blocking key is `kind:value`; two records of different sources that carry one key are candidates for the
+rule of that kind (`federation/rules.yaml`). Comparing keys instead of records keeps clustering linear in
+the number of records: never all pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import msgspec
+
+from ..mappings.model import Dataset, text_in
+from ..mappings.publishers import AliasTable, default_aliases, publisher_key
+from ..mappings.vocabularies import fold
+
+_DEFAULT_PORTS = {":80", ":443"}
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+_DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
+# a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
+_CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
+_SEP = ":"
+
+
+class Copy(msgspec.Struct, array_like=True, frozen=True):
+    """One record as clustering sees it."""
+
+    id: str  # fedcat id
+    source: str
+    keys: tuple[str, ...]  # blocking keys, `kind:value`
+    formats: tuple[str, ...] = ()  # folded formats and download file names: "overlapping distributions"
+    quality: float = 0.0  # the quality score's total
+    first_seen: str = ""
+    own: bool = False  # harvested from the publisher's own source (its jurisdiction is the publisher's body)
+
+    def kind_values(self, kind: str) -> set[str]:
+        prefix = kind + _SEP
+        return {k for k in self.keys if k.startswith(prefix)}
+
+
+@lru_cache(maxsize=262144)
+def normal_url(url: str) -> str | None:
+    """One spelling per web address: scheme, host case, default port, `www.`, trailing slash, percent-encoding
+    and query parameter order do not matter. Fragments are kept (`…/ns#dataset-1` is an identifier).
+    Not an http(s) URL: None."""
+    text = url.strip().strip("<>").strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return None
+    rest, _, fragment = rest.partition("#")
+    rest, _, query = rest.partition("?")
+    host, _, path = rest.partition("/")
+    host = host.lower().rpartition("@")[2]  # no credentials in a key
+    for port in _DEFAULT_PORTS:
+        host = host.removesuffix(port)
+    host = host.removeprefix("www.")
+    if not host:
+        return None
+    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~").rstrip("/")
+    if query:
+        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+    return f"{host}/{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+def url_host(normal: str) -> str:
+    return normal.split("/", 1)[0]
+
+
+@lru_cache(maxsize=262144)
+def title_key(title: str) -> str:
+    """Near-identical titles meet: case, accents, punctuation and spacing folded."""
+    return " ".join(fold(title).split())
+
+
+def _distinctive(identifier: str) -> bool:
+    low = identifier.strip().lower()
+    if _UUID.match(low) or _DOI.match(low):
+        return True
+    return bool(_CODE.match(low))
+
+
+def publisher_of(dataset: Dataset, aliases: AliasTable | None = None) -> str:
+    """The normalised publisher: its alias-table name when listed, else its folded key."""
+    if dataset.publisher is None:
+        return ""
+    name = text_in(dataset.publisher.name).strip()
+    if not name:
+        return ""
+    canonical = (aliases or default_aliases()).canonical(name)
+    return publisher_key(canonical or name)
+
+
+def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
+    """The blocking keys of one dataset (see `federation/rules.yaml` for the rule of each kind).
+
+    `publisher` is the normalised publisher (`publisher_of`, or the matched body's id when the registry
+    knows it): with the folded title it makes the last-resort `title` key.
+    """
+    keys: set[str] = set()
+    iris = [dataset.original_uri, *dataset.identifier, *dataset.other_identifier]
+    plain: list[str] = []
+    for value in iris:
+        if not value:
+            continue
+        normal = normal_url(value)
+        if normal:
+            keys.add(f"iri{_SEP}{normal}")
+        elif value.strip():
+            plain.append(value.strip())
+    pages = [n for n in map(normal_url, dataset.landing_page) if n]
+    keys.update(f"landing{_SEP}{n}" for n in pages)
+    downloads = []
+    for distribution in dataset.distributions:
+        for url in distribution.download_url or distribution.access_url:
+            normal = normal_url(url)
+            if normal:
+                downloads.append(normal)
+    if downloads:  # the same files, all of them: two datasets often share one file (a common reference)
+        files = "\n".join(sorted(set(downloads)))
+        keys.add(f"download{_SEP}{hashlib.blake2b(files.encode(), digest_size=12).hexdigest()}")
+    # a portal's short record id ("comptages-velo") is one dataset only next to that portal's host: the
+    # origin's own pages, or a mirror's `harvest.remote_url` pointing there
+    hosts = {url_host(n) for n in pages}
+    if dataset.original_uri and (normal := normal_url(dataset.original_uri)):
+        hosts.add(url_host(normal))
+    for identifier in plain:
+        if _distinctive(identifier):
+            keys.add(f"identifier{_SEP}{identifier.lower()}")
+        keys.update(f"provenance{_SEP}{host}|{identifier}" for host in hosts)
+    title = title_key(text_in(dataset.title))
+    if publisher and title:
+        keys.add(f"title{_SEP}{publisher}|{title}")
+    return sorted(keys)
+
+
+def format_marks(dataset: Dataset) -> list[str]:
+    """What two descriptions' distributions share when they overlap: formats and download file names."""
+    marks: set[str] = set()
+    for distribution in dataset.distributions:
+        if distribution.format:
+            marks.add("f:" + fold(distribution.format.rsplit("/", 1)[-1]))
+        for url in distribution.download_url or distribution.access_url:
+            normal = normal_url(url)
+            if normal:
+                name = normal.split("?", 1)[0].rsplit("/", 1)[-1]
+                if "." in name:
+                    marks.add("n:" + name.lower())
+    return sorted(marks)
+
+
+def copy_of(
+    record_id: str,
+    source_id: str,
+    dataset: Dataset,
+    *,
+    publisher: str | None = None,
+    quality: float = 0.0,
+    first_seen: str = "",
+    own: bool = False,
+    extra_keys: Iterable[str] = (),
+) -> Copy:
+    """The clustering facts of one record."""
+    publisher = publisher_of(dataset) if publisher is None else publisher
+    return Copy(
+        id=record_id,
+        source=source_id,
+        keys=tuple(sorted({*identity_keys(dataset, publisher), *extra_keys})),
+        formats=tuple(format_marks(dataset)),
+        quality=quality,
+        first_seen=first_seen,
+        own=own,
+    )
+
+
+def kind_of(key: str) -> str:
+    return key.split(_SEP, 1)[0]

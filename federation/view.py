@@ -1,0 +1,154 @@
+"""The federation view: keeps the store's clusters in step with its records, as a view of the change feed.
+
+`catch_up` applies the feed's entries since the view's cursor: the changed records' facts, then `closure()`
+over the stored keys and clusters, then `cluster()` of that closed set, written in one transaction with a
+`rescored` feed entry for every record whose cluster or rank changed (so the search index, which catches up
+next, rewrites their cluster's one document). When most of the store changed (the first run), everything is
+clustered at once instead. Applying a batch twice writes the same clusters: crash-safe as every view.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import msgspec
+
+from ..mappings.model import dataset_from_json
+from ..mappings.quality import score
+from ..store import feed
+from ..store.federation import FederationTables
+from ..store.feed import Change
+from .areas import Areas
+from .cluster import closure, cluster
+from .keys import Copy, copy_of, publisher_of
+from .rules import Overrides, Rules, default_rules, load_overrides
+
+_BATCH = 2000
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Copy).decode
+_FEED_BATCH = 1_000_000  # feed entries per apply: the first run clusters the whole store at once
+FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
+
+
+def facts(
+    rows: Iterable[dict], jurisdictions: dict[str, str | None], areas: Areas | None = None
+) -> list[tuple[Copy, int]]:
+    """The clustering facts of stored records. With the registry's areas, the publisher is its matched
+    body (one key for every spelling of it) and a copy from the source whose jurisdiction is that body is
+    the publisher's own (the canonical copy's first rule)."""
+    found = []
+    for row in rows:
+        dataset = dataset_from_json(row["dataset"])
+        source_area = jurisdictions.get(row["source_id"])
+        body = areas.body(dataset, source_area) if areas else None
+        found.append(
+            (
+                copy_of(
+                    row["id"],
+                    row["source_id"],
+                    dataset,
+                    publisher=body or publisher_of(dataset),
+                    quality=float(score(dataset).total),  # completeness, as the index will score it
+                    first_seen=row["first_seen"],
+                    own=body is not None and body == source_area,
+                ),
+                row["version"],
+            )
+        )
+    return found
+
+
+class FederationView:
+    """The clusters as a view of the store's change feed (`store.feed`): each batch of changed records
+    (created, updated, remapped, withdrawn) is re-clustered with everything linked to it. `rescored`
+    entries are skipped: they change derived values, not what identifies a record."""
+
+    name = "federation"
+
+    def __init__(self, store, rules: Rules, overrides: Overrides, areas: Areas | None = None) -> None:
+        self.store, self.rules, self.overrides, self.areas = store, rules, overrides, areas
+        self.applied = json.dumps([overrides.merges, overrides.splits])
+
+    def apply(self, changes: list[Change]) -> None:
+        # any entry but `rescored` (a later `rescored` of the same record does not hide its `created`)
+        ids = list(dict.fromkeys(c.id for c in changes if c.kind != "rescored"))
+        if ids:
+            recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
+
+    def apply_overrides(self) -> None:
+        """An edited overrides file re-clusters the records it named before and names now."""
+        tables = FederationTables(self.store)
+        previous = tables.state("overrides")
+        if previous is None or previous == self.applied:
+            return
+        named = {i for groups in json.loads(previous) for group in groups for i in group}
+        named |= {i for group in (*self.overrides.merges, *self.overrides.splits) for i in group}
+        ids = sorted(named & set(tables.clusters_of(sorted(named))))
+        recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
+
+
+def catch_up(store, settings=None, areas: Areas | None = None) -> int:
+    """Bring the clusters up to date (settings: `settings.federation` and the registry's areas); returns
+    how many feed entries were read. The first run reads every record at once: clustering them together
+    costs less than a closure per batch."""
+    federation = getattr(settings, "federation", None)  # config.Federation (read, not imported: a layer up)
+    rules = default_rules().with_threshold(getattr(federation, "threshold", None))
+    view = FederationView(store, rules, load_overrides(getattr(federation, "overrides", None)), areas)
+    view.apply_overrides()
+    return feed.catch_up(store, view, batch=_FEED_BATCH)
+
+
+def recluster(
+    store,
+    changed: list[str],
+    rules: Rules,
+    overrides: Overrides,
+    areas: Areas | None = None,
+    applied: str | None = None,
+) -> list[str]:
+    """Re-cluster these records and every record linked to them; returns the records whose cluster or
+    rank changed (the store gives each a `rescored` feed entry, for the search index)."""
+    tables = FederationTables(store)
+    if not changed:
+        return []
+    jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
+    new: dict[str, tuple[Copy, int]] = {}
+    for start in range(0, len(changed), _BATCH):  # datasets decoded a batch at a time: only facts are kept
+        batch = tables.live_records(changed[start : start + _BATCH])
+        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
+    dropped = [i for i in changed if i not in new]
+    clustered = store.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0]
+    if len(changed) > FULL_SHARE * max(clustered, 1):
+        ids = set(tables.all_live_ids()) | set(dropped) | set(tables.clustered_with(dropped))
+        generic: set[str] = set()
+    else:
+        new_holders: dict[str, set[str]] = {}
+        for copy, _ in new.values():
+            for key in copy.keys:
+                new_holders.setdefault(key, set()).add(copy.id)
+        changed_set = set(changed)
+
+        def keys_of(batch: list[str]) -> list[str]:
+            return tables.keys_of(batch) + [k for i in batch if i in new for k in new[i][0].keys]
+
+        def holders_of(keys: list[str]) -> dict[str, list[str]]:
+            old = tables.holders_of(keys)
+            return {
+                k: sorted({i for i in old.get(k, ()) if i not in changed_set} | new_holders.get(k, set()))
+                for k in keys
+            }
+
+        ids, generic = closure(
+            changed, keys_of, holders_of, tables.clustered_with, overrides, rules.max_block
+        )
+    kept = [i for i in ids if i not in new and i not in dropped]
+    copies = [c for c, _ in new.values()] + [_decode(facts) for facts in tables.copies(kept)]
+    clusters = cluster(copies, rules, overrides, generic)
+    return tables.save(
+        [(c.id, c.source, c.keys, _encode(c), version) for c, version in new.values()],
+        dropped,
+        clusters,
+        ids,
+        {"overrides": applied} if applied else None,
+    )

@@ -1,0 +1,236 @@
+"""The pure federation core: normalisation, blocking keys, evidence rules, clustering, overrides, canonical."""
+
+from __future__ import annotations
+
+import pytest
+from fedcat.federation.cluster import closure, cluster
+from fedcat.federation.keys import copy_of, identity_keys, normal_url, title_key
+from fedcat.federation.rules import FORCED, Overrides, RulesError, default_rules, load_overrides
+from fedcat.mappings.model import Agent, Dataset, Distribution, Text
+
+
+def dataset(title="Comptages vélo", publisher="Ville de Lille", **fields) -> Dataset:
+    fields.setdefault("distributions", [Distribution(format="CSV")])
+    return Dataset(
+        uri="https://fedcat.example/d/x",
+        title=[Text(title)],
+        publisher=Agent(name=[Text(publisher)]) if publisher else None,
+        **fields,
+    )
+
+
+def clusters_of(*copies, **kwargs):
+    return {tuple(sorted(c.members)): c for c in cluster(copies, **kwargs)}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            "https://www.Data.Lillemetropole.fr/explore/dataset/velo/",
+            "http://data.lillemetropole.fr/explore/dataset/velo",
+        ),
+        ("https://example.org:443/x?b=2&a=1", "http://example.org/x?a=1&b=2"),
+        ("http://example.org:80/a%20b", "https://example.org/a b/"),
+    ],
+)
+def test_urls_that_name_one_page_meet(a, b):
+    assert normal_url(a) == normal_url(b)
+
+
+def test_urls_that_differ_stay_apart():
+    assert normal_url("https://example.org/x?a=1") != normal_url("https://example.org/x?a=2")
+    assert normal_url("https://example.org/ns#d1") != normal_url("https://example.org/ns#d2")
+    assert normal_url("https://example.org:8080/x") != normal_url("https://example.org/x")
+    assert normal_url("urn:uuid:1234") is None and normal_url("ftp://example.org/x") is None
+
+
+def test_titles_recased_and_reaccented_meet():
+    assert title_key("Comptages  vélo — 2023") == title_key("COMPTAGES VELO 2023")
+    assert title_key("Comptages vélo 2023") != title_key("Comptages vélo 2022")
+
+
+def test_keys_of_a_udata_mirror_meet_the_origin():
+    origin = dataset(
+        identifier=["comptages-velo"],
+        landing_page=["https://data.lillemetropole.fr/explore/dataset/comptages-velo/"],
+    )
+    mirror = dataset(
+        identifier=["5f3a9c0e8b1d2e0012345678"],
+        other_identifier=["comptages-velo"],
+        landing_page=[
+            "http://data.lillemetropole.fr/explore/dataset/comptages-velo",
+            "https://www.data.gouv.fr/fr/datasets/x/",
+        ],
+    )
+    shared = set(identity_keys(origin, "lille")) & set(identity_keys(mirror, "lille"))
+    assert "provenance:data.lillemetropole.fr|comptages-velo" in shared
+    assert "landing:data.lillemetropole.fr/explore/dataset/comptages-velo" in shared
+    # a slug is no identifier alone; a 24-character object id is
+    assert "identifier:comptages-velo" not in identity_keys(origin)
+    assert "identifier:5f3a9c0e8b1d2e0012345678" in identity_keys(mirror)
+
+
+# each evidence rule alone makes its link -------------------------------------------------------------------
+
+RULE_CASES = {
+    "same-iri": (
+        dict(original_uri="https://data.example.org/dataset/1"),
+        dict(other_identifier=["http://data.example.org/dataset/1/"]),
+    ),
+    "same-identifier": (
+        dict(identifier=["3f2504e0-4f89-11d3-9a0c-0305e82c3301"]),
+        dict(other_identifier=["3F2504E0-4F89-11D3-9A0C-0305E82C3301"]),
+    ),
+    "harvest-provenance": (
+        dict(identifier=["arbres"], landing_page=["https://portal.example.org/explore/dataset/arbres/"]),
+        dict(other_identifier=["arbres"], landing_page=["https://portal.example.org/explore/arbres-remote"]),
+    ),
+    "same-landing-page": (
+        dict(landing_page=["https://www.example.org/page/?b=1&a=2"]),
+        dict(landing_page=["http://example.org/page?a=2&b=1"]),
+    ),
+    "same-download": (
+        dict(distributions=[Distribution(download_url=["https://example.org/f.csv"])]),
+        dict(distributions=[Distribution(download_url=["http://www.example.org/f.csv/"])]),
+    ),
+    "same-publisher-title": (
+        dict(distributions=[Distribution(format="CSV")]),
+        dict(distributions=[Distribution(format="csv"), Distribution(format="JSON")]),
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_CASES))
+def test_each_evidence_rule_alone_links(rule):
+    fields_a, fields_b = RULE_CASES[rule]
+    # titles differ except for the title rule, so no other rule can be the one that links
+    title_b = "Comptages vélo" if rule == "same-publisher-title" else "Autre titre"
+    a = copy_of("a", "s1", dataset(**fields_a))
+    b = copy_of("b", "s2", dataset(title=title_b, **fields_b))
+    found = clusters_of(a, b)
+    assert ("a", "b") in found, f"{rule} did not link"
+    assert [(link.rule, link.confidence) for link in found[("a", "b")].links] == [
+        (
+            rule,
+            default_rules().by_kind[next(r.kind for r in default_rules().rules if r.name == rule)].confidence,
+        )
+    ]
+
+
+def test_same_title_from_another_publisher_stays_apart():
+    a = copy_of("a", "s1", dataset(publisher="Ville de Lille"))
+    b = copy_of("b", "s2", dataset(publisher="Ville de Roubaix"))
+    assert set(clusters_of(a, b)) == {("a",), ("b",)}
+
+
+def test_title_rule_needs_overlapping_distributions_and_no_contradiction():
+    a = copy_of("a", "s1", dataset(distributions=[Distribution(format="CSV")]))
+    b = copy_of("b", "s2", dataset(distributions=[Distribution(format="SHP")]))
+    assert ("a", "b") not in clusters_of(a, b)
+    # both name their page on one host, and not the same page: two datasets of one title
+    c = copy_of("c", "s1", dataset(landing_page=["https://portal.example.org/d/1"]))
+    d = copy_of("d", "s2", dataset(landing_page=["https://portal.example.org/d/2"]))
+    assert ("c", "d") not in clusters_of(c, d)
+
+
+def test_title_rule_below_threshold_makes_no_link():
+    a = copy_of("a", "s1", dataset())
+    b = copy_of("b", "s2", dataset())
+    assert ("a", "b") in clusters_of(a, b)
+    assert ("a", "b") not in clusters_of(a, b, rules=default_rules().with_threshold(0.9))
+    with pytest.raises(RulesError, match="threshold"):
+        default_rules().with_threshold(2)
+
+
+def test_a_key_one_source_carries_twice_is_no_evidence():
+    home = ["https://opendata.example.org/"]
+    copies = [
+        copy_of("a1", "s1", dataset(title="Arbres", landing_page=home)),
+        copy_of("a2", "s1", dataset(title="Bancs", landing_page=home)),
+        copy_of("b", "s2", dataset(title="Écoles", landing_page=home)),
+    ]
+    assert all(len(c.members) == 1 for c in cluster(copies))
+
+
+def test_generic_key_shared_by_many_sources_is_no_evidence():
+    rules = default_rules()
+    page = ["https://europa.eu/licence"]
+    copies = [
+        copy_of(f"r{n}", f"s{n}", dataset(title=f"T{n}", landing_page=page))
+        for n in range(rules.max_block + 1)
+    ]
+    assert all(len(c.members) == 1 for c in cluster(copies, rules))
+
+
+def test_forced_split_overrides_evidence_and_forced_merge_joins():
+    a = copy_of("a", "s1", dataset(original_uri="https://x.org/1"))
+    b = copy_of("b", "s2", dataset(original_uri="https://x.org/1"))
+    c = copy_of("c", "s3", dataset(title="Autre", original_uri="https://x.org/1"))
+    split = Overrides(splits=(("a", "b"),))
+    found = clusters_of(a, b, c, overrides=split)
+    assert ("a", "b") not in found and ("a", "b", "c") not in found
+    assert {len(m) for m in found} == {1, 2}
+    merged = clusters_of(
+        copy_of("x", "s1", dataset(title="Un")),
+        copy_of("y", "s2", dataset(title="Deux")),
+        overrides=Overrides(merges=(("x", "y"),)),
+    )
+    assert [link.rule for link in merged[("x", "y")].links] == [FORCED]
+
+
+def test_overrides_file(tmp_path):
+    path = tmp_path / "overrides.yaml"
+    path.write_text("merge:\n  - [a, b]\nsplit:\n  - [c, d, e]\n")
+    overrides = load_overrides(path)
+    assert overrides.partners(["a"]) == {"a", "b"}
+    assert overrides.forbidden()["c"] == {"d", "e"}
+    assert load_overrides(tmp_path / "missing.yaml") == Overrides()
+    path.write_text("split:\n  - [c]\n")
+    with pytest.raises(RulesError, match="split entry 1"):
+        load_overrides(path)
+
+
+def test_canonical_is_own_source_then_quality_then_oldest():
+    shared = dict(original_uri="https://x.org/1")
+    own = copy_of("own", "city", dataset(**shared), quality=40, first_seen="2024-01-01", own=True)
+    rich = copy_of("rich", "nation", dataset(**shared), quality=90, first_seen="2020-01-01")
+    old = copy_of("old", "eu", dataset(**shared), quality=90, first_seen="2019-01-01")
+    (only,) = cluster([rich, old, own])
+    assert only.members == ["own", "old", "rich"] and only.id == "own"
+    (without_own,) = cluster([rich, old])
+    assert without_own.id == "old"
+
+
+def test_closure_follows_keys_clusters_and_merges_but_not_generic_keys():
+    keys = {"a": ["k1"], "b": ["k1", "k2"], "c": ["k2"], "d": ["k3"], "e": ["big"], "f": []}
+    holders: dict[str, list[str]] = {}
+    for record, ks in keys.items():
+        for k in ks:
+            holders.setdefault(k, []).append(record)
+    holders["big"] = [f"g{n}" for n in range(30)]
+    clusters = {"c": ["c", "d"], "d": ["c", "d"]}
+    found, generic = closure(
+        ["a", "e"],
+        lambda ids: [k for i in ids for k in keys.get(i, [])],
+        lambda ks: {k: holders[k] for k in ks if k in holders},
+        lambda ids: [m for i in ids for m in clusters.get(i, [])],
+        Overrides(merges=(("d", "f"),)),
+        max_block=25,
+    )
+    assert found == {"a", "b", "c", "d", "e", "f"}
+    assert generic == {"big"}
+
+
+def test_one_shared_file_is_not_the_same_downloads():
+    shared = "https://example.org/reference/communes.csv"
+    a = copy_of(
+        "a",
+        "s1",
+        dataset(
+            title="Arbres",
+            distributions=[Distribution(download_url=[shared, "https://example.org/arbres.csv"])],
+        ),
+    )
+    b = copy_of("b", "s2", dataset(title="Lycées", distributions=[Distribution(download_url=[shared])]))
+    assert ("a", "b") not in clusters_of(a, b)

@@ -1,0 +1,379 @@
+"""The web pages through a real harvest (two DCAT portals on 127.0.0.1 -> store and index -> app).
+
+Expected figures come from the store's records (the source of truth) or from the catalogue the test wrote,
+never from the page code itself. The browser tests (Chromium, axe-core) are in test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+from fedcat.web import i18n
+from fedcat.web.render import safe_description
+from web_site import HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
+
+WEB = Path(__file__).resolve().parents[1] / "web"
+FR = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8"}
+EN = {"Accept": "text/html", "Accept-Language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
+    with web_site(tmp_path_factory.mktemp("web")) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def client(site: WebSite) -> TestClient:
+    return TestClient(site.app)
+
+
+@pytest.fixture(autouse=True)
+def _no_language_cookie_between_tests(client: TestClient) -> Iterator[None]:
+    client.cookies.clear()
+    yield
+    client.cookies.clear()
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests read: links (href, text), the h1/h2 texts, html[lang], script tags."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self.headings: dict[str, list[str]] = {"h1": [], "h2": []}
+        self.lang, self.scripts, self.ol_start = None, 0, None
+        self._open: list[tuple[str, list[str], str | None]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if tag == "script":
+            self.scripts += 1
+        if tag == "ol" and "start" in a:
+            self.ol_start = int(a["start"] or 0)
+        if tag in ("a", "h1", "h2"):
+            self._open.append((tag, [], a.get("href")))
+
+    def handle_data(self, data: str) -> None:
+        for _tag, texts, _href in self._open:
+            texts.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[-1][0] == tag:
+            _tag, texts, href = self._open.pop()
+            text = " ".join("".join(texts).split())
+            if tag == "a":
+                self.links.append((href or "", text))
+            else:
+                self.headings[tag].append(text)
+
+    def link(self, text: str) -> str:
+        found = [href for href, t in self.links if t == text]
+        assert found, f"no link {text!r} among {[t for _h, t in self.links]}"
+        return found[0]
+
+
+def hits(html: str) -> list[str]:
+    """The dataset links of the result list, in order (not the "also published by" ones)."""
+    return re.findall(r'<h3><a href="(/datasets/[^"/.]+)">', html)
+
+
+def get(client: TestClient, url: str, headers: dict[str, str] = FR, status: int = 200) -> Page:
+    response = client.get(url, headers=headers)
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    return Page(response.text)
+
+
+def live_records(site: WebSite) -> list[dict]:
+    return list(site.store.iter_records())
+
+
+# --- the French catalogue -------------------------------------------------------------------------------
+
+MESSAGE = re.compile(r"""(?:\b_|gettext)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+PLURAL = re.compile(r'ngettext\(\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"')
+
+
+def test_every_message_of_the_pages_has_a_french_translation() -> None:
+    messages = set()
+    for path in WEB.rglob("*"):
+        if path.suffix in (".py", ".html"):
+            text = path.read_text(encoding="utf-8")
+            messages |= {m[0] or m[1] for m in MESSAGE.findall(text)}
+            messages |= {m[0] for m in PLURAL.findall(text)}
+    assert len(messages) > 150  # the pattern still finds the messages
+    with (i18n.LOCALES / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale="fr")
+    translated = {
+        m.id[0] if isinstance(m.id, tuple) else m.id
+        for m in catalog
+        if m.id and all(m.string if isinstance(m.string, tuple) else (m.string,))
+    }
+    untranslated = sorted(messages - translated)
+    assert untranslated == []
+
+
+def test_the_language_comes_from_the_url_then_the_cookie_then_accept_language() -> None:
+    assert i18n.choose(None, None, "en-US,en;q=0.9,fr;q=0.5") == "en"
+    assert i18n.choose(None, None, "de-DE, fr;q=0.4, en;q=0.6") == "en"
+    assert i18n.choose(None, None, "de-DE") == "fr"
+    assert i18n.choose(None, "en", "fr") == "en"
+    assert i18n.choose("fr", "en", "en") == "fr"
+    assert i18n.choose("xx", None, "en") == "en"
+
+
+# --- search ------------------------------------------------------------------------------------------------
+
+
+def test_search_counts_every_matching_record_in_the_page_language(site: WebSite, client: TestClient) -> None:
+    total = len(live_records(site))  # every record of the test catalogues is about bikes
+    french = get(client, "/?q=v%C3%A9lo")
+    assert french.lang == "fr" and f"{total} jeux de données" in french.headings["h2"]
+    english = get(client, "/?q=velo", headers=EN)
+    assert english.lang == "en" and f"{total} datasets" in english.headings["h2"]
+    assert french.scripts == 0 and english.scripts == 0  # the pages need no JavaScript
+
+
+def test_facets_show_labels_and_filter_by_following_their_link(site: WebSite, client: TestClient) -> None:
+    page = get(client, "/?q=v%C3%A9lo")
+    texts = [t for _h, t in page.links]
+    assert "Transports" in texts and "Environnement" in texts
+    assert not [t for t in texts if t.startswith(("http://", "https://", "commune:", "epci:"))]
+    transport = sum(1 for r in live_records(site) if f"{THEME}TRAN" in r["dataset"].themes)
+    filtered = get(client, page.link("Transports"))
+    assert f"{transport} jeux de données" in filtered.headings["h2"]
+    assert "Filtres actifs" in filtered.headings["h2"]
+    removed = get(client, filtered.link("Thème: Transports ×(retirer)"))
+    assert f"{len(live_records(site))} jeux de données" in removed.headings["h2"]
+    english = get(client, "/?q=velo", headers=EN)
+    assert "Transport" in [t for _h, t in english.links]
+
+
+def test_pages_are_stable_urls_that_together_list_every_hit(site: WebSite, client: TestClient) -> None:
+    seen: list[str] = []
+    url = "/?q=v%C3%A9lo&sort=modified"
+    for number in (1, 2, 3):
+        html = client.get(url, headers=FR).text
+        page = Page(html)
+        assert page.ol_start == (number - 1) * 20 + 1
+        seen.extend(hits(html))
+        if number < 3:
+            url = page.link("Suivante")
+            assert f"page={number + 1}" in url and "sort=modified" in url
+    assert len(seen) == len(set(seen)) == len(live_records(site))
+
+
+def test_the_federated_copy_says_who_else_publishes_it(site: WebSite, client: TestClient) -> None:
+    page = client.get("/?q=v%C3%A9loroutes", headers=FR).text
+    assert "Aussi publié par" in page and "Open data MEL" in page and "Open data Lille" in page
+
+
+def test_jurisdiction_picker_names_levels_widest_first(client: TestClient) -> None:
+    html = client.get("/", headers=FR).text
+    picker = html[
+        html.index('<select id="jurisdiction"') : html.index("</select>", html.index('id="jurisdiction"'))
+    ]
+    assert picker.index("Intercommunalités (EPCI)") < picker.index("Communes")
+    # Lille is named by the config, the EPCI by the registry of public bodies
+    assert ">Lille (" in picker and ">Métropole Européenne de Lille (" in picker
+    assert "epci:200093201 (" not in picker
+
+
+def test_a_bad_date_is_explained_in_the_page_language(client: TestClient) -> None:
+    french = client.get("/?modified_after=2024-13-45", headers=FR).text
+    assert "« 2024-13-45 » n’est pas une date" in french
+    english = client.get("/?modified_after=2024-13-45&lang=en", headers=FR)
+    assert "“2024-13-45” is not a date" in english.text
+    assert english.cookies.get("lang") == "en"  # the switch is kept for the next pages
+
+
+def test_the_language_switch_is_kept_in_a_cookie(client: TestClient) -> None:
+    fresh = TestClient(client.app)
+    switched = Page(fresh.get("/?lang=en", headers=FR).text)
+    assert switched.lang == "en"
+    later = Page(fresh.get("/sources", headers=FR).text)
+    assert later.lang == "en" and "Sources" in later.headings["h1"]
+    assert "Français" in [t for _h, t in later.links]
+
+
+# --- the dataset page ---------------------------------------------------------------------------------------
+
+
+def test_a_hostile_description_is_rendered_inert(site: WebSite, client: TestClient) -> None:
+    html = client.get(f"/datasets/{site.id_of('ville', HOSTILE_IRI)}", headers=FR).text
+    description = html[
+        html.index('class="description"') : html.index("</div>", html.index('class="description"'))
+    ]
+    for bad in ("<script", "onerror", "onclick", "javascript:", "style=", "__pwned"):
+        assert bad not in description.lower(), bad
+    assert "<strong>vélo</strong>" in description  # Markdown rendered
+    assert "<b>ArcGIS</b>" in description  # allowed HTML kept, not shown as markup
+    assert "&lt;div&gt;" not in description
+    assert (
+        '<a href="https://ville.example/files/velo.csv" rel="nofollow noopener noreferrer">CSV</a>'
+        in description
+    )
+    assert '<a rel="nofollow noopener noreferrer">piège</a>' in description  # text kept, target dropped
+
+
+def test_result_excerpts_are_plain_words(site: WebSite, client: TestClient) -> None:
+    html = client.get("/?q=hostile", headers=FR).text
+    excerpt = html[html.index('class="excerpt"') : html.index("</p>", html.index('class="excerpt"'))]
+    assert "Comptages vélo au format CSV. Texte ArcGIS piège fin" in excerpt
+    assert "**" not in excerpt and "&lt;" not in excerpt
+
+
+def test_sanitiser_allow_list() -> None:
+    assert str(
+        safe_description("<iframe src='https://evil.example'></iframe>ok")
+    ).strip() == "<p>ok</p>" or "iframe" not in str(
+        safe_description("<iframe src='https://evil.example'></iframe>ok")
+    )
+    assert "href" not in str(safe_description('<a href="data:text/html,<script>">x</a>'))
+    assert "<h3>" in str(safe_description("# Titre"))  # the source's headings sit under the page's own
+
+
+def test_dataset_page_reads_every_field_and_links_back(site: WebSite, client: TestClient) -> None:
+    fedcat_id = site.id_of("ville", SHARED_IRI)
+    page = get(client, f"/datasets/{fedcat_id}")
+    html = client.get(f"/datasets/{fedcat_id}", headers=FR).text
+    assert page.headings["h1"] == ["Véloroutes (copie fédérée)"]
+    assert "Licence Ouverte" in html and "123 456 octets" in html.replace("\u202f", " ").replace("\xa0", " ")
+    assert (
+        page.link("Transports")
+        == "/?theme=http%3A%2F%2Fpublications.europa.eu%2Fresource%2Fauthority%2Fdata-theme%2FTRAN"
+    )
+    assert page.link("vélo") == "/?keyword=v%C3%A9lo"
+    assert page.link("Turtle") == f"/datasets/{fedcat_id}.ttl"
+    assert page.link("Télécharger GeoJSON").endswith("/files/data.geojson")
+    other = site.id_of("metro", SHARED_IRI)
+    assert f"/datasets/{other}" in [h for h, _t in page.links]  # provenance: the copy of the other source
+    assert "Open data MEL" in html and "Open data Lille" in html
+    record = site.store.record(fedcat_id)
+    assert record is not None
+    assert "Qualité des métadonnées" in page.headings["h2"]
+    english = get(client, f"/datasets/{fedcat_id}?lang=en")
+    assert "Files and services" in english.headings["h2"]
+    turtle = client.get(page.link("Turtle"))
+    assert turtle.headers["content-type"].startswith("text/turtle") and "Véloroutes" in turtle.text
+
+
+def test_a_browser_gets_a_page_for_an_unknown_dataset_or_source(client: TestClient) -> None:
+    page = get(client, "/datasets/ville-0000000000000000", status=404)
+    assert page.headings["h1"] == ["Introuvable"]
+    assert get(client, "/sources/nowhere?lang=en", status=404).headings["h1"] == ["Not found"]
+    rdf = client.get("/datasets/ville-0000000000000000", headers={"Accept": "text/turtle"})
+    assert rdf.status_code == 404 and rdf.json()["errors"][0]["parameter"] == "id"
+
+
+def test_pages_forbid_scripts_by_policy(client: TestClient) -> None:
+    for url in ("/", "/sources", "/quality", "/audit"):
+        policy = client.get(url, headers=FR).headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy
+
+
+# --- sources, runs, quality, audit -----------------------------------------------------------------------------
+
+
+def test_a_browser_gets_the_source_page_and_an_rdf_client_the_catalog(
+    site: WebSite, client: TestClient
+) -> None:
+    browser = {
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Accept-Language": "fr",
+    }
+    page = get(client, "/sources/ville", headers=browser)
+    assert page.headings["h1"] == ["Open data Lille"]
+    run_id = site.store.runs("ville", limit=1)[0]["id"]
+    run = get(client, page.link(str(run_id)))
+    assert run.headings["h1"] == [f"Moisson {run_id}"]
+    rdf = client.get("/sources/ville", headers={"Accept": "text/turtle"})
+    assert rdf.headers["content-type"].startswith("text/turtle") and "dcat:Catalog" in rdf.text
+    listing = client.get("/sources", headers=browser).text
+    assert "Open data MEL" in listing and "complète" in listing
+    assert str(site.store.count("ville")) in listing
+
+
+def test_quality_page_has_a_server_made_chart(client: TestClient) -> None:
+    html = client.get("/quality", headers=FR).text
+    assert '<svg class="chart" role="img"' in html and "<title>Score moyen par source</title>" in html
+    assert "Open data Lille" in html and "Open data MEL" in html
+
+
+def test_audit_pages_never_claim_a_breach(client: TestClient) -> None:
+    html = client.get("/audit", headers=FR).text
+    assert "Lille" in html and "Warneton" in html and "aucune trace trouvée" in html.lower()
+    assert "infraction" not in html and "breach" not in html
+    body = get(client, "/audit/commune:59350")
+    assert body.headings["h1"] == ["Lille"]
+    english = client.get("/audit/commune:59643?lang=en").text
+    assert "no evidence found" in english.lower() and "does not say that a body breaks the law" in english
+
+
+def test_audit_without_a_registry_says_so_in_the_page_language(site: WebSite) -> None:
+    from dataclasses import replace
+
+    from fedcat.api.app import create_app
+
+    config = replace(site.config, settings=replace(site.config.settings, bodies=()))
+    bare = TestClient(create_app(site.store, site.backend, config))
+    assert "Aucun référentiel de collectivités n’est configuré" in bare.get("/audit", headers=FR).text
+    assert "No registry of public bodies is configured" in bare.get("/audit", headers=EN).text
+
+
+def test_docs_and_redoc_load_their_assets_from_fedcat(client: TestClient) -> None:
+    for url in ("/docs", "/redoc"):
+        html = client.get(url).text
+        sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert sources and all(s.startswith("/") for s in sources), sources
+        for asset in sources:
+            assert client.get(asset).status_code == 200, asset
+
+
+def test_every_quality_indicator_and_dimension_has_words() -> None:
+    from fedcat.mappings.quality import DIMENSIONS, INDICATORS
+    from fedcat.web.pages import quality_labels
+
+    labels = quality_labels(i18n.Language("fr"))
+    assert sorted(set(DIMENSIONS) | {name for _d, name, _p in INDICATORS}) == sorted(labels)
+    assert labels["dcat_ap_compliance"] == "Conformité DCAT-AP"
+
+
+def test_pages_never_link_into_a_private_network() -> None:
+    from fedcat.web.render import linkable
+
+    for url in ("http://127.0.0.1:8080/x", "http://10.0.0.5/", "http://[::1]/", "http://192.168.1.1/a",
+                "http://169.254.169.254/latest/meta-data", "http://intranet.local/", "http://localhost/",
+                "javascript:alert(1)", "ftp://ftp.example.org/", "file:///etc/passwd"):  # fmt: skip
+        assert not linkable(url), url
+    assert linkable("https://data.lille.fr/explore/") and linkable("http://8.8.8.8/")
+    cleaned = str(
+        safe_description('<a href="http://192.168.0.1/admin">box</a> <a href="https://ok.example/">ok</a>')
+    )
+    assert "192.168" not in cleaned and 'href="https://ok.example/"' in cleaned
+
+
+def test_source_credentials_never_reach_a_page(site: WebSite) -> None:
+    from dataclasses import replace
+
+    from fedcat.api.app import create_app
+    from fedcat.config import Source
+
+    secret = Source(
+        "private", "Portail privé", "dcat", "https://user:hunter2@portal.example/catalog.ttl?apikey=s3cret"
+    )
+    config = replace(site.config, sources=(*site.config.sources, secret))
+    client = TestClient(create_app(site.store, site.backend, config))
+    for url in ("/sources", "/sources/private"):
+        html = client.get(url, headers=FR).text
+        assert "Portail privé" in html and "hunter2" not in html and "s3cret" not in html
