@@ -159,7 +159,7 @@ class Settings:
         "A record's raw payload at most: over it the record fails alone, its last good version stays live and "
         "its payload is kept in the data dir's `rejected/<source>/` for review.",
     )
-    max_literal_chars: int = _doc(200_000, "Each text of a record at most; likewise.")
+    max_literal_chars: int = _doc(2_000_000, "Each text of a record at most; likewise.")
     max_pages: int = _doc(
         100_000, "Pages one run reads at most (a source serving pages without end): then `partial`."
     )
