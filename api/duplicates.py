@@ -36,7 +36,7 @@ def source_pair_rows(tables: FederationTables, source: str | None = None) -> lis
 def duplicates(
     request: Request,
     source: Annotated[str | None, Query(description="Only clusters with a copy from this source id.")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
 ) -> Response:
     tables = FederationTables(request.app.state.store)
