@@ -108,23 +108,24 @@ def test_gzip_over_1_kb_only(client):
     big = client.get("/api/datasets", headers={"Accept-Encoding": "gzip"})
     assert big.headers["content-encoding"] == "gzip" and "accept-encoding" in big.headers["vary"].lower()
     with raw.stream("GET", "/api/datasets", headers={"Accept-Encoding": "gzip"}) as response:
-        assert json.loads(gzip.decompress(b"".join(response.iter_raw())))["total"] == 21
+        assert json.loads(gzip.decompress(b"".join(response.iter_raw())))["total"] == big.json()["total"] > 0
     small = client.get("/health", headers={"Accept-Encoding": "gzip"})
     assert len(small.content) < 1024 and "content-encoding" not in small.headers
 
 
 def test_link_headers_on_paged_json(client):
-    page = client.get("/api/datasets?theme=TRAN&page_size=2&page=2")
+    page = client.get("/api/datasets?theme=TRAN&page_size=1&page=2")
     total = page.json()["total"]
+    assert total >= 3, "the fixture needs three pages of transport datasets"
     links = {
         link.split('rel="')[1].rstrip('"'): link.split(">")[0].lstrip("<")
         for link in page.headers["link"].split(", ")
     }
     assert set(links) == {"first", "prev", "next", "last"}
     assert (
-        links["next"].endswith("page=3") and "theme=TRAN" in links["next"] and "page_size=2" in links["next"]
+        links["next"].endswith("page=3") and "theme=TRAN" in links["next"] and "page_size=1" in links["next"]
     )
-    assert links["last"].endswith(f"page={-(-total // 2)}") and links["first"].endswith("page=1")
+    assert links["last"].endswith(f"page={total}") and links["first"].endswith("page=1")
     first = client.get(links["first"].replace("http://testserver", ""))
     assert 'rel="prev"' not in first.headers["link"]
     audit = client.get("/api/audit?page_size=3")
