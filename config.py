@@ -8,7 +8,7 @@ is a configuration error naming the source and the key, never a harvest that cra
 
 This module sits at the bottom of the layers: it imports nothing of fedcat but `redaction`, so the adapters' option types
 come in as a parameter (`harvester.sources` passes the adapters' table). `fedcat config --reference` prints
-the table of every setting, option and environment variable that the README carries (a test checks it).
+the table of every setting, option and environment variable that docs/configuration.md carries (a test checks it).
 """
 
 from __future__ import annotations
