@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import ckan, datajson, from_rdf, iso19139, opendatasoft, udata
+from . import ckan, datajson, from_rdf, iso19139, opendatasoft, schemaorg, udata
 from .context import SourceContext
 from .finish import finish
 from .model import Dataset
@@ -25,6 +25,7 @@ MAPPINGS: dict[str, Mapping] = {
     "dcat": from_rdf.map_record,
     "opendatasoft": opendatasoft.map_dataset,
     "udata": udata.map_dataset,
+    "website": schemaorg.map_dataset,
 }
 
 

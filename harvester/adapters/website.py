@@ -1,0 +1,124 @@
+"""`type: website` — a body's own website, crawled for schema.org `Dataset` markup (JSON-LD, microdata, RDFa).
+
+The source's `url` is the start page; `options.sitemap` adds a sitemap.xml's pages; `allowed_hosts` the other
+hosts the crawl may enter. Each run crawls in a process of its own (harvester/crawl.py, Scrapy); this adapter
+only reads its result lines. Pages are the records: the page URL is the record id (`#2`, `#3`… for a page's
+second and further datasets). The run is complete only when the crawl ended without hitting a cap and read
+every page it found: otherwise it is partial and withdraws nothing.
+
+The mapping is mappings/schemaorg.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Annotated
+
+import msgspec
+
+from ...config import SourceOptions
+from ..http import HarvestError
+from .base import Adapter, Page, RawRecord
+from .jsonapi import JSON, canonical_json
+
+
+class WebsiteAdapter(Adapter):
+    type = "website"
+
+    class Options(SourceOptions):
+        respect_robots: Annotated[
+            bool, msgspec.Meta(description="Obey the website's robots.txt (on by default for websites).")
+        ] = True
+        sitemap: (
+            Annotated[str, msgspec.Meta(description="A sitemap.xml whose pages are crawled too.")] | None
+        ) = None
+        max_pages: Annotated[int, msgspec.Meta(ge=1, description="Pages crawled at most in a run.")] = 10_000
+        max_depth: Annotated[
+            int, msgspec.Meta(ge=0, description="Links followed at most from the start page.")
+        ] = 5
+        max_page_bytes: Annotated[
+            int, msgspec.Meta(ge=1024, description="Size cap of one page (bytes); a bigger one is not read.")
+        ] = 5 * 1024 * 1024
+        page_timeout: Annotated[
+            float, msgspec.Meta(gt=0, description="Seconds a page may take to download.")
+        ] = 30.0
+        budget: Annotated[float, msgspec.Meta(gt=0, description="Seconds a whole crawl may take.")] = 3600.0
+        delay: Annotated[
+            float,
+            msgspec.Meta(ge=0, description="Seconds between requests to a host (AutoThrottle's start)."),
+        ] = 1.0
+        autothrottle: Annotated[
+            bool, msgspec.Meta(description="Adapt the delay to the website's response times (AutoThrottle).")
+        ] = True
+        concurrency_per_host: Annotated[
+            int, msgspec.Meta(ge=1, le=16, description="Requests in flight at once per host.")
+        ] = 1
+
+    def crawl_config(self) -> dict:
+        options = msgspec.convert(self.source.options, self.Options)
+        return {
+            **msgspec.to_builtins(options),
+            "url": self.source.url,
+            "allowed_hosts": list(self.source.allowed_hosts),
+            "user_agent": self.client.settings.user_agent,
+        }
+
+    def pages(self) -> Iterator[Page]:
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fedcat.harvester.crawl"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+            try:
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write(json.dumps(self.crawl_config()).encode())
+                process.stdin.close()
+                yield from self._read(process.stdout, errors, process)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+
+    def _read(self, lines: Iterator[bytes], errors: IO[bytes], process: subprocess.Popen) -> Iterator[Page]:
+        number, records, end = 1, [], None
+        for line in lines:
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue  # not a result line
+            if result.get("end"):
+                end = result
+                break
+            page_url = result["page"]
+            for position, item in enumerate(result.get("datasets") or [], 1):
+                record = {"page": page_url, "dataset": item}
+                srid = page_url if position == 1 else f"{page_url}#{position}"
+                records.append(RawRecord(srid, canonical_json(record), JSON, page_url, number, parsed=record))
+            if len(records) >= self.page_size:
+                yield Page(
+                    url=self._part(number), number=number, records=records, next_url=self._part(number + 1)
+                )
+                number, records = number + 1, []
+        yield Page(url=self._part(number), number=number, records=records)
+        if end is None:
+            process.wait()
+            errors.seek(0)
+            tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+            raise HarvestError(
+                f"{self.source.url}: the crawl process ended without a result (exit {process.returncode}): "
+                + (tail[-1] if tail else "no message")
+            )
+        if not end["complete"]:
+            raise HarvestError(
+                f"{self.source.url}: crawl incomplete after {end['pages']} pages, nothing withdrawn: "
+                + "; ".join(end["reasons"])
+            )
+
+    def _part(self, number: int) -> str:
+        return f"{self.source.url}#crawl-part={number}"

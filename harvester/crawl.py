@@ -1,0 +1,245 @@
+"""The website crawler: Scrapy in a process of its own, one process per run (`python -m fedcat.harvester.crawl`).
+
+Scrapy's Twisted reactor cannot be restarted inside a long-running process, and a crash in it must not take
+the harvester down: the `website` adapter starts this module with its settings as JSON on stdin and reads one
+JSON line per page carrying schema.org Datasets on stdout, then one last line saying how the crawl ended:
+`{"end": true, "complete": bool, "reasons": [...], "pages": n}`. A crawl that hit a cap (pages, depth, time
+budget, a page over the size cap or too slow) or could not read a page is not complete: the run is partial
+and withdraws nothing.
+
+Politeness: robots.txt obeyed, AutoThrottle, one request at a time per host, a size cap per page, the
+operator's User-Agent. Untrusted links: every request (redirects included) passes fedcat's `LinkPolicy`
+(http/https only, the start URL's origin or the source's `allowed_hosts`, no private address unless the start
+URL is one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any, ClassVar
+from urllib.parse import urldefrag, urljoin
+
+_SCHEMA = re.compile(r"^https?://schema\.org/")
+_LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>")
+
+
+def _clean(value: Any) -> Any:
+    """RDFa/microdata JSON-LD with full schema.org IRIs as keys and `[{"@value": x}]` lists made plain."""
+    if isinstance(value, list):
+        items = [_clean(v) for v in value]
+        return items[0] if len(items) == 1 else items
+    if not isinstance(value, dict):
+        return _SCHEMA.sub("", value) if isinstance(value, str) and _SCHEMA.match(value) else value
+    if set(value) <= {"@value", "@language", "@type"} and "@value" in value:
+        return value["@value"]
+    return {_SCHEMA.sub("", k): (_clean(v) if k != "@id" else v) for k, v in value.items()}
+
+
+def _types(item: dict) -> list[str]:
+    kinds = item.get("@type")
+    return [
+        str(k).rsplit("/", 1)[-1].rsplit(":", 1)[-1] for k in (kinds if isinstance(kinds, list) else [kinds])
+    ]
+
+
+def datasets_in(html: bytes, url: str) -> list[dict]:
+    """The schema.org Datasets of a page (JSON-LD, microdata, RDFa), as plain JSON-LD objects."""
+    if b"Dataset" not in html:  # every syntax names the type: skip the costly parse on other pages
+        return []
+    import extruct  # imported here: the adapter module must not need it
+
+    try:
+        found = extruct.extract(html, base_url=url, syntaxes=["json-ld", "microdata", "rdfa"], uniform=True)
+    except Exception:  # a page broken beyond what the parsers accept holds no dataset we can read
+        return []
+    datasets: list[dict] = []
+    seen: set[str] = set()
+
+    def walk(item: Any, catalogue: Any = None, depth: int = 0) -> None:
+        if isinstance(item, list):
+            for each in item:
+                walk(each, catalogue, depth)
+            return
+        if not isinstance(item, dict) or depth > 5:
+            return
+        item = _clean(item)
+        if not isinstance(item, dict):
+            return
+        kinds = _types(item)
+        if "@graph" in item:
+            walk(item["@graph"], catalogue, depth + 1)
+        if "DataCatalog" in kinds:
+            walk(item.get("dataset"), {"name": item.get("name"), "url": item.get("url") or url}, depth + 1)
+        if "Dataset" in kinds:
+            if catalogue and "includedInDataCatalog" not in item:
+                item["includedInDataCatalog"] = catalogue
+            key = json.dumps(item, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                datasets.append(item)
+
+    for syntax in ("json-ld", "microdata", "rdfa"):
+        walk(found.get(syntax) or [])
+    return datasets
+
+
+def crawl(config: dict, out: Any) -> None:
+    import scrapy
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.spidermiddlewares.httperror import HttpError
+
+    from .http import LinkPolicy, UnsafeLink
+
+    policy = LinkPolicy(config["url"], frozenset(config.get("allowed_hosts") or ()))
+    max_pages, max_depth = int(config["max_pages"]), int(config["max_depth"])
+    state: dict[str, Any] = {"reasons": [], "pages": 0, "refused": 0}
+
+    def incomplete(reason: str) -> None:
+        if reason not in state["reasons"] and len(state["reasons"]) < 20:
+            state["reasons"].append(reason)
+
+    PolicyMiddleware.policy, PolicyMiddleware.state = policy, state
+
+    class Website(scrapy.Spider):
+        name = "website"
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.seen: set[str] = set()
+
+        def _request(self, url: str, depth: int) -> Any:
+            url = urldefrag(url)[0]
+            if url in self.seen:
+                return None
+            try:
+                policy.check(url)
+            except UnsafeLink:
+                return None  # off-site, private or not http(s): not this source's, not a loss
+            if depth > max_depth:
+                incomplete(f"depth cap ({max_depth}) reached")
+                return None
+            if len(self.seen) >= max_pages:
+                incomplete(f"page cap ({max_pages}) reached")
+                return None
+            self.seen.add(url)
+            return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"page_depth": depth})
+
+        async def start(self) -> Any:
+            for request in self.start_requests():
+                yield request
+
+        def start_requests(self) -> Any:
+            if first := self._request(config["url"], 0):
+                yield first
+            if config.get("sitemap"):
+                yield scrapy.Request(config["sitemap"], callback=self.sitemap, errback=self.failed)
+
+        def sitemap(self, response: Any) -> Any:
+            for match in _LOC.finditer(response.body[: 50 * 1024 * 1024]):
+                loc = match[1].decode("utf-8", "replace").replace("&amp;", "&")
+                if request := self._request(urljoin(response.url, loc), 1):
+                    yield request
+
+        def parse(self, response: Any) -> Any:
+            state["pages"] += 1
+            kind = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+            if "html" not in kind and not response.body.lstrip()[:15].lower().startswith(b"<!doctype html"):
+                return
+            found = datasets_in(response.body, response.url)
+            if found:
+                out.write(json.dumps({"page": response.url, "datasets": found}, default=str) + "\n")
+                out.flush()
+            depth = response.meta.get("page_depth", 0) + 1
+            for href in response.css("a::attr(href)").getall():
+                if request := self._request(urljoin(response.url, href.strip()), depth):
+                    yield request
+
+        def failed(self, failure: Any) -> None:
+            if failure.check(IgnoreRequest) and not failure.check(HttpError):
+                return  # robots.txt or the link policy said no: nothing to read there
+            if failure.check(HttpError) and failure.value.response.status in (404, 410):
+                return  # a dead link: the page does not exist
+            url = failure.request.url if getattr(failure, "request", None) else "?"
+            incomplete(f"{url}: {failure.getErrorMessage()[:200] or failure.type.__name__}")
+
+    def closed(spider: Any, reason: str) -> None:
+        if reason != "finished":
+            incomplete(f"crawl stopped: {reason}")
+
+    process = CrawlerProcess(
+        settings={
+            "USER_AGENT": config["user_agent"],
+            "ROBOTSTXT_OBEY": bool(config.get("respect_robots", True)),
+            "AUTOTHROTTLE_ENABLED": bool(config.get("autothrottle", True)),
+            "AUTOTHROTTLE_START_DELAY": float(config.get("delay", 1.0)),
+            "DOWNLOAD_DELAY": float(config.get("delay", 1.0)),
+            "CONCURRENT_REQUESTS": max(16, int(config.get("concurrency_per_host", 1))),
+            "CONCURRENT_REQUESTS_PER_DOMAIN": int(config.get("concurrency_per_host", 1)),
+            "DOWNLOAD_MAXSIZE": int(config["max_page_bytes"]),
+            "DOWNLOAD_WARNSIZE": 0,
+            "DOWNLOAD_TIMEOUT": float(config["page_timeout"]),
+            "CLOSESPIDER_TIMEOUT": float(config["budget"]),
+            "RETRY_TIMES": 1,
+            "DEPTH_LIMIT": 0,  # depth is the spider's own cap, so that reaching it is known
+            "REDIRECT_MAX_TIMES": 5,
+            "COOKIES_ENABLED": False,
+            "TELNETCONSOLE_ENABLED": False,
+            "LOG_LEVEL": "ERROR",
+            "DOWNLOADER_MIDDLEWARES": {"fedcat.harvester.crawl.PolicyMiddleware": 50},
+            "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        },
+        install_root_handler=True,
+    )
+    crawler = process.create_crawler(Website)
+    crawler.signals.connect(closed, signal=signals.spider_closed)
+    process.crawl(crawler)
+    process.start()
+    out.write(
+        json.dumps(
+            {
+                "end": True,
+                "complete": not state["reasons"],
+                "reasons": state["reasons"],
+                "pages": state["pages"],
+                "refused": state["refused"],
+            }
+        )
+        + "\n"
+    )
+    out.flush()
+
+
+class PolicyMiddleware:
+    """Every request, redirects and robots.txt included, passes the crawl's link policy before it leaves."""
+
+    policy: Any = None
+    state: ClassVar[dict[str, Any]] = {}
+
+    def process_request(self, request: Any, spider: Any = None) -> None:
+        from scrapy.exceptions import IgnoreRequest
+
+        from .http import UnsafeLink
+
+        try:
+            self.policy.check(request.url)
+        except UnsafeLink as exc:
+            self.state["refused"] = self.state.get("refused", 0) + 1
+            raise IgnoreRequest(str(exc)) from None
+
+
+def main() -> None:
+    config = json.load(sys.stdin)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # anything else printed must not mix with the result lines
+    crawl(config, out)
+
+
+if __name__ == "__main__":
+    # run as a module: crawl from the package's own copy, whose PolicyMiddleware Scrapy loads by name
+    from fedcat.harvester.crawl import main as package_main
+
+    package_main()

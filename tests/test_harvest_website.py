@@ -1,0 +1,219 @@
+"""`type: website`: a local website on 127.0.0.1 crawled with Scrapy (in its own process) for schema.org
+Datasets in JSON-LD, microdata and RDFa — robots.txt, a sitemap, a link loop, another loopback origin, a
+`file:` link, a 10 MB page, a page that drips — harvested into a real store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fedcat.demo.portal import PortalServer, Reply
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.mappings.context import SourceContext
+from fedcat.mappings.registry import mapping_for
+from fedcat.store import record_id
+
+pytest.importorskip("scrapy")
+pytest.importorskip("extruct")
+
+EU = "http://publications.europa.eu/resource/authority/"
+FAST = {"delay": 0, "autothrottle": False, "page_timeout": 3, "budget": 60}
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<!doctype html><html><head><title>t</title>{head}</head><body>{body}</body></html>"
+
+
+def jsonld(item: dict) -> str:
+    return f'<script type="application/ld+json">{json.dumps(item)}</script>'
+
+
+AIR = {
+    "@context": "https://schema.org/",
+    "@type": "Dataset",
+    "name": "Qualité de l'air",
+    "description": "Mesures horaires des stations.",
+    "inLanguage": "fr",
+    "keywords": "air, pollution,  ozone",
+    "license": "https://creativecommons.org/licenses/by/4.0/",
+    "publisher": {"@type": "Organization", "name": "Ville de Lille", "url": "https://www.lille.fr"},
+    "creator": {"@type": "Person", "name": "Service Environnement"},
+    "temporalCoverage": "2020-01-01/2023-12-31",
+    "spatialCoverage": {
+        "@type": "Place",
+        "name": "Lille",
+        "geo": {"@type": "GeoShape", "box": "50.6 3.0 50.7 3.1"},
+    },
+    "distribution": [
+        {"@type": "DataDownload", "encodingFormat": "text/csv", "contentUrl": "https://data.example/air.csv"}
+    ],
+    "includedInDataCatalog": {"@type": "DataCatalog", "name": "Données", "url": "https://data.example/"},
+}
+
+MICRODATA = """<div itemscope itemtype="https://schema.org/Dataset">
+  <h1 itemprop="name">Arbres d'alignement</h1>
+  <p itemprop="description">Inventaire des arbres.</p>
+  <span itemprop="keywords">arbres</span>
+  <div itemprop="distribution" itemscope itemtype="https://schema.org/DataDownload">
+    <meta itemprop="encodingFormat" content="application/geo+json">
+    <a itemprop="contentUrl" href="https://data.example/arbres.geojson">GeoJSON</a>
+  </div>
+</div>"""
+
+RDFA = """<div vocab="https://schema.org/" typeof="Dataset">
+  <span property="name">Budget primitif</span>
+  <span property="description">Le budget voté.</span>
+</div>"""
+
+
+def dataset(name: str) -> dict:
+    return {"@context": "https://schema.org", "@type": "Dataset", "name": name, "description": f"{name}."}
+
+
+def website(site: PortalServer, other: PortalServer) -> dict[str, str]:
+    """Serve the site; returns {record id: dataset name} for the datasets on the pages a crawl may read."""
+    html = "text/html; charset=utf-8"
+    site.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+    links = [
+        "/air.html",
+        "/trees.html",
+        "/budget.html",
+        "/multi.html",
+        "/loop1.html#top",
+        "/private/secret.html",
+        other.url("/elsewhere.html"),
+        "file:///etc/passwd",
+        "mailto:open@example.org",
+        "/missing.html",
+    ]
+    site.add("/", page("".join(f'<a href="{link}">x</a>' for link in links)), html)
+    site.add("/air.html", page('<a href="/">home</a>', jsonld(AIR)), html)
+    site.add("/trees.html", page(MICRODATA), html)
+    site.add("/budget.html", page(RDFA), html)
+    site.add(
+        "/multi.html",
+        page(
+            "", jsonld({"@context": "https://schema.org", "@graph": [dataset("Vélos"), dataset("Parkings")]})
+        ),
+        html,
+    )
+    site.add("/loop1.html", page('<a href="/loop2.html">2</a>'), html)
+    site.add("/loop2.html", page('<a href="/loop1.html">1</a>', jsonld(dataset("Boucle"))), html)
+    site.add("/private/secret.html", page("", jsonld(dataset("Secret"))), html)
+    site.add("/only-in-sitemap.html", page("", jsonld(dataset("Plan"))), html)
+    site.add(
+        "/sitemap.xml",
+        f"<urlset><url><loc>{site.url('/only-in-sitemap.html')}</loc></url></urlset>",
+        "application/xml",
+    )
+    other.add("/elsewhere.html", page("", jsonld(dataset("Ailleurs"))), html)
+    return {
+        site.url("/air.html"): "Qualité de l'air",
+        site.url("/trees.html"): "Arbres d'alignement",
+        site.url("/budget.html"): "Budget primitif",
+        site.url("/multi.html"): "Vélos",
+        site.url("/multi.html") + "#2": "Parkings",
+        site.url("/loop2.html"): "Boucle",
+        site.url("/only-in-sitemap.html"): "Plan",
+    }
+
+
+def config_for(url: str, **options):
+    source = {"id": "web", "name": "Ville", "type": "website", "url": url, "options": {**FAST, **options}}
+    return parse_config({"settings": {"contact": "open@example.org"}, "sources": [source]})
+
+
+@pytest.fixture
+def sites():
+    with PortalServer() as site, PortalServer() as other:
+        yield site, other
+
+
+def test_crawl_harvests_exactly_the_datasets_of_the_allowed_pages(sites, catalogue):
+    site, other = sites
+    store, backend = catalogue
+    expected = website(site, other)
+    [result] = harvest(config_for(site.url("/"), sitemap=site.url("/sitemap.xml")), store, backend)
+    assert result.status == "complete", result.message
+    assert store.count("web") == len(expected)
+    for srid, name in expected.items():
+        record = store.record(record_id("web", srid))
+        assert record is not None, f"{srid} was not harvested"
+        assert record["dataset"].title[0].value == name
+    # robots.txt's disallowed folder and the other loopback origin are never requested
+    assert not [r for r in site.log if r.path.startswith("/private/")]
+    assert other.log == []
+    # the operator's contact in the User-Agent of every request
+    assert all("open@example.org" in r.headers.get("User-Agent", "") for r in site.log)
+    # each page once, though the loop links back and forth
+    assert len(site.requests_to("/loop1.html")) == 1 and len(site.requests_to("/loop2.html")) == 1
+
+
+def test_schemaorg_mapping_of_a_jsonld_dataset(sites, catalogue):
+    site, other = sites
+    store, backend = catalogue
+    website(site, other)
+    harvest(config_for(site.url("/")), store, backend)
+    air = store.record(record_id("web", site.url("/air.html")))["dataset"]
+    assert air.description[0].value == "Mesures horaires des stations." and air.description[0].lang == "fr"
+    assert [k.value for k in air.keywords] == ["air", "pollution", "ozone"]
+    assert air.licence == "http://publications.europa.eu/resource/authority/licence/CC_BY_4_0"
+    assert (
+        air.publisher.name[0].value == "Ville de Lille" and air.publisher.homepage == "https://www.lille.fr"
+    )
+    assert air.creator.name[0].value == "Service Environnement"
+    assert (air.temporal[0].start, air.temporal[0].end) == ("2020-01-01", "2023-12-31")
+    assert air.spatial[0].label[0].value == "Lille"
+    assert air.spatial[0].bbox == "POLYGON((3 50.6, 3.1 50.6, 3.1 50.7, 3 50.7, 3 50.6))"
+    [dist] = air.distributions
+    assert dist.download_url == ["https://data.example/air.csv"] and dist.format == f"{EU}file-type/CSV"
+    assert air.related == ["https://data.example/"]
+    assert air.landing_page == [site.url("/air.html")]
+    trees = store.record(record_id("web", site.url("/trees.html")))["dataset"]
+    assert trees.distributions[0].download_url == ["https://data.example/arbres.geojson"]
+    assert trees.distributions[0].format == f"{EU}file-type/GEOJSON"
+
+
+def test_mapping_is_pure_and_reads_the_stored_payload():
+    payload = json.dumps({"page": "https://ville.example/p", "dataset": AIR}).encode()
+    mapped = mapping_for("website")(
+        payload, "https://fedcat.example/datasets/x", SourceContext("w", "https://ville.example/")
+    )
+    assert mapped.title[0].value == "Qualité de l'air" and mapped.landing_page == ["https://ville.example/p"]
+
+
+def test_caps_end_the_run_as_partial_and_withdraw_nothing(sites, catalogue):
+    site, other = sites
+    store, backend = catalogue
+    expected = website(site, other)
+    [first] = harvest(config_for(site.url("/")), store, backend)
+    assert first.status == "complete", first.message
+    before = store.count("web")
+    # the trees page disappears, a 10 MB page and a page that drips appear: the run cannot be complete
+    del site.routes["/trees.html"]
+    links = '<a href="/big.html">b</a><a href="/drip.html">d</a>'
+    home = site.routes["/"].body.replace(b"</body>", links.encode() + b"</body>")
+    site.add("/", home, "text/html")
+    site.add("/big.html", page("x" * (10 * 1024 * 1024)), "text/html")
+    site.routes["/drip.html"] = Reply(
+        content_type="text/html", chunks=lambda: (b"<html>" for _ in range(100)), chunk_delay=0.5
+    )
+    [second] = harvest(config_for(site.url("/"), max_page_bytes=1024 * 1024, page_timeout=2), store, backend)
+    assert second.status == "partial"
+    assert "big.html" in second.message and "drip.html" in second.message
+    assert second.counts["withdrawn"] == 0
+    trees = store.record(record_id("web", site.url("/trees.html")))
+    assert trees is not None and trees["withdrawn_at"] is None
+    assert store.count("web") == before == len(expected) - 1  # (the sitemap's page was not asked for)
+
+
+def test_page_and_depth_caps_make_the_run_partial(sites, catalogue):
+    site, other = sites
+    store, backend = catalogue
+    website(site, other)
+    [capped] = harvest(config_for(site.url("/"), max_pages=3), store, backend)
+    assert capped.status == "partial" and "page cap (3)" in capped.message
+    [shallow] = harvest(config_for(site.url("/"), max_depth=1), store, backend)
+    assert shallow.status == "partial" and "depth cap (1)" in shallow.message
+    assert not site.requests_to("/loop2.html")  # two links away from the start page
