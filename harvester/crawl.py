@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin
 
 _SCHEMA = re.compile(r"^https?://schema\.org/")
+_MARKERS = (("json-ld", b"ld+json"), ("microdata", b"itemscope"), ("rdfa", b"typeof"))
 _LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>")
 
 
@@ -50,8 +51,12 @@ def datasets_in(html: bytes, url: str) -> list[dict]:
         return []
     import extruct  # imported here: the adapter module must not need it
 
+    # only the syntaxes the page uses: RDFa's parser alone costs more than the rest of a page's crawl
+    syntaxes = [name for name, marker in _MARKERS if marker in html]
+    if not syntaxes:
+        return []
     try:
-        found = extruct.extract(html, base_url=url, syntaxes=["json-ld", "microdata", "rdfa"], uniform=True)
+        found = extruct.extract(html, base_url=url, syntaxes=syntaxes, uniform=True)
     except Exception:  # a page broken beyond what the parsers accept holds no dataset we can read
         return []
     datasets: list[dict] = []
@@ -184,6 +189,10 @@ def crawl(config: dict, out: Any) -> None:
             "DOWNLOAD_TIMEOUT": float(config["page_timeout"]),
             "CLOSESPIDER_TIMEOUT": float(config["budget"]),
             "RETRY_TIMES": 1,
+            # the plain epoll reactor: asyncio's adds a task per callback (the crawl ran at half the rate)
+            "TWISTED_REACTOR": "twisted.internet.epollreactor.EPollReactor"
+            if sys.platform == "linux"
+            else None,
             "DEPTH_LIMIT": 0,  # depth is the spider's own cap, so that reaching it is known
             "REDIRECT_MAX_TIMES": 5,
             "COOKIES_ENABLED": False,
@@ -191,8 +200,8 @@ def crawl(config: dict, out: Any) -> None:
             "LOG_LEVEL": "ERROR",
             "DOWNLOADER_MIDDLEWARES": {"fedcat.harvester.crawl.PolicyMiddleware": 50},
             "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+            "LOG_INSTALL_ROOT_HANDLER": True,
         },
-        install_root_handler=True,
     )
     crawler = process.create_crawler(Website)
     crawler.signals.connect(closed, signal=signals.spider_closed)
