@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin
 
@@ -88,6 +91,43 @@ def datasets_in(html: bytes, url: str) -> list[dict]:
     for syntax in ("json-ld", "microdata", "rdfa"):
         walk(found.get(syntax) or [])
     return datasets
+
+
+def crawl_results(config: dict) -> Iterator[dict]:
+    """Crawl in a process of its own: yields its result lines, the last one the end line
+    (`{"end": true, ...}`); a process that ends without it (a crash) is a HarvestError with its last words."""
+    from .http import HarvestError
+
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fedcat.harvester.crawl"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(config).encode())
+            process.stdin.close()
+            for line in process.stdout:
+                try:
+                    result = json.loads(line)
+                except ValueError:
+                    continue  # not a result line
+                yield result
+                if result.get("end"):
+                    return
+            process.wait()
+            errors.seek(0)
+            tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
+            raise HarvestError(
+                f"{config['url']}: the crawl process ended without a result (exit {process.returncode}): "
+                + (tail[-1] if tail else "no message")
+            )
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
 def crawl(config: dict, out: Any) -> None:

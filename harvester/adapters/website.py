@@ -11,16 +11,13 @@ The mapping is mappings/schemaorg.py.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from typing import IO, Annotated
+from typing import Annotated
 
 import msgspec
 
 from ...config import SourceOptions
+from ..crawl import crawl_results
 from ..http import HarvestError
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JSON, canonical_json
@@ -68,30 +65,9 @@ class WebsiteAdapter(Adapter):
         }
 
     def pages(self) -> Iterator[Page]:
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "fedcat.harvester.crawl"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-            )
-            try:
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write(json.dumps(self.crawl_config()).encode())
-                process.stdin.close()
-                yield from self._read(process.stdout, errors, process)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                process.wait()
-
-    def _read(self, lines: Iterator[bytes], errors: IO[bytes], process: subprocess.Popen) -> Iterator[Page]:
-        number, records, end = 1, [], None
-        for line in lines:
-            try:
-                result = json.loads(line)
-            except ValueError:
-                continue  # not a result line
+        number, records = 1, []
+        results = crawl_results(self.crawl_config())
+        for result in results:
             if result.get("end"):
                 end = result
                 break
@@ -106,14 +82,6 @@ class WebsiteAdapter(Adapter):
                 )
                 number, records = number + 1, []
         yield Page(url=self._part(number), number=number, records=records)
-        if end is None:
-            process.wait()
-            errors.seek(0)
-            tail = errors.read()[-600:].decode("utf-8", "replace").strip().splitlines()
-            raise HarvestError(
-                f"{self.source.url}: the crawl process ended without a result (exit {process.returncode}): "
-                + (tail[-1] if tail else "no message")
-            )
         if not end["complete"]:
             raise HarvestError(
                 f"{self.source.url}: crawl incomplete after {end['pages']} pages, nothing withdrawn: "
