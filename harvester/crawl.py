@@ -130,6 +130,52 @@ def crawl_results(config: dict) -> Iterator[dict]:
             process.wait()
 
 
+# the small caps of `fedcat discover`: a body's website is looked at, not harvested
+DISCOVERY_CAPS = {"max_pages": 200, "max_depth": 2, "max_page_bytes": 2 * 1024 * 1024, "page_timeout": 20.0}
+
+
+def discover(url: str, user_agent: str, **options: Any) -> dict[str, Any]:
+    """What one website links to: `{"url", "sources": [entries], "dataset_pages": n, "complete", "reasons"}`;
+    each source once, with the first page it was found on (`found_on`)."""
+    from .discovery import source_entry
+    from .http import LinkPolicy
+
+    private_ok = LinkPolicy(url).private_allowed
+
+    config = {
+        "mode": "discover",
+        "url": url,
+        "user_agent": user_agent,
+        "budget": 300.0,
+        "delay": 0.5,
+        **DISCOVERY_CAPS,
+        **options,
+    }
+    sources: dict[tuple[str, str], dict[str, Any]] = {}
+    dataset_pages, end = 0, {}
+    for result in crawl_results(config):
+        if result.get("end"):
+            end = result
+            break
+        for found in result["found"]:
+            key = (found["type"], found["url"])
+            if not private_ok and LinkPolicy(found["url"]).private_allowed:
+                continue  # a public website's link to a private address is no source to propose
+            if key not in sources:
+                sources[key] = {**source_entry(found), "found_on": result["page"]}
+        dataset_pages += bool(result["schema_datasets"])
+    if dataset_pages:  # the website itself carries schema.org Datasets: it is a `website` source
+        entry = source_entry({"type": "website", "url": url})
+        sources[("website", url)] = {**entry, "found_on": url, "dataset_pages": dataset_pages}
+    return {
+        "url": url,
+        "sources": list(sources.values()),
+        "dataset_pages": dataset_pages,
+        "complete": bool(end.get("complete")),
+        "reasons": end.get("reasons", []),
+    }
+
+
 def crawl(config: dict, out: Any) -> None:
     import scrapy
     from scrapy import signals
@@ -137,8 +183,10 @@ def crawl(config: dict, out: Any) -> None:
     from scrapy.exceptions import IgnoreRequest
     from scrapy.spidermiddlewares.httperror import HttpError
 
+    from .discovery import classify
     from .http import LinkPolicy, UnsafeLink
 
+    discovering = config.get("mode") == "discover"
     policy = LinkPolicy(config["url"], frozenset(config.get("allowed_hosts") or ()))
     max_pages, max_depth = int(config["max_pages"]), int(config["max_depth"])
     state: dict[str, Any] = {"reasons": [], "pages": 0, "refused": 0}
@@ -195,7 +243,20 @@ def crawl(config: dict, out: Any) -> None:
             if "html" not in kind and not response.body.lstrip()[:15].lower().startswith(b"<!doctype html"):
                 return
             found = datasets_in(response.body, response.url)
-            if found:
+            if discovering:
+                links = [
+                    (urljoin(response.url, a.strip()), None) for a in response.css("a::attr(href)").getall()
+                ]
+                for alternate in response.xpath("//link[contains(@rel, 'alternate')]"):
+                    href, kind = alternate.attrib.get("href"), alternate.attrib.get("type")
+                    if href:
+                        links.append((urljoin(response.url, href.strip()), kind))
+                sources = [s for url, kind in links if (s := classify(url, kind))]
+                if sources or found:
+                    result = {"page": response.url, "found": sources, "schema_datasets": len(found)}
+                    out.write(json.dumps(result) + "\n")
+                    out.flush()
+            elif found:
                 out.write(json.dumps({"page": response.url, "datasets": found}, default=str) + "\n")
                 out.flush()
             depth = response.meta.get("page_depth", 0) + 1

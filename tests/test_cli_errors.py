@@ -115,6 +115,11 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
             "No such file or directory",
         ),
         (["config", "--config", a_file], "expected a mapping with a top-level `sources:` list"),
+        (["discover", "file:///etc/passwd"], "is not an http(s) address"),
+        (
+            ["discover", "--max-pages", "0", "http://127.0.0.1:9/"],
+            "--max-pages: expected a whole number of at least 1",
+        ),
     ]
 
 

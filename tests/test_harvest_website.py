@@ -5,8 +5,11 @@ Datasets in JSON-LD, microdata and RDFa — robots.txt, a sitemap, a link loop, 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
+import yaml
 from fedcat.demo.portal import PortalServer, Reply
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
@@ -217,3 +220,47 @@ def test_page_and_depth_caps_make_the_run_partial(sites, catalogue):
     [shallow] = harvest(config_for(site.url("/"), max_depth=1), store, backend)
     assert shallow.status == "partial" and "depth cap (1)" in shallow.message
     assert not site.requests_to("/loop2.html")  # two links away from the start page
+
+
+def test_discover_proposes_the_portal_and_the_dcat_file_a_website_links_to(sites):
+    site, portal = sites
+    html = "text/html"
+    portal.add("/explore/dataset/velos/", page("Opendatasoft"), html)
+    portal.add("/api/explore/v2.1/catalog/datasets", '{"total_count": 0, "results": []}', "application/json")
+    site.add("/catalogue.ttl", "<https://x.example/d> a <http://www.w3.org/ns/dcat#Dataset> .", "text/turtle")
+    site.add(
+        "/",
+        page(
+            '<a href="/open-data.html">données</a>',
+            '<link rel="alternate" type="text/turtle" href="/catalogue.ttl">',
+        ),
+        html,
+    )
+    site.add(
+        "/open-data.html",
+        page(f'<a href="{portal.url("/explore/dataset/velos/")}">vélos</a><a href="/about.html">x</a>'),
+        html,
+    )
+    site.add("/about.html", page("", jsonld(dataset("Budget"))), html)
+    status, out = run_cli(["discover", site.url("/"), "--format", "yaml"])
+    assert status == 0, out
+    entries = {(e["type"], e["url"]) for e in yaml.safe_load(out)["sources"]}
+    assert entries == {
+        ("opendatasoft", portal.base_url),
+        ("dcat", site.url("/catalogue.ttl")),
+        ("website", site.url("/")),  # its own pages carry a schema.org Dataset
+    }
+    assert portal.log == []  # proposed, not crawled
+
+
+def test_discover_refuses_what_is_not_a_web_address(capsys):
+    status, err = run_cli(["discover", "file:///etc/passwd"])
+    assert status != 0 and "is not an http(s) address" in err
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """`fedcat ARGV` in its own process: (exit status, stdout and stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fedcat", *argv], capture_output=True, text=True, timeout=120
+    )
+    return done.returncode, done.stdout + done.stderr
