@@ -11,6 +11,7 @@ import sys
 import pytest
 import yaml
 from fedcat.demo.portal import PortalServer, Reply
+from fedcat.harvester.discovery import classify
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.mappings.context import SourceContext
@@ -264,3 +265,57 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
         [sys.executable, "-m", "fedcat", *argv], capture_output=True, text=True, timeout=120
     )
     return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("link", "media_type", "expected"),
+    [
+        ("https://data.mel.fr/explore/dataset/velos/table/", None, ("opendatasoft", "https://data.mel.fr")),
+        ("https://www.data.gouv.fr/fr/datasets/base-sirene/", None, ("udata", "https://www.data.gouv.fr")),
+        (
+            "https://ckan.example.org/catalog/dataset/arbres",
+            None,
+            ("ckan", "https://ckan.example.org/catalog"),
+        ),
+        (
+            "https://geo.example.fr/geonetwork/srv/fre/catalog.search",
+            None,
+            ("csw", "https://geo.example.fr/geonetwork/srv/eng/csw"),
+        ),
+        (
+            "https://ville.hub.arcgis.com/datasets/abc",
+            None,
+            ("datajson", "https://ville.hub.arcgis.com/data.json"),
+        ),
+        (
+            "https://data.cityofchicago.org/d/ijzp-q8t2",
+            None,
+            ("datajson", "https://data.cityofchicago.org/data.json"),
+        ),
+        ("https://example.gov/data.json", None, ("datajson", "https://example.gov/data.json")),
+        (
+            "https://ville.fr/export/metadata",
+            "application/rdf+xml",
+            ("dcat", "https://ville.fr/export/metadata"),
+        ),
+        ("https://ville.fr/dcat/catalog.ttl", None, ("dcat", "https://ville.fr/dcat/catalog.ttl")),
+        ("https://ville.fr/actualites/piscine", None, None),
+        ("https://ville.fr/photo.rdf", None, None),  # an RDF file that names no catalogue
+        ("file:///srv/catalog.ttl", "text/turtle", None),
+    ],
+)
+def test_links_name_the_platform_and_url_to_harvest(link, media_type, expected):
+    found = classify(link, media_type)
+    assert (found["type"], found["url"]) == expected if expected else found is None
+
+
+def test_a_redirect_off_the_site_is_not_followed(sites, catalogue):
+    site, other = sites
+    store, backend = catalogue
+    other.add("/trap.html", page("", jsonld(dataset("Piège"))), "text/html")
+    site.add("/", page('<a href="/go">go</a>'), "text/html")
+    site.add("/go", "", "text/html", status=302, headers={"Location": other.url("/trap.html")})
+    site.add("/robots.txt", "", "text/plain")
+    [result] = harvest(config_for(site.url("/")), store, backend)
+    assert other.log == [] and store.count("web") == 0
+    assert result.status == "complete", result.message
