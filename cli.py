@@ -247,7 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
         "discover",
         help="crawl websites (small caps) for the catalogues and portals they link to, as sources.yaml entries",
     )
-    p.add_argument("urls", nargs="+", metavar="URL", help="a body's website (its home page)")
+    p.add_argument("urls", nargs="*", metavar="URL", help="a body's website (its home page)")
+    p.add_argument(
+        "--bodies",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="bodies files (CSV or YAML with a `website` column): crawl each body's website",
+    )
     p.add_argument("--format", choices=("table", "yaml", "json"), default="table", dest="output")
     p.add_argument(
         "--max-pages", type=_positive_int, default=200, help="pages looked at per website (default 200)"
@@ -1200,9 +1208,14 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _body_label(report: dict[str, Any]) -> str:
+    return f"{report['body']['name']} ({report['body']['id']}): " if report.get("body") else ""
+
+
 def cmd_discover(args: argparse.Namespace) -> int:
     import yaml
 
+    from .config import JURISDICTION_LEVELS
     from .harvester.crawl import discover
     from .harvester.http import HttpSettings
     from .harvester.sources import load_config
@@ -1211,16 +1224,35 @@ def cmd_discover(args: argparse.Namespace) -> int:
     path = args.config or (Path(os.environ["FEDCAT_CONFIG"]) if os.environ.get("FEDCAT_CONFIG") else None)
     if path is not None and (contact := load_config(path).settings.contact):
         user_agent = f"{user_agent.rstrip(')')}; {contact})"
-    for url in args.urls:
+    sites: list[tuple[str, Any]] = [(url, None) for url in args.urls]
+    if args.bodies:
+        from .audit.registry import Registry
+
+        registry = Registry.load(args.bodies)
+        for problem in registry.problems[:20]:
+            console.print(f"[yellow]{problem}[/yellow]", highlight=False)
+        sites += [(b.website, b) for b in registry.bodies.values() if b.website]
+    if not sites:
+        raise RuntimeError("fedcat discover: give websites (URL…) or bodies files with a `website` column")
+    for url, _ in sites:
         if not url.startswith(("http://", "https://")):
             raise RuntimeError(f"fedcat discover: {url!r} is not an http(s) address")
-    reports = [discover(url, user_agent, max_pages=args.max_pages) for url in args.urls]
+    reports = []
+    for url, body in sites:
+        report = discover(url, user_agent, max_pages=args.max_pages)
+        if body is not None:
+            report["body"] = {"id": body.id, "name": body.name}
+            for entry in report["sources"]:  # the body the source would be attributed to
+                if body.id.split(":")[0] in JURISDICTION_LEVELS:
+                    level, code = body.id.split(":", 1)
+                    entry["jurisdiction"] = {"level": level, "code": code}
+        reports.append(report)
     if args.output == "json":
         out.print_json(json.dumps(reports))
         return 0
     if args.output == "yaml":  # entries to review and paste into sources.yaml: fedcat adds none by itself
         entries = [
-            {k: v for k, v in e.items() if k in ("id", "name", "type", "url")}
+            {k: v for k, v in e.items() if k in ("id", "name", "type", "url", "jurisdiction")}
             for r in reports
             for e in r["sources"]
         ]
@@ -1228,7 +1260,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
         return 0
     for report in reports:
         table = Table(
-            title=f"{report['url']}: where it publishes" + ("" if report["complete"] else " (crawl capped)")
+            title=f"{_body_label(report)}{report['url']}: where it publishes"
+            + ("" if report["complete"] else " (crawl capped)")
         )
         for column in ("type", "url", "found on"):
             table.add_column(column)

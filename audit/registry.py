@@ -9,7 +9,8 @@ Loaded from the data files an administrator points at (`settings.bodies`, `fedca
   régions (no SIREN in the package; the collectivités d'outre-mer are kind `com`, kept once, from the
   départements file). Departmental arrondissements are State districts, not bodies: skipped.
 - fedcat's own bodies file, CSV or YAML, with the columns `id, name, kind, population, agents, parent,
-  siren, aliases` (docs/audit.md): to declare administrations with their
+  siren, aliases, website` (docs/audit.md; `website`: the body's own site, which `fedcat discover --bodies`
+  crawls): to declare administrations with their
   agents, or to add figures to a body an earlier file loaded (a row whose `id` is known fills in the
   fields it gives).
 
@@ -38,7 +39,7 @@ from .names import name_key
 
 COUNTRY = "country:FR"  # every body of the French files lies within it
 EPCI_TYPES = frozenset({"CC", "CA", "CU", "METRO", "MET69"})
-DECLARED_FIELDS = ("id", "name", "kind", "population", "agents", "parent", "siren", "aliases")
+DECLARED_FIELDS = ("id", "name", "kind", "population", "agents", "parent", "siren", "aliases", "website")
 _SIREN = re.compile(r"^\d{9}$")
 MAX_PROBLEMS = 1000  # a wholly wrong file says so without a million lines
 
@@ -57,6 +58,7 @@ class Body:
     parent: str | None = None  # the jurisdiction it belongs to (a commune's département, …)
     siren: str | None = None
     aliases: list[str] = field(default_factory=list)
+    website: str | None = None  # its own website's home page (http or https)
     groups: set[str] = field(default_factory=set)  # other jurisdictions it lies in (région, EPCI, country)
     within: frozenset[str] = (
         frozenset()
@@ -283,6 +285,10 @@ class Registry:
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             self._problem(where, "`aliases` must be a list of names")
             return
+        website = str(values.get("website") or "").strip() or None
+        if website is not None and not website.startswith(("http://", "https://")):
+            self._problem(where, f"`website` must be an http(s) address, got {website!r}")
+            return
         text = {
             k: str(values[k]).strip() for k in ("name", "kind", "parent") if str(values.get(k, "")).strip()
         }
@@ -294,7 +300,7 @@ class Registry:
                 return
             body = Body(body_id, text["name"], text["kind"])
             self._add(body, where)
-        for key, value in (*text.items(), *figures.items(), ("siren", siren)):
+        for key, value in (*text.items(), *figures.items(), ("siren", siren), ("website", website)):
             if value is not None:
                 setattr(body, key, value)
         body.aliases.extend(aliases)

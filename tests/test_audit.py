@@ -200,7 +200,7 @@ def test_semicolon_csv_as_spreadsheets_export_it(tmp_path: Path) -> None:
     loaded = Registry.load([declared])
     assert sorted(loaded.bodies) == ["agency:a"] and loaded.get("agency:a").agents == 12.5
     assert loaded.problems == [
-        "agents.csv: unknown columns colour ignored (expected id, name, kind, population, agents, parent, siren, aliases)",
+        "agents.csv: unknown columns colour ignored (expected id, name, kind, population, agents, parent, siren, aliases, website)",
         "agents.csv line 3: `agents` must be a non-negative number (decimals with '.'), got '12,5'",
     ]
 

@@ -319,3 +319,29 @@ def test_a_redirect_off_the_site_is_not_followed(sites, catalogue):
     [result] = harvest(config_for(site.url("/")), store, backend)
     assert other.log == [] and store.count("web") == 0
     assert result.status == "complete", result.message
+
+
+def test_discover_bodies_crawls_each_body_website_and_attributes_what_it_finds(sites, tmp_path):
+    site, portal = sites
+    portal.add("/explore/dataset/velos/", page("Opendatasoft"), "text/html")
+    site.add("/", page(f'<a href="{portal.url("/explore/")}">open data</a>'), "text/html")
+    bodies = tmp_path / "bodies.csv"
+    bodies.write_text(
+        "id,name,kind,website\n"
+        f"commune:59350,Lille,commune,{site.url('/')}\n"
+        "commune:59009,Villeneuve-d'Ascq,commune,\n"
+    )
+    status, out = run_cli(["discover", "--bodies", str(bodies), "--format", "yaml"])
+    assert status == 0, out
+    [entry] = yaml.safe_load(out)["sources"]
+    assert (entry["type"], entry["url"]) == ("opendatasoft", portal.base_url)
+    assert entry["jurisdiction"] == {"level": "commune", "code": "59350"}
+    status, out = run_cli(["discover", "--bodies", str(bodies)])
+    assert status == 0 and "Lille (commune:59350)" in out and portal.base_url in out
+
+
+def test_a_body_website_that_is_not_a_web_address_is_reported(tmp_path):
+    bodies = tmp_path / "bodies.csv"
+    bodies.write_text("id,name,kind,website\ncommune:59350,Lille,commune,ftp://lille.fr\n")
+    status, out = run_cli(["discover", "--bodies", str(bodies)])
+    assert status != 0 and "`website` must be an http(s) address" in out
