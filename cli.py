@@ -178,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="registry files: decoupage-administratif JSON, bodies CSV or YAML (default: settings.bodies)",
     )
+    p.add_argument(
+        "--discovered",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="what `fedcat discover --bodies … --format json` found: each body's row says where it publishes",
+    )
     p.add_argument("--kind", action="append", default=None, help="only bodies of this kind (repeatable)")
     p.add_argument("--departement", default=None, metavar="CODE", help="only bodies within this département")
     p.add_argument(
@@ -1094,6 +1101,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         console.print(
             f"[yellow]registry: {len(registry.problems) - 10} more problems (--format json lists them)[/]"
         )
+    waiting: list[dict] = []
+    if args.discovered is not None:
+        from .audit.report import where_it_publishes
+
+        found = json.loads(args.discovered.read_text(encoding="utf-8"))
+        if not isinstance(found, list):
+            raise RuntimeError(f"{args.discovered}: expected the output of `fedcat discover --format json`")
+        configured = [(s.id, s.type, s.url) for s in config.sources]
+        waiting = where_it_publishes(body["items"], found, configured)
     limit = args.limit if args.limit is not None else (50 if args.output == "table" else 0)
     rows = body["items"][:limit] if limit > 0 else body["items"]
     if args.output == "json":
@@ -1151,6 +1167,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
             str(f["datasets"]),
         )  # fmt: skip
     out.print(by_family)
+    if waiting:
+        elsewhere = Table(
+            title="Where bodies publish that fedcat does not harvest yet (from `fedcat discover`)"
+        )
+        for column in ("body", "name", "type", "url"):
+            elsewhere.add_column(column, overflow="fold")
+        for r in waiting:
+            for place in r["publishes_on"]:
+                if not place["harvested"]:
+                    elsewhere.add_row(r["id"], r["name"], place["type"], place["url"])
+        out.print(elsewhere)
     if body["unmatched"]:
         unmatched = Table(title="Publishers matched to no body (most datasets first)")
         for column in ("source", "publisher", "identifier", "datasets", "why"):
@@ -1248,7 +1275,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
                     entry["jurisdiction"] = {"level": level, "code": code}
         reports.append(report)
     if args.output == "json":
-        out.print_json(json.dumps(reports))
+        print(json.dumps(reports, ensure_ascii=False, indent=2))
         return 0
     if args.output == "yaml":  # entries to review and paste into sources.yaml: fedcat adds none by itself
         entries = [

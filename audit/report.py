@@ -281,6 +281,44 @@ def summary(rows: list[dict], published: Publishing) -> dict:
     }
 
 
+def where_it_publishes(
+    rows: list[dict], discovered: list[dict], configured: Sequence[tuple[str, str, str]]
+) -> list[dict]:
+    """Each row gains `publishes_on`: the sources it is matched through (harvested) and the catalogues and
+    portals its website links to (`fedcat discover --bodies … --format json`), each `harvested` or not —
+    so "no evidence in the harvested catalogues" is told apart from "publishes on a portal not harvested
+    yet". `configured`: (source id, type, url) of the sources fedcat harvests. Returns the bodies whose
+    findings are not harvested yet."""
+    by_url = {(kind, url.rstrip("/")): sid for sid, kind, url in configured}
+    known = {sid: (kind, url) for sid, kind, url in configured}
+    found: dict[str, list[dict]] = {}
+    for report in discovered:
+        body = (report.get("body") or {}).get("id")
+        if body:
+            found.setdefault(body, []).extend(report.get("sources") or [])
+    waiting = []
+    for row in rows:
+        places = [
+            {"type": known[sid][0], "url": known[sid][1], "source": sid, "harvested": True}
+            for sid in row["sources"]
+            if sid in known
+        ]
+        seen = {(p["type"], p["url"].rstrip("/")) for p in places}
+        for entry in found.get(row["id"], []):
+            key = (entry["type"], entry["url"].rstrip("/"))
+            if key in seen:
+                continue
+            seen.add(key)
+            sid = by_url.get(key)
+            places.append(
+                {"type": entry["type"], "url": entry["url"], "source": sid, "harvested": sid is not None}
+            )
+        row["publishes_on"] = places
+        if any(not p["harvested"] for p in places):
+            waiting.append(row)
+    return waiting
+
+
 def report(registry: Registry, published: Publishing, filters: Filters) -> dict:
     """The whole answer of `fedcat audit` and `/api/audit` (which pages `items`)."""
     rows = body_rows(registry, published, filters)

@@ -345,3 +345,39 @@ def test_a_body_website_that_is_not_a_web_address_is_reported(tmp_path):
     bodies.write_text("id,name,kind,website\ncommune:59350,Lille,commune,ftp://lille.fr\n")
     status, out = run_cli(["discover", "--bodies", str(bodies)])
     assert status != 0 and "`website` must be an http(s) address" in out
+
+
+def test_the_audit_tells_a_portal_not_harvested_yet_from_no_evidence(sites, tmp_path):
+    site, portal = sites
+    portal.add("/explore/dataset/velos/", page("Opendatasoft"), "text/html")
+    site.add("/catalogue.ttl", "", "text/turtle")
+    site.add(
+        "/",
+        page(f'<a href="{portal.url("/explore/")}">open data</a><a href="/catalogue.ttl">DCAT catalog</a>'),
+        "text/html",
+    )
+    bodies = tmp_path / "bodies.csv"
+    bodies.write_text(
+        f"id,name,kind,population,website\ncommune:59350,Lille,commune,236000,{site.url('/')}\n"
+        "commune:59009,Villeneuve-d'Ascq,commune,62000,\n"
+    )
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "sources:\n  - {id: lille, name: Lille, type: dcat, url: '" + site.url("/catalogue.ttl") + "',"
+        " jurisdiction: {level: commune, code: '59350'}}\n"
+    )
+    status, found = run_cli(["discover", "--bodies", str(bodies), "--format", "json"])
+    assert status == 0, found
+    discovered = tmp_path / "found.json"
+    discovered.write_text(found)
+    where = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    run_cli(["harvest", *where])  # the store the audit reads (its catalogue is empty)
+    where += ["--bodies", str(bodies)]
+    status, out = run_cli(["audit", *where, "--discovered", str(discovered), "--format", "json"])
+    assert status == 0, out
+    rows = {r["id"]: r for r in json.loads(out)["items"]}
+    places = {(p["type"], p["url"], p["harvested"]) for p in rows["commune:59350"]["publishes_on"]}
+    assert places == {("opendatasoft", portal.base_url, False), ("dcat", site.url("/catalogue.ttl"), True)}
+    assert rows["commune:59009"]["publishes_on"] == []  # no evidence anywhere
+    status, out = run_cli(["audit", *where, "--discovered", str(discovered)])
+    assert status == 0 and "does not harvest yet" in out and portal.base_url in out
