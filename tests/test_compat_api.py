@@ -1,0 +1,124 @@
+"""The CKAN- and udata-compatible read APIs, read by real clients over a real server on 127.0.0.1: ckanapi's
+RemoteCKAN, and fedcat's own `ckan` and `udata` adapters harvesting fedcat (the round trip keeps every
+dataset, title, licence, resource URL and format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ckanapi
+import httpx
+import pytest
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.mappings.model import Dataset, text_in
+from fedcat.store import Store
+from web_site import WebSite, served, web_site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebSite, str]]:
+    with web_site(tmp_path_factory.mktemp("compat")) as built, served(built.app) as base:
+        yield built, base
+
+
+def _hits(base: str, **params: Any) -> dict[str, Any]:
+    return httpx.get(f"{base}/api/datasets", params={"page_size": 100, **params}).json()
+
+
+def _resources(ds: Dataset) -> set[tuple[str, str | None]]:
+    return {((d.download_url or d.access_url)[0], d.format) for d in ds.distributions}
+
+
+def test_ckanapi_searches_shows_and_lists_organizations(site):
+    _, base = site
+    ckan = ckanapi.RemoteCKAN(base)
+    assert ckan.action.status_show()["ckan_version"].startswith("2.")
+    native = _hits(base, q="vélo", publisher="Ville de Lille")
+    found = ckan.action.package_search(
+        q="vélo",
+        fq="organization:ville-de-lille",
+        rows=7,
+        start=3,
+        **{"facet.field": ["organization", "tags"]},
+    )
+    assert found["count"] == native["total"] > 10
+    assert [p["id"] for p in found["results"]] == [i["id"] for i in native["items"][3:10]]
+    assert found["search_facets"]["organization"]["items"] == [
+        {"name": "ville-de-lille", "display_name": "Ville de Lille", "count": native["total"]}
+    ]
+    first = native["items"][0]
+    shown = ckan.action.package_show(id=first["id"])
+    assert shown["title"] == first["title"]
+    assert shown["organization"]["name"] == "ville-de-lille"
+    assert {r["format"] for r in shown["resources"]} == {f["label"] for f in first["formats"]}
+    assert all(r["url"].startswith("http") for r in shown["resources"])
+    assert set(ckan.action.organization_list()) == {
+        "ville-de-lille",
+        "metropole-europeenne-de-lille",
+        "region-exemple",
+    }
+    orgs = {o["name"]: o["package_count"] for o in ckan.action.organization_list(all_fields=True)}
+    assert (
+        orgs["metropole-europeenne-de-lille"]
+        == _hits(base, publisher="Métropole Européenne de Lille")["total"]
+    )
+    assert ckan.action.organization_show(id="ville-de-lille")["title"] == "Ville de Lille"
+    assert "tran" in ckan.action.group_list()
+    assert ckan.action.package_search(fq="groups:tran", rows=0)["count"] == _hits(base, theme="TRAN")["total"]
+
+
+def test_ckan_errors_have_ckan_shapes(site):
+    _, base = site
+    ckan = ckanapi.RemoteCKAN(base)
+    with pytest.raises(ckanapi.NotFound):
+        ckan.action.package_show(id="no-such-dataset")
+    with pytest.raises(ckanapi.NotAuthorized):
+        ckan.action.package_create(name="mine", title="Mine")
+    with pytest.raises(ckanapi.ValidationError):
+        ckan.action.package_search(rows="many")
+    body = httpx.post(f"{base}/api/3/action/package_delete", json={"id": "x"})
+    assert body.status_code == 403
+    assert body.json()["success"] is False and body.json()["error"]["__type"] == "Authorization Error"
+    unknown = httpx.get(f"{base}/api/3/action/package_search", params={"fq": "author:me"})
+    assert unknown.status_code == 409 and "author" in unknown.json()["error"]["message"]
+
+
+def _round_trip(tmp_path: Path, base: str, kind: str) -> dict[str, Dataset]:
+    config = parse_config(
+        {
+            "settings": {"http": {"retries": 0, "backoff": 0}},
+            "sources": [
+                {"id": "fedcat", "name": "fedcat", "type": kind, "url": base, "options": {"page_size": 10}}
+            ],
+        },
+        tmp_path / "sources.yaml",
+    )
+    store = Store(tmp_path / "copy.db")
+    backend = EmbeddedBackend(tmp_path / "index")
+    try:
+        [result] = harvest(config, store, backend)
+        assert result.status == "complete", result
+        return {r["dataset"].original_uri: r["dataset"] for r in store.iter_records()}
+    finally:
+        backend.close()
+        store.close()
+
+
+def _check_round_trip(site, copied: dict[str, Dataset]) -> None:
+    built, base = site
+    items = _hits(base)["items"]
+    assert len(copied) == len(items) > 40  # every dataset (one per federated cluster)
+    for item in items:
+        original = built.store.record(item["id"])["dataset"]
+        copy = copied[original.original_uri]
+        assert text_in(copy.title) == text_in(original.title)
+        assert copy.licence == original.licence
+        assert _resources(copy) == _resources(original)
+
+
+def test_ckan_adapter_harvests_fedcat_without_loss(site, tmp_path):
+    _check_round_trip(site, _round_trip(tmp_path, site[1], "ckan"))
