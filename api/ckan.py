@@ -408,17 +408,17 @@ def _query(description: str) -> Any:
     return Query(description=description)
 
 
+_DESCRIPTION = (
+    f"Actions: {', '.join(ACTIONS)}. Parameters as CKAN's, in the query string or (POST) a JSON object body. "
+    f"Every write action (package_create, …) answers 403. `fq` filters on {', '.join(FIELDS)} (publishers "
+    "are organizations, EU data themes groups, keywords tags, formats res_format)."
+)
+
+
 # CKAN answers the unversioned /api/action/ too, and that is where ckanapi calls
 @router.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
-@router.api_route(
-    "/api/3/action/{action}",
-    methods=["GET", "POST"],
-    summary="CKAN Action API (read-only)",
-    description="Actions: " + ", ".join(ACTIONS) + ". Parameters as CKAN's, in the query string or a JSON "
-    "body. Every write action (package_create, …) answers 403. `fq` filters on "
-    + ", ".join(FIELDS)
-    + " (publishers are organizations, EU data themes groups, keywords tags, formats res_format).",
-)
+@router.get("/api/3/action/{action}", summary="CKAN Action API (read-only)", description=_DESCRIPTION)
+@router.post("/api/3/action/{action}", summary="CKAN Action API (read-only), POST", description=_DESCRIPTION)
 async def ckan_action(
     request: Request,
     action: str,

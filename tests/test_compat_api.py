@@ -122,3 +122,28 @@ def _check_round_trip(site, copied: dict[str, Dataset]) -> None:
 
 def test_ckan_adapter_harvests_fedcat_without_loss(site, tmp_path):
     _check_round_trip(site, _round_trip(tmp_path, site[1], "ckan"))
+
+
+def test_udata_api_pages_filters_and_counts(site):
+    _, base = site
+    native = _hits(base, publisher="Ville de Lille")
+    first = httpx.get(
+        f"{base}/api/1/datasets/", params={"organization": "ville-de-lille", "page_size": 20}
+    ).json()
+    assert first["total"] == native["total"] > 20 and len(first["data"]) == 20
+    second = httpx.get(first["next_page"]).json()
+    assert second["page"] == 2 and second["previous_page"]
+    assert [d["id"] for d in first["data"] + second["data"]] == [i["id"] for i in native["items"][:40]]
+    one = httpx.get(f"{base}/api/1/datasets/{native['items'][0]['id']}/").json()
+    assert one["title"] == native["items"][0]["title"] and one["organization"]["slug"] == "ville-de-lille"
+    assert httpx.get(f"{base}/api/1/datasets/nothing-here/").status_code == 404
+    orgs = httpx.get(f"{base}/api/1/organizations/").json()
+    assert {o["slug"]: o["metrics"]["datasets"] for o in orgs["data"]}["ville-de-lille"] == native["total"]
+    site_info = httpx.get(f"{base}/api/1/site/").json()
+    assert site_info["metrics"] == {"datasets": _hits(base)["total"], "organizations": 3}
+    tagged = httpx.get(f"{base}/api/1/datasets/", params={"tag": native["items"][0]["keywords"][0]}).json()
+    assert native["items"][0]["id"] in {d["id"] for d in tagged["data"]}
+
+
+def test_udata_adapter_harvests_fedcat_without_loss(site, tmp_path):
+    _check_round_trip(site, _round_trip(tmp_path, site[1], "udata"))
