@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import msgspec
 from fastapi import Request
@@ -57,6 +58,7 @@ def _page(query: SearchQuery, page: int, page_size: int) -> SearchQuery:
     return msgspec.structs.replace(query, page=page, page_size=page_size)
 
 
+@lru_cache(maxsize=65536)
 def slug(name: str) -> str:
     """A publisher name as an organization slug: ASCII, lowercase, dashes ("Ville de Lille" → ville-de-lille)."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -86,7 +88,9 @@ def organization(request: Request, wanted: str) -> FacetValue | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def label(uri: str) -> str:
+    """A controlled URI's label (the format "CSV", a licence's name); a literal is its own label."""
     return vocabularies.label(uri) if uri.startswith(("http://", "https://")) else uri
 
 

@@ -38,7 +38,10 @@ def _error(status: int, message: str) -> Response:
 
 
 def _root(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    root = request.scope.get("fedcat.root")
+    if root is None:  # once per request, not per item
+        root = request.scope["fedcat.root"] = str(request.base_url).rstrip("/")
+    return str(root)
 
 
 def _organization(
