@@ -23,7 +23,7 @@ from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..mappings.model import Dataset, text_in
 from ..store import Store
 from . import compat
-from .errors import json_response
+from .errors import ApiError, json_response
 from .params import search_filters
 
 router = APIRouter(tags=["CKAN-compatible API (read-only)"])
@@ -402,6 +402,8 @@ async def _call(request: Request, action: str) -> Response:
         return _ok(request, action, await run_in_threadpool(ACTIONS[action], request, params))
     except CkanError as exc:
         return _error(request, action, exc)
+    except ApiError as exc:  # a value the shared search parameters refuse (an unknown theme…)
+        return _error(request, action, _invalid(exc.parameter or "fq", exc.message))
 
 
 def _query(description: str) -> Any:

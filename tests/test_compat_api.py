@@ -85,6 +85,8 @@ def test_ckan_errors_have_ckan_shapes(site):
     assert body.json()["success"] is False and body.json()["error"]["__type"] == "Authorization Error"
     unknown = httpx.get(f"{base}/api/3/action/package_search", params={"fq": "author:me"})
     assert unknown.status_code == 409 and "author" in unknown.json()["error"]["message"]
+    no_theme = httpx.get(f"{base}/api/3/action/package_search", params={"fq": "groups:nothing"})
+    assert no_theme.status_code == 409 and no_theme.json()["error"]["__type"] == "Validation Error"
 
 
 def _round_trip(tmp_path: Path, base: str, kind: str) -> dict[str, Dataset]:
