@@ -14,10 +14,12 @@ from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
 from fedcat.mappings.model import Dataset, Location, Text
 from fedcat.store import Store
+from test_search_backends import _drop_test_indices, elasticsearch_backend  # noqa: F401 (an autouse fixture)
 
 BACKENDS = {
     "embedded": lambda tmp: EmbeddedBackend(tmp / "tantivy", writer_heap=50_000_000, writer_threads=1),
     "sqlite": lambda tmp: SqliteFtsBackend(tmp / "fts.db"),
+    "elasticsearch": elasticsearch_backend,  # skipped without a node (FEDCAT_TEST_ELASTICSEARCH_URL)
 }
 DOCS = {
     "lille": [2.97, 50.57, 3.13, 50.69],
