@@ -24,7 +24,7 @@ from ..mappings.model import Dataset, text_in
 from ..store import Store
 from . import compat
 from .errors import ApiError, json_response
-from .params import search_filters
+from .params import date_param, search_filters
 
 router = APIRouter(tags=["CKAN-compatible API (read-only)"])
 
@@ -221,11 +221,14 @@ def _fq(fq: str) -> tuple[dict[str, list[str]], str | None]:
         field, value = match[1], match[2]
         rest = rest[match.end() :].strip()
         if value.startswith('"'):
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise _invalid("fq", f"unterminated quoted value {value!r}") from None
         if field == "metadata_modified" and value.startswith("["):
             low = value[1:-1].split(" TO ", 1)[0].strip()
             if low != "*":
-                modified_after = low[:10]
+                modified_after = date_param("fq", low[:10])  # a Solr date: its day is what fedcat filters on
             continue
         if field not in FIELDS:
             raise _invalid(
@@ -278,6 +281,8 @@ def _package_search(request: Request, params: dict[str, Any]) -> Any:
         wanted["publisher"] = names
     fields = _facet_fields(params.get("facet.field"))
     q = _text(params, "q")
+    if len(q) > 1000:
+        raise _invalid("q", "at most 1000 characters")
     if q in ("*:*", "*"):
         q = ""
     query = SearchQuery(
@@ -404,6 +409,8 @@ async def _call(request: Request, action: str) -> Response:
         return _error(request, action, exc)
     except ApiError as exc:  # a value the shared search parameters refuse (an unknown theme…)
         return _error(request, action, _invalid(exc.parameter or "fq", exc.message))
+    except ValueError as exc:  # the backend's own check of the query
+        return _error(request, action, CkanError(409, "Search Query Error", str(exc)))
 
 
 def _query(description: str) -> Any:

@@ -149,3 +149,39 @@ def test_udata_api_pages_filters_and_counts(site):
 
 def test_udata_adapter_harvests_fedcat_without_loss(site, tmp_path):
     _check_round_trip(site, _round_trip(tmp_path, site[1], "udata"))
+
+
+@pytest.mark.parametrize(
+    ("method", "action", "params"),
+    [
+        ("GET", "package_search", {"rows": "-1"}),
+        ("GET", "package_search", {"start": "999999"}),
+        ("GET", "package_search", {"fq": 'tags:"unterminated'}),
+        ("GET", "package_search", {"fq": "metadata_modified:[yesterday TO *]"}),
+        ("GET", "package_search", {"fq": "((("}),
+        ("GET", "package_search", {"facet.field": "[not json"}),
+        ("GET", "package_search", {"q": "x" * 1001}),
+        ("POST", "package_search", ["not", "an", "object"]),
+        ("POST", "package_show", {"id": ["a", "list"]}),
+        ("GET", "organization_show", {}),
+    ],
+)
+def test_ckan_refuses_bad_input_with_a_validation_error(site, method, action, params):
+    _, base = site
+    url = f"{base}/api/3/action/{action}"
+    answer = httpx.get(url, params=params) if method == "GET" else httpx.post(url, json=params)
+    assert answer.status_code == 409, answer.text
+    body = answer.json()
+    assert body["success"] is False and body["error"]["__type"] == "Validation Error"
+    assert body["help"].endswith(f"help_show?name={action}")
+
+
+def test_ckan_incremental_query_of_the_ckan_adapter(site):
+    _, base = site
+    everything = httpx.get(f"{base}/api/3/action/package_search", params={"rows": 0}).json()["result"][
+        "count"
+    ]
+    since = {"fq": "metadata_modified:[2023-01-01T00:00:00Z TO *]", "rows": 0}
+    recent = httpx.get(f"{base}/api/3/action/package_search", params=since).json()["result"]["count"]
+    assert recent == _hits(base, modified_after="2023-01-01")["total"]
+    assert 0 < recent < everything
