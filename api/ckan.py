@@ -322,8 +322,7 @@ def _package_list(request: Request, params: dict[str, Any]) -> Any:
     limit = _int(params, "limit", 0)
     offset = _int(params, "offset", 0)
     store: Store = request.app.state.store
-    ids = sorted(store.live_ids())
-    return ids[offset : offset + limit] if limit else ids[offset:]
+    return store.live_id_page(offset, limit or None)
 
 
 def _organization_list(request: Request, params: dict[str, Any]) -> Any:

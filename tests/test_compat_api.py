@@ -34,7 +34,7 @@ def _resources(ds: Dataset) -> set[tuple[str, str | None]]:
 
 
 def test_ckanapi_searches_shows_and_lists_organizations(site):
-    _, base = site
+    built, base = site
     ckan = ckanapi.RemoteCKAN(base)
     assert ckan.action.status_show()["ckan_version"].startswith("2.")
     native = _hits(base, q="vélo", publisher="Ville de Lille")
@@ -67,6 +67,9 @@ def test_ckanapi_searches_shows_and_lists_organizations(site):
         == _hits(base, publisher="Métropole Européenne de Lille")["total"]
     )
     assert ckan.action.organization_show(id="ville-de-lille")["title"] == "Ville de Lille"
+    names = ckan.action.package_list()
+    assert len(names) == built.store.count() and first["id"] in names
+    assert ckan.action.package_list(limit=5, offset=10) == names[10:15]
     assert "tran" in ckan.action.group_list()
     assert ckan.action.package_search(fq="groups:tran", rows=0)["count"] == _hits(base, theme="TRAN")["total"]
 
