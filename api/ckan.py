@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
+from ..indexer.backend import FACET_SIZE, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..mappings.model import Dataset, text_in
 from ..store import Store
 from . import compat
@@ -294,9 +294,13 @@ def _package_search(request: Request, params: dict[str, Any]) -> Any:
     )
     found = compat.search_window(request, query, start, rows) if rows else compat.search(request, query)
     results = [package(h.id, h.dataset) for h in found.hits] if rows else []
+    facet_limit = _int(params, "facet.limit", FACET_SIZE, low=-1)  # CKAN: -1 for all (here: FACET_SIZE)
+    if facet_limit < 0:
+        facet_limit = FACET_SIZE
     search_facets: dict[str, dict[str, Any]] = {}
     for field in fields:
-        items = [_facet_item(field, fv.value, fv.count) for fv in found.facets.get(FIELDS[field], [])]
+        values = found.facets.get(FIELDS[field], [])[:facet_limit]
+        items = [_facet_item(field, fv.value, fv.count) for fv in values]
         search_facets[field] = {"title": field, "items": items}
     return {
         "count": found.total,
@@ -436,7 +440,9 @@ async def ckan_action(
     start: Annotated[str | None, _query("Offset of the first package")] = None,
     sort: Annotated[str | None, _query("metadata_modified desc|asc, else by relevance")] = None,
     facet_field: Annotated[str | None, Query(alias="facet.field", description="JSON list of fields")] = None,
-    facet_limit: Annotated[str | None, Query(alias="facet.limit", description="Accepted, ignored")] = None,
+    facet_limit: Annotated[
+        str | None, Query(alias="facet.limit", description=f"Values per facet (at most {FACET_SIZE})")
+    ] = None,
     facet_mincount: Annotated[
         str | None, Query(alias="facet.mincount", description="Accepted, ignored")
     ] = None,

@@ -70,6 +70,10 @@ def test_ckanapi_searches_shows_and_lists_organizations(site):
     names = ckan.action.package_list()
     assert len(names) == built.store.count() and first["id"] in names
     assert ckan.action.package_list(limit=5, offset=10) == names[10:15]
+    limited = ckan.action.package_search(rows=0, **{"facet.field": ["organization"], "facet.limit": 2})
+    assert [i["count"] for i in limited["search_facets"]["organization"]["items"]] == sorted(orgs.values())[
+        ::-1
+    ][:2]
     assert "tran" in ckan.action.group_list()
     assert ckan.action.package_search(fq="groups:tran", rows=0)["count"] == _hits(base, theme="TRAN")["total"]
 
