@@ -11,12 +11,13 @@ body (POST, what ckanapi sends), and answer CKAN's envelope `{"help", "success",
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ..indexer.backend import FACET_SIZE, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
@@ -26,7 +27,25 @@ from . import compat
 from .errors import ApiError, json_response
 from .params import date_param, search_filters
 
-router = APIRouter(tags=["CKAN-compatible API (read-only)"])
+
+class _CkanRoute(APIRoute):
+    """A parameter refused before the action runs (one this API does not take: `reject_unknown_parameters`)
+    still answers CKAN's shape, so CKAN clients read it as a validation error."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def ckan_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                action = request.path_params.get("action", "")
+                return _error(request, action, _invalid(exc.parameter or "request", exc.message))
+
+        return ckan_handler
+
+
+router = APIRouter(tags=["CKAN-compatible API (read-only)"], route_class=_CkanRoute)
 
 CKAN_VERSION = "2.10.4"  # the Action API version these answers follow
 # CKAN field -> fedcat facet, for fq filters and facet.field

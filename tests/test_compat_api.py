@@ -171,6 +171,7 @@ def test_udata_adapter_harvests_fedcat_without_loss(site, tmp_path):
         ("POST", "package_search", ["not", "an", "object"]),
         ("POST", "package_show", {"id": ["a", "list"]}),
         ("GET", "organization_show", {}),
+        ("GET", "package_search", {"defType": "edismax"}),  # a parameter this API does not take
     ],
 )
 def test_ckan_refuses_bad_input_with_a_validation_error(site, method, action, params):
