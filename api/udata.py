@@ -8,19 +8,46 @@ first published is `harvest.uri`, as udata gives a harvested dataset's origin.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..mappings.model import Dataset, text_in
 from ..store import Store
 from . import compat
-from .errors import json_response
+from .errors import ApiError, json_response
 from .params import search_filters
 
-router = APIRouter(tags=["udata-compatible API (read-only)"])
+
+class _UdataRoute(APIRoute):
+    """A refused parameter (a wrong type, one this API does not take) answers udata's error shape,
+    `{"message", "errors": {parameter: [message]}, "status"}`, as the other udata answers do."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def udata_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return _error(400, exc.message, {exc.parameter or "request": [exc.message]})
+            except RequestValidationError as exc:
+                errors: dict[str, list[str]] = {}
+                for err in exc.errors():
+                    errors.setdefault(str(err.get("loc", ("", "request"))[-1]), []).append(
+                        str(err.get("msg"))
+                    )
+                return _error(400, "Input payload validation failed", errors)
+
+        return udata_handler
+
+
+router = APIRouter(tags=["udata-compatible API (read-only)"], route_class=_UdataRoute)
 
 SORTS = {
     "-last_modified": "modified",
@@ -33,8 +60,11 @@ Page = Annotated[int, Query(ge=1, description="Page number, from 1.")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1 to {MAX_PAGE_SIZE}.")]
 
 
-def _error(status: int, message: str) -> Response:
-    return json_response({"message": message, "status": status}, status)
+def _error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response:
+    body: dict[str, Any] = {"message": message, "status": status}
+    if errors:
+        body["errors"] = errors
+    return json_response(body, status)
 
 
 def _root(request: Request) -> str:

@@ -146,6 +146,9 @@ def test_udata_api_pages_filters_and_counts(site):
     one = httpx.get(f"{base}/api/1/datasets/{native['items'][0]['id']}/").json()
     assert one["title"] == native["items"][0]["title"] and one["organization"]["slug"] == "ville-de-lille"
     assert httpx.get(f"{base}/api/1/datasets/nothing-here/").status_code == 404
+    for refused, parameter in (({"page_size": "lots"}, "page_size"), ({"sort_by": "x"}, "sort_by")):
+        answer = httpx.get(f"{base}/api/1/datasets/", params=refused)
+        assert answer.status_code == 400 and parameter in answer.json()["errors"], answer.text
     orgs = httpx.get(f"{base}/api/1/organizations/").json()
     assert {o["slug"]: o["metrics"]["datasets"] for o in orgs["data"]}["ville-de-lille"] == native["total"]
     site_info = httpx.get(f"{base}/api/1/site/").json()
