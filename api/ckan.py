@@ -56,6 +56,8 @@ FIELDS = {
     "license_id": "licence",
     "groups": "theme",
 }
+# terms CKAN clients add that every fedcat package meets (CKAN itself adds +dataset_type:dataset)
+ALWAYS_TRUE = {("dataset_type", "dataset"), ("state", "active"), ("private", "false"), ("capacity", "public")}
 SORTS = {
     "metadata_modified desc": "modified",
     "metadata_modified asc": "-modified",
@@ -248,6 +250,8 @@ def _fq(fq: str) -> tuple[dict[str, list[str]], str | None]:
             low = value[1:-1].split(" TO ", 1)[0].strip()
             if low != "*":
                 modified_after = date_param("fq", low[:10])  # a Solr date: its day is what fedcat filters on
+            continue
+        if (field, value.lower()) in ALWAYS_TRUE:
             continue
         if field not in FIELDS:
             raise _invalid(

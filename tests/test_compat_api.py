@@ -196,3 +196,7 @@ def test_ckan_incremental_query_of_the_ckan_adapter(site):
     recent = httpx.get(f"{base}/api/3/action/package_search", params=since).json()["result"]["count"]
     assert recent == _hits(base, modified_after="2023-01-01")["total"]
     assert 0 < recent < everything
+    as_ckan = {**since, "fq": "+dataset_type:dataset " + since["fq"]}  # what CKAN's own search adds
+    assert (
+        httpx.get(f"{base}/api/3/action/package_search", params=as_ckan).json()["result"]["count"] == recent
+    )
