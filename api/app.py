@@ -20,6 +20,7 @@ from ..web import install as install_web
 from . import conventions
 from .admin import router as admin_router
 from .audit import router as audit_router
+from .ckan import router as ckan_router
 from .datasets import router as datasets_router
 from .duplicates import router as duplicates_router
 from .errors import install_handlers
@@ -28,6 +29,7 @@ from .linked_data import router as linked_data_router
 from .params import reject_unknown_parameters
 from .quality import router as quality_router
 from .sparql import router as sparql_router
+from .udata import router as udata_router
 
 
 @asynccontextmanager
@@ -67,6 +69,8 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}
     app.include_router(sparql_router)  # GET/POST /sparql
     app.include_router(datasets_router)  # /api/datasets, /api/datasets/{id}, /api/datasets/{id}/raw
+    app.include_router(ckan_router)  # /api/3/action/…: CKAN's read-only Action API
+    app.include_router(udata_router)  # /api/1/…: udata's read API (datasets, organizations, site)
     app.include_router(harvests_router)  # /api/sources, /api/harvests, /health
     install_web(app)  # the pages for people (/, /sources, /quality, /audit…), /docs and /redoc
     return app
