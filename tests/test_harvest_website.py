@@ -107,6 +107,11 @@ def website(site: PortalServer, other: PortalServer) -> dict[str, str]:
     site.add("/private/secret.html", page("", jsonld(dataset("Secret"))), html)
     site.add("/only-in-sitemap.html", page("", jsonld(dataset("Plan"))), html)
     site.add(
+        "/sitemap-index.xml",
+        f"<sitemapindex><sitemap><loc>{site.url('/sitemap.xml')}</loc></sitemap></sitemapindex>",
+        "application/xml",
+    )
+    site.add(
         "/sitemap.xml",
         f"<urlset><url><loc>{site.url('/only-in-sitemap.html')}</loc></url></urlset>",
         "application/xml",
@@ -138,7 +143,7 @@ def test_crawl_harvests_exactly_the_datasets_of_the_allowed_pages(sites, catalog
     site, other = sites
     store, backend = catalogue
     expected = website(site, other)
-    [result] = harvest(config_for(site.url("/"), sitemap=site.url("/sitemap.xml")), store, backend)
+    [result] = harvest(config_for(site.url("/"), sitemap=site.url("/sitemap-index.xml")), store, backend)
     assert result.status == "complete", result.message
     assert store.count("web") == len(expected)
     for srid, name in expected.items():
