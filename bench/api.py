@@ -172,6 +172,26 @@ def _time(call, reps: int, warmup: int) -> tuple[float, float]:
     return statistics.median(samples), _percentile(samples, 0.95)
 
 
+def probe(base: str, size: int) -> tuple[requests.Session, str, str]:
+    """Wait for the server at `base`; return a session, the word nearest 10 % of the datasets (as in
+    bench/search.py) and the id of one of its hits."""
+    http = requests.Session()
+    for _ in range(100):
+        try:
+            if http.get(base + "/health", timeout=5).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+
+    def total(q: str) -> int:
+        return http.get(base + "/api/datasets", params={"q": q, "facets": "", "page_size": 1}).json()["total"]
+
+    common = min(("mobilité", "transport", "culture", "énergie", "santé", "finances", "voirie", "bus"),
+                 key=lambda w: abs(total(w) - size / 10))  # fmt: skip
+    some_id = http.get(base + "/api/datasets", params={"q": common, "facets": ""}).json()["items"][0]["id"]
+    return http, common, some_id
+
+
 def run(workdir: Path, size: int, reps: int, warmup: int, seed: int) -> None:
     print(f"fedcat API benchmark: {size:,} datasets, {reps} requests after {warmup} warm-up, seed {seed}")
     sources = build(workdir, size, seed)
@@ -182,26 +202,8 @@ def run(workdir: Path, size: int, reps: int, warmup: int, seed: int) -> None:
     try:
         port = ready.get(timeout=120)
         base = f"http://127.0.0.1:{port}"
-        http = requests.Session()
-        for _ in range(100):
-            try:
-                if http.get(base + "/health", timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-
-        def total(q: str) -> int:
-            return http.get(base + "/api/datasets", params={"q": q, "facets": "", "page_size": 1}).json()[
-                "total"
-            ]
-
-        # the word nearest 10 % of the datasets, as in bench/search.py
-        common = min(("mobilité", "transport", "culture", "énergie", "santé", "finances", "voirie", "bus"),
-                     key=lambda w: abs(total(w) - size / 10))  # fmt: skip
+        http, common, some_id = probe(base, size)
         csv = "http://publications.europa.eu/resource/authority/file-type/CSV"
-        some_id = http.get(base + "/api/datasets", params={"q": common, "facets": ""}).json()["items"][0][
-            "id"
-        ]
         cases: list[tuple[str, str, dict, SearchQuery | None]] = [
             (f"q={common}, all facets", "/api/datasets", {"q": common}, SearchQuery(q=common)),
             (

@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 
 def _bench_api():
     """bench/ is not a package: load its sibling by path."""
@@ -75,25 +73,8 @@ def run(workdir: Path, size: int, reps: int, warmup: int, seed: int) -> None:
     child.start()
     try:
         base = f"http://127.0.0.1:{ready.get(timeout=120)}"
-        http = requests.Session()
-        for _ in range(100):
-            try:
-                if http.get(base + "/health", timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-
-        def total(q: str) -> int:
-            return http.get(base + "/api/datasets", params={"q": q, "facets": "", "page_size": 1}).json()[
-                "total"
-            ]
-
-        common = min(("mobilité", "transport", "culture", "énergie", "santé", "finances", "voirie", "bus"),
-                      key=lambda w: abs(total(w) - size / 10))  # fmt: skip
+        http, common, some_id = api.probe(base, size)
         csv = "http://publications.europa.eu/resource/authority/file-type/CSV"
-        some_id = http.get(base + "/api/datasets", params={"q": common, "facets": ""}).json()["items"][0][
-            "id"
-        ]
         cases = [
             (f"q={common}, all facets", {"q": common}),
             (f"q={common}, format=CSV", {"q": common, "format": csv}),
