@@ -846,17 +846,7 @@ def audit_page(
 @router.get("/audit/{body_id}", response_class=HTMLResponse)
 def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> Response:
     speech = language(request, lang)
-    body, problem = _audit(
-        request,
-        speech,
-        kinds=None,
-        departement=None,
-        within=None,
-        obligated_only=False,
-        not_publishing=False,
-        has=None,
-        missing=None,
-    )
+    body, problem = _audit(request, speech)  # unfiltered: every body
     if body is None:
         return page(
             request,
