@@ -3,7 +3,7 @@ the filtered catalogue), dates, facets, and the refusal of parameters an endpoin
 
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run time.
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -62,11 +62,7 @@ def facets_param(values: list[str] | None) -> tuple[str, ...]:
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     unknown = [n for n in names if n not in FACETS]
     if unknown:
-        raise ApiError(
-            400,
-            f"facets: unknown facet {', '.join(map(repr, unknown))}; facets are {', '.join(FACETS)}",
-            "facets",
-        )
+        raise _unknown("facets", "facet", unknown, FACETS)
     return tuple(dict.fromkeys(names))
 
 
@@ -115,11 +111,7 @@ def check_closed_sets(request: Request, source: list[str] | None, quality: list[
     not an empty answer."""
     bands = [b for b in _clean([q.lower() for q in quality or ()]) if b not in BAND_NAMES]
     if bands:
-        raise ApiError(
-            400,
-            f"quality: unknown rating {', '.join(map(repr, bands))}; ratings are {', '.join(BAND_NAMES)}",
-            "quality",
-        )
+        raise _unknown("quality", "rating", bands, BAND_NAMES)
     wanted = _clean(source or [])
     if not wanted:
         return
@@ -129,11 +121,16 @@ def check_closed_sets(request: Request, source: list[str] | None, quality: list[
     known |= {row["id"] for row in request.app.state.store.sources()}  # sources no longer configured
     unknown = [s for s in wanted if s not in known]
     if unknown:
-        raise ApiError(
-            400,
-            f"source: unknown source {', '.join(map(repr, unknown))}; sources are {', '.join(sorted(known))}",
-            "source",
-        )
+        raise _unknown("source", "source", unknown, sorted(known))
+
+
+def _unknown(parameter: str, what: str, unknown: list[str], accepted: Iterable[str]) -> ApiError:
+    """The 400 for values outside a closed set, naming them and listing the accepted ones."""
+    return ApiError(
+        400,
+        f"{parameter}: unknown {what} {', '.join(map(repr, unknown))}; {what}s are {', '.join(accepted)}",
+        parameter,
+    )
 
 
 def _clean(values: list[str]) -> list[str]:

@@ -126,10 +126,6 @@ def _config(request: Request) -> Any:
     return request.app.state.config
 
 
-def source_names(request: Request) -> dict[str, str]:
-    return linked_data.source_names(request)
-
-
 def jurisdiction_names(request: Request) -> dict[str, str]:
     """Jurisdiction key -> name: the config's, else the registry of public bodies' (when configured)."""
     names = {
@@ -409,7 +405,7 @@ def search_page(
         log.warning("search page refused by the backend: %s", exc)
         errors.append(speech.gettext("This search could not be run: change its words or filters."))
         result = None
-    names = {"sources": source_names(request), "jurisdictions": jurisdiction_names(request)}
+    names = {"sources": linked_data.source_names(request), "jurisdictions": jurisdiction_names(request)}
     items, facets, total = [], {}, 0
     if result is not None:
         total = result.total
@@ -511,7 +507,7 @@ def dataset_page(
     speech = language(request, request.query_params.get("lang"))
     store = request.app.state.store
     ds: Dataset = record["dataset"]
-    names = source_names(request)
+    names = linked_data.source_names(request)
     quality = dataset_quality_json(store, record["id"], ds)
     code = speech.code
 
@@ -696,7 +692,7 @@ def run_page(request: Request, source_id: str, run_id: str, lang: LangParam = No
         {
             "title": speech.gettext("Harvest run {id}", id=run_id),
             "run": view,
-            "source_name": source_names(request).get(source_id, source_id),
+            "source_name": linked_data.source_names(request).get(source_id, source_id),
             "unmapped": report.get("unmapped", {}),
             "errors": [
                 {
@@ -718,7 +714,7 @@ def run_page(request: Request, source_id: str, run_id: str, lang: LangParam = No
 def quality_page(request: Request, lang: LangParam = None) -> Response:
 
     speech = language(request, lang)
-    store, names = request.app.state.store, source_names(request)
+    store, names = request.app.state.store, linked_data.source_names(request)
     by_source = quality_report(store, "source", None, names)
     by_publisher = quality_report(store, "publisher", None, names)
     for body in (by_source, by_publisher):
@@ -846,17 +842,7 @@ def audit_page(
 @router.get("/audit/{body_id}", response_class=HTMLResponse)
 def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> Response:
     speech = language(request, lang)
-    body, problem = _audit(
-        request,
-        speech,
-        kinds=None,
-        departement=None,
-        within=None,
-        obligated_only=False,
-        not_publishing=False,
-        has=None,
-        missing=None,
-    )
+    body, problem = _audit(request, speech)  # unfiltered: every body
     if body is None:
         return page(
             request,
@@ -871,7 +857,7 @@ def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> R
         )
     item = found[0]
     families = {f["id"]: f["label"] for f in body["families"]}
-    names = source_names(request)
+    names = linked_data.source_names(request)
     return page(
         request,
         speech,
