@@ -204,6 +204,16 @@ def test_a_bad_date_is_explained_in_the_page_language(client: TestClient) -> Non
     assert english.cookies.get("lang") == "en"  # the switch is kept for the next pages
 
 
+def test_an_unknown_filter_is_explained_in_the_page_not_answered_with_json(client: TestClient) -> None:
+    everything = Page(client.get("/", headers=FR).text).headings["h2"]
+    answer = client.get("/?theme=nonsense&lang=en", headers=FR)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    assert "Unknown theme “nonsense”: that filter is left out." in answer.text
+    french = client.get("/?theme=nonsense&lang=fr", headers=FR)
+    assert "theme inconnu « nonsense » : ce filtre est ignoré." in french.text
+    assert Page(french.text).headings["h2"][-1] == everything[-1]  # the search ran without the refused filter
+
+
 def test_the_language_switch_is_kept_in_a_cookie(client: TestClient) -> None:
     fresh = TestClient(client.app)
     switched = Page(fresh.get("/?lang=en", headers=FR).text)

@@ -268,6 +268,28 @@ def _date_input(value: str | None, name: str, lang: Language, errors: list[str])
         return None
 
 
+def _filters_input(
+    asked: dict[str, list[str] | None], lang: Language, errors: list[str]
+) -> dict[str, list[str]]:
+    """The search filters, as the API resolves them; a filter the API would refuse (an unknown theme or
+    source) is said on the page and left out, rather than answered with the API's JSON error."""
+    while True:
+        try:
+            return search_filters(**asked)
+        except ApiError as exc:
+            if not asked.get(exc.parameter or ""):
+                raise
+            refused = ", ".join(asked[exc.parameter] or ())  # type: ignore[index]
+            errors.append(
+                lang.gettext(
+                    "Unknown {parameter} “{value}”: that filter is left out.",
+                    parameter=exc.parameter,
+                    value=refused,
+                )
+            )
+            asked = {**asked, exc.parameter: None}  # type: ignore[dict-item]
+
+
 def facet_label(request: Request, facet: str, value: str, lang: Language, names: dict[str, Any]) -> str:
     if facet == "source":
         return names["sources"].get(value, value)
@@ -362,17 +384,18 @@ def search_page(
     started = time.perf_counter()
     speech = language(request, lang)
     errors: list[str] = []
-    filters = search_filters(
-        publisher=publisher,
-        theme=theme,
-        format=format,
-        licence=licence,
-        keyword=keyword,
-        source=source,
-        language=language_,
-        jurisdiction=jurisdiction,
-        quality=quality,
-    )
+    asked = {
+        "publisher": publisher,
+        "theme": theme,
+        "format": format,
+        "licence": licence,
+        "keyword": keyword,
+        "source": source,
+        "language": language_,
+        "jurisdiction": jurisdiction,
+        "quality": quality,
+    }
+    filters = _filters_input(asked, speech, errors)
     after = _date_input(modified_after, "modified_after", speech, errors)
     before = _date_input(modified_before, "modified_before", speech, errors)
     if sort not in SORTS:
