@@ -52,6 +52,7 @@ from .backend import (
     SearchQuery,
     SearchResult,
     SearchUnavailable,
+    box_fields,
     longitude_spans,
 )
 from .embedded import (
@@ -176,11 +177,7 @@ def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _
     key = date_key(doc.modified)
     if key is not None:
         fields["modified_key"] = key
-    if len(doc.bbox) == 4:
-        west, south, east, north = doc.bbox
-        fields["south"], fields["north"] = south, north
-        for n, (low, high) in enumerate(longitude_spans(west, east)):
-            fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
+    fields.update(box_fields(doc.bbox))
     return fields
 
 
