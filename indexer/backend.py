@@ -78,6 +78,18 @@ def longitude_spans(west: float, east: float) -> list[tuple[float, float]]:
     return [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
 
 
+def box_fields(bbox: list[float]) -> dict[str, float]:
+    """A document's box as the fields the engines index: south, north, and west/east for its first longitude
+    span and west2/east2 for a second one (across the antimeridian); none without a box."""
+    if len(bbox) != 4:
+        return {}
+    west, south, east, north = bbox
+    fields = {"south": south, "north": north}
+    for suffix, (low, high) in zip(("", "2"), longitude_spans(west, east), strict=False):
+        fields["west" + suffix], fields["east" + suffix] = low, high
+    return fields
+
+
 class FacetValue(msgspec.Struct):
     value: str
     count: int

@@ -52,6 +52,8 @@ from .backend import (
     SearchQuery,
     SearchResult,
     SearchUnavailable,
+    box_fields,
+    longitude_spans,
 )
 from .embedded import (
     BOOSTS,
@@ -175,15 +177,7 @@ def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _
     key = date_key(doc.modified)
     if key is not None:
         fields["modified_key"] = key
-    box: tuple[float, ...] = getattr(
-        doc, "bbox", ()
-    )  # [west, south, east, north]; west > east crosses the antimeridian
-    if len(box) == 4:
-        west, south, east, north = box
-        fields["south"], fields["north"] = south, north
-        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
-        for n, (low, high) in enumerate(spans):
-            fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
+    fields.update(box_fields(doc.bbox))
     return fields
 
 
@@ -211,10 +205,8 @@ def es_query(query: SearchQuery) -> dict[str, Any]:
         if high is not None:
             bounds["lte"] = high * 1_000_000 + 999_999
         filters.append({"range": {"modified_key": bounds}})
-    box = getattr(query, "bbox", None)
-    if box is not None:  # intersects: latitudes overlap and a longitude span of each overlaps
-        west, south, east, north = box
-        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+    if query.bbox is not None:  # intersects: latitudes overlap and a longitude span of each overlaps
+        west, south, east, north = query.bbox
         filters.append({"range": {"south": {"lte": north}}})
         filters.append({"range": {"north": {"gte": south}}})
         filters.append(
@@ -226,7 +218,7 @@ def es_query(query: SearchQuery) -> dict[str, Any]:
                                 "filter": [{"range": {w: {"lte": q_east}}}, {"range": {e: {"gte": q_west}}}]
                             }
                         }
-                        for q_west, q_east in spans
+                        for q_west, q_east in longitude_spans(west, east)
                         for w, e in (("west", "east"), ("west2", "east2"))
                     ]
                 }

@@ -42,6 +42,7 @@ from .backend import (
     SearchDocument,
     SearchQuery,
     SearchResult,
+    box_fields,
     longitude_spans,
 )
 
@@ -358,11 +359,7 @@ class EmbeddedBackend(SearchBackend):
         if day is not None:
             fields["modified_day"] = day // 1_000_000
         fields["sort_new"], fields["sort_old"] = sort_keys(doc.id, doc.modified)
-        if len(doc.bbox) == 4:
-            west, south, east, north = doc.bbox
-            fields["south"], fields["north"] = south, north
-            for n, (low, high) in enumerate(longitude_spans(west, east)):
-                fields["west" if n == 0 else "west2"], fields["east" if n == 0 else "east2"] = low, high
+        fields.update(box_fields(doc.bbox))
         return tantivy.Document.from_dict(fields, self._schema)
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
