@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import lru_cache
 
 import msgspec
@@ -403,11 +403,6 @@ def _distribution_key(dist: Distribution, position: int) -> str:
     return _digest(dist.uri) if dist.uri else str(position)
 
 
-def distribution_iri(dataset: Dataset, dist: Distribution, position: int) -> str:
-    """fedcat's IRI of a dataset's distribution: a digest of the source's IRI, else its position."""
-    return f"{dataset.uri}#distribution-{_distribution_key(dist, position)}"
-
-
 def write_dataset(w: Writer, dataset: Dataset) -> str:
     """The dataset and everything it embeds; returns its N-Triples subject (fedcat's IRI)."""
     s = iri(dataset.uri)
@@ -521,15 +516,3 @@ def with_context(expanded: bytes) -> bytes:
         return expanded
     graph = [{_compact(k): v for k, v in node.items()} for node in nodes]
     return msgspec.json.encode({"@context": PREFIXES, "@graph": graph})
-
-
-def serialize_ntriples(ntriples: str | bytes, fmt: str = "ttl") -> bytes:
-    """N-Triples text in one of FORMATS (N-Triples is returned as it is)."""
-    if fmt == "nt":
-        return ntriples.encode("utf-8") if isinstance(ntriples, str) else ntriples
-    return serialize(pyoxigraph.parse(ntriples, RdfFormat.N_TRIPLES), fmt)
-
-
-def iter_ntriples(triples: Iterable[Triple]) -> Iterator[str]:
-    for t in triples:
-        yield f"{t.subject} {t.predicate} {t.object} .\n"
