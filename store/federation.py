@@ -47,16 +47,15 @@ class FederationTables:
     def all_live_ids(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")]
 
+    def _column(self, sql: str, values: list[str]) -> list[Any]:
+        """The first column of `sql` (its `{marks}`: the placeholders of `IN`), asked chunk by chunk."""
+        found: list[Any] = []
+        for chunk in _chunks(values):
+            found += [row[0] for row in self.db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+        return found
+
     def keys_of(self, ids: list[str]) -> list[str]:
-        keys: list[str] = []
-        for chunk in _chunks(ids):
-            keys += [
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT key FROM fed_keys WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            ]
-        return keys
+        return self._column("SELECT key FROM fed_keys WHERE id IN ({marks})", ids)
 
     def holders_of(self, keys: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -68,29 +67,15 @@ class FederationTables:
         return found
 
     def clustered_with(self, ids: list[str]) -> list[str]:
-        mates: list[str] = []
-        for chunk in _chunks(ids):
-            mates += [
-                row[0]
-                for row in self.db.execute(
-                    "SELECT m.id FROM fed_members m WHERE m.cluster IN"
-                    f" (SELECT cluster FROM fed_members WHERE id IN ({','.join('?' * len(chunk))}))",
-                    chunk,
-                )
-            ]
-        return mates
+        return self._column(
+            "SELECT m.id FROM fed_members m WHERE m.cluster IN"
+            " (SELECT cluster FROM fed_members WHERE id IN ({marks}))",
+            ids,
+        )
 
     def copies(self, ids: list[str]) -> list[bytes]:
         """The stored facts of these records, as the view encoded them."""
-        found: list[bytes] = []
-        for chunk in _chunks(ids):
-            found += [
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT facts FROM fed_copies WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            ]
-        return found
+        return self._column("SELECT facts FROM fed_copies WHERE id IN ({marks})", ids)
 
     def state(self, name: str) -> str | None:
         """A value the view remembers between refreshes (the overrides it applied)."""
