@@ -104,16 +104,15 @@ def derive(
         urls |= dataset_urls(dataset)
     checks = {url: check["ok"] for url, check in store.link_checks(urls).items()}
     shacl = shacl_results(store, [r[0] for r in records])
-    records_source = {fedcat_id: source_id for fedcat_id, source_id, _dataset in records}
     out: dict[str, Derived] = {}
+    scores = []
     for fedcat_id, source_id, dataset in records:
         publisher = names.resolve(source_id, publisher_name(dataset))
         mine = {u: checks[u] for u in dataset_urls(dataset) if u in checks}
         quality = score(dataset, link_checks=mine, shacl_conforms=shacl.get(fedcat_id))
         out[fedcat_id] = Derived(publisher, quality)
-    stored_quality.save_scores(
-        store, ((i, records_source[i], d.publisher, d.quality) for i, d in out.items())
-    )
+        scores.append((fedcat_id, source_id, publisher, quality))
+    stored_quality.save_scores(store, scores)
     return out
 
 

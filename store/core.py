@@ -42,11 +42,19 @@ def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
+_CHUNK = 500  # values bound in one `IN (...)`: under SQLite's limit on a statement's parameters
+
+
+def chunks(values: list[Any]) -> Iterator[list[Any]]:
+    """`values` in slices short enough to bind in one statement."""
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
 def _versions(db: sqlite3.Connection, ids: list[str]) -> list[tuple[str, int]]:
     """(id, version) of these records, in the order the store finds them."""
     found: list[tuple[str, int]] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in chunks(ids):
         found.extend(
             db.execute(f"SELECT id, version FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         )
@@ -302,8 +310,7 @@ class Store:
     def known(self, source_id: str, source_record_ids: list[str]) -> dict[str, tuple[str, bool]]:
         """source record id -> (raw hash, withdrawn?) for the ids already stored."""
         found: dict[str, tuple[str, bool]] = {}
-        for start in range(0, len(source_record_ids), 500):
-            chunk = source_record_ids[start : start + 500]
+        for chunk in chunks(source_record_ids):
             marks = ",".join("?" * len(chunk))
             for srid, raw_hash, withdrawn in self.db.execute(
                 f"SELECT source_record_id, raw_hash, withdrawn_at IS NOT NULL FROM records "
@@ -436,8 +443,7 @@ class Store:
                 )
             ]
             gone.sort()
-            for start in range(0, len(gone), 500):
-                chunk = gone[start : start + 500]
+            for chunk in chunks(gone):
                 db.execute(
                     "INSERT INTO changes (id, version, kind) SELECT id, version, 'withdrawn' FROM records"
                     f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
@@ -563,8 +569,7 @@ class Store:
         are left out."""
         ids = list(dict.fromkeys(ids))
         found: dict[str, StoredRecord] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(ids):
             for row in self.db.execute(
                 "SELECT r.id, source_id, source_record_id, uri, first_seen, last_seen, version,"
                 " withdrawn_at IS NOT NULL, dataset FROM records r JOIN record_data d ON d.id = r.id"
@@ -593,8 +598,7 @@ class Store:
         """The stored check of each of these URLs that was checked."""
         urls = list(dict.fromkeys(urls))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(urls), 500):
-            chunk = urls[start : start + 500]
+        for chunk in chunks(urls):
             for row in self.db.execute(
                 f"SELECT * FROM link_checks WHERE url IN ({','.join('?' * len(chunk))})", chunk
             ):
@@ -607,8 +611,7 @@ class Store:
         ids, sources = list(dict.fromkeys(ids)), list(dict.fromkeys(sources))
         added = 0
         with self.write() as db:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+            for chunk in chunks(ids):
                 added += db.execute(
                     "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
                     f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",

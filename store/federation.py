@@ -8,18 +8,14 @@ module only reads and writes rows (the tables: `store.schema.FEDERATION`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
+
+from .core import chunks
 
 # One federation link: (a, b, rule, confidence). The view's own types (`fedcat.federation`, a layer up)
 # are read here by their attributes only: facts are stored as the bytes the view encodes.
 Link = tuple[str, str, str, float]
-_CHUNK = 500
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
 
 
 class FederationTables:
@@ -35,7 +31,7 @@ class FederationTables:
     def live_records(self, ids: list[str]) -> list[dict[str, Any]]:
         """(id, source, version, first seen, dataset JSON, quality total) of the live ones among `ids`."""
         found = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found += self.db.execute(
                 "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
                 " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
@@ -47,20 +43,19 @@ class FederationTables:
     def all_live_ids(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")]
 
+    def _column(self, sql: str, values: list[str]) -> list[Any]:
+        """The first column of `sql` (its `{marks}`: the placeholders of `IN`), asked chunk by chunk."""
+        found: list[Any] = []
+        for chunk in chunks(values):
+            found += [row[0] for row in self.db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)]
+        return found
+
     def keys_of(self, ids: list[str]) -> list[str]:
-        keys: list[str] = []
-        for chunk in _chunks(ids):
-            keys += [
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT key FROM fed_keys WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            ]
-        return keys
+        return self._column("SELECT key FROM fed_keys WHERE id IN ({marks})", ids)
 
     def holders_of(self, keys: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             for key, record in self.db.execute(
                 f"SELECT key, id FROM fed_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
             ):
@@ -68,29 +63,15 @@ class FederationTables:
         return found
 
     def clustered_with(self, ids: list[str]) -> list[str]:
-        mates: list[str] = []
-        for chunk in _chunks(ids):
-            mates += [
-                row[0]
-                for row in self.db.execute(
-                    "SELECT m.id FROM fed_members m WHERE m.cluster IN"
-                    f" (SELECT cluster FROM fed_members WHERE id IN ({','.join('?' * len(chunk))}))",
-                    chunk,
-                )
-            ]
-        return mates
+        return self._column(
+            "SELECT m.id FROM fed_members m WHERE m.cluster IN"
+            " (SELECT cluster FROM fed_members WHERE id IN ({marks}))",
+            ids,
+        )
 
     def copies(self, ids: list[str]) -> list[bytes]:
         """The stored facts of these records, as the view encoded them."""
-        found: list[bytes] = []
-        for chunk in _chunks(ids):
-            found += [
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT facts FROM fed_copies WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            ]
-        return found
+        return self._column("SELECT facts FROM fed_copies WHERE id IN ({marks})", ids)
 
     def state(self, name: str) -> str | None:
         """A value the view remembers between refreshes (the overrides it applied)."""
@@ -112,7 +93,7 @@ class FederationTables:
         copies, dropped, replaced = list(copies), list(dropped), list(replaced)
         touched: set[str] = set()
         with self.store.write() as db:
-            for chunk in _chunks([c[0] for c in copies] + dropped):
+            for chunk in chunks([c[0] for c in copies] + dropped):
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", chunk)
                 db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", chunk)
@@ -125,14 +106,14 @@ class FederationTables:
                 [(key, c[0]) for c in copies for key in c[2]],
             )
             before: dict[str, tuple[str, int]] = {}
-            for chunk in _chunks(replaced):
+            for chunk in chunks(replaced):
                 marks = ",".join("?" * len(chunk))
                 for row in db.execute(
                     f"SELECT id, cluster, rank FROM fed_members WHERE id IN ({marks})", chunk
                 ):
                     before[row[0]] = (row[1], row[2])
                 clusters_of_chunk = {c for c, _ in (before[i] for i in chunk if i in before)}
-                for old in _chunks(sorted(clusters_of_chunk)):
+                for old in chunks(sorted(clusters_of_chunk)):
                     db.execute(f"DELETE FROM fed_links WHERE cluster IN ({','.join('?' * len(old))})", old)
                 db.execute(f"DELETE FROM fed_members WHERE id IN ({marks})", chunk)
             rows = [(m, c.id, rank) for c in clusters for rank, m in enumerate(c.members)]
@@ -149,7 +130,7 @@ class FederationTables:
             # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
             alone = {c.members[0] for c in clusters if len(c.members) == 1}
             entries = sorted(i for i in touched if i in before or i not in alone)
-            for chunk in _chunks(entries):  # their search documents (one per cluster) change:
+            for chunk in chunks(entries):  # their search documents (one per cluster) change:
                 db.execute(  # a `rescored` feed entry, in this transaction (Store.rescore's, on this db)
                     "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
                     f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
@@ -172,7 +153,7 @@ class FederationTables:
     def clusters_of(self, ids: list[str]) -> dict[str, str]:
         """record -> its cluster id, for the clustered ones among `ids`."""
         found: dict[str, str] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found.update(
                 self.db.execute(
                     f"SELECT id, cluster FROM fed_members WHERE id IN ({','.join('?' * len(chunk))})", chunk
@@ -190,7 +171,7 @@ class FederationTables:
     def members(self, clusters: list[str]) -> dict[str, list[dict[str, Any]]]:
         """cluster -> its copies (id, source, original IRI, last seen), canonical first."""
         found: dict[str, list[dict[str, Any]]] = {c: [] for c in clusters}
-        for chunk in _chunks(clusters):
+        for chunk in chunks(clusters):
             for row in self.db.execute(
                 "SELECT m.cluster, r.id, r.source_id, r.original_uri, r.last_seen FROM fed_members m"
                 f" JOIN records r ON r.id = m.id WHERE m.cluster IN ({','.join('?' * len(chunk))})"
@@ -202,7 +183,7 @@ class FederationTables:
 
     def links(self, clusters: list[str]) -> dict[str, list[Link]]:
         found: dict[str, list[Link]] = {c: [] for c in clusters}
-        for chunk in _chunks(clusters):
+        for chunk in chunks(clusters):
             for row in self.db.execute(
                 "SELECT cluster, a, b, rule, confidence FROM fed_links"
                 f" WHERE cluster IN ({','.join('?' * len(chunk))}) ORDER BY cluster, confidence DESC, a, b",

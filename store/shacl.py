@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from . import feed
-from .core import Store, now
+from .core import Store, chunks, now
 from .feed import Change
 
 
@@ -65,8 +65,7 @@ def conformance(store: Store, ids: Iterable[str]) -> dict[str, bool]:
     feed.catch_up(store, ShaclResults(store))
     ids = list(ids)
     found: dict[str, bool] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in chunks(ids):
         for fedcat_id, conforms in store.db.execute(
             f"SELECT id, conforms FROM shacl_results WHERE id IN ({','.join('?' * len(chunk))})", chunk
         ):
