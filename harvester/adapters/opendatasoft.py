@@ -31,8 +31,7 @@ from ...mappings.opendatasoft import API, metas, portal_root, record_identifier,
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
 from .base import Adapter, Page, RawRecord
-from .datajson import JsonStream, is_html
-from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
+from .jsonapi import JSON, FetchAhead, JsonStream, canonical_json, fetch_json, is_html
 
 WINDOW = 10_000  # the datasets endpoint refuses offset + limit beyond this
 MAX_LIMIT = 100  # the datasets endpoint's largest page
