@@ -164,10 +164,10 @@ class LazyArray(Sequence[Any]):
     one record alive at a time. Its length is counted when the document is first read."""
 
     def __init__(self, content: bytes, url: str, path: tuple[str, ...], count: int) -> None:
-        self.content, self.url, self.path, self.count = content, url, path, count
+        self.content, self.url, self.path, self.length = content, url, path, count
 
     def __len__(self) -> int:
-        return self.count
+        return self.length
 
     def __iter__(self) -> Iterator[Any]:
         stream = JsonStream(self.content, self.url)
@@ -178,14 +178,8 @@ class LazyArray(Sequence[Any]):
                 stream.value()
         yield from stream.items()
 
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return list(self)[index]
-        position = index + self.count if index < 0 else index
-        for number, item in enumerate(self):
-            if number == position:
-                return item
-        raise IndexError(index)
+    def __getitem__(self, index: Any) -> Any:  # the adapters only walk it: this builds every record
+        return list(self)[index]
 
 
 def _envelope(stream: JsonStream, path: tuple[str, ...], full: tuple[str, ...]) -> Any:
