@@ -178,8 +178,14 @@ class LazyArray(Sequence[Any]):
                 stream.value()
         yield from stream.items()
 
-    def __getitem__(self, index: Any) -> Any:  # the adapters only walk it: this builds every record
-        return list(self)[index]
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):  # no adapter slices it: that builds every record
+            return list(self)[index]
+        position = index + self.length if index < 0 else index
+        for number, item in enumerate(self):  # a walk, one record alive at a time
+            if number == position:
+                return item
+        raise IndexError(index)
 
 
 def _envelope(stream: JsonStream, path: tuple[str, ...], full: tuple[str, ...]) -> Any:
