@@ -22,6 +22,7 @@ from rich.table import Table
 
 from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
+from .harvester.pool import RunContext
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
 from .redaction import redact_logs, redact_url
@@ -458,7 +459,12 @@ def _stdout_to_devnull() -> None:
 
 
 def run_harvest(
-    catalogue: Catalogue, source_ids: Sequence[str] = (), *, full: bool = False, force_withdraw: bool = False
+    catalogue: Catalogue,
+    source_ids: Sequence[str] = (),
+    *,
+    full: bool = False,
+    force_withdraw: bool = False,
+    context: RunContext | None = None,
 ) -> list[RunResult]:
     """Harvest with a progress bar per source; returns the run results."""
     with Progress(
@@ -487,6 +493,7 @@ def run_harvest(
                 full=full,
                 force_withdraw=force_withdraw,
                 progress=on_progress,
+                context=context,
             )
 
 
@@ -522,16 +529,20 @@ def print_summary(results: list[RunResult]) -> None:
 
 
 @contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """`kill` ends a CLI harvest like Ctrl-C: a page being written rolls back, the runs are interrupted."""
+def _stop_on_sigterm(context: RunContext) -> Iterator[None]:
+    """`kill` ends a CLI harvest as it ends `fedcat run`: each run stops after its current page, writes its
+    counters and ends `interrupted`, nothing withdrawn; sources not started are not. A second `kill`
+    interrupts at once, like Ctrl-C."""
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def stop(signum: int, frame: object) -> None:
+        if context.stop.is_set():
+            raise KeyboardInterrupt
+        context.stop.set()
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
@@ -541,9 +552,12 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 def cmd_harvest(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
     _log_format_from(catalogue, args)
+    context = RunContext.for_settings(catalogue.config.settings)
     try:
-        with _interrupt_on_sigterm():
-            results = run_harvest(catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw)
+        with _stop_on_sigterm(context):
+            results = run_harvest(
+                catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw, context=context
+            )
     finally:
         catalogue.close()
     print_summary(results)
