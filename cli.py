@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = commands.add_parser(
-        "validate", help="check the DCAT-AP output against the official DCAT-AP 3.0 shapes"
+        "validate",
+        help="check the DCAT-AP output against the official DCAT-AP 3.0 shapes (fedcat's core shapes when "
+        "they are not installed; never fetches)",
     )
     p.add_argument(
         "--shapes",
@@ -152,12 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="SHACL files or a directory of them (default: cached in the data dir, fetched from SEMIC once)",
+        help="SHACL files or a directory of them (default: those `fedcat install-shapes` installed)",
     )
     p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
     p.add_argument("--limit", type=_positive_int, default=None, help="only the first N datasets")
     p.add_argument("--report", type=Path, default=None, help="write every violation per dataset as JSON")
     p.add_argument("--top", type=_positive_int, default=20, help="datasets listed (most violations first)")
+    _common(p)
+
+    p = commands.add_parser(
+        "install-shapes",
+        help="install the official DCAT-AP 3.0 SHACL shapes in the data dir, from files or a URL",
+    )
+    p.add_argument(
+        "sources",
+        nargs="*",
+        metavar="FILE_DIR_OR_URL",
+        help="shape files or a directory of them, or one URL laid out like SEMIC's release site "
+        "(default: https://semiceu.github.io/DCAT-AP/releases/)",
+    )
+    p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
     _common(p)
 
     p = commands.add_parser(
@@ -930,8 +946,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config, store, data_dir = _store_only(args)
     try:
         try:
-            files = shacl.resolve_shapes(args.profile, args.shapes, data_dir)
-            shapes = shacl.load_shapes(files)
+            choice = shacl.resolve_shapes(args.profile, args.shapes, data_dir)
+            files = choice.files
+            shapes = shacl.load_shapes(files, choice.label)
         except shacl.ShapesError as exc:
             console.print(f"[red]{exc}[/red]")
             return 2
@@ -957,6 +974,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_bytes(shacl.report_json(report))
     return 1 if report.violations("fedcat") else 0
+
+
+def cmd_install_shapes(args: argparse.Namespace) -> int:
+    from .validation import shacl
+
+    data_dir = Path(args.data_dir or default_data_dir())
+    try:
+        files = shacl.install_shapes(args.profile, data_dir, args.sources)
+        shacl.load_shapes(files)  # they load as SHACL: `fedcat validate` will use them
+    except shacl.ShapesError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    console.print(f"installed the official shapes {args.profile}: " + ", ".join(str(f) for f in files))
+    return 0
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -1359,6 +1390,7 @@ COMMANDS = {
     "linkcheck": cmd_linkcheck,
     "export": cmd_export,
     "validate": cmd_validate,
+    "install-shapes": cmd_install_shapes,
     "audit": cmd_audit,
     "discover": cmd_discover,
     "duplicates": cmd_duplicates,
