@@ -26,6 +26,7 @@ from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
 from .params import DatasetId, SearchParams, facets_param, search_params
 from .quality import dataset_quality_json
+from .reuses import reuses_json
 
 log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
@@ -192,6 +193,7 @@ def search_datasets(
         raise ApiError(400, str(exc)) from exc
     found = store.datasets(result.ids)
     copies = FederationTables(store).members(result.ids)
+    reuses = reuses_json(request, list(found))
     items = []
     for fedcat_id in result.ids:
         hit = found.get(fedcat_id)
@@ -200,6 +202,7 @@ def search_datasets(
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
         item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"])
+        item["reuses"] = reuses[fedcat_id]
         # every path the dataset came by, canonical first (a record not clustered yet: itself)
         item["sources"] = copies.get(fedcat_id) or [
             {
@@ -253,6 +256,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
         "dataset": _document(ds),
         "labels": _record_labels(ds),
         "quality": dataset_quality_json(store, record["id"], ds),
+        "reuses": reuses_json(request, [record["id"]])[record["id"]],
         "source": source_info(request, record["source_id"]),
         **{
             key: record[key]

@@ -16,7 +16,8 @@ import msgspec
 
 # Facets every backend counts; each is a multi-valued keyword field of the document.
 FACETS = (
-    "publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language", "quality"
+    "publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language", "quality",
+    "has_reuses",
 )  # fmt: skip
 # "relevance": best match first (newest first when the query has no words); "modified": most recently
 # modified first; "-modified": oldest first. Ties go by id ascending and undated documents come last, in
@@ -56,6 +57,8 @@ class SearchDocument(msgspec.Struct, omit_defaults=True):
     jurisdiction: list[str] = []
     language: list[str] = []
     quality: list[str] = []  # the MQA rating band (mappings.quality.BAND_NAMES)
+    # "true" when a portal lists a reuse of the dataset or of a copy of it (store.reuses), else "false"
+    has_reuses: list[str] = []
     # spatial coverage: [west, south, east, north] in degrees (west > east: across the antimeridian); [] none
     bbox: list[float] = []
 

@@ -69,6 +69,41 @@ CREATE TABLE IF NOT EXISTS fed_state (
 );
 """
 
+# Reuses (store/reuses.py): what portals list as built on their datasets, kept like records (hash, first and
+# last seen, tombstoned when a complete run no longer lists them); `reuse_datasets` names each reuse's
+# datasets as its source knows them (resolved to fedcat's records when read, so a dataset harvested after
+# its reuse is linked too); `reuse_text` is their full text.
+REUSES = """
+CREATE TABLE IF NOT EXISTS reuses (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    source_record_id TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    raw_hash TEXT NOT NULL,
+    reuse BLOB NOT NULL,          -- mappings.reuse.Reuse as JSON
+    type TEXT NOT NULL,
+    modified TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_run_id INTEGER NOT NULL,
+    withdrawn_at TEXT,
+    UNIQUE (source_id, source_record_id)
+);
+CREATE INDEX IF NOT EXISTS reuses_live ON reuses (source_id) WHERE withdrawn_at IS NULL;
+CREATE TABLE IF NOT EXISTS reuse_datasets (
+    reuse_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    dataset_id TEXT,
+    dataset_uri TEXT
+);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_reuse ON reuse_datasets (reuse_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_id ON reuse_datasets (source_id, dataset_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_uri ON reuse_datasets (dataset_uri);
+CREATE VIRTUAL TABLE IF NOT EXISTS reuse_text USING fts5(
+    id UNINDEXED, title, description, tags, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -191,6 +226,7 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     + AUDIT_STATE
     + AUDIT_FACTS
     + FEDERATION
+    + REUSES
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -321,11 +357,17 @@ def _to_4(db: sqlite3.Connection) -> None:
     _run(db, FEDERATION)
 
 
+def _to_5(db: sqlite3.Connection) -> None:
+    """The reuses' tables (filled by the next harvest of each source that lists reuses)."""
+    _run(db, REUSES)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_1,
     _to_2,
     _to_3,
     _to_4,
+    _to_5,
 ]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 

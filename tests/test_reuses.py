@@ -1,0 +1,316 @@
+"""Reuses harvested from local udata-shaped portals over real HTTP on 127.0.0.1, stored, linked to the records of
+the datasets they use (and to every copy of them in a federation cluster), and served: /api/reuses, the
+dataset items and documents, the `has_reuses` filter and facet, the RDF, udata's /api/1/reuses/.
+
+The portals are written here in the shapes of ../shared/corpus/udata: datasets with `uri`, `page` and a
+`harvest` block for the national portal's copy of the city's dataset; reuses with their `datasets`
+references. A recorded data.gouv.fr reuse object from the corpus, when present, is served as one more reuse.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from fedcat.api.app import create_app
+from fedcat.demo.portal import PortalServer, Reply, Request
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.backend import SearchQuery
+from fedcat.store import record_id
+from fedcat.store.reuses import Reuses
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "udata"
+
+
+class Udata:
+    """/api/1/datasets/ and /api/1/reuses/ of one udata portal, paged like udata (`page`, `page_size`,
+    `next_page`, `total`)."""
+
+    def __init__(self, portal: PortalServer, prefix: str) -> None:
+        self.portal, self.prefix = portal, prefix
+        self.lists: dict[str, list[dict[str, Any]]] = {"datasets": [], "reuses": []}
+        self.broken: set[str] = set()  # listings answering 500
+        portal.handle(prefix + "/api/1/", self)
+
+    @property
+    def root(self) -> str:
+        return self.portal.url(self.prefix)
+
+    def dataset(self, udata_id: str, slug: str, title: str, **extra: Any) -> dict[str, Any]:
+        item = {
+            "id": udata_id,
+            "slug": slug,
+            "title": title,
+            "description": f"{title}: comptages publiés chaque semaine.",
+            "tags": ["mobilite"],
+            "created_at": "2022-03-01T10:00:00+00:00",
+            "last_modified": "2024-05-02T08:00:00+00:00",
+            "license": "lov2",
+            "uri": f"{self.root}/api/1/datasets/{slug}/",
+            "page": f"{self.root}/fr/datasets/{slug}/",
+            "resources": [
+                {
+                    "id": f"r-{udata_id}",
+                    "title": "données",
+                    "format": "csv",
+                    "url": f"{self.root}/files/{slug}.csv",
+                    "type": "main",
+                }
+            ],
+            "organization": {"id": "5a" * 12, "name": "Ville de Lille", "slug": "ville-de-lille"},
+            **extra,
+        }
+        self.lists["datasets"].append(item)
+        return item
+
+    def reuse(self, udata_id: str, title: str, kind: str, datasets: list[dict[str, Any]], **extra: Any):
+        item = {
+            "id": udata_id,
+            "slug": udata_id,
+            "title": title,
+            "type": kind,
+            "description": f"{title}, construite sur les données ouvertes.",
+            "url": f"https://apps.example/{udata_id}",
+            "page": f"{self.root}/fr/reuses/{udata_id}/",
+            "image": f"https://static.example/{udata_id}.png",
+            "tags": ["velo", "carte"],
+            "topic": "transport_and_mobility",
+            "created_at": "2023-01-10T09:00:00+00:00",
+            "last_modified": "2024-06-01T09:00:00+00:00",
+            "private": False,
+            "deleted": None,
+            "organization": {"id": "5b" * 12, "name": "Association Vélo", "slug": "asso-velo"},
+            "owner": None,
+            # udata's dataset reference: id, title, uri, page
+            "datasets": [{k: d[k] for k in ("id", "title", "uri", "page")} for d in datasets],
+            **extra,
+        }
+        self.lists["reuses"].append(item)
+        return item
+
+    def __call__(self, request: Request) -> Reply | None:
+        kind = request.path.removeprefix(self.prefix).removeprefix("/api/1/").strip("/")
+        if kind not in self.lists:
+            return None
+        if kind in self.broken:
+            return Reply(b"oops", "text/plain", status=500)
+        query = {k: v[0] for k, v in request.query.items()}
+        page, size = int(query.get("page", 1)), int(query.get("page_size", 20))
+        items = self.lists[kind]
+
+        def link(number: int) -> str:
+            return f"{self.root}/api/1/{kind}/?{urlencode({'page': number, 'page_size': size})}"
+
+        body = {
+            "data": items[(page - 1) * size : page * size],
+            "page": page,
+            "page_size": size,
+            "total": len(items),
+            "next_page": link(page + 1) if page * size < len(items) else None,
+        }
+        return Reply(json.dumps(body).encode(), "application/json")
+
+
+def recorded_reuse() -> dict[str, Any] | None:
+    """The data.gouv.fr reuse object of the corpus (2026 shape), without the datasets it names (the dump
+    nests it under its dataset and leaves them out)."""
+    path = CORPUS / "udata-fixtures-results.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for item in data["datasets"] if isinstance(data, dict) else data:
+        for reuse in item.get("reuses") or ():
+            return copy.deepcopy(reuse)
+    return None
+
+
+def config_for(*portals: tuple[str, Udata], **options: Any):
+    return parse_config(
+        {
+            "settings": {"max_withdraw_share": 0.9},
+            "sources": [
+                {
+                    "id": sid,
+                    "name": sid,
+                    "type": "udata",
+                    "url": p.root,
+                    "options": {"page_size": 2, **options},
+                }
+                for sid, p in portals
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def federation(portal: PortalServer) -> tuple[Udata, Udata, dict[str, Any]]:
+    """A city portal and the national portal that harvested one of its datasets (udata's `harvest` block
+    keeps the city's URI), each listing reuses."""
+    city, national = Udata(portal, "/lille"), Udata(portal, "/national")
+    routes = city.dataset("c" * 24, "comptages-velo", "Comptages vélo")
+    parks = city.dataset("d" * 24, "parcs", "Parcs et jardins")
+    city.dataset("e" * 24, "budget", "Budget primitif")
+    mirror = national.dataset(
+        "f" * 24,
+        "comptages-velo-lille",
+        "Comptages vélo (Lille)",
+        harvest={"uri": routes["uri"], "remote_id": routes["id"], "remote_url": routes["page"]},
+    )
+    national.dataset("a" * 24, "population", "Population légale")
+    city.reuse("1" * 24, "Carte des comptages", "visualization", [routes])
+    city.reuse("2" * 24, "Appli balades", "application", [routes, parks])
+    national.reuse("3" * 24, "API vélo nationale", "api", [mirror])  # names the national copy only
+    if (recorded := recorded_reuse()) is not None:
+        recorded["datasets"] = [{k: parks[k] for k in ("id", "title", "uri", "page")}]
+        recorded["page"] = f"{city.root}/fr/reuses/{recorded['slug']}/"
+        city.lists["reuses"].append(recorded)
+    return city, national, {"routes": routes, "parks": parks, "mirror": mirror}
+
+
+def test_reuses_are_harvested_paged_and_linked_to_their_datasets(federation, catalogue):
+    store, backend = catalogue
+    city, national, named = federation
+    results = harvest(config_for(("lille", city), ("national", national)), store, backend)
+    assert [r.status for r in results] == ["complete", "complete"], [r.message for r in results]
+    reuses = Reuses(store)
+    assert reuses.count("lille") == len(city.lists["reuses"])
+    assert reuses.count("national") == 1
+    # page_size 2: the reuses came in pages, following next_page
+    assert len(city.portal.requests_to("/lille/api/1/reuses/")) == (len(city.lists["reuses"]) + 1) // 2
+
+    routes = record_id("lille", named["routes"]["id"])
+    parks = record_id("lille", named["parks"]["id"])
+    mirror = record_id("national", named["mirror"]["id"])
+    budget = record_id("lille", "e" * 24)
+    of = reuses.of_records([routes, parks, mirror, budget])
+    titles = {r: sorted(s["reuse"].title for s in reuses.summaries(ids).values()) for r, ids in of.items()}
+    # the city's copy and the national copy form one cluster: each shows the other's reuses
+    expected_routes = ["API vélo nationale", "Appli balades", "Carte des comptages"]
+    assert titles[routes] == titles[mirror] == expected_routes
+    assert "Appli balades" in titles[parks]
+    assert titles[budget] == []
+
+    summary = reuses.summaries([record_id("lille", "1" * 24)])[record_id("lille", "1" * 24)]
+    reuse = summary["reuse"]
+    assert (reuse.type, reuse.url, reuse.organization) == (
+        "visualization",
+        "https://apps.example/" + "1" * 24,
+        "Association Vélo",
+    )
+    assert reuse.created == "2023-01-10T09:00:00Z" and reuse.tags == ["velo", "carte"]
+    recorded = recorded_reuse()
+    if recorded is not None:  # the data.gouv.fr object maps with its own values
+        [found] = [
+            s["reuse"]
+            for s in reuses.search(q=recorded["title"]).items
+            if s["source_record_id"] == recorded["id"]
+        ]
+        assert (found.type, found.url, found.topic) == (recorded["type"], recorded["url"], recorded["topic"])
+        assert found.organization == recorded["organization"]["name"]
+
+
+def test_a_reuse_no_longer_listed_is_withdrawn_and_a_broken_listing_withdraws_nothing(federation, catalogue):
+    store, backend = catalogue
+    city, _national, named = federation
+    config = config_for(("lille", city))
+    harvest(config, store, backend)
+    reuses = Reuses(store)
+    before = reuses.count("lille")
+    routes = record_id("lille", named["routes"]["id"])
+
+    city.broken.add("reuses")  # the reuse listing fails: datasets complete, no reuse withdrawn
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete"
+    assert reuses.count("lille") == before
+    assert any("reuses not read to the end" in note for note in store.run(result.run_id)["report"]["notes"])
+
+    city.broken.clear()
+    city.lists["reuses"] = [r for r in city.lists["reuses"] if r["id"] != "1" * 24]
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete"
+    assert reuses.count("lille") == before - 1
+    gone = reuses.summaries([record_id("lille", "1" * 24)])[record_id("lille", "1" * 24)]
+    assert gone["withdrawn_at"] is not None  # kept, tombstoned
+    assert "Carte des comptages" not in {
+        s["reuse"].title for s in reuses.summaries(reuses.of_records([routes])[routes]).values()
+    }
+    assert any("1 withdrawn" in note for note in store.run(result.run_id)["report"]["notes"])
+
+
+def test_reuses_option_off_reads_no_reuse(federation, catalogue):
+    store, backend = catalogue
+    city, _national, _named = federation
+    [result] = harvest(config_for(("lille", city), reuses=False), store, backend)
+    assert result.status == "complete"
+    assert Reuses(store).count() == 0
+    assert city.portal.requests_to("/lille/api/1/reuses/") == []
+
+
+@pytest.fixture
+def served_federation(federation, catalogue):
+    store, backend = catalogue
+    city, national, named = federation
+    config = config_for(("lille", city), ("national", national))
+    harvest(config, store, backend)
+    return TestClient(create_app(store, backend, config)), store, backend, named
+
+
+def test_reuses_api_searches_filters_and_counts(served_federation):
+    client, store, _backend, named = served_federation
+    body = client.get("/api/reuses").json()
+    assert body["total"] == Reuses(store).count() >= 3
+    assert {f["value"]: f["count"] for f in body["facets"]["source"]} == {
+        "lille": body["total"] - 1,
+        "national": 1,
+    }
+    assert {"visualization", "application", "api"} <= {f["value"] for f in body["facets"]["type"]}
+    apps = client.get("/api/reuses", params={"type": "application"}).json()
+    assert [i["title"] for i in apps["items"]] == ["Appli balades"]
+    assert apps["items"][0]["type_label"] == "Application"
+    # accents and case ignored
+    assert [
+        i["title"] for i in client.get("/api/reuses", params={"q": "VELO nationale"}).json()["items"]
+    ] == ["API vélo nationale"]
+    routes = record_id("lille", named["routes"]["id"])
+    of_routes = client.get("/api/reuses", params={"dataset": routes}).json()
+    assert sorted(i["title"] for i in of_routes["items"]) == [
+        "API vélo nationale",
+        "Appli balades",
+        "Carte des comptages",
+    ]
+    assert client.get("/api/reuses", params={"source": "nowhere"}).status_code == 400
+    assert client.get("/api/reuses", params={"type": "spaceship"}).status_code == 400
+
+    one = client.get(f"/api/reuses/{record_id('lille', '2' * 24)}").json()
+    assert one["title"] == "Appli balades" and one["source"]["id"] == "lille"
+    assert {d["fedcat_id"] for d in one["datasets"]} == {routes, record_id("lille", named["parks"]["id"])}
+    assert client.get("/api/reuses/lille-nothing").status_code == 404
+
+
+def test_dataset_items_documents_and_the_has_reuses_facet(served_federation):
+    client, _store, backend, named = served_federation
+    routes = record_id("lille", named["routes"]["id"])
+    mirror = record_id("national", named["mirror"]["id"])
+    for fedcat_id in (routes, mirror):  # every copy shows the cluster's reuses
+        document = client.get(f"/api/datasets/{fedcat_id}").json()
+        assert document["reuses"]["count"] == 3
+        assert document["reuses"]["items"][0]["title"]
+    budget = client.get(f"/api/datasets/{record_id('lille', 'e' * 24)}").json()
+    assert budget["reuses"] == {"count": 0, "items": []}
+
+    hits = client.get("/api/datasets", params={"has_reuses": "true", "page_size": 50}).json()
+    ids = {i["id"] for i in hits["items"]}
+    # the cluster is one hit; parks has a reuse; budget and population have none
+    assert len(ids & {routes, mirror}) == 1 and record_id("lille", named["parks"]["id"]) in ids
+    assert hits["total"] == 2
+    assert all(i["reuses"]["count"] > 0 for i in hits["items"])
+    facet = {f["value"]: f["count"] for f in client.get("/api/datasets").json()["facets"]["has_reuses"]}
+    assert facet == {"true": 2, "false": 2}
+    assert backend.search(SearchQuery(filters={"has_reuses": ["false"]})).total == 2
+    assert client.get("/api/datasets", params={"has_reuses": "maybe"}).status_code == 400
