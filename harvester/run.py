@@ -120,6 +120,12 @@ def http_client(
     return client
 
 
+def unchanged_since(previous: tuple[str, bool] | None, digest: str) -> bool:
+    """A record (or reuse) stored live with the same payload hash: seen again, neither re-mapped nor
+    re-written. `previous` is the store's (raw hash, withdrawn?), None when it was never stored."""
+    return previous is not None and previous[0] == digest and not previous[1]
+
+
 class Harvest:
     """Runs one source; `run()` never raises for source problems, it reports them."""
 
@@ -288,7 +294,7 @@ class Harvest:
             self.counts["seen"] += 1
             digest = payload_hash(record.payload)
             previous = known.get(srid)
-            if previous is not None and previous[0] == digest and not previous[1]:
+            if unchanged_since(previous, digest):
                 seen_unchanged.append(srid)
                 self.counts["unchanged"] += 1
                 continue
@@ -365,7 +371,7 @@ class Harvest:
             self.reuse_counts["seen"] += 1
             digest = payload_hash(record.payload)
             previous = known.get(srid)
-            if previous is not None and previous[0] == digest and not previous[1]:
+            if unchanged_since(previous, digest):
                 unchanged.append(srid)
                 self.reuse_counts["unchanged"] += 1
                 continue

@@ -26,6 +26,9 @@ SORTS = ("relevance", "modified", "-modified")
 MAX_RESULT_WINDOW = 10_000  # page * page_size may not go deeper: deep paging belongs to /catalog and export
 MAX_PAGE_SIZE = 100
 FACET_SIZE = 50  # values returned per facet, most frequent first
+# the most a query may ask for (`SearchQuery.facet_size`): whole value lists (the CKAN-compatible
+# organization_list, tag_list) within what Elasticsearch's terms aggregation answers (search.max_buckets)
+MAX_FACET_SIZE = 50_000
 
 
 class IndexOutdated(ValueError):
@@ -74,6 +77,7 @@ class SearchQuery(msgspec.Struct, omit_defaults=True):
     page: int = 1
     page_size: int = 20
     facets: tuple[str, ...] = FACETS
+    facet_size: int = FACET_SIZE  # values counted per facet, most frequent first (at most MAX_FACET_SIZE)
 
 
 def longitude_spans(west: float, east: float) -> list[tuple[float, float]]:

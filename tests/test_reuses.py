@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pyoxigraph
 import pytest
 from fastapi.testclient import TestClient
 from fedcat.api.app import create_app
@@ -22,10 +23,18 @@ from fedcat.demo.portal import PortalServer, Reply, Request
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
-from fedcat.store import record_id
+from fedcat.indexer.embedded import EmbeddedBackend
+from fedcat.store import Store, record_id
 from fedcat.store.reuses import Reuses
+from pyoxigraph import NamedNode
+from web_site import served
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "udata"
+RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+
+
+def DCT(name: str) -> NamedNode:
+    return NamedNode("http://purl.org/dc/terms/" + name)
 
 
 class Udata:
@@ -314,3 +323,108 @@ def test_dataset_items_documents_and_the_has_reuses_facet(served_federation):
     assert facet == {"true": 2, "false": 2}
     assert backend.search(SearchQuery(filters={"has_reuses": ["false"]})).total == 2
     assert client.get("/api/datasets", params={"has_reuses": "maybe"}).status_code == 400
+
+
+def test_rdf_says_the_dataset_is_referenced_by_its_reuses(served_federation):
+    client, _store, _backend, named = served_federation
+    mirror = record_id("national", named["mirror"]["id"])
+    response = client.get(f"/datasets/{mirror}.nt")
+    assert response.status_code == 200
+    graph = pyoxigraph.Store()
+    graph.load(response.content, format=pyoxigraph.RdfFormat.N_TRIPLES)
+    dataset = NamedNode(client.get(f"/api/datasets/{mirror}").json()["dataset"]["uri"])
+    referenced = {str(q.object.value) for q in graph.quads_for_pattern(dataset, DCT("isReferencedBy"), None)}
+    # the national copy's own reuse, and the city copy's (one cluster)
+    city_page = named["routes"]["uri"].replace(
+        "/api/1/datasets/comptages-velo/", "/fr/reuses/" + "1" * 24 + "/"
+    )
+    assert len(referenced) == 3 and city_page in referenced
+    reuse = NamedNode(city_page)
+    types = {str(q.object.value) for q in graph.quads_for_pattern(reuse, RDF_TYPE, None)}
+    assert types == {"http://xmlns.com/foaf/0.1/Document", "http://schema.org/CreativeWork"}
+    assert [q.object.value for q in graph.quads_for_pattern(reuse, DCT("title"), None)] == [
+        "Carte des comptages"
+    ]
+    genres = {
+        q.object.value for q in graph.quads_for_pattern(reuse, NamedNode("http://schema.org/genre"), None)
+    }
+    assert genres == {"Visualisation"}
+    assert [
+        q.object.value for q in graph.quads_for_pattern(reuse, NamedNode("http://schema.org/url"), None)
+    ] == ["https://apps.example/" + "1" * 24]
+
+
+def test_udata_compatible_reuses_round_trip_through_fedcats_udata_adapter(served_federation, tmp_path):
+    client, store, _backend, named = served_federation
+    listed = client.get("/api/1/reuses/", params={"page_size": 2}).json()
+    assert listed["total"] == Reuses(store).count() and len(listed["data"]) == 2 and listed["next_page"]
+    assert client.get("/api/1/site/").json()["metrics"]["reuses"] == listed["total"]
+    with served(client.app) as base:  # fedcat's own udata adapter reads fedcat's /api/1/
+        again = Store(tmp_path / "again.db")
+        index = EmbeddedBackend(tmp_path / "again-index")
+        try:
+            config = parse_config(
+                {
+                    "sources": [
+                        {
+                            "id": "fed",
+                            "name": "fed",
+                            "type": "udata",
+                            "url": base,
+                            "options": {"page_size": 3},
+                        }
+                    ]
+                }
+            )
+            [result] = harvest(config, again, index)
+            assert result.status == "complete", result.message
+            assert Reuses(again).count() == listed["total"]
+            # fedcat lists one dataset a cluster: the two copies of the city's dataset are one there, and
+            # every reuse of either copy names it
+            routes, mirror = (
+                record_id("lille", named["routes"]["id"]),
+                record_id("national", named["mirror"]["id"]),
+            )
+            [copy_of_routes] = [
+                i for i in (record_id("fed", routes), record_id("fed", mirror)) if again.record(i) is not None
+            ]
+            titles = {
+                s["reuse"].title
+                for s in Reuses(again)
+                .summaries(Reuses(again).of_records([copy_of_routes])[copy_of_routes])
+                .values()
+            }
+            assert titles == {"API vélo nationale", "Appli balades", "Carte des comptages"}
+        finally:
+            index.close()
+            again.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "count"),
+    [
+        ("fr", "Réutilisations", "3 réutilisations listées par les portails"),
+        ("en", "Reuses", "3 reuses listed by the portals"),
+    ],
+)
+def test_the_dataset_page_lists_the_clusters_reuses(served_federation, lang, heading, count):
+    client, _store, _backend, named = served_federation
+    mirror = record_id("national", named["mirror"]["id"])
+    page = client.get(f"/datasets/{mirror}", params={"lang": lang}, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    html = page.text
+    assert f'<h2 id="reuses-title">{heading}</h2>' in html and count in html
+    # the city copy's reuse, linked to the application itself
+    assert (
+        f'<a href="https://apps.example/{"1" * 24}" rel="nofollow noopener">Carte des comptages</a>' in html
+    )
+    assert "Visualisation" in html
+    budget = client.get(f"/datasets/{record_id('lille', 'e' * 24)}", params={"lang": lang})
+    assert budget.status_code == 200 and "apps.example" not in budget.text
+
+
+def test_the_search_page_offers_the_has_reuses_facet(served_federation):
+    client, *_ = served_federation
+    page = client.get("/", params={"lang": "fr", "has_reuses": "true"}, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "Avec réutilisations" in page.text and "2 jeux de données" in page.text
