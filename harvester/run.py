@@ -378,7 +378,7 @@ class Harvest:
             try:
                 if len(record.payload) > self.settings.max_record_bytes:
                     raise RecordTooLarge(f"reuse of {len(record.payload):,} bytes, over the cap")
-                reuse = mapping(record.parsed)
+                reuse = mapping(record.parsed, redact_url(self.source.url))
             except Exception as exc:
                 self.reuse_counts["failed"] += 1
                 self._error(srid, record.fetch_url, f"reuse: {type(exc).__name__}: {exc}", counted=False)

@@ -89,8 +89,9 @@ def _type(value: Any) -> str:
     return code if code in reuse_types() else "other"
 
 
-def map_udata_reuse(item: dict[str, Any]) -> Reuse:
-    """One object of udata's /api/1/reuses/ (API v1)."""
+def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
+    """One object of udata's /api/1/reuses/ (API v1); `portal` (its root) is not needed: udata gives
+    each reuse's `page`."""
     title = _text(item.get("title"))
     if not title:
         raise ReuseError("a reuse without a title")
@@ -127,5 +128,39 @@ def map_udata_reuse(item: dict[str, Any]) -> Reuse:
     )
 
 
-# source type -> the mapping of its reuse objects (the parsed JSON the adapter read)
-REUSE_MAPPINGS = {"udata": map_udata_reuse}
+def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
+    """One ckanext-showcase showcase (a package dict of type `showcase`), with the `datasets` the adapter
+    read from ckanext_showcase_package_list; `portal` is the CKAN root its page is under."""
+    title = _text(item.get("title")) or _text(item.get("name"))
+    if not title:
+        raise ReuseError("a showcase without a title or name")
+    organization = _object(item.get("organization"))
+    name = _text(item.get("name"))
+    return Reuse(
+        title=title,
+        type="other",  # showcases have no kind
+        description=_text(item.get("notes")),
+        url=_iri(item.get("url")),
+        page=f"{portal.rstrip('/')}/showcase/{name}" if name and _iri(portal) else None,
+        image=_iri(item.get("image_display_url")) or _iri(item.get("image_url")),
+        owner=_text(item.get("author")),
+        organization=_text(organization.get("title")) or _text(organization.get("name")),
+        tags=list(
+            dict.fromkeys(
+                t["name"].strip()
+                for t in item.get("tags") or ()
+                if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"].strip()
+            )
+        ),
+        created=_date(item.get("metadata_created")),
+        modified=_date(item.get("metadata_modified")),
+        datasets=[
+            ReusedDataset(id=_text(d.get("id")), title=_text(d.get("title")))
+            for d in item.get("datasets") or ()
+            if isinstance(d, dict) and _text(d.get("id"))
+        ],
+    )
+
+
+# source type -> the mapping of its reuse objects (the parsed JSON the adapter read, the source's URL)
+REUSE_MAPPINGS = {"udata": map_udata_reuse, "ckan": map_ckan_showcase}

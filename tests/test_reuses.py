@@ -428,3 +428,112 @@ def test_the_search_page_offers_the_has_reuses_facet(served_federation):
     page = client.get("/", params={"lang": "fr", "has_reuses": "true"}, headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "Avec réutilisations" in page.text and "2 jeux de données" in page.text
+
+
+class Ckan:
+    """A CKAN portal with ckanext-showcase: package_search (one page), ckanext_showcase_list and
+    ckanext_showcase_package_list, answering in CKAN's envelope; `showcases=None`: no extension (CKAN's 400
+    for an unknown action)."""
+
+    def __init__(self, portal: PortalServer, prefix: str) -> None:
+        self.portal, self.prefix = portal, prefix
+        self.packages: list[dict[str, Any]] = []
+        self.showcases: dict[str, tuple[dict[str, Any], list[str]]] | None = {}
+        portal.handle(prefix + "/api/3/action/", self)
+
+    @property
+    def root(self) -> str:
+        return self.portal.url(self.prefix)
+
+    def package(self, package_id: str, title: str) -> None:
+        self.packages.append(
+            {
+                "id": package_id,
+                "name": package_id,
+                "title": title,
+                "notes": f"{title}.",
+                "metadata_created": "2023-01-01T00:00:00",
+                "metadata_modified": "2024-01-01T00:00:00",
+                "resources": [{"id": f"r-{package_id}", "url": f"https://files.example/{package_id}.csv"}],
+            }
+        )
+
+    def showcase(self, showcase_id: str, title: str, package_ids: list[str]) -> None:
+        assert self.showcases is not None
+        self.showcases[showcase_id] = (
+            {
+                "id": showcase_id,
+                "name": f"showcase-{showcase_id}",
+                "type": "showcase",
+                "title": title,
+                "notes": f"{title}, built on open data.",
+                "url": f"https://apps.example/{showcase_id}",
+                "image_display_url": f"https://static.example/{showcase_id}.png",
+                "author": "Jeanne Dupont",
+                "tags": [{"name": "mobilité"}],
+                "metadata_created": "2024-02-01T10:00:00",
+                "metadata_modified": "2024-03-01T10:00:00",
+            },
+            package_ids,
+        )
+
+    def __call__(self, request: Request) -> Reply | None:
+        action = request.path.removeprefix(self.prefix + "/api/3/action/")
+        query = {k: v[0] for k, v in request.query.items()}
+        if action == "package_search":
+            result: Any = {"count": len(self.packages), "results": self.packages}
+        elif self.showcases is None and action.startswith("ckanext_"):
+            body = {"success": False, "error": {"message": f"Bad request - Action name not known: {action}"}}
+            return Reply(json.dumps(body).encode(), "application/json", status=400)
+        elif action == "ckanext_showcase_list":
+            result = [s for s, _ in (self.showcases or {}).values()]
+        elif action == "ckanext_showcase_package_list":
+            _, ids = (self.showcases or {})[query["showcase_id"]]
+            result = [p for p in self.packages if p["id"] in ids]
+        else:
+            return None
+        return Reply(json.dumps({"success": True, "result": result}).encode(), "application/json")
+
+
+def test_ckan_showcases_are_reuses_of_their_packages(portal, catalogue):
+    store, backend = catalogue
+    ckan = Ckan(portal, "/ckan")
+    for n in range(3):
+        ckan.package(f"pkg-{n}", f"Jeu {n}")
+    ckan.showcase("sc-1", "Tableau de bord", ["pkg-0", "pkg-1"])
+    ckan.showcase("sc-2", "Article", ["pkg-1"])
+    config = parse_config(
+        {
+            "sources": [
+                {"id": "ck", "name": "ck", "type": "ckan", "url": ckan.root, "options": {"page_size": 1}}
+            ]
+        }
+    )
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete", result.message
+    reuses = Reuses(store)
+    assert reuses.count("ck") == 2
+    of = reuses.of_records([record_id("ck", f"pkg-{n}") for n in range(3)])
+    titles = {r: sorted(s["reuse"].title for s in reuses.summaries(ids).values()) for r, ids in of.items()}
+    assert titles == {
+        record_id("ck", "pkg-0"): ["Tableau de bord"],
+        record_id("ck", "pkg-1"): ["Article", "Tableau de bord"],
+        record_id("ck", "pkg-2"): [],
+    }
+    board = reuses.summaries([record_id("ck", "sc-1")])[record_id("ck", "sc-1")]["reuse"]
+    assert (board.url, board.page, board.owner, board.tags) == (
+        "https://apps.example/sc-1",
+        f"{ckan.root}/showcase/showcase-sc-1",
+        "Jeanne Dupont",
+        ["mobilité"],
+    )
+
+    assert ckan.showcases is not None
+    del ckan.showcases["sc-2"]
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete" and reuses.count("ck") == 1
+
+    ckan.showcases = None  # the extension is gone: nothing said, nothing withdrawn
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete" and reuses.count("ck") == 1
+    assert not [n for n in store.run(result.run_id)["report"].get("notes", []) if "showcase" in n]

@@ -17,6 +17,9 @@ import msgspec
 from ...config import Source, SourceOptions
 from ..http import HarvestError, HttpClient
 
+# the `reuses` option of the adapters that harvest reuses (one description: the configuration reference)
+REUSES_OPTION = "Harvest the portal's reuses too (default true): udata's /api/1/reuses/, CKAN's showcases (ckanext-showcase)."
+
 
 class RawRecord(msgspec.Struct):
     source_record_id: str

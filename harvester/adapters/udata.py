@@ -22,7 +22,7 @@ import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
-from .base import Adapter, Page, RawRecord, Visited
+from .base import REUSES_OPTION, Adapter, Page, RawRecord, Visited
 from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
@@ -40,9 +40,7 @@ class UdataAdapter(Adapter):
             | None
         ) = None
         language: UntaggedLanguage | None = None
-        reuses: Annotated[
-            bool, msgspec.Meta(description="Harvest the portal's reuses (/api/1/reuses/) too.")
-        ] = True
+        reuses: Annotated[bool, msgspec.Meta(description=REUSES_OPTION)] = True
 
     def pages(self) -> Iterator[Page]:
         problems = yield from self._walk("datasets")
