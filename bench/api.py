@@ -256,7 +256,11 @@ def run(workdir: Path, size: int, reps: int, warmup: int, seed: int) -> None:
             answer = http.get(base + path, params=params)
             answer.raise_for_status()
             body = answer.json()
-            hits = body.get("total", body.get("result", {}).get("count")) if isinstance(body, dict) else None
+            result = body.get("result") if isinstance(body, dict) else None
+            if isinstance(result, list):  # a CKAN list action: the values listed
+                hits = len(result)
+            else:
+                hits = body.get("total", (result or {}).get("count")) if isinstance(body, dict) else None
             url = base + path
             api50, api95 = _time(
                 lambda u=url, p=params: http.get(u, params=p).raise_for_status(), reps, warmup
