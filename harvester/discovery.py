@@ -5,6 +5,11 @@ the source it points to, if any: a DCAT file (Turtle, RDF/XML, JSON-LD), a `data
 known platform (Opendatasoft `/explore/`, udata `/datasets/`, CKAN `/dataset/`, ArcGIS Hub, Socrata,
 GeoNetwork's CSW). Pure functions: the crawl (harvester/crawl.py, `mode: discover`) calls them on each page;
 `fedcat discover` turns what they found into `sources.yaml` entries to review, never added by itself.
+
+A link's shape is not proof: `probe_request` names the one small request to a proposed portal's API that
+would confirm its platform (Opendatasoft's Explore v2.1, udata's site, CKAN's status_show, CSW's
+capabilities, the data.json or DCAT document itself), and `probe_says` reads its answer; crawl.probe makes
+the request under the crawl's caps and link rules.
 """
 
 from __future__ import annotations

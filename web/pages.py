@@ -862,6 +862,14 @@ def audit_page(
     )
 
 
+def _proposed_entries(places: list[dict[str, Any]]) -> str:
+    """The sources.yaml entries proposed for what is not harvested yet, as YAML to paste after review."""
+    import yaml
+
+    entries = [p["entry"] for p in places if p["entry"] and not p["harvested"]]
+    return yaml.safe_dump({"sources": entries}, allow_unicode=True, sort_keys=False) if entries else ""
+
+
 @router.get("/audit/{body_id}", response_class=HTMLResponse)
 def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> Response:
     speech = language(request, lang)
@@ -894,5 +902,10 @@ def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> R
             "sources": [(s, names.get(s, s)) for s in item["sources"]],
             "search_url": "/?" + urlencode([("jurisdiction", body_id)]),
             "computed_at": body["computed_at"],
+            "places": [
+                {**p, "source_name": names.get(p["source"], p["source"])} for p in item["publishes_on"]
+            ],
+            "crawl": item["website_crawl"],
+            "proposed": _proposed_entries(item["publishes_on"]),
         },
     )
