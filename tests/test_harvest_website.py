@@ -462,3 +462,23 @@ def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catal
     status, out = run_cli(["audit", *where])
     assert status == 0 and "does not harvest yet" in out and site.url("/ckan") in out
     assert "pattern only" in out
+
+
+def test_a_capped_crawl_adds_to_what_was_found_and_a_complete_one_replaces_it(catalogue):
+    from fedcat.store import discovery
+
+    store, _backend = catalogue
+    site = "https://ville.example/"
+
+    def crawl(complete: bool, *urls: str) -> list[str]:
+        sources = [{"type": "ckan", "url": url, "found_on": site} for url in urls]
+        discovery.save(store, "commune:59350", {"url": site, "complete": complete, "sources": sources})
+        return [p["url"] for p in discovery.found_by_body(store)["commune:59350"]]
+
+    first = crawl(True, "https://a.example", "https://b.example")
+    found_at = discovery.found_by_body(store)["commune:59350"][0]["found_at"]
+    assert first == ["https://a.example", "https://b.example"]
+    assert crawl(False, "https://c.example") == [*first, "https://c.example"]  # cut short: nothing forgotten
+    assert crawl(True, "https://a.example") == ["https://a.example"]  # a full look: what the site links to
+    assert discovery.found_by_body(store)["commune:59350"][0]["found_at"] == found_at  # first found, kept
+    assert discovery.crawls_by_body(store)["commune:59350"]["complete"] is True
