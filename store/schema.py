@@ -96,6 +96,19 @@ CREATE TABLE IF NOT EXISTS discoveries (
 );
 """
 
+# The labels sources give to the IRIs their records use (store/labels.py), per record: facet labels for
+# IRIs no vocabulary of fedcat labels.
+IRI_LABELS = """
+CREATE TABLE IF NOT EXISTS iri_labels (
+    iri TEXT NOT NULL,
+    lang TEXT NOT NULL,           -- '' when the source gives none
+    label TEXT NOT NULL,
+    id TEXT NOT NULL              -- the record giving it
+);
+CREATE INDEX IF NOT EXISTS iri_labels_by_iri ON iri_labels (iri);
+CREATE INDEX IF NOT EXISTS iri_labels_by_record ON iri_labels (id);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -219,6 +232,7 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     + AUDIT_FACTS
     + FEDERATION
     + DISCOVERIES
+    + IRI_LABELS
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -354,12 +368,18 @@ def _to_5(db: sqlite3.Connection) -> None:
     _run(db, DISCOVERIES)
 
 
+def _to_6(db: sqlite3.Connection) -> None:
+    """The labels sources give to IRIs (its cursor starts at 0: every record's labels are read once)."""
+    _run(db, IRI_LABELS)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_1,
     _to_2,
     _to_3,
     _to_4,
     _to_5,
+    _to_6,
 ]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
