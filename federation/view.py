@@ -93,7 +93,9 @@ def catch_up(store, settings=None, areas: Areas | None = None) -> int:
     how many feed entries were read. The first run reads every record at once: clustering them together
     costs less than a closure per batch."""
     federation = getattr(settings, "federation", None)  # config.Federation (read, not imported: a layer up)
-    rules = default_rules().with_threshold(getattr(federation, "threshold", None))
+    rules = default_rules().with_threshold(
+        getattr(federation, "threshold", None), getattr(federation, "title_similarity", None)
+    )
     view = FederationView(store, rules, load_overrides(getattr(federation, "overrides", None)), areas)
     view.apply_overrides()
     return feed.catch_up(store, view, batch=_FEED_BATCH)

@@ -438,9 +438,11 @@ def test_settings_federation_is_checked(tmp_path: Path) -> None:
     import pytest
     from fedcat.harvester.sources import ConfigError
 
-    settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9}).settings
+    settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9, "title_similarity": 1}).settings
     assert settings.federation.threshold == 0.9 and settings.federation.overrides.name == "fed.yaml"
+    assert settings.federation.title_similarity == 1.0
     for bad, says in (
+        ({"title_similarity": -0.1}, "settings.federation.title_similarity"),
         ({"threshold": 2}, "settings.federation.threshold"),
         ({"threshold": True}, "settings.federation.threshold"),
         ({"overides": "x.yaml"}, "settings.federation: expected"),

@@ -134,6 +134,52 @@ def test_title_rule_needs_overlapping_distributions_and_no_contradiction():
     assert ("c", "d") not in clusters_of(c, d)
 
 
+@pytest.mark.parametrize(
+    "other",
+    ["COMPTAGE DES VÉLOS", "Comptages velo.", "Comptages  vélos", "Comtpages vélo"],
+)
+def test_near_identical_titles_of_one_publisher_link(other):
+    a = copy_of("a", "s1", dataset(title="Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title=other))
+    [found] = [c for c in cluster([a, b]) if len(c.members) == 2]
+    assert [link.rule for link in found.links] == ["same-publisher-title"]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Comptages vélo 2024",  # a number more, or another number: another dataset of a series
+        "Comptages piétons",  # another word
+        "Comptages vélo Métropole Européenne",  # two words more: not near-identical
+    ],
+)
+def test_titles_that_differ_stay_apart(other):
+    a = copy_of("a", "s1", dataset(title="Comptages vélo 2023" if "2024" in other else "Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title=other))
+    assert set(clusters_of(a, b)) == {("a",), ("b",)}
+
+
+def test_a_title_two_records_of_a_source_share_links_neither():
+    a1 = copy_of("a1", "s1", dataset(title="Arbres remarquables"))
+    a2 = copy_of("a2", "s1", dataset(title="Arbre remarquable"))
+    b = copy_of("b", "s2", dataset(title="Arbres remarquables"))
+    assert set(clusters_of(a1, b)) == {("a1", "b")}  # alone, the exact title links
+    # with two candidates in s1, b links to its one best match, the exact title, and a2 stays alone
+    assert set(clusters_of(a1, a2, b)) == {("a1", "b"), ("a2",)}
+    a3 = copy_of("a3", "s1", dataset(title="Arbres remarquables"))
+    assert set(clusters_of(a1, a3, b)) == {("a1",), ("a3",), ("b",)}  # a tie: neither
+
+
+def test_title_similarity_is_configurable():
+    a = copy_of("a", "s1", dataset(title="Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title="Comptage des vélos"))
+    assert ("a", "b") in clusters_of(a, b)
+    exact = default_rules().with_threshold(None, title_similarity=1.0)
+    assert ("a", "b") not in clusters_of(a, b, rules=exact)
+    with pytest.raises(RulesError, match="title_similarity"):
+        default_rules().with_threshold(None, title_similarity=1.5)
+
+
 def test_title_rule_below_threshold_makes_no_link():
     a = copy_of("a", "s1", dataset())
     b = copy_of("b", "s2", dataset())
