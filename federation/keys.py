@@ -26,6 +26,7 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
+FACTS_VERSION = 2  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
 # words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
 _STOP_WORDS = frozenset(
     [

@@ -434,6 +434,28 @@ def test_a_copy_indexed_during_a_harvest_stays_in_its_cluster(tmp_path: Path) ->
     store.close()
 
 
+def test_other_settings_recluster_the_store(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from fedcat.federation import view
+    from fedcat.store.federation import FederationTables
+
+    store = Store(tmp_path / "fedcat.db")
+    store.sync_sources(_config().sources)
+    _write(store, "mel", [("a", _dataset("mel", "Arbres remarquables", "Ville de Lille"))])
+    _write(store, "national", [("b", _dataset("national", "Arbre remarquable", "Ville de Lille"))])
+    a, b = record_id("mel", "a"), record_id("national", "b")
+    view.catch_up(store)
+    tables = FederationTables(store)
+    assert len(set(tables.clusters_of([a, b]).values())) == 1  # near-identical titles: one cluster
+    exact = SimpleNamespace(federation=Federation(title_similarity=1.0))
+    view.catch_up(store, exact)  # nothing in the feed: the new setting alone re-clusters
+    assert len(set(tables.clusters_of([a, b]).values())) == 2
+    view.catch_up(store)
+    assert len(set(tables.clusters_of([a, b]).values())) == 1
+    store.close()
+
+
 def test_settings_federation_is_checked(tmp_path: Path) -> None:
     import pytest
     from fedcat.harvester.sources import ConfigError
