@@ -26,7 +26,7 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
-FACTS_VERSION = 2  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
+FACTS_VERSION = 3  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
 # words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
 _STOP_WORDS = frozenset(
     [
@@ -177,7 +177,9 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
         elif value.strip():
             plain.append(value.strip())
     pages = [n for n in map(normal_url, dataset.landing_page) if n]
-    keys.update(f"landing{_SEP}{n}" for n in pages)
+    # a link to the page of the dataset it was copied from meets that page (Opendatasoft's source links)
+    origins = [n for n in map(normal_url, dataset.derived_from) if n]
+    keys.update(f"landing{_SEP}{n}" for n in pages + origins)
     downloads = []
     for distribution in dataset.distributions:
         for url in distribution.download_url or distribution.access_url:

@@ -14,7 +14,7 @@ from functools import cache
 
 from . import vocabularies
 
-MAPPING_CODE = 1
+MAPPING_CODE = 2  # 2: Opendatasoft source links (derived_from)
 
 
 def _data_files() -> list:

@@ -280,3 +280,47 @@ def test_one_shared_file_is_not_the_same_downloads():
     )
     b = copy_of("b", "s2", dataset(title="Lycées", distributions=[Distribution(download_url=[shared])]))
     assert ("a", "b") not in clusters_of(a, b)
+
+
+def test_opendatasoft_source_links_are_harvest_provenance(corpus):
+    """An Opendatasoft dataset federated from another Opendatasoft domain (`source_domain_address`,
+    `source_dataset`) meets that domain's record of it; its `references` link is kept as where it came from."""
+    import copy
+    import json
+
+    from fedcat.mappings.opendatasoft import dataset_from_ods
+
+    item = json.loads((corpus / "ods/explore-v2.1-openapi-examples/dataset-v2.1.json").read_text())
+    origin = dataset_from_ods(
+        item, "https://fedcat.example/d/origin", "https://documentation-resources.opendatasoft.com"
+    )
+    assert origin.derived_from == ["https://download.geonames.org/export/dump/"]  # its `references`
+    mirror_item = copy.deepcopy(item)
+    mirror_item["dataset_id"] = "villes-du-monde"
+    mirror_item["metas"]["default"].update(
+        source_domain_address="documentation-resources.opendatasoft.com",
+        source_dataset=item["dataset_id"],
+        title="Cities of the world",  # no title rule: only the source link can link them
+        references=None,
+    )
+    mirror = dataset_from_ods(mirror_item, "https://fedcat.example/d/mirror", "https://data.example.org")
+    assert mirror.derived_from == [
+        f"https://documentation-resources.opendatasoft.com/explore/dataset/{item['dataset_id']}/"
+    ]
+    assert item["dataset_id"] in mirror.other_identifier
+    a, b = copy_of("a", "origin", origin), copy_of("b", "mirror", mirror)
+    [found] = [c for c in cluster([a, b]) if len(c.members) == 2]
+    assert {link.rule for link in found.links} == {"same-landing-page"}
+    # without the source link, nothing links them
+    plain = dataset_from_ods(
+        {
+            **mirror_item,
+            "metas": {
+                **mirror_item["metas"],
+                "default": {**mirror_item["metas"]["default"], "source_dataset": None},
+            },
+        },
+        "https://fedcat.example/d/mirror",
+        "https://data.example.org",
+    )
+    assert len(cluster([a, copy_of("b", "mirror", plain)])) == 2
