@@ -15,6 +15,7 @@ from ..mappings.geometry import extent
 from ..mappings.model import Dataset, dataset_from_json, text_in
 from ..mappings.publishers import PublisherNames
 from ..store import Store, feed, gc_paused
+from ..store import labels as source_labels
 from ..store.federation import FederationTables
 from ..store.feed import Change, latest
 from . import derived
@@ -238,6 +239,7 @@ def sync_index(
     names = derived.refresh(store)
     areas = areas_for(settings.bodies) if settings and settings.bodies else None
     federation.catch_up(store, settings, areas)
+    source_labels.catch_up(store)  # the labels sources give, for the facets of what is indexed next
     view = SearchView(store, backend, jurisdictions or _jurisdictions(store), names, areas)
     return feed.catch_up(store, view, batch=batch, progress=progress)
 

@@ -69,6 +69,46 @@ CREATE TABLE IF NOT EXISTS fed_state (
 );
 """
 
+# What `fedcat discover --save` found on the bodies' websites (store/discovery.py): one row per crawl of a
+# website (for a body, or '' when crawled on its own), and one per catalogue, portal or website it links to,
+# with the `sources.yaml` entry proposed and whether a probe of the platform's API confirmed it.
+DISCOVERIES = """
+CREATE TABLE IF NOT EXISTS discovery_crawls (
+    body TEXT NOT NULL,
+    website TEXT NOT NULL,
+    crawled_at TEXT NOT NULL,
+    complete INTEGER NOT NULL,
+    reasons TEXT NOT NULL,        -- JSON array: why the crawl stopped early
+    PRIMARY KEY (body, website)
+);
+CREATE TABLE IF NOT EXISTS discoveries (
+    body TEXT NOT NULL,
+    website TEXT NOT NULL,
+    type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    found_on TEXT NOT NULL,
+    found_at TEXT NOT NULL,       -- the first crawl that found it
+    seen_at TEXT NOT NULL,        -- the last one
+    confirmed INTEGER NOT NULL,   -- 1: a probe of the platform's API answered as that platform; 0: pattern only
+    probe TEXT NOT NULL,          -- what the probe said
+    entry TEXT NOT NULL,          -- the sources.yaml entry proposed (JSON)
+    PRIMARY KEY (body, type, url)
+);
+"""
+
+# The labels sources give to the IRIs their records use (store/labels.py), per record: facet labels for
+# IRIs no vocabulary of fedcat labels.
+IRI_LABELS = """
+CREATE TABLE IF NOT EXISTS iri_labels (
+    iri TEXT NOT NULL,
+    lang TEXT NOT NULL,           -- '' when the source gives none
+    label TEXT NOT NULL,
+    id TEXT NOT NULL              -- the record giving it
+);
+CREATE INDEX IF NOT EXISTS iri_labels_by_iri ON iri_labels (iri);
+CREATE INDEX IF NOT EXISTS iri_labels_by_record ON iri_labels (id);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -191,6 +231,8 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     + AUDIT_STATE
     + AUDIT_FACTS
     + FEDERATION
+    + DISCOVERIES
+    + IRI_LABELS
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -321,11 +363,23 @@ def _to_4(db: sqlite3.Connection) -> None:
     _run(db, FEDERATION)
 
 
+def _to_5(db: sqlite3.Connection) -> None:
+    """What `fedcat discover --save` finds: none yet."""
+    _run(db, DISCOVERIES)
+
+
+def _to_6(db: sqlite3.Connection) -> None:
+    """The labels sources give to IRIs (its cursor starts at 0: every record's labels are read once)."""
+    _run(db, IRI_LABELS)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_1,
     _to_2,
     _to_3,
     _to_4,
+    _to_5,
+    _to_6,
 ]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 

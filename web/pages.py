@@ -19,12 +19,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..api import audit as audit_api
 from ..api import linked_data
+from ..api.datasets import given_labels
 from ..api.errors import ApiError
 from ..api.params import date_param, search_filters
 from ..api.quality import dataset_quality_json
 from ..api.quality import report as quality_report
 from ..audit.report import FilterError, audit_filters
 from ..audit.report import report as audit_report
+from ..federation.areas import areas_for
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
@@ -294,11 +296,17 @@ def facet_label(request: Request, facet: str, value: str, lang: Language, names:
     if facet == "source":
         return names["sources"].get(value, value)
     if facet == "jurisdiction":
+        if value not in names["jurisdictions"]:  # an area of the registry the federation places records in
+            named = areas_for(_config(request).settings.bodies).name(value)
+            if named != value:
+                return named
         return jurisdiction_label(value, names["jurisdictions"], lang)
     if facet == "quality":
         return band_label(value, lang)
     if facet in ("publisher", "keyword"):
         return value
+    if value in names.get("given", {}):  # no vocabulary of fedcat's labels it: its sources' label
+        return vocabularies.label(value, lang.code, names["given"][value])
     return label(value, lang.code)
 
 
@@ -428,10 +436,14 @@ def search_page(
         log.warning("search page refused by the backend: %s", exc)
         errors.append(speech.gettext("This search could not be run: change its words or filters."))
         result = None
-    names = {"sources": linked_data.source_names(request), "jurisdictions": jurisdiction_names(request)}
+    names: dict[str, Any] = {
+        "sources": linked_data.source_names(request),
+        "jurisdictions": jurisdiction_names(request),
+    }
     items, facets, total = [], {}, 0
     if result is not None:
         total = result.total
+        names["given"] = given_labels(store, result.facets)
         found = store.datasets(result.ids)
         bands = quality_bands(store, result.ids)
         for fedcat_id in result.ids:
@@ -862,6 +874,14 @@ def audit_page(
     )
 
 
+def _proposed_entries(places: list[dict[str, Any]]) -> str:
+    """The sources.yaml entries proposed for what is not harvested yet, as YAML to paste after review."""
+    import yaml
+
+    entries = [p["entry"] for p in places if p["entry"] and not p["harvested"]]
+    return yaml.safe_dump({"sources": entries}, allow_unicode=True, sort_keys=False) if entries else ""
+
+
 @router.get("/audit/{body_id}", response_class=HTMLResponse)
 def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> Response:
     speech = language(request, lang)
@@ -894,5 +914,10 @@ def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> R
             "sources": [(s, names.get(s, s)) for s in item["sources"]],
             "search_url": "/?" + urlencode([("jurisdiction", body_id)]),
             "computed_at": body["computed_at"],
+            "places": [
+                {**p, "source_name": names.get(p["source"], p["source"])} for p in item["publishes_on"]
+            ],
+            "crawl": item["website_crawl"],
+            "proposed": _proposed_entries(item["publishes_on"]),
         },
     )
