@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -133,13 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run(workdir, args.size, args.reuses, args.reps, args.seed)
     finally:
-        if not args.keep:  # as bench/api.py: the store and index go, a temp dir too
-            shutil.rmtree(workdir / "index", ignore_errors=True)
-            for path in workdir.glob("fedcat.db*"):
-                path.unlink()
-            (workdir / "built").unlink(missing_ok=True)
-            if args.workdir is None:
-                shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            _api_bench().remove_built(workdir, temporary=args.workdir is None)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,13 @@ SELECT r.id, l.reuse_id FROM records r JOIN reuse_datasets l
 ON (l.source_id = r.source_id AND l.dataset_id = r.source_record_id) OR l.dataset_uri = r.original_uri
 JOIN reuses u ON u.id = l.reuse_id AND u.withdrawn_at IS NULL WHERE r.id IN ({marks})
 """
+# which of a set of records some live reuse names (the first one found is enough)
+_REUSED = """
+SELECT r.id FROM records r WHERE r.id IN ({marks}) AND EXISTS (
+    SELECT 1 FROM reuse_datasets l JOIN reuses u ON u.id = l.reuse_id AND u.withdrawn_at IS NULL
+    WHERE (l.source_id = r.source_id AND l.dataset_id = r.source_record_id) OR l.dataset_uri = r.original_uri
+)
+"""
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -187,7 +194,14 @@ class Reuses:
 
     def reused(self, record_ids: list[str]) -> set[str]:
         """The records some live reuse names (a cluster's document unites its copies')."""
-        return set(self._direct(record_ids))
+        found: set[str] = set()
+        if not self._any():
+            return found
+        for chunk in chunks(record_ids):
+            found.update(
+                row[0] for row in self.db.execute(_REUSED.format(marks=",".join("?" * len(chunk))), chunk)
+            )
+        return found
 
     def of_records(self, record_ids: list[str]) -> dict[str, list[str]]:
         """record -> the live reuses of it or of any copy in its federation cluster, newest first."""
