@@ -187,7 +187,8 @@ def search_datasets(
             ge=1,
             le=MAX_PAGE_SIZE,
             description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
-            f"{MAX_RESULT_WINDOW}: deeper results are for the catalogue export.",
+            f"{MAX_RESULT_WINDOW} (a 400 past it): narrow the search to reach further, or read every "
+            "dataset from /catalog, paged by id without a depth limit.",
         ),
     ] = 20,
     facets: Annotated[
@@ -204,7 +205,7 @@ def search_datasets(
             400,
             f"page {page} × page_size {page_size} = {page * page_size} goes past result "
             f"{MAX_RESULT_WINDOW}, the deepest this search pages: narrow the search with `q` or "
-            "filters, or read the whole catalogue from the export",
+            "filters, or read every dataset from /catalog, paged by id without a depth limit",
             "page",
         )
     query = params.query(page, page_size, sort=sort, facets=facets_param(facets))

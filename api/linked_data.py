@@ -180,13 +180,18 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
     record = store.record(fedcat_id)
     if record is None:
         return None, None
-    row = RecordRow(
-        record["id"],
-        record["source_id"],
-        record["source_record_id"],
-        record["first_seen"],
-        record["last_seen"],
-        record["dataset"],
+    live = record_rows(store, [fedcat_id]) if not record["withdrawn_at"] else []
+    row = (
+        live[0]
+        if live
+        else RecordRow(  # with its cluster's canonical copy (`Origin`) when live
+            record["id"],
+            record["source_id"],
+            record["source_record_id"],
+            record["first_seen"],
+            record["last_seen"],
+            record["dataset"],
+        )
     )
     return row, record
 

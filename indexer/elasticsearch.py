@@ -85,8 +85,8 @@ MAPPINGS: dict[str, Any] = {
         # Spatial coverage as the embedded engine holds it (this distribution has no geo_shape): the box's
         # latitudes and one or two longitude spans (two across the antimeridian).
         **{name: {"type": "double"} for name in ("south", "north", "west", "east", "west2", "east2")},
-        # Duplicates of one dataset share a cluster key (the federation's); search can collapse on it.
-        "cluster": {"type": "keyword"},
+        # No cluster key: copies of one dataset are collapsed into one document before any engine sees
+        # them (`indexer.documents.merge_documents`), so there is nothing left to collapse here.
     },
 }
 SETTINGS: dict[str, Any] = {
@@ -160,9 +160,6 @@ _terms = TermCache()
 def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _terms) -> dict[str, Any]:
     """The indexed form of a search document (pre-analysed text, facet values, sort keys)."""
     fields: dict[str, Any] = {"id": doc.id}
-    cluster = getattr(doc, "cluster", "")  # once documents carry the federation's cluster key
-    if cluster:
-        fields["cluster"] = cluster
     for field in TEXT_FIELDS:
         text = getattr(doc, field)
         if text:

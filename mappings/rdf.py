@@ -428,6 +428,7 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         node = w.a(w.bnode(), adms.Identifier)
         w.add(s, adms.identifier, node)
         w.add(node, skos.notation, typed(dataset.original_uri, XSD + "anyURI"))
+    w.iris(s, prov.wasDerivedFrom, dataset.derived_from)
     w.texts(s, dcat.keyword, dataset.keywords)
     w.concepts(s, dcat.theme, dataset.themes, dataset.labels)
     w.agent(s, dct.publisher, dataset.publisher)

@@ -33,7 +33,8 @@ from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
 
 ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
-ES_PREFIX = "fedcat-test-"
+# The node is shared (other test runs, other checkouts): this run's indices only, dropped at its end.
+ES_PREFIX = f"fedcat-test-{os.getpid()}-"
 
 
 def elasticsearch_url() -> str:
@@ -476,6 +477,101 @@ def test_depth_and_size_caps_are_value_errors(corpus: SearchBackend) -> None:
 def test_page_past_the_last_hit_is_empty(corpus: SearchBackend) -> None:
     result = corpus.search(SearchQuery(q="velo", page=50, page_size=100))
     assert result.ids == [] and result.total == len(all_ids(corpus, q="velo"))
+
+
+# The deepest page: MAX_RESULT_WINDOW is reachable with from/size on every engine, exactly as deep on each;
+# past it a ValueError says so (the API answers 400 naming the unfiltered /catalog, paged without a limit).
+DEEP = [
+    doc(f"deep{i:05d}", f"Relevé {i % 13}", description="Relevé horaire" if i % 3 else "Relevé quotidien",
+        publisher=[f"Commune {i % 41}"], modified="" if i % 17 == 0 else f"20{10 + i % 13}-{1 + i % 12:02d}-01")
+    for i in range(MAX_RESULT_WINDOW + 37)
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def deep(request, tmp_path_factory) -> Iterator[SearchBackend]:
+    """A backend holding DEEP: more documents than the deepest page reaches."""
+    backend = BACKENDS[request.param](tmp_path_factory.mktemp(f"deep-{request.param}"))
+    for start in range(0, len(DEEP), 5000):
+        backend.upsert(DEEP[start : start + 5000])
+    backend.commit()
+    yield backend
+    backend.close()
+
+
+def deep_by_date(newest_first: bool, keep: Callable[[SearchDocument], bool] = lambda d: True) -> list[str]:
+    dated = sorted((d for d in DEEP if d.modified and keep(d)), key=lambda d: d.id)
+    dated.sort(key=lambda d: d.modified, reverse=newest_first)  # stable: ties keep id order
+    return [d.id for d in dated] + sorted(d.id for d in DEEP if not d.modified and keep(d))
+
+
+@pytest.mark.parametrize(("q", "sort"), [("", "relevance"), ("", "-modified"), ("releve", "modified")])
+def test_the_page_at_the_depth_cap_is_exact_and_the_next_one_refused(
+    deep: SearchBackend, q: str, sort: str
+) -> None:
+    last = MAX_RESULT_WINDOW // MAX_PAGE_SIZE
+    result = deep.search(SearchQuery(q=q, sort=sort, page=last, page_size=MAX_PAGE_SIZE))
+    assert result.total == len(DEEP)  # exact past 10,000 hits, not "10,000 or more"
+    expected = deep_by_date(newest_first=sort != "-modified")
+    assert result.ids == expected[MAX_RESULT_WINDOW - MAX_PAGE_SIZE : MAX_RESULT_WINDOW]
+    publishers = Counter(v for d in DEEP for v in d.publisher)
+    assert facets_of(result)["publisher"] == sorted(publishers.items(), key=lambda vc: (-vc[1], vc[0]))
+    with pytest.raises(ValueError, match=str(MAX_RESULT_WINDOW)):
+        deep.search(SearchQuery(q=q, sort=sort, page=last + 1, page_size=MAX_PAGE_SIZE))
+
+
+def test_a_filter_reaches_past_the_cap_of_the_unfiltered_order(deep: SearchBackend) -> None:
+    """Narrowing, the way the 400 past the cap advises, brings deep hits within reach."""
+    keep = {"Commune 3"}
+    ids = all_ids(deep, sort="modified", filters={"publisher": sorted(keep)})
+    expected = deep_by_date(True, lambda d: bool(keep & set(d.publisher)))
+    assert ids == expected and expected[-1] in deep_by_date(True)[MAX_RESULT_WINDOW:]
+
+
+# -- federated copies ----------------------------------------------------------------------------------
+
+
+def test_federated_copies_are_one_hit_per_cluster(tmp_path: Path, request) -> None:
+    """The federation's collapsed documents, through the store's own sync, on every engine alike: three
+    copies of one dataset from three sources are one hit, counted once in each source's facet value and
+    found by any copy's words; the other dataset of the same title stays apart."""
+    from fedcat.indexer.documents import sync_index
+    from fedcat.store import Store, record_id
+    from test_federation import COPIES, OTHER, _config, _write
+
+    answers = {}
+    for name, make in BACKENDS.items():
+        if name == "elasticsearch" and not ES_URL:
+            continue
+        store, backend = Store(tmp_path / f"{name}.db"), make(tmp_path / name)
+        store.sync_sources(_config().sources)
+        for source, (sid, dataset) in COPIES.items():
+            _write(store, source, [(sid, dataset)])
+        _write(store, "region", [OTHER])
+        sync_index(store, backend)
+        found = backend.search(SearchQuery(q="comptages velo"))
+        answers[name] = (
+            found.total,
+            found.ids,
+            facets_of(found)["source"],
+            backend.search(SearchQuery(q="lille")).ids,  # every copy names Lille: still one hit
+            sorted(backend.ids()),
+        )
+        backend.close()
+        store.close()
+    roubaix = record_id("region", OTHER[0])
+    total, ids, sources, by_copy_words, indexed = answers["embedded"]
+    (canonical,) = set(ids) - {roubaix}  # the cluster's one hit, under its canonical copy's id
+    assert total == 2 and roubaix in ids
+    assert canonical in {record_id(source, sid) for source, (sid, _) in COPIES.items()}
+    assert sources == [("eu", 1), ("mel", 1), ("national", 1), ("region", 1)]
+    assert by_copy_words == [canonical]
+    assert indexed == sorted([canonical, roubaix])  # the other copies have no document of their own
+    assert all(answer == answers["embedded"] for answer in answers.values()), answers
+    if not ES_URL:
+        pytest.skip(
+            "compared embedded and sqlite only: no Elasticsearch node (FEDCAT_TEST_ELASTICSEARCH_URL)"
+        )
 
 
 # -- writes -----------------------------------------------------------------------------------------
