@@ -45,6 +45,7 @@ from .rdf import (
 
 CATALOG, CATALOG_RECORD = p(DCAT + "Catalog"), p(DCAT + "CatalogRecord")
 _DATASET, _RECORD, _CATALOG = p(DCAT + "dataset"), p(DCAT + "record"), p(DCAT + "catalog")
+_SERVICE = p(DCAT + "service")
 _TITLE, _DESCRIPTION, _PUBLISHER = p(DCT + "title"), p(DCT + "description"), p(DCT + "publisher")
 _IDENTIFIER, _ISSUED, _MODIFIED = p(DCT + "identifier"), p(DCT + "issued"), p(DCT + "modified")
 _PRIMARY_TOPIC, _SOURCE = p(FOAF + "primaryTopic"), p(DCT + "source")
@@ -161,8 +162,8 @@ def _timestamp(value: str) -> str:
 
 
 def write_record(w: Writer, info: CatalogInfo, row: RecordRow) -> str:
-    """The dataset, fedcat's catalogue record of it and the source's, and the catalogues' dcat:dataset /
-    dcat:record links to them."""
+    """The dataset (or data service), fedcat's catalogue record of it and the source's, and the catalogues'
+    dcat:dataset (dcat:service) / dcat:record links to them."""
     d = write_dataset(w, row.dataset)
     record = w.a(d[:-1] + "#record>", CATALOG_RECORD)  # under the dataset's IRI, checked by write_dataset
     w.add(record, _PRIMARY_TOPIC, d)
@@ -175,9 +176,10 @@ def write_record(w: Writer, info: CatalogInfo, row: RecordRow) -> str:
     w.add(source_record, _IDENTIFIER, text(row.source_record_id))
     w.add(source_record, _MODIFIED, _timestamp(row.last_seen))  # as last read from the source
     c, s = iri(info.iri), iri(info.source_iri(row.source_id))
-    w.add(c, _DATASET, d)
+    listed = _SERVICE if row.dataset.service is not None else _DATASET  # a catalogue lists services apart
+    w.add(c, listed, d)
     w.add(c, _RECORD, record)
-    w.add(s, _DATASET, d)
+    w.add(s, listed, d)
     w.add(s, _RECORD, source_record)
     return d
 
