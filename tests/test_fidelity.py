@@ -290,15 +290,30 @@ def test_datasets_served_by_dcat_us_3_services_are_harvested(portal, catalogue):
         "service": [
             {
                 "@type": "dcat:DataService",
+                "@id": "https://x.test/services/api",
                 "title": "API",
                 "endpointURL": "https://x.test/api",
+                "endpointDescription": "https://x.test/api/openapi.json",
+                "license": "https://creativecommons.org/licenses/by/4.0/",
                 "servesDataset": [{"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}],
             }
         ],
     }
     result, store = run_one(portal, catalogue, "datajson", json.dumps(document).encode(), "application/json")
     assert result.status == "complete", result.message
-    assert store.count("s") == 2 and result.counts["failed"] == 0
+    # the two datasets, and the service itself as a data service
+    assert store.count("s") == 3 and result.counts["failed"] == 0
+    from fedcat.store import record_id
+
+    api = store.record(record_id("s", "https://x.test/services/api"))["dataset"]
+    served = {srid: store.record(record_id("s", srid))["dataset"].uri for srid in ("a", "b")}
+    assert api.service.endpoint_url == ["https://x.test/api"]
+    assert api.service.endpoint_description == ["https://x.test/api/openapi.json"]
+    assert api.service.served_as == served and text_in(api.title) == "API"
+    graph = graph_of(api)
+    node = pyoxigraph.NamedNode(api.uri)
+    assert [t.value for t in objects(graph, node, RDF_TYPE)] == [DCAT + "DataService"]
+    assert {o.value for o in objects(graph, node, DCAT + "servesDataset")} == set(served.values())
 
 
 @pytest.mark.parametrize(
