@@ -581,6 +581,8 @@ class ElasticsearchBackend(SearchBackend):
             "sort": order,
             "track_total_hits": True,
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
+            # nor to send back: the total, each hit's sort values and the facets' buckets only
+            "filter_path": "hits.total.value,hits.hits.sort,aggregations.*.buckets",
             "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names},
         }
         from elasticsearch import NotFoundError
@@ -599,7 +601,7 @@ class ElasticsearchBackend(SearchBackend):
             self._ensure_alias()
             answer = run()
         hits = answer["hits"]
-        ids = [hit["sort"][-1] for hit in hits["hits"]]  # every order ends with the id
+        ids = [hit["sort"][-1] for hit in hits.get("hits", ())]  # every order ends with the id
         aggs = answer.get("aggregations", {})
         facets = {
             name: top_facet_values((b["key"], b["doc_count"]) for b in aggs[name]["buckets"])
