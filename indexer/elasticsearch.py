@@ -44,7 +44,6 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from .backend import (
-    FACET_SIZE,
     FACETS,
     MAX_RESULT_WINDOW,
     SearchBackend,
@@ -583,7 +582,7 @@ class ElasticsearchBackend(SearchBackend):
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
             # nor to send back: the total, each hit's sort values and the facets' buckets only
             "filter_path": "hits.total.value,hits.hits.sort,aggregations.*.buckets",
-            "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names},
+            "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in names},
         }
         from elasticsearch import NotFoundError
 
@@ -604,7 +603,9 @@ class ElasticsearchBackend(SearchBackend):
         ids = [hit["sort"][-1] for hit in hits.get("hits", ())]  # every order ends with the id
         aggs = answer.get("aggregations", {})
         facets = {
-            name: top_facet_values((b["key"], b["doc_count"]) for b in aggs[name]["buckets"])
+            name: top_facet_values(
+                ((b["key"], b["doc_count"]) for b in aggs[name]["buckets"]), query.facet_size
+            )
             for name in names
         }
         return SearchResult(total=hits["total"]["value"], ids=ids, facets=facets)

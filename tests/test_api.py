@@ -251,6 +251,7 @@ def record_facets(record: dict[str, Any]) -> dict[str, set[str]]:
         "jurisdiction": {JURISDICTIONS[record["source_id"]][0]},
         "language": set(ds.language),
         "quality": {quality.score(ds).band},  # no link checks in this harvest: the pure score
+        "has_reuses": {"false"},  # DCAT portals list no reuses
     }
 
 

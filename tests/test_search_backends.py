@@ -22,6 +22,7 @@ import pytest
 from fedcat.indexer.backend import (
     FACET_SIZE,
     FACETS,
+    MAX_FACET_SIZE,
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
     SearchBackend,
@@ -158,6 +159,7 @@ def generated(n: int, seed: int = 7) -> Iterator[SearchDocument]:
             source=[f"portal-{rng.randint(1, 6)}"],
             jurisdiction=[f"commune:{place.lower()}"],
             language=rng.sample(LANGS, rng.randint(1, 2)),
+            has_reuses=["true" if i % 7 == 0 else "false"],  # a portal lists reuses of one in seven
         )
 
 
@@ -201,12 +203,12 @@ def all_ids(backend: SearchBackend, **query) -> list[str]:
         page += 1
 
 
-def expected_facets(ids: list[str]) -> dict[str, list[tuple[str, int]]]:
-    """Facet counts over the hits, most frequent first, ties by value, FACET_SIZE values at most."""
+def expected_facets(ids: list[str], size: int = FACET_SIZE) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts over the hits, most frequent first, ties by value, `size` values at most."""
     out = {}
     for facet in FACETS:
         counts = Counter(v for i in ids for v in set(getattr(BY_ID[i], facet)))
-        out[facet] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+        out[facet] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:size]
     return out
 
 
@@ -304,6 +306,23 @@ def test_long_facets_are_cut_at_facet_size_most_frequent_first(corpus: SearchBac
     assert [(f.value, f.count) for f in keywords] == expected_facets(list(BY_ID))["keyword"]
 
 
+@pytest.mark.parametrize("size", [7, MAX_FACET_SIZE])
+def test_facet_size_asks_for_fewer_or_every_value(corpus: SearchBackend, size: int) -> None:
+    """What the CKAN- and udata-compatible lists (organization_list, tag_list) ask for: every value."""
+    result = corpus.search(SearchQuery(facet_size=size, facets=("keyword", "publisher")))
+    hits = all_ids(corpus)
+    expected = expected_facets(hits, size)
+    assert facets_of(result) == {"keyword": expected["keyword"], "publisher": expected["publisher"]}
+    if size == MAX_FACET_SIZE:  # past the default cut
+        assert len(expected["keyword"]) > FACET_SIZE
+
+
+@pytest.mark.parametrize("size", [0, MAX_FACET_SIZE + 1])
+def test_facet_size_out_of_bounds_is_a_value_error(corpus: SearchBackend, size: int) -> None:
+    with pytest.raises(ValueError, match="facet_size"):
+        corpus.search(SearchQuery(facet_size=size))
+
+
 def test_only_requested_facets_are_counted(corpus: SearchBackend) -> None:
     assert set(corpus.search(SearchQuery(facets=("theme", "format"))).facets) == {"theme", "format"}
     assert corpus.search(SearchQuery(facets=())).facets == {}
@@ -323,6 +342,8 @@ def matching(filters: dict[str, list[str]]) -> set[str]:
         {"publisher": ["Transport for London"]},
         {"keyword": ["mot07"], "language": [LANGS[1]]},
         {"source": ["no-such-source"]},
+        {"has_reuses": ["true"]},
+        {"has_reuses": ["false"], "theme": [THEME + "TRAN"]},
     ],
 )
 def test_filters_or_within_and_across_facets(corpus: SearchBackend, filters: dict[str, list[str]]) -> None:
