@@ -6,8 +6,11 @@
 
 Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
 a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
-Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, then the alias
-switch), so its rate includes fedcat's own text analysis, the JSON encoding and the HTTP requests. Then
+Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, two in flight
+unless --in-flight says otherwise, then the alias switch), so its rate includes fedcat's own text
+analysis, the JSON encoding and the HTTP requests. Beside each rate: the CPU time a document took (this
+process's; for Elasticsearch the node's too, from its own stats), steadier than the wall clock when the
+machine is shared. Then
 each engine answers the same queries with every facet counted (`bench/search.py`'s choice: a rare word, a
 common word, three words, each with and without a filter, and every document), timed through the
 backend: p50 and p95 over --reps after a warm-up. Elasticsearch queries go through the Python client with
