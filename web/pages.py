@@ -34,8 +34,10 @@ from ..indexer.derived import quality_bands, shacl_results
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
 from ..mappings.quality import BANDS, MAX_POINTS
+from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
 from ..store import COUNTERS
+from ..store.reuses import Reuses
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
 
@@ -302,6 +304,8 @@ def facet_label(request: Request, facet: str, value: str, lang: Language, names:
         return jurisdiction_label(value, names["jurisdictions"], lang)
     if facet == "quality":
         return band_label(value, lang)
+    if facet == "has_reuses":
+        return lang.gettext("With reuses") if value == "true" else lang.gettext("Without reuses")
     if facet in ("publisher", "keyword"):
         return value
     if value in names.get("given", {}):  # no vocabulary of fedcat's labels it: its sources' label
@@ -320,6 +324,7 @@ def facet_titles(lang: Language) -> dict[str, str]:
         "jurisdiction": lang.gettext("Jurisdiction"),
         "language": lang.gettext("Language"),
         "quality": lang.gettext("Metadata quality"),
+        "has_reuses": lang.gettext("Reuses"),
     }
 
 
@@ -430,6 +435,7 @@ def search_page(
     language_: Annotated[list[str] | None, Query(alias="language")] = None,
     jurisdiction: Annotated[list[str] | None, _filter_query()] = None,
     quality: Annotated[list[str] | None, _filter_query()] = None,
+    has_reuses: Annotated[list[str] | None, _filter_query()] = None,
     modified_after: str | None = None,
     modified_before: str | None = None,
     sort: str = "relevance",
@@ -450,6 +456,7 @@ def search_page(
         "language": language_,
         "jurisdiction": jurisdiction,
         "quality": quality,
+        "has_reuses": has_reuses,
     }
     filters = _filters_input(asked, speech, errors)
     after = _date_input(modified_after, "modified_after", speech, errors)
@@ -595,6 +602,21 @@ def dataset_page(
     names = linked_data.source_names(request)
     quality = dataset_quality_json(store, record["id"], ds)
     code = speech.code
+    reused = Reuses(store)
+    named = reused.of_records([record["id"]])[record["id"]]  # its own and its copies' (the cluster's)
+    found = reused.summaries(named)
+    reuses = [
+        {
+            "title": r.title,
+            "type": type_label(r.type, code),
+            "url": r.url if linkable(r.url) else None,
+            "page": r.page if linkable(r.page) else None,
+            "by": r.organization or r.owner,
+            "source": names.get(found[i]["source"], found[i]["source"]),
+        }
+        for i in named
+        if i in found and (r := found[i]["reuse"])
+    ]
 
     def web_links(urls: list[str]) -> list[str]:
         return [u for u in urls if linkable(u)]
@@ -657,6 +679,7 @@ def dataset_page(
             "keywords": list(dict.fromkeys(k.value for k in ds.keywords)),
             "distributions": distributions,
             "provenance": provenance,
+            "reuses": reuses,
             "landing_pages": web_links(ds.landing_page),
             "documentation": web_links(ds.documentation),
             "contacts": ds.contact_points,
