@@ -207,18 +207,26 @@ def _build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-# Relative cost of counting a facet (values per document × distinct values), to balance the threads.
-_FACET_COST = {"keyword": 5, "publisher": 5, "jurisdiction": 3, "format": 3, "theme": 2, "language": 2}
+# Relative cost of counting a facet, in tenths of a millisecond of one core over ~87,000 hits of 1,000,000
+# generated documents (bench/search.py): a multi-valued column costs ~3x a single-valued one per document,
+# then ~11 ns a value; many distinct values add their per-segment merge. The page's own search (top
+# documents and count, with its Python around it) weighs about as much as `_SEARCH_COST`.
+_FACET_COST = {
+    "keyword": 57, "format": 34, "language": 24, "theme": 20, "publisher": 19, "jurisdiction": 17,
+}  # fmt: skip
+_OTHER_FACET_COST = 5
+_SEARCH_COST = 25
 
 
 def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
-    """Two groups of about equal counting cost."""
+    """(counted on the second core, counted on the calling thread after the page's search): two loads of
+    about equal cost, the calling thread's starting with the search it runs meanwhile."""
     groups: tuple[list[str], list[str]] = ([], [])
-    loads = [0, 0]
-    for name in sorted(names, key=lambda n: -_FACET_COST.get(n, 1)):
+    loads = [0, _SEARCH_COST]
+    for name in sorted(names, key=lambda n: -_FACET_COST.get(n, _OTHER_FACET_COST)):
         side = 0 if loads[0] <= loads[1] else 1
         groups[side].append(name)
-        loads[side] += _FACET_COST.get(name, 1)
+        loads[side] += _FACET_COST.get(name, _OTHER_FACET_COST)
     return groups
 
 
@@ -256,7 +264,7 @@ class EmbeddedBackend(SearchBackend):
     """
 
     name = "embedded"
-    parallel_facets_from = 20_000  # hits from which facets are counted on two threads
+    parallel_facets_from = 20_000  # hits the query may match (an upper bound) from which two threads count
     cache_from = 5_000  # hits from which an answer is kept until the index changes (~5 ms to count)
 
     def __init__(
@@ -437,9 +445,9 @@ class EmbeddedBackend(SearchBackend):
                 entry = searcher.doc(address)
                 self._remember(entry["dict_value"][0], entry["dict_id"][0])
 
-    def _query(self, searcher: tantivy.Searcher, query: SearchQuery) -> Query:
+    def _query(self, searcher: tantivy.Searcher, query: SearchQuery, words: list[tuple[str, str]]) -> Query:
         clauses: list[tuple[Occur, Query]] = []
-        for fr, en in query_words(query.q):
+        for fr, en in words:
             alternatives = [
                 (
                     Occur.Should,
@@ -537,10 +545,33 @@ class EmbeddedBackend(SearchBackend):
 
     def _search(self, query: SearchQuery) -> SearchResult:
         searcher = self._index.searcher()
-        tq = self._query(searcher, query)
+        words = query_words(query.q)
+        tq = self._query(searcher, query, words)
+        names = list(dict.fromkeys(query.facets))
+        here, counting = names, None
+        if (
+            self._pool is not None
+            and len(names) > 1
+            and self._may_match(searcher, words) >= self.parallel_facets_from
+        ):
+            # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
+            # on the second core while this thread finds the page, then counts the rest. Below the threshold
+            # the hand-over costs more than it saves.
+            background, here = _split_facets(names)
+            counting = self._pool.submit(self._facets, searcher, tq, background)
+        total, ids = self._page(searcher, tq, query, words)
+        facets = self._facets(searcher, tq, here)
+        if counting is not None:
+            facets.update(counting.result())
+        return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
+
+    def _page(
+        self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery, words: list[tuple[str, str]]
+    ) -> tuple[int, list[str]]:
+        """The hit count and the ids of the query's page."""
         offset = (query.page - 1) * query.page_size
         sort = query.sort
-        if sort == "relevance" and not query_words(query.q):
+        if sort == "relevance" and not words:
             sort = "modified"  # no words, no scores: newest first
         if sort == "relevance":
             total, ids = self._by_score(searcher, tq, offset, query.page_size)
@@ -555,17 +586,21 @@ class EmbeddedBackend(SearchBackend):
             )
             total = hits.count  # type: ignore[attr-defined]  # the stubs lack it
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
-        names = list(dict.fromkeys(query.facets))
-        if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
-            # Counting facets over many hits dominates; tantivy releases the GIL, so half of the facets
-            # are counted on a second core. Below the threshold the hand-over costs more than it saves.
-            background, foreground = _split_facets(names)
-            pending = self._pool.submit(self._facets, searcher, tq, background)
-            facets = self._facets(searcher, tq, foreground)
-            facets.update(pending.result())
-        else:
-            facets = self._facets(searcher, tq, names)
-        return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
+        return total, ids
+
+    def _may_match(self, searcher: tantivy.Searcher, words: list[tuple[str, str]]) -> int:
+        """How many documents the query may match at most, known before running it: for each word the sum
+        of its terms' document frequencies, the least over the words (filters only narrow it further)."""
+        if not words:
+            return searcher.num_docs
+        return min(
+            sum(
+                searcher.doc_freq(f"{field}_{lang}", term)
+                for field in TEXT_FIELDS
+                for lang, term in (("fr", fr), ("en", en))
+            )
+            for fr, en in words
+        )
 
     def _by_score(
         self, searcher: tantivy.Searcher, tq: Query, offset: int, size: int
