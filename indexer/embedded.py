@@ -35,6 +35,7 @@ from tantivy import Occur, Query
 from .backend import (
     FACET_SIZE,
     FACETS,
+    MAX_FACET_SIZE,
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
     SORTS,
@@ -178,6 +179,8 @@ def check_query(query: SearchQuery) -> None:
                 "bbox must be minlon,minlat,maxlon,maxlat in degrees (longitudes -180..180, latitudes "
                 f"-90..90, minlat <= maxlat; minlon > maxlon crosses the antimeridian), got {list(query.bbox)}"
             )
+    if not 1 <= query.facet_size <= MAX_FACET_SIZE:
+        raise ValueError(f"facet_size must be 1 to {MAX_FACET_SIZE}, got {query.facet_size}")
     unknown = (set(query.filters) | set(query.facets)) - set(FACETS)
     if unknown:
         raise ValueError(f"unknown facet(s) {', '.join(sorted(unknown))}; facets are {', '.join(FACETS)}")
@@ -190,13 +193,13 @@ def top_facet_values(counts: Iterable[tuple[str, int]], size: int = FACET_SIZE) 
 
 
 # Facets whose values come from a small vocabulary (EU themes, file types, languages, licences, the
-# federation's sources, quality bands), counted from single-valued columns: a document's first values go
+# federation's sources, quality bands, whether reused), counted from single-valued columns: a document's first values go
 # to `facet_1`..`facet_n` (0, an id no value has, where it has fewer), any further ones to `facet_more`.
 # tantivy counts a column every document fills ~4x faster than a multi-valued or sparse one (bench/search.py
 # at 1M: format, theme and language were 40 % of the counting), and with few distinct values each slot's
 # every count comes back, so the sums are exact. Large vocabularies (publishers, keywords, places) stay in
 # one multi-valued column: per slot, tantivy would merge each segment's thousands of values again.
-SLOTS = {"format": 4, "theme": 3, "language": 2, "licence": 1, "source": 1, "quality": 1}
+SLOTS = {"format": 4, "theme": 3, "language": 2, "licence": 1, "source": 1, "quality": 1, "has_reuses": 1}
 NO_VALUE = 0  # the slot of a document with fewer values; dictionary ids start at 1
 _SLOT_COLUMNS = {facet: [f"{facet}_{i}" for i in range(1, n + 1)] for facet, n in SLOTS.items()}
 _EMPTY_SLOTS = {column: NO_VALUE for columns in _SLOT_COLUMNS.values() for column in columns}
@@ -587,9 +590,9 @@ class EmbeddedBackend(SearchBackend):
             # on the second core while this thread finds the page, then counts the rest. Below the threshold
             # the hand-over costs more than it saves.
             background, here = _split_facets(names)
-            counting = self._pool.submit(self._facets, searcher, tq, background)
+            counting = self._pool.submit(self._facets, searcher, tq, background, query.facet_size)
         total, ids = self._page(searcher, tq, query, words)
-        facets = self._facets(searcher, tq, here)
+        facets = self._facets(searcher, tq, here, query.facet_size)
         if counting is not None:
             facets.update(counting.result())
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
@@ -657,18 +660,20 @@ class EmbeddedBackend(SearchBackend):
         )
         return total, [doc_id for _score, doc_id in window[offset - lo : offset - lo + size]]
 
-    def _facets(self, searcher: tantivy.Searcher, tq: Query, names: list[str]) -> dict[str, list[FacetValue]]:
-        """Exact top values of each facet over all hits, in one aggregation (the query runs once).
+    def _facets(
+        self, searcher: tantivy.Searcher, tq: Query, names: list[str], wanted: int = FACET_SIZE
+    ) -> dict[str, list[FacetValue]]:
+        """Exact top `wanted` values of each facet over all hits, in one aggregation (the query runs once).
 
         A facet of SLOTS sums the counts of its columns, each asked for all its values (id NO_VALUE is
         no value). Each other facet asks each segment for every value it holds (`segment_size` beyond
         any segment's distinct values; tantivy's default cut would make merged counts approximate: it
         reports the possible error in `doc_count_error_upper_bound`, which stays 0 here). Its merged list is
-        cut at `size`; when values tied with the FACET_SIZE-th may lie past that cut, it is asked again for
+        cut at `size`; when values tied with the `wanted`-th may lie past that cut, it is asked again for
         more, as is a slot whose values reach `_ALL_BUCKETS`.
         """
         result: dict[str, list[FacetValue]] = {}
-        size, all_buckets = FACET_SIZE * 2, _ALL_BUCKETS
+        size, all_buckets = wanted * 2, _ALL_BUCKETS
         while names:
             request: dict[str, dict] = {}
             for name in names:
@@ -695,15 +700,12 @@ class EmbeddedBackend(SearchBackend):
                     counted = list(summed.items())
                 else:
                     buckets = answer[name]["buckets"]
-                    if (
-                        len(buckets) == size
-                        and buckets[-1]["doc_count"] >= buckets[FACET_SIZE - 1]["doc_count"]
-                    ):
+                    if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[wanted - 1]["doc_count"]:
                         retry.append(name)
                         continue
                     counted = [(b["key"], b["doc_count"]) for b in buckets]
                 self._names(searcher, (value_id for value_id, _count in counted))
                 prefix = len(name) + 1
-                result[name] = top_facet_values((self._values[i][prefix:], c) for i, c in counted)
+                result[name] = top_facet_values(((self._values[i][prefix:], c) for i, c in counted), wanted)
             names, size, all_buckets = retry, size * 4, all_buckets * 4
         return result
