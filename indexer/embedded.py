@@ -377,6 +377,7 @@ class EmbeddedBackend(SearchBackend):
                 for lang in LANGUAGES:
                     fields[f"{field}_{lang}"] = text
         known = self._ids
+        fields.update(_EMPTY_SLOTS)
         for facet in FACETS:
             values = getattr(doc, facet)
             if values:
@@ -388,13 +389,11 @@ class EmbeddedBackend(SearchBackend):
                         ids.append(self._new_value_id(writer, key) if value_id is None else value_id)
                 if ids:
                     fields[facet] = ids
-        fields.update(_EMPTY_SLOTS)
-        for facet, columns in _SLOT_COLUMNS.items():
-            ids = fields.get(facet)
-            if isinstance(ids, list):
-                fields.update(zip(columns, ids, strict=False))
-                if len(ids) > len(columns):
-                    fields[f"{facet}_more"] = ids[len(columns) :]
+                    columns = _SLOT_COLUMNS.get(facet)
+                    if columns:
+                        fields.update(zip(columns, ids, strict=False))
+                        if len(ids) > len(columns):
+                            fields[f"{facet}_more"] = ids[len(columns) :]
         day = date_key(doc.modified)
         if day is not None:
             fields["modified_day"] = day // 1_000_000
