@@ -16,6 +16,7 @@ from .core import (
     Store,
     Upsert,
     now,
+    pack_payload,
     payload_hash,
     record_id,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Upsert",
     "gc_paused",
     "now",
+    "pack_payload",
     "payload_hash",
     "record_id",
 ]
