@@ -19,6 +19,7 @@ from .core import (
     pack_payload,
     payload_hash,
     record_id,
+    unpack_payload,
 )
 from .schema import SCHEMA_VERSION, NewerStore
 
@@ -36,4 +37,5 @@ __all__ = [
     "pack_payload",
     "payload_hash",
     "record_id",
+    "unpack_payload",
 ]
