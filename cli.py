@@ -268,6 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pages", type=_positive_int, default=200, help="pages looked at per website (default 200)"
     )
     p.add_argument(
+        "--save",
+        action="store_true",
+        help="keep what is found in the data dir's store: `fedcat audit`, /api/audit and /audit then say "
+        "where each body publishes",
+    )
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not confirm proposed portals with one request to their API (all are 'pattern only')",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"with --save: where the store lives (default: $FEDCAT_DATA_DIR or {default_data_dir()})",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -1074,7 +1091,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
     from .audit.registry import Registry, RegistryError
-    from .audit.report import AUDIT_COLUMNS, FilterError, audit_filters, published_by_body, report
+    from .audit.report import (
+        AUDIT_COLUMNS,
+        FilterError,
+        audit_filters,
+        published_by_body,
+        report,
+        with_discovered,
+    )
 
     config, store, _ = _store_only(args)
     try:
@@ -1088,8 +1112,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
             args.has, args.missing,
         )  # fmt: skip
         jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
+        configured = [(s.id, s.type, s.url) for s in config.sources]
         with console.status("matching publishers to bodies"):
-            body = report(registry, published_by_body(store, registry, jurisdictions), filters)
+            published = published_by_body(store, registry, jurisdictions, configured)
+            if args.discovered is not None:
+                found = json.loads(args.discovered.read_text(encoding="utf-8"))
+                if not isinstance(found, list):
+                    raise RuntimeError(
+                        f"{args.discovered}: expected the output of `fedcat discover --format json`"
+                    )
+                published = with_discovered(published, found)
+            body = report(registry, published, filters)
     except (RegistryError, FilterError) as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         return 2
@@ -1101,15 +1134,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         console.print(
             f"[yellow]registry: {len(registry.problems) - 10} more problems (--format json lists them)[/]"
         )
-    waiting: list[dict] = []
-    if args.discovered is not None:
-        from .audit.report import where_it_publishes
-
-        found = json.loads(args.discovered.read_text(encoding="utf-8"))
-        if not isinstance(found, list):
-            raise RuntimeError(f"{args.discovered}: expected the output of `fedcat discover --format json`")
-        configured = [(s.id, s.type, s.url) for s in config.sources]
-        waiting = where_it_publishes(body["items"], found, configured)
+    waiting = [r for r in body["items"] if r["not_harvested_yet"]]
     limit = args.limit if args.limit is not None else (50 if args.output == "table" else 0)
     rows = body["items"][:limit] if limit > 0 else body["items"]
     if args.output == "json":
@@ -1169,14 +1194,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     out.print(by_family)
     if waiting:
         elsewhere = Table(
-            title="Where bodies publish that fedcat does not harvest yet (from `fedcat discover`)"
+            title="Where bodies publish that fedcat does not harvest yet (from `fedcat discover --save`)"
         )
-        for column in ("body", "name", "type", "url"):
+        for column in ("body", "name", "type", "url", "found", "evidence"):
             elsewhere.add_column(column, overflow="fold")
         for r in waiting:
             for place in r["publishes_on"]:
                 if not place["harvested"]:
-                    elsewhere.add_row(r["id"], r["name"], place["type"], place["url"])
+                    elsewhere.add_row(
+                        r["id"], r["name"], place["type"], place["url"], (place["found_at"] or "")[:10],
+                        "confirmed" if place["confirmed"] else "pattern only",
+                    )  # fmt: skip
         out.print(elsewhere)
     if body["unmatched"]:
         unmatched = Table(title="Publishers matched to no body (most datasets first)")
@@ -1266,7 +1294,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
             raise RuntimeError(f"fedcat discover: {url!r} is not an http(s) address")
     reports = []
     for url, body in sites:
-        report = discover(url, user_agent, max_pages=args.max_pages)
+        report = discover(url, user_agent, probes=not args.no_probe, max_pages=args.max_pages)
         if body is not None:
             report["body"] = {"id": body.id, "name": body.name}
             for entry in report["sources"]:  # the body the source would be attributed to
@@ -1274,6 +1302,18 @@ def cmd_discover(args: argparse.Namespace) -> int:
                     level, code = body.id.split(":", 1)
                     entry["jurisdiction"] = {"level": level, "code": code}
         reports.append(report)
+    if args.save:
+        from .store import Store
+        from .store.discovery import save
+
+        data_dir = Path(args.data_dir or default_data_dir())
+        store = Store(data_dir / "fedcat.db")
+        try:
+            for report in reports:
+                save(store, (report.get("body") or {}).get("id", ""), report)
+        finally:
+            store.close()
+        console.print(f"saved in {data_dir}: {len(reports)} website(s)", highlight=False)
     if args.output == "json":
         print(json.dumps(reports, ensure_ascii=False, indent=2))
         return 0
@@ -1290,10 +1330,16 @@ def cmd_discover(args: argparse.Namespace) -> int:
             title=f"{_body_label(report)}{report['url']}: where it publishes"
             + ("" if report["complete"] else " (crawl capped)")
         )
-        for column in ("type", "url", "found on"):
-            table.add_column(column)
+        for column in ("type", "url", "found on", "evidence"):
+            table.add_column(column, overflow="fold")
         for entry in report["sources"]:
-            table.add_row(entry["type"], entry["url"], entry["found_on"])
+            probe = entry.get("probe") or "pattern only"
+            table.add_row(
+                entry["type"],
+                entry["url"],
+                entry["found_on"],
+                f"confirmed: {probe}" if entry.get("confirmed") else probe,
+            )
         out.print(table)
         if not report["sources"]:
             console.print(

@@ -19,8 +19,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ..audit.registry import Registry, RegistryError
-from ..audit.report import FilterError, Publishing, audit_filters, published_by_body, report
+from ..audit.report import (
+    PUBLICATION,
+    FilterError,
+    Publishing,
+    audit_filters,
+    published_by_body,
+    report,
+)
 from ..audit.rules import STATUSES
+from ..store import discovery as stored_discovery
 from .conventions import page_links
 from .errors import ApiError
 from .schemas import ErrorBody
@@ -31,6 +39,29 @@ MAX_PAGE_SIZE = 1000
 LISTED = 100  # unmatched publishers and registry problems listed in a response (all are counted)
 _encoder = msgspec.json.Encoder()
 _lock = threading.Lock()  # one aggregation at a time in this process; concurrent requests wait for it
+
+
+class PublicationPlace(BaseModel):
+    type: str = Field(description="The source type fedcat would harvest it with: opendatasoft, ckan, dcat…")
+    url: str
+    harvested: bool = Field(description="A source of fedcat harvests it (same type and URL, or same host).")
+    source: str | None = Field(description="That source's id.")
+    found_at: str | None = Field(description="When a crawl of the body's website first found it.")
+    found_on: str | None = Field(description="The page of the body's website that links to it.")
+    confirmed: bool = Field(
+        description="One request to the platform's API answered as that platform (else: URL pattern only)."
+    )
+    probe: str = Field(description="What that request showed, or why it is pattern only.")
+    entry: dict[str, Any] | None = Field(
+        description="The sources.yaml entry proposed for it (to review; null when harvested)."
+    )
+
+
+class WebsiteCrawl(BaseModel):
+    website: str
+    crawled_at: str
+    complete: bool = Field(description="False when the crawl hit a cap: more may be linked from the site.")
+    reasons: list[str]
 
 
 class AuditBody(BaseModel):
@@ -63,6 +94,20 @@ class AuditBody(BaseModel):
     matched_by: list[str] = Field(
         description="How its publishers were matched: siren (SIREN/SIRET), name, jurisdiction (no publisher)."
     )
+    publication: str = Field(
+        description=f"Where it was found to publish: {', '.join(PUBLICATION)}. `harvested`: datasets matched to "
+        "it in the harvested catalogues; `not_harvested_yet`: none there, but its website links to a portal, "
+        "catalogue or dataset pages fedcat does not harvest (`fedcat discover --save`); `no_evidence`: neither."
+    )
+    publishes_on: list[PublicationPlace] = Field(
+        description="The sources its datasets come from, then what its website links to, harvested or not."
+    )
+    not_harvested_yet: list[str] = Field(
+        description="The URLs of `publishes_on` fedcat does not harvest yet."
+    )
+    website_crawl: WebsiteCrawl | None = Field(
+        description="The last crawl of its website by `fedcat discover --save` (null: never crawled)."
+    )
 
 
 class FamilyCoverage(BaseModel):
@@ -91,6 +136,10 @@ class AuditSummary(BaseModel):
     obligated_publishing: int
     coverage: float | None = Field(description="obligated_publishing / obligated (null when none obligated).")
     publishing: int
+    not_harvested_yet: int = Field(
+        description="Bodies with no dataset in the harvested catalogues whose website links to a portal or "
+        "catalogue not harvested yet."
+    )
     records: int = Field(description="Live records in the store.")
     records_matched: int = Field(description="Of which matched to a registry body.")
     unmatched_publishers: int
@@ -148,15 +197,16 @@ def _registry(request: Request) -> tuple[tuple, Registry]:
 
 
 def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publishing, str]:
-    """The aggregate per body, made again after CACHE_SECONDS or when a run started or ended."""
+    """The aggregate per body, made again after CACHE_SECONDS, when a run started or ended, or when
+    `fedcat discover --save` saved a crawl."""
     state, store = request.app.state, request.app.state.store
-    runs = store.runs_stamp()
-    key = (files, runs)
+    key = (files, store.runs_stamp(), stored_discovery.stamp(store))
     cached = getattr(state, "audit_published", None)
     if cached is None or cached[0] != key or time.monotonic() - cached[1] > CACHE_SECONDS:
         config = state.config
         jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
-        published = published_by_body(store, registry, jurisdictions)
+        configured = [(s.id, s.type, s.url) for s in config.sources]
+        published = published_by_body(store, registry, jurisdictions, configured)
         stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         cached = (key, time.monotonic(), published, stamp)
         state.audit_published = cached
@@ -176,7 +226,9 @@ def _published(request: Request, files: tuple, registry: Registry) -> tuple[Publ
     "données locales, EU high-value dataset categories; recognised by dct:conformsTo schema, HVD category, "
     "then title or keyword words) and those it is expected to publish and does not. `summary` counts the "
     "bodies the filters keep, and the coverage of each family; `unmatched` lists the publishers no body was "
-    "found for.",
+    "found for. Where each body publishes (`publishes_on`, `publication`) adds what `fedcat discover --save` "
+    "found on its website: portals, catalogues and dataset pages not harvested yet, each with the date found, "
+    "whether a request to the platform's API confirmed it, and the sources.yaml entry proposed.",
     response_model=AuditPage,
     responses={
         400: {

@@ -19,6 +19,7 @@ from ..indexer.backend import FACETS, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SORTS, S
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text, text_in
 from ..store import Store
+from ..store import labels as source_labels
 from ..store.federation import FederationTables
 from . import schemas
 from .conventions import page_links
@@ -26,6 +27,7 @@ from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
 from .params import DatasetId, SearchParams, facets_param, search_params
 from .quality import dataset_quality_json
+from .reuses import reuses_json
 
 log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
@@ -47,7 +49,7 @@ def _labelled(value: str) -> dict[str, str]:
 
 
 def _theme(ds: Dataset, uri: str) -> dict[str, str]:
-    """A theme with fedcat's label for it, else the label its source gave (GEMET, AGROVOC…)."""
+    """A theme or licence with fedcat's label for it, else the label its source gave (GEMET, AGROVOC…)."""
     if uri in ds.labels and not vocabularies.has_label(uri):
         return {"value": uri, "label": text_in(ds.labels[uri])}
     return _labelled(uri)
@@ -101,8 +103,31 @@ def _areas(request: Request) -> Areas:
     return areas_for(request.app.state.config.settings.bodies)
 
 
-def _facet_value(request: Request, facet: str, value: str, count: int) -> dict[str, Any]:
-    found = {"value": value, "label": _facet_label(request, facet, value), "count": count}
+# facets whose values are IRIs: labelled by fedcat's vocabularies, else by what their sources say
+LABELLED_FACETS = ("theme", "licence", "format", "language")
+
+
+def given_labels(store: Any, facets: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The labels sources give to the IRI facet values no vocabulary of fedcat labels (one query)."""
+    unlabelled = [
+        fv.value
+        for name, values in facets.items()
+        if name in LABELLED_FACETS
+        for fv in values
+        if fv.value.startswith(("http://", "https://", "urn:")) and not vocabularies.has_label(fv.value)
+    ]
+    return source_labels.given(store, unlabelled) if unlabelled else {}
+
+
+def _facet_value(
+    request: Request, facet: str, value: str, count: int, given: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    label = (
+        vocabularies.label(value, given=given[value])
+        if value in given
+        else _facet_label(request, facet, value)
+    )
+    found = {"value": value, "label": label, "count": count}
     if facet == "jurisdiction":  # commune, epci, departement, region, country, eu: a facet by level
         found["level"] = value.split(":", 1)[0]
     return found
@@ -130,7 +155,7 @@ def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> d
         "publisher": (text_in(ds.publisher.name) or None) if ds.publisher else None,
         "themes": [_theme(ds, t) for t in ds.themes],
         "formats": [_labelled(f) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)],
-        "licence": _labelled(ds.licence) if ds.licence else None,
+        "licence": _theme(ds, ds.licence) if ds.licence else None,
         "keywords": [k.value for k in ds.keywords],
         "modified": ds.modified,
         "issued": ds.issued,
@@ -162,7 +187,8 @@ def search_datasets(
             ge=1,
             le=MAX_PAGE_SIZE,
             description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
-            f"{MAX_RESULT_WINDOW}: deeper results are for the catalogue export.",
+            f"{MAX_RESULT_WINDOW} (a 400 past it): narrow the search to reach further, or read every "
+            "dataset from /catalog, paged by id without a depth limit.",
         ),
     ] = 20,
     facets: Annotated[
@@ -179,7 +205,7 @@ def search_datasets(
             400,
             f"page {page} × page_size {page_size} = {page * page_size} goes past result "
             f"{MAX_RESULT_WINDOW}, the deepest this search pages: narrow the search with `q` or "
-            "filters, or read the whole catalogue from the export",
+            "filters, or read every dataset from /catalog, paged by id without a depth limit",
             "page",
         )
     query = params.query(page, page_size, sort=sort, facets=facets_param(facets))
@@ -192,6 +218,8 @@ def search_datasets(
         raise ApiError(400, str(exc)) from exc
     found = store.datasets(result.ids)
     copies = FederationTables(store).members(result.ids)
+    reuses = reuses_json(request, list(found))
+    given = given_labels(store, result.facets)
     items = []
     for fedcat_id in result.ids:
         hit = found.get(fedcat_id)
@@ -200,6 +228,7 @@ def search_datasets(
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
         item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"])
+        item["reuses"] = reuses[fedcat_id]
         # every path the dataset came by, canonical first (a record not clustered yet: itself)
         item["sources"] = copies.get(fedcat_id) or [
             {
@@ -218,7 +247,7 @@ def search_datasets(
             "page_size": page_size,
             "items": items,
             "facets": {
-                name: [_facet_value(request, name, fv.value, fv.count) for fv in values]
+                name: [_facet_value(request, name, fv.value, fv.count, given) for fv in values]
                 for name, values in result.facets.items()
             },
         },
@@ -253,6 +282,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
         "dataset": _document(ds),
         "labels": _record_labels(ds),
         "quality": dataset_quality_json(store, record["id"], ds),
+        "reuses": reuses_json(request, [record["id"]])[record["id"]],
         "source": source_info(request, record["source_id"]),
         **{
             key: record[key]

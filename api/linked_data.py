@@ -46,11 +46,12 @@ from ..mappings.catalog_rdf import (
     write_source_catalog,
 )
 from ..mappings.model import text_in
-from ..mappings.rdf import Writer, iri, owl
+from ..mappings.rdf import Writer, iri, owl, write_reuses
 from ..store import Store
 from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
 from ..store.catalog import duplicates as same_iri_copies
 from ..store.federation import FederationTables
+from ..store.reuses import Reuses
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, format_for, split_extension
 from .params import SearchParams, search_params
@@ -179,13 +180,18 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
     record = store.record(fedcat_id)
     if record is None:
         return None, None
-    row = RecordRow(
-        record["id"],
-        record["source_id"],
-        record["source_record_id"],
-        record["first_seen"],
-        record["last_seen"],
-        record["dataset"],
+    live = record_rows(store, [fedcat_id]) if not record["withdrawn_at"] else []
+    row = (
+        live[0]
+        if live
+        else RecordRow(  # with its cluster's canonical copy (`Origin`) when live
+            record["id"],
+            record["source_id"],
+            record["source_record_id"],
+            record["first_seen"],
+            record["last_seen"],
+            record["dataset"],
+        )
     )
     return row, record
 
@@ -221,6 +227,9 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
         catalog = write_source_catalog(w, info, other_source)
         w.add(iri(info.iri), "<http://www.w3.org/ns/dcat#catalog>", catalog)
         w.add(catalog, "<http://www.w3.org/ns/dcat#dataset>", subject)
+    reuses = Reuses(state.store)
+    named = reuses.of_records([row.id])[row.id]  # its own and its copies' (the cluster's)
+    write_reuses(w, subject, (s["reuse"] for s in reuses.summaries(named).values()))
     return "".join(w.grouped())
 
 

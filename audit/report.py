@@ -16,15 +16,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
 from ..mappings.model import Text, text_in
 from ..store import Store
 from ..store import audit as stored_audit
+from ..store import discovery as stored_discovery
 from .families import families, recognise
 from .match import Matcher
 from .registry import Body, Registry
@@ -34,8 +36,15 @@ FACTS_VERSION = 2  # bump when the facts read from a record change: every store 
 AUDIT_COLUMNS = (
     "id", "name", "kind", "population", "agents", "obligated", "why", "publishing", "datasets", "last_modified",
     "open_licence_share", "open_format_share", "quality_mean", "hvd_datasets", "families", "families_missing",
-    "sources", "matched_by",
+    "sources", "matched_by", "publication", "not_harvested_yet",
 )  # fmt: skip
+# What the audit can say of where a body publishes (`publication`), from the harvested catalogues and from
+# what `fedcat discover --save` found on its website:
+PUBLICATION = (
+    "harvested",  # datasets matched to it in the harvested catalogues
+    "not_harvested_yet",  # none there, but its website links to a portal or catalogue fedcat does not harvest
+    "no_evidence",  # neither (`website_crawl` says whether its website was looked at)
+)
 _DEPARTEMENT = re.compile(r"^(?:\d{2,3}|2[AB])$")
 _JURISDICTION = re.compile(r"^[a-z]+:[^\s:]+$")
 _texts = msgspec.json.Decoder(list[Text])
@@ -56,11 +65,23 @@ class Publishing:
     unmatched: list[dict[str, Any]]  # source, publisher, identifier, datasets, why; most datasets first
     records: int  # live records read
     matched: int  # of which matched to a body
+    # body id -> the places its website links to (store.discovery.found_by_body), and its last crawl
+    found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    crawls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (source id, type, url) of every source fedcat harvests: the store's and the config's
+    harvested: tuple[tuple[str, str, str], ...] = ()
 
 
-def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str, str]) -> Publishing:
-    """Match every publisher of the store to a body and aggregate what each body publishes (in SQL).
-    `jurisdictions`: source id -> jurisdiction key, from the config (sources it no longer lists: the store's)."""
+def published_by_body(
+    store: Store,
+    registry: Registry,
+    jurisdictions: dict[str, str],
+    configured: Sequence[tuple[str, str, str]] = (),
+) -> Publishing:
+    """Match every publisher of the store to a body and aggregate what each body publishes (in SQL), with
+    what `fedcat discover --save` found on the bodies' websites. `jurisdictions`: source id -> jurisdiction
+    key, from the config (sources it no longer lists: the store's); `configured`: (id, type, url) of the
+    config's sources (harvested, with the store's)."""
     refresh_facts(store)
     jurisdictions = {**stored_audit.source_jurisdictions(store), **jurisdictions}
     matcher = Matcher(registry)
@@ -105,7 +126,17 @@ def published_by_body(store: Store, registry: Registry, jurisdictions: dict[str,
     ):
         bodies[body]["families"][family] = n
     unmatched.sort(key=lambda u: (-u["datasets"], u["source"], u["publisher"]))
-    return Publishing(bodies, unmatched, records, matched)
+    harvested = {sid: (sid, kind, url) for sid, kind, url in stored_audit.source_places(store)}
+    harvested.update({sid: (sid, kind, url) for sid, kind, url in configured})
+    return Publishing(
+        bodies,
+        unmatched,
+        records,
+        matched,
+        stored_discovery.found_by_body(store),
+        stored_discovery.crawls_by_body(store),
+        tuple(harvested.values()),
+    )
 
 
 @dataclass(frozen=True)
@@ -274,6 +305,8 @@ def summary(rows: list[dict], published: Publishing) -> dict:
         "obligated_publishing": obligated_publishing,
         "coverage": round(obligated_publishing / counts["yes"], 4) if counts["yes"] else None,
         "publishing": sum(1 for r in rows if r["publishing"]),
+        # of the others: those whose website links to a portal or catalogue fedcat does not harvest yet
+        "not_harvested_yet": sum(1 for r in rows if r.get("publication") == "not_harvested_yet"),
         "records": published.records,
         "records_matched": published.matched,
         "unmatched_publishers": len(published.unmatched),
@@ -281,47 +314,73 @@ def summary(rows: list[dict], published: Publishing) -> dict:
     }
 
 
-def where_it_publishes(
-    rows: list[dict], discovered: list[dict], configured: Sequence[tuple[str, str, str]]
-) -> list[dict]:
-    """Each row gains `publishes_on`: the sources it is matched through (harvested) and the catalogues and
-    portals its website links to (`fedcat discover --bodies … --format json`), each `harvested` or not —
-    so "no evidence in the harvested catalogues" is told apart from "publishes on a portal not harvested
-    yet". `configured`: (source id, type, url) of the sources fedcat harvests. Returns the bodies whose
-    findings are not harvested yet."""
-    by_url = {(kind, url.rstrip("/")): sid for sid, kind, url in configured}
-    known = {sid: (kind, url) for sid, kind, url in configured}
-    found: dict[str, list[dict]] = {}
-    for report in discovered:
-        body = (report.get("body") or {}).get("id")
-        if body:
-            found.setdefault(body, []).extend(report.get("sources") or [])
-    waiting = []
+def with_discovered(published: Publishing, reports: list[dict]) -> Publishing:
+    """`published` with the findings of `fedcat discover --bodies … --format json` output added (the
+    stored ones are there already)."""
+    found = {body: list(places) for body, places in published.found.items()}
+    for report in reports:
+        body = (report.get("body") or {}).get("id") if isinstance(report, dict) else None
+        if not isinstance(body, str):
+            continue
+        for entry in report.get("sources") or []:
+            found.setdefault(body, []).append({
+                "type": entry["type"], "url": entry["url"], "website": report.get("url"),
+                "found_on": entry.get("found_on"), "found_at": None, "seen_at": None,
+                "confirmed": bool(entry.get("confirmed")), "probe": entry.get("probe") or "pattern only",
+                "entry": {k: entry[k] for k in ("id", "name", "type", "url", "jurisdiction") if k in entry},
+            })  # fmt: skip
+    return replace(published, found=found)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+
+
+def where_it_publishes(rows: list[dict], published: Publishing) -> None:
+    """Each row gains `publishes_on` (the sources it is matched through, harvested, then the catalogues,
+    portals and websites its website links to, each `harvested` or not, with the date found, whether a
+    probe confirmed it, and the `sources.yaml` entry proposed), `publication` (PUBLICATION) and
+    `website_crawl` — so "no evidence in the harvested catalogues" is told apart from "publishes on a
+    portal not harvested yet". A finding is harvested when a source has its type and URL, or (but for
+    `website`s) its host and port."""
+    known = {sid: (kind, url) for sid, kind, url in published.harvested}
+    by_url = {(kind, url.rstrip("/")): sid for sid, kind, url in published.harvested}
+    by_host = {_host(url): sid for sid, kind, url in published.harvested if kind != "website"}
     for row in rows:
         places = [
-            {"type": known[sid][0], "url": known[sid][1], "source": sid, "harvested": True}
-            for sid in row["sources"]
-            if sid in known
-        ]
+            {"type": known[sid][0], "url": known[sid][1], "source": sid, "harvested": True, "found_at": None,
+             "found_on": None, "confirmed": True, "probe": "harvested", "entry": None}
+            for sid in row["sources"] if sid in known
+        ]  # fmt: skip
         seen = {(p["type"], p["url"].rstrip("/")) for p in places}
-        for entry in found.get(row["id"], []):
-            key = (entry["type"], entry["url"].rstrip("/"))
+        for finding in published.found.get(row["id"], []):
+            key = (finding["type"], finding["url"].rstrip("/"))
             if key in seen:
                 continue
             seen.add(key)
-            sid = by_url.get(key)
-            places.append(
-                {"type": entry["type"], "url": entry["url"], "source": sid, "harvested": sid is not None}
-            )
+            sid = by_url.get(key) or (by_host.get(_host(finding["url"])) if key[0] != "website" else None)
+            places.append({
+                "type": finding["type"], "url": finding["url"], "source": sid, "harvested": sid is not None,
+                "found_at": finding["found_at"], "found_on": finding["found_on"],
+                "confirmed": finding["confirmed"], "probe": finding["probe"],
+                "entry": None if sid else finding["entry"],
+            })  # fmt: skip
         row["publishes_on"] = places
-        if any(not p["harvested"] for p in places):
-            waiting.append(row)
-    return waiting
+        row["not_harvested_yet"] = [p["url"] for p in places if not p["harvested"]]
+        row["publication"] = (
+            "harvested"
+            if row["publishing"]
+            else "not_harvested_yet"
+            if row["not_harvested_yet"]
+            else "no_evidence"
+        )
+        row["website_crawl"] = published.crawls.get(row["id"])
 
 
 def report(registry: Registry, published: Publishing, filters: Filters) -> dict:
     """The whole answer of `fedcat audit` and `/api/audit` (which pages `items`)."""
     rows = body_rows(registry, published, filters)
+    where_it_publishes(rows, published)
     rules = tables()[0]
     return {
         "summary": summary(rows, published),

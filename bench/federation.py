@@ -9,7 +9,8 @@ region), of which --duplicates are copies of another source's dataset, varied as
   `harvest.remote_url` (http or https, with or without trailing slash), licence spelled otherwise;
 - a DCAT copy under another IRI, the origin's IRI in adms:identifier, title re-cased;
 - a copy with the same download URLs (www., trailing slash, query order varied) and a re-accented title;
-- a last-resort copy: same publisher (another spelling), same title re-cased, same formats, nothing else.
+- a last-resort copy: same publisher (another spelling), same title re-cased (every other one near-identical:
+  a plural, an article or a letter dropped), same formats, nothing else.
 Hard negatives: every publisher (one of 2,000 communes) has yearly series with one title per year, and the
 same 300 titles ("Budget primitif", "Arbres"…) recur across publishers.
 
@@ -51,6 +52,21 @@ def _recase(text: str, rnd: random.Random) -> str:
 
 def _unaccent(text: str) -> str:
     return text.translate(str.maketrans("éèêàçôÉ", "eeeacoE"))
+
+
+def _near(title: str, rnd: random.Random) -> str:
+    """The title as another portal retyped it: a plural, an article dropped or a letter lost."""
+    words = title.split()
+    n = rnd.randrange(len(words) - 1)  # never the year, the last word
+    edit = rnd.randrange(3)
+    if edit == 0:
+        words[n] = words[n] + "s" if not words[n].endswith("s") else words[n][:-1]
+    elif edit == 1 and len(words) > 2:
+        words = [w for w in words if w.lower() not in ("de", "du", "des", "aux", "d'", "l'")] or words
+    elif len(words[n]) > 4:
+        cut = rnd.randrange(1, len(words[n]) - 1)
+        words[n] = words[n][:cut] + words[n][cut + 1 :]
+    return " ".join(words)
 
 
 def _vary_url(url: str, rnd: random.Random) -> str:
@@ -145,10 +161,10 @@ def generate(
                     for d in origin.distributions
                 ],
             )
-        else:  # last resort: publisher, title, formats
+        else:  # last resort: publisher, title (exact or near-identical), formats
             dataset = Dataset(
                 uri=f"https://fedcat.example/d/{record}",
-                title=[Text(_recase(_unaccent(title), rnd))],
+                title=[Text(_recase(_unaccent(title if k % 8 == 3 else _near(title, rnd)), rnd))],
                 publisher=Agent(name=[Text(origin.publisher.name[0].value.upper())]),
                 distributions=[Distribution(format=d.format.lower()) for d in origin.distributions],
             )

@@ -15,6 +15,7 @@ URL is one).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -134,9 +135,38 @@ def crawl_results(config: dict) -> Iterator[dict]:
 DISCOVERY_CAPS = {"max_pages": 200, "max_depth": 2, "max_page_bytes": 2 * 1024 * 1024, "page_timeout": 20.0}
 
 
-def discover(url: str, user_agent: str, **options: Any) -> dict[str, Any]:
+def probe(found: dict[str, Any], user_agent: str) -> tuple[bool, str]:
+    """(confirmed, why) for a proposed source: one request to its platform's API (discovery.probe_request)
+    under the crawl's untrusted-input rules; "pattern only" when it did not answer as that platform."""
+    from .discovery import probe_request, probe_says
+    from .http import HarvestError, HttpClient, HttpSettings, LinkPolicy
+
+    asked = probe_request(found)
+    if asked is None:
+        return False, "pattern only"
+    target, accept = asked
+    # one small, quick request, never retried, robots.txt obeyed
+    settings = HttpSettings(
+        connect_timeout=5.0, read_timeout=10.0, max_bytes=1024 * 1024, retries=0, max_redirects=3,
+        run_budget=20.0, user_agent=user_agent, respect_robots=True,
+    )  # fmt: skip
+    client = HttpClient(LinkPolicy(target), settings)
+    try:
+        answer = client.get(target, accept=accept)
+    except HarvestError as exc:
+        return False, f"pattern only: the probe failed ({str(exc)[:200]})"
+    except Exception as exc:  # a malformed address or network oddity: a failed probe, never a traceback
+        return False, f"pattern only: the probe failed ({type(exc).__name__})"
+    finally:
+        client.close()
+    confirmed, why = probe_says(found, answer.media_type, answer.content)
+    return confirmed, why if confirmed else f"pattern only: {why}"
+
+
+def discover(url: str, user_agent: str, probes: bool = True, **options: Any) -> dict[str, Any]:
     """What one website links to: `{"url", "sources": [entries], "dataset_pages": n, "complete", "reasons"}`;
-    each source once, with the first page it was found on (`found_on`)."""
+    each source once, with the first page it was found on (`found_on`), and whether one request to its
+    platform's API confirmed it (`confirmed`, `probe`: why)."""
     from .discovery import source_entry
     from .http import LinkPolicy
 
@@ -164,9 +194,17 @@ def discover(url: str, user_agent: str, **options: Any) -> dict[str, Any]:
             if key not in sources:
                 sources[key] = {**source_entry(found), "found_on": result["page"]}
         dataset_pages += bool(result["schema_datasets"])
+    for found in sources.values():
+        found["confirmed"], found["probe"] = probe(found, user_agent) if probes else (False, "pattern only")
     if dataset_pages:  # the website itself carries schema.org Datasets: it is a `website` source
         entry = source_entry({"type": "website", "url": url})
-        sources[("website", url)] = {**entry, "found_on": url, "dataset_pages": dataset_pages}
+        sources[("website", url)] = {
+            **entry,
+            "found_on": url,
+            "dataset_pages": dataset_pages,
+            "confirmed": True,
+            "probe": f"schema.org Datasets on {dataset_pages} page(s)",
+        }
     return {
         "url": url,
         "sources": list(sources.values()),
@@ -202,11 +240,16 @@ def crawl(config: dict, out: Any) -> None:
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.seen: set[str] = set()
+            # 8-byte fingerprints, not the URLs: a few dozen bytes per page however long its address
+            # (a collision, one in 2**64 per pair, would skip one page)
+            self.seen: set[int] = set()
 
         def _request(self, url: str, depth: int) -> Any:
             url = urldefrag(url)[0]
-            if url in self.seen:
+            fingerprint = int.from_bytes(
+                hashlib.blake2b(url.encode("utf-8", "replace"), digest_size=8).digest(), "big"
+            )
+            if fingerprint in self.seen:
                 return None
             try:
                 policy.check(url)
@@ -218,7 +261,7 @@ def crawl(config: dict, out: Any) -> None:
             if len(self.seen) >= max_pages:
                 incomplete(f"page cap ({max_pages}) reached")
                 return None
-            self.seen.add(url)
+            self.seen.add(fingerprint)
             return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"page_depth": depth})
 
         async def start(self) -> Any:

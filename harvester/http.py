@@ -55,6 +55,10 @@ class UnsafeLink(HarvestError):
 class FetchError(HarvestError):
     """The server could not give a usable response after retries."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP error status, when the server answered one
+
 
 class TooLarge(FetchError):
     """The response exceeded the size cap."""
@@ -373,7 +377,7 @@ class HttpClient:
                 )
                 continue
             if response.status >= 400:
-                raise FetchError(f"{url}: HTTP {response.status}")
+                raise FetchError(f"{url}: HTTP {response.status}", response.status)
             if response.not_modified:
                 if known is None:
                     raise FetchError(f"{url}: HTTP 304 to a request that was not conditional")

@@ -44,7 +44,6 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from .backend import (
-    FACET_SIZE,
     FACETS,
     MAX_RESULT_WINDOW,
     SearchBackend,
@@ -86,8 +85,8 @@ MAPPINGS: dict[str, Any] = {
         # Spatial coverage as the embedded engine holds it (this distribution has no geo_shape): the box's
         # latitudes and one or two longitude spans (two across the antimeridian).
         **{name: {"type": "double"} for name in ("south", "north", "west", "east", "west2", "east2")},
-        # Duplicates of one dataset share a cluster key (the federation's); search can collapse on it.
-        "cluster": {"type": "keyword"},
+        # No cluster key: copies of one dataset are collapsed into one document before any engine sees
+        # them (`indexer.documents.merge_documents`), so there is nothing left to collapse here.
     },
 }
 SETTINGS: dict[str, Any] = {
@@ -161,9 +160,6 @@ _terms = TermCache()
 def es_document(doc: SearchDocument, terms: Callable[[str], tuple[str, str]] = _terms) -> dict[str, Any]:
     """The indexed form of a search document (pre-analysed text, facet values, sort keys)."""
     fields: dict[str, Any] = {"id": doc.id}
-    cluster = getattr(doc, "cluster", "")  # once documents carry the federation's cluster key
-    if cluster:
-        fields["cluster"] = cluster
     for field in TEXT_FIELDS:
         text = getattr(doc, field)
         if text:
@@ -566,7 +562,7 @@ class ElasticsearchBackend(SearchBackend):
             "sort": order,
             "track_total_hits": True,
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
-            "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names},
+            "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in names},
         }
         from elasticsearch import NotFoundError
 
@@ -587,7 +583,9 @@ class ElasticsearchBackend(SearchBackend):
         ids = [hit["sort"][-1] for hit in hits["hits"]]  # every order ends with the id
         aggs = answer.get("aggregations", {})
         facets = {
-            name: top_facet_values((b["key"], b["doc_count"]) for b in aggs[name]["buckets"])
+            name: top_facet_values(
+                ((b["key"], b["doc_count"]) for b in aggs[name]["buckets"]), query.facet_size
+            )
             for name in names
         }
         return SearchResult(total=hits["total"]["value"], ids=ids, facets=facets)

@@ -33,6 +33,7 @@ from tantivy import Occur, Query
 from .backend import (
     FACET_SIZE,
     FACETS,
+    MAX_FACET_SIZE,
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
     SORTS,
@@ -175,6 +176,8 @@ def check_query(query: SearchQuery) -> None:
                 "bbox must be minlon,minlat,maxlon,maxlat in degrees (longitudes -180..180, latitudes "
                 f"-90..90, minlat <= maxlat; minlon > maxlon crosses the antimeridian), got {list(query.bbox)}"
             )
+    if not 1 <= query.facet_size <= MAX_FACET_SIZE:
+        raise ValueError(f"facet_size must be 1 to {MAX_FACET_SIZE}, got {query.facet_size}")
     unknown = (set(query.filters) | set(query.facets)) - set(FACETS)
     if unknown:
         raise ValueError(f"unknown facet(s) {', '.join(sorted(unknown))}; facets are {', '.join(FACETS)}")
@@ -560,11 +563,11 @@ class EmbeddedBackend(SearchBackend):
             # Counting facets over many hits dominates; tantivy releases the GIL, so half of the facets
             # are counted on a second core. Below the threshold the hand-over costs more than it saves.
             background, foreground = _split_facets(names)
-            pending = self._pool.submit(self._facets, searcher, tq, background)
-            facets = self._facets(searcher, tq, foreground)
+            pending = self._pool.submit(self._facets, searcher, tq, background, query.facet_size)
+            facets = self._facets(searcher, tq, foreground, query.facet_size)
             facets.update(pending.result())
         else:
-            facets = self._facets(searcher, tq, names)
+            facets = self._facets(searcher, tq, names, query.facet_size)
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
 
     def _by_score(
@@ -593,16 +596,18 @@ class EmbeddedBackend(SearchBackend):
         )
         return total, [doc_id for _score, doc_id in window[offset - lo : offset - lo + size]]
 
-    def _facets(self, searcher: tantivy.Searcher, tq: Query, names: list[str]) -> dict[str, list[FacetValue]]:
+    def _facets(
+        self, searcher: tantivy.Searcher, tq: Query, names: list[str], wanted: int = FACET_SIZE
+    ) -> dict[str, list[FacetValue]]:
         """Exact top values of each facet over all hits.
 
         Each segment reports every value it holds (`segment_size` beyond any segment's distinct values;
         tantivy's default cut would make merged counts approximate: it reports the possible error in
         `doc_count_error_upper_bound`, which stays 0 here). The merged list is cut at `size`; when
-        values tied with the FACET_SIZE-th may lie past that cut, ask again for more.
+        values tied with the `wanted`-th may lie past that cut, ask again for more.
         """
         result: dict[str, list[FacetValue]] = {}
-        size = FACET_SIZE * 2
+        size = wanted * 2
         while names:
             answer = searcher.aggregate(
                 tq,
@@ -611,12 +616,12 @@ class EmbeddedBackend(SearchBackend):
             retry = []
             for name in names:
                 buckets = answer[name]["buckets"]
-                if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[FACET_SIZE - 1]["doc_count"]:
+                if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[wanted - 1]["doc_count"]:
                     retry.append(name)
                 else:
                     self._names(searcher, (b["key"] for b in buckets))
                     prefix = len(name) + 1
                     counts = ((self._values[b["key"]][prefix:], b["doc_count"]) for b in buckets)
-                    result[name] = top_facet_values(counts)
+                    result[name] = top_facet_values(counts, wanted)
             names, size = retry, size * 4
         return result

@@ -93,9 +93,6 @@ class SparqlStore:
         found = {q.predicate.value for q in self.oxigraph.quads_for_pattern(None, None, None, _STATE_NODE)}
         return "synced" if _SYNCED in found else "filling" if _FILLING in found else None
 
-    def synced_once(self) -> bool:
-        return self.state() == "synced"
-
     def pending(self, store: Store) -> int:
         return stored_sparql.pending_count(store)
 

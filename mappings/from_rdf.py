@@ -585,6 +585,15 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         licences = {d.licence for d in distributions if d.licence}
         licence = licences.pop() if len(licences) == 1 else None
     themes, labels = _themes(graph, get(DCAT + "theme", ()), values)
+    # a licence of the source's own (ArcGIS Hub's per-dataset license.json…): the name it gives it
+    if (
+        licence is not None
+        and isinstance(licence_node, NamedNode)
+        and licence == node_iri(licence_node)
+        and not vocabularies.has_label(licence)
+        and (texts := _texts(_props(graph, licence_node), _LABELS))
+    ):
+        labels[licence] = texts
     other_ids = []
     for adms_id in get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None

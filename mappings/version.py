@@ -14,7 +14,7 @@ from functools import cache
 
 from . import vocabularies
 
-MAPPING_CODE = 1
+MAPPING_CODE = 3  # 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links
 
 
 def _data_files() -> list:

@@ -178,12 +178,15 @@ VOCABULARIES = (
 )
 
 
-def label(uri: str, lang: str = "fr") -> str:
-    """A human label for any controlled URI fedcat emits; the URI's last segment when none is known."""
+def label(uri: str, lang: str = "fr", given: dict[str, str] | None = None) -> str:
+    """A human label for any controlled URI fedcat emits: a vocabulary's, else one its sources `given`
+    (language -> label, '' for none: store.labels), else the URI's last segment when it reads as a name."""
     for name in VOCABULARIES:
         found = vocabulary(name).label(uri, lang)
         if found:
             return found
+    if given:
+        return given.get(lang) or given.get("en") or given.get("") or next(iter(given.values()))
     return fallback_label(uri)
 
 

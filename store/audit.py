@@ -73,6 +73,11 @@ def source_jurisdictions(store: Store) -> dict[str, str]:
     return {source_id: j for source_id, j in store.db.execute("SELECT id, jurisdiction FROM sources")}
 
 
+def source_places(store: Store) -> list[tuple[str, str, str]]:
+    """(id, type, url) of every source the store has harvested."""
+    return [tuple(row) for row in store.db.execute("SELECT id, type, url FROM sources")]
+
+
 def publisher_groups(store: Store) -> Iterator[tuple[str, str, str, str, int]]:
     """(source id, publisher names as stored JSON, identifier, publisher URI, live records) per publisher."""
     yield from store.db.execute(

@@ -651,14 +651,6 @@ class Store:
     def live_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")}
 
-    def live_id_page(self, offset: int = 0, limit: int | None = None) -> list[str]:
-        """Live record ids in id order, `limit` of them (None: all) after the first `offset` (package_list)."""
-        rows = self.db.execute(
-            "SELECT id FROM records WHERE withdrawn_at IS NULL ORDER BY id LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
-        )
-        return [row[0] for row in rows]
-
     def count(self, source_id: str | None = None, *, live_only: bool = True) -> int:
         sql = "SELECT COUNT(*) FROM records WHERE 1=1"
         args: tuple[Any, ...] = ()

@@ -69,6 +69,81 @@ CREATE TABLE IF NOT EXISTS fed_state (
 );
 """
 
+# What `fedcat discover --save` found on the bodies' websites (store/discovery.py): one row per crawl of a
+# website (for a body, or '' when crawled on its own), and one per catalogue, portal or website it links to,
+# with the `sources.yaml` entry proposed and whether a probe of the platform's API confirmed it.
+DISCOVERIES = """
+CREATE TABLE IF NOT EXISTS discovery_crawls (
+    body TEXT NOT NULL,
+    website TEXT NOT NULL,
+    crawled_at TEXT NOT NULL,
+    complete INTEGER NOT NULL,
+    reasons TEXT NOT NULL,        -- JSON array: why the crawl stopped early
+    PRIMARY KEY (body, website)
+);
+CREATE TABLE IF NOT EXISTS discoveries (
+    body TEXT NOT NULL,
+    website TEXT NOT NULL,
+    type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    found_on TEXT NOT NULL,
+    found_at TEXT NOT NULL,       -- the first crawl that found it
+    seen_at TEXT NOT NULL,        -- the last one
+    confirmed INTEGER NOT NULL,   -- 1: a probe of the platform's API answered as that platform; 0: pattern only
+    probe TEXT NOT NULL,          -- what the probe said
+    entry TEXT NOT NULL,          -- the sources.yaml entry proposed (JSON)
+    PRIMARY KEY (body, type, url)
+);
+"""
+
+# The labels sources give to the IRIs their records use (store/labels.py), per record: facet labels for
+# IRIs no vocabulary of fedcat labels.
+IRI_LABELS = """
+CREATE TABLE IF NOT EXISTS iri_labels (
+    iri TEXT NOT NULL,
+    lang TEXT NOT NULL,           -- '' when the source gives none
+    label TEXT NOT NULL,
+    id TEXT NOT NULL              -- the record giving it
+);
+CREATE INDEX IF NOT EXISTS iri_labels_by_iri ON iri_labels (iri);
+CREATE INDEX IF NOT EXISTS iri_labels_by_record ON iri_labels (id);
+"""
+
+# Reuses (store/reuses.py): what portals list as built on their datasets, kept like records (hash, first and
+# last seen, tombstoned when a complete run no longer lists them); `reuse_datasets` names each reuse's
+# datasets as its source knows them (resolved to fedcat's records when read, so a dataset harvested after
+# its reuse is linked too); `reuse_text` is their full text.
+REUSES = """
+CREATE TABLE IF NOT EXISTS reuses (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    source_record_id TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    raw_hash TEXT NOT NULL,
+    reuse BLOB NOT NULL,          -- mappings.reuse.Reuse as JSON
+    type TEXT NOT NULL,
+    modified TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_run_id INTEGER NOT NULL,
+    withdrawn_at TEXT,
+    UNIQUE (source_id, source_record_id)
+);
+CREATE INDEX IF NOT EXISTS reuses_live ON reuses (source_id) WHERE withdrawn_at IS NULL;
+CREATE TABLE IF NOT EXISTS reuse_datasets (
+    reuse_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    dataset_id TEXT,
+    dataset_uri TEXT
+);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_reuse ON reuse_datasets (reuse_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_id ON reuse_datasets (source_id, dataset_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_uri ON reuse_datasets (dataset_uri);
+CREATE VIRTUAL TABLE IF NOT EXISTS reuse_text USING fts5(
+    id UNINDEXED, title, description, tags, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -191,6 +266,9 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     + AUDIT_STATE
     + AUDIT_FACTS
     + FEDERATION
+    + DISCOVERIES
+    + IRI_LABELS
+    + REUSES
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -321,11 +399,29 @@ def _to_4(db: sqlite3.Connection) -> None:
     _run(db, FEDERATION)
 
 
+def _to_5(db: sqlite3.Connection) -> None:
+    """What `fedcat discover --save` finds: none yet."""
+    _run(db, DISCOVERIES)
+
+
+def _to_6(db: sqlite3.Connection) -> None:
+    """The labels sources give to IRIs (its cursor starts at 0: every record's labels are read once)."""
+    _run(db, IRI_LABELS)
+
+
+def _to_7(db: sqlite3.Connection) -> None:
+    """The reuses' tables (filled by the next harvest of each source that lists reuses)."""
+    _run(db, REUSES)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_1,
     _to_2,
     _to_3,
     _to_4,
+    _to_5,
+    _to_6,
+    _to_7,
 ]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 

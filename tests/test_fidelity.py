@@ -424,3 +424,45 @@ def test_html_descriptions_keep_the_original_and_get_a_clean_text_for_search():
 
 def test_plain_text_leaves_text_without_markup_alone():
     assert plain_text("a < b, 3 > 2 & co") == "a < b, 3 > 2 & co"
+
+
+def test_facets_show_the_labels_sources_give_and_the_shipped_ones(portal, catalogue, tmp_path):
+    from fastapi.testclient import TestClient
+    from fedcat.api.app import create_app
+
+    store, backend = catalogue
+    gemet = "http://www.eionet.europa.eu/gemet/concept/3138"
+    licence = "https://hub.arcgis.example/api/v3/datasets/abc_0/license.json"
+    turtle = f"""
+      <https://x.test/cat> a dcat:Catalog ; dct:title "C" ; dcat:dataset <https://x.test/d1>, <https://x.test/d2> .
+      <https://x.test/d1> a dcat:Dataset ; dct:title "Côte" ; dct:license <{licence}> ;
+        dcat:theme <{gemet}>, <http://inspire.ec.europa.eu/theme/hy> .
+      <https://x.test/d2> a dcat:Dataset ; dct:title "Littoral" ; dcat:theme <{gemet}> .
+      <{gemet}> skos:prefLabel "coastal zone"@en, "zone côtière"@fr .
+      <{licence}> a dct:LicenseDocument ; rdfs:label "Conditions d'utilisation de la Ville"@fr .
+    """
+    url = portal.add("/cat.ttl", (PREFIXES + turtle).encode(), "text/turtle")
+    bodies = tmp_path / "bodies.csv"
+    bodies.write_text("id,name,kind\nepci:200093201,Métropole Européenne de Lille,epci\n", encoding="utf-8")
+    config = parse_config(
+        {
+            "settings": {"http": {"retries": 0}, "bodies": [str(bodies)]},
+            "sources": [
+                {"id": "s", "name": "s", "type": "dcat", "url": url,
+                 "jurisdiction": {"level": "epci", "code": "200093201"}},
+            ],
+        }
+    )  # fmt: skip
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete", result.message
+    client = TestClient(create_app(store, backend, config))
+    facets = client.get("/api/datasets").json()["facets"]
+    labels = {f["value"]: (f["label"], f["count"]) for name in ("theme", "licence") for f in facets[name]}
+    assert labels[gemet] == ("zone côtière", 2)  # the source's label, not "…/concept/3138"
+    assert labels["http://inspire.ec.europa.eu/theme/hy"] == ("Hydrographie", 1)  # the shipped INSPIRE table
+    assert labels[licence] == ("Conditions d'utilisation de la Ville", 1)  # not "license.json"
+    [jurisdiction] = facets["jurisdiction"]
+    assert jurisdiction["label"] == "Métropole Européenne de Lille"
+    page = client.get("/?lang=en", headers={"Accept": "text/html"}).text
+    assert "coastal zone" in page and "Hydrography" in page and "Conditions d&#39;utilisation" in page
+    assert "Métropole Européenne de Lille (2)" in page and ">epci:200093201<" not in page

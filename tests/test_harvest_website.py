@@ -232,7 +232,9 @@ def test_discover_proposes_the_portal_and_the_dcat_file_a_website_links_to(sites
     site, portal = sites
     html = "text/html"
     portal.add("/explore/dataset/velos/", page("Opendatasoft"), html)
-    portal.add("/api/explore/v2.1/catalog/datasets", '{"total_count": 0, "results": []}', "application/json")
+    portal.add(
+        "/api/explore/v2.1/catalog/datasets?limit=1", '{"total_count": 0, "results": []}', "application/json"
+    )
     site.add("/catalogue.ttl", "<https://x.example/d> a <http://www.w3.org/ns/dcat#Dataset> .", "text/turtle")
     site.add(
         "/",
@@ -256,7 +258,12 @@ def test_discover_proposes_the_portal_and_the_dcat_file_a_website_links_to(sites
         ("dcat", site.url("/catalogue.ttl")),
         ("website", site.url("/")),  # its own pages carry a schema.org Dataset
     }
-    assert portal.log == []  # proposed, not crawled
+    # proposed, not crawled: one probe of its API (after its robots.txt)
+    assert {r.path for r in portal.log} == {"/robots.txt", "/api/explore/v2.1/catalog/datasets"}
+    status, out = run_cli(["discover", site.url("/"), "--format", "json"])
+    evidence = {s["type"]: (s["confirmed"], s["probe"]) for s in json.loads(out)[0]["sources"]}
+    assert evidence["opendatasoft"] == (True, "Opendatasoft Explore API v2.1 answered (0 datasets)")
+    assert evidence["dcat"] == (True, "an RDF document using the DCAT vocabulary")
 
 
 def test_discover_refuses_what_is_not_a_web_address(capsys):
@@ -386,3 +393,92 @@ def test_the_audit_tells_a_portal_not_harvested_yet_from_no_evidence(sites, tmp_
     assert rows["commune:59009"]["publishes_on"] == []  # no evidence anywhere
     status, out = run_cli(["audit", *where, "--discovered", str(discovered)])
     assert status == 0 and "does not harvest yet" in out and portal.base_url in out
+
+
+def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catalogue, tmp_path):
+    from fastapi.testclient import TestClient
+    from fedcat.api.app import create_app
+
+    site, portal = sites
+    store, backend = catalogue
+    html = "text/html"
+    portal.add("/explore/dataset/velos/", page("Opendatasoft"), html)
+    portal.add(
+        "/api/explore/v2.1/catalog/datasets?limit=1", '{"total_count": 3, "results": []}', "application/json"
+    )
+    # a CKAN-looking link whose API does not answer: proposed on its URL pattern only
+    ckan_link = f'<a href="{site.url("/ckan/dataset/arbres")}">arbres</a>'
+    site.add("/", page(f'<a href="{portal.url("/explore/")}">open data</a>{ckan_link}'), html)
+    site.add("/vda/", page("Rien ici"), html)
+    bodies = tmp_path / "bodies.csv"
+    bodies.write_text(
+        "id,name,kind,population,website\n"
+        f"commune:59350,Lille,commune,236000,{site.url('/')}\n"
+        f"commune:59009,Villeneuve-d'Ascq,commune,62000,{site.url('/vda/')}\n"
+        "commune:59512,Roubaix,commune,98000,\n"
+    )
+    saved = ["discover", "--bodies", str(bodies), "--save", "--data-dir", str(tmp_path), "--format", "json"]
+    status, out = run_cli(saved)
+    assert status == 0, out
+    config = parse_config({"settings": {"bodies": [str(bodies)]}, "sources": []})
+    client = TestClient(create_app(store, backend, config))
+
+    def audit() -> tuple[dict, dict[str, dict]]:
+        answer = client.get("/api/audit")
+        assert answer.status_code == 200, answer.text
+        return answer.json()["summary"], {r["id"]: r for r in answer.json()["items"]}
+
+    summary, rows = audit()
+    lille = rows["commune:59350"]
+    assert lille["publication"] == "not_harvested_yet" and summary["not_harvested_yet"] == 1
+    places = {(p["type"], p["url"], p["harvested"], p["confirmed"]) for p in lille["publishes_on"]}
+    assert places == {
+        ("opendatasoft", portal.base_url, False, True),
+        ("ckan", site.url("/ckan"), False, False),
+    }
+    ods = next(p for p in lille["publishes_on"] if p["type"] == "opendatasoft")
+    assert ods["probe"] == "Opendatasoft Explore API v2.1 answered (3 datasets)"
+    assert ods["found_on"] == site.url("/") and ods["found_at"][:4].isdigit()
+    assert ods["entry"]["type"] == "opendatasoft" and ods["entry"]["url"] == portal.base_url
+    assert ods["entry"]["jurisdiction"] == {"level": "commune", "code": "59350"}
+    # looked at, nothing found / never looked at: both "no evidence", told apart by the crawl
+    assert rows["commune:59009"]["publication"] == "no_evidence"
+    assert rows["commune:59009"]["website_crawl"]["website"] == site.url("/vda/")
+    assert rows["commune:59009"]["website_crawl"]["complete"] is True
+    assert rows["commune:59512"]["publication"] == "no_evidence"
+    assert rows["commune:59512"]["website_crawl"] is None
+
+    # the site drops its portal link: a complete crawl no longer claims it (the cached report follows)
+    site.add("/", page(ckan_link), html)
+    status, out = run_cli(saved)
+    assert status == 0, out
+    _summary, rows = audit()
+    assert [p["type"] for p in rows["commune:59350"]["publishes_on"]] == ["ckan"]
+
+    # the CLI audit reads the same store
+    config_file = tmp_path / "sources.yaml"
+    config_file.write_text("sources: []\n")
+    where = ["--config", str(config_file), "--data-dir", str(tmp_path), "--bodies", str(bodies)]
+    status, out = run_cli(["audit", *where])
+    assert status == 0 and "does not harvest yet" in out and site.url("/ckan") in out
+    assert "pattern only" in out
+
+
+def test_a_capped_crawl_adds_to_what_was_found_and_a_complete_one_replaces_it(catalogue):
+    from fedcat.store import discovery
+
+    store, _backend = catalogue
+    site = "https://ville.example/"
+
+    def crawl(complete: bool, *urls: str) -> list[str]:
+        sources = [{"type": "ckan", "url": url, "found_on": site} for url in urls]
+        discovery.save(store, "commune:59350", {"url": site, "complete": complete, "sources": sources})
+        return [p["url"] for p in discovery.found_by_body(store)["commune:59350"]]
+
+    first = crawl(True, "https://a.example", "https://b.example")
+    found_at = discovery.found_by_body(store)["commune:59350"][0]["found_at"]
+    assert first == ["https://a.example", "https://b.example"]
+    assert crawl(False, "https://c.example") == [*first, "https://c.example"]  # cut short: nothing forgotten
+    assert crawl(True, "https://a.example") == ["https://a.example"]  # a full look: what the site links to
+    assert discovery.found_by_body(store)["commune:59350"][0]["found_at"] == found_at  # first found, kept
+    assert discovery.crawls_by_body(store)["commune:59350"]["complete"] is True

@@ -305,3 +305,24 @@ def test_a_store_of_a_newer_release_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(NewerStore, match="upgrade fedcat"):
         Store(path)
+
+
+def test_a_store_of_schema_4_gains_the_discovery_tables(tmp_path: Path) -> None:
+    from fedcat.store import discovery
+
+    path = tmp_path / "fedcat.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE discoveries; DROP TABLE discovery_crawls; PRAGMA user_version = 4;")
+    db.close()
+    store = Store(path)
+    try:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        found = {"type": "ckan", "url": "https://ckan.example/", "found_on": "https://ville.example/"}
+        discovery.save(store, "commune:59350", {"url": "https://ville.example/", "complete": True,
+                                                "sources": [found]})  # fmt: skip
+        assert [p["url"] for p in discovery.found_by_body(store)["commune:59350"]] == [
+            "https://ckan.example/"
+        ]
+    finally:
+        store.close()

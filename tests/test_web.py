@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
 from fedcat.web.render import safe_description
-from web_site import HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
+from web_site import DISCOVERED, HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 FR = {"Accept": "text/html", "Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8"}
@@ -335,6 +335,26 @@ def test_audit_pages_never_claim_a_breach(client: TestClient) -> None:
     assert body.headings["h1"] == ["Lille"]
     english = client.get("/audit/commune:59643?lang=en").text
     assert "no evidence found" in english.lower() and "does not say that a body breaks the law" in english
+
+
+def test_audit_pages_tell_a_portal_not_harvested_yet_from_no_evidence(client: TestClient) -> None:
+    html = client.get("/audit", headers=FR).text
+    row = re.search(r"<tr><td><a href=\"/audit/commune:59009\">.*?</tr>", html, re.S)
+    assert row and "sur un portail pas encore moissonné" in row[0]
+    warneton = re.search(r"<tr><td><a href=\"/audit/commune:59643\">.*?</tr>", html, re.S)
+    assert warneton and "aucune trace trouvée" in warneton[0]
+    page = client.get("/audit/commune:59009", headers=FR).text
+    assert "Où il publie" in page and "pas encore moissonné" in page
+    assert f'href="{DISCOVERED["url"]}"' in page and "confirmé" in page
+    assert "Le parcours s’est arrêté à une limite" in page  # the crawl was capped
+    assert f"url: {DISCOVERED['url']}" in page  # the sources.yaml entry proposed
+    english = client.get("/audit/commune:59009?lang=en").text
+    assert "its website links to a portal or catalogue not harvested yet" in english
+    lille = client.get("/audit/commune:59350?lang=en").text
+    assert 'href="/sources/ville"' in lille and "Datasets found in the harvested catalogues." in lille
+    assert "Proposed sources.yaml entries" not in lille  # its one finding is harvested
+    never = client.get("/audit/commune:59643?lang=en").text
+    assert "Its website has not been crawled" in never
 
 
 def test_audit_without_a_registry_says_so_in_the_page_language(site: WebSite) -> None:

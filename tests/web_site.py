@@ -23,7 +23,7 @@ from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import Config, parse_config
 from fedcat.indexer.embedded import EmbeddedBackend
-from fedcat.store import Store, record_id
+from fedcat.store import Store, discovery, record_id
 
 THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
@@ -90,6 +90,15 @@ class WebSite:
         return record_id(source, iri)
 
 
+DISCOVERED = {
+    "id": "data-villeneuvedascq-example-opendatasoft", "name": "data.villeneuvedascq.example",
+    "type": "opendatasoft", "url": "https://data.villeneuvedascq.example",
+    "jurisdiction": {"level": "commune", "code": "59009"},
+    "found_on": "https://www.villeneuvedascq.example/open-data", "confirmed": True,
+    "probe": "Opendatasoft Explore API v2.1 answered (42 datasets)",
+}  # fmt: skip
+
+
 def bodies(directory: Path) -> Path:
     path = directory / "bodies.yaml"
     path.write_text(
@@ -100,6 +109,8 @@ def bodies(directory: Path) -> Path:
                     {"id": "epci:200093201", "name": "Métropole Européenne de Lille", "kind": "epci",
                      "population": 1194040},
                     {"id": "commune:59643", "name": "Warneton", "kind": "commune", "population": 240},
+                    # no dataset harvested; its website links to a portal not harvested yet (DISCOVERED)
+                    {"id": "commune:59009", "name": "Villeneuve-d'Ascq", "kind": "commune", "population": 62067},
                 ]
             },
             allow_unicode=True,
@@ -144,6 +155,14 @@ def web_site(tmp: Path) -> Iterator[WebSite]:
         backend = EmbeddedBackend(tmp / "index")
         results = harvest(config, store, backend)
         assert all(r.status == "complete" for r in results), [(r.source_id, r.status) for r in results]
+        # what `fedcat discover --bodies … --save` would have kept: Lille's website links to its harvested
+        # catalogue, Villeneuve-d'Ascq's to a portal not harvested yet
+        discovery.save(store, "commune:59350", {"url": "https://www.lille.example/", "complete": True,
+                       "reasons": [], "sources": [{"type": "dcat", "url": portal.url("/ville/catalog.ttl"),
+                       "found_on": "https://www.lille.example/donnees", "confirmed": True,
+                       "probe": "an RDF document using the DCAT vocabulary"}]})  # fmt: skip
+        discovery.save(store, "commune:59009", {"url": "https://www.villeneuvedascq.example/", "complete": False,
+                       "reasons": ["page cap (200) reached"], "sources": [DISCOVERED]})  # fmt: skip
         try:
             yield WebSite(config, store, backend, create_app(store, backend, config))
         finally:

@@ -416,6 +416,8 @@ def record_document(info: Any, row: Any) -> tuple[list[str], dict[str, list[str]
     write_record(w, info, row)
     catalogues = {f"<{info.iri}>", f"<{info.source_iri(row.source_id)}>"}
     owners: dict[str, list[str]] = {}
+    if row.origin is not None:  # the canonical copy it links to is the canonical record's
+        owners[f"<{row.origin.uri}>"] = [row.origin.id]
     for subject in subjects_of(w.lines):
         if subject not in catalogues:
             owners.setdefault(subject, [row.id])

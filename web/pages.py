@@ -19,20 +19,24 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..api import audit as audit_api
 from ..api import linked_data
+from ..api.datasets import given_labels
 from ..api.errors import ApiError
 from ..api.params import date_param, search_filters
 from ..api.quality import dataset_quality_json
 from ..api.quality import report as quality_report
 from ..audit.report import FilterError, audit_filters
 from ..audit.report import report as audit_report
+from ..federation.areas import areas_for
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, Text
 from ..mappings.quality import BANDS, MAX_POINTS
+from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
 from ..store import COUNTERS
+from ..store.reuses import Reuses
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
 
@@ -294,11 +298,19 @@ def facet_label(request: Request, facet: str, value: str, lang: Language, names:
     if facet == "source":
         return names["sources"].get(value, value)
     if facet == "jurisdiction":
+        if value not in names["jurisdictions"]:  # an area of the registry the federation places records in
+            named = areas_for(_config(request).settings.bodies).name(value)
+            if named != value:
+                return named
         return jurisdiction_label(value, names["jurisdictions"], lang)
     if facet == "quality":
         return band_label(value, lang)
+    if facet == "has_reuses":
+        return lang.gettext("With reuses") if value == "true" else lang.gettext("Without reuses")
     if facet in ("publisher", "keyword"):
         return value
+    if value in names.get("given", {}):  # no vocabulary of fedcat's labels it: its sources' label
+        return vocabularies.label(value, lang.code, names["given"][value])
     return label(value, lang.code)
 
 
@@ -313,6 +325,7 @@ def facet_titles(lang: Language) -> dict[str, str]:
         "jurisdiction": lang.gettext("Jurisdiction"),
         "language": lang.gettext("Language"),
         "quality": lang.gettext("Metadata quality"),
+        "has_reuses": lang.gettext("Reuses"),
     }
 
 
@@ -374,6 +387,7 @@ def search_page(
     language_: Annotated[list[str] | None, Query(alias="language")] = None,
     jurisdiction: Annotated[list[str] | None, _filter_query()] = None,
     quality: Annotated[list[str] | None, _filter_query()] = None,
+    has_reuses: Annotated[list[str] | None, _filter_query()] = None,
     modified_after: str | None = None,
     modified_before: str | None = None,
     sort: str = "relevance",
@@ -394,6 +408,7 @@ def search_page(
         "language": language_,
         "jurisdiction": jurisdiction,
         "quality": quality,
+        "has_reuses": has_reuses,
     }
     filters = _filters_input(asked, speech, errors)
     after = _date_input(modified_after, "modified_after", speech, errors)
@@ -428,10 +443,14 @@ def search_page(
         log.warning("search page refused by the backend: %s", exc)
         errors.append(speech.gettext("This search could not be run: change its words or filters."))
         result = None
-    names = {"sources": linked_data.source_names(request), "jurisdictions": jurisdiction_names(request)}
+    names: dict[str, Any] = {
+        "sources": linked_data.source_names(request),
+        "jurisdictions": jurisdiction_names(request),
+    }
     items, facets, total = [], {}, 0
     if result is not None:
         total = result.total
+        names["given"] = given_labels(store, result.facets)
         found = store.datasets(result.ids)
         bands = quality_bands(store, result.ids)
         for fedcat_id in result.ids:
@@ -533,6 +552,21 @@ def dataset_page(
     names = linked_data.source_names(request)
     quality = dataset_quality_json(store, record["id"], ds)
     code = speech.code
+    reused = Reuses(store)
+    named = reused.of_records([record["id"]])[record["id"]]  # its own and its copies' (the cluster's)
+    found = reused.summaries(named)
+    reuses = [
+        {
+            "title": r.title,
+            "type": type_label(r.type, code),
+            "url": r.url if linkable(r.url) else None,
+            "page": r.page if linkable(r.page) else None,
+            "by": r.organization or r.owner,
+            "source": names.get(found[i]["source"], found[i]["source"]),
+        }
+        for i in named
+        if i in found and (r := found[i]["reuse"])
+    ]
 
     def web_links(urls: list[str]) -> list[str]:
         return [u for u in urls if linkable(u)]
@@ -595,6 +629,7 @@ def dataset_page(
             "keywords": list(dict.fromkeys(k.value for k in ds.keywords)),
             "distributions": distributions,
             "provenance": provenance,
+            "reuses": reuses,
             "landing_pages": web_links(ds.landing_page),
             "documentation": web_links(ds.documentation),
             "contacts": ds.contact_points,
@@ -862,6 +897,14 @@ def audit_page(
     )
 
 
+def _proposed_entries(places: list[dict[str, Any]]) -> str:
+    """The sources.yaml entries proposed for what is not harvested yet, as YAML to paste after review."""
+    import yaml
+
+    entries = [p["entry"] for p in places if p["entry"] and not p["harvested"]]
+    return yaml.safe_dump({"sources": entries}, allow_unicode=True, sort_keys=False) if entries else ""
+
+
 @router.get("/audit/{body_id}", response_class=HTMLResponse)
 def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> Response:
     speech = language(request, lang)
@@ -894,5 +937,10 @@ def audit_body_page(request: Request, body_id: str, lang: LangParam = None) -> R
             "sources": [(s, names.get(s, s)) for s in item["sources"]],
             "search_url": "/?" + urlencode([("jurisdiction", body_id)]),
             "computed_at": body["computed_at"],
+            "places": [
+                {**p, "source_name": names.get(p["source"], p["source"])} for p in item["publishes_on"]
+            ],
+            "crawl": item["website_crawl"],
+            "proposed": _proposed_entries(item["publishes_on"]),
         },
     )
