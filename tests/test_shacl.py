@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 from pathlib import Path
 
 import pytest
@@ -209,8 +208,9 @@ def _non_empty(line: str) -> bool:
 
 
 def _raw_lines(store: Store, fedcat_id: str) -> list[str]:
-    row = store.db.execute("SELECT raw FROM record_data WHERE id = ?", (fedcat_id,)).fetchone()
-    return zlib.decompress(row[0]).decode("utf-8").splitlines()
+    raw = store.raw(fedcat_id)
+    assert raw is not None
+    return raw[0].decode("utf-8").splitlines()
 
 
 @needs_corpus
