@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import zlib
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from ..mappings.reuse import Reuse, reuse_from_json, reuse_to_json
-from .core import MassWithdrawal, Store, chunks, now
+from .core import MassWithdrawal, Store, chunks, now, pack_payload
 
 
 class ReuseUpsert(NamedTuple):
@@ -119,7 +118,7 @@ class Reuses:
                             u.id,
                             source_id,
                             u.source_record_id,
-                            zlib.compress(u.raw, 1),
+                            pack_payload(u.raw),
                             u.raw_hash,
                             reuse_to_json(u.reuse),
                             u.reuse.type,
