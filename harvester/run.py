@@ -292,6 +292,7 @@ class Harvest:
         seen_unchanged: list[str] = []
         page_ids: list[str] = []
         on_page: set[str] = set()
+        fetch_urls: dict[str, str] = {}  # redacted once each: a page's records mostly share one
         for source_record_id, error in page.errors:
             self._error(source_record_id, page.url, error)
         for record in page.records:
@@ -301,7 +302,7 @@ class Harvest:
             on_page.add(srid)
             page_ids.append(srid)
             self.counts["seen"] += 1
-            digest = payload_hash(record.payload)
+            digest = record.digest or payload_hash(record.payload)
             previous = known.get(srid)
             if unchanged_since(previous, digest):
                 seen_unchanged.append(srid)
@@ -341,8 +342,10 @@ class Harvest:
                     record.payload,
                     record.media_type,
                     digest,
-                    redact_url(record.fetch_url),
+                    fetch_urls.get(record.fetch_url)
+                    or fetch_urls.setdefault(record.fetch_url, redact_url(record.fetch_url)),
                     mapping_version(),
+                    record.packed,
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1

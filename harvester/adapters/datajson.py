@@ -26,8 +26,8 @@ def catalogue_datasets(stream: JsonStream) -> Iterator[tuple[Any, bool]]:
     """(dataset, repeated on purpose?) for every dataset of a data.json document, in document order.
 
     Reads `dataset[]` one value at a time; DCAT-US 3.0 nested `catalog[]`, `datasetSeries[]` (whose
-    `seriesMember`, `first` and `last` repeat the same datasets) and `service[].servesDataset[]` are small and
-    read whole. A document that is one bare Dataset object is that one dataset; a document with none of these
+    `seriesMember`, `first` and `last` repeat the same datasets) and `service[]` (each service a record, then
+    its `servesDataset[]`) are small and read whole. A document that is one bare Dataset object is that one dataset; a document with none of these
     is a HarvestError saying what it is not (a run of 0 datasets and no message would look complete).
     """
     if stream.peek() == "[":  # a bare array of datasets: some exporters drop the envelope
@@ -76,9 +76,11 @@ def _is_dataset(value: dict[str, Any]) -> bool:
 
 
 def _served(services: Any) -> Iterator[tuple[Any, bool]]:
-    """The datasets DCAT-US 3.0 data services serve (they may repeat datasets listed in `dataset[]`)."""
+    """DCAT-US 3.0 data services, each a record of its own, then the datasets it serves (they may repeat
+    datasets listed in `dataset[]`)."""
     for service in as_list(services):
         if isinstance(service, dict):
+            yield service, False
             yield from (
                 (item, True) for item in as_list(service.get("servesDataset")) if isinstance(item, dict)
             )
