@@ -200,8 +200,9 @@ class Settings:
         default_factory=lambda: Federation(),
         metadata={
             "doc": "Duplicate clusters: `overrides` (a YAML file of forced `merge:` and `split:` lists of "
-            "fedcat ids, relative to the config file) and `threshold` (the confidence a link needs, 0 to 1; "
-            "default: federation/rules.yaml's)."
+            "fedcat ids, relative to the config file), `threshold` (the confidence a link needs, 0 to 1) and "
+            "`title_similarity` (how alike two titles must be for the last-resort rule, 0 to 1; both "
+            "default to federation/rules.yaml's)."
         },
     )
     secret_params: tuple[str, ...] = _doc(
@@ -233,6 +234,7 @@ class Federation:
 
     overrides: Path | None = None
     threshold: float | None = None
+    title_similarity: float | None = None  # the last-resort rule's near-identical titles (rules.yaml)
 
 
 @dataclass(frozen=True)
@@ -406,23 +408,29 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
 def _federation(raw: Any, directory: Path, problems: list[str]) -> Federation:
     if raw is None:
         return Federation()
-    if not isinstance(raw, dict) or set(raw) - {"overrides", "threshold"}:
-        problems.append("settings.federation: expected a mapping with `overrides` (a file) and `threshold`")
+    if not isinstance(raw, dict) or set(raw) - {"overrides", "threshold", "title_similarity"}:
+        problems.append(
+            "settings.federation: expected a mapping with `overrides` (a file), `threshold` and"
+            " `title_similarity`"
+        )
         return Federation()
-    overrides, threshold = raw.get("overrides"), raw.get("threshold")
+    overrides = raw.get("overrides")
     if overrides is not None and (
         not isinstance(overrides, str) or "://" in overrides or not overrides.strip()
     ):
         problems.append("settings.federation.overrides: expected the path of a YAML file")
         overrides = None
-    if threshold is not None and (
-        isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
-    ):
-        problems.append(f"settings.federation.threshold: expected a number from 0 to 1, got {threshold!r}")
-        threshold = None
+    numbers: dict[str, float | None] = {}
+    for name in ("threshold", "title_similarity"):
+        value = raw.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
+        ):
+            problems.append(f"settings.federation.{name}: expected a number from 0 to 1, got {value!r}")
+            value = None
+        numbers[name] = float(value) if value is not None else None
     return Federation(
-        overrides=directory / Path(overrides.strip()).expanduser() if overrides else None,
-        threshold=float(threshold) if threshold is not None else None,
+        overrides=directory / Path(overrides.strip()).expanduser() if overrides else None, **numbers
     )
 
 
@@ -632,9 +640,11 @@ ENVIRONMENT: dict[str, EnvVar] = {
         "64", "Groups and brackets a SPARQL query may nest (deeper: 400, before parsing)."
     ),
     "FEDCAT_SHAPES_DIR": EnvVar(
-        None, "A directory of DCAT-AP SHACL shape files to use instead of fetching them."
+        None, "A directory of official DCAT-AP SHACL shape files to validate with (else those installed)."
     ),
-    "FEDCAT_SHAPES_PUBLISHER": EnvVar(None, "The base URL the DCAT-AP shapes are fetched from."),
+    "FEDCAT_SHAPES_PUBLISHER": EnvVar(
+        None, "The base URL `fedcat install-shapes` fetches the DCAT-AP shapes from by default."
+    ),
 }
 
 

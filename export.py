@@ -42,7 +42,7 @@ def _chunk(rows: list[RecordRow], info: CatalogInfo, *, grouped: bool = False) -
     with gc_paused():  # ~90 strings a record: see gc_paused
         for row in rows:
             w = Writer(row.dataset.uri)
-            write_record(w, info, row)
+            write_record(w, info, row, describe_origin=False)  # the canonical copy is in the export
             out += _encoded("".join(w.grouped() if grouped else w.lines))
     return out
 

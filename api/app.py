@@ -28,6 +28,7 @@ from .harvests import router as harvests_router
 from .linked_data import router as linked_data_router
 from .params import reject_unknown_parameters
 from .quality import router as quality_router
+from .reuses import router as reuses_router
 from .sparql import router as sparql_router
 from .udata import router as udata_router
 
@@ -69,6 +70,7 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
     app.include_router(linked_data_router)  # /datasets/{id}, /catalog, /sources/{id}
     app.include_router(sparql_router)  # GET/POST /sparql
     app.include_router(datasets_router)  # /api/datasets, /api/datasets/{id}, /api/datasets/{id}/raw
+    app.include_router(reuses_router)  # /api/reuses, /api/reuses/{id}
     app.include_router(ckan_router)  # /api/3/action/…: CKAN's read-only Action API
     app.include_router(udata_router)  # /api/1/…: udata's read API (datasets, organizations, site)
     app.include_router(harvests_router)  # /api/sources, /api/harvests, /health

@@ -12,9 +12,11 @@ body (POST, what ckanapi sends), and answer CKAN's envelope `{"help", "success",
 import json
 import re
 from collections.abc import Callable, Coroutine
-from itertools import islice
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from ..indexer.backend import FACET_SIZE, MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..mappings.model import Dataset, text_in
 from ..store import Store
+from ..store.federation import FederationTables
 from . import compat
 from .errors import ApiError, json_response
 from .params import date_param, search_filters
@@ -48,6 +51,10 @@ class _CkanRoute(APIRoute):
 router = APIRouter(tags=["CKAN-compatible API (read-only)"], route_class=_CkanRoute)
 
 CKAN_VERSION = "2.10.4"  # the Action API version these answers follow
+EU_LICENCE = "http://publications.europa.eu/resource/authority/licence/"
+# organization_list and group_list: names, or whole dicts (`all_fields`), a call (CKAN's defaults of
+# ckan.group_and_organization_list_max and ckan.group_and_organization_list_all_fields_max)
+LIST_MAX, LIST_ALL_FIELDS_MAX = 1000, 25
 # CKAN field -> fedcat facet, for fq filters and facet.field
 FIELDS = {
     "organization": "publisher",
@@ -161,6 +168,22 @@ def _group(uri: str, count: int | None = None) -> dict[str, Any]:
     return group
 
 
+@cache
+def _licence_ids() -> tuple[dict[str, str], str]:
+    """licence URI -> CKAN's id of it, and the id of no licence (ckan-licences.yaml)."""
+    table = yaml.safe_load((Path(__file__).parent / "ckan-licences.yaml").read_text(encoding="utf-8"))
+    ids = {(key if ":" in key else EU_LICENCE + key): value for key, value in table["licences"].items()}
+    return ids, table["no_licence"]
+
+
+def licence_id(uri: str | None) -> str:
+    """CKAN's short id of a licence (cc-by, odc-odbl, lov2…); one CKAN has no id for keeps its URI."""
+    ids, none = _licence_ids()
+    if not uri:
+        return none
+    return ids.get(uri, uri)
+
+
 def package(fedcat_id: str, ds: Dataset) -> dict[str, Any]:
     """A record as a CKAN package dict (what package_show and package_search answer)."""
     publisher = compat.publisher_name(ds)
@@ -181,7 +204,7 @@ def package(fedcat_id: str, ds: Dataset) -> dict[str, Any]:
                 "size": dist.byte_size,
                 "created": dist.issued,
                 "last_modified": dist.modified,
-                "license_id": dist.licence,
+                "license_id": licence_id(dist.licence) if dist.licence else None,
                 "state": "active",
             }
         )
@@ -200,7 +223,7 @@ def package(fedcat_id: str, ds: Dataset) -> dict[str, Any]:
         "version": ds.version,
         "metadata_created": ds.issued,
         "metadata_modified": ds.modified,
-        "license_id": ds.licence or ds.licence_text or "",
+        "license_id": licence_id(ds.licence),
         "license_title": compat.label(ds.licence) if ds.licence else (ds.licence_text or ""),
         "license_url": ds.licence if ds.licence and ds.licence.startswith("http") else "",
         "organization": org,
@@ -286,6 +309,8 @@ def _facet_item(field: str, value: str, count: int) -> dict[str, Any]:
     if field == "groups":
         group = _group(value)
         return {"name": group["name"], "display_name": group["title"], "count": count}
+    if field == "license_id":
+        return {"name": licence_id(value), "display_name": compat.label(value), "count": count}
     return {"name": compat.label(value), "display_name": compat.label(value), "count": count}
 
 
@@ -346,20 +371,31 @@ def _package_show(request: Request, params: dict[str, Any]) -> Any:
 
 
 def _package_list(request: Request, params: dict[str, Any]) -> Any:
+    """One name per dataset as package_search counts them: a cluster of copies by its canonical copy."""
     limit = _int(params, "limit", 0)
     offset = _int(params, "offset", 0)
-    store: Store = request.app.state.store
-    return store.live_id_page(offset, limit or None)
+    return FederationTables(request.app.state.store).canonical_id_page(offset, limit or None)
+
+
+def _listed(params: dict[str, Any], items: list[dict[str, Any]]) -> list[Any]:
+    """organization_list and group_list as CKAN answers them: sorted (`sort`: name, title or package_count,
+    asc or desc; default title asc), a page of `limit` after `offset` (at most 1000 names, or 25 whole
+    dicts with `all_fields`, CKAN's defaults), names or dicts."""
+    all_fields = _bool(params, "all_fields")
+    most = LIST_ALL_FIELDS_MAX if all_fields else LIST_MAX
+    limit = _int(params, "limit", most, low=1, high=most)
+    offset = _int(params, "offset", 0)
+    sort = " ".join((_text(params, "sort") or "title asc").lower().split())
+    field, _, direction = sort.partition(" ")
+    if field not in ("name", "title", "package_count") or direction not in ("", "asc", "desc"):
+        raise _invalid("sort", "sort by name, title or package_count, asc or desc")
+    items = sorted(items, key=lambda item: (item[field], item["name"]), reverse=direction == "desc")
+    chosen = items[offset : offset + limit]
+    return chosen if all_fields else [item["name"] for item in chosen]
 
 
 def _organization_list(request: Request, params: dict[str, Any]) -> Any:
-    found = compat.publishers(request)
-    limit = _int(params, "limit", 0)
-    offset = _int(params, "offset", 0)
-    chosen = list(islice(found, offset, offset + limit if limit else None))
-    if _bool(params, "all_fields"):
-        return [_organization(fv.value, fv.count) for fv in chosen]
-    return [compat.slug(fv.value) for fv in chosen]
+    return _listed(params, [_organization(fv.value, fv.count) for fv in compat.publishers(request)])
 
 
 def _organization_show(request: Request, params: dict[str, Any]) -> Any:
@@ -372,19 +408,18 @@ def _organization_show(request: Request, params: dict[str, Any]) -> Any:
     return _organization(found.value, found.count)
 
 
-def _facet_values(request: Request, facet: str) -> list[Any]:
-    return compat.search(request, SearchQuery(page_size=1, facets=(facet,))).facets.get(facet, [])
-
-
 def _group_list(request: Request, params: dict[str, Any]) -> Any:
-    groups = [_group(fv.value, fv.count) for fv in _facet_values(request, "theme")]
-    return groups if _bool(params, "all_fields") else [g["name"] for g in groups]
+    return _listed(params, [_group(fv.value, fv.count) for fv in compat.facet_values(request, "theme")])
 
 
 def _tag_list(request: Request, params: dict[str, Any]) -> Any:
+    """Every tag (CKAN pages none), by name; `query` keeps those starting with it."""
     prefix = _text(params, "query").lower()
-    names = [fv.value for fv in _facet_values(request, "keyword")]
-    return [n for n in names if n.lower().startswith(prefix)]
+    names = sorted(fv.value for fv in compat.facet_values(request, "keyword"))
+    names = [n for n in names if n.lower().startswith(prefix)]
+    if _bool(params, "all_fields"):
+        return [{"id": n, "name": n, "vocabulary_id": None} for n in names]
+    return names
 
 
 ACTIONS: dict[str, Callable[[Request, dict[str, Any]], Any]] = {

@@ -11,7 +11,7 @@ from functools import lru_cache
 import msgspec
 from fastapi import Request
 
-from ..indexer.backend import MAX_PAGE_SIZE, FacetValue, SearchBackend, SearchQuery
+from ..indexer.backend import MAX_FACET_SIZE, MAX_PAGE_SIZE, FacetValue, SearchBackend, SearchQuery
 from ..mappings import vocabularies
 from ..mappings.model import Dataset, text_in
 from ..store import Store
@@ -69,10 +69,16 @@ def publisher_name(ds: Dataset) -> str | None:
     return (text_in(ds.publisher.name) or None) if ds.publisher else None
 
 
+def facet_values(request: Request, facet: str, q: str = "") -> list[FacetValue]:
+    """Every value of a facet (up to MAX_FACET_SIZE) over the datasets matching `q`, with its count of
+    datasets (a cluster of copies counts once), most datasets first."""
+    query = SearchQuery(q=q, page_size=1, facets=(facet,), facet_size=MAX_FACET_SIZE)
+    return search(request, query).facets.get(facet, [])
+
+
 def publishers(request: Request, q: str = "") -> list[FacetValue]:
-    """Publisher names with their dataset counts, most datasets first (the backend's facet, so the first
-    FACET_SIZE of those matching `q`)."""
-    return search(request, SearchQuery(q=q, page_size=1, facets=("publisher",))).facets.get("publisher", [])
+    """Publisher names with their dataset counts, most datasets first."""
+    return facet_values(request, "publisher", q)
 
 
 def organization(request: Request, wanted: str) -> FacetValue | None:

@@ -27,6 +27,7 @@ from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
 from .params import DatasetId, SearchParams, facets_param, search_params
 from .quality import dataset_quality_json
+from .reuses import reuses_json
 
 log = logging.getLogger("fedcat.api")
 router = APIRouter(tags=["datasets"])
@@ -187,7 +188,8 @@ def search_datasets(
             ge=1,
             le=MAX_PAGE_SIZE,
             description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
-            f"{MAX_RESULT_WINDOW}: deeper results are for the catalogue export.",
+            f"{MAX_RESULT_WINDOW} (a 400 past it): narrow the search to reach further, or read every "
+            "dataset from /catalog, paged by id without a depth limit.",
         ),
     ] = 20,
     facets: Annotated[
@@ -204,7 +206,7 @@ def search_datasets(
             400,
             f"page {page} × page_size {page_size} = {page * page_size} goes past result "
             f"{MAX_RESULT_WINDOW}, the deepest this search pages: narrow the search with `q` or "
-            "filters, or read the whole catalogue from the export",
+            "filters, or read every dataset from /catalog, paged by id without a depth limit",
             "page",
         )
     query = params.query(page, page_size, sort=sort, facets=facets_param(facets))
@@ -217,6 +219,7 @@ def search_datasets(
         raise ApiError(400, str(exc)) from exc
     found = store.datasets(result.ids)
     copies = FederationTables(store).members(result.ids)
+    reuses = reuses_json(request, list(found))
     given = given_labels(store, result.facets)
     items = []
     for fedcat_id in result.ids:
@@ -226,6 +229,7 @@ def search_datasets(
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
         item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"])
+        item["reuses"] = reuses[fedcat_id]
         # every path the dataset came by, canonical first (a record not clustered yet: itself)
         item["sources"] = copies.get(fedcat_id) or [
             {
@@ -280,6 +284,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
         "dataset": _document(ds),
         "labels": _record_labels(ds),
         "quality": dataset_quality_json(store, record["id"], ds),
+        "reuses": reuses_json(request, [record["id"]])[record["id"]],
         "source": source_info(request, record["source_id"]),
         **{
             key: record[key]

@@ -72,7 +72,8 @@ def search_filters(**parameters: list[str] | None) -> dict[str, list[str]]:
     filters = {}
     for facet, values in parameters.items():
         if values and facet in FACETS:
-            cleaned = _clean([v.lower() for v in values] if facet in ("keyword", "quality") else values)
+            lowered = facet in ("keyword", "quality", "has_reuses")
+            cleaned = _clean([v.lower() for v in values] if lowered else values)
             if facet in _RESOLVERS:
                 cleaned = list(dict.fromkeys(r for v in cleaned for r in _resolve(facet, v)))
             if cleaned:
@@ -106,12 +107,20 @@ def _resolve(facet: str, value: str) -> list[str]:
     return list(dict.fromkeys([*uris, value]))
 
 
-def check_closed_sets(request: Request, source: list[str] | None, quality: list[str] | None) -> None:
-    """Sources and rating bands are closed sets: a value outside them is a 400 listing the accepted ones,
-    not an empty answer."""
+def check_closed_sets(
+    request: Request,
+    source: list[str] | None,
+    quality: list[str] | None,
+    has_reuses: list[str] | None = None,
+) -> None:
+    """Sources, rating bands and has_reuses are closed sets: a value outside them is a 400 listing the
+    accepted ones, not an empty answer."""
     bands = [b for b in _clean([q.lower() for q in quality or ()]) if b not in BAND_NAMES]
     if bands:
         raise _unknown("quality", "rating", bands, BAND_NAMES)
+    answers = [a for a in _clean([v.lower() for v in has_reuses or ()]) if a not in ("true", "false")]
+    if answers:
+        raise _unknown("has_reuses", "value", answers, ("true", "false"))
     wanted = _clean(source or [])
     if not wanted:
         return
@@ -218,6 +227,14 @@ def search_params(
         list[str] | None,
         _filter_param("quality", "this metadata quality rating (excellent, good, sufficient, bad)"),
     ] = None,
+    has_reuses: Annotated[
+        list[str] | None,
+        Query(
+            description="true: keep datasets a portal lists reuses of (an application, a visualisation, an "
+            "article…, of the dataset or of a copy of it); false: those without. Values are those of the "
+            "`has_reuses` facet."
+        ),
+    ] = None,
     modified_after: Annotated[
         str | None,
         Query(
@@ -245,7 +262,7 @@ def search_params(
     ] = None,
 ) -> SearchParams:
     """The search parameters of the search API and of the filtered catalogue: declared once, here."""
-    check_closed_sets(request, source, quality)
+    check_closed_sets(request, source, quality, has_reuses)
     return SearchParams(
         q=q,
         filters=search_filters(
@@ -258,6 +275,7 @@ def search_params(
             language=language,
             jurisdiction=jurisdiction,
             quality=quality,
+            has_reuses=has_reuses,
         ),
         modified_after=date_param("modified_after", modified_after),
         modified_before=date_param("modified_before", modified_before),

@@ -53,6 +53,27 @@ class CopyRef(BaseModel):
     last_seen: str | None = Field(description="When a harvest last saw the copy.")
 
 
+class ReuseSummary(BaseModel):
+    id: str = Field(description="fedcat's id of the reuse (`/api/reuses/{id}`).")
+    title: str
+    type: str = Field(
+        description="api, application, hardware, idea, news_article, paper, post, visualization or other."
+    )
+    type_label: str
+    url: str | None = Field(description="The reuse itself: the application, the article.")
+    page: str | None = Field(description="Its page on the portal that lists it.")
+    image: str | None
+    organization: str | None
+    owner: str | None = Field(description="The person who listed it, when no organisation did.")
+    modified: str | None
+    source: SourceRef = Field(description="The harvested source that lists it.")
+
+
+class DatasetReuses(BaseModel):
+    count: int = Field(description="Reuses of this dataset or of any copy of it (its federation cluster).")
+    items: list[ReuseSummary] = Field(description="The newest few.")
+
+
 class DatasetSummary(BaseModel):
     id: str = Field(description="fedcat's id of the record, used in every URL (`/api/datasets/{id}`).")
     uri: str = Field(description="fedcat's stable URI of the dataset.")
@@ -75,6 +96,7 @@ class DatasetSummary(BaseModel):
     issued: str | None
     landing_page: str | None = Field(description="The dataset's page on its source portal.")
     source: SourceRef = Field(description="The harvested source this record comes from.")
+    reuses: DatasetReuses = Field(description="Reuses listed by the portals: this dataset's, its copies'.")
     sources: list[CopyRef] = Field(
         description="Every copy of this dataset fedcat harvested (one search hit per real dataset), the "
         "canonical copy (this hit) first."
@@ -111,6 +133,7 @@ class DatasetRecord(BaseModel):
         "`unmapped` keeps the source values that matched no vocabulary."
     )
     labels: dict[str, str] = Field(description="Human labels of the controlled URIs in `dataset`.")
+    reuses: DatasetReuses = Field(description="Reuses listed by the portals: this dataset's, its copies'.")
     source: SourceInfo
     source_record_id: str = Field(description="The record's id at its source (often its original URI).")
     original_uri: str | None
@@ -198,3 +221,37 @@ class Health(BaseModel):
         description="The search engine's state: `status` (ok; for Elasticsearch the cluster health green, "
         "yellow or red, or unavailable), and for Elasticsearch its alias and live index generation.",
     )
+
+
+class ReuseFacetCount(BaseModel):
+    value: str
+    label: str
+    count: int
+
+
+class ReusesPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[ReuseSummary]
+    facets: dict[str, list[ReuseFacetCount]] = Field(description="Counts by `type` and by `source`.")
+
+
+class ReusedDataset(BaseModel):
+    id: str | None = Field(description="The dataset's id at the reuse's source.")
+    uri: str | None
+    title: str | None
+    fedcat_id: str | None = Field(description="fedcat's record of it; null when fedcat does not hold it.")
+
+
+class ReuseRecord(ReuseSummary):
+    source: SourceInfo  # type: ignore[assignment]
+    description: str | None
+    topic: str | None
+    tags: list[str]
+    created: str | None
+    datasets: list[ReusedDataset] = Field(description="The datasets it uses, as its source lists them.")
+    source_record_id: str
+    first_seen: str
+    last_seen: str
+    withdrawn_at: str | None = Field(description="When a complete harvest of its source no longer listed it.")

@@ -3,7 +3,8 @@ fedcat's own `udata` adapter) read the federation the way fedcat reads them.
 
 `datasets/` pages like udata (`page`, `page_size`, `total`, `next_page`, `previous_page`, the items under
 `data`), `datasets/{id}/` is one dataset, `organizations/` are fedcat's publishers (named by `compat.slug`),
-`site/` the catalogue's counts. Keywords are tags, distributions resources; the dataset's IRI where it was
+`reuses/` and `reuses/{id}/` the reuses fedcat harvested (their datasets named by fedcat's ids), `site/`
+the catalogue's counts. Keywords are tags, distributions resources; the dataset's IRI where it was
 first published is `harvest.uri`, as udata gives a harvested dataset's origin.
 """
 
@@ -18,7 +19,10 @@ from fastapi.routing import APIRoute
 
 from ..indexer.backend import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, SearchQuery
 from ..mappings.model import Dataset, text_in
+from ..mappings.reuse import reuse_types
 from ..store import Store
+from ..store.federation import FederationTables
+from ..store.reuses import Reuses
 from . import compat
 from .errors import ApiError, json_response
 from .params import search_filters
@@ -58,6 +62,7 @@ SORTS = {
 
 Page = Annotated[int, Query(ge=1, description="Page number, from 1.")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1 to {MAX_PAGE_SIZE}.")]
+Words = Annotated[str, Query(max_length=1000, description="Words to find.")]
 
 
 def _error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response:
@@ -65,6 +70,12 @@ def _error(status: int, message: str, errors: dict[str, list[str]] | None = None
     if errors:
         body["errors"] = errors
     return json_response(body, status)
+
+
+def _too_deep(page: int, page_size: int) -> Response | None:
+    if page * page_size > MAX_RESULT_WINDOW:
+        return _error(400, f"page × page_size may not go past {MAX_RESULT_WINDOW}: narrow the search")
+    return None
 
 
 def _root(request: Request) -> str:
@@ -159,7 +170,7 @@ def _paged(request: Request, data: list[Any], page: int, page_size: int, total: 
 )
 def udata_datasets(
     request: Request,
-    q: Annotated[str, Query(max_length=1000, description="Words to find.")] = "",
+    q: Words = "",
     tag: Annotated[list[str] | None, Query(description="Keep datasets with this tag (keyword).")] = None,
     organization: Annotated[
         str | None, Query(description="Keep this organization's datasets (id or slug).")
@@ -172,8 +183,8 @@ def udata_datasets(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> Response:
-    if page * page_size > MAX_RESULT_WINDOW:
-        return _error(400, f"page × page_size may not go past {MAX_RESULT_WINDOW}: narrow the search")
+    if too_deep := _too_deep(page, page_size):
+        return too_deep
     publisher = None
     if organization:
         found = compat.organization(request, organization.strip())
@@ -229,14 +240,98 @@ def udata_organization(request: Request, id: str) -> Response:
     return json_response(_organization(request, found.value, found.count))
 
 
+def reuse(request: Request, summary: dict[str, Any]) -> dict[str, Any]:
+    """A stored reuse as a udata reuse object; its datasets by the fedcat records that hold them."""
+    found, root, store = summary["reuse"], _root(request), request.app.state.store
+    records = {
+        ref_id or ref_uri: record for ref_id, ref_uri, record in Reuses(store).datasets_of(summary["id"])
+    }
+    # named as /api/1/datasets/ lists them: by their cluster (its canonical copy's id)
+    clusters = FederationTables(store).clusters_of(list(records.values()))
+    datasets: list[dict[str, Any]] = []
+    for ref in found.datasets:
+        record = records.get(ref.id or ref.uri)
+        record = clusters.get(record, record) if record else None
+        if record is not None and all(d["id"] != record for d in datasets):
+            # udata lists the datasets it holds: the others are not fedcat's
+            datasets.append(
+                {
+                    "id": record,
+                    "title": ref.title,
+                    "uri": f"{root}/api/1/datasets/{record}/",
+                    "page": f"{root}/datasets/{record}",
+                    "class": "Dataset",
+                }
+            )
+    return {
+        "id": summary["id"],
+        "slug": summary["id"],
+        "title": found.title,
+        "type": found.type,
+        "description": found.description,
+        "url": found.url,
+        "image": found.image,
+        "tags": found.tags,
+        "topic": found.topic,
+        "created_at": found.created,
+        "last_modified": found.modified,
+        "organization": _organization(request, found.organization) if found.organization else None,
+        "owner": None,
+        "page": found.page or found.url,
+        "uri": f"{root}/api/1/reuses/{summary['id']}/",
+        "private": False,
+        "deleted": None,
+        "datasets": datasets,
+    }
+
+
+@router.get(
+    "/api/1/reuses/",
+    summary="udata: reuses",
+    description="The reuses fedcat harvested, udata's listing: `data`, `page`, `page_size`, `total`, `next_page`.",
+)
+def udata_reuses(
+    request: Request,
+    q: Words = "",
+    type: Annotated[str | None, Query(description="Keep reuses of this type.")] = None,
+    dataset: Annotated[str | None, Query(description="Keep reuses of this dataset (fedcat's id).")] = None,
+    sort: Annotated[
+        str | None, Query(description="Accepted as udata's; the order is always newest first.")
+    ] = None,
+    page: Page = 1,
+    page_size: PageSize = 20,
+) -> Response:
+    if too_deep := _too_deep(page, page_size):
+        return too_deep
+    if type and type not in reuse_types():
+        return _error(400, f"type: unknown reuse type {type!r}", {"type": [", ".join(reuse_types())]})
+    found = Reuses(request.app.state.store).search(
+        q, [type] if type else [], [], dataset or None, (page - 1) * page_size, page_size
+    )
+    data = [reuse(request, summary) for summary in found.items]
+    return json_response(_paged(request, data, page, page_size, found.total))
+
+
+@router.get("/api/1/reuses/{id}/", summary="udata: one reuse")
+def udata_reuse(request: Request, id: str) -> Response:
+    summary = Reuses(request.app.state.store).summaries([id]).get(id)
+    if summary is None or summary["withdrawn_at"]:
+        return _error(404, "Reuse not found")
+    return json_response(reuse(request, summary))
+
+
 @router.get("/api/1/site/", summary="udata: the site and its counts")
 def udata_site(request: Request) -> Response:
-    result = compat.search(request, SearchQuery(page_size=1, facets=("publisher",)))
+    result = compat.search(request, SearchQuery(page_size=1, facets=()))
     return json_response(
         {
             "id": "fedcat",
             "title": "fedcat",
             "url": _root(request),
-            "metrics": {"datasets": result.total, "organizations": len(result.facets.get("publisher", []))},
+            "metrics": {
+                "datasets": result.total,
+                "organizations": len(compat.publishers(request)),
+                "reuses": Reuses(request.app.state.store).count(),
+            },
         }
     )

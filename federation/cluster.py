@@ -10,7 +10,10 @@ returns their clusters. The canonical copy of a cluster, the one its search hit 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import combinations
 
 import msgspec
@@ -19,6 +22,7 @@ from .keys import Copy, kind_of, url_host
 from .rules import FORCED, Overrides, Rules, default_rules
 
 _CONTRADICTING = ("iri", "landing")  # both copies name their page / IRI on one host, and not the same one
+_NUMBER = re.compile(r"\d+")
 
 
 class Link(msgspec.Struct, array_like=True, frozen=True):
@@ -50,13 +54,49 @@ def _contradicts(a: Copy, b: Copy) -> bool:
     return False
 
 
+@lru_cache(maxsize=65536)
+def _numbers(title: str) -> tuple[str, ...]:
+    return tuple(_NUMBER.findall(title))
+
+
+@lru_cache(maxsize=65536)  # the same titles recur across publishers ("Budget primitif 2024")
+def title_similarity(a: str, b: str) -> float:
+    """How near two titles' significant words (`keys.title_words`) are, from 0 to 1: difflib's ratio of
+    matching characters (2 x matches / total length), or 0 when their numbers differ ("Budget 2022" is not
+    "Budget 2023", however alike). Cheap on titles, and only ever computed within a block."""
+    if not a or not b or _numbers(a) != _numbers(b):
+        return 0.0
+    return 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
+
+
+def _unambiguous(candidates: dict[tuple[str, str], float], by_id: dict[str, Copy]) -> list[tuple[str, str]]:
+    """The title pairs where each copy is the other's one best match in the other's source: a title two
+    records of a source share names neither."""
+    best: dict[tuple[str, str], list] = {}  # (copy, other source) -> [similarity, partners at it]
+    for (a, b), similarity in candidates.items():
+        for mine, theirs in ((a, b), (b, a)):
+            slot = best.setdefault((mine, by_id[theirs].source), [0.0, []])
+            if similarity > slot[0]:
+                slot[0], slot[1] = similarity, [theirs]
+            elif similarity == slot[0]:
+                slot[1].append(theirs)
+    return [
+        (a, b)
+        for a, b in candidates
+        if best[(a, by_id[b].source)][1] == [b] and best[(b, by_id[a].source)][1] == [a]
+    ]
+
+
 def find_links(
     copies: list[Copy], rules: Rules, generic: set[str] | frozenset[str] = frozenset()
 ) -> list[Link]:
     """The strongest link of each linked pair, from the blocks of shared keys (never all pairs).
 
     A key is evidence only when it is not generic (more holders than `rules.max_block`) and no source
-    carries it twice: a page every record of a portal points to says nothing about identity.
+    carries it twice: a page every record of a portal points to says nothing about identity. The
+    last-resort title keys are candidates only: a pair of copies of two sources in one block links when
+    their titles are near-identical (`title_similarity` at least `rules.title_similarity`), their
+    distributions overlap, nothing contradicts it, and each is the other's one best match in its source.
     """
     by_kind = rules.by_kind
     blocks: dict[str, list[Copy]] = {}
@@ -72,23 +112,39 @@ def find_links(
         if found is None or confidence > found.confidence:
             best[pair] = Link(pair[0], pair[1], rule_name, confidence)
 
+    titles: dict[tuple[str, str], float] = {}
     for key, holders in blocks.items():
         if len(holders) < 2 or len(holders) > rules.max_block:
-            continue
-        if len({c.source for c in holders}) < len(holders):
             continue
         rule = by_kind.get(kind_of(key))
         if rule is None or rule.confidence < rules.threshold:
             continue
-        if rule.kind != "title":
-            first = min(holders, key=lambda c: c.id)
-            for other in holders:
-                if other is not first:
-                    offer(first.id, other.id, rule.name, rule.confidence)
+        if rule.kind == "title":  # a small block (max_block) of one publisher and nearly one title
+            for a, b in combinations(holders, 2):
+                if a.source == b.source or _numbers(a.title) != _numbers(b.title):
+                    continue
+                pair = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+                if pair in titles:
+                    continue
+                similarity = title_similarity(a.title, b.title)
+                if (
+                    similarity >= rules.title_similarity
+                    and set(a.formats) & set(b.formats)
+                    and not _contradicts(a, b)
+                ):
+                    titles[pair] = similarity
             continue
-        for a, b in combinations(holders, 2):  # a small block (max_block) of one publisher and title
-            if set(a.formats) & set(b.formats) and not _contradicts(a, b):
-                offer(a.id, b.id, rule.name, rule.confidence)
+        if len({c.source for c in holders}) < len(holders):
+            continue
+        first = min(holders, key=lambda c: c.id)
+        for other in holders:
+            if other is not first:
+                offer(first.id, other.id, rule.name, rule.confidence)
+    if titles:
+        rule = by_kind["title"]
+        by_id = {c.id: c for c in copies}
+        for low, high in _unambiguous(titles, by_id):
+            offer(low, high, rule.name, rule.confidence)
     return sorted(best.values(), key=lambda link: (-link.confidence, link.a, link.b))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -25,6 +26,39 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
+FACTS_VERSION = 3  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
+# words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
+_STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "au",
+        "aux",
+        "d",
+        "de",
+        "des",
+        "du",
+        "en",
+        "et",
+        "for",
+        "in",
+        "l",
+        "la",
+        "le",
+        "les",
+        "of",
+        "on",
+        "par",
+        "pour",
+        "sur",
+        "the",
+        "to",
+        "un",
+        "une",
+    ]
+)
+_MAX_TITLE_WORDS = 12  # a longer title gets its exact key only: its one-word-less keys would be many
 
 
 class Copy(msgspec.Struct, array_like=True, frozen=True):
@@ -37,10 +71,13 @@ class Copy(msgspec.Struct, array_like=True, frozen=True):
     quality: float = 0.0  # the quality score's total
     first_seen: str = ""
     own: bool = False  # harvested from the publisher's own source (its jurisdiction is the publisher's body)
+    title: str = ""  # its title's significant words (`title_words`), compared by the last-resort rule
 
     def kind_values(self, kind: str) -> set[str]:
         prefix = kind + _SEP
-        return {k for k in self.keys if k.startswith(prefix)}
+        start = bisect_left(self.keys, prefix)  # the keys are sorted: one kind's are together
+        end = bisect_left(self.keys, kind + chr(ord(_SEP) + 1), start)
+        return set(self.keys[start:end])
 
 
 @lru_cache(maxsize=262144)
@@ -77,6 +114,33 @@ def title_key(title: str) -> str:
     return " ".join(fold(title).split())
 
 
+@lru_cache(maxsize=262144)
+def title_words(title: str) -> str:
+    """The title's significant words in order: folded (`title_key`), without stop words."""
+    return " ".join(w for w in title_key(title).split() if w not in _STOP_WORDS)
+
+
+def _singular(word: str) -> str:
+    """A French or English plural's singular, roughly ("vélos", "réseaux"): for blocking only."""
+    return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
+
+
+def title_keys(publisher: str, words: str) -> set[str]:
+    """The last-resort rule's blocking keys: the publisher with the sorted significant words, and with
+    each of them left out in turn, plurals made singular. Two titles one word apart (one added, dropped or
+    misspelt: "Comptages vélo" / "Comptages vélo Lille") share a key, so near-identical titles meet in a block without comparing
+    all pairs; `cluster.title_similarity` then decides."""
+    tokens = sorted({_singular(w) for w in words.split()})
+    if not publisher or not tokens:
+        return set()
+    keys = {f"title{_SEP}{publisher}|{' '.join(tokens)}"}
+    if 1 < len(tokens) <= _MAX_TITLE_WORDS:
+        keys.update(
+            f"title{_SEP}{publisher}|{' '.join(tokens[:n] + tokens[n + 1 :])}" for n in range(len(tokens))
+        )
+    return keys
+
+
 def _distinctive(identifier: str) -> bool:
     low = identifier.strip().lower()
     if _UUID.match(low) or _DOI.match(low):
@@ -99,7 +163,7 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
     """The blocking keys of one dataset (see `federation/rules.yaml` for the rule of each kind).
 
     `publisher` is the normalised publisher (`publisher_of`, or the matched body's id when the registry
-    knows it): with the folded title it makes the last-resort `title` key.
+    knows it): with the title's words it makes the last-resort `title` keys (`title_keys`).
     """
     keys: set[str] = set()
     iris = [dataset.original_uri, *dataset.identifier, *dataset.other_identifier]
@@ -113,7 +177,9 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
         elif value.strip():
             plain.append(value.strip())
     pages = [n for n in map(normal_url, dataset.landing_page) if n]
-    keys.update(f"landing{_SEP}{n}" for n in pages)
+    # a link to the page of the dataset it was copied from meets that page (Opendatasoft's source links)
+    origins = [n for n in map(normal_url, dataset.derived_from) if n]
+    keys.update(f"landing{_SEP}{n}" for n in pages + origins)
     downloads = []
     for distribution in dataset.distributions:
         for url in distribution.download_url or distribution.access_url:
@@ -132,9 +198,7 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
         if _distinctive(identifier):
             keys.add(f"identifier{_SEP}{identifier.lower()}")
         keys.update(f"provenance{_SEP}{host}|{identifier}" for host in hosts)
-    title = title_key(text_in(dataset.title))
-    if publisher and title:
-        keys.add(f"title{_SEP}{publisher}|{title}")
+    keys.update(title_keys(publisher, title_words(text_in(dataset.title))))
     return sorted(keys)
 
 
@@ -174,6 +238,7 @@ def copy_of(
         quality=quality,
         first_seen=first_seen,
         own=own,
+        title=title_words(text_in(dataset.title)),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -31,17 +31,22 @@ class Rules:
     rules: tuple[Rule, ...]
     threshold: float
     max_block: int
+    title_similarity: float = 0.9  # the last-resort rule's least similarity of two titles (cluster.py)
 
     @property
     def by_kind(self) -> dict[str, Rule]:
         return {rule.kind: rule for rule in self.rules}
 
-    def with_threshold(self, threshold: float | None) -> Rules:
-        if threshold is None:
-            return self
-        if not 0.0 <= threshold <= 1.0:
-            raise RulesError(f"federation threshold must be between 0 and 1, got {threshold!r}")
-        return Rules(self.rules, threshold, self.max_block)
+    def with_threshold(self, threshold: float | None, title_similarity: float | None = None) -> Rules:
+        """These rules with the settings' link threshold and title similarity, when given."""
+        for name, value in (("threshold", threshold), ("title_similarity", title_similarity)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise RulesError(f"federation {name} must be between 0 and 1, got {value!r}")
+        return replace(
+            self,
+            threshold=self.threshold if threshold is None else threshold,
+            title_similarity=self.title_similarity if title_similarity is None else title_similarity,
+        )
 
 
 def load_rules(path: Path = RULES) -> Rules:
@@ -55,7 +60,12 @@ def load_rules(path: Path = RULES) -> Rules:
                 f"{path.name}: rule {entry.get('name')!r}: key must be one of {KINDS}, got {kind!r}"
             )
         rules.append(Rule(str(entry["name"]), kind, float(entry["confidence"]), str(entry.get("says", ""))))
-    return Rules(tuple(rules), float(data.get("threshold", 0.8)), int(data.get("max_block", 25)))
+    return Rules(
+        tuple(rules),
+        float(data.get("threshold", 0.8)),
+        int(data.get("max_block", 25)),
+        float(data.get("title_similarity", 0.9)),
+    )
 
 
 @cache

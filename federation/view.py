@@ -21,7 +21,7 @@ from ..store.federation import FederationTables
 from ..store.feed import Change
 from .areas import Areas
 from .cluster import closure, cluster
-from .keys import Copy, copy_of, publisher_of
+from .keys import FACTS_VERSION, Copy, copy_of, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
 _BATCH = 2000
@@ -68,7 +68,10 @@ class FederationView:
 
     def __init__(self, store, rules: Rules, overrides: Overrides, areas: Areas | None = None) -> None:
         self.store, self.rules, self.overrides, self.areas = store, rules, overrides, areas
-        self.applied = json.dumps([overrides.merges, overrides.splits])
+        self.applied = {
+            "overrides": json.dumps([overrides.merges, overrides.splits]),
+            "rules": json.dumps([FACTS_VERSION, repr(rules)]),
+        }
 
     def apply(self, changes: list[Change]) -> None:
         # any entry but `rescored` (a later `rescored` of the same record does not hide its `created`)
@@ -76,11 +79,23 @@ class FederationView:
         if ids:
             recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
 
+    def apply_rules(self) -> None:
+        """Other rules or settings (a threshold, the title similarity) or facts of another form
+        (`keys.FACTS_VERSION`) than the stored clusters were made with re-cluster every record."""
+        tables = FederationTables(self.store)
+        previous = tables.state("rules")
+        if previous == self.applied["rules"]:
+            return
+        if previous is None and not self.store.db.execute("SELECT 1 FROM fed_copies LIMIT 1").fetchone():
+            return  # nothing clustered yet: the feed brings every record
+        ids = tables.all_live_ids()
+        recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
+
     def apply_overrides(self) -> None:
         """An edited overrides file re-clusters the records it named before and names now."""
         tables = FederationTables(self.store)
         previous = tables.state("overrides")
-        if previous is None or previous == self.applied:
+        if previous is None or previous == self.applied["overrides"]:
             return
         named = {i for groups in json.loads(previous) for group in groups for i in group}
         named |= {i for group in (*self.overrides.merges, *self.overrides.splits) for i in group}
@@ -93,8 +108,11 @@ def catch_up(store, settings=None, areas: Areas | None = None) -> int:
     how many feed entries were read. The first run reads every record at once: clustering them together
     costs less than a closure per batch."""
     federation = getattr(settings, "federation", None)  # config.Federation (read, not imported: a layer up)
-    rules = default_rules().with_threshold(getattr(federation, "threshold", None))
+    rules = default_rules().with_threshold(
+        getattr(federation, "threshold", None), getattr(federation, "title_similarity", None)
+    )
     view = FederationView(store, rules, load_overrides(getattr(federation, "overrides", None)), areas)
+    view.apply_rules()
     view.apply_overrides()
     return feed.catch_up(store, view, batch=_FEED_BATCH)
 
@@ -105,7 +123,7 @@ def recluster(
     rules: Rules,
     overrides: Overrides,
     areas: Areas | None = None,
-    applied: str | None = None,
+    applied: dict[str, str] | None = None,
 ) -> list[str]:
     """Re-cluster these records and every record linked to them; returns the records whose cluster or
     rank changed (the store gives each a `rescored` feed entry, for the search index)."""
@@ -150,5 +168,5 @@ def recluster(
         dropped,
         clusters,
         ids,
-        {"overrides": applied} if applied else None,
+        applied,
     )

@@ -24,10 +24,12 @@ from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
 from ..mappings.registry import Mapping, mapping_for
+from ..mappings.reuse import REUSE_MAPPINGS
 from ..mappings.version import mapping_version
 from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
-from .adapters import ADAPTERS, Page
+from ..store.reuses import Reuses, ReuseUpsert
+from .adapters import ADAPTERS, Page, RawRecord
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
@@ -118,6 +120,12 @@ def http_client(
     return client
 
 
+def unchanged_since(previous: tuple[str, bool] | None, digest: str) -> bool:
+    """A record (or reuse) stored live with the same payload hash: seen again, neither re-mapped nor
+    re-written. `previous` is the store's (raw hash, withdrawn?), None when it was never stored."""
+    return previous is not None and previous[0] == digest and not previous[1]
+
+
 class Harvest:
     """Runs one source; `run()` never raises for source problems, it reports them."""
 
@@ -140,6 +148,7 @@ class Harvest:
         self.full, self.force_withdraw, self.progress = full, force_withdraw, progress
         self.index = index  # when given, records are indexed page by page (else by the sync after the run)
         self.counts: Counter = Counter()
+        self.reuse_counts: Counter = Counter()  # said in the report's notes: the run's counters are records'
         self.report = RunReport()
         self.errors: list[tuple[str | None, str | None, str]] = []
         self.total: int | None = None
@@ -179,6 +188,11 @@ class Harvest:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
+        except KeyboardInterrupt:  # Ctrl-C in this thread: the run still ends with its counters
+            self._end(
+                run_id, "interrupted", f"interrupted after {self.counts['pages']} pages; nothing withdrawn"
+            )
+            raise
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
             log.exception(
                 "source %s: unexpected error",
@@ -191,6 +205,22 @@ class Harvest:
             client.close()
             if self.index is not None:
                 self.index.flush()
+        self.report.notes.extend(adapter.notes)
+        if status == "complete" and adapter.reuses_complete:
+            try:
+                self.reuse_counts["withdrawn"] = Reuses(self.store).withdraw_unseen(
+                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                )
+            except MassWithdrawal as exc:
+                self.report.notes.append(f"reuses: {exc}")
+        if self.reuse_counts:
+            self.report.notes.append(
+                "reuses: "
+                + ", ".join(
+                    f"{self.reuse_counts.get(k, 0)} {k}"
+                    for k in ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
+                )
+            )
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
@@ -204,6 +234,10 @@ class Harvest:
                 status, message = "partial", str(exc)
         if status != "interrupted":
             self._remap_stale()
+        return self._end(run_id, status, message)
+
+    def _end(self, run_id: int, status: str, message: str | None) -> RunResult:
+        """Write the run's end: its status, counters, message and errors."""
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
@@ -241,6 +275,9 @@ class Harvest:
 
     def _save(self, mapping: Mapping, context: SourceContext, page: Page, run_id: int) -> None:
         self.counts["pages"] += 1
+        if page.kind == "reuses":
+            self._save_reuses(page, run_id)
+            return
         self.total = page.total if page.total is not None else self.total
         if page.not_modified:
             cached = self.store.cached_page(page.url, self.source.id)
@@ -255,6 +292,7 @@ class Harvest:
         seen_unchanged: list[str] = []
         page_ids: list[str] = []
         on_page: set[str] = set()
+        fetch_urls: dict[str, str] = {}  # redacted once each: a page's records mostly share one
         for source_record_id, error in page.errors:
             self._error(source_record_id, page.url, error)
         for record in page.records:
@@ -264,9 +302,9 @@ class Harvest:
             on_page.add(srid)
             page_ids.append(srid)
             self.counts["seen"] += 1
-            digest = payload_hash(record.payload)
+            digest = record.digest or payload_hash(record.payload)
             previous = known.get(srid)
-            if previous is not None and previous[0] == digest and not previous[1]:
+            if unchanged_since(previous, digest):
                 seen_unchanged.append(srid)
                 self.counts["unchanged"] += 1
                 continue
@@ -304,8 +342,10 @@ class Harvest:
                     record.payload,
                     record.media_type,
                     digest,
-                    redact_url(record.fetch_url),
+                    fetch_urls.get(record.fetch_url)
+                    or fetch_urls.setdefault(record.fetch_url, redact_url(record.fetch_url)),
                     mapping_version(),
+                    record.packed,
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -324,6 +364,44 @@ class Harvest:
             self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
 
+    def _save_reuses(self, page: Page, run_id: int) -> None:
+        """A page of reuses: by the records' rules (unchanged payload: only seen; one bad reuse is reported
+        and the others go on; a reuse that fails to map again keeps its last good version live)."""
+        reuses = Reuses(self.store)
+        mapping = REUSE_MAPPINGS[self.source.type]
+        known = reuses.known(self.source.id, [r.source_record_id for r in page.records])
+        upserts: list[ReuseUpsert] = []
+        unchanged: list[str] = []
+        for source_record_id, error in page.errors:
+            self.reuse_counts["failed"] += 1
+            self._error(source_record_id, page.url, error, counted=False)
+        first: dict[str, RawRecord] = {}  # the same reuse twice on one page: the first one counts
+        for record in page.records:
+            first.setdefault(record.source_record_id, record)
+        for record in first.values():
+            srid = record.source_record_id
+            self.reuse_counts["seen"] += 1
+            digest = payload_hash(record.payload)
+            previous = known.get(srid)
+            if unchanged_since(previous, digest):
+                unchanged.append(srid)
+                self.reuse_counts["unchanged"] += 1
+                continue
+            try:
+                if len(record.payload) > self.settings.max_record_bytes:
+                    raise RecordTooLarge(f"reuse of {len(record.payload):,} bytes, over the cap")
+                reuse = mapping(record.parsed, redact_url(self.source.url))
+            except Exception as exc:
+                self.reuse_counts["failed"] += 1
+                self._error(srid, record.fetch_url, f"reuse: {type(exc).__name__}: {exc}", counted=False)
+                if previous is not None:
+                    unchanged.append(srid)
+                continue
+            upserts.append(ReuseUpsert(record_id(self.source.id, srid), srid, reuse, record.payload, digest))
+            self.reuse_counts["created" if previous is None else "updated"] += 1
+        reuses.save(self.source.id, run_id, upserts, unchanged)
+        self._progress()
+
     def _keep_rejected(self, source_record_id: str, payload: bytes) -> str:
         """Keep a refused record's raw payload (gzip) in the data dir's rejected/<source>/; returns its path
         relative to the data dir. At most REJECTED_KEPT files a source: the rest are only reported."""
@@ -340,8 +418,12 @@ class Harvest:
             return f"(not kept: {exc.strerror})"
         return relative
 
-    def _error(self, source_record_id: str | None, url: str | None, error: str) -> None:
-        self.counts["failed"] += 1
+    def _error(
+        self, source_record_id: str | None, url: str | None, error: str, *, counted: bool = True
+    ) -> None:
+        """Keep an error for the run's report; `counted`: a record failed (a reuse's are counted apart)."""
+        if counted:
+            self.counts["failed"] += 1
         if len(self.errors) < MAX_ERRORS_KEPT:  # kept for display: no credential of the source's URL
             self.errors.append((source_record_id, redact_url(url) if url else url, redact_text(error)))
 
@@ -379,6 +461,8 @@ def harvest(
             store, backend, settings=settings
         )  # indexes each page while the next one is fetched and parsed
         for source in sources:
+            if context is not None and context.stop.is_set():
+                break  # a shutdown: the sources not started yet are not started
             results.append(
                 Harvest(
                     source,

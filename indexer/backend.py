@@ -16,7 +16,8 @@ import msgspec
 
 # Facets every backend counts; each is a multi-valued keyword field of the document.
 FACETS = (
-    "publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language", "quality"
+    "publisher", "theme", "format", "licence", "keyword", "source", "jurisdiction", "language", "quality",
+    "has_reuses",
 )  # fmt: skip
 # "relevance": best match first (newest first when the query has no words); "modified": most recently
 # modified first; "-modified": oldest first. Ties go by id ascending and undated documents come last, in
@@ -25,6 +26,9 @@ SORTS = ("relevance", "modified", "-modified")
 MAX_RESULT_WINDOW = 10_000  # page * page_size may not go deeper: deep paging belongs to /catalog and export
 MAX_PAGE_SIZE = 100
 FACET_SIZE = 50  # values returned per facet, most frequent first
+# the most a query may ask for (`SearchQuery.facet_size`): whole value lists (the CKAN-compatible
+# organization_list, tag_list) within what Elasticsearch's terms aggregation answers (search.max_buckets)
+MAX_FACET_SIZE = 50_000
 
 
 class IndexOutdated(ValueError):
@@ -56,6 +60,8 @@ class SearchDocument(msgspec.Struct, omit_defaults=True):
     jurisdiction: list[str] = []
     language: list[str] = []
     quality: list[str] = []  # the MQA rating band (mappings.quality.BAND_NAMES)
+    # "true" when a portal lists a reuse of the dataset or of a copy of it (store.reuses), else "false"
+    has_reuses: list[str] = []
     # spatial coverage: [west, south, east, north] in degrees (west > east: across the antimeridian); [] none
     bbox: list[float] = []
 
@@ -71,6 +77,7 @@ class SearchQuery(msgspec.Struct, omit_defaults=True):
     page: int = 1
     page_size: int = 20
     facets: tuple[str, ...] = FACETS
+    facet_size: int = FACET_SIZE  # values counted per facet, most frequent first (at most MAX_FACET_SIZE)
 
 
 def longitude_spans(west: float, east: float) -> list[tuple[float, float]]:

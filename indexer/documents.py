@@ -18,6 +18,7 @@ from ..store import Store, feed, gc_paused
 from ..store import labels as source_labels
 from ..store.federation import FederationTables
 from ..store.feed import Change, latest
+from ..store.reuses import Reuses
 from . import derived
 from .backend import SearchBackend, SearchDocument
 
@@ -39,11 +40,12 @@ def search_document(
     *,
     publisher_name: str | None = None,
     quality: str | None = None,
+    reused: bool = False,
 ) -> SearchDocument:
     """All languages go into the full-text fields; facets hold controlled URIs or exact values.
 
     `publisher_name` is the normalised name for the facet (`indexer.derived`; default: the source's own),
-    `quality` the MQA rating band.
+    `quality` the MQA rating band, `reused` whether a portal lists a reuse of it.
     """
     publisher = dataset.publisher
     if publisher_name is None:
@@ -68,6 +70,7 @@ def search_document(
         jurisdiction=[jurisdiction] if isinstance(jurisdiction, str) else list(jurisdiction or ()),
         language=sorted(set(dataset.language)),
         quality=[quality] if quality else [],
+        has_reuses=["true" if reused else "false"],
         bbox=list(_coverage(dataset) or ()),
     )
 
@@ -91,6 +94,7 @@ def _documents(
 ) -> list[SearchDocument]:
     """Search documents with their derived publisher name and quality (whose scores this stores)."""
     found = derived.derive(store, names, [(i, source_ids[i], d) for i, d in datasets.items()])
+    reused = Reuses(store).reused(list(datasets))
     return [
         search_document(
             i,
@@ -99,6 +103,7 @@ def _documents(
             areas.of(d, jurisdictions.get(source_ids[i])) if areas else jurisdictions.get(source_ids[i]),
             publisher_name=found[i].publisher,
             quality=found[i].quality.band,
+            reused=i in reused,
         )
         for i, d in datasets.items()
     ]
@@ -205,8 +210,11 @@ def merge_documents(docs: list[SearchDocument]) -> SearchDocument:
         dict.fromkeys(d.description for d in docs[1:] if d.description and d.description != first.description)
     )
     bbox = next((d.bbox for d in docs if d.bbox), [])  # the canonical copy's, else another copy's
+    # a reuse of any copy belongs to the cluster
+    reused = ["true"] if any("true" in d.has_reuses for d in docs) else first.has_reuses
     return msgspec.structs.replace(
         first,
+        has_reuses=reused,
         keywords_text=f"{first.keywords_text} {titles}".strip(),
         description=f"{first.description} {descriptions}".strip(),
         bbox=bbox,

@@ -234,13 +234,15 @@ class SqliteFtsBackend(SearchBackend):
                     (query.page_size, offset),
                 )
                 ids = [row[0] for row in page]
-                facets = self._facets(db, query.facets)
+                facets = self._facets(db, query.facets, query.facet_size)
             finally:
                 db.execute("ROLLBACK")  # also drops the temp table created in this transaction
         return SearchResult(total=total, ids=ids, facets=facets)
 
     @staticmethod
-    def _facets(db: sqlite3.Connection, facets: Iterable[str]) -> dict[str, list[FacetValue]]:
+    def _facets(
+        db: sqlite3.Connection, facets: Iterable[str], size: int = FACET_SIZE
+    ) -> dict[str, list[FacetValue]]:
         names = list(dict.fromkeys(facets))
         if not names:
             return {}
@@ -251,8 +253,8 @@ class SqliteFtsBackend(SearchBackend):
             # CROSS JOIN keeps this order: from each hit to its values, never a scan of the whole table.
             "FROM temp.hits h CROSS JOIN facets f ON f.doc = h.rowid "
             f"WHERE f.facet IN ({', '.join('?' * len(names))}) GROUP BY f.facet, f.value) WHERE r <= ?",
-            (*names, FACET_SIZE),
+            (*names, size),
         )
         for facet, value, n in rows:
             counts[facet].append((value, n))
-        return {name: top_facet_values(counts[name]) for name in names}
+        return {name: top_facet_values(counts[name], size) for name in names}

@@ -7,6 +7,12 @@ Shapes of what fedcat publishes (every IRI under the configured `base_url`):
   (`foaf:primaryTopic`, first seen as `dct:issued`, last confirmed at the source as `dct:modified`) and
   `…#source-record` the record as the source catalogue holds it (its record id as `dct:identifier`), which
   fedcat's record points to with `dct:source`; the dataset itself is `prov:wasDerivedFrom` the source's IRI;
+- a copy of a federation cluster that is not its canonical copy (`fedcat.federation`) points to the canonical
+  one (a `dcat:Dataset` of this catalogue) with `dct:source` (DCAT-AP 3.0: "a related Dataset from which the
+  described Dataset is derived") and `owl:sameAs`, and carries the canonical's identifiers (its
+  `dct:identifier` values and source IRI) as `adms:identifier`, as the DCAT-AP guidelines ask of a
+  harvested copy. `prov:wasDerivedFrom` stays the copy's own source IRI: what fedcat's description was
+  made from;
 - catalogue pages carry a `hydra:PartialCollectionView` (first / previous / next / last) and the collection's
   `hydra:totalItems`.
 
@@ -26,17 +32,22 @@ import pyoxigraph
 from pyoxigraph import RdfFormat
 
 from ..redaction import redact_url
-from .model import Dataset
+from .model import Dataset, Text
 from .namespaces import DCAT, DCT, FOAF, HYDRA, PREFIXES, XSD
 from .rdf import (
     DOCUMENT,
     FORMATS,
     Namespace,
     Writer,
+    adms,
+    dcat,
+    dct,
     foaf,
     iri,
+    owl,
     p,
     prov,
+    skos,
     text,
     typed,
     with_context,
@@ -105,6 +116,18 @@ def catalog_info(config: Any, stored_sources: Iterable[dict[str, Any]] = ()) -> 
     )
 
 
+class Origin(msgspec.Struct, frozen=True):
+    """The canonical copy of the federation cluster of a record that is not canonical: what the record's
+    description links to. Title and description make it a valid `dcat:Dataset` in a document without it."""
+
+    id: str  # fedcat's id of the canonical copy
+    uri: str  # and its IRI
+    original_uri: str | None = None
+    identifier: list[str] = []
+    title: list[Text] = []
+    description: list[Text] = []
+
+
 class RecordRow(msgspec.Struct):
     """One live record as the catalogue needs it."""
 
@@ -114,6 +137,7 @@ class RecordRow(msgspec.Struct):
     first_seen: str
     last_seen: str
     dataset: Dataset
+    origin: Origin | None = None  # its cluster's canonical copy, when that is another record
 
 
 # --- triples ---------------------------------------------------------------------------------------------
@@ -161,10 +185,38 @@ def _timestamp(value: str) -> str:
     return typed(value, XSD + "dateTime")
 
 
-def write_record(w: Writer, info: CatalogInfo, row: RecordRow) -> str:
-    """The dataset (or data service), fedcat's catalogue record of it and the source's, and the catalogues'
-    dcat:dataset (dcat:service) / dcat:record links to them."""
+def write_origin(w: Writer, d: str, dataset: Dataset, origin: Origin, *, describe: bool = True) -> None:
+    """A copy's links to its cluster's canonical copy (see the module docstring). `describe`: with the
+    canonical's title and description, which the shapes require of a `dcat:Dataset` (an export, which
+    describes the canonical copy in full, leaves them out)."""
+    o = iri(origin.uri)
+    if o is None or o == d:
+        return
+    w.a(o, dcat.Dataset)  # the class DCAT-AP requires of dct:source's value
+    if describe:
+        w.texts(o, dct.title, origin.title)
+        w.texts(o, dct.description, origin.description)
+    w.add(d, dct.source, o)
+    w.add(d, owl.sameAs, o)
+    own = {*dataset.identifier, *dataset.other_identifier}
+    for identifier in origin.identifier:
+        if identifier not in own:
+            node = w.a(w.bnode(), adms.Identifier)
+            w.add(d, adms.identifier, node)
+            w.add(node, skos.notation, text(identifier))
+    if origin.original_uri and origin.original_uri not in (dataset.original_uri, *own):
+        node = w.a(w.bnode(), adms.Identifier)
+        w.add(d, adms.identifier, node)
+        w.add(node, skos.notation, typed(origin.original_uri, XSD + "anyURI"))
+
+
+def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, describe_origin: bool = True) -> str:
+    """The dataset (or data service), fedcat's catalogue record of it and the source's, the catalogues'
+    dcat:dataset (dcat:service) / dcat:record links to them, and its links to its cluster's canonical copy
+    (`write_origin`)."""
     d = write_dataset(w, row.dataset)
+    if row.origin is not None:
+        write_origin(w, d, row.dataset, row.origin, describe=describe_origin)
     record = w.a(d[:-1] + "#record>", CATALOG_RECORD)  # under the dataset's IRI, checked by write_dataset
     w.add(record, _PRIMARY_TOPIC, d)
     w.add(record, _IDENTIFIER, text(row.id))

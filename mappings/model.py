@@ -134,6 +134,9 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     spatial: list[Location] = []
     landing_page: list[str] = []
     documentation: list[str] = []
+    # pages or IRIs of the dataset this record was copied from, as its portal says (Opendatasoft's source
+    # domain and references): written as prov:wasDerivedFrom, and harvest provenance for federation
+    derived_from: list[str] = []
     conforms_to: list[str] = []
     version: str | None = None
     type: str | None = None

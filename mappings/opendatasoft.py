@@ -269,7 +269,8 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
     contact = fmap.apply("contact", item, values)
     if contact.get("email"):
         contact["email"] = contact["email"].removeprefix("mailto:")
-    other_ids = strings(item.get("dataset_uid")) + strings(inspire.get("file_identifier"))
+    derived_from, origin_id = _source_links(default)
+    other_ids = strings(item.get("dataset_uid")) + strings(inspire.get("file_identifier")) + origin_id
     _note_unread(item, values)
     return Dataset(
         uri=uri,
@@ -287,9 +288,25 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
         temporal=_temporal(dcat, values),
         spatial=_spatial(default, dcat, inspire),
         landing_page=[f"{root}/explore/dataset/{quote(dataset_id, safe='')}/"],
+        derived_from=derived_from,
         unmapped=values.unmapped,
         **{**fields, "title": title},
     )
+
+
+def _source_links(default: dict) -> tuple[list[str], list[str]]:
+    """Where the portal says the dataset comes from, and the origin's record id: the Opendatasoft domain
+    it is federated from (`source_domain_address` and `source_dataset`: that portal's page of it, as
+    udata's `harvest.remote_url` and `remote_id`), and the `references` link, the "source" a publisher
+    gives (data.gouv.fr pages in the public catalogue's 2015 export). Not web addresses: left out."""
+    links: list[str] = []
+    domain = next(iter(strings(default.get("source_domain_address"))), "")
+    origin = next(iter(strings(default.get("source_dataset"))), "")
+    if domain and origin:
+        root = domain.rstrip("/") if "://" in domain else f"https://{domain.strip('/')}"
+        links.append(f"{root}/explore/dataset/{quote(origin, safe='')}/")
+    links += [r for r in strings(default.get("references")) if r.lower().startswith(("http://", "https://"))]
+    return list(dict.fromkeys(links)), [origin] if domain and origin else []
 
 
 def portal_root(url: str) -> str:

@@ -47,11 +47,13 @@ from .namespaces import (
     PROV,
     RDF_TYPE,
     RDFS,
+    SCHEMA,
     SKOS,
     SPDX,
     VCARD,
     XSD,
 )
+from .reuse import Reuse, type_label
 from .values import is_iri
 
 FORMATS = {
@@ -88,7 +90,7 @@ class Namespace:
 
 adms, dcat, dcatap, dct, eli = (Namespace(ns) for ns in (ADMS, DCAT, DCATAP, DCT, ELI))
 foaf, locn, owl, prov = (Namespace(ns) for ns in (FOAF, LOCN, OWL, PROV))
-rdfs, skos, spdx, vcard = (Namespace(ns) for ns in (RDFS, SKOS, SPDX, VCARD))
+rdfs, schema, skos, spdx, vcard = (Namespace(ns) for ns in (RDFS, SCHEMA, SKOS, SPDX, VCARD))
 TYPE = p(RDF_TYPE)
 # Classes the DCAT-AP 3.0 shapes require of the values of each property (`sh:class`).
 LINGUISTIC_SYSTEM = dct.LinguisticSystem
@@ -439,6 +441,7 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         node = w.a(w.bnode(), adms.Identifier)
         w.add(s, adms.identifier, node)
         w.add(node, skos.notation, typed(dataset.original_uri, XSD + "anyURI"))
+    w.iris(s, prov.wasDerivedFrom, dataset.derived_from)
     w.texts(s, dcat.keyword, dataset.keywords)
     w.concepts(s, dcat.theme, dataset.themes, dataset.labels)
     w.agent(s, dct.publisher, dataset.publisher)
@@ -485,6 +488,23 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     if dataset.related:
         w.iris(s, dct.relation, dataset.related, RESOURCE)
     return s
+
+
+def write_reuses(w: Writer, subject: str | None, reuses: Iterable[Reuse]) -> None:
+    """What portals list as built on the dataset: `dct:isReferencedBy` each reuse's page (on its portal,
+    else the reuse itself), described as a `foaf:Document` and `schema:CreativeWork` with its title, its
+    kind (`schema:genre`) and its link (`schema:url`)."""
+    for reuse in reuses:
+        node = iri(reuse.page or reuse.url or "")
+        if node is None:
+            continue
+        w.add(subject, dct.isReferencedBy, node)
+        w.a(node, foaf.Document)
+        w.a(node, schema.CreativeWork)
+        w.add(node, dct.title, text(reuse.title))
+        w.add(node, schema.genre, text(type_label(reuse.type, "en"), "en"))
+        w.add(node, schema.genre, text(type_label(reuse.type, "fr"), "fr"))
+        w.iris(node, schema.url, [reuse.url])
 
 
 def dataset_ntriples(dataset: Dataset) -> str:

@@ -11,14 +11,23 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..gc_pause import gc_paused
-from ..mappings.catalog_rdf import RecordRow
-from ..mappings.model import dataset_from_json
+import msgspec
 
-_ROW_SQL = (
-    "SELECT r.id, r.source_id, r.source_record_id, r.first_seen, r.last_seen, d.dataset"
+from ..gc_pause import gc_paused
+from ..mappings.catalog_rdf import Origin, RecordRow
+from ..mappings.model import Text, dataset_from_json
+
+# the columns and joins of a RecordRow: with the canonical copy of the record's federation cluster when
+# that is another live record (rank > 0)
+_ROW_COLUMNS = (
+    "r.id, r.source_id, r.source_record_id, r.first_seen, r.last_seen, d.dataset,"
+    " c.id, c.uri, c.original_uri, cd.dataset"
     " FROM records r JOIN record_data d ON d.id = r.id"
+    " LEFT JOIN fed_members m ON m.id = r.id AND m.rank > 0"
+    " LEFT JOIN records c ON c.id = m.cluster AND c.withdrawn_at IS NULL"
+    " LEFT JOIN record_data cd ON cd.id = c.id"
 )
+_ROW_SQL = f"SELECT {_ROW_COLUMNS}"
 
 
 class Connected(Protocol):
@@ -63,8 +72,27 @@ class CatalogReader:
                 yield record_id
 
 
+class _OriginFacts(msgspec.Struct):
+    """What a copy's description says of its canonical copy (`Origin`), decoded without the rest."""
+
+    identifier: list[str] = []
+    title: list[Text] = []
+    description: list[Text] = []
+
+
+_origin_facts = msgspec.json.Decoder(_OriginFacts).decode
+
+
+def _origin(row: Any) -> Origin | None:
+    canonical, uri, original_uri, data = row[6:10]
+    if canonical is None or data is None:
+        return None
+    facts = _origin_facts(data)
+    return Origin(canonical, uri, original_uri, facts.identifier, facts.title, facts.description)
+
+
 def decode_rows(found: Iterable[Any]) -> list[RecordRow]:
-    return [RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5])) for r in found]
+    return [RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5]), _origin(r)) for r in found]
 
 
 def record_rows(store: Connected, ids: list[str]) -> list[RecordRow]:
@@ -108,8 +136,7 @@ def iter_rows(store: Connected, batch: int) -> Iterator[list[RecordRow]]:
     while True:
         with gc_paused():  # decoding a batch makes ~100,000 containers; see gc_paused
             found = store.db.execute(
-                "SELECT r.rowid, r.id, r.source_id, r.source_record_id, r.first_seen, r.last_seen, d.dataset"
-                " FROM records r JOIN record_data d ON d.id = r.id"
+                f"SELECT r.rowid, {_ROW_COLUMNS}"
                 " WHERE r.rowid > ? AND r.withdrawn_at IS NULL ORDER BY r.rowid LIMIT ?",
                 (last, batch),
             ).fetchall()

@@ -138,6 +138,16 @@ class FederationTables:
                 )
         return sorted(touched)
 
+    def canonical_id_page(self, offset: int = 0, limit: int | None = None) -> list[str]:
+        """One live id per cluster (its canonical copy's; a record not clustered yet: its own), in id order,
+        `limit` of them (None: all) after the first `offset`: the datasets search lists (package_list)."""
+        rows = self.db.execute(
+            "SELECT r.id FROM records r WHERE r.withdrawn_at IS NULL AND NOT EXISTS"
+            " (SELECT 1 FROM fed_members m WHERE m.id = r.id AND m.cluster != r.id) ORDER BY r.id LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
+        return [row[0] for row in rows]
+
     def other_copies(self, record_id: str) -> list[tuple[str, str, str]]:
         """The other live copies in the record's cluster: (id, source id, fedcat dataset IRI)."""
         return [

@@ -109,6 +109,41 @@ CREATE INDEX IF NOT EXISTS iri_labels_by_iri ON iri_labels (iri);
 CREATE INDEX IF NOT EXISTS iri_labels_by_record ON iri_labels (id);
 """
 
+# Reuses (store/reuses.py): what portals list as built on their datasets, kept like records (hash, first and
+# last seen, tombstoned when a complete run no longer lists them); `reuse_datasets` names each reuse's
+# datasets as its source knows them (resolved to fedcat's records when read, so a dataset harvested after
+# its reuse is linked too); `reuse_text` is their full text.
+REUSES = """
+CREATE TABLE IF NOT EXISTS reuses (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    source_record_id TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    raw_hash TEXT NOT NULL,
+    reuse BLOB NOT NULL,          -- mappings.reuse.Reuse as JSON
+    type TEXT NOT NULL,
+    modified TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_run_id INTEGER NOT NULL,
+    withdrawn_at TEXT,
+    UNIQUE (source_id, source_record_id)
+);
+CREATE INDEX IF NOT EXISTS reuses_live ON reuses (source_id) WHERE withdrawn_at IS NULL;
+CREATE TABLE IF NOT EXISTS reuse_datasets (
+    reuse_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    dataset_id TEXT,
+    dataset_uri TEXT
+);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_reuse ON reuse_datasets (reuse_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_id ON reuse_datasets (source_id, dataset_id);
+CREATE INDEX IF NOT EXISTS reuse_datasets_by_uri ON reuse_datasets (dataset_uri);
+CREATE VIRTUAL TABLE IF NOT EXISTS reuse_text USING fts5(
+    id UNINDEXED, title, description, tags, tokenize = 'unicode61 remove_diacritics 2'
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS sources (
@@ -233,6 +268,7 @@ CREATE TABLE IF NOT EXISTS shacl_results (
     + FEDERATION
     + DISCOVERIES
     + IRI_LABELS
+    + REUSES
 )
 
 # --- what the previous release may have left: its modules made these on first use -------------------------
@@ -373,6 +409,11 @@ def _to_6(db: sqlite3.Connection) -> None:
     _run(db, IRI_LABELS)
 
 
+def _to_7(db: sqlite3.Connection) -> None:
+    """The reuses' tables (filled by the next harvest of each source that lists reuses)."""
+    _run(db, REUSES)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_1,
     _to_2,
@@ -380,6 +421,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _to_4,
     _to_5,
     _to_6,
+    _to_7,
 ]  # MIGRATIONS[n]: n -> n + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 

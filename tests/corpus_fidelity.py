@@ -234,8 +234,8 @@ def _rdf_said(payload: bytes) -> Callable[[], Said]:
 
 
 def datajson_records() -> Iterator[tuple[str, bytes, Any, Callable[[], Said]]]:
-    from fedcat.harvester.adapters.datajson import JsonStream, catalogue_datasets
-    from fedcat.harvester.adapters.jsonapi import canonical_json
+    from fedcat.harvester.adapters.datajson import catalogue_datasets
+    from fedcat.harvester.adapters.jsonapi import JsonStream, canonical_json
     from fedcat.harvester.http import HarvestError
 
     for path in sorted((CORPUS / "datajson").rglob("*.json")):

@@ -251,6 +251,7 @@ def record_facets(record: dict[str, Any]) -> dict[str, set[str]]:
         "jurisdiction": {JURISDICTIONS[record["source_id"]][0]},
         "language": set(ds.language),
         "quality": {quality.score(ds).band},  # no link checks in this harvest: the pure score
+        "has_reuses": {"false"},  # DCAT portals list no reuses
     }
 
 
@@ -554,6 +555,7 @@ def test_paging_past_the_result_window_is_a_400_explaining_the_cap(site: Site) -
     body = get(site, "/api/datasets", {"page": last_allowed + 1, "page_size": MAX_PAGE_SIZE}, status=400)
     assert error_parameters(body) == ["page"]
     assert str(MAX_RESULT_WINDOW) in body["detail"]
+    assert "/catalog" in body["detail"]  # the way on: the catalogue, paged by id without a depth limit
 
 
 # --- one dataset -------------------------------------------------------------------------------------

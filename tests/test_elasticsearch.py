@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,7 +33,7 @@ from fedcat.harvester.sources import ConfigError, parse_config
 from fedcat.indexer.backend import SearchDocument, SearchQuery, SearchUnavailable
 
 ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
-PREFIX = "fedcat-test-ops-"
+PREFIX = f"fedcat-test-ops-{os.getpid()}-"  # the node is shared: indices of this run only
 HTTP = {"connect_timeout": 2, "read_timeout": 5, "retries": 1, "backoff": 0.05, "run_budget": 120}
 
 pytestmark = pytest.mark.skipif(
@@ -231,6 +231,34 @@ def test_node_away_during_a_harvest_loses_nothing_and_the_index_catches_up(
         catalogue.close()
 
 
+class Searching:
+    """A replica searching in a loop on a thread until the block ends: every total it saw, every failure."""
+
+    def __init__(self, search: Callable[[], int]) -> None:
+        self.search = search
+        self.totals: list[int] = []
+        self.failures: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.totals.append(self.search())
+            except BaseException as exc:
+                self.failures.append(exc)
+
+    def __enter__(self) -> Searching:
+        self._thread.start()
+        while not self.totals and not self.failures:  # searching before the block starts
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def docs(n: int) -> list[SearchDocument]:
     return [
         SearchDocument(id=f"d{i:05d}", title=f"Jeu de données {i}", publisher=[f"Commune {i % 7}"])
@@ -246,39 +274,63 @@ def test_searches_never_fail_nor_see_a_half_built_generation_during_rebuilds(pre
     corpus = docs(3000)
     backend.upsert(corpus)
     backend.commit()
-    totals: list[int] = []
-    failures: list[BaseException] = []
-    stop = threading.Event()
-
-    def search() -> None:
-        while not stop.is_set():
-            try:
-                totals.append(reader.search(SearchQuery(q="donnees", page_size=5)).total)
-            except BaseException as exc:
-                failures.append(exc)
-
-    searcher = threading.Thread(target=search)
-    searcher.start()
+    searching = Searching(lambda: reader.search(SearchQuery(q="donnees", page_size=5)).total)
     try:
-        for _ in range(3):
-            first = generations(prefix)
-            with backend.rebuilding():
-                for start in range(0, len(corpus), 500):
-                    backend.upsert(corpus[start : start + 500])
-                    backend.commit()  # a rebuild's commits stay invisible until its end
-            assert generations(prefix) != first  # a new generation, the old one dropped
-            assert len(generations(prefix)) == 1
-            # built with an asynchronous translog; live, every acknowledged write is durable again
-            settings = backend.client.indices.get_settings(index=generations(prefix)[0]).body
-            assert next(iter(settings.values()))["settings"]["index"]["translog"]["durability"] == "request"
+        with searching:
+            for _ in range(3):
+                first = generations(prefix)
+                with backend.rebuilding():
+                    for start in range(0, len(corpus), 500):
+                        backend.upsert(corpus[start : start + 500])
+                        backend.commit()  # a rebuild's commits stay invisible until its end
+                assert generations(prefix) != first  # a new generation, the old one dropped
+                assert len(generations(prefix)) == 1
+                # built with an asynchronous translog; live, every acknowledged write is durable again
+                settings = backend.client.indices.get_settings(index=generations(prefix)[0]).body
+                assert (
+                    next(iter(settings.values()))["settings"]["index"]["translog"]["durability"] == "request"
+                )
     finally:
-        stop.set()
-        searcher.join()
         backend.close()
         reader.close()
-    assert failures == []
-    assert len(totals) > 10
-    assert set(totals) == {len(corpus)}  # never an empty or half-built index
+    assert searching.failures == []
+    assert len(searching.totals) > 10
+    assert set(searching.totals) == {len(corpus)}  # never an empty or half-built index
+
+
+def test_bulks_in_flight_together_keep_each_documents_writes_in_order(prefix: str) -> None:
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, bulk_bytes=1, bulks_in_flight=4)
+    words = " ".join(f"mot{i}" for i in range(100_000))
+    slow = [SearchDocument(id=f"long{i}", title="Long", description=words) for i in range(4)]
+    for doc in slow:  # every write a bulk of its own, up to four sent at once: a long document's upsert
+        backend.upsert([doc])  # takes the node far longer than the delete sent right after it
+        backend.delete([doc.id])
+    backend.upsert(slow[::2])
+    backend.commit()
+    assert backend.ids() == {d.id for d in slow[::2]}
+    backend.close()
+
+
+def test_a_generation_is_built_without_replicas_and_goes_live_with_them(prefix: str) -> None:
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, replicas=1)  # yellow on one node: fine
+    backend.upsert(docs(10))
+    backend.commit()
+
+    def replicas() -> dict[str, str]:
+        found = backend.client.indices.get_settings(index=prefix + "-datasets-*").body
+        return {name: s["settings"]["index"]["number_of_replicas"] for name, s in found.items()}
+
+    with backend.rebuilding():
+        backend.upsert(docs(10))
+        during = replicas()
+    assert sorted(during.values()) == ["0", "1"]  # the one being built has none; the live one keeps its
+    assert list(replicas().values()) == ["1"]
+    assert backend.search(SearchQuery()).total == 10
+    backend.close()
 
 
 def test_a_failed_rebuild_leaves_the_live_generation_alone(prefix: str) -> None:
@@ -336,6 +388,46 @@ def test_a_mapping_change_is_rebuilt_beside_the_live_generation(
     finally:
         writer.close()
         reader.close()
+
+
+def test_the_generation_of_the_mapping_with_a_cluster_field_is_replaced_without_a_search_outage(
+    tmp_path: Path, portal: PortalServer, prefix: str
+) -> None:
+    """Upgrade from the mapping that had a `cluster` keyword field (version 4c1a397e71): the harvesting
+    process rebuilds at start beside the filled old generation while a replica keeps searching."""
+    from elasticsearch import Elasticsearch
+    from fedcat.indexer.elasticsearch import MAPPING_VERSION, MAPPINGS
+
+    assert "cluster" not in MAPPINGS["properties"]
+    url, count = serve_city(portal)
+    config = write_config(tmp_path / "sources.yaml", url, {"url": ES_URL, "index_prefix": prefix})
+    catalogue = Catalogue.open(config, tmp_path / "data")
+    harvest(catalogue.config, catalogue.store, catalogue.backend)
+    ids = sorted(catalogue.backend.ids())
+    catalogue.close()
+    old = f"{prefix}-datasets-4c1a397e71-1"
+    old_mappings = {**MAPPINGS, "properties": {**MAPPINGS["properties"], "cluster": {"type": "keyword"}}}
+    with Elasticsearch(ES_URL) as client:  # the old fedcat's generation, holding every dataset
+        for index in generations(prefix):
+            client.indices.delete(index=index)
+        client.indices.create(index=old, mappings=old_mappings, aliases={f"{prefix}-datasets": {}})
+        client.bulk(index=old, operations=[op for i in ids for op in ({"index": {"_id": i}}, {"id": i})])
+        client.indices.refresh(index=old)
+    reader = Catalogue.open(config, tmp_path / "data", writer=False)  # an API replica
+    assert reader.backend.outdated and len(ids) == count
+    with Searching(lambda: reader.backend.search(SearchQuery(page_size=1)).total) as searching:
+        writer = Catalogue.open(config, tmp_path / "data")  # the harvesting process rebuilds at start
+        writer.close()
+        time.sleep(0.2)
+    assert searching.failures == []
+    assert set(searching.totals) == {count}  # never an empty or half-built generation
+    (live,) = generations(prefix)
+    assert live.startswith(f"{prefix}-datasets-{MAPPING_VERSION}-") and not reader.backend.outdated
+    with Elasticsearch(ES_URL) as client:
+        mapping = client.indices.get_mapping(index=live).body[live]["mappings"]["properties"]
+    assert "cluster" not in mapping and "title_fr" in mapping
+    assert reader.backend.ids() == set(ids)
+    reader.close()
 
 
 def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> None:

@@ -156,6 +156,55 @@ def test_three_copies_are_one_hit_with_three_sources(tmp_path: Path) -> None:
     store.close()
 
 
+DCT, OWL, ADMS = "http://purl.org/dc/terms/", "http://www.w3.org/2002/07/owl#", "http://www.w3.org/ns/adms#"
+NOTATION = "<http://www.w3.org/2004/02/skos/core#notation>"
+
+
+def test_copies_link_to_their_canonical_copy_in_rdf(tmp_path: Path, monkeypatch, corpus: Path) -> None:
+    from fedcat.export import export
+    from fedcat.mappings.catalog_rdf import catalog_info
+
+    store, backend, client = _site(tmp_path)
+    lille = client.get("/api/datasets", params={"q": "comptages", "source": "eu"}).json()["items"][0]
+    canonical_source = lille["sources"][0]["source"]
+    canonical = COPIES[canonical_source][1]
+    canonical_uri = canonical.uri
+    copy_source = next(s for s in ("mel", "national") if s != canonical_source)
+    copy = COPIES[copy_source][1]
+    copy_id = record_id(copy_source, COPIES[copy_source][0])
+    links = [
+        f"<{copy.uri}> <{DCT}source> <{canonical_uri}>",
+        f"<{copy.uri}> <{OWL}sameAs> <{canonical_uri}>",
+    ]
+    document = client.get(f"/datasets/{copy_id}.nt").text
+    assert all(link in document for link in links)
+    assert f"<{canonical_uri}> <{DCT}title>" in document  # a dcat:Dataset as the shapes want it
+    # the canonical's identifiers the copy does not carry itself become its adms:identifier
+    carried = {*copy.identifier, *copy.other_identifier}
+    wanted = [i for i in canonical.identifier if i not in carried] + [canonical.original_uri or ""]
+    assert [i for i in wanted if i and f'{NOTATION} "{i}"' not in document] == []
+    assert any(wanted)
+    # the canonical copy derives from no other copy
+    own = client.get(f"/datasets/{lille['id']}.nt").text
+    assert f"<{canonical_uri}> <{DCT}source>" not in own
+    # the whole-catalogue export links them the same way, the canonical described once (by its own record)
+    out = tmp_path / "export.nt"
+    with out.open("wb") as fh:
+        export(store.path, catalog_info(_config()), fh, "nt", workers=1)
+    dump = out.read_text(encoding="utf-8")
+    assert all(link in dump for link in links)
+    title = next(line for line in own.splitlines() if line.startswith(f"<{canonical_uri}> <{DCT}title>"))
+    assert dump.count(title) == 1
+    # and the document stays valid: the link's target is a dcat:Dataset with a title and a description
+    shapes = corpus / "shapes" / "dcat-ap-3.0.1"
+    if shapes.is_dir():
+        monkeypatch.setenv("FEDCAT_SHAPES_DIR", str(shapes))
+        report = client.get(f"/datasets/{copy_id}/validation").json()
+        assert report["counts"]["fedcat"] == 0, report
+    backend.close()
+    store.close()
+
+
 def test_withdrawing_copies_keeps_then_removes_the_hit(tmp_path: Path) -> None:
     store, backend, client = _site(tmp_path)
     _withdraw(store, "mel")
@@ -385,13 +434,37 @@ def test_a_copy_indexed_during_a_harvest_stays_in_its_cluster(tmp_path: Path) ->
     store.close()
 
 
+def test_other_settings_recluster_the_store(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from fedcat.federation import view
+    from fedcat.store.federation import FederationTables
+
+    store = Store(tmp_path / "fedcat.db")
+    store.sync_sources(_config().sources)
+    _write(store, "mel", [("a", _dataset("mel", "Arbres remarquables", "Ville de Lille"))])
+    _write(store, "national", [("b", _dataset("national", "Arbre remarquable", "Ville de Lille"))])
+    a, b = record_id("mel", "a"), record_id("national", "b")
+    view.catch_up(store)
+    tables = FederationTables(store)
+    assert len(set(tables.clusters_of([a, b]).values())) == 1  # near-identical titles: one cluster
+    exact = SimpleNamespace(federation=Federation(title_similarity=1.0))
+    view.catch_up(store, exact)  # nothing in the feed: the new setting alone re-clusters
+    assert len(set(tables.clusters_of([a, b]).values())) == 2
+    view.catch_up(store)
+    assert len(set(tables.clusters_of([a, b]).values())) == 1
+    store.close()
+
+
 def test_settings_federation_is_checked(tmp_path: Path) -> None:
     import pytest
     from fedcat.harvester.sources import ConfigError
 
-    settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9}).settings
+    settings = _config(federation={"overrides": "fed.yaml", "threshold": 0.9, "title_similarity": 1}).settings
     assert settings.federation.threshold == 0.9 and settings.federation.overrides.name == "fed.yaml"
+    assert settings.federation.title_similarity == 1.0
     for bad, says in (
+        ({"title_similarity": -0.1}, "settings.federation.title_similarity"),
         ({"threshold": 2}, "settings.federation.threshold"),
         ({"threshold": True}, "settings.federation.threshold"),
         ({"overides": "x.yaml"}, "settings.federation: expected"),

@@ -134,6 +134,52 @@ def test_title_rule_needs_overlapping_distributions_and_no_contradiction():
     assert ("c", "d") not in clusters_of(c, d)
 
 
+@pytest.mark.parametrize(
+    "other",
+    ["COMPTAGE DES VÉLOS", "Comptages velo.", "Comptages  vélos", "Comtpages vélo"],
+)
+def test_near_identical_titles_of_one_publisher_link(other):
+    a = copy_of("a", "s1", dataset(title="Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title=other))
+    [found] = [c for c in cluster([a, b]) if len(c.members) == 2]
+    assert [link.rule for link in found.links] == ["same-publisher-title"]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Comptages vélo 2024",  # a number more, or another number: another dataset of a series
+        "Comptages piétons",  # another word
+        "Comptages vélo Métropole Européenne",  # two words more: not near-identical
+    ],
+)
+def test_titles_that_differ_stay_apart(other):
+    a = copy_of("a", "s1", dataset(title="Comptages vélo 2023" if "2024" in other else "Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title=other))
+    assert set(clusters_of(a, b)) == {("a",), ("b",)}
+
+
+def test_a_title_two_records_of_a_source_share_links_neither():
+    a1 = copy_of("a1", "s1", dataset(title="Arbres remarquables"))
+    a2 = copy_of("a2", "s1", dataset(title="Arbre remarquable"))
+    b = copy_of("b", "s2", dataset(title="Arbres remarquables"))
+    assert set(clusters_of(a1, b)) == {("a1", "b")}  # alone, the exact title links
+    # with two candidates in s1, b links to its one best match, the exact title, and a2 stays alone
+    assert set(clusters_of(a1, a2, b)) == {("a1", "b"), ("a2",)}
+    a3 = copy_of("a3", "s1", dataset(title="Arbres remarquables"))
+    assert set(clusters_of(a1, a3, b)) == {("a1",), ("a3",), ("b",)}  # a tie: neither
+
+
+def test_title_similarity_is_configurable():
+    a = copy_of("a", "s1", dataset(title="Comptages vélo"))
+    b = copy_of("b", "s2", dataset(title="Comptage des vélos"))
+    assert ("a", "b") in clusters_of(a, b)
+    exact = default_rules().with_threshold(None, title_similarity=1.0)
+    assert ("a", "b") not in clusters_of(a, b, rules=exact)
+    with pytest.raises(RulesError, match="title_similarity"):
+        default_rules().with_threshold(None, title_similarity=1.5)
+
+
 def test_title_rule_below_threshold_makes_no_link():
     a = copy_of("a", "s1", dataset())
     b = copy_of("b", "s2", dataset())
@@ -234,3 +280,47 @@ def test_one_shared_file_is_not_the_same_downloads():
     )
     b = copy_of("b", "s2", dataset(title="Lycées", distributions=[Distribution(download_url=[shared])]))
     assert ("a", "b") not in clusters_of(a, b)
+
+
+def test_opendatasoft_source_links_are_harvest_provenance(corpus):
+    """An Opendatasoft dataset federated from another Opendatasoft domain (`source_domain_address`,
+    `source_dataset`) meets that domain's record of it; its `references` link is kept as where it came from."""
+    import copy
+    import json
+
+    from fedcat.mappings.opendatasoft import dataset_from_ods
+
+    item = json.loads((corpus / "ods/explore-v2.1-openapi-examples/dataset-v2.1.json").read_text())
+    origin = dataset_from_ods(
+        item, "https://fedcat.example/d/origin", "https://documentation-resources.opendatasoft.com"
+    )
+    assert origin.derived_from == ["https://download.geonames.org/export/dump/"]  # its `references`
+    mirror_item = copy.deepcopy(item)
+    mirror_item["dataset_id"] = "villes-du-monde"
+    mirror_item["metas"]["default"].update(
+        source_domain_address="documentation-resources.opendatasoft.com",
+        source_dataset=item["dataset_id"],
+        title="Cities of the world",  # no title rule: only the source link can link them
+        references=None,
+    )
+    mirror = dataset_from_ods(mirror_item, "https://fedcat.example/d/mirror", "https://data.example.org")
+    assert mirror.derived_from == [
+        f"https://documentation-resources.opendatasoft.com/explore/dataset/{item['dataset_id']}/"
+    ]
+    assert item["dataset_id"] in mirror.other_identifier
+    a, b = copy_of("a", "origin", origin), copy_of("b", "mirror", mirror)
+    [found] = [c for c in cluster([a, b]) if len(c.members) == 2]
+    assert {link.rule for link in found.links} == {"same-landing-page"}
+    # without the source link, nothing links them
+    plain = dataset_from_ods(
+        {
+            **mirror_item,
+            "metas": {
+                **mirror_item["metas"],
+                "default": {**mirror_item["metas"]["default"], "source_dataset": None},
+            },
+        },
+        "https://fedcat.example/d/mirror",
+        "https://data.example.org",
+    )
+    assert len(cluster([a, copy_of("b", "mirror", plain)])) == 2

@@ -410,7 +410,8 @@ def test_searchable_by_publisher_and_keyword(portal, catalogue):
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
 def test_json_stream_reads_values_across_chunk_boundaries(chunk):
-    from fedcat.harvester.adapters.datajson import JsonStream, catalogue_datasets
+    from fedcat.harvester.adapters.datajson import catalogue_datasets
+    from fedcat.harvester.adapters.jsonapi import JsonStream
 
     path = need(DATAJSON / "udata-esri-apur-arcgis-hub.data.json")  # French text: multi-byte characters
     data = path.read_bytes()

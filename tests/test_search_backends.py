@@ -22,6 +22,7 @@ import pytest
 from fedcat.indexer.backend import (
     FACET_SIZE,
     FACETS,
+    MAX_FACET_SIZE,
     MAX_PAGE_SIZE,
     MAX_RESULT_WINDOW,
     SearchBackend,
@@ -32,7 +33,8 @@ from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
 
 ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
-ES_PREFIX = "fedcat-test-"
+# The node is shared (other test runs, other checkouts): this run's indices only, dropped at its end.
+ES_PREFIX = f"fedcat-test-{os.getpid()}-"
 
 
 def elasticsearch_url() -> str:
@@ -157,6 +159,7 @@ def generated(n: int, seed: int = 7) -> Iterator[SearchDocument]:
             source=[f"portal-{rng.randint(1, 6)}"],
             jurisdiction=[f"commune:{place.lower()}"],
             language=rng.sample(LANGS, rng.randint(1, 2)),
+            has_reuses=["true" if i % 7 == 0 else "false"],  # a portal lists reuses of one in seven
         )
 
 
@@ -200,12 +203,12 @@ def all_ids(backend: SearchBackend, **query) -> list[str]:
         page += 1
 
 
-def expected_facets(ids: list[str]) -> dict[str, list[tuple[str, int]]]:
-    """Facet counts over the hits, most frequent first, ties by value, FACET_SIZE values at most."""
+def expected_facets(ids: list[str], size: int = FACET_SIZE) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts over the hits, most frequent first, ties by value, `size` values at most."""
     out = {}
     for facet in FACETS:
         counts = Counter(v for i in ids for v in set(getattr(BY_ID[i], facet)))
-        out[facet] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+        out[facet] = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:size]
     return out
 
 
@@ -303,6 +306,23 @@ def test_long_facets_are_cut_at_facet_size_most_frequent_first(corpus: SearchBac
     assert [(f.value, f.count) for f in keywords] == expected_facets(list(BY_ID))["keyword"]
 
 
+@pytest.mark.parametrize("size", [7, MAX_FACET_SIZE])
+def test_facet_size_asks_for_fewer_or_every_value(corpus: SearchBackend, size: int) -> None:
+    """What the CKAN- and udata-compatible lists (organization_list, tag_list) ask for: every value."""
+    result = corpus.search(SearchQuery(facet_size=size, facets=("keyword", "publisher")))
+    hits = all_ids(corpus)
+    expected = expected_facets(hits, size)
+    assert facets_of(result) == {"keyword": expected["keyword"], "publisher": expected["publisher"]}
+    if size == MAX_FACET_SIZE:  # past the default cut
+        assert len(expected["keyword"]) > FACET_SIZE
+
+
+@pytest.mark.parametrize("size", [0, MAX_FACET_SIZE + 1])
+def test_facet_size_out_of_bounds_is_a_value_error(corpus: SearchBackend, size: int) -> None:
+    with pytest.raises(ValueError, match="facet_size"):
+        corpus.search(SearchQuery(facet_size=size))
+
+
 def test_only_requested_facets_are_counted(corpus: SearchBackend) -> None:
     assert set(corpus.search(SearchQuery(facets=("theme", "format"))).facets) == {"theme", "format"}
     assert corpus.search(SearchQuery(facets=())).facets == {}
@@ -322,6 +342,8 @@ def matching(filters: dict[str, list[str]]) -> set[str]:
         {"publisher": ["Transport for London"]},
         {"keyword": ["mot07"], "language": [LANGS[1]]},
         {"source": ["no-such-source"]},
+        {"has_reuses": ["true"]},
+        {"has_reuses": ["false"], "theme": [THEME + "TRAN"]},
     ],
 )
 def test_filters_or_within_and_across_facets(corpus: SearchBackend, filters: dict[str, list[str]]) -> None:
@@ -455,6 +477,101 @@ def test_depth_and_size_caps_are_value_errors(corpus: SearchBackend) -> None:
 def test_page_past_the_last_hit_is_empty(corpus: SearchBackend) -> None:
     result = corpus.search(SearchQuery(q="velo", page=50, page_size=100))
     assert result.ids == [] and result.total == len(all_ids(corpus, q="velo"))
+
+
+# The deepest page: MAX_RESULT_WINDOW is reachable with from/size on every engine, exactly as deep on each;
+# past it a ValueError says so (the API answers 400 naming the unfiltered /catalog, paged without a limit).
+DEEP = [
+    doc(f"deep{i:05d}", f"Relevé {i % 13}", description="Relevé horaire" if i % 3 else "Relevé quotidien",
+        publisher=[f"Commune {i % 41}"], modified="" if i % 17 == 0 else f"20{10 + i % 13}-{1 + i % 12:02d}-01")
+    for i in range(MAX_RESULT_WINDOW + 37)
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def deep(request, tmp_path_factory) -> Iterator[SearchBackend]:
+    """A backend holding DEEP: more documents than the deepest page reaches."""
+    backend = BACKENDS[request.param](tmp_path_factory.mktemp(f"deep-{request.param}"))
+    for start in range(0, len(DEEP), 5000):
+        backend.upsert(DEEP[start : start + 5000])
+    backend.commit()
+    yield backend
+    backend.close()
+
+
+def deep_by_date(newest_first: bool, keep: Callable[[SearchDocument], bool] = lambda d: True) -> list[str]:
+    dated = sorted((d for d in DEEP if d.modified and keep(d)), key=lambda d: d.id)
+    dated.sort(key=lambda d: d.modified, reverse=newest_first)  # stable: ties keep id order
+    return [d.id for d in dated] + sorted(d.id for d in DEEP if not d.modified and keep(d))
+
+
+@pytest.mark.parametrize(("q", "sort"), [("", "relevance"), ("", "-modified"), ("releve", "modified")])
+def test_the_page_at_the_depth_cap_is_exact_and_the_next_one_refused(
+    deep: SearchBackend, q: str, sort: str
+) -> None:
+    last = MAX_RESULT_WINDOW // MAX_PAGE_SIZE
+    result = deep.search(SearchQuery(q=q, sort=sort, page=last, page_size=MAX_PAGE_SIZE))
+    assert result.total == len(DEEP)  # exact past 10,000 hits, not "10,000 or more"
+    expected = deep_by_date(newest_first=sort != "-modified")
+    assert result.ids == expected[MAX_RESULT_WINDOW - MAX_PAGE_SIZE : MAX_RESULT_WINDOW]
+    publishers = Counter(v for d in DEEP for v in d.publisher)
+    assert facets_of(result)["publisher"] == sorted(publishers.items(), key=lambda vc: (-vc[1], vc[0]))
+    with pytest.raises(ValueError, match=str(MAX_RESULT_WINDOW)):
+        deep.search(SearchQuery(q=q, sort=sort, page=last + 1, page_size=MAX_PAGE_SIZE))
+
+
+def test_a_filter_reaches_past_the_cap_of_the_unfiltered_order(deep: SearchBackend) -> None:
+    """Narrowing, the way the 400 past the cap advises, brings deep hits within reach."""
+    keep = {"Commune 3"}
+    ids = all_ids(deep, sort="modified", filters={"publisher": sorted(keep)})
+    expected = deep_by_date(True, lambda d: bool(keep & set(d.publisher)))
+    assert ids == expected and expected[-1] in deep_by_date(True)[MAX_RESULT_WINDOW:]
+
+
+# -- federated copies ----------------------------------------------------------------------------------
+
+
+def test_federated_copies_are_one_hit_per_cluster(tmp_path: Path, request) -> None:
+    """The federation's collapsed documents, through the store's own sync, on every engine alike: three
+    copies of one dataset from three sources are one hit, counted once in each source's facet value and
+    found by any copy's words; the other dataset of the same title stays apart."""
+    from fedcat.indexer.documents import sync_index
+    from fedcat.store import Store, record_id
+    from test_federation import COPIES, OTHER, _config, _write
+
+    answers = {}
+    for name, make in BACKENDS.items():
+        if name == "elasticsearch" and not ES_URL:
+            continue
+        store, backend = Store(tmp_path / f"{name}.db"), make(tmp_path / name)
+        store.sync_sources(_config().sources)
+        for source, (sid, dataset) in COPIES.items():
+            _write(store, source, [(sid, dataset)])
+        _write(store, "region", [OTHER])
+        sync_index(store, backend)
+        found = backend.search(SearchQuery(q="comptages velo"))
+        answers[name] = (
+            found.total,
+            found.ids,
+            facets_of(found)["source"],
+            backend.search(SearchQuery(q="lille")).ids,  # every copy names Lille: still one hit
+            sorted(backend.ids()),
+        )
+        backend.close()
+        store.close()
+    roubaix = record_id("region", OTHER[0])
+    total, ids, sources, by_copy_words, indexed = answers["embedded"]
+    (canonical,) = set(ids) - {roubaix}  # the cluster's one hit, under its canonical copy's id
+    assert total == 2 and roubaix in ids
+    assert canonical in {record_id(source, sid) for source, (sid, _) in COPIES.items()}
+    assert sources == [("eu", 1), ("mel", 1), ("national", 1), ("region", 1)]
+    assert by_copy_words == [canonical]
+    assert indexed == sorted([canonical, roubaix])  # the other copies have no document of their own
+    assert all(answer == answers["embedded"] for answer in answers.values()), answers
+    if not ES_URL:
+        pytest.skip(
+            "compared embedded and sqlite only: no Elasticsearch node (FEDCAT_TEST_ELASTICSEARCH_URL)"
+        )
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -660,6 +777,57 @@ def test_facet_counts_stay_exact_across_many_segments_and_values(tmp_path: Path,
             result = backend.search(query)
             hits = all_ids(backend, q=query.q, filters=query.filters)
             for facet in ("keyword", "publisher"):
+                counts = Counter(v for i in hits for v in getattr(by_id[i], facet))
+                expected = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+                assert [(f.value, f.count) for f in result.facets[facet]] == expected, (query, facet)
+    finally:
+        backend.close()
+
+
+def crowded(n: int, seed: int = 13) -> list[SearchDocument]:
+    """Documents of federation clusters, holding the union of their copies' values: more formats, themes,
+    languages, licences, sources and quality bands than the embedded backend keeps in its single-valued
+    columns, beside documents with one value or none."""
+    rng = random.Random(seed)
+    file_type = "http://publications.europa.eu/resource/authority/file-type/"
+    vocabularies = {
+        "format": [file_type + f for f in ("CSV", "JSON", "SHP", "XLSX", "PDF", "ZIP", "XML", "KML")],
+        "theme": [THEME + t for t in ("TRAN", "ENVI", "GOVE", "ENER", "HEAL", "EDUC", "REGI")],
+        "language": ["http://publications.europa.eu/resource/authority/language/" + c
+                     for c in ("FRA", "ENG", "DEU", "ITA", "SPA")],
+        "licence": [f"https://licences.example.org/{i}" for i in range(5)],
+        "source": [f"portal-{i}" for i in range(6)],
+        "quality": ["excellent", "good", "sufficient", "bad"],
+    }  # fmt: skip
+    return [
+        SearchDocument(
+            id=f"crowd-{i:04d}",
+            title=rng.choice(["Budget", "Vélos"]),
+            **{
+                facet: rng.sample(values, rng.choice([0, 1, 1, len(values) - 1]))
+                for facet, values in vocabularies.items()
+            },
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_facets_of_many_values_per_document_count_each_value(tmp_path: Path, name: str) -> None:
+    docs = crowded(600)
+    by_id = {d.id: d for d in docs}
+    backend = BACKENDS[name](tmp_path)
+    if isinstance(backend, EmbeddedBackend):
+        backend.parallel_facets_from = 0  # both threads
+    for start in range(0, len(docs), 200):
+        backend.upsert(docs[start : start + 200])
+        backend.commit()
+    try:
+        for query in (SearchQuery(), SearchQuery(q="budget"), SearchQuery(filters={"source": ["portal-2"]})):
+            result = backend.search(query)
+            hits = all_ids(backend, q=query.q, filters=query.filters)
+            assert len(hits) > 100
+            for facet in ("format", "theme", "language", "licence", "source", "quality"):
                 counts = Counter(v for i in hits for v in getattr(by_id[i], facet))
                 expected = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
                 assert [(f.value, f.count) for f in result.facets[facet]] == expected, (query, facet)

@@ -17,6 +17,9 @@ import msgspec
 from ...config import Source, SourceOptions
 from ..http import HarvestError, HttpClient
 
+# the `reuses` option of the adapters that harvest reuses (one description: the configuration reference)
+REUSES_OPTION = "Harvest the portal's reuses too (default true): udata's /api/1/reuses/, CKAN's showcases (ckanext-showcase)."
+
 
 class RawRecord(msgspec.Struct):
     source_record_id: str
@@ -25,6 +28,10 @@ class RawRecord(msgspec.Struct):
     fetch_url: str
     page: int
     parsed: Any = None  # the adapter's parsed form, handed to the mapping in the same run; never stored
+    # computed where the page was parsed (the DCAT parsing process), so that the harvesting thread does
+    # not: store.payload_hash(payload) and store.pack_payload(payload)
+    digest: str | None = None
+    packed: bytes | None = None
 
 
 class Page(msgspec.Struct):
@@ -40,6 +47,8 @@ class Page(msgspec.Struct):
     # last complete run (incremental harvesting): the run keeps them live, unchanged
     unchanged_ids: list[str] = []
     errors: list[tuple[str | None, str]] = []  # (source record id, error) for records that could not be read
+    # what the page lists: "datasets" (records), or "reuses" (store.reuses: apps, articles… on the datasets)
+    kind: str = "datasets"
 
 
 class Adapter(ABC):
@@ -56,6 +65,10 @@ class Adapter(ABC):
         # start of the last complete run (ISO UTC), for platforms that can list what changed since then;
         # None means harvest everything
         self.since = since
+        # set by adapters that walk the source's reuses too: True once that walk listed every reuse (only
+        # then may a complete run withdraw the reuses it did not list)
+        self.reuses_complete = False
+        self.notes: list[str] = []  # said in the run's report (a part of the source that could not be read)
 
     @abstractmethod
     def pages(self) -> Iterator[Page]:

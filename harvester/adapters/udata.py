@@ -2,7 +2,9 @@
 
 The source `url` is the portal root. The adapter walks `/api/1/datasets/?page=N&page_size=M` by following
 `next_page` (once per organization when `options.organizations` lists some), one record per dataset object,
-stored as canonical JSON. udata's listing cannot say what changed since a date, so every run reads every page;
+stored as canonical JSON; then `/api/1/reuses/` the same way (unless `options.reuses` is false), one
+reuse per object (pages of `kind` "reuses", stored by `store.reuses`). A reuse listing that cannot be read
+(an older udata without it) leaves the run complete: the datasets were read, the reuses stay as they were. udata's listing cannot say what changed since a date, so every run reads every page;
 the payload hash keeps unchanged datasets from being re-normalised.
 
 A walk is only complete when it can be trusted to have listed everything: a total that changes between pages
@@ -12,7 +14,7 @@ A walk is only complete when it can be trusted to have listed everything: a tota
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urljoin
 
@@ -20,8 +22,8 @@ import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
-from .base import Adapter, Page, RawRecord, Visited
-from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
+from .base import REUSES_OPTION, Adapter, Page, RawRecord, Visited
+from .jsonapi import JSON, FetchAhead, LazyArray, canonical_json, fetch_json, in_parts
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
 
@@ -38,8 +40,26 @@ class UdataAdapter(Adapter):
             | None
         ) = None
         language: UntaggedLanguage | None = None
+        reuses: Annotated[bool, msgspec.Meta(description=REUSES_OPTION)] = True
 
     def pages(self) -> Iterator[Page]:
+        problems = yield from self._walk("datasets")
+        if self.source.options.get("reuses", True):
+            try:
+                reuse_problems = yield from self._walk("reuses")
+            except HarvestError as exc:  # the datasets were read: the reuses stay as they were
+                self.notes.append(f"reuses not read to the end, none withdrawn: {exc}")
+            else:
+                if reuse_problems:
+                    self.notes.append(f"reuses: {'; '.join(reuse_problems)}; none withdrawn")
+                else:
+                    self.reuses_complete = True
+        if problems:  # raised after the last page: everything readable was read, nothing is withdrawn
+            raise HarvestError("; ".join(problems))
+
+    def _walk(self, kind: str) -> Generator[Page, None, list[str]]:
+        """Every page of the `kind` listings (datasets or reuses); returns why a listing that reached its
+        end cannot be trusted to have listed everything, if it cannot."""
         visited = Visited()
         seen: set[str] = set()
         problems: list[str] = []
@@ -47,55 +67,61 @@ class UdataAdapter(Adapter):
         ahead = FetchAhead()  # the next page is requested while the run maps and stores this one
         try:
             url: str | None  # the listing's next page, None at its end
-            for url in self._listings():
+            for url in self._listings(kind):
                 first = url
                 totals: list[int] = []
                 listed: set[str] = set()
                 while url:
                     visited.add(url)
-                    number += 1
-                    data, total, next_url = _envelope(ahead.get(url, self._listing), url)
+                    data, total, next_url = _envelope(ahead.get(url, self._listing), url, kind)
                     if total is not None:
                         totals.append(total)
-                    page = Page(url=url, number=number, next_url=next_url, total=total)
-                    ids = self._records(page, data)
+                    ids = {
+                        item["id"]
+                        for item in data
+                        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
+                    }
                     if ids and ids <= seen:
-                        raise HarvestError(f"paging loop: {url} lists only datasets already read in this run")
+                        raise HarvestError(f"paging loop: {url} lists only {kind} already read in this run")
                     seen |= ids
                     listed |= ids
                     refused: HarvestError | None = None
+                    current = url
                     try:  # an empty page ends the walk even if it links to another one
                         url = self._next(next_url, url) if data else None
                     except HarvestError as exc:  # raised once this page is stored: nothing read is lost
                         refused, url = exc, None
                     if url and url not in visited:  # a loop is caught below, before any request
                         ahead.prefetch(url, self._listing)
-                    yield page
+                    for part_url, part in in_parts(current, data):  # a large page: in parts
+                        number += 1
+                        page = Page(url=part_url, number=number, next_url=next_url, total=total, kind=kind)
+                        self._records(page, part, current)
+                        yield page
                     if refused:
                         raise refused
-                if problem := incomplete(totals, len(listed)):
+                if problem := incomplete(totals, len(listed), kind):
                     problems.append(f"{first}: {problem}")
         finally:
             ahead.close()
-        if problems:  # raised after the last page: everything readable was read, nothing is withdrawn
-            raise HarvestError("; ".join(problems))
+        return problems
 
     def _listing(self, url: str) -> Any:
-        return fetch_json(self.client, url)[1]
+        return fetch_json(self.client, url, records_at=("data",))[1]
 
-    def _listings(self) -> Iterator[str]:
-        """The first page of each listing to walk: the whole catalogue, or one per organization."""
+    def _listings(self, kind: str) -> Iterator[str]:
+        """The first page of each listing of `kind` to walk: the whole catalogue, or one per organization."""
         root = self.source.url.rstrip("/") + "/"
         query = {"page": 1, "page_size": self.page_size, "sort": "created"}  # oldest first: additions go last
         organizations = self.source.options.get("organizations")
         if organizations is None:
-            yield urljoin(root, "api/1/datasets/") + "?" + urlencode(query)
+            yield urljoin(root, f"api/1/{kind}/") + "?" + urlencode(query)
             return
         if not isinstance(organizations, list) or not all(isinstance(o, str) for o in organizations):
             raise HarvestError("options.organizations must be a list of udata organization ids or slugs")
         for organization in organizations:
             yield (
-                urljoin(root, "api/1/datasets/")
+                urljoin(root, f"api/1/{kind}/")
                 + "?"
                 + urlencode({**query, "organization": self._organization_id(root, organization)})
             )
@@ -110,13 +136,11 @@ class UdataAdapter(Adapter):
             raise HarvestError(f"{url}: not a udata organization (no `id`)")
         return body["id"]
 
-    def _records(self, page: Page, data: list[Any]) -> set[str]:
-        ids: set[str] = set()
+    def _records(self, page: Page, data: Sequence[Any], fetched: str) -> None:
         for item in data:
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-                page.errors.append((None, f"{page.url}: a dataset without an `id` was left out"))
+                page.errors.append((None, f"{fetched}: a {page.kind[:-1]} without an `id` was left out"))
                 continue
-            ids.add(item["id"])
             if item.get("private") or item.get("deleted"):
                 continue  # listed to its owners only, or in the bin: not published
             page.records.append(
@@ -124,12 +148,11 @@ class UdataAdapter(Adapter):
                     source_record_id=item["id"],
                     payload=canonical_json(item),
                     media_type=JSON,
-                    fetch_url=page.url,
+                    fetch_url=fetched,
                     page=page.number,
                     parsed=item,
                 )
             )
-        return ids
 
     def _next(self, next_url: str | None, current: str) -> str | None:
         if not next_url:
@@ -139,22 +162,22 @@ class UdataAdapter(Adapter):
         return resolved
 
 
-def incomplete(totals: list[int], read: int) -> str | None:
+def incomplete(totals: list[int], read: int, kind: str = "datasets") -> str | None:
     """Why a walk that reached its end cannot be trusted to have listed everything, if it cannot."""
     if len(set(totals)) > 1:
         return (
-            f"the announced total changed during the run ({totals[0]} → {totals[-1]}): datasets may have "
+            f"the announced total changed during the run ({totals[0]} → {totals[-1]}): {kind} may have "
             "shifted between pages and been skipped"
         )
     if totals and read < totals[-1]:
-        return f"the listing ended after {read} of the {totals[-1]} datasets it announced"
+        return f"the listing ended after {read} of the {totals[-1]} {kind} it announced"
     return None
 
 
-def _envelope(body: Any, url: str) -> tuple[list[Any], int | None, str | None]:
-    """The page's datasets, announced total and next link; a body of another shape is a HarvestError."""
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise HarvestError(f"{url}: not a udata dataset listing (no `data` list)")
+def _envelope(body: Any, url: str, kind: str = "datasets") -> tuple[Sequence[Any], int | None, str | None]:
+    """The page's items, announced total and next link; a body of another shape is a HarvestError."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list | LazyArray):
+        raise HarvestError(f"{url}: not a udata {kind[:-1]} listing (no `data` list)")
     total = body.get("total")
     next_page = body.get("next_page")
     return (

@@ -1,0 +1,166 @@
+"""A reuse: an application, visualisation, article or API a portal lists as built on some of its datasets.
+
+Pure, like every mapping: a platform's reuse object → `Reuse`. The kinds of reuse and their labels are data
+(mappings/reuse-types.yaml). A reuse names the datasets it uses as its source knows them (the source's
+dataset id and URI); the store links those to fedcat's records and, through the federation clusters, to
+every copy of them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+import yaml
+
+from .dates import normalise_date
+from .vocabularies import TABLES
+
+
+class ReusedDataset(msgspec.Struct, omit_defaults=True):
+    """A dataset a reuse names: the source's own id of it, its URI and title as the source gives them."""
+
+    id: str | None = None
+    uri: str | None = None
+    title: str | None = None
+
+
+class Reuse(msgspec.Struct, omit_defaults=True):
+    title: str
+    type: str = "other"  # a code of reuse-types.yaml
+    description: str | None = None
+    url: str | None = None  # the reuse itself (the application, the article)
+    page: str | None = None  # its page on the source portal
+    image: str | None = None
+    owner: str | None = None  # the person who listed it, when no organisation did
+    organization: str | None = None
+    topic: str | None = None
+    tags: list[str] = []
+    created: str | None = None
+    modified: str | None = None
+    datasets: list[ReusedDataset] = []
+
+
+class ReuseError(ValueError):
+    """A reuse object fedcat cannot use (no title): reported, the others go on."""
+
+
+@cache
+def reuse_types() -> dict[str, dict[str, str]]:
+    """code -> {language: label}."""
+    with (TABLES / "reuse-types.yaml").open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["types"]
+
+
+def type_label(code: str, lang: str = "en") -> str:
+    labels = reuse_types().get(code) or reuse_types()["other"]
+    return labels.get(lang) or labels["en"]
+
+
+def reuse_to_json(reuse: Reuse) -> bytes:
+    return msgspec.json.encode(reuse)
+
+
+def reuse_from_json(data: bytes | str) -> Reuse:
+    return msgspec.json.decode(data, type=Reuse)
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _iri(value: Any) -> str | None:
+    text = _text(value)
+    return text if text and text.startswith(("http://", "https://")) else None
+
+
+def _date(value: Any) -> str | None:
+    text = _text(value)
+    return normalise_date(text) if text else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _type(value: Any) -> str:
+    code = (_text(value) or "").lower().replace("-", "_").replace(" ", "_")
+    return code if code in reuse_types() else "other"
+
+
+def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
+    """One object of udata's /api/1/reuses/ (API v1); `portal` (its root) is not needed: udata gives
+    each reuse's `page`."""
+    title = _text(item.get("title"))
+    if not title:
+        raise ReuseError("a reuse without a title")
+    organization = _object(item.get("organization"))
+    owner = _object(item.get("owner"))
+    owner_name = " ".join(n for n in (_text(owner.get("first_name")), _text(owner.get("last_name"))) if n)
+    datasets = []
+    for ref in item.get("datasets") or ():
+        if isinstance(ref, str):  # some udata versions list bare ids
+            ref = {"id": ref}
+        if not isinstance(ref, dict):
+            continue
+        found = ReusedDataset(
+            id=_text(ref.get("id")), uri=_iri(ref.get("uri")), title=_text(ref.get("title"))
+        )
+        if found.id or found.uri:
+            datasets.append(found)
+    return Reuse(
+        title=title,
+        type=_type(item.get("type")),
+        description=_text(item.get("description")),
+        url=_iri(item.get("url")),
+        page=_iri(item.get("page")),
+        image=_iri(item.get("image")),
+        owner=owner_name or None,
+        organization=_text(organization.get("name")),
+        topic=_text(item.get("topic")),
+        tags=list(
+            dict.fromkeys(t.strip() for t in item.get("tags") or () if isinstance(t, str) and t.strip())
+        ),
+        created=_date(item.get("created_at")),
+        modified=_date(item.get("last_modified")) or _date(item.get("last_update")),
+        datasets=datasets,
+    )
+
+
+def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
+    """One ckanext-showcase showcase (a package dict of type `showcase`), with the `datasets` the adapter
+    read from ckanext_showcase_package_list; `portal` is the CKAN root its page is under."""
+    title = _text(item.get("title")) or _text(item.get("name"))
+    if not title:
+        raise ReuseError("a showcase without a title or name")
+    organization = _object(item.get("organization"))
+    name = _text(item.get("name"))
+    return Reuse(
+        title=title,
+        type="other",  # showcases have no kind
+        description=_text(item.get("notes")),
+        url=_iri(item.get("url")),
+        page=f"{portal.rstrip('/')}/showcase/{name}" if name and _iri(portal) else None,
+        image=_iri(item.get("image_display_url")) or _iri(item.get("image_url")),
+        owner=_text(item.get("author")),
+        organization=_text(organization.get("title")) or _text(organization.get("name")),
+        tags=list(
+            dict.fromkeys(
+                t["name"].strip()
+                for t in item.get("tags") or ()
+                if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"].strip()
+            )
+        ),
+        created=_date(item.get("metadata_created")),
+        modified=_date(item.get("metadata_modified")),
+        datasets=[
+            ReusedDataset(id=_text(d.get("id")), title=_text(d.get("title")))
+            for d in item.get("datasets") or ()
+            if isinstance(d, dict) and _text(d.get("id"))
+        ],
+    )
+
+
+# source type -> the mapping of its reuse objects (the parsed JSON the adapter read, the source's URL)
+REUSE_MAPPINGS = {"udata": map_udata_reuse, "ckan": map_ckan_showcase}
