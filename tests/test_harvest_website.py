@@ -447,6 +447,10 @@ def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catal
     assert rows["commune:59009"]["website_crawl"]["complete"] is True
     assert rows["commune:59512"]["publication"] == "no_evidence"
     assert rows["commune:59512"]["website_crawl"] is None
+    waiting = client.get("/api/audit", params={"publication": "not_harvested_yet"}).json()
+    assert [r["id"] for r in waiting["items"]] == ["commune:59350"] and waiting["summary"]["bodies"] == 1
+    refused = client.get("/api/audit", params={"publication": "elsewhere"})
+    assert refused.status_code == 400 and "not_harvested_yet" in refused.text
 
     # the site drops its portal link: a complete crawl no longer claims it (the cached report follows)
     site.add("/", page(ckan_link), html)
@@ -462,6 +466,10 @@ def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catal
     status, out = run_cli(["audit", *where])
     assert status == 0 and "does not harvest yet" in out and site.url("/ckan") in out
     assert "pattern only" in out
+    status, out = run_cli(["audit", *where, "--publication", "no_evidence", "--format", "json"])
+    assert status == 0 and {r["id"] for r in json.loads(out)["items"]} == {"commune:59009", "commune:59512"}
+    status, out = run_cli(["audit", *where, "--publication", "elsewhere"])
+    assert status == 2 and "no publication 'elsewhere'" in out
 
 
 def test_a_capped_crawl_adds_to_what_was_found_and_a_complete_one_replaces_it(catalogue):
