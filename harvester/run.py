@@ -188,6 +188,11 @@ class Harvest:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
+        except KeyboardInterrupt:  # Ctrl-C in this thread: the run still ends with its counters
+            self._end(
+                run_id, "interrupted", f"interrupted after {self.counts['pages']} pages; nothing withdrawn"
+            )
+            raise
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
             log.exception(
                 "source %s: unexpected error",
@@ -229,6 +234,10 @@ class Harvest:
                 status, message = "partial", str(exc)
         if status != "interrupted":
             self._remap_stale()
+        return self._end(run_id, status, message)
+
+    def _end(self, run_id: int, status: str, message: str | None) -> RunResult:
+        """Write the run's end: its status, counters, message and errors."""
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
@@ -452,6 +461,8 @@ def harvest(
             store, backend, settings=settings
         )  # indexes each page while the next one is fetched and parsed
         for source in sources:
+            if context is not None and context.stop.is_set():
+                break  # a shutdown: the sources not started yet are not started
             results.append(
                 Harvest(
                     source,

@@ -8,8 +8,10 @@ French-stemmed and English-stemmed, because catalogues mix both languages and ne
 other ("vélos" only reduces to "velo" in English, "hôpitaux" only to "hopital" in French). A query word
 matches a field when either of its stems does; every word must match some field (AND).
 
-Facets are multi-valued integer fast fields holding value ids (see `EmbeddedBackend`): filters are term
-queries, counts one terms aggregation per facet over all hits, exact. Sort keys are string fast fields
+Facets are multi-valued integer fields holding value ids (see `EmbeddedBackend`): filters are term
+queries, counts terms aggregations over all hits, exact. Facets of a small vocabulary are also copied into
+single-valued columns ("slots") that every document fills, so that counting them takes tantivy's fastest
+path (see `SLOTS`). Sort keys are string fast fields
 holding a fixed-width date key followed by the id, so one fast-field sort gives the date order with ties
 broken by id, and the page's ids come from the sort values without reading stored documents. Relevance
 ties are broken by id too, by reading the ids of the tied hits around the page.
@@ -48,6 +50,7 @@ from .backend import (
 )
 
 SCHEMA_VERSION = "3"  # bump when the schema or analysis changes: an old index must be rebuilt
+LAYOUT_VERSION = "2"  # bump when only this index's fields change (Elasticsearch's index is not concerned)
 TEXT_FIELDS = ("title", "description", "keywords_text", "publisher_text")
 # Title matches outrank description-only ones; keywords and publisher sit between.
 BOOSTS = {"title": 4.0, "keywords_text": 2.0, "publisher_text": 1.5, "description": 1.0}
@@ -189,6 +192,20 @@ def top_facet_values(counts: Iterable[tuple[str, int]], size: int = FACET_SIZE) 
     return [FacetValue(value=v, count=c) for v, c in ranked[:size]]
 
 
+# Facets whose values come from a small vocabulary (EU themes, file types, languages, licences, the
+# federation's sources, quality bands, whether reused), counted from single-valued columns: a document's first values go
+# to `facet_1`..`facet_n` (0, an id no value has, where it has fewer), any further ones to `facet_more`.
+# tantivy counts a column every document fills ~4x faster than a multi-valued or sparse one (bench/search.py
+# at 1M: format, theme and language were 40 % of the counting), and with few distinct values each slot's
+# every count comes back, so the sums are exact. Large vocabularies (publishers, keywords, places) stay in
+# one multi-valued column: per slot, tantivy would merge each segment's thousands of values again.
+SLOTS = {"format": 4, "theme": 3, "language": 2, "licence": 1, "source": 1, "quality": 1, "has_reuses": 1}
+NO_VALUE = 0  # the slot of a document with fewer values; dictionary ids start at 1
+_SLOT_COLUMNS = {facet: [f"{facet}_{i}" for i in range(1, n + 1)] for facet, n in SLOTS.items()}
+_EMPTY_SLOTS = {column: NO_VALUE for columns in _SLOT_COLUMNS.values() for column in columns}
+_ALL_BUCKETS = 10_000  # buckets asked of a slot: more than a small vocabulary has (checked, else asked again)
+
+
 def _build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
@@ -198,6 +215,9 @@ def _build_schema() -> tantivy.Schema:
             sb.add_text_field(f"{field}_{lang}", tokenizer_name=_TOKENIZER_NAMES[lang], index_option="freq")
     for facet in FACETS:
         sb.add_unsigned_field(facet, indexed=True, fast=True)  # value ids, see EmbeddedBackend
+    for facet, columns in _SLOT_COLUMNS.items():
+        for column in [*columns, f"{facet}_more"]:
+            sb.add_unsigned_field(column, fast=True)
     # Dictionary entries: one document per facet value, "facet\x1fvalue" <-> id, never deleted.
     sb.add_text_field("dict_value", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("dict_id", stored=True, indexed=True, fast=True)
@@ -210,18 +230,26 @@ def _build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-# Relative cost of counting a facet (values per document × distinct values), to balance the threads.
-_FACET_COST = {"keyword": 5, "publisher": 5, "jurisdiction": 3, "format": 3, "theme": 2, "language": 2}
+# Relative cost of counting a facet, in tenths of a millisecond of one core over ~87,000 hits of 1,000,000
+# generated documents (bench/search.py): a multi-valued column costs ~3x a single-valued one per document,
+# then ~11 ns a value; many distinct values add their per-segment merge. The page's own search (top
+# documents and count, with its Python around it) weighs about as much as `_SEARCH_COST`.
+_FACET_COST = {
+    "keyword": 57, "format": 34, "language": 24, "theme": 20, "publisher": 19, "jurisdiction": 17,
+}  # fmt: skip
+_OTHER_FACET_COST = 5
+_SEARCH_COST = 25
 
 
 def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
-    """Two groups of about equal counting cost."""
+    """(counted on the second core, counted on the calling thread after the page's search): two loads of
+    about equal cost, the calling thread's starting with the search it runs meanwhile."""
     groups: tuple[list[str], list[str]] = ([], [])
-    loads = [0, 0]
-    for name in sorted(names, key=lambda n: -_FACET_COST.get(n, 1)):
+    loads = [0, _SEARCH_COST]
+    for name in sorted(names, key=lambda n: -_FACET_COST.get(n, _OTHER_FACET_COST)):
         side = 0 if loads[0] <= loads[1] else 1
         groups[side].append(name)
-        loads[side] += _FACET_COST.get(name, 1)
+        loads[side] += _FACET_COST.get(name, _OTHER_FACET_COST)
     return groups
 
 
@@ -259,7 +287,7 @@ class EmbeddedBackend(SearchBackend):
     """
 
     name = "embedded"
-    parallel_facets_from = 20_000  # hits from which facets are counted on two threads
+    parallel_facets_from = 20_000  # hits the query may match (an upper bound) from which two threads count
     cache_from = 5_000  # hits from which an answer is kept until the index changes (~5 ms to count)
 
     def __init__(
@@ -274,7 +302,9 @@ class EmbeddedBackend(SearchBackend):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         marker = self.path / "fedcat-schema-version"
-        version = f"{SCHEMA_VERSION} {','.join(FACETS)}"  # a new facet is a new field: rebuild
+        version = (
+            f"{SCHEMA_VERSION}.{LAYOUT_VERSION} {','.join(FACETS)}"  # a new facet is a new field: rebuild
+        )
         self._schema = _build_schema()
         if tantivy.Index.exists(str(self.path)):
             found = marker.read_text().strip() if marker.exists() else "unknown"
@@ -317,7 +347,7 @@ class EmbeddedBackend(SearchBackend):
             searcher = self._index.searcher()
             entries = Query.exists_query("dict_id")
             count = searcher.search(entries, limit=1, count=True).count  # type: ignore[attr-defined]  # the stubs lack it
-            next_id = 0
+            next_id = NO_VALUE + 1
             for _score, address in searcher.search(entries, limit=max(count, 1)).hits:
                 entry = searcher.doc(address)
                 self._remember(entry["dict_value"][0], entry["dict_id"][0])
@@ -335,7 +365,7 @@ class EmbeddedBackend(SearchBackend):
             assert self._next_id is not None
             value_id = self._pending[key] = self._next_id
             self._next_id += 1
-            entry = {"dict_value": key, "dict_id": value_id}
+            entry = {"dict_value": key, "dict_id": value_id, **_EMPTY_SLOTS}  # keeps every slot filled
             writer.add_document(tantivy.Document.from_dict(entry, self._schema))
         return value_id
 
@@ -347,6 +377,7 @@ class EmbeddedBackend(SearchBackend):
                 for lang in LANGUAGES:
                     fields[f"{field}_{lang}"] = text
         known = self._ids
+        fields.update(_EMPTY_SLOTS)
         for facet in FACETS:
             values = getattr(doc, facet)
             if values:
@@ -358,6 +389,11 @@ class EmbeddedBackend(SearchBackend):
                         ids.append(self._new_value_id(writer, key) if value_id is None else value_id)
                 if ids:
                     fields[facet] = ids
+                    columns = _SLOT_COLUMNS.get(facet)
+                    if columns:
+                        fields.update(zip(columns, ids, strict=False))
+                        if len(ids) > len(columns):
+                            fields[f"{facet}_more"] = ids[len(columns) :]
         day = date_key(doc.modified)
         if day is not None:
             fields["modified_day"] = day // 1_000_000
@@ -440,9 +476,9 @@ class EmbeddedBackend(SearchBackend):
                 entry = searcher.doc(address)
                 self._remember(entry["dict_value"][0], entry["dict_id"][0])
 
-    def _query(self, searcher: tantivy.Searcher, query: SearchQuery) -> Query:
+    def _query(self, searcher: tantivy.Searcher, query: SearchQuery, words: list[tuple[str, str]]) -> Query:
         clauses: list[tuple[Occur, Query]] = []
-        for fr, en in query_words(query.q):
+        for fr, en in words:
             alternatives = [
                 (
                     Occur.Should,
@@ -540,10 +576,33 @@ class EmbeddedBackend(SearchBackend):
 
     def _search(self, query: SearchQuery) -> SearchResult:
         searcher = self._index.searcher()
-        tq = self._query(searcher, query)
+        words = query_words(query.q)
+        tq = self._query(searcher, query, words)
+        names = list(dict.fromkeys(query.facets))
+        here, counting = names, None
+        if (
+            self._pool is not None
+            and len(names) > 1
+            and self._may_match(searcher, words) >= self.parallel_facets_from
+        ):
+            # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
+            # on the second core while this thread finds the page, then counts the rest. Below the threshold
+            # the hand-over costs more than it saves.
+            background, here = _split_facets(names)
+            counting = self._pool.submit(self._facets, searcher, tq, background, query.facet_size)
+        total, ids = self._page(searcher, tq, query, words)
+        facets = self._facets(searcher, tq, here, query.facet_size)
+        if counting is not None:
+            facets.update(counting.result())
+        return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
+
+    def _page(
+        self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery, words: list[tuple[str, str]]
+    ) -> tuple[int, list[str]]:
+        """The hit count and the ids of the query's page."""
         offset = (query.page - 1) * query.page_size
         sort = query.sort
-        if sort == "relevance" and not query_words(query.q):
+        if sort == "relevance" and not words:
             sort = "modified"  # no words, no scores: newest first
         if sort == "relevance":
             total, ids = self._by_score(searcher, tq, offset, query.page_size)
@@ -558,17 +617,21 @@ class EmbeddedBackend(SearchBackend):
             )
             total = hits.count  # type: ignore[attr-defined]  # the stubs lack it
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
-        names = list(dict.fromkeys(query.facets))
-        if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
-            # Counting facets over many hits dominates; tantivy releases the GIL, so half of the facets
-            # are counted on a second core. Below the threshold the hand-over costs more than it saves.
-            background, foreground = _split_facets(names)
-            pending = self._pool.submit(self._facets, searcher, tq, background, query.facet_size)
-            facets = self._facets(searcher, tq, foreground, query.facet_size)
-            facets.update(pending.result())
-        else:
-            facets = self._facets(searcher, tq, names, query.facet_size)
-        return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
+        return total, ids
+
+    def _may_match(self, searcher: tantivy.Searcher, words: list[tuple[str, str]]) -> int:
+        """How many documents the query may match at most, known before running it: for each word the sum
+        of its terms' document frequencies, the least over the words (filters only narrow it further)."""
+        if not words:
+            return searcher.num_docs
+        return min(
+            sum(
+                searcher.doc_freq(f"{field}_{lang}", term)
+                for field in TEXT_FIELDS
+                for lang, term in (("fr", fr), ("en", en))
+            )
+            for fr, en in words
+        )
 
     def _by_score(
         self, searcher: tantivy.Searcher, tq: Query, offset: int, size: int
@@ -599,29 +662,49 @@ class EmbeddedBackend(SearchBackend):
     def _facets(
         self, searcher: tantivy.Searcher, tq: Query, names: list[str], wanted: int = FACET_SIZE
     ) -> dict[str, list[FacetValue]]:
-        """Exact top values of each facet over all hits.
+        """Exact top `wanted` values of each facet over all hits, in one aggregation (the query runs once).
 
-        Each segment reports every value it holds (`segment_size` beyond any segment's distinct values;
-        tantivy's default cut would make merged counts approximate: it reports the possible error in
-        `doc_count_error_upper_bound`, which stays 0 here). The merged list is cut at `size`; when
-        values tied with the `wanted`-th may lie past that cut, ask again for more.
+        A facet of SLOTS sums the counts of its columns, each asked for all its values (id NO_VALUE is
+        no value). Each other facet asks each segment for every value it holds (`segment_size` beyond
+        any segment's distinct values; tantivy's default cut would make merged counts approximate: it
+        reports the possible error in `doc_count_error_upper_bound`, which stays 0 here). Its merged list is
+        cut at `size`; when values tied with the `wanted`-th may lie past that cut, it is asked again for
+        more, as is a slot whose values reach `_ALL_BUCKETS`.
         """
         result: dict[str, list[FacetValue]] = {}
-        size = wanted * 2
+        size, all_buckets = wanted * 2, _ALL_BUCKETS
         while names:
-            answer = searcher.aggregate(
-                tq,
-                {name: {"terms": {"field": name, "size": size, "segment_size": 1 << 30}} for name in names},
-            )
+            request: dict[str, dict] = {}
+            for name in names:
+                if name in SLOTS:
+                    for column in [*_SLOT_COLUMNS[name], f"{name}_more"]:
+                        request[column] = {
+                            "terms": {"field": column, "size": all_buckets, "segment_size": 1 << 30}
+                        }
+                else:
+                    request[name] = {"terms": {"field": name, "size": size, "segment_size": 1 << 30}}
+            answer = searcher.aggregate(tq, request)
             retry = []
             for name in names:
-                buckets = answer[name]["buckets"]
-                if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[wanted - 1]["doc_count"]:
-                    retry.append(name)
+                if name in SLOTS:
+                    columns = [answer[column]["buckets"] for column in [*_SLOT_COLUMNS[name], f"{name}_more"]]
+                    if any(len(buckets) == all_buckets for buckets in columns):
+                        retry.append(name)
+                        continue
+                    summed: dict[int, int] = {}
+                    for buckets in columns:
+                        for b in buckets:
+                            summed[b["key"]] = summed.get(b["key"], 0) + b["doc_count"]
+                    summed.pop(NO_VALUE, None)
+                    counted = list(summed.items())
                 else:
-                    self._names(searcher, (b["key"] for b in buckets))
-                    prefix = len(name) + 1
-                    counts = ((self._values[b["key"]][prefix:], b["doc_count"]) for b in buckets)
-                    result[name] = top_facet_values(counts, wanted)
-            names, size = retry, size * 4
+                    buckets = answer[name]["buckets"]
+                    if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[wanted - 1]["doc_count"]:
+                        retry.append(name)
+                        continue
+                    counted = [(b["key"], b["doc_count"]) for b in buckets]
+                self._names(searcher, (value_id for value_id, _count in counted))
+                prefix = len(name) + 1
+                result[name] = top_facet_values(((self._values[i][prefix:], c) for i, c in counted), wanted)
+            names, size, all_buckets = retry, size * 4, all_buckets * 4
         return result

@@ -784,6 +784,57 @@ def test_facet_counts_stay_exact_across_many_segments_and_values(tmp_path: Path,
         backend.close()
 
 
+def crowded(n: int, seed: int = 13) -> list[SearchDocument]:
+    """Documents of federation clusters, holding the union of their copies' values: more formats, themes,
+    languages, licences, sources and quality bands than the embedded backend keeps in its single-valued
+    columns, beside documents with one value or none."""
+    rng = random.Random(seed)
+    file_type = "http://publications.europa.eu/resource/authority/file-type/"
+    vocabularies = {
+        "format": [file_type + f for f in ("CSV", "JSON", "SHP", "XLSX", "PDF", "ZIP", "XML", "KML")],
+        "theme": [THEME + t for t in ("TRAN", "ENVI", "GOVE", "ENER", "HEAL", "EDUC", "REGI")],
+        "language": ["http://publications.europa.eu/resource/authority/language/" + c
+                     for c in ("FRA", "ENG", "DEU", "ITA", "SPA")],
+        "licence": [f"https://licences.example.org/{i}" for i in range(5)],
+        "source": [f"portal-{i}" for i in range(6)],
+        "quality": ["excellent", "good", "sufficient", "bad"],
+    }  # fmt: skip
+    return [
+        SearchDocument(
+            id=f"crowd-{i:04d}",
+            title=rng.choice(["Budget", "Vélos"]),
+            **{
+                facet: rng.sample(values, rng.choice([0, 1, 1, len(values) - 1]))
+                for facet, values in vocabularies.items()
+            },
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_facets_of_many_values_per_document_count_each_value(tmp_path: Path, name: str) -> None:
+    docs = crowded(600)
+    by_id = {d.id: d for d in docs}
+    backend = BACKENDS[name](tmp_path)
+    if isinstance(backend, EmbeddedBackend):
+        backend.parallel_facets_from = 0  # both threads
+    for start in range(0, len(docs), 200):
+        backend.upsert(docs[start : start + 200])
+        backend.commit()
+    try:
+        for query in (SearchQuery(), SearchQuery(q="budget"), SearchQuery(filters={"source": ["portal-2"]})):
+            result = backend.search(query)
+            hits = all_ids(backend, q=query.q, filters=query.filters)
+            assert len(hits) > 100
+            for facet in ("format", "theme", "language", "licence", "source", "quality"):
+                counts = Counter(v for i in hits for v in getattr(by_id[i], facet))
+                expected = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))[:FACET_SIZE]
+                assert [(f.value, f.count) for f in result.facets[facet]] == expected, (query, facet)
+    finally:
+        backend.close()
+
+
 def test_parity_queries_mostly_have_hits(reference: SearchBackend) -> None:
     with_hits = [q for q in PARITY_QUERIES if reference.search(q).total > 0]
     assert len(with_hits) > len(PARITY_QUERIES) * 0.6  # agreement on empty results would prove little

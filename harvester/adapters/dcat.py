@@ -1,8 +1,8 @@
 """`type: dcat` — a DCAT catalogue as Turtle, RDF/XML, JSON-LD or N-Triples, optionally Hydra-paged.
 
 Each page is parsed on its own with pyoxigraph (streaming, ~20× faster than rdflib here: see bench/harvest.py)
-and split into one record per `dcat:Dataset`: the dataset's description plus every node it leads to that the
-page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
+and split into one record per `dcat:Dataset` and per stand-alone `dcat:DataService`: its description plus every
+node it leads to that the page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
 
 A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
 parses page n+1, maps its datasets and hashes and packs (compresses) their payloads while this process
@@ -165,13 +165,13 @@ def read_page(
     records = [
         RawRecord(
             source_record_id=record_id(graph, node),
-            payload=graph.canonical_ntriples(graph.closure(node)),
+            payload=from_rdf.record_payload(graph, node),
             media_type=NTRIPLES,
             fetch_url=url,
             page=number,
             parsed=(graph, node),
         )
-        for node in from_rdf.dataset_subjects(graph)
+        for node in from_rdf.record_subjects(graph)
     ]
     return Page(
         url=url,
@@ -185,17 +185,13 @@ def read_page(
 
 
 def _check_is_catalogue(graph: Graph, url: str) -> None:
-    """A first page with no dcat:Dataset and no dcat:Catalog is not a catalogue: a failed run saying so,
-    rather than a complete run of 0 datasets and no message."""
-    if next(from_rdf.dataset_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
+    """A first page with no dcat:Dataset, dcat:DataService or dcat:Catalog is not a catalogue: a failed
+    run saying so, rather than a complete run of 0 datasets and no message."""
+    if next(from_rdf.record_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
         return
-    services = len(graph.subjects_of_type(DCAT + "DataService"))
-    if services:
-        raise HarvestError(
-            f"{url}: no dcat:Catalog or dcat:Dataset found, only {services} dcat:DataService(s): fedcat "
-            "harvests datasets (and the data services their distributions name), not stand-alone services"
-        )
-    raise HarvestError(f"{url}: no dcat:Catalog or dcat:Dataset found: this is not a DCAT catalogue")
+    raise HarvestError(
+        f"{url}: no dcat:Catalog, dcat:Dataset or dcat:DataService found: this is not a DCAT catalogue"
+    )
 
 
 def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:
