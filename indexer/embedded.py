@@ -230,12 +230,13 @@ def _build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-# Relative cost of counting a facet, in tenths of a millisecond of one core over ~87,000 hits of 1,000,000
-# generated documents (bench/search.py): a multi-valued column costs ~3x a single-valued one per document,
-# then ~11 ns a value; many distinct values add their per-segment merge. The page's own search (top
-# documents and count, with its Python around it) weighs about as much as `_SEARCH_COST`.
+# Relative cost of counting a facet, in tenths of a millisecond of one core over ~88,000 hits of 1,000,000
+# generated documents (bench/search.py; facets of SLOTS counted from their slots): a multi-valued column
+# costs ~3x a filled single-valued one per document, then ~11 ns a value; many distinct values add their
+# per-segment merge. The page's own search (top documents and count, with its Python around it) weighs
+# about `_SEARCH_COST`.
 _FACET_COST = {
-    "keyword": 57, "format": 34, "language": 24, "theme": 20, "publisher": 19, "jurisdiction": 17,
+    "keyword": 59, "publisher": 22, "jurisdiction": 19, "format": 14, "theme": 10, "source": 9, "language": 8,
 }  # fmt: skip
 _OTHER_FACET_COST = 5
 _SEARCH_COST = 25
