@@ -22,6 +22,7 @@ from rich.table import Table
 
 from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
+from .harvester.pool import RunContext
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
 from .redaction import redact_logs, redact_url
@@ -143,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = commands.add_parser(
-        "validate", help="check the DCAT-AP output against the official DCAT-AP 3.0 shapes"
+        "validate",
+        help="check the DCAT-AP output against the official DCAT-AP 3.0 shapes (fedcat's core shapes when "
+        "they are not installed; never fetches)",
     )
     p.add_argument(
         "--shapes",
@@ -151,12 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="SHACL files or a directory of them (default: cached in the data dir, fetched from SEMIC once)",
+        help="SHACL files or a directory of them (default: those `fedcat install-shapes` installed)",
     )
     p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
     p.add_argument("--limit", type=_positive_int, default=None, help="only the first N datasets")
     p.add_argument("--report", type=Path, default=None, help="write every violation per dataset as JSON")
     p.add_argument("--top", type=_positive_int, default=20, help="datasets listed (most violations first)")
+    _common(p)
+
+    p = commands.add_parser(
+        "install-shapes",
+        help="install the official DCAT-AP 3.0 SHACL shapes in the data dir, from files or a URL",
+    )
+    p.add_argument(
+        "sources",
+        nargs="*",
+        metavar="FILE_DIR_OR_URL",
+        help="shape files or a directory of them, or one URL laid out like SEMIC's release site "
+        "(default: https://semiceu.github.io/DCAT-AP/releases/)",
+    )
+    p.add_argument("--profile", choices=("dcat-ap-3.0.1", "dcat-ap-3.0.0"), default="dcat-ap-3.0.1")
     _common(p)
 
     p = commands.add_parser(
@@ -475,7 +492,12 @@ def _stdout_to_devnull() -> None:
 
 
 def run_harvest(
-    catalogue: Catalogue, source_ids: Sequence[str] = (), *, full: bool = False, force_withdraw: bool = False
+    catalogue: Catalogue,
+    source_ids: Sequence[str] = (),
+    *,
+    full: bool = False,
+    force_withdraw: bool = False,
+    context: RunContext | None = None,
 ) -> list[RunResult]:
     """Harvest with a progress bar per source; returns the run results."""
     with Progress(
@@ -504,6 +526,7 @@ def run_harvest(
                 full=full,
                 force_withdraw=force_withdraw,
                 progress=on_progress,
+                context=context,
             )
 
 
@@ -539,16 +562,20 @@ def print_summary(results: list[RunResult]) -> None:
 
 
 @contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """`kill` ends a CLI harvest like Ctrl-C: a page being written rolls back, the runs are interrupted."""
+def _stop_on_sigterm(context: RunContext) -> Iterator[None]:
+    """`kill` ends a CLI harvest as it ends `fedcat run`: each run stops after its current page, writes its
+    counters and ends `interrupted`, nothing withdrawn; sources not started are not. A second `kill`
+    interrupts at once, like Ctrl-C."""
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def stop(signum: int, frame: object) -> None:
+        if context.stop.is_set():
+            raise KeyboardInterrupt
+        context.stop.set()
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
@@ -558,9 +585,12 @@ def _interrupt_on_sigterm() -> Iterator[None]:
 def cmd_harvest(args: argparse.Namespace) -> int:
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
     _log_format_from(catalogue, args)
+    context = RunContext.for_settings(catalogue.config.settings)
     try:
-        with _interrupt_on_sigterm():
-            results = run_harvest(catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw)
+        with _stop_on_sigterm(context):
+            results = run_harvest(
+                catalogue, args.sources, full=args.full, force_withdraw=args.force_withdraw, context=context
+            )
     finally:
         catalogue.close()
     print_summary(results)
@@ -933,8 +963,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config, store, data_dir = _store_only(args)
     try:
         try:
-            files = shacl.resolve_shapes(args.profile, args.shapes, data_dir)
-            shapes = shacl.load_shapes(files)
+            choice = shacl.resolve_shapes(args.profile, args.shapes, data_dir)
+            files = choice.files
+            shapes = shacl.load_shapes(files, choice.label)
         except shacl.ShapesError as exc:
             console.print(f"[red]{exc}[/red]")
             return 2
@@ -960,6 +991,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_bytes(shacl.report_json(report))
     return 1 if report.violations("fedcat") else 0
+
+
+def cmd_install_shapes(args: argparse.Namespace) -> int:
+    from .validation import shacl
+
+    data_dir = Path(args.data_dir or default_data_dir())
+    try:
+        files = shacl.install_shapes(args.profile, data_dir, args.sources)
+        shacl.load_shapes(files)  # they load as SHACL: `fedcat validate` will use them
+    except shacl.ShapesError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    console.print(f"installed the official shapes {args.profile}: " + ", ".join(str(f) for f in files))
+    return 0
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -1391,6 +1436,7 @@ COMMANDS = {
     "linkcheck": cmd_linkcheck,
     "export": cmd_export,
     "validate": cmd_validate,
+    "install-shapes": cmd_install_shapes,
     "audit": cmd_audit,
     "discover": cmd_discover,
     "duplicates": cmd_duplicates,

@@ -640,9 +640,11 @@ ENVIRONMENT: dict[str, EnvVar] = {
         "64", "Groups and brackets a SPARQL query may nest (deeper: 400, before parsing)."
     ),
     "FEDCAT_SHAPES_DIR": EnvVar(
-        None, "A directory of DCAT-AP SHACL shape files to use instead of fetching them."
+        None, "A directory of official DCAT-AP SHACL shape files to validate with (else those installed)."
     ),
-    "FEDCAT_SHAPES_PUBLISHER": EnvVar(None, "The base URL the DCAT-AP shapes are fetched from."),
+    "FEDCAT_SHAPES_PUBLISHER": EnvVar(
+        None, "The base URL `fedcat install-shapes` fetches the DCAT-AP shapes from by default."
+    ),
 }
 
 

@@ -148,6 +148,7 @@ def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> d
     return {
         "id": fedcat_id,
         "uri": ds.uri,
+        "kind": "data_service" if ds.service is not None else "dataset",
         "title": text_in(ds.title),
         "description": text_in(ds.description_text or ds.description),  # HTML as clean text
         "title_i18n": _i18n(ds.title),
@@ -277,6 +278,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
             "sources": clustered[1],
             "evidence": [msgspec.to_builtins(link) for link in clustered[2]],
         },
+        "kind": "data_service" if ds.service is not None else "dataset",
         "title": text_in(ds.title),  # as in the search items
         "title_i18n": _i18n(ds.title),
         "dataset": _document(ds),

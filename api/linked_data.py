@@ -18,7 +18,6 @@ An extension overrides Accept. Errors are the API's JSON errors.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
-import html
 import logging
 import threading
 import time
@@ -45,7 +44,6 @@ from ..mappings.catalog_rdf import (
     write_record,
     write_source_catalog,
 )
-from ..mappings.model import text_in
 from ..mappings.rdf import Writer, iri, owl, write_reuses
 from ..store import Store
 from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
@@ -283,9 +281,13 @@ def dataset(request: Request, name: DatasetName, lang: PageLanguage = None) -> R
     "/datasets/{id}/validation",
     summary="The dataset's DCAT-AP 3.0 SHACL validation",
     description="Its document (as `/datasets/{id}` serves it) validated with pyshacl against the official "
-    "DCAT-AP 3.0 shapes. Each violation says its `cause`: `source` (a mandatory property the source never "
-    "gave) or `fedcat` (a serialisation fault: there should be none).",
-    responses={404: {"description": "No such dataset."}, 503: {"description": "The shapes are unavailable."}},
+    "DCAT-AP 3.0 shapes when the operator installed them, else fedcat's DCAT-AP 3.0 core shapes (`shapes` "
+    "says which; nothing is ever fetched). Each violation says its `cause`: `source` (a mandatory property "
+    "the source never gave) or `fedcat` (a serialisation fault: there should be none).",
+    responses={
+        404: {"description": "No such dataset."},
+        503: {"description": "The shapes the operator configured cannot be read."},
+    },
 )
 def dataset_validation(
     request: Request,
@@ -302,11 +304,11 @@ def dataset_validation(
     row, record = _row(state.store, id)
     if row is None or record is None:
         return error_response(404, f"no dataset with id {id!r}", "id")
-    try:  # never fetched here: a public GET must not make the server reach the internet
-        files = shacl.resolve_shapes(profile, data_dir=state.store.path.parent, may_fetch=False)
-        shapes = shacl.load_shapes(files)
+    try:  # never fetches: the official shapes the operator installed, else fedcat's core shapes
+        choice = shacl.resolve_shapes(profile, data_dir=state.store.path.parent)
+        shapes = shacl.load_shapes(choice.files, choice.label)
     except shacl.ShapesError:
-        return error_response(503, shacl.NOT_INSTALLED)
+        return error_response(503, shacl.NOT_READABLE)
     lines, owners = shacl.record_document(state.info(), row)
     report = shacl.validate("".join(lines), shapes, profile, owners)
     report.datasets = 1
@@ -316,6 +318,7 @@ def dataset_validation(
             {
                 "id": id,
                 "profile": profile,
+                "shapes": shapes.label,
                 "conforms": report.conforms,
                 "counts": {
                     "violations": len(violations),
@@ -504,9 +507,11 @@ def catalog(
         last=url(last, size),
         note=note,
     )
-    if fmt == "html":
-        return _html(
-            _catalog_html(state, rows, view, (page - 1) * size + 1, page, last), negotiated=negotiated
+    if fmt == "html":  # the page for people, rendered by web/ (installed by create_app)
+        pages = request.app.state.html_pages
+        first = (page - 1) * size + 1
+        return _vary(
+            pages.catalog_page(request, info, rows, view, number=page, last=last, first=first), negotiated
         )
     w = Writer(view.view)
     write_catalog(w, info)
@@ -521,62 +526,8 @@ def catalog(
 
 # --- HTML for browsers -------------------------------------------------------------------------------------
 
-_PAGE = """<!DOCTYPE html>
-<html lang="fr"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
-table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}}
-.formats a{{margin-right:.8rem}}</style></head>
-<body>{body}</body></html>
-"""
-
-
-def _html(body: str, *, negotiated: bool) -> Response:
-    headers = {"Vary": "Accept"} if negotiated else {}
-    return Response(body, media_type="text/html; charset=utf-8", headers=headers)
-
 
 def _vary(response: Response, negotiated: bool) -> Response:
     if negotiated:
         response.headers["Vary"] = "Accept, Accept-Language, Cookie"
     return response
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _formats(base: str) -> str:
-    names = {"ttl": "Turtle", "rdf": "RDF/XML", "jsonld": "JSON-LD", "nt": "N-Triples"}
-    return (
-        '<p class="formats">'
-        + "".join(f'<a href="{_e(base)}.{f}">{n}</a>' for f, n in names.items())
-        + "</p>"
-    )
-
-
-def _catalog_html(
-    state: LinkedData, rows: list[RecordRow], view: HydraView, first: int, page: int, last: int
-) -> str:
-    info = state.info()
-    items = "".join(
-        f'<li><a href="{_e(r.dataset.uri)}">{_e(text_in(r.dataset.title) or r.id)}</a>'
-        f" — {_e(info.source(r.source_id).name)}</li>"
-        for r in rows
-    )
-    nav = " ".join(
-        f'<a href="{_e(u)}">{label}</a>'
-        for label, u in (
-            ("« première", view.first),
-            ("‹ précédente", view.previous),
-            ("suivante ›", view.next),
-            ("dernière »", view.last),
-        )
-        if u
-    )
-    body = (
-        f"<h1>{_e(info.title)}</h1>{_formats(info.iri)}<p>{view.total:,} jeux de données — page {page} / {last}</p>"
-        f'<ol start="{first}">{items}</ol><p>{nav}</p>'
-        + (f"<p><em>{_e(view.note)}</em></p>" if view.note else "")
-    )
-    return _PAGE.format(title=_e(info.title), body=body)

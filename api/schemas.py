@@ -77,6 +77,10 @@ class DatasetReuses(BaseModel):
 class DatasetSummary(BaseModel):
     id: str = Field(description="fedcat's id of the record, used in every URL (`/api/datasets/{id}`).")
     uri: str = Field(description="fedcat's stable URI of the dataset.")
+    kind: str = Field(
+        description="dataset, or data_service: a stand-alone dcat:DataService (an API, a WMS…) its source "
+        "lists, whose endpoints and served datasets are in the record's `dataset.service`."
+    )
     title: str = Field(description="The title in the best available language (French, then English).")
     description: str = Field(description="The description in the best available language.")
     title_i18n: list[LangText] = Field(description="Every language version of the title.")
@@ -118,6 +122,7 @@ class SourceInfo(BaseModel):
 
 class DatasetRecord(BaseModel):
     id: str
+    kind: str = Field(description="dataset, or data_service (see the search items).")
     title: str = Field(description="The title in the best available language, as in the search items.")
     title_i18n: list[LangText] = Field(
         description="Every language version of the title, as in the search items."

@@ -298,12 +298,17 @@ def main(argv: list[str] | None = None) -> None:
         run(workdir, args.size, args.reps, args.warmup, args.seed)
     finally:
         if not args.keep:
-            shutil.rmtree(workdir / "index", ignore_errors=True)
-            for path in workdir.glob("fedcat.db*"):
-                path.unlink()
-            (workdir / "built").unlink(missing_ok=True)
-            if args.workdir is None:
-                shutil.rmtree(workdir, ignore_errors=True)
+            remove_built(workdir, temporary=args.workdir is None)
+
+
+def remove_built(workdir: Path, temporary: bool) -> None:
+    """Remove what `build` made (and the directory itself when it was a temporary one)."""
+    shutil.rmtree(workdir / "index", ignore_errors=True)
+    for path in workdir.glob("fedcat.db*"):
+        path.unlink()
+    (workdir / "built").unlink(missing_ok=True)
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

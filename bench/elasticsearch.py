@@ -6,8 +6,11 @@
 
 Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
 a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
-Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, then the alias
-switch), so its rate includes fedcat's own text analysis, the JSON encoding and the HTTP requests. Then
+Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, two in flight
+unless --in-flight says otherwise, then the alias switch), so its rate includes fedcat's own text
+analysis, the JSON encoding and the HTTP requests. Beside each rate: the CPU time a document took (this
+process's; for Elasticsearch the node's too, from its own stats), steadier than the wall clock when the
+machine is shared. Then
 each engine answers the same queries with every facet counted (`bench/search.py`'s choice: a rare word, a
 common word, three words, each with and without a filter, and every document), timed through the
 backend: p50 and p95 over --reps after a warm-up. Elasticsearch queries go through the Python client with
@@ -74,25 +77,37 @@ def _fill(backend: SearchBackend, corpus: Path, batch: int, commit_every: int) -
     return time.perf_counter() - started
 
 
-def _embedded(path: Path, corpus: Path) -> tuple[EmbeddedBackend, float]:
+def _node_cpu(backend: ElasticsearchBackend) -> float:
+    """CPU seconds the node's process has used (all its threads): on a shared machine, the wall clock
+    measures the neighbours too, the CPU time mostly the work."""
+    nodes = backend.client.nodes.stats(metric="process").body["nodes"]
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
+
+
+def _embedded(path: Path, corpus: Path) -> tuple[EmbeddedBackend, float, float]:
     _remove(path)
     backend = EmbeddedBackend(path, answer_cache=0)  # the engine, not the kept answers
+    cpu = time.process_time()
     seconds = _fill(backend, corpus, batch=5_000, commit_every=50_000)
     backend.close()  # waits for merges: the searches below run on the settled index
-    return EmbeddedBackend(path, answer_cache=0), seconds
+    return EmbeddedBackend(path, answer_cache=0), seconds, time.process_time() - cpu
 
 
-def _elasticsearch(url: str, corpus: Path) -> tuple[ElasticsearchBackend, float]:
+def _elasticsearch(
+    url: str, corpus: Path, in_flight: int
+) -> tuple[ElasticsearchBackend, float, float, float]:
     backend = ElasticsearchBackend(
-        url, index_prefix=PREFIX, request_cache=False
+        url, index_prefix=PREFIX, request_cache=False, bulks_in_flight=in_flight
     )  # the engine, not kept answers
+    node, cpu = _node_cpu(backend), time.process_time()
     started = time.perf_counter()
     with backend.rebuilding():  # what `fedcat reindex` does: a new generation, then the alias switch
         _fill(backend, corpus, batch=5_000, commit_every=50_000)
     seconds = time.perf_counter() - started
+    node, cpu = _node_cpu(backend) - node, time.process_time() - cpu
     # force-merge to one segment, as an index at rest ends up: searches do not time merging leftovers
     backend.client.options(request_timeout=3600).indices.forcemerge(index=backend.alias, max_num_segments=1)
-    return backend, seconds
+    return backend, seconds, cpu, node
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="where the embedded index goes (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep both indexes afterwards")
+    parser.add_argument("--in-flight", type=int, default=2, help="bulk requests sent at once (default 2)")
     args = parser.parse_args(argv)
     if not args.url:
         sys.exit("no Elasticsearch node: pass --url (`.ci/elasticsearch start` starts one and prints it)")
@@ -122,12 +138,17 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     _write_corpus(corpus, args.size, args.seed)
     print(f"generated {args.size:,} documents in {time.perf_counter() - started:.1f} s (not timed below)")
-    embedded, embedded_s = _embedded(workdir / "tantivy", corpus)
-    print(f"embedded       indexed in {embedded_s:7.1f} s = {args.size / embedded_s:9,.0f} docs/s; {_load()}")
-    elastic, elastic_s = _elasticsearch(args.url, corpus)
+    embedded, embedded_s, embedded_cpu = _embedded(workdir / "tantivy", corpus)
+    per_doc = 1e6 / args.size
+    print(
+        f"embedded       indexed in {embedded_s:7.1f} s = {args.size / embedded_s:9,.0f} docs/s "
+        f"(CPU {embedded_cpu * per_doc:.0f} µs a document); {_load()}"
+    )
+    elastic, elastic_s, fedcat_cpu, node_cpu = _elasticsearch(args.url, corpus, args.in_flight)
     print(
         f"elasticsearch  indexed in {elastic_s:7.1f} s = {args.size / elastic_s:9,.0f} docs/s "
-        f"(bulk, generation {elastic.live_generation()}); {_load()}"
+        f"({args.in_flight} bulks in flight, generation {elastic.live_generation()}; CPU a document: "
+        f"fedcat {fedcat_cpu * per_doc:.0f} µs, node {node_cpu * per_doc:.0f} µs); {_load()}"
     )
     print(f"bulk rate ratio elasticsearch / embedded: {embedded_s / elastic_s:.2f}")
 

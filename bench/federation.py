@@ -1,6 +1,7 @@
 """What federation costs and how right it is: duplicate clustering of a generated federation.
 
     python bench/federation.py [--records 200000] [--duplicates 0.3] [--change 0.01] [--repeat 3] [--store]
+                               [--search]
 
 --records records from 5 sources (a metropolis's Opendatasoft portal, a city portal, a national udata portal
 that harvests both, a European DCAT catalogue that harvests the national one, a CKAN portal of another
@@ -19,7 +20,10 @@ Times (medians of --repeat): the full clustering (facts and keys of every record
 cluster indexes, as the view does. With --store, the same through a SQLite store as a sync runs it
 (`federation.view.catch_up`: facts read and decoded, closure over the stored keys, clusters written): the
 first refresh, one with nothing changed, and one after a --change share of records was rewritten. Precision
-and recall of pairs against the generated truth. Prints
+and recall of pairs against the generated truth. With --search (implies --store), the search a page makes
+(20 hits, every facet) timed on two embedded indexes of the same store in the same run: the baseline with a
+document per record (as before federation), and one per cluster (what the sync builds): p50 / p95 and
+their ratio (target: p95 collapsed <= 1.2x uncollapsed). Prints
 figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
 1% sample and extrapolated.
 """
@@ -203,6 +207,9 @@ def main() -> None:
     parser.add_argument("--change", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", action="store_true", help="also through a SQLite store, as a sync runs it")
+    parser.add_argument(
+        "--search", action="store_true", help="with --store: search p95, clusters collapsed vs one per record"
+    )
     args = parser.parse_args()
     rules = default_rules()
     t = time.perf_counter()
@@ -254,7 +261,7 @@ def main() -> None:
         f"{len(ids):,} records re-clustered into {len(touched):,} clusters (target <= 2 s)"
     )
 
-    if args.store:
+    if args.store or args.search:
         store_bench(records, truth, args)
 
     # baseline: all pairs within one publisher (no blocking keys), on a sample, extrapolated
@@ -294,6 +301,8 @@ def store_bench(records, truth, args) -> None:
             for start in range(0, len(upserts), 5000):
                 store.save_page(source, runs[source], upserts[start : start + 5000], [])
         print(f"store: {len(records):,} records written in {time.perf_counter() - t:.1f} s")
+        if args.search:  # the baseline index, a document per record, made before there are clusters
+            plain = _index(store, Path(tmp) / "plain", clustered=False)
         t = time.perf_counter()
         view.catch_up(store)
         full = time.perf_counter() - t
@@ -351,7 +360,71 @@ def store_bench(records, truth, args) -> None:
             f"store: a search page's `sources` (20 hits): median {statistics.median(lookups) * 1000:.2f} ms, "
             f"p95 {lookups[int(len(lookups) * 0.95)] * 1000:.2f} ms"
         )
+        if args.search:
+            collapsed = _index(store, Path(tmp) / "clusters", clustered=True)
+            _compare_search(plain, collapsed, args.repeat)
+            plain.close()
+            collapsed.close()
         store.close()
+
+
+def _index(store, path, *, clustered: bool):
+    """An embedded index of the whole store: one document per cluster (the sync's), or, made before the
+    federation view ran, one per record (under a cursor of its own)."""
+    from fedcat.indexer import derived
+    from fedcat.indexer.backend import SearchQuery
+    from fedcat.indexer.documents import SearchView, sync_index
+    from fedcat.indexer.embedded import EmbeddedBackend
+    from fedcat.store import feed
+
+    backend = EmbeddedBackend(path, answer_cache=0)  # answers not kept: repeats would time the cache
+    t = time.perf_counter()
+    if clustered:
+        sync_index(store, backend)
+    else:
+        jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
+        baseline = SearchView(store, backend, jurisdictions, derived.refresh(store))
+        baseline.name = "bench-one-document-per-record"
+        feed.catch_up(store, baseline, batch=5000)
+    kind = "one document per cluster" if clustered else "one document per record"
+    documents = backend.search(SearchQuery(facets=(), page_size=1)).total
+    print(f"index ({kind}): {documents:,} documents in {time.perf_counter() - t:.1f} s")
+    return backend
+
+
+def _compare_search(plain, collapsed, repeat: int) -> None:
+    """The same searches (20 hits, every facet) on both indexes, interleaved; p50 / p95 per index."""
+    from fedcat.indexer.backend import FACETS, SearchQuery
+
+    words = ["", "budget", "arbres alignement", "velo", "qualite air", "2003", "elections", "commune17"]
+    queries = [SearchQuery(q=w, facets=FACETS) for w in words]
+    queries += [
+        SearchQuery(
+            q=w,
+            facets=FACETS,
+            filters={"format": ["http://publications.europa.eu/resource/authority/file-type/CSV"]},
+        )
+        for w in words[:3]
+    ]
+    times: dict[str, list[float]] = {"uncollapsed": [], "collapsed": []}
+    for backend in (plain, collapsed):  # warm-up
+        for query in queries:
+            backend.search(query)
+    for _ in range(max(repeat, 1) * 10):
+        for query in queries:
+            for name, backend in (("uncollapsed", plain), ("collapsed", collapsed)):
+                t = time.perf_counter()
+                backend.search(query)
+                times[name].append(time.perf_counter() - t)
+    p95 = {}
+    for name, found in times.items():
+        found.sort()
+        p95[name] = found[int(len(found) * 0.95)]
+        print(
+            f"search ({name}, {len(found)} searches, every facet): median {statistics.median(found) * 1000:.1f} ms, "
+            f"p95 {p95[name] * 1000:.1f} ms"
+        )
+    print(f"search p95 collapsed / uncollapsed: {p95['collapsed'] / p95['uncollapsed']:.2f} (target <= 1.2)")
 
 
 def _closure_of(new, by_id, holders, members_of, max_block):

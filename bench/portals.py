@@ -560,11 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="harvests per portal (median reported)")
     parser.add_argument("--page-size", type=int, default=100, help="listing page size asked (default 100)")
     parser.add_argument("--only", choices=("udata", "opendatasoft", "csw"), help="one portal only")
+    parser.add_argument("--only-json", action="store_true", help="udata and Opendatasoft (no CSW)")
     args = parser.parse_args(argv)
 
     from fedcat.harvester.adapters import ADAPTERS
 
     kinds = [k for k in ("opendatasoft", "udata", "csw") if args.only in (None, k)]
+    if args.only_json:
+        kinds = [k for k in kinds if k != "csw"]
     missing = [k for k in kinds if k not in ADAPTERS]
     kinds = [k for k in kinds if k in ADAPTERS]
     load = os.getloadavg()[0]

@@ -6,9 +6,14 @@ restarted in one process): connect/read timeouts, a total time budget per run th
 dripping its headers or body a byte at a time, a response size cap (decoded bytes, so gzip bombs too),
 retries with exponential backoff and jitter on 429/5xx/connection errors honouring Retry-After, conditional
 GET with stored validators, redirects followed by hand so that every hop passes the source's link policy
-(same origin, http/https only, no private addresses unless the source itself is one — checked again on the
-connected address, so a name that resolves elsewhere at connect time cannot lead inside), per-host limits
+(same origin, http/https only, no private addresses unless the source itself is one), per-host limits
 shared by every client of the process, and robots.txt when asked.
+
+The address rule holds where it counts, at connect time: each connection resolves its host once, refuses
+it before any byte is sent (no TCP connection, so no TLS ClientHello) when an answer is private, loopback,
+link-local or reserved, and connects to exactly the addresses it checked, while the Host header, TLS SNI
+and the certificate check stay on the name. A name that answers a public address to a first look-up and
+a private one to the next (DNS rebinding) therefore cannot lead inside.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family, create_connection
 from urllib3.util.request import ACCEPT_ENCODING
 
 from .. import __version__
@@ -176,8 +183,8 @@ class _Slot:
 
 
 class _Watch:
-    def __init__(self, deadline: float, allow_private: bool) -> None:
-        self.deadline, self.allow_private = deadline, allow_private
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
         self.sock: socket.socket | None = None
         self.fired = self.done = False
         self._lock = threading.Lock()
@@ -243,17 +250,51 @@ _current = threading.local()  # the request this thread is making: its _Watch
 
 def _watched(conn: HTTPConnection) -> None:
     watch: _Watch | None = getattr(_current, "watch", None)
-    if watch is None:
-        return  # not one of HttpClient's requests (linkcheck uses the session directly)
-    if not watch.allow_private and conn.sock is not None:
-        address = conn.sock.getpeername()[0]
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            conn.close()
-            raise UnsafeLink(f"refused {conn.host}: it resolved to {address}, a private or loopback address")
-    watch.attach(conn.sock)
+    if watch is not None:  # one of HttpClient's requests (linkcheck uses the session directly)
+        watch.attach(conn.sock)
+
+
+def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+    """Resolve the connection's host once, check every answer, and connect to those addresses only."""
+    host = conn._dns_host  # type: ignore[attr-defined]
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), conn.port, allowed_gai_family(), socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+    if not allow_private:
+        for address in addresses:
+            if not ipaddress.ip_address(address).is_global:
+                raise UnsafeLink(
+                    f"refused {conn.host}: it resolved to {address}, a private, loopback, link-local "
+                    "or reserved address"
+                )
+    error: Exception = NewConnectionError(conn, f"{conn.host} resolved to no address")
+    for address in addresses:  # literals: create_connection does no further look-up
+        try:
+            return create_connection(
+                (address, conn.port),
+                conn.timeout,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except TimeoutError as exc:
+            error = ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            )
+            error.__cause__ = exc
+        except OSError as exc:
+            error = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
+            error.__cause__ = exc
+    raise error
 
 
 class _Connection(HTTPConnection):
+    allow_private = False  # set per adapter (_connection_pools)
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, self.allow_private)
+
     def connect(self) -> None:
         super().connect()
         _watched(self)
@@ -264,6 +305,11 @@ class _Connection(HTTPConnection):
 
 
 class _TlsConnection(HTTPSConnection):
+    allow_private = False
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, self.allow_private)
+
     def connect(self) -> None:
         super().connect()
         _watched(self)
@@ -273,22 +319,29 @@ class _TlsConnection(HTTPSConnection):
         return super().getresponse()
 
 
-class _Pool(HTTPConnectionPool):
-    ConnectionCls = _Connection
+def _connection_pools(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
+    plain = type("_Connection", (_Connection,), {"allow_private": allow_private})
+    tls = type("_TlsConnection", (_TlsConnection,), {"allow_private": allow_private})
+    # urllib3 names the pool class in its errors ("HTTPConnectionPool(host=…): Read timed out"): keep its names
+    return {
+        "http": type(HTTPConnectionPool.__name__, (HTTPConnectionPool,), {"ConnectionCls": plain}),
+        "https": type(HTTPSConnectionPool.__name__, (HTTPSConnectionPool,), {"ConnectionCls": tls}),
+    }
 
 
-class _TlsPool(HTTPSConnectionPool):
-    ConnectionCls = _TlsConnection
-
-
-# urllib3 names the pool class in its errors ("HTTPConnectionPool(host=…): Read timed out"): keep its names
-_Pool.__name__, _TlsPool.__name__ = HTTPConnectionPool.__name__, HTTPSConnectionPool.__name__
+_POOLS = {allowed: _connection_pools(allowed) for allowed in (False, True)}
 
 
 class _Adapter(HTTPAdapter):
+    """Mounts the pools whose connections apply the address rule (private addresses allowed or not)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private  # read by init_poolmanager, which HTTPAdapter.__init__ calls
+        super().__init__()
+
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
+        self.poolmanager.pool_classes_by_scheme = _POOLS[self.allow_private]
 
 
 @dataclass
@@ -334,17 +387,19 @@ class HttpClient:
     stop: threading.Event = field(default_factory=threading.Event)
     observer: FetchObserver | None = None
     credentials: dict[str, str] = field(default_factory=dict)  # headers for the source's own origin only
+    private_allowed: bool | None = None  # may connections reach private addresses? None: as the policy says
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.settings.run_budget
         self.session.headers["User-Agent"] = self.settings.user_agent
         # "br" too when a Brotli decoder is installed (urllib3 then decodes it)
         self.session.headers["Accept-Encoding"] = ACCEPT_ENCODING
-        adapter = _Adapter()
+        if self.private_allowed is None:
+            self.private_allowed = self.policy.private_allowed
+        adapter = _Adapter(self.private_allowed)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.requests = 0
-        self._private_allowed = self.policy.private_allowed
         source = urlsplit(self.policy.source_url)
         self._credential_origin = (source.scheme, source.netloc.rsplit("@", 1)[-1].lower())
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
@@ -438,7 +493,7 @@ class HttpClient:
         remaining = self.deadline - time.monotonic()
         timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         self.requests += 1
-        watch = _Watch(self.deadline, self._private_allowed)
+        watch = _Watch(self.deadline)
         _watchdog.add(watch)
         _current.watch = watch
         try:

@@ -27,7 +27,7 @@ import requests
 
 from ..mappings.quality import dataset_urls
 from ..store import Store, now
-from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, _is_private
+from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, UnsafeLink, _is_private
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,11 @@ class LinkChecker:
     ) -> None:
         self.settings = settings or HttpSettings()
         # the harvest's client: same User-Agent and session defaults; its link policy is not used (the
-        # links lead anywhere), `_target` applies the address rules instead
-        self.client = HttpClient(policy=LinkPolicy("http://localhost/"), settings=self.settings)
+        # links lead anywhere): `_target` refuses what it can tell early, and the client's connections
+        # refuse private addresses at connect time, on the address they connect to
+        self.client = HttpClient(
+            policy=LinkPolicy("http://localhost/"), settings=self.settings, private_allowed=allow_private
+        )
         self.limiter = RateLimiter(rate)
         self.concurrency = max(1, concurrency)
         self.timeout = (min(self.settings.connect_timeout, timeout), timeout)
@@ -99,10 +102,11 @@ class LinkChecker:
             return self._host_locks.setdefault(host, threading.Lock())
 
     def _request(self, method: str, url: str) -> int:
-        """The final status of one request, redirects followed by hand (each hop must pass `_target`)."""
+        """The final status of one request, redirects followed by hand (each hop must pass `_target`;
+        `check` has checked the first)."""
         headers = {"Range": "bytes=0-0"} if method == "GET" else {}
-        for _ in range(self.settings.max_redirects + 1):
-            refused = self._target(url)
+        for hop in range(self.settings.max_redirects + 1):
+            refused = self._target(url) if hop else None
             if refused:
                 raise requests.exceptions.InvalidURL(f"refused {url}: {refused}")
             self.limiter.wait()
@@ -130,6 +134,8 @@ class LinkChecker:
                 method, status = "GET", self._request("GET", url)
         except requests.Timeout:
             return LinkResult(url, False, status, method, "timeout")
+        except UnsafeLink:  # resolved to a private address when connecting
+            return LinkResult(url, False, status, method, "private, loopback or link-local address")
         except requests.RequestException as exc:
             return LinkResult(url, False, status, method, f"{type(exc).__name__}: {exc}"[:500])
         return LinkResult(

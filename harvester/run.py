@@ -188,6 +188,11 @@ class Harvest:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
             if self._stopping():
                 status, message = "interrupted", f"stopped by a shutdown: {exc}; nothing withdrawn"
+        except KeyboardInterrupt:  # Ctrl-C in this thread: the run still ends with its counters
+            self._end(
+                run_id, "interrupted", f"interrupted after {self.counts['pages']} pages; nothing withdrawn"
+            )
+            raise
         except Exception as exc:  # a bug or an unforeseen shape must not stop the other sources
             log.exception(
                 "source %s: unexpected error",
@@ -229,6 +234,10 @@ class Harvest:
                 status, message = "partial", str(exc)
         if status != "interrupted":
             self._remap_stale()
+        return self._end(run_id, status, message)
+
+    def _end(self, run_id: int, status: str, message: str | None) -> RunResult:
+        """Write the run's end: its status, counters, message and errors."""
         if self.errors:
             self.store.add_errors(run_id, self.errors[:MAX_ERRORS_KEPT])
         message = redact_text(message) if message else message  # shown by the API and `fedcat status`
@@ -283,6 +292,7 @@ class Harvest:
         seen_unchanged: list[str] = []
         page_ids: list[str] = []
         on_page: set[str] = set()
+        fetch_urls: dict[str, str] = {}  # redacted once each: a page's records mostly share one
         for source_record_id, error in page.errors:
             self._error(source_record_id, page.url, error)
         for record in page.records:
@@ -292,7 +302,7 @@ class Harvest:
             on_page.add(srid)
             page_ids.append(srid)
             self.counts["seen"] += 1
-            digest = payload_hash(record.payload)
+            digest = record.digest or payload_hash(record.payload)
             previous = known.get(srid)
             if unchanged_since(previous, digest):
                 seen_unchanged.append(srid)
@@ -332,8 +342,10 @@ class Harvest:
                     record.payload,
                     record.media_type,
                     digest,
-                    redact_url(record.fetch_url),
+                    fetch_urls.get(record.fetch_url)
+                    or fetch_urls.setdefault(record.fetch_url, redact_url(record.fetch_url)),
                     mapping_version(),
+                    record.packed,
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -449,6 +461,8 @@ def harvest(
             store, backend, settings=settings
         )  # indexes each page while the next one is fetched and parsed
         for source in sources:
+            if context is not None and context.stop.is_set():
+                break  # a shutdown: the sources not started yet are not started
             results.append(
                 Harvest(
                     source,

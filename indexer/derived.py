@@ -99,16 +99,15 @@ def derive(
     store: Store, names: PublisherNames, records: list[tuple[str, str, Dataset]]
 ) -> dict[str, Derived]:
     """Publisher display and quality of (id, source id, dataset) records; writes their quality rows."""
-    urls: set[str] = set()
-    for _id, _source, dataset in records:
-        urls |= dataset_urls(dataset)
-    checks = {url: check["ok"] for url, check in store.link_checks(urls).items()}
+    each = [dataset_urls(dataset) for _id, _source, dataset in records]
+    checked = store.link_checks(set().union(*each))
+    checks = {url: check["ok"] for url, check in checked.items()}
     shacl = shacl_results(store, [r[0] for r in records])
     out: dict[str, Derived] = {}
     scores = []
-    for fedcat_id, source_id, dataset in records:
+    for (fedcat_id, source_id, dataset), urls in zip(records, each, strict=True):
         publisher = names.resolve(source_id, publisher_name(dataset))
-        mine = {u: checks[u] for u in dataset_urls(dataset) if u in checks}
+        mine = {u: checks[u] for u in urls if u in checks} if checks else None
         quality = score(dataset, link_checks=mine, shacl_conforms=shacl.get(fedcat_id))
         out[fedcat_id] = Derived(publisher, quality)
         scores.append((fedcat_id, source_id, publisher, quality))

@@ -23,8 +23,8 @@ changing them in code makes `fedcat reindex` (or the harvesting process at start
 from the store, switch the alias to it in one atomic request and drop the old one; searches go through
 the alias and see either the whole old generation or the whole new one.
 
-Writes are buffered and sent as bulk requests of at most `bulk_bytes`; `commit` sends the rest and
-refreshes, which is what makes writes visible (the index's own refresh is off), as in the embedded
+Writes are buffered and sent as bulk requests of at most `bulk_bytes`, two in flight (a document's
+writes in order); `commit` sends the rest and refreshes, which is what makes writes visible (the index's own refresh is off), as in the embedded
 engine. A 429 or 503 (the node is busy) is retried with exponential backoff; a node that cannot be
 reached raises `SearchUnavailable`, which the API turns into a 503 and the harvest into "stays pending".
 """
@@ -102,6 +102,11 @@ MAPPING_VERSION = hashlib.sha256(
 ).hexdigest()[:10]
 
 BULK_BYTES = 5_000_000  # a bulk request's body (Elasticsearch's advice: a few MB)
+# Bulks sent at once: the node indexes each on a write thread of its own (one per core), while fedcat
+# prepares the next; a document's writes still reach the node in order (see `_flush`).
+BULKS_IN_FLIGHT = 2
+# A bulk's answer without what fedcat never reads (index name, version, sequence numbers, shard counts).
+_BULK_ANSWER = "errors,items.*._id,items.*.status,items.*.error"
 RETRY_STATUSES = (429, 503)  # the node is busy or starting: back off and retry
 RETRIES = 6  # 0.5 + 1 + 2 + 4 + 8 + 16 s of backoff at most
 # The embedded engine's orders: by date, ties by id ascending, undated documents last in both directions.
@@ -247,6 +252,7 @@ class ElasticsearchBackend(SearchBackend):
         ca_certs: str | None = None,
         replicas: int = 0,
         bulk_bytes: int = BULK_BYTES,
+        bulks_in_flight: int = BULKS_IN_FLIGHT,
         request_timeout: float = 30.0,
         backoff: float = 0.5,
         request_cache: bool = True,
@@ -272,6 +278,7 @@ class ElasticsearchBackend(SearchBackend):
         self.client = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, **auth)
         self.replicas = replicas
         self.bulk_bytes = bulk_bytes
+        self.bulks_in_flight = max(1, bulks_in_flight)
         self.backoff = backoff
         # The node's shard request cache keeps whole answers until the next refresh (it only does for
         # answers with hits when asked): the landing page's count of every facet over every document is
@@ -279,8 +286,9 @@ class ElasticsearchBackend(SearchBackend):
         # turn it off.
         self.request_cache = request_cache
         self._buffer = bytearray()
-        self._sender: ThreadPoolExecutor | None = None  # one thread sending bulks, created on first use
-        self._in_flight: Future[None] | None = None
+        self._buffer_keys: set[str] = set()  # the `_id`s the buffer writes
+        self._sender: ThreadPoolExecutor | None = None  # the threads sending bulks, made on first use
+        self._in_flight: list[tuple[Future[None], set[str]]] = []  # oldest first, with their `_id`s
         self._building: str | None = None  # the generation a rebuild writes, not yet behind the alias
         self._ready = False  # the alias is known to exist
         self._switch_at_commit = False  # `clear` was called: the next commit switches generations
@@ -332,8 +340,10 @@ class ElasticsearchBackend(SearchBackend):
         """A new empty generation (with the alias: the first one, made in the same request)."""
         index = f"{self.prefix}{MAPPING_VERSION}-{time.time_ns() // 1_000_000}"
         settings = {**SETTINGS, "number_of_replicas": self.replicas}
-        if not with_alias:  # a generation being built: nothing is lost by a crash before the switch
+        if not with_alias:  # a generation being built: nothing is lost by a crash before the switch, so
+            # no fsync per bulk and no copy to replicas; `_switch` restores both before it goes live
             settings["translog"] = {"durability": "async"}
+            settings["number_of_replicas"] = 0
         mappings = {**MAPPINGS, "_meta": {"fedcat_mapping": MAPPING_VERSION}}
         aliases: dict[str, dict[str, Any]] | None = {self.alias: {}} if with_alias else None
         self._call(
@@ -387,7 +397,9 @@ class ElasticsearchBackend(SearchBackend):
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
         for doc in documents:
-            self._buffer += _encode({"index": {"_id": _doc_key(doc.id)}})
+            key = _doc_key(doc.id)
+            self._buffer_keys.add(key)
+            self._buffer += _encode({"index": {"_id": key}})
             self._buffer += b"\n"
             self._buffer += _encode(es_document(doc))
             self._buffer += b"\n"
@@ -396,28 +408,36 @@ class ElasticsearchBackend(SearchBackend):
 
     def delete(self, ids: Iterable[str]) -> None:
         for doc_id in ids:
-            self._buffer += _encode({"delete": {"_id": _doc_key(doc_id)}})
+            key = _doc_key(doc_id)
+            self._buffer_keys.add(key)
+            self._buffer += _encode({"delete": {"_id": key}})
             self._buffer += b"\n"
             if len(self._buffer) >= self.bulk_bytes:
                 self._flush()
 
     def _flush(self) -> None:
-        """Hand the buffer to the sending thread (after the previous bulk is done: one in flight), so the
-        next documents are prepared while the node indexes these."""
+        """Hand the buffer to a sending thread, so the next documents are prepared while the node indexes
+        these; at most `bulks_in_flight` at once. Bulks in flight together are indexed in any order, so
+        one that writes an `_id` a bulk in flight writes too waits for it: a document's writes (an upsert
+        then its delete, say) reach the node in the order they were made."""
         if not self._buffer:
             return
         self._ensure_alias()
-        body, index = bytes(self._buffer), self._target()
+        body, index, keys = bytes(self._buffer), self._target(), self._buffer_keys
         self._buffer.clear()
-        self._wait()
+        self._buffer_keys = set()
+        if any(not keys.isdisjoint(sent) for _, sent in self._in_flight):
+            self._wait()
+        self._wait(keep=self.bulks_in_flight - 1)
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(1, "fedcat-es-bulk")
-        self._in_flight = self._sender.submit(self._bulk, body, index)
+            self._sender = ThreadPoolExecutor(self.bulks_in_flight, "fedcat-es-bulk")
+        self._in_flight.append((self._sender.submit(self._bulk, body, index), keys))
 
-    def _wait(self, *, errors: bool = True) -> None:
-        """Wait for the bulk in flight; its failure is raised here (or dropped, with errors=False)."""
-        pending, self._in_flight = self._in_flight, None
-        if pending is not None:
+    def _wait(self, *, errors: bool = True, keep: int = 0) -> None:
+        """Wait for the bulks in flight, oldest first, until `keep` are left; a failure is raised here
+        (or dropped, with errors=False)."""
+        while len(self._in_flight) > keep:
+            pending, _ = self._in_flight.pop(0)
             try:
                 pending.result()
             except Exception:
@@ -432,6 +452,7 @@ class ElasticsearchBackend(SearchBackend):
     def _discard(self) -> None:
         """Forget unsent writes (those in flight finish; their errors no longer matter)."""
         self._buffer.clear()
+        self._buffer_keys = set()
         self._wait(errors=False)
 
     def _bulk(self, body: bytes, index: str) -> None:
@@ -440,7 +461,7 @@ class ElasticsearchBackend(SearchBackend):
         for attempt in range(RETRIES + 1):
             answer = self._call(
                 "bulk indexing",
-                functools.partial(self.client.bulk, operations=body, index=index),  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
+                functools.partial(self.client.bulk, operations=body, index=index, filter_path=_BULK_ANSWER),  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
             )
             if not answer.body.get("errors"):
                 break
@@ -491,13 +512,10 @@ class ElasticsearchBackend(SearchBackend):
         built = self._building
         assert built is not None
         self._call("refresh", lambda: self.client.indices.refresh(index=built))
-        # Live, every acknowledged write is on disk (the store marks it indexed on that word).
-        self._call(
-            "settings",
-            lambda: self.client.indices.put_settings(
-                index=built, settings={"index.translog.durability": "request"}
-            ),
-        )
+        # Live, every acknowledged write is on disk (the store marks it indexed on that word), and on
+        # the replicas asked for.
+        live_settings = {"index.translog.durability": "request", "index.number_of_replicas": self.replicas}
+        self._call("settings", lambda: self.client.indices.put_settings(index=built, settings=live_settings))
         old = self.live_generation()
         actions: list[dict[str, Any]] = [{"add": {"index": built, "alias": self.alias}}]
         if old is not None:
@@ -562,6 +580,8 @@ class ElasticsearchBackend(SearchBackend):
             "sort": order,
             "track_total_hits": True,
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
+            # nor to send back: the total, each hit's sort values and the facets' buckets only
+            "filter_path": "hits.total.value,hits.hits.sort,aggregations.*.buckets",
             "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in names},
         }
         from elasticsearch import NotFoundError
@@ -580,7 +600,7 @@ class ElasticsearchBackend(SearchBackend):
             self._ensure_alias()
             answer = run()
         hits = answer["hits"]
-        ids = [hit["sort"][-1] for hit in hits["hits"]]  # every order ends with the id
+        ids = [hit["sort"][-1] for hit in hits.get("hits", ())]  # every order ends with the id
         aggs = answer.get("aggregations", {})
         facets = {
             name: top_facet_values(

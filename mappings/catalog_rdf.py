@@ -56,6 +56,7 @@ from .rdf import (
 
 CATALOG, CATALOG_RECORD = p(DCAT + "Catalog"), p(DCAT + "CatalogRecord")
 _DATASET, _RECORD, _CATALOG = p(DCAT + "dataset"), p(DCAT + "record"), p(DCAT + "catalog")
+_SERVICE = p(DCAT + "service")
 _TITLE, _DESCRIPTION, _PUBLISHER = p(DCT + "title"), p(DCT + "description"), p(DCT + "publisher")
 _IDENTIFIER, _ISSUED, _MODIFIED = p(DCT + "identifier"), p(DCT + "issued"), p(DCT + "modified")
 _PRIMARY_TOPIC, _SOURCE = p(FOAF + "primaryTopic"), p(DCT + "source")
@@ -210,8 +211,9 @@ def write_origin(w: Writer, d: str, dataset: Dataset, origin: Origin, *, describ
 
 
 def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, describe_origin: bool = True) -> str:
-    """The dataset, fedcat's catalogue record of it and the source's, the catalogues' dcat:dataset /
-    dcat:record links to them, and its links to its cluster's canonical copy (`write_origin`)."""
+    """The dataset (or data service), fedcat's catalogue record of it and the source's, the catalogues'
+    dcat:dataset (dcat:service) / dcat:record links to them, and its links to its cluster's canonical copy
+    (`write_origin`)."""
     d = write_dataset(w, row.dataset)
     if row.origin is not None:
         write_origin(w, d, row.dataset, row.origin, describe=describe_origin)
@@ -226,9 +228,10 @@ def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, describe_origi
     w.add(source_record, _IDENTIFIER, text(row.source_record_id))
     w.add(source_record, _MODIFIED, _timestamp(row.last_seen))  # as last read from the source
     c, s = iri(info.iri), iri(info.source_iri(row.source_id))
-    w.add(c, _DATASET, d)
+    listed = _SERVICE if row.dataset.service is not None else _DATASET  # a catalogue lists services apart
+    w.add(c, listed, d)
     w.add(c, _RECORD, record)
-    w.add(s, _DATASET, d)
+    w.add(s, listed, d)
     w.add(s, _RECORD, source_record)
     return d
 

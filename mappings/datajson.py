@@ -26,7 +26,7 @@ from . import geometry
 from .context import SourceContext
 from .dates import normalise_date
 from .fieldmap import fieldmap
-from .model import Agent, ContactPoint, Dataset, Distribution, Location, PeriodOfTime, Text
+from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
 from .normalise import format_uri
 from .values import ValueMapper, is_iri
 
@@ -281,7 +281,11 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
     original = item.get("@id") if isinstance(item.get("@id"), str) else None
     if original is None and identifier and is_iri(identifier):
         original = identifier
+    service = (
+        _service(item, sibling_uri) if str(item.get("@type") or "").lower().endswith("dataservice") else None
+    )
     return Dataset(
+        service=service,
         uri=uri,
         original_uri=original,
         identifier=[identifier] if identifier else [],
@@ -299,6 +303,33 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
         related=related,
         unmapped=values.unmapped,
         **fields,
+    )
+
+
+def _service(item: dict, sibling_uri: Callable[[str], str] | None) -> DataService:
+    """A DCAT-US 3.0 DataService's endpoints and the datasets it serves: those given with an identifier are
+    records of the same catalogue (linked by fedcat's URIs), the others kept by their `@id`."""
+    served, served_as = [], {}
+    for dataset in as_list(item.get("servesDataset")):
+        key = (record_identifier(dataset) if isinstance(dataset, dict) else None) or (
+            dataset if isinstance(dataset, str) else None
+        )
+        if not key:
+            continue
+        given = (dataset.get("@id") if isinstance(dataset, dict) else None) or key
+        served.append(given)
+        if isinstance(dataset, dict) and sibling_uri is not None:
+            served_as[given] = sibling_uri(key)
+
+    def links(name: str) -> list[str]:
+        return [v.strip() for v in as_list(item.get(name)) if isinstance(v, str) and is_iri(v.strip())]
+
+    return DataService(
+        uri=item.get("@id") if isinstance(item.get("@id"), str) else None,
+        endpoint_url=links("endpointURL"),
+        endpoint_description=links("endpointDescription"),
+        serves_dataset=served,
+        served_as=served_as,
     )
 
 

@@ -573,7 +573,8 @@ def _keywords(props: dict[str, list[Node]]) -> list[Text]:
 
 
 def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = None) -> Dataset:
-    """Map one dcat:Dataset description to the model; `uri` is the fedcat URI it gets."""
+    """Map one dcat:Dataset description to the model; `uri` is the fedcat URI it gets. A stand-alone
+    dcat:DataService is read the same way, its endpoints and served datasets in `service`."""
     values = values or ValueMapper()
     props = _props(graph, node)
     get = props.get  # as in `distribution`: one lookup per property, helpers only for those present
@@ -631,7 +632,33 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         related=_iris1(o) if (o := get(DCT + "relation")) else [],
         labels=labels,
         unmapped=values.unmapped,
+        service=_endpoints(graph, props, node) if _is_service(graph, node) else None,
     )
+
+
+def _endpoints(graph: Graph, props: dict[str, list[Node]], node: Node) -> DataService:
+    """A stand-alone data service's own properties (the others are read as a dataset's). The datasets it
+    serves that the document describes are records of the same source: `served_as` names them by their
+    own IRI until `with_served_records` gives fedcat's."""
+    described = {
+        n.value: n.value
+        for n in props.get(DCAT + "servesDataset", ())
+        if isinstance(n, NamedNode) and DCAT + "Dataset" in graph.types(n)
+    }
+    return DataService(
+        uri=node_iri(node),
+        endpoint_url=_iris(props, DCAT + "endpointURL"),
+        endpoint_description=_iris(props, DCAT + "endpointDescription"),
+        serves_dataset=_iris(props, DCAT + "servesDataset"),
+        served_as=described,
+    )
+
+
+def with_served_records(mapped: Dataset, source: SourceContext) -> Dataset:
+    """A service's served datasets of the same source linked by fedcat's URIs of their records."""
+    if mapped.service is not None and mapped.service.served_as and source.record_uri is not None:
+        mapped.service.served_as = {iri: source.record_uri(iri) for iri in mapped.service.served_as}
+    return mapped
 
 
 def _themes(
@@ -660,6 +687,59 @@ def dataset_subjects(graph: Graph) -> Iterator[Node]:
     return iter(graph.subjects_of_type(DCAT + "Dataset"))
 
 
+def _is_service(graph: Graph, node: Node) -> bool:
+    types = graph.types(node)
+    return DCAT + "DataService" in types and DCAT + "Dataset" not in types
+
+
+def service_subjects(graph: Graph) -> list[Node]:
+    """The stand-alone dcat:DataServices: those a catalogue lists (dcat:service), and those no
+    distribution names as its dcat:accessService (those are kept within the datasets that name them)."""
+    services = [s for s in graph.subjects_of_type(DCAT + "DataService") if _is_service(graph, s)]
+    if not services:
+        return []
+    access: set[Node] = set()
+    listed: set[Node] = set()
+    for props in graph.out.values():
+        access.update(props.get(DCAT + "accessService", ()))
+        listed.update(props.get(DCAT + "service", ()))
+    return [s for s in services if s in listed or s not in access]
+
+
+def record_subjects(graph: Graph) -> Iterator[Node]:
+    """What a DCAT document's records are: its datasets, then its stand-alone data services."""
+    yield from dataset_subjects(graph)
+    yield from service_subjects(graph)
+
+
+def record_payload(graph: Graph, node: Node) -> bytes:
+    """A record's stored payload: its closure as canonical N-Triples; for a stand-alone service, also the
+    type of each dataset it serves that the document describes (what tells its mapping, on a re-map, that
+    they are records of the same source)."""
+    payload = graph.canonical_ntriples(graph.closure(node))
+    if _is_service(graph, node):
+        served = sorted(
+            n.value
+            for n in graph.objects(node, DCAT + "servesDataset")
+            if isinstance(n, NamedNode) and DCAT + "Dataset" in graph.types(n)
+        )
+        payload += "".join(f"<{iri}> <{RDF_TYPE}> <{DCAT}Dataset> .\n" for iri in served).encode()
+    return payload
+
+
+def _root(graph: Graph) -> Node | None:
+    """The node a stored record's payload describes: the dataset or service every other node it describes
+    hangs from (a dataset's payload embeds the service its distribution names; a service's names the
+    datasets it serves)."""
+    candidates = list(record_subjects(graph))
+    excluded = graph._not_embedded()
+    described = {s for s in graph.out if s not in excluded}
+    for node in candidates:
+        if described <= set(graph.closure(node)):
+            return node
+    return candidates[0] if candidates else None
+
+
 def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = None) -> Dataset:
     """`type: dcat` — one dataset's canonical N-Triples (its closure) as fedcat's `uri`.
 
@@ -669,12 +749,12 @@ def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = No
     if isinstance(parsed, bytes):
         mapped = dataset_from_json(parsed)
         mapped.uri = uri
-        return mapped
+        return with_served_records(mapped, source)
     if parsed is not None:
         graph, node = parsed
     else:  # re-mapping from the stored payload
         graph = Graph(pyoxigraph.parse(payload, RdfFormat.N_TRIPLES, lenient=True))
-        node = next(dataset_subjects(graph), None)
+        node = _root(graph)
         if node is None:
-            raise ValueError("the stored payload holds no dcat:Dataset")
-    return dataset(graph, node, uri, ValueMapper())
+            raise ValueError("the stored payload holds no dcat:Dataset or dcat:DataService")
+    return with_served_records(dataset(graph, node, uri, ValueMapper()), source)

@@ -69,6 +69,9 @@ class DataService(msgspec.Struct, omit_defaults=True):
     endpoint_url: list[str] = []
     endpoint_description: list[str] = []
     serves_dataset: list[str] = []
+    # a stand-alone service's served datasets that its source also describes (records of the same source):
+    # the source's IRI -> fedcat's URI of that record, which the export links to
+    served_as: dict[str, str] = {}
     licence: str | None = None
     access_rights: str | None = None
     conforms_to: list[str] = []
@@ -142,6 +145,9 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     related: list[str] = []
     # labels the source itself gives to the IRIs it uses (themes, licences…), per IRI
     labels: dict[str, list[Text]] = {}
+    # set when the record is a stand-alone dcat:DataService (an API, a WMS…) rather than a dataset: its
+    # endpoints and the datasets it serves; the fields above describe it as they would a dataset
+    service: DataService | None = None
     unmapped: dict[str, list[str]] = {}
 
 

@@ -217,14 +217,16 @@ def score(
     for d in dists:
         if d.access_url:
             access_listed = True
-            ok, checked = _reachable(d.access_url, checks)
-            counts["access_url_status"] += ok
-            access_checked |= checked
+            if checks:  # else none is reachable or checked (a first harvest: no URL checked yet)
+                ok, checked = _reachable(d.access_url, checks)
+                counts["access_url_status"] += ok
+                access_checked |= checked
         if d.download_url:
             counts["download_url"] += 1
-            ok, checked = _reachable(d.download_url, checks)
-            counts["download_url_status"] += ok
-            download_checked |= checked
+            if checks:
+                ok, checked = _reachable(d.download_url, checks)
+                counts["download_url_status"] += ok
+                download_checked |= checked
         found, points = _interoperability(d.format, d.media_type)
         if points > best_points:
             best, best_points = found, points

@@ -410,7 +410,20 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     s = iri(dataset.uri)
     if s is None:
         raise ValueError(f"the dataset IRI {dataset.uri!r} is not a valid IRI")
-    w.a(s, dcat.Dataset)
+    if dataset.service is not None:  # a stand-alone data service: DCAT-AP's dcat:DataService
+        w.a(s, dcat.DataService)
+        w.iris(s, dcat.endpointURL, dataset.service.endpoint_url, RESOURCE)
+        w.iris(s, dcat.endpointDescription, dataset.service.endpoint_description, RESOURCE)
+        # the served datasets fedcat harvested from the same source: by fedcat's URIs (described in the
+        # catalogue as dcat:Datasets); the others by the source's IRIs, typed dcat:Dataset as the range of
+        # dcat:servesDataset entails (the source describes them elsewhere, or not at all)
+        served_as = dataset.service.served_as
+        w.iris(s, dcat.servesDataset, [served_as.get(u, u) for u in dataset.service.serves_dataset])
+        for elsewhere in dataset.service.serves_dataset:
+            if elsewhere not in served_as and (node := iri(elsewhere)) is not None:
+                w.a(node, dcat.Dataset)
+    else:
+        w.a(s, dcat.Dataset)
     w.texts(s, dct.title, dataset.title)
     w.texts(s, dct.description, dataset.description)
     for identifier in dataset.identifier:

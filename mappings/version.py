@@ -14,7 +14,8 @@ from functools import cache
 
 from . import vocabularies
 
-MAPPING_CODE = 3  # 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links
+# 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links; 4: stand-alone data services
+MAPPING_CODE = 4
 
 
 def _data_files() -> list:

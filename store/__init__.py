@@ -16,8 +16,10 @@ from .core import (
     Store,
     Upsert,
     now,
+    pack_payload,
     payload_hash,
     record_id,
+    unpack_payload,
 )
 from .schema import SCHEMA_VERSION, NewerStore
 
@@ -32,6 +34,8 @@ __all__ = [
     "Upsert",
     "gc_paused",
     "now",
+    "pack_payload",
     "payload_hash",
     "record_id",
+    "unpack_payload",
 ]

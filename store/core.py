@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,11 @@ import msgspec
 from ..mappings.model import Dataset, dataset_from_json, dataset_to_json
 from ..redaction import redact_url
 from .schema import migrate
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "interrupted")
 COUNTERS = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
@@ -40,6 +46,22 @@ def record_id(source_id: str, source_record_id: str) -> str:
 
 def payload_hash(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def pack_payload(payload: bytes) -> bytes:
+    """A raw payload as `record_data.raw` keeps it: zstd level 3, a fifth of the size of a DCAT record's
+    N-Triples for ~27 µs CPU per 7 KB record where zlib level 1 took ~45 µs for the same ratio (and leaving
+    it uncompressed would write five times the bytes). The DCAT parsing process packs its records itself,
+    off the harvesting thread (`Upsert.packed`)."""
+    return zstd.compress(payload, 3)
+
+
+_ZSTD_FRAME = b"\x28\xb5\x2f\xfd"  # the magic number every zstd frame starts with; zlib streams start 0x78
+
+
+def unpack_payload(packed: bytes) -> bytes:
+    """A stored raw payload: zstd, or zlib as stores before zstd wrote them (both stay readable)."""
+    return zstd.decompress(packed) if packed[:4] == _ZSTD_FRAME else zlib.decompress(packed)
 
 
 _CHUNK = 500  # values bound in one `IN (...)`: under SQLite's limit on a statement's parameters
@@ -98,6 +120,7 @@ class Upsert(msgspec.Struct):
     raw_hash: str
     fetch_url: str
     mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
+    packed: bytes | None = None  # pack_payload(raw) when the harvest already has it
 
 
 class StoredPayload(NamedTuple):
@@ -368,7 +391,7 @@ class Store:
                 db.executemany(
                     "INSERT INTO record_data (id, raw, dataset) VALUES (?, ?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
-                    [(u.id, zlib.compress(u.raw, 1), dataset_to_json(u.dataset)) for u in upserts],
+                    [(u.id, u.packed or pack_payload(u.raw), dataset_to_json(u.dataset)) for u in upserts],
                 )
                 versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
                 written = _append_changes(
@@ -469,7 +492,7 @@ class Store:
             "SELECT raw, raw_media_type FROM records r JOIN record_data d ON d.id = r.id WHERE r.id = ?",
             (fedcat_id,),
         ).fetchone()
-        return (zlib.decompress(row[0]), row[1]) if row else None
+        return (unpack_payload(row[0]), row[1]) if row else None
 
     def datasets(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Summaries of several records by id (for search hits), in one query."""
@@ -521,7 +544,7 @@ class Store:
             f" WHERE r.source_id = ? AND r.rowid > ? AND r.withdrawn_at IS NULL{stale} ORDER BY r.rowid LIMIT ?",
             (source_id, after, *((not_version,) if not_version else ()), limit),
         ).fetchall()
-        found = [StoredPayload(r[1], r[2], zlib.decompress(r[3]), r[4], r[5]) for r in rows]
+        found = [StoredPayload(r[1], r[2], unpack_payload(r[3]), r[4], r[5]) for r in rows]
         return found, (rows[-1][0] if rows else after)
 
     def has_stale_mappings(self, source_id: str, version: str) -> bool:

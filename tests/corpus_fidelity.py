@@ -194,12 +194,20 @@ def _rdf_said(payload: bytes) -> Callable[[], Said]:
                 return []
             return [q.object for q in store.quads_for_pattern(subject, pyoxigraph.NamedNode(predicate), None)]
 
-        [subject] = [
-            q.subject
-            for q in store.quads_for_pattern(
-                None, pyoxigraph.NamedNode(RDF_TYPE), pyoxigraph.NamedNode(DCAT + "Dataset")
-            )
-        ][:1]
+        def typed(cls: str) -> list[Any]:
+            return [
+                q.subject
+                for q in store.quads_for_pattern(
+                    None, pyoxigraph.NamedNode(RDF_TYPE), pyoxigraph.NamedNode(cls)
+                )
+            ]
+
+        # the dataset the record describes; else the stand-alone data service (whose payload names the
+        # datasets it serves by their type alone)
+        described = [
+            s for s in typed(DCAT + "Dataset") if len(list(store.quads_for_pattern(s, None, None))) > 1
+        ]
+        [subject] = (described or typed(DCAT + "DataService"))[:1]
         said = Said(title={o.value.strip() for o in objects(subject, DCT + "title") if o.value.strip()})
         dists = objects(subject, DCAT + "distribution")
         said.licence = bool(objects(subject, DCT + "license") or objects(subject, DCT + "rights")) or any(
@@ -226,8 +234,8 @@ def _rdf_said(payload: bytes) -> Callable[[], Said]:
 
 
 def datajson_records() -> Iterator[tuple[str, bytes, Any, Callable[[], Said]]]:
-    from fedcat.harvester.adapters.datajson import JsonStream, catalogue_datasets
-    from fedcat.harvester.adapters.jsonapi import canonical_json
+    from fedcat.harvester.adapters.datajson import catalogue_datasets
+    from fedcat.harvester.adapters.jsonapi import JsonStream, canonical_json
     from fedcat.harvester.http import HarvestError
 
     for path in sorted((CORPUS / "datajson").rglob("*.json")):

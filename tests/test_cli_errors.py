@@ -97,6 +97,8 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
         ),
         (["validate", "--limit", "-1", *where], "--limit: expected a whole number of at least 1, got '-1'"),
         (["validate", "--top", "x", *where], "--top: expected a whole number, got 'x'"),
+        (["install-shapes", "--profile", "dcat-ap-9", *where], "invalid choice: 'dcat-ap-9'"),
+        (["install-shapes", "/nowhere/shapes", *where], "/nowhere/shapes: no such file or directory"),
         (["quality", "--group-by", "colour", *where], "invalid choice: 'colour'"),
         (["audit", "--bodies", str(h["root"] / "missing.csv"), *where], "missing.csv"),
         (

@@ -214,3 +214,50 @@ def test_fedcat_run_serves_the_admin_api_and_metrics(tmp_path, portal):
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+
+
+def seen_by_run(data_dir: Path, run_id: int) -> int:
+    """Records a run has seen so far (each record seen is stamped with the run as it is stored)."""
+    path = data_dir / "fedcat.db"
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM records WHERE last_run_id = ?", (run_id,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("sent", "ending"),
+    [(signal.SIGTERM, "stopped by a shutdown after {} pages"), (signal.SIGINT, "interrupted after {} pages")],
+)
+def test_sigterm_of_fedcat_harvest_ends_its_run_with_its_counters(tmp_path, portal, sent, ending):
+    """`kill` (or Ctrl-C) of a CLI harvest once left its run `running`, its counters as last saved (then
+    marked interrupted with them at the next start): the run must end itself, its counts true, nothing
+    withdrawn. SIGTERM lets the page being read finish; Ctrl-C stops at once."""
+    url, count = serve_slow_city(portal, delay=0)
+    config = write_config(tmp_path / "sources.yaml", url)
+    data = tmp_path / "data"
+    first = fedcat("harvest", "--config", str(config), "--data-dir", str(data))
+    assert first.wait(timeout=120) == 0, first.communicate()[1][-3000:]
+    for reply in portal.routes.values():
+        reply.delay = 0.3
+    process = fedcat("harvest", "--full", "--config", str(config), "--data-dir", str(data))
+    wait_for(lambda: seen_by_run(data, 2) >= 3, process)
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=30)
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert process.returncode == (130 if sent == signal.SIGINT else 0), stderr[-3000:]
+
+    catalogue = Catalogue.open(config, data, writer=False)  # a reader: nothing marks the run for it
+    try:
+        store = catalogue.store
+        [second, _] = store.runs("ville")
+        assert second["status"] == "interrupted", second
+        assert second["message"] == ending.format(second["pages"]) + "; nothing withdrawn"
+        seen = store.db.execute("SELECT COUNT(*) FROM records WHERE last_run_id = ?", (second["id"],))
+        assert 3 <= second["seen"] == seen.fetchone()[0] < count  # the counters as the run left them
+        assert second["pages"] == second["seen"] and second["withdrawn"] == 0
+        assert store.count("ville") == count  # nothing withdrawn
+        assert second["ended_at"] is not None
+    finally:
+        catalogue.close()

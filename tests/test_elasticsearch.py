@@ -298,6 +298,41 @@ def test_searches_never_fail_nor_see_a_half_built_generation_during_rebuilds(pre
     assert set(searching.totals) == {len(corpus)}  # never an empty or half-built index
 
 
+def test_bulks_in_flight_together_keep_each_documents_writes_in_order(prefix: str) -> None:
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, bulk_bytes=1, bulks_in_flight=4)
+    words = " ".join(f"mot{i}" for i in range(100_000))
+    slow = [SearchDocument(id=f"long{i}", title="Long", description=words) for i in range(4)]
+    for doc in slow:  # every write a bulk of its own, up to four sent at once: a long document's upsert
+        backend.upsert([doc])  # takes the node far longer than the delete sent right after it
+        backend.delete([doc.id])
+    backend.upsert(slow[::2])
+    backend.commit()
+    assert backend.ids() == {d.id for d in slow[::2]}
+    backend.close()
+
+
+def test_a_generation_is_built_without_replicas_and_goes_live_with_them(prefix: str) -> None:
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, replicas=1)  # yellow on one node: fine
+    backend.upsert(docs(10))
+    backend.commit()
+
+    def replicas() -> dict[str, str]:
+        found = backend.client.indices.get_settings(index=prefix + "-datasets-*").body
+        return {name: s["settings"]["index"]["number_of_replicas"] for name, s in found.items()}
+
+    with backend.rebuilding():
+        backend.upsert(docs(10))
+        during = replicas()
+    assert sorted(during.values()) == ["0", "1"]  # the one being built has none; the live one keeps its
+    assert list(replicas().values()) == ["1"]
+    assert backend.search(SearchQuery()).total == 10
+    backend.close()
+
+
 def test_a_failed_rebuild_leaves_the_live_generation_alone(prefix: str) -> None:
     from fedcat.indexer.elasticsearch import ElasticsearchBackend
 

@@ -11,6 +11,7 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.mappings import vocabularies
 from fedcat.mappings.context import SourceContext
+from fedcat.mappings.model import text_in
 from fedcat.mappings.rdf import dataset_ntriples
 from fedcat.mappings.registry import mapping_for
 from fedcat.mappings.text import plain_text
@@ -23,6 +24,7 @@ DCT = "http://purl.org/dc/terms/"
 DCAT = "http://www.w3.org/ns/dcat#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 GMD, GCO, GMX = (
     "http://www.isotc211.org/2005/gmd",
     "http://www.isotc211.org/2005/gco",
@@ -288,15 +290,30 @@ def test_datasets_served_by_dcat_us_3_services_are_harvested(portal, catalogue):
         "service": [
             {
                 "@type": "dcat:DataService",
+                "@id": "https://x.test/services/api",
                 "title": "API",
                 "endpointURL": "https://x.test/api",
+                "endpointDescription": "https://x.test/api/openapi.json",
+                "license": "https://creativecommons.org/licenses/by/4.0/",
                 "servesDataset": [{"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}],
             }
         ],
     }
     result, store = run_one(portal, catalogue, "datajson", json.dumps(document).encode(), "application/json")
     assert result.status == "complete", result.message
-    assert store.count("s") == 2 and result.counts["failed"] == 0
+    # the two datasets, and the service itself as a data service
+    assert store.count("s") == 3 and result.counts["failed"] == 0
+    from fedcat.store import record_id
+
+    api = store.record(record_id("s", "https://x.test/services/api"))["dataset"]
+    served = {srid: store.record(record_id("s", srid))["dataset"].uri for srid in ("a", "b")}
+    assert api.service.endpoint_url == ["https://x.test/api"]
+    assert api.service.endpoint_description == ["https://x.test/api/openapi.json"]
+    assert api.service.served_as == served and text_in(api.title) == "API"
+    graph = graph_of(api)
+    node = pyoxigraph.NamedNode(api.uri)
+    assert [t.value for t in objects(graph, node, RDF_TYPE)] == [DCAT + "DataService"]
+    assert {o.value for o in objects(graph, node, DCAT + "servesDataset")} == set(served.values())
 
 
 @pytest.mark.parametrize(
@@ -311,15 +328,9 @@ def test_datasets_served_by_dcat_us_3_services_are_harvested(portal, catalogue):
         ),
         (
             "dcat",
-            PREFIXES.encode() + b'<https://x.test/api> a dcat:DataService ; dct:title "API" .',
-            "text/turtle",
-            "only 1 dcat:DataService",
-        ),
-        (
-            "dcat",
             PREFIXES.encode() + b'<https://x.test/a> dct:title "A" .',
             "text/turtle",
-            "not a DCAT catalogue",
+            "no dcat:Catalog, dcat:Dataset or dcat:DataService found",
         ),
     ],
 )
@@ -466,3 +477,72 @@ def test_facets_show_the_labels_sources_give_and_the_shipped_ones(portal, catalo
     page = client.get("/?lang=en", headers={"Accept": "text/html"}).text
     assert "coastal zone" in page and "Hydrography" in page and "Conditions d&#39;utilisation" in page
     assert "Métropole Européenne de Lille (2)" in page and ">epci:200093201<" not in page
+
+
+SERVICES = f"""
+  <https://x.test/cat> a dcat:Catalog ; dct:title "C" ;
+    dcat:dataset <https://x.test/d1> ; dcat:service <https://x.test/api> .
+  <https://x.test/d1> a dcat:Dataset ; dct:title "Arbres" ;
+    dcat:distribution [ a dcat:Distribution ; dcat:accessURL <https://x.test/wfs> ;
+      dcat:accessService <https://x.test/wfs-service> ] .
+  <https://x.test/wfs-service> a dcat:DataService ; dct:title "WFS des arbres" ;
+    dcat:endpointURL <https://x.test/wfs> .
+  <https://x.test/api> a dcat:DataService ; dct:title "API des arbres"@fr, "Tree API"@en ;
+    dct:description "Une API."@fr ;
+    dcat:endpointURL <https://x.test/api/v1> ;
+    dcat:endpointDescription <https://x.test/api/v1/openapi.json> ;
+    dcat:servesDataset <https://x.test/d1> ;
+    dct:publisher [ a foaf:Agent ; foaf:name "Ville" ] ;
+    dct:license <{EU}licence/ETALAB_2_0> ;
+    dcat:keyword "arbres" .
+  <https://x.test/wms> a dcat:DataService ; dct:title "WMS" ; dcat:endpointURL <https://x.test/wms?> .
+"""
+
+
+def test_stand_alone_data_services_are_harvested_and_published_as_data_services(portal, catalogue):
+    from fastapi.testclient import TestClient
+    from fedcat.api.app import create_app
+    from fedcat.store import record_id
+
+    body = (PREFIXES + "@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n" + SERVICES).encode()
+    result, store = run_one(portal, catalogue, "dcat", body, "text/turtle")
+    assert result.status == "complete", result.message
+    # the dataset, the service the catalogue lists, the one no distribution names; not the WFS service
+    # a distribution names (it stays within that dataset)
+    assert store.count("s") == 3
+    api = store.record(record_id("s", "https://x.test/api"))["dataset"]
+    assert api.service.endpoint_url == ["https://x.test/api/v1"]
+    assert api.service.endpoint_description == ["https://x.test/api/v1/openapi.json"]
+    assert api.service.serves_dataset == ["https://x.test/d1"]
+    assert api.licence == EU + "licence/ETALAB_2_0" and text_in(api.publisher.name) == "Ville"
+    # the dataset it serves, harvested from the same document: linked by fedcat's URI of that record
+    d1 = store.record(record_id("s", "https://x.test/d1"))["dataset"]
+    assert api.service.served_as == {"https://x.test/d1": d1.uri}
+    # re-mapped from the stored payload (`fedcat remap`): the same service
+    raw, _media_type = store.raw(record_id("s", "https://x.test/api"))
+    base = api.uri.rsplit("/", 1)[0]
+    context = SourceContext("s", "https://x.test/", record_uri=lambda srid: f"{base}/{record_id('s', srid)}")
+    again = mapping_for("dcat")(raw, api.uri, context, None)
+    assert again == api
+    # published as a DCAT-AP data service, listed by the catalogue as one
+    graph = graph_of(api)
+    node = pyoxigraph.NamedNode(api.uri)
+    assert [t.value for t in objects(graph, node, RDF_TYPE)] == [DCAT + "DataService"]
+    assert [o.value for o in objects(graph, node, DCAT + "endpointURL")] == ["https://x.test/api/v1"]
+    assert [o.value for o in objects(graph, node, DCAT + "servesDataset")] == [d1.uri]
+    assert {o.value for o in objects(graph, node, DCT + "title")} == {"API des arbres", "Tree API"}
+    assert [o.value for o in objects(graph, node, DCT + "license")] == [EU + "licence/ETALAB_2_0"]
+    client = TestClient(create_app(store, catalogue[1], parse_config({"sources": []})))
+    kinds = {i["title"]: i["kind"] for i in client.get("/api/datasets").json()["items"]}
+    assert kinds == {"Arbres": "dataset", "API des arbres": "data_service", "WMS": "data_service"}
+    catalog = client.get("/catalog.ttl").text
+    assert "dcat:service" in catalog and "dcat:DataService" in catalog and "https://x.test/api/v1" in catalog
+
+
+def test_a_document_of_data_services_only_is_harvested():
+    from fedcat.harvester.adapters.dcat import read_page
+
+    turtle = (PREFIXES + '<https://x.test/api> a dcat:DataService ; dct:title "API" ;'
+              " dcat:endpointURL <https://x.test/api/v1> .").encode()  # fmt: skip
+    page = read_page(turtle, pyoxigraph.RdfFormat.TURTLE, "https://x.test/", "u", 1)
+    assert [r.source_record_id for r in page.records] == ["https://x.test/api"]

@@ -49,13 +49,18 @@ def identifier_of(item: dict) -> str | None:
 
 
 def documented_datasets(document: dict) -> list[dict]:
-    """Every dataset a data.json lists (dataset[], nested catalog[], series members), first of each id."""
+    """Every dataset a data.json lists (dataset[], nested catalog[], series members) and every DCAT-US 3.0
+    data service with the datasets it serves, first of each id."""
     found: dict[str, dict] = {}
 
     def walk(catalogue: dict) -> None:
         for item in catalogue.get("dataset") or []:
             if isinstance(item, dict) and identifier_of(item):
                 found.setdefault(identifier_of(item), item)
+        for service in catalogue.get("service") or []:
+            for item in [service, *(service.get("servesDataset") or [])]:
+                if isinstance(item, dict) and identifier_of(item):
+                    found.setdefault(identifier_of(item), item)
         for series in catalogue.get("datasetSeries") or []:
             for item in series.get("seriesMember") or []:
                 found.setdefault(identifier_of(item), item)
@@ -405,7 +410,8 @@ def test_searchable_by_publisher_and_keyword(portal, catalogue):
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
 def test_json_stream_reads_values_across_chunk_boundaries(chunk):
-    from fedcat.harvester.adapters.datajson import JsonStream, catalogue_datasets
+    from fedcat.harvester.adapters.datajson import catalogue_datasets
+    from fedcat.harvester.adapters.jsonapi import JsonStream
 
     path = need(DATAJSON / "udata-esri-apur-arcgis-hub.data.json")  # French text: multi-byte characters
     data = path.read_bytes()

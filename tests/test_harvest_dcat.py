@@ -62,28 +62,38 @@ def test_corpus_file_harvests_every_dataset(path, portal, catalogue):
         assert store.count() == 0
         return
     datasets = set(reference.subjects(RDF.type, DCAT.Dataset))
-    if not datasets and not set(reference.subjects(RDF.type, DCAT.Catalog)):
-        # not a catalogue at all (a JSON-LD context, a lone data service): a failed run saying so
+    # stand-alone data services are records too: listed by a catalogue, or named by no distribution
+    named = set(reference.objects(None, DCAT.accessService))
+    listed = set(reference.objects(None, DCAT.service))
+    services = {
+        s
+        for s in reference.subjects(RDF.type, DCAT.DataService)
+        if s not in datasets and (s in listed or s not in named)
+    }
+    if not datasets and not services and not set(reference.subjects(RDF.type, DCAT.Catalog)):
+        # not a catalogue at all (a JSON-LD context): a failed run saying so
         assert result.status == "failed", result.message
-        assert "no dcat:Catalog or dcat:Dataset found" in result.message
+        assert "no dcat:Catalog, dcat:Dataset or dcat:DataService found" in result.message
         assert store.count() == 0
         return
     assert result.status in ("complete", "partial"), result.message
     if result.status == "partial":  # only a next link leaving the local origin may stop the walk
         assert "leaves the source's origin" in result.message
-    assert store.count("corpus") == len(datasets)
+    assert store.count("corpus") == len(datasets) + len(services)
     expected_titles = {
         (str(t).strip(), t.language)
-        for d in datasets
+        for d in datasets | services
         for t in reference.objects(d, DCTERMS.title)
         if str(t).strip()
     }
     assert live_titles(store, "corpus") == expected_titles
-    expected_distributions = sorted(len(set(reference.objects(d, DCAT.distribution))) for d in datasets)
+    expected_distributions = sorted(
+        len(set(reference.objects(d, DCAT.distribution))) for d in datasets | services
+    )
     got = sorted(len(r["dataset"].distributions) for r in store.iter_records())
     assert got == expected_distributions
     # every stored dataset is searchable
-    assert backend.search(SearchQuery(page_size=100)).total == len(datasets)
+    assert backend.search(SearchQuery(page_size=100)).total == len(datasets) + len(services)
 
 
 def serve_city(portal: PortalServer, page_size: int = 5) -> tuple[str, int]:

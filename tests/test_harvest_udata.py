@@ -437,3 +437,25 @@ def test_unchanged_rerun_renormalises_nothing_and_one_change_one(portal, catalog
     [third] = harvest(config, store, backend)
     assert (third.counts["created"], third.counts["updated"]) == (0, 1)
     assert stored(store, "udata", changed["id"]).title[0].value == "Titre corrigé"
+
+
+def test_a_large_page_is_read_one_dataset_at_a_time_and_stored_in_parts(portal, catalogue, monkeypatch):
+    """udata writes `total` and `next_page` after `data`: a page read as a stream still finds them."""
+    from fedcat.harvester.adapters import jsonapi
+
+    store, backend = catalogue
+    api = served(portal)
+    template = api.datasets
+    api.datasets = [{**copy.deepcopy(template[n % len(template)]), "id": f"ds{n:05d}"} for n in range(1_200)]
+    monkeypatch.setattr(jsonapi, "STREAM_OVER", 1024)  # every page is streamed
+    streamed: list[int] = []
+    envelope = jsonapi._envelope
+    monkeypatch.setattr(
+        jsonapi, "_envelope", lambda *a: streamed.append(1) or envelope(*a)
+    )  # the streaming path is the one taken
+    [result] = harvest(config_for(source("udata", api.root, page_size=5_000)), store, backend)
+    assert result.status == "complete", result.message
+    assert streamed and result.counts["pages"] == 2  # one page of 1,200 in parts of 1,000
+    assert store.count("udata") == 1_200
+    last = stored(store, "udata", "ds01199")
+    assert [t.value for t in last.title] == [template[1_199 % len(template)]["title"]]

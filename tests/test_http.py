@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from contextlib import suppress
 
 import pytest
 from fedcat.demo.portal import PortalServer, Reply
@@ -17,6 +20,7 @@ from fedcat.harvester.http import (
     TooLarge,
     UnsafeLink,
 )
+from fedcat.harvester.linkcheck import LinkChecker
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_xml
 
 
@@ -150,24 +154,156 @@ def test_robots_txt_errors_follow_rfc_9309(portal, status, allowed):
             client.get(portal.url("/page"))
 
 
-class TrustingPolicy(LinkPolicy):
-    """Test-only: a policy that lets every URL through and calls the source public, as if a name had
-    resolved to a public address when checked and to this machine when connected to (DNS rebinding)."""
+# --- the address rule at connect time ----------------------------------------------------------------------
+#
+# DNS answers come from the operating system's resolver (/etc/resolv.conf), which a test cannot point at a
+# responder of its own; so these tests replace socket.getaddrinfo, the boundary between fedcat (and urllib3)
+# and the OS, for made-up names only. Everything above it (requests, urllib3, fedcat's connections) and the
+# servers below it are real.
 
-    @property
-    def private_allowed(self) -> bool:
-        return False
-
-    def check(self, url: str) -> str:
-        return url
+PUBLIC_LOOKING = "93.184.216.34"
 
 
-def test_private_address_is_refused_at_connect_time(portal):
-    portal.add("/x", b"internal")
-    client = HttpClient(TrustingPolicy(portal.url("/")), HttpSettings(retries=0))
-    with pytest.raises(UnsafeLink, match=r"resolved to 127\.0\.0\.1, a private or loopback address"):
-        client.get(portal.url("/x"))
-    assert portal.log == []  # connected, refused before a byte of the request was sent
+@pytest.fixture
+def dns(monkeypatch):
+    """Names under .rebind.test answer a public address first and 127.0.0.1 afterwards (DNS rebinding);
+    names under .loop.test always answer 127.0.0.1. Returns the list of names looked up, in order."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = str(host)
+        if not name.endswith((".rebind.test", ".loop.test")):
+            return real(host, port, *args, **kwargs)
+        first = name.endswith(".rebind.test") and name not in asked
+        asked.append(name)
+        address = PUBLIC_LOOKING if first else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+class Listener:
+    """A raw TCP listener on 127.0.0.1 recording every connection and its first bytes (a TLS ClientHello
+    starts with byte 0x16, an HTTP request with its method)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.settimeout(2)
+                    try:
+                        self.received.append(conn.recv(4096))
+                    except OSError:
+                        self.received.append(b"")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
+
+
+def test_a_name_rebinding_to_loopback_never_reaches_it(dns, listener):
+    source = f"http://portal.rebind.test:{listener.port}/"
+    client = HttpClient(LinkPolicy(source), HttpSettings(retries=0))  # the source looks public
+    with pytest.raises(UnsafeLink, match=r"resolved to 127\.0\.0\.1, a private, loopback"):
+        client.get(source + "catalog")
+    time.sleep(0.2)
+    assert listener.received == []  # refused before connecting: not even a TCP connection
+    assert dns == ["portal.rebind.test", "portal.rebind.test"]  # one look-up to check, one to connect
+
+
+def test_link_checking_connects_to_the_address_it_checked(dns, listener):
+    checker = LinkChecker(HttpSettings(), rate=100, timeout=2)
+    result = checker.check(f"http://files.rebind.test:{listener.port}/data.csv")
+    checker.close()
+    assert (result.ok, result.error) == (False, "private, loopback or link-local address")
+    time.sleep(0.2)
+    assert listener.received == []
+
+
+def test_private_address_is_refused_before_any_tls_handshake(dns, listener):
+    source = f"https://portal.rebind.test:{listener.port}/"
+    client = HttpClient(LinkPolicy(source), HttpSettings(retries=0))
+    with pytest.raises(UnsafeLink, match="private, loopback"):
+        client.get(source + "catalog")
+    time.sleep(0.2)
+    assert listener.received == []  # no ClientHello (b"\x16\x03…") was sent
+
+
+class TlsPortal:
+    """An HTTPS server on 127.0.0.1 with a certificate for `name` from a test CA; records SNI and Host."""
+
+    def __init__(self, name: str) -> None:
+        import http.server
+        import ssl
+
+        import trustme
+
+        self.ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(name).configure_cert(context)
+        self.sni: list[str | None] = []
+        self.hosts: list[str | None] = []
+        context.sni_callback = lambda sock, server_name, ctx: self.sni.append(server_name)
+        seen = self.hosts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Host"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_connecting_to_the_checked_address_keeps_host_sni_and_certificate_on_the_name(
+    dns, tmp_path, monkeypatch
+):
+    for bundle in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers them to session.verify
+        monkeypatch.delenv(bundle, raising=False)
+    tls = TlsPortal("portal.loop.test")
+    try:
+        ca_file = tmp_path / "ca.pem"
+        tls.ca.cert_pem.write_to_path(str(ca_file))
+        source = f"https://portal.loop.test:{tls.port}/"  # on this machine: private addresses allowed
+        client = HttpClient(LinkPolicy(source), HttpSettings(retries=0))
+        client.session.verify = str(ca_file)
+        assert client.get(source + "catalog").content == b"ok"
+        assert tls.sni == ["portal.loop.test"]
+        assert tls.hosts == [f"portal.loop.test:{tls.port}"]
+        # the certificate is checked against the name asked for, not the address connected to
+        other = f"https://other.loop.test:{tls.port}/"
+        stranger = HttpClient(LinkPolicy(other), HttpSettings(retries=0))
+        stranger.session.verify = str(ca_file)
+        with pytest.raises(FetchError, match=r"other\.loop\.test"):
+            stranger.get(other + "catalog")
+    finally:
+        tls.close()
 
 
 def test_private_allowed_host_of_a_public_source_is_refused():

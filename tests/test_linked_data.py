@@ -318,8 +318,8 @@ def test_html_escapes_what_it_shows(site, ids):
     assert "Qualité de l&#39;air : indices quotidiens" in duplicate.text  # escaped by the template
     assert "Aussi publié par" in duplicate.text and "Métropole Européenne de Lille" in duplicate.text
     catalogue = client.get("/catalog?page_size=5", headers={"accept": "text/html"})
-    assert catalogue.status_code == 200 and "suivante" in catalogue.text
-    assert '<ol start="11">' in client.get("/catalog.html?page=3&page_size=5").text
+    assert catalogue.status_code == 200 and 'rel="next"' in catalogue.text
+    assert '<ol class="hits" start="11">' in client.get("/catalog.html?page=3&page_size=5").text
 
 
 # --- the catalogue -----------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_two_setup_commands_at_the_top_and_short():
 
 def test_the_cli_table_matches_the_parser():
     commands = subcommands()
-    rows = re.findall(r"^\| `fedcat (\w+)([^`]*)` \|", README, re.MULTILINE)
+    rows = re.findall(r"^\| `fedcat ([\w-]+)([^`]*)` \|", README, re.MULTILINE)
     assert {name for name, _ in rows} == set(commands)
     for name, usage in rows:
         accepted = {s for action in commands[name]._actions for s in action.option_strings}

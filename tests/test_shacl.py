@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 from pathlib import Path
 
 import pytest
@@ -152,13 +151,17 @@ def test_export_catalogue_structure(harvested, exported):
     catalogue = rdflib.URIRef(f"{BASE_URL}/catalog")
     assert (catalogue, RDF.type, DCAT.Catalog) in exported
     live = store.count()
-    assert len(set(exported.objects(catalogue, DCAT.dataset))) == live
+    services = sum(1 for r in store.iter_records() if r["dataset"].service is not None)
+    assert services > 0  # the corpus's stand-alone data services are records too
+    assert len(set(exported.objects(catalogue, DCAT.dataset))) == live - services
+    assert len(set(exported.objects(catalogue, DCAT.service))) == services
     records = set(exported.objects(catalogue, DCAT.record))
     assert len(records) == live
     for record in list(records)[:50]:
         assert exported.value(record, DCTERMS.modified) is not None
         dataset = exported.value(record, FOAF.primaryTopic)
-        assert (dataset, RDF.type, DCAT.Dataset) in exported
+        kinds = set(exported.objects(dataset, RDF.type))
+        assert DCAT.Dataset in kinds or DCAT.DataService in kinds
         source_record = exported.value(record, DCTERMS.source)
         assert (source_record, RDF.type, DCAT.CatalogRecord) in exported
         assert exported.value(source_record, FOAF.primaryTopic) == dataset
@@ -205,8 +208,9 @@ def _non_empty(line: str) -> bool:
 
 
 def _raw_lines(store: Store, fedcat_id: str) -> list[str]:
-    row = store.db.execute("SELECT raw FROM record_data WHERE id = ?", (fedcat_id,)).fetchone()
-    return zlib.decompress(row[0]).decode("utf-8").splitlines()
+    raw = store.raw(fedcat_id)
+    assert raw is not None
+    return raw[0].decode("utf-8").splitlines()
 
 
 @needs_corpus
@@ -243,10 +247,18 @@ def test_corpus_export_conforms_to_the_official_shapes(harvested, profile, folde
     # a violation put down to the source is data the source's record really lacks (or gives empty)
     for finding in report.violations("source"):
         if finding.rule in ("dcat:Dataset dct:title: minCount", "dcat:Dataset dct:description: minCount"):
+            prop = "<http://purl.org/dc/terms/" + finding.rule.split("dct:")[1].split(":")[0] + ">"
+            if "/datasets/" not in finding.focus:
+                # a dataset stand-alone services serve and their source describes nowhere
+                for service in finding.datasets:
+                    raw = [
+                        line for line in _raw_lines(store, service) if line.startswith(finding.focus + " ")
+                    ]
+                    assert not [line for line in raw if prop in line and _non_empty(line)], raw
+                continue
             [dataset] = finding.datasets
             raw = _raw_lines(store, dataset)
             [subject] = [line.split(" ", 1)[0] for line in raw if line.endswith(f"<{DCAT.Dataset}> .")]
-            prop = "<http://purl.org/dc/terms/" + finding.rule.split("dct:")[1].split(":")[0] + ">"
             given = [line for line in raw if line.startswith(f"{subject} {prop} ")]
             assert not [line for line in given if _non_empty(line)], given
         if finding.rule == "foaf:Agent foaf:name: minCount" and finding.focus.startswith("<"):
@@ -396,7 +408,7 @@ def test_cli_export_and_validate(harvested, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "200 datasets checked against dcat-ap-3.0.1" in printed
+    assert "200 datasets checked against official shapes dcat-ap-3.0.1" in printed
     assert "Violations caused by fedcat's serialisation: 0." in printed
     assert "Violations per rule" in printed
     body = json.loads(report.read_text())
@@ -431,3 +443,70 @@ def test_cli_validate_without_shapes_says_so(tmp_path, capsys, monkeypatch):
     )
     assert code == 2
     assert "no such file or directory" in " ".join(capsys.readouterr().err.split())
+
+
+# --- without the official shapes: fedcat's core shapes; installing the official ones -------------------------
+
+
+@needs_corpus
+def test_corpus_export_against_the_core_shapes(harvested, monkeypatch):
+    """Without official shapes, validation uses fedcat's core shapes: no fault of fedcat's serialisation,
+    the corpus's datasets without a description found, recommended properties reported as warnings."""
+    store, config, data_dir, _ = harvested
+    monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
+    choice = shacl.resolve_shapes("dcat-ap-3.0.1", data_dir=data_dir / "no-shapes-here")
+    assert (choice.label, choice.files) == ("fedcat's DCAT-AP 3.0 core shapes", [shacl.CORE_SHAPES])
+    shapes = shacl.load_shapes(choice.files, choice.label)
+    report = shacl.validate_store(store.path, catalog_info_from_store(store, BASE_URL, config), shapes)
+    assert report.summary()["shapes"] == "fedcat's DCAT-AP 3.0 core shapes"
+    assert report.datasets == store.count()
+    assert report.violations("fedcat") == [], [f.rule + " " + f.focus for f in report.violations("fedcat")][
+        :20
+    ]
+    rules = {f.rule for f in report.violations("source")}
+    assert "dcat:Dataset dct:description: minCount" in rules
+    warned = {f.rule for f in report.findings if f.severity == "Warning"}
+    assert "dcat:Dataset dcat:theme: minCount" in warned
+    assert not {f.rule for f in report.findings if f.severity == "Violation"} & warned
+
+
+SHAPE_FILE = """@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+<urn:x:%s> a sh:NodeShape ; sh:targetClass dcat:Dataset ;
+    sh:property [ sh:path dct:title ; sh:minCount 1 ] .
+"""
+
+
+def _shape_dir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "shapes.ttl").write_text(SHAPE_FILE % "shapes")
+    (folder / "range.ttl").write_text(SHAPE_FILE % "range")
+    return folder
+
+
+def test_install_shapes_from_files_and_from_a_url(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
+    data = tmp_path / "data"
+    common = ["--config", str(tmp_path / "none.yaml"), "--data-dir", str(data)]
+    assert shacl.resolve_shapes("dcat-ap-3.0.1", data_dir=data).label == shacl.CORE_LABEL
+    # from a directory the operator has
+    assert cli_main(["install-shapes", *common, str(_shape_dir(tmp_path / "mine"))]) == 0
+    assert "installed the official shapes dcat-ap-3.0.1" in capsys.readouterr().err
+    choice = shacl.resolve_shapes("dcat-ap-3.0.1", data_dir=data)
+    assert choice.label == "official shapes dcat-ap-3.0.1 (installed)"
+    assert [f.read_text() for f in choice.files] == [SHAPE_FILE % "shapes", SHAPE_FILE % "range"]
+    # a file that is not Turtle installs nothing and keeps what was there
+    bad = _shape_dir(tmp_path / "bad")
+    (bad / "range.ttl").write_text("<!DOCTYPE html><p>not found")
+    assert cli_main(["install-shapes", *common, str(bad)]) == 2
+    assert "not Turtle" in capsys.readouterr().err
+    assert choice.files[1].read_text() == SHAPE_FILE % "range"
+    # from a URL laid out like SEMIC's release site (a mirror)
+    with PortalServer() as mirror:
+        for name in ("shapes", "range"):
+            mirror.add(f"/releases/3.0.1/html/shacl/{name}.ttl", SHAPE_FILE % f"mirror-{name}", "text/turtle")
+        assert cli_main(["install-shapes", *common, mirror.url("/releases/")]) == 0
+        assert len(mirror.log) == 2
+    assert "mirror-range" in shacl.resolve_shapes("dcat-ap-3.0.1", data_dir=data).files[1].read_text()
+    assert "fetched from http://127.0.0.1" in (data / "shapes" / "dcat-ap-3.0.1" / "SOURCE").read_text()

@@ -12,6 +12,7 @@ record indexed before quality scores existed, a SHACL result of an older version
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -25,7 +26,7 @@ from fedcat.harvester.run import harvest
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.sparql import SparqlStore, catalog_info_from_store
 from fedcat.mappings.model import Text, dataset_from_json, dataset_to_json, text_in
-from fedcat.store import SCHEMA_VERSION, NewerStore, Store, feed
+from fedcat.store import SCHEMA_VERSION, NewerStore, Store, feed, unpack_payload
 from fedcat.store.quality import quality_groups
 from fedcat.store.shacl import conformance
 
@@ -190,6 +191,14 @@ def write_previous_release(current: Path, old: Path, changed: str, unscored: str
         for table, columns in COPIED.items():
             db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM current.{table}")
         db.execute("DELETE FROM sparql_pending")  # the SPARQL store was synced
+        # its payloads were zlib streams (zstd since)
+        db.executemany(
+            "UPDATE record_data SET raw = ? WHERE id = ?",
+            [
+                (zlib.compress(unpack_payload(raw), 1), i)
+                for i, raw in db.execute("SELECT id, raw FROM record_data").fetchall()
+            ],
+        )
         # a record changed after it was indexed: its index entry and SPARQL graph are stale
         [data] = db.execute("SELECT dataset FROM record_data WHERE id = ?", (changed,)).fetchone()
         dataset = msgspec.structs.replace(dataset_from_json(data), title=[Text("Titre changé hier", "fr")])
@@ -243,8 +252,10 @@ def test_a_data_dir_of_the_previous_release_opens_upgraded(tmp_path: Path) -> No
             assert ("table", "sparql_pending") not in schema and not {n for t, n in schema if t == "trigger"}
             columns = {row[1] for row in store.db.execute("PRAGMA table_info(records)")}
             assert "indexed_version" not in columns and "mapping_version" in columns
-            # nothing lost
+            # nothing lost, payloads of either compression read alike
             assert store.live_ids() == live
+            raw = store.raw(changed)
+            assert raw is not None and raw[0].startswith(b"<") and raw[0].endswith(b" .\n")
             # the search index took the change the previous release had not indexed yet
             hits = catalogue.backend.search(SearchQuery(q="changé hier")).ids
             assert hits == [changed]

@@ -185,15 +185,58 @@ def test_the_federated_copy_says_who_else_publishes_it(site: WebSite, client: Te
     assert "Aussi publié par" in page and "Open data MEL" in page and "Open data Lille" in page
 
 
-def test_jurisdiction_picker_names_levels_widest_first(client: TestClient) -> None:
+def test_jurisdiction_picker_nests_communes_in_their_epci(client: TestClient) -> None:
     html = client.get("/", headers=FR).text
     picker = html[
-        html.index('<select id="jurisdiction"') : html.index("</select>", html.index('id="jurisdiction"'))
+        html.index('<section class="facet areas"') : html.index("</section>", html.index("facet areas"))
     ]
-    assert picker.index("Intercommunalités (EPCI)") < picker.index("Communes")
-    # Lille is named by the config, the EPCI by the registry of public bodies
-    assert ">Lille (" in picker and ">Métropole Européenne de Lille (" in picker
-    assert "epci:200093201 (" not in picker
+    # région > département > EPCI > commune, each inside the one above (registry of public bodies), folded
+    # without script: the widest levels open, the rest behind <details>
+    order = [
+        picker.index(f">{name}</a>")
+        for name in ("Hauts-de-France", "Nord", "Métropole Européenne de Lille", "Lille")
+    ]
+    assert order == sorted(order)
+    lille = picker.index(">Lille</a>")
+    epci = picker.index(">Métropole Européenne de Lille</a>")
+    assert picker.rfind("<details", 0, lille) > epci  # Lille is in the EPCI's fold
+    assert picker.count("<details") == picker.count("</details>") == 3
+    assert "<summary>Communes (1)</summary>" in picker and "<script" not in html
+    assert "epci:200093201" not in re.sub(r'href="[^"]*"', "", picker)  # names, never keys
+    # each area is a link to the search filtered to it (and everything inside it), its count that search's
+    page = Page(html)
+    href = page.link("Métropole Européenne de Lille")
+    assert href == "/?jurisdiction=epci%3A200093201"
+    count = re.search(r">Métropole Européenne de Lille</a> <span class=\"count\">(\d+)<", picker)
+    filtered = Page(client.get(href, headers=FR).text).headings["h2"]
+    assert count and any(h.startswith(f"{count.group(1)} jeu") for h in filtered)
+    # a chosen commune opens its branches; the filter is kept when searching other words
+    chosen = client.get("/?jurisdiction=commune%3A59350", headers=FR).text
+    tree = chosen[chosen.index('<section class="facet areas"') :]
+    assert tree.count("<details open>") == 3
+    assert '<input type="hidden" name="jurisdiction" value="commune:59350">' in chosen
+
+
+def test_the_catalogue_page_lists_every_record_a_page_at_a_time(site: WebSite, client: TestClient) -> None:
+    records = live_records(site)
+    first = client.get("/catalog?page_size=10", headers=EN)
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+    page = Page(first.text)
+    assert page.lang == "en" and page.scripts == 0
+    assert f"{len(records)} datasets — page 1 of {-(-len(records) // 10)}" in page.headings["h2"]
+    assert '<form class="search" method="get" action="/" role="search">' in first.text  # a search box
+    assert page.link("Turtle") == "/catalog.ttl?page_size=10"  # this very page as RDF
+    # following "Next" reads every live record once, each linked to its page on this site
+    seen: list[str] = []
+    url: str | None = "/catalog?page_size=10"
+    while url:
+        html = client.get(url, headers=EN).text
+        seen += hits(html)
+        found = [href for href, text in Page(html).links if text == "Next"]
+        url = found[0] if found else None
+    assert sorted(seen) == sorted(f"/datasets/{r['id']}" for r in records)
+    french = Page(client.get("/catalog?page_size=10", headers=FR).text)
+    assert french.lang == "fr" and french.link("Suivante").startswith("/catalog?page=2&page_size=10")
 
 
 def test_a_bad_date_is_explained_in_the_page_language(client: TestClient) -> None:

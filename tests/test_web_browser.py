@@ -165,6 +165,7 @@ def test_the_hostile_description_runs_nothing(visit: Browser, site) -> None:
         "dataset",
         "/sources",
         "/sources/ville",
+        "/catalog?page=2&page_size=10",
         "/quality",
         "/audit",
         "/audit/commune:59350",

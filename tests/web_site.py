@@ -105,10 +105,14 @@ def bodies(directory: Path) -> Path:
         yaml.safe_dump(
             {
                 "bodies": [
-                    {"id": "commune:59350", "name": "Lille", "kind": "commune", "population": 236234},
+                    {"id": "commune:59350", "name": "Lille", "kind": "commune", "population": 236234,
+                     "parent": "epci:200093201"},
                     {"id": "epci:200093201", "name": "Métropole Européenne de Lille", "kind": "epci",
-                     "population": 1194040},
-                    {"id": "commune:59643", "name": "Warneton", "kind": "commune", "population": 240},
+                     "population": 1194040, "parent": "departement:59"},
+                    {"id": "departement:59", "name": "Nord", "kind": "departement", "parent": "region:32"},
+                    {"id": "region:32", "name": "Hauts-de-France", "kind": "region"},
+                    {"id": "commune:59643", "name": "Warneton", "kind": "commune", "population": 240,
+                     "parent": "epci:200093201"},
                     # no dataset harvested; its website links to a portal not harvested yet (DISCOVERED)
                     {"id": "commune:59009", "name": "Villeneuve-d'Ascq", "kind": "commune", "population": 62067},
                 ]

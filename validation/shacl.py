@@ -1,12 +1,15 @@
-"""Validate fedcat's DCAT-AP output against the official DCAT-AP 3.0 SHACL shapes (pyshacl).
+"""Validate fedcat's DCAT-AP output with SHACL (pyshacl): the official DCAT-AP 3.0 shapes when installed,
+else fedcat's own core shapes. Validation never fetches anything.
 
-The shapes are SEMIC's own files: `--shapes PATH` (files, or a directory holding them), else a cache in the
-data dir, filled on first use from their publisher (semiceu.github.io, the only host the fetch may reach)
-through fedcat's polite HTTP client. Two profiles:
+The official shapes are SEMIC's files: `--shapes PATH` (files, or a directory holding them), else
+`$FEDCAT_SHAPES_DIR`, else the copy `fedcat install-shapes` put in the data dir (from files the operator
+has, or from a URL: SEMIC's release site by default, through fedcat's polite HTTP client). Two profiles:
 - `dcat-ap-3.0.1` (default): the release's `html/shacl/shapes.ttl` (cardinalities, node kinds, datatypes) and
   `html/shacl/range.ttl` (classes of values). The release's consolidated `shacl/dcat-ap-SHACL.ttl` and
   `shacl/ranges.ttl` point at property shapes that neither file defines, which pyshacl refuses to load.
 - `dcat-ap-3.0.0`: the consolidated `shacl/dcat-ap-SHACL.ttl` (also asks `rdfs:Resource` of URLs).
+With none installed, `dcat_ap_3_core.ttl` is used: shapes fedcat wrote from the specification's mandatory
+and recommended properties (recommended ones as warnings). Every report names the shapes it used.
 
 Each violation is put down to its cause:
 - **source**: a mandatory property (`sh:minCount`) missing on what the source described (a dataset without
@@ -63,11 +66,13 @@ OWN_NODES = ("#record", "#source-record", "#publisher")  # fragments of IRIs fed
 CONFLICTS = {"dcat-ap-3.0.0": {("locn:geometry", "class"), ("locn:geometry", "nodeKind")}}
 
 
-# what a public request is told when the shapes are not installed (never an exception's text: it could
-# quote paths or the publisher's answer)
-NOT_INSTALLED = (
-    "the DCAT-AP shapes are not installed (or not readable) on this server; its operator installs them with "
-    "`fedcat validate` (which caches them in the data dir) or points FEDCAT_SHAPES_DIR at a copy"
+CORE_SHAPES = Path(__file__).with_name("dcat_ap_3_core.ttl")
+CORE_LABEL = "fedcat's DCAT-AP 3.0 core shapes"
+# what a public request is told when the shapes the operator configured cannot be read (never an
+# exception's text: it could quote paths)
+NOT_READABLE = (
+    "the DCAT-AP shapes configured on this server (FEDCAT_SHAPES_DIR) cannot be read; its operator installs "
+    "them with `fedcat install-shapes`"
 )
 
 
@@ -112,10 +117,9 @@ def cached_shapes(
     *,
     publisher: str | None = None,
     fetch: Callable[[str], bytes] | None = None,
-    may_fetch: bool = True,
 ) -> list[Path]:
-    """The profile's files in `cache_dir/<profile>/`, fetched from the publisher the first time (unless
-    `may_fetch` is false: a public request never makes the server fetch; it gets NOT_INSTALLED).
+    """The profile's files in `cache_dir/<profile>/`, fetched from the publisher if missing (only
+    `fedcat install-shapes` calls this: validation never fetches).
 
     `publisher` replaces the SEMIC base URL (tests serve the corpus copies on 127.0.0.1); `fetch` replaces
     the HTTP GET. Each file is checked to parse as Turtle before it is kept, and written atomically.
@@ -126,8 +130,6 @@ def cached_shapes(
     for remote in _profile(profile):
         target = folder / remote.rsplit("/", 1)[1]
         if not target.is_file():
-            if not may_fetch:
-                raise ShapesError(NOT_INSTALLED)
             url = base + remote
             body = (fetch or _fetcher(base))(url)
             try:
@@ -168,21 +170,67 @@ def _fetcher(base: str) -> Callable[[str], bytes]:
     return fetch
 
 
+@dataclass(frozen=True)
+class ShapeChoice:
+    files: list[Path]
+    label: str  # what reports say they were checked against
+
+
 def resolve_shapes(
-    profile: str = DEFAULT_PROFILE,
-    paths: Iterable[Path | str] = (),
-    data_dir: Path | None = None,
-    may_fetch: bool = True,
-) -> list[Path]:
-    """`--shapes` when given, else `$FEDCAT_SHAPES_DIR`, else the data dir's cache (fetched on first use)."""
+    profile: str = DEFAULT_PROFILE, paths: Iterable[Path | str] = (), data_dir: Path | None = None
+) -> ShapeChoice:
+    """`--shapes` when given, else `$FEDCAT_SHAPES_DIR`, else the official shapes installed in the data dir,
+    else fedcat's core shapes. Never fetches: `install_shapes` does, when the operator asks."""
     paths = list(paths)
     if not paths and os.environ.get("FEDCAT_SHAPES_DIR"):
         paths = [os.environ["FEDCAT_SHAPES_DIR"]]
     if paths:
-        return shape_files(profile, paths)
-    if data_dir is None:
-        raise ShapesError("no shapes: pass --shapes DIR or a data dir to cache them in")
-    return cached_shapes(profile, data_dir / "shapes", may_fetch=may_fetch)
+        return ShapeChoice(shape_files(profile, paths), f"official shapes {profile}")
+    if data_dir is not None:
+        folder = data_dir / "shapes" / profile
+        installed = [folder / remote.rsplit("/", 1)[1] for remote in _profile(profile)]
+        if all(f.is_file() for f in installed):
+            return ShapeChoice(installed, f"official shapes {profile} (installed)")
+    _profile(profile)  # an unknown profile is an error even without official shapes
+    return ShapeChoice([CORE_SHAPES], CORE_LABEL)
+
+
+def install_shapes(profile: str, data_dir: Path, sources: Iterable[str] = ()) -> list[Path]:
+    """Install the profile's official shapes in the data dir from `sources`: files or directories (as
+    `--shapes` takes them), or one URL under which the profile's files lie as on SEMIC's release site
+    (default: `$FEDCAT_SHAPES_PUBLISHER`, else SEMIC's). Each file must parse as Turtle; the installed copy
+    is replaced only once every file is read."""
+    import shutil
+    import tempfile
+
+    sources = list(sources)
+    urls = [s for s in sources if s.startswith(("http://", "https://"))]
+    if urls and (len(urls) > 1 or len(sources) > 1):
+        raise ShapesError("give one URL, or files and directories, not both")
+    target = data_dir / "shapes" / profile
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".shapes-") as work:
+        staging = Path(work)
+        if sources and not urls:
+            (staging / profile).mkdir()
+            for path, remote in zip(shape_files(profile, sources), _profile(profile), strict=False):
+                name = remote.rsplit("/", 1)[1]
+                body = path.read_bytes()
+                try:
+                    for _ in pyoxigraph.parse(body, RdfFormat.TURTLE, base_iri=path.resolve().as_uri()):
+                        pass
+                except (SyntaxError, ValueError) as exc:
+                    raise ShapesError(f"{path} is not Turtle ({exc}); nothing was installed") from exc
+                (staging / profile / name).write_bytes(body)
+            origin = "copied from " + ", ".join(str(Path(s).resolve()) for s in sources)
+            (staging / profile / "SOURCE").write_text(f"{origin} for {profile}\n", encoding="utf-8")
+        else:
+            cached_shapes(profile, staging, publisher=urls[0] if urls else None)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (staging / profile).replace(target)
+    return resolve_shapes(profile, data_dir=data_dir).files
 
 
 @dataclass(frozen=True)
@@ -192,14 +240,15 @@ class Shapes:
     files: tuple[str, ...]
     graph: Any  # rdflib.Graph
     owners: dict[str, str]  # property shape -> the class its node shape targets, as a CURIE
+    label: str = ""  # what reports say they were checked against (ShapeChoice.label)
 
 
-def load_shapes(files: Iterable[Path]) -> Shapes:
-    return _load(tuple(str(Path(f).resolve()) for f in files))
+def load_shapes(files: Iterable[Path], label: str = "") -> Shapes:
+    return _load(tuple(str(Path(f).resolve()) for f in files), label)
 
 
 @lru_cache(maxsize=4)  # parsing the shapes takes ~1 s: once per process and set of files
-def _load(files: tuple[str, ...]) -> Shapes:
+def _load(files: tuple[str, ...], label: str) -> Shapes:
     import rdflib
 
     graph = rdflib.Graph()
@@ -209,7 +258,7 @@ def _load(files: tuple[str, ...]) -> Shapes:
     for node_shape, prop_shape in graph.subject_objects(rdflib.URIRef(SH + "property")):
         target = graph.value(node_shape, rdflib.URIRef(SH + "targetClass"))
         owners[str(prop_shape)] = curie(str(target)) if target is not None else curie(str(node_shape))
-    return Shapes(files, graph, owners)
+    return Shapes(files, graph, owners, label)
 
 
 # --- validation -------------------------------------------------------------------------------------------
@@ -244,6 +293,7 @@ class Report:
     datasets: int = 0
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # the dataset ids of the last batch (see validate_store)
+    shapes: str = ""  # the shapes used (Shapes.label)
 
     def violations(self, cause: str | None = None) -> list[Finding]:
         return [f for f in self.findings if f.severity == "Violation" and (cause is None or f.cause == cause)]
@@ -283,6 +333,7 @@ class Report:
         by_dataset = self.by_dataset()
         return {
             "profile": self.profile,
+            "shapes": self.shapes,
             "datasets": self.datasets,
             "conforms": self.conforms,
             "violations": {
@@ -360,7 +411,7 @@ def validate(
         advanced=False,
     )
     sh = rdflib.Namespace(SH)
-    report = Report(profile)
+    report = Report(profile, shapes=shapes.label)
     owners = owners or {}
     for result in results.subjects(rdflib.RDF.type, sh.ValidationResult):
 
@@ -465,7 +516,7 @@ def validate_store(
     `on_batch` gets each batch's report (with the ids it checked) before it is merged into the whole."""
     from ..store.catalog import CatalogReader, iter_rows
 
-    report = Report(profile)
+    report = Report(profile, shapes=shapes.label)
     db = CatalogReader(db_path)
     try:
         pending: list[Any] = []
@@ -520,7 +571,8 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
     summary = report.summary()
     counts = summary["violations"]
     lines = [
-        f"{report.datasets} datasets checked against {report.profile} ({', '.join(Path(f).name for f in files)}).",
+        f"{report.datasets} datasets checked against {report.shapes or report.profile}"
+        f" ({', '.join(Path(f).name for f in files)}).",
         f"Violations caused by fedcat's serialisation: {counts['fedcat']}.",
         f"Violations of data missing at the source: {counts['source']}, "
         f"in {summary['datasets_with_violations']} datasets.",

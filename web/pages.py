@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,7 +26,8 @@ from ..api.quality import dataset_quality_json
 from ..api.quality import report as quality_report
 from ..audit.report import FilterError, audit_filters
 from ..audit.report import report as audit_report
-from ..federation.areas import areas_for
+from ..federation.areas import LEVELS as AREA_LEVELS
+from ..federation.areas import Areas, areas_for
 from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
@@ -44,8 +45,6 @@ log = logging.getLogger("fedcat.web")
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 20
 SORTS = ("relevance", "modified", "-modified")
-# the order of jurisdiction levels, widest first: the picker groups its options by level in this order
-LEVELS = ("pays", "region", "departement", "epci", "commune")
 # a page of CSP: no script at all, styles only from our stylesheet; images from us or inline (SVG)
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -329,22 +328,71 @@ def facet_titles(lang: Language) -> dict[str, str]:
     }
 
 
-def jurisdiction_groups(
-    values: list[tuple[str, str, int]], lang: Language
-) -> list[tuple[str, list[tuple[str, str, int]]]]:
-    """The jurisdiction facet's (value, label, count) grouped by level, widest level first."""
+def _breadth(area: str) -> int:
+    """How wide an area's level is (commune 0 … EU 5; a level the registry does not know: widest)."""
+    level = area.split(":", 1)[0]
+    level = "country" if level == "pays" else level
+    return AREA_LEVELS.index(level) if level in AREA_LEVELS else len(AREA_LEVELS)
+
+
+def jurisdiction_tree(
+    values: list[tuple[str, str, int]], areas: Areas, state: SearchState, lang: Language
+) -> list[dict[str, Any]]:
+    """The jurisdiction facet as the hierarchy of its areas: each area under the narrowest other area of
+    the facet that it lies within (région > département > EPCI > commune, from the registry of public
+    bodies), widest first, then by name. A fold is open when a chosen area is in it, or it is a top area's
+    (its areas shown); the page folds the rest with <details>, no script."""
+    present = {value for value, _, _ in values}
+    nodes: dict[str, dict[str, Any]] = {
+        value: {
+            "value": value,
+            "label": name,
+            "count": count,
+            "url": state.toggled("jurisdiction", value),
+            "active": state.active("jurisdiction", value),
+            "children": [],
+        }
+        for value, name, count in values
+    }
+    roots: list[dict[str, Any]] = []
+    for value, _, _ in values:
+        wider = [
+            a for a in areas.within(value) if a != value and a in present and _breadth(a) > _breadth(value)
+        ]
+        parent = min(wider, key=_breadth) if wider else None
+        (nodes[parent]["children"] if parent else roots).append(nodes[value])
+
     level_names = {
-        "pays": lang.gettext("Country"),
+        "country": lang.gettext("Country"),
         "region": lang.gettext("Regions"),
         "departement": lang.gettext("Départements"),
         "epci": lang.gettext("Intercommunalities (EPCI)"),
         "commune": lang.gettext("Communes"),
     }
-    groups: dict[str, list[tuple[str, str, int]]] = {}
-    for value, name, count in values:
-        groups.setdefault(value.split(":", 1)[0], []).append((value, name, count))
-    order = sorted(groups, key=lambda level: (LEVELS.index(level) if level in LEVELS else len(LEVELS), level))
-    return [(level_names.get(level, level), sorted(groups[level], key=lambda v: v[1])) for level in order]
+
+    def inside(children: list[dict[str, Any]]) -> str:
+        """What a fold holds, by level: "Communes (12)"."""
+        levels: dict[str, int] = {}
+        for child in children:
+            level = child["value"].split(":", 1)[0]
+            levels[level] = levels.get(level, 0) + 1
+        return ", ".join(
+            f"{level_names.get(level) or lang.gettext('Other areas')} ({lang.number(n)})"
+            for level, n in levels.items()
+        )
+
+    def settle(branch: list[dict[str, Any]], depth: int) -> bool:
+        branch.sort(key=lambda n: (-_breadth(n["value"]), n["label"].casefold()))
+        chosen = False
+        for node in branch:
+            within = settle(node["children"], depth + 1)
+            node["open"] = within or depth < 1
+            node["inside"] = inside(node["children"])
+            chosen = chosen or within or node["active"]
+        return chosen
+
+    settle(roots, 0)
+    return roots
 
 
 def result_item(
@@ -502,7 +550,7 @@ def search_page(
     hidden = [
         (k, v)
         for k, v in state.params()
-        if k not in ("q", "sort", "modified_after", "modified_before", "jurisdiction", "page")
+        if k not in ("q", "sort", "modified_after", "modified_before", "page")
     ]
     response = page(
         request,
@@ -519,8 +567,10 @@ def search_page(
                 for name in FACETS
                 if facets.get(name) and name != "jurisdiction"
             ],
-            "jurisdiction_groups": jurisdiction_groups(jurisdictions, speech),
-            "selected_jurisdictions": filters.get("jurisdiction", []),
+            "jurisdiction_tree": jurisdiction_tree(
+                jurisdictions, areas_for(_config(request).settings.bodies), state, speech
+            ),
+            "jurisdiction_title": titles["jurisdiction"],
             "active": active,
             "hidden": hidden,
             "sorts": [
@@ -730,6 +780,71 @@ def source_page(request: Request, source_id: str) -> Response:
                 (f"/sources/{source_id}.ttl", "Turtle"),
                 (f"/sources/{source_id}.rdf", "RDF/XML"),
                 (f"/sources/{source_id}.jsonld", "JSON-LD"),
+            ],
+        },
+    )
+
+
+def catalog_page(
+    request: Request, info: Any, rows: list[Any], view: Any, *, number: int, last: int, first: int
+) -> Response:
+    """The catalogue's page for people (linked_data's `/catalog` calls it when the client wants HTML): what
+    the catalogue is, a search box, its datasets a page at a time in the order of its RDF pages (the same
+    `page` / `after` links), and this page in each RDF format. A page, not a redirect to the search page:
+    `/catalog` is the `dcat:Catalog`'s IRI, and a person following it should see that catalogue."""
+    speech = language(request, request.query_params.get("lang"))
+    names = linked_data.source_names(request)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    here = "?" + urlencode(query) if query else ""
+
+    def local(url: str | None) -> str | None:  # the Hydra links, absolute, as links of this site
+        if not url:
+            return None
+        parts = urlsplit(url)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    return page(
+        request,
+        speech,
+        "catalog.html",
+        {
+            "title": info.title,
+            "info": info,
+            "total": view.total,
+            "page_number": number,
+            "last_page": last,
+            "first": first,
+            "items": [
+                {
+                    "id": row.id,
+                    "title": text_for(row.dataset.title, speech.code) or row.id,
+                    "publisher": text_for(row.dataset.publisher.name, speech.code)
+                    if row.dataset.publisher
+                    else "",
+                    "source_id": row.source_id,
+                    "source": names.get(row.source_id, row.source_id),
+                }
+                for row in rows
+            ],
+            "nav": [
+                (speech.gettext(name), rel, local(url))
+                for name, rel, url in (
+                    ("First", "first", view.first),
+                    ("Previous", "prev", view.previous),
+                    ("Next", "next", view.next),
+                    ("Last", "last", view.last),
+                )
+                if url and (rel not in ("first", "last") or last > 1)
+            ],
+            "note": view.note,
+            "rdf": [
+                (f"/catalog.{ext}{here}", name)
+                for ext, name in (
+                    ("ttl", "Turtle"),
+                    ("rdf", "RDF/XML"),
+                    ("jsonld", "JSON-LD"),
+                    ("nt", "N-Triples"),
+                )
             ],
         },
     )

@@ -28,6 +28,10 @@ class RawRecord(msgspec.Struct):
     fetch_url: str
     page: int
     parsed: Any = None  # the adapter's parsed form, handed to the mapping in the same run; never stored
+    # computed where the page was parsed (the DCAT parsing process), so that the harvesting thread does
+    # not: store.payload_hash(payload) and store.pack_payload(payload)
+    digest: str | None = None
+    packed: bytes | None = None
 
 
 class Page(msgspec.Struct):

@@ -19,7 +19,7 @@ ends before it, makes the run partial.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urljoin
@@ -29,7 +29,7 @@ import msgspec
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import FetchError, HarvestError
 from .base import REUSES_OPTION, Adapter, Page, RawRecord
-from .jsonapi import JSON, canonical_json, fetch_json
+from .jsonapi import JSON, LazyArray, canonical_json, fetch_json, in_parts
 from .udata import incomplete
 
 T = TypeVar("T")
@@ -109,27 +109,10 @@ class CkanAdapter(Adapter):
         changed: set[str] = set()
         since = _solr_date(self.since) if self.since else None
         query = {"fq": f"metadata_modified:[{since} TO *]"} if since else {}
-        for url, results, count in self._search(query):
-            number += 1
-            page = Page(url=url, number=number, total=count)
-            for package in results:
-                if not isinstance(package, dict) or not isinstance(package.get("id"), str):
-                    page.errors.append((None, f"{url}: a package without an `id` was left out"))
-                    continue
-                changed.add(package["id"])
-                if str(package.get("state") or "active").lower() in ("deleted", "draft"):
-                    continue
-                page.records.append(
-                    RawRecord(
-                        source_record_id=package["id"],
-                        payload=canonical_json(package),
-                        media_type=JSON,
-                        fetch_url=url,
-                        page=number,
-                        parsed=package,
-                    )
-                )
-            yield page
+        for listing_url, listed, count in self._search(query):
+            for url, results in in_parts(listing_url, listed):
+                number += 1
+                yield self._page(url, number, count, results, changed, listing_url)
         if since is None:
             return number
         for url, results, count in self._search({"fl": "id"}):
@@ -140,7 +123,30 @@ class CkanAdapter(Adapter):
             )
         return number
 
-    def _search(self, query: dict[str, str]) -> Iterator[tuple[str, list[Any], int]]:
+    def _page(
+        self, url: str, number: int, count: int, results: Sequence[Any], changed: set[str], fetched: str
+    ) -> Page:
+        page = Page(url=url, number=number, total=count)
+        for package in results:
+            if not isinstance(package, dict) or not isinstance(package.get("id"), str):
+                page.errors.append((None, f"{url}: a package without an `id` was left out"))
+                continue
+            changed.add(package["id"])
+            if str(package.get("state") or "active").lower() in ("deleted", "draft"):
+                continue
+            page.records.append(
+                RawRecord(
+                    source_record_id=package["id"],
+                    payload=canonical_json(package),
+                    media_type=JSON,
+                    fetch_url=fetched,
+                    page=number,
+                    parsed=package,
+                )
+            )
+        return page
+
+    def _search(self, query: dict[str, str]) -> Iterator[tuple[str, Sequence[Any], int]]:
         """Every page of one package_search: (url, results, announced count)."""
         start = 0
         counts: list[int] = []
@@ -150,7 +156,11 @@ class CkanAdapter(Adapter):
             url = self._url("package_search", {**query, "rows": self.page_size, "start": start, "sort": SORT})
             result = self._action(url, dict)
             results, count = result.get("results"), result.get("count")
-            if not isinstance(results, list) or not isinstance(count, int) or isinstance(count, bool):
+            if (
+                not isinstance(results, list | LazyArray)
+                or not isinstance(count, int)
+                or isinstance(count, bool)
+            ):
                 raise HarvestError(f"{url}: not a package_search result (no `count` and `results` list)")
             counts.append(count)
             ids = {r["id"] for r in results if isinstance(r, dict) and isinstance(r.get("id"), str)}
@@ -166,7 +176,7 @@ class CkanAdapter(Adapter):
 
     def _action(self, url: str, shape: builtins.type[T]) -> T:
         """The `result` of a CKAN action, of this shape (a dict, a list)."""
-        _, body = fetch_json(self.client, url)
+        _, body = fetch_json(self.client, url, records_at=("result", "results"))  # package_search's
         if not isinstance(body, dict) or "success" not in body:
             raise HarvestError(f"{url}: not a CKAN Action API response (no `success`)")
         if body["success"] is not True:

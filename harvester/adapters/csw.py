@@ -42,8 +42,7 @@ from ...mappings.iso19139 import GMD, RECORD_TAGS, is_left_out, record_id
 from ..http import HarvestError, HttpClient
 from ..safety import UnsafeDocument, check_xml
 from .base import Adapter, Page, RawRecord
-from .datajson import is_html
-from .jsonapi import FetchAhead
+from .jsonapi import FetchAhead, is_html
 from .udata import incomplete
 
 CSW = "http://www.opengis.net/cat/csw/2.0.2"

@@ -1,7 +1,7 @@
 """`type: datajson` — a DCAT-US `data.json` catalogue (Project Open Data 1.1: ArcGIS Hub, Socrata, CKAN).
 
 The catalogue is one document, read once under the client's size cap and then parsed value by value
-(`JsonStream`): a 100 MB ArcGIS Hub data.json never becomes one 1 GB tree of Python objects. Its `dataset[]`
+(`jsonapi.JsonStream`): a 100 MB ArcGIS Hub data.json never becomes one 1 GB tree of Python objects. Its `dataset[]`
 is cut into pages of `page_size` records; DCAT-US 3.0 nested `catalog[]` and `datasetSeries[].seriesMember[]`
 are read too. A conditional GET that answers 304 replays the pages of the last run without parsing.
 
@@ -10,134 +10,14 @@ The mapping is mappings/datajson.py.
 
 from __future__ import annotations
 
-import codecs
-import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from ...config import Source
 from ...mappings.datajson import as_list, record_identifier
 from ..http import HarvestError, HttpClient
-from ..safety import UnsafeDocument
 from .base import Adapter, Page, RawRecord
-from .jsonapi import JSON, canonical_json
-
-_WS = re.compile(r"[ \t\n\r]*")
-_DELIMITERS = frozenset(",]} \t\n\r")  # what may follow a complete number or literal (not "")
-_DECODER = json.JSONDecoder()
-_CHUNK = 1 << 20  # characters decoded at a time
-
-
-class JsonStream:
-    """Read one large JSON document value by value, decoding its UTF-8 bytes a chunk at a time.
-
-    `json.loads` on a 100 MB catalogue builds every object at once (several times the document's size);
-    here only the value being read is built: `items()` yields the values of an array one by one, `members()`
-    the keys of an object (the caller then reads each value with `value()` or `items()`).
-    """
-
-    def __init__(self, content: bytes, url: str, chunk: int = _CHUNK) -> None:
-        self.url = url
-        self._data = content
-        self._read = 0
-        self._chunk = chunk
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._text = ""
-        self._at = 0
-        self._fill()
-        if self._text.startswith("\ufeff"):  # a byte-order mark some servers prepend
-            self._at = 1
-
-    def _fill(self, at_least: int = 0) -> bool:
-        """Decode more of the document into the buffer; False at its end."""
-        if self._read >= len(self._data):
-            return False
-        size = max(self._chunk, at_least)  # grows with the value being read: linear, not quadratic
-        piece = self._data[self._read : self._read + size]
-        self._read += len(piece)
-        try:
-            text = self._utf8.decode(piece, final=self._read >= len(self._data))
-        except UnicodeDecodeError as exc:
-            raise HarvestError(f"{self.url}: not valid JSON: not UTF-8 ({exc.reason})") from exc
-        self._text = self._text[self._at :] + text
-        self._at = 0
-        return True
-
-    def peek(self) -> str:
-        """The next non-blank character, '' at the end of the document."""
-        while True:
-            blank = _WS.match(self._text, self._at)
-            assert blank is not None  # a pattern of `\s*` matches anywhere
-            self._at = blank.end()
-            if self._at < len(self._text):
-                return self._text[self._at]
-            if not self._fill():
-                return ""
-
-    def _fail(self, what: str) -> HarvestError:
-        return HarvestError(f"{self.url}: not valid JSON: {what} (after {self._read:,} bytes read)")
-
-    def expect(self, chars: str) -> str:
-        found = self.peek()
-        if not found or found not in chars:
-            wanted = " or ".join(repr(c) for c in chars)
-            raise self._fail(f"expected {wanted}, found {found[:1] or 'the end'!r}")
-        self._at += 1
-        return found
-
-    def value(self) -> Any:
-        self.peek()
-        while True:
-            try:
-                obj, end = _DECODER.raw_decode(self._text, self._at)
-            except json.JSONDecodeError as exc:
-                if self._fill(len(self._text) - self._at):
-                    continue  # the value runs past the decoded part: decode more and read it again
-                raise self._fail(exc.msg) from exc
-            except RecursionError as exc:
-                raise UnsafeDocument(f"{self.url}: JSON nested too deeply refused") from exc
-            if not isinstance(obj, dict | list | str):
-                after = self._text[end : end + 1]
-                if after not in _DELIMITERS and self._fill():
-                    continue  # a number the chunk boundary may have cut ("12" of "123", "3" of "3.5")
-            self._at = end
-            return obj
-
-    def items(self) -> Iterator[Any]:
-        self.expect("[")
-        if self.peek() == "]":
-            self._at += 1
-            return
-        while True:
-            yield self.value()
-            if self.expect(",]") == "]":
-                return
-
-    def members(self) -> Iterator[str]:
-        """The keys of the object starting here; read each key's value before asking for the next key."""
-        self.expect("{")
-        if self.peek() == "}":
-            self._at += 1
-            return
-        while True:
-            key = self.value()
-            if not isinstance(key, str):
-                raise self._fail("an object key that is not a string")
-            self.expect(":")
-            yield key
-            if self.expect(",}") == "}":
-                return
-
-    def end(self) -> None:
-        if self.peek():
-            raise self._fail("data after the end of the document")
-
-
-def is_html(content: bytes) -> bool:
-    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return head.startswith((b"<!doctype html", b"<html"))
-
+from .jsonapi import JSON, JsonStream, canonical_json, is_html
 
 # --- the adapter --------------------------------------------------------------------------------------
 
@@ -146,8 +26,8 @@ def catalogue_datasets(stream: JsonStream) -> Iterator[tuple[Any, bool]]:
     """(dataset, repeated on purpose?) for every dataset of a data.json document, in document order.
 
     Reads `dataset[]` one value at a time; DCAT-US 3.0 nested `catalog[]`, `datasetSeries[]` (whose
-    `seriesMember`, `first` and `last` repeat the same datasets) and `service[].servesDataset[]` are small and
-    read whole. A document that is one bare Dataset object is that one dataset; a document with none of these
+    `seriesMember`, `first` and `last` repeat the same datasets) and `service[]` (each service a record, then
+    its `servesDataset[]`) are small and read whole. A document that is one bare Dataset object is that one dataset; a document with none of these
     is a HarvestError saying what it is not (a run of 0 datasets and no message would look complete).
     """
     if stream.peek() == "[":  # a bare array of datasets: some exporters drop the envelope
@@ -196,9 +76,11 @@ def _is_dataset(value: dict[str, Any]) -> bool:
 
 
 def _served(services: Any) -> Iterator[tuple[Any, bool]]:
-    """The datasets DCAT-US 3.0 data services serve (they may repeat datasets listed in `dataset[]`)."""
+    """DCAT-US 3.0 data services, each a record of its own, then the datasets it serves (they may repeat
+    datasets listed in `dataset[]`)."""
     for service in as_list(services):
         if isinstance(service, dict):
+            yield service, False
             yield from (
                 (item, True) for item in as_list(service.get("servesDataset")) if isinstance(item, dict)
             )

@@ -1,8 +1,8 @@
 """`type: dcat` — a DCAT catalogue as Turtle, RDF/XML, JSON-LD or N-Triples, optionally Hydra-paged.
 
 Each page is parsed on its own with pyoxigraph (streaming, ~20× faster than rdflib here: see bench/harvest.py)
-and split into one record per `dcat:Dataset`: the dataset's description plus every node it leads to that the
-page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
+and split into one record per `dcat:Dataset` and per stand-alone `dcat:DataService`: its description plus every
+node it leads to that the page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
 
 A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
 parses page n+1 and maps its datasets while this process stores and indexes page n, so a harvest uses two
@@ -17,7 +17,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import pickle
 import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from ...mappings.context import SourceContext
 from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCAT, DCT, HYDRA
+from ...store import pack_payload, payload_hash
 from ..http import HarvestError
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
@@ -164,13 +164,13 @@ def read_page(
     records = [
         RawRecord(
             source_record_id=record_id(graph, node),
-            payload=graph.canonical_ntriples(graph.closure(node)),
+            payload=from_rdf.record_payload(graph, node),
             media_type=NTRIPLES,
             fetch_url=url,
             page=number,
             parsed=(graph, node),
         )
-        for node in from_rdf.dataset_subjects(graph)
+        for node in from_rdf.record_subjects(graph)
     ]
     return Page(
         url=url,
@@ -184,24 +184,23 @@ def read_page(
 
 
 def _check_is_catalogue(graph: Graph, url: str) -> None:
-    """A first page with no dcat:Dataset and no dcat:Catalog is not a catalogue: a failed run saying so,
-    rather than a complete run of 0 datasets and no message."""
-    if next(from_rdf.dataset_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
+    """A first page with no dcat:Dataset, dcat:DataService or dcat:Catalog is not a catalogue: a failed
+    run saying so, rather than a complete run of 0 datasets and no message."""
+    if next(from_rdf.record_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
         return
-    services = len(graph.subjects_of_type(DCAT + "DataService"))
-    if services:
-        raise HarvestError(
-            f"{url}: no dcat:Catalog or dcat:Dataset found, only {services} dcat:DataService(s): fedcat "
-            "harvests datasets (and the data services their distributions name), not stand-alone services"
-        )
-    raise HarvestError(f"{url}: no dcat:Catalog or dcat:Dataset found: this is not a DCAT catalogue")
+    raise HarvestError(
+        f"{url}: no dcat:Catalog, dcat:Dataset or dcat:DataService found: this is not a DCAT catalogue"
+    )
 
 
 def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:
-    """In the parsing process: the page's next link, total and (record id, payload, dataset JSON) triples.
+    """In the parsing process: the page's next link, total and its records as
+    [record id, payload, payload hash, packed payload, dataset JSON].
 
-    Datasets are mapped with an empty URI (the harvest sets fedcat's); one that fails to map is sent
-    without its JSON, so that the run maps it again in its own process and reports the very same error.
+    Everything the harvesting thread would otherwise compute per record is done here, once: the mapping
+    (with an empty URI: the harvest sets fedcat's), the payload's hash and its stored (packed) form. A
+    dataset that fails to map is sent without its JSON, so that the run maps it again in its own process
+    and reports the very same error.
     """
     rdf_format = RdfFormat.from_media_type(media_type)
     if rdf_format is None:  # the adapter sends only the RDF media types it recognised
@@ -210,14 +209,22 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
     records = []
     source = SourceContext("", base_iri)
     for record in page.records:
+        payload = record.payload
         try:
-            mapped: bytes | None = dataset_to_json(
-                from_rdf.map_record(record.payload, "", source, record.parsed)
-            )
+            mapped: bytes | None = dataset_to_json(from_rdf.map_record(payload, "", source, record.parsed))
         except Exception:
             mapped = None
-        records.append((record.source_record_id, record.payload, mapped))
+        records.append(
+            (record.source_record_id, payload, payload_hash(payload), pack_payload(payload), mapped)
+        )
     return page.next_url, page.total, records
+
+
+# Messages between the two processes, msgpack (bytes stay bytes, no pickle of arbitrary objects):
+# a job is [content, media type, base IRI] or nil (stop); replies are [kind, value] with kind "records"
+# (a slice of a page's records), "done" ([next link, total]), "harvest_error" or "failed" (a message).
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder().decode
 
 
 def _serve_pages(conn: Any) -> None:
@@ -226,7 +233,7 @@ def _serve_pages(conn: Any) -> None:
 
     while True:
         try:
-            job = pickle.loads(conn.recv_bytes())
+            job = _unpack(conn.recv_bytes())
         except EOFError:
             return
         if job is None:
@@ -235,19 +242,19 @@ def _serve_pages(conn: Any) -> None:
             try:
                 next_url, total, records = _read_and_map(*job)
             except HarvestError as exc:
-                conn.send_bytes(pickle.dumps(("harvest_error", str(exc))))
+                conn.send_bytes(_pack(("harvest_error", str(exc))))
                 continue
             except Exception as exc:  # this process reads the page again and raises it there
-                conn.send_bytes(pickle.dumps(("failed", f"{type(exc).__name__}: {exc}")))
+                conn.send_bytes(_pack(("failed", f"{type(exc).__name__}: {exc}")))
                 continue
             del job
-            # in slices: neither process holds a whole page's pickled reply (~10 MB) beside its records
+            # in slices: neither process holds a whole page's encoded reply (~10 MB) beside its records
             for start in range(0, len(records), REPLY_RECORDS):
-                chunk = pickle.dumps(("records", records[start : start + REPLY_RECORDS]), protocol=5)
+                chunk = _pack(("records", records[start : start + REPLY_RECORDS]))
                 conn.send_bytes(chunk)
                 del chunk
             del records
-            conn.send_bytes(pickle.dumps(("done", (next_url, total))))
+            conn.send_bytes(_pack(("done", (next_url, total))))
 
 
 class PageWorker:
@@ -267,14 +274,14 @@ class PageWorker:
         self._closed = False
 
     def submit(self, content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
-        self._conn.send_bytes(pickle.dumps((content, rdf_format.media_type, base_iri), protocol=5))
+        self._conn.send_bytes(_pack((content, rdf_format.media_type, base_iri)))
         self._busy = True
 
     def receive(self) -> tuple[str, Any]:
         """("ok", (next link, total, records)), or ("harvest_error" | "failed", message)."""
         records: list[Any] = []
         while True:
-            status, value = pickle.loads(self._conn.recv_bytes())
+            status, value = _unpack(self._conn.recv_bytes())
             if status == "records":
                 records.extend(value)
                 continue
@@ -287,7 +294,7 @@ class PageWorker:
         self._closed = True
         if not self._busy:  # else it is parsing a page nobody will read: no need to wait for it
             with contextlib.suppress(OSError):
-                self._conn.send_bytes(pickle.dumps(None))
+                self._conn.send_bytes(_pack(None))
             self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()
@@ -341,8 +348,8 @@ class _Job:
             if status == "ok":
                 next_url, total, mapped = value
                 records = [
-                    RawRecord(srid, payload, NTRIPLES, self.url, self.number, parsed=dataset_json)
-                    for srid, payload, dataset_json in mapped
+                    RawRecord(srid, payload, NTRIPLES, self.url, self.number, dataset_json, digest, packed)
+                    for srid, payload, digest, packed, dataset_json in mapped
                 ]
                 return Page(
                     url=self.url,

@@ -20,7 +20,7 @@ The mapping is mappings/opendatasoft.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -31,8 +31,7 @@ from ...mappings.opendatasoft import API, metas, portal_root, record_identifier,
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
 from .base import Adapter, Page, RawRecord
-from .datajson import JsonStream, is_html
-from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
+from .jsonapi import JSON, FetchAhead, JsonStream, LazyArray, canonical_json, fetch_json, in_parts, is_html
 
 WINDOW = 10_000  # the datasets endpoint refuses offset + limit beyond this
 MAX_LIMIT = 100  # the datasets endpoint's largest page
@@ -114,7 +113,7 @@ class OpendatasoftAdapter(Adapter):
             ahead.close()
 
     def _listing(self, url: str) -> Any:
-        return fetch_json(self.client, url)[1]
+        return fetch_json(self.client, url, records_at=("results",))[1]
 
     def _walk(self, ahead: FetchAhead) -> Iterator[Page]:
         listed: set[str] = set()  # every distinct dataset id the portal listed, before the publisher check
@@ -123,7 +122,7 @@ class OpendatasoftAdapter(Adapter):
             url = self.list_url(offset)
             number += 1
             document = ahead.get(url, self._listing)
-            if not isinstance(document, dict) or not isinstance(document.get("results"), list):
+            if not isinstance(document, dict) or not isinstance(document.get("results"), list | LazyArray):
                 raise HarvestError(f"{url}: not an Explore v2.1 datasets listing (no `results` list)")
             results = document["results"]
             total = document.get("total_count")
@@ -143,7 +142,9 @@ class OpendatasoftAdapter(Adapter):
                 self._export_ahead(ahead, total, start, last is not None)
             elif not done:
                 ahead.prefetch(self.list_url(offset), self._listing)
-            yield self._page(url, number, results, listed, total)
+            for part_url, part in in_parts(url, results):  # a page of many datasets: in parts
+                number += part_url != url
+                yield self._page(part_url, number, part, listed, total, url)
             if done:
                 break
             if export:
@@ -163,7 +164,7 @@ class OpendatasoftAdapter(Adapter):
         self,
         url: str,
         number: int,
-        items: list[Any],
+        items: Sequence[Any],
         listed: set[str],
         total: int | None,
         fetch_url: str = "",

@@ -14,7 +14,7 @@ A walk is only complete when it can be trusted to have listed everything: a tota
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urljoin
 
@@ -23,7 +23,7 @@ import msgspec
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
 from .base import REUSES_OPTION, Adapter, Page, RawRecord, Visited
-from .jsonapi import JSON, FetchAhead, canonical_json, fetch_json
+from .jsonapi import JSON, FetchAhead, LazyArray, canonical_json, fetch_json, in_parts
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
 
@@ -73,24 +73,31 @@ class UdataAdapter(Adapter):
                 listed: set[str] = set()
                 while url:
                     visited.add(url)
-                    number += 1
                     data, total, next_url = _envelope(ahead.get(url, self._listing), url, kind)
                     if total is not None:
                         totals.append(total)
-                    page = Page(url=url, number=number, next_url=next_url, total=total, kind=kind)
-                    ids = self._records(page, data)
+                    ids = {
+                        item["id"]
+                        for item in data
+                        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
+                    }
                     if ids and ids <= seen:
                         raise HarvestError(f"paging loop: {url} lists only {kind} already read in this run")
                     seen |= ids
                     listed |= ids
                     refused: HarvestError | None = None
+                    current = url
                     try:  # an empty page ends the walk even if it links to another one
                         url = self._next(next_url, url) if data else None
                     except HarvestError as exc:  # raised once this page is stored: nothing read is lost
                         refused, url = exc, None
                     if url and url not in visited:  # a loop is caught below, before any request
                         ahead.prefetch(url, self._listing)
-                    yield page
+                    for part_url, part in in_parts(current, data):  # a large page: in parts
+                        number += 1
+                        page = Page(url=part_url, number=number, next_url=next_url, total=total, kind=kind)
+                        self._records(page, part, current)
+                        yield page
                     if refused:
                         raise refused
                 if problem := incomplete(totals, len(listed), kind):
@@ -100,7 +107,7 @@ class UdataAdapter(Adapter):
         return problems
 
     def _listing(self, url: str) -> Any:
-        return fetch_json(self.client, url)[1]
+        return fetch_json(self.client, url, records_at=("data",))[1]
 
     def _listings(self, kind: str) -> Iterator[str]:
         """The first page of each listing of `kind` to walk: the whole catalogue, or one per organization."""
@@ -129,13 +136,11 @@ class UdataAdapter(Adapter):
             raise HarvestError(f"{url}: not a udata organization (no `id`)")
         return body["id"]
 
-    def _records(self, page: Page, data: list[Any]) -> set[str]:
-        ids: set[str] = set()
+    def _records(self, page: Page, data: Sequence[Any], fetched: str) -> None:
         for item in data:
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-                page.errors.append((None, f"{page.url}: a {page.kind[:-1]} without an `id` was left out"))
+                page.errors.append((None, f"{fetched}: a {page.kind[:-1]} without an `id` was left out"))
                 continue
-            ids.add(item["id"])
             if item.get("private") or item.get("deleted"):
                 continue  # listed to its owners only, or in the bin: not published
             page.records.append(
@@ -143,12 +148,11 @@ class UdataAdapter(Adapter):
                     source_record_id=item["id"],
                     payload=canonical_json(item),
                     media_type=JSON,
-                    fetch_url=page.url,
+                    fetch_url=fetched,
                     page=page.number,
                     parsed=item,
                 )
             )
-        return ids
 
     def _next(self, next_url: str | None, current: str) -> str | None:
         if not next_url:
@@ -170,9 +174,9 @@ def incomplete(totals: list[int], read: int, kind: str = "datasets") -> str | No
     return None
 
 
-def _envelope(body: Any, url: str, kind: str = "datasets") -> tuple[list[Any], int | None, str | None]:
+def _envelope(body: Any, url: str, kind: str = "datasets") -> tuple[Sequence[Any], int | None, str | None]:
     """The page's items, announced total and next link; a body of another shape is a HarvestError."""
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list | LazyArray):
         raise HarvestError(f"{url}: not a udata {kind[:-1]} listing (no `data` list)")
     total = body.get("total")
     next_page = body.get("next_page")
