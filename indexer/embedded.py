@@ -230,12 +230,13 @@ def _build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-# Relative cost of counting a facet, in tenths of a millisecond of one core over ~87,000 hits of 1,000,000
-# generated documents (bench/search.py): a multi-valued column costs ~3x a single-valued one per document,
-# then ~11 ns a value; many distinct values add their per-segment merge. The page's own search (top
-# documents and count, with its Python around it) weighs about as much as `_SEARCH_COST`.
+# Relative cost of counting a facet, in tenths of a millisecond of one core over ~88,000 hits of 1,000,000
+# generated documents (bench/search.py; facets of SLOTS counted from their slots): a multi-valued column
+# costs ~3x a filled single-valued one per document, then ~11 ns a value; many distinct values add their
+# per-segment merge. The page's own search (top documents and count, with its Python around it) weighs
+# about `_SEARCH_COST`.
 _FACET_COST = {
-    "keyword": 57, "format": 34, "language": 24, "theme": 20, "publisher": 19, "jurisdiction": 17,
+    "keyword": 59, "publisher": 22, "jurisdiction": 19, "format": 14, "theme": 10, "source": 9, "language": 8,
 }  # fmt: skip
 _OTHER_FACET_COST = 5
 _SEARCH_COST = 25
@@ -288,6 +289,9 @@ class EmbeddedBackend(SearchBackend):
 
     name = "embedded"
     parallel_facets_from = 20_000  # hits the query may match (an upper bound) from which two threads count
+    # ... and from which facets of SLOTS are counted from their slots: on few hits the fixed cost of
+    # one column (per segment) outweighs the faster counting, so their multi-valued column is counted
+    slots_from = 5_000
     cache_from = 5_000  # hits from which an answer is kept until the index changes (~5 ms to count)
 
     def __init__(
@@ -580,18 +584,16 @@ class EmbeddedBackend(SearchBackend):
         tq = self._query(searcher, query, words)
         names = list(dict.fromkeys(query.facets))
         here, counting = names, None
-        if (
-            self._pool is not None
-            and len(names) > 1
-            and self._may_match(searcher, words) >= self.parallel_facets_from
-        ):
+        bound = self._may_match(searcher, words)
+        slots = bound >= self.slots_from
+        if self._pool is not None and len(names) > 1 and bound >= self.parallel_facets_from:
             # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
             # on the second core while this thread finds the page, then counts the rest. Below the threshold
             # the hand-over costs more than it saves.
             background, here = _split_facets(names)
-            counting = self._pool.submit(self._facets, searcher, tq, background, query.facet_size)
+            counting = self._pool.submit(self._facets, searcher, tq, background, query.facet_size, slots)
         total, ids = self._page(searcher, tq, query, words)
-        facets = self._facets(searcher, tq, here, query.facet_size)
+        facets = self._facets(searcher, tq, here, query.facet_size, slots)
         if counting is not None:
             facets.update(counting.result())
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
@@ -660,15 +662,20 @@ class EmbeddedBackend(SearchBackend):
         return total, [doc_id for _score, doc_id in window[offset - lo : offset - lo + size]]
 
     def _facets(
-        self, searcher: tantivy.Searcher, tq: Query, names: list[str], wanted: int = FACET_SIZE
+        self,
+        searcher: tantivy.Searcher,
+        tq: Query,
+        names: list[str],
+        wanted: int = FACET_SIZE,
+        slots: bool = True,
     ) -> dict[str, list[FacetValue]]:
         """Exact top `wanted` values of each facet over all hits, in one aggregation (the query runs once).
 
-        A facet of SLOTS sums the counts of its columns, each asked for all its values (id NO_VALUE is
-        no value). Each other facet asks each segment for every value it holds (`segment_size` beyond
-        any segment's distinct values; tantivy's default cut would make merged counts approximate: it
-        reports the possible error in `doc_count_error_upper_bound`, which stays 0 here). Its merged list is
-        cut at `size`; when values tied with the `wanted`-th may lie past that cut, it is asked again for
+        With `slots`, a facet of SLOTS sums the counts of its single-valued columns, each asked for all
+        its values (id NO_VALUE is no value). Each other facet asks each segment for every value it holds
+        (`segment_size` beyond any segment's distinct values; tantivy's default cut would make merged
+        counts approximate: it reports the possible error in `doc_count_error_upper_bound`, which stays 0
+        here). Its merged list is cut at `size`; when values tied with the `wanted`-th may lie past that cut, it is asked again for
         more, as is a slot whose values reach `_ALL_BUCKETS`.
         """
         result: dict[str, list[FacetValue]] = {}
@@ -676,7 +683,7 @@ class EmbeddedBackend(SearchBackend):
         while names:
             request: dict[str, dict] = {}
             for name in names:
-                if name in SLOTS:
+                if slots and name in SLOTS:
                     for column in [*_SLOT_COLUMNS[name], f"{name}_more"]:
                         request[column] = {
                             "terms": {"field": column, "size": all_buckets, "segment_size": 1 << 30}
@@ -686,7 +693,7 @@ class EmbeddedBackend(SearchBackend):
             answer = searcher.aggregate(tq, request)
             retry = []
             for name in names:
-                if name in SLOTS:
+                if slots and name in SLOTS:
                     columns = [answer[column]["buckets"] for column in [*_SLOT_COLUMNS[name], f"{name}_more"]]
                     if any(len(buckets) == all_buckets for buckets in columns):
                         retry.append(name)

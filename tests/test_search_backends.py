@@ -173,6 +173,7 @@ def corpus(request, tmp_path_factory) -> Iterator[SearchBackend]:
     backend = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
     if isinstance(backend, EmbeddedBackend):
         backend.parallel_facets_from = 0  # here facets are counted on two threads (elsewhere on one)
+        backend.slots_from = 0  # and from the single-valued slot columns (elsewhere from the multi-valued)
         backend.cache_from = 0  # and every answer is kept: repeated queries are answered from the cache
     for start in range(0, len(CORPUS), 150):
         backend.upsert(CORPUS[start : start + 150])
@@ -818,7 +819,7 @@ def test_facets_of_many_values_per_document_count_each_value(tmp_path: Path, nam
     by_id = {d.id: d for d in docs}
     backend = BACKENDS[name](tmp_path)
     if isinstance(backend, EmbeddedBackend):
-        backend.parallel_facets_from = 0  # both threads
+        backend.parallel_facets_from = backend.slots_from = 0  # both threads, the slot columns
     for start in range(0, len(docs), 200):
         backend.upsert(docs[start : start + 200])
         backend.commit()
