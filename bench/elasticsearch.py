@@ -153,10 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bulk rate ratio elasticsearch / embedded: {embedded_s / elastic_s:.2f}")
 
     queries = _choose_queries(embedded, args.size)
-    results = {
-        name: _time_queries(backend, queries, args.reps, args.warmup, args.cap)
-        for name, backend in (("embedded", embedded), ("elasticsearch", elastic))
-    }
+    # the engines take turns rep by rep: a change of load affects both alike
+    results = _time_queries(
+        {"embedded": embedded.search, "elasticsearch": elastic.search},
+        queries,
+        args.reps,
+        args.warmup,
+        args.cap,
+    )
     print(
         f"\nqueries, every facet counted, ms through the backend ({args.reps} reps after {args.warmup} warm-up); {_load()}"
     )
@@ -175,8 +179,16 @@ def main(argv: list[str] | None = None) -> None:
         "embedded": EmbeddedBackend(workdir / "tantivy"),
         "elasticsearch": ElasticsearchBackend(args.url, index_prefix=PREFIX),
     }
-    for name, backend in kept.items():  # fedcat's defaults: broad answers kept until the index changes
-        timed = _time_queries(backend, {"landing": landing}, args.reps, args.warmup, args.cap)["landing"]
+    # fedcat's defaults: broad answers kept until the index changes
+    landings = _time_queries(
+        {name: backend.search for name, backend in kept.items()},
+        {"landing": landing},
+        args.reps,
+        args.warmup,
+        args.cap,
+    )
+    for name, backend in kept.items():
+        timed = landings[name]["landing"]
         print(
             f"landing page with the answers kept (default), {name:13}: p50 {timed['p50']:.2f} ms, p95 {timed['p95']:.2f} ms"
         )
