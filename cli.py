@@ -227,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FAMILY",
         help="only bodies of a kind the family concerns that publish none of it (repeatable)",
     )
+    p.add_argument(
+        "--publication",
+        action="append",
+        default=None,
+        metavar="PUBLICATION",
+        help="only bodies found to publish so: harvested, not_harvested_yet (their website links to a portal "
+        "not harvested yet: `fedcat discover --save`), no_evidence (repeatable)",
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="output")
     p.add_argument(
         "--limit",
@@ -1154,7 +1162,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             registry = Registry.load(paths)
         filters = audit_filters(
             registry, args.kind, args.departement, args.within, args.obligated_only, args.not_publishing,
-            args.has, args.missing,
+            args.has, args.missing, args.publication,
         )  # fmt: skip
         jurisdictions = {s.id: s.jurisdiction.key for s in config.sources if s.jurisdiction}
         configured = [(s.id, s.type, s.url) for s in config.sources]

@@ -267,6 +267,13 @@ def audit_report(
             "(id; repeatable). With obligated_only: the obligated bodies lacking it."
         ),
     ] = None,
+    publication: Annotated[
+        list[str] | None,
+        Query(
+            description=f"Only bodies found to publish so ({', '.join(PUBLICATION)}; repeatable): "
+            "not_harvested_yet lists those whose website links to a portal fedcat does not harvest yet."
+        ),
+    ] = None,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Bodies per page.")] = 100,
 ) -> Response:
@@ -274,7 +281,7 @@ def audit_report(
         files, registry = _registry(request)
         try:
             filters = audit_filters(
-                registry, kind, departement, within, obligated_only, not_publishing, has, missing
+                registry, kind, departement, within, obligated_only, not_publishing, has, missing, publication
             )
         except FilterError as exc:
             raise _error(400, str(exc), exc.parameter) from None

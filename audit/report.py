@@ -147,6 +147,7 @@ class Filters:
     not_publishing: bool = False
     has: tuple[str, ...] = ()  # family ids: bodies with a dataset of each
     missing: tuple[str, ...] = ()  # family ids: bodies of a kind each concerns, without a dataset of it
+    publication: tuple[str, ...] = ()  # PUBLICATION values: bodies found to publish so
 
 
 class FilterError(ValueError):
@@ -166,8 +167,12 @@ def audit_filters(
     not_publishing: bool = False,
     has: Sequence[str] | None = None,
     missing: Sequence[str] | None = None,
+    publication: Sequence[str] | None = None,
 ) -> Filters:
     """Checked filters (a misspelt kind or family would otherwise silently list nothing)."""
+    for value in publication or ():
+        if value not in PUBLICATION:
+            raise FilterError("publication", f"no publication {value!r} (one of {', '.join(PUBLICATION)})")
     table = families().families
     for parameter, ids in (("has", has), ("missing", missing)):
         for family in ids or ():
@@ -207,6 +212,7 @@ def audit_filters(
         not_publishing,
         tuple(has or ()),
         tuple(missing or ()),
+        tuple(publication or ()),
     )
 
 
@@ -381,6 +387,8 @@ def report(registry: Registry, published: Publishing, filters: Filters) -> dict:
     """The whole answer of `fedcat audit` and `/api/audit` (which pages `items`)."""
     rows = body_rows(registry, published, filters)
     where_it_publishes(rows, published)
+    if filters.publication:
+        rows = [r for r in rows if r["publication"] in filters.publication]
     rules = tables()[0]
     return {
         "summary": summary(rows, published),

@@ -26,7 +26,7 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
-FACTS_VERSION = 3  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
+FACTS_VERSION = 4  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
 # words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
 _STOP_WORDS = frozenset(
     [
@@ -126,17 +126,21 @@ def _singular(word: str) -> str:
 
 
 def title_keys(publisher: str, words: str) -> set[str]:
-    """The last-resort rule's blocking keys: the publisher with the sorted significant words, and with
-    each of them left out in turn, plurals made singular. Two titles one word apart (one added, dropped or
-    misspelt: "Comptages vélo" / "Comptages vélo Lille") share a key, so near-identical titles meet in a block without comparing
-    all pairs; `cluster.title_similarity` then decides."""
+    """The last-resort rule's blocking keys: the publisher with the title's sorted significant words
+    (plurals made singular), and the same with each word that is not a number left out in turn, as long as
+    another word is left. Two titles one word apart (one added, dropped or misspelt: "Comptages vélo" /
+    "Comptages vélo Lille") then share a key, so near-identical titles meet in a block without comparing all
+    pairs; `cluster.title_similarity` decides. Numbers are never left out (titles whose numbers differ never
+    link): a key of a publisher's year alone would join every title of that year, and a change to one record
+    would re-cluster them all."""
     tokens = sorted({_singular(w) for w in words.split()})
     if not publisher or not tokens:
         return set()
     keys = {f"title{_SEP}{publisher}|{' '.join(tokens)}"}
-    if 1 < len(tokens) <= _MAX_TITLE_WORDS:
+    words_only = [t for t in tokens if not t.isdigit()]
+    if len(words_only) > 1 and len(tokens) <= _MAX_TITLE_WORDS:
         keys.update(
-            f"title{_SEP}{publisher}|{' '.join(tokens[:n] + tokens[n + 1 :])}" for n in range(len(tokens))
+            f"title{_SEP}{publisher}|{' '.join(t for t in tokens if t != word)}" for word in words_only
         )
     return keys
 

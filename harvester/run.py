@@ -29,7 +29,7 @@ from ..mappings.version import mapping_version
 from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from ..store.reuses import Reuses, ReuseUpsert
-from .adapters import ADAPTERS, Page, RawRecord
+from .adapters import ADAPTERS, Adapter, Page, RawRecord
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
@@ -205,22 +205,6 @@ class Harvest:
             client.close()
             if self.index is not None:
                 self.index.flush()
-        self.report.notes.extend(adapter.notes)
-        if status == "complete" and adapter.reuses_complete:
-            try:
-                self.reuse_counts["withdrawn"] = Reuses(self.store).withdraw_unseen(
-                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
-                )
-            except MassWithdrawal as exc:
-                self.report.notes.append(f"reuses: {exc}")
-        if self.reuse_counts:
-            self.report.notes.append(
-                "reuses: "
-                + ", ".join(
-                    f"{self.reuse_counts.get(k, 0)} {k}"
-                    for k in ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
-                )
-            )
         if status == "complete":
             try:
                 self.counts["withdrawn"] = self.store.withdraw_unseen(
@@ -232,6 +216,7 @@ class Harvest:
                 )
             except MassWithdrawal as exc:
                 status, message = "partial", str(exc)
+        self._close_reuses(adapter, status, run_id)
         if status != "interrupted":
             self._remap_stale()
         return self._end(run_id, status, message)
@@ -363,6 +348,21 @@ class Harvest:
             jurisdiction = self.source.jurisdiction.key if self.source.jurisdiction else None
             self.index.add(self.source.id, jurisdiction, ((i, v, datasets[i]) for i, v in written))
         self._progress()
+
+    def _close_reuses(self, adapter: Adapter, status: str, run_id: int) -> None:
+        """After the records: the reuses a complete run (whose records' withdrawal was not refused) and a
+        complete walk of the reuses no longer saw are withdrawn, by the records' rule; the report says it."""
+        self.report.notes.extend(adapter.notes)
+        if status == "complete" and adapter.reuses_complete:
+            try:
+                self.reuse_counts["withdrawn"] = Reuses(self.store).withdraw_unseen(
+                    self.source.id, run_id, self.settings.max_withdraw_share, self.force_withdraw
+                )
+            except MassWithdrawal as exc:
+                self.report.notes.append(f"reuses: {exc}")
+        if self.reuse_counts:
+            counts = ("seen", "created", "updated", "unchanged", "withdrawn", "failed")
+            self.report.notes.append("reuses: " + ", ".join(f"{self.reuse_counts[k]} {k}" for k in counts))
 
     def _save_reuses(self, page: Page, run_id: int) -> None:
         """A page of reuses: by the records' rules (unchanged payload: only seen; one bad reuse is reported

@@ -48,13 +48,18 @@ def catch_up(store: Store) -> int:
 
 def given(store: Store, iris: Iterable[str]) -> dict[str, dict[str, str]]:
     """IRI -> {language ('' when none given): the label most of its records give}."""
-    found: dict[str, dict[str, str]] = {}
+    best: dict[tuple[str, str], tuple[int, int, str]] = {}  # (iri, lang) -> (-records, length, label)
     for chunk in chunks(sorted(set(iris))):
         rows = store.db.execute(
-            f"SELECT iri, lang, label, count(*) AS n FROM iri_labels WHERE iri IN ({','.join('?' * len(chunk))})"
-            " GROUP BY iri, lang, label ORDER BY iri, lang, n DESC, length(label), label",
+            f"SELECT iri, lang, label, count(*) FROM iri_labels WHERE iri IN ({','.join('?' * len(chunk))})"
+            " GROUP BY iri, lang, label",  # in the covering index's order: no sort
             chunk,
         )
-        for iri, lang, label, _n in rows:
-            found.setdefault(iri, {}).setdefault(lang, label)
+        for iri, lang, label, n in rows:
+            rank = (-n, len(label), label)
+            if (iri, lang) not in best or rank < best[iri, lang]:
+                best[iri, lang] = rank
+    found: dict[str, dict[str, str]] = {}
+    for (iri, lang), (_n, _length, label) in sorted(best.items()):
+        found.setdefault(iri, {})[lang] = label
     return found

@@ -291,7 +291,7 @@ class Reuses:
         facets: dict[str, list[tuple[str, int]]] = {}
         for column, name, values in (("type", "type", list(types)), ("source_id", "source", list(sources))):
             # a facet counts under the other criteria, not its own (so every choice of it stays visible)
-            other = [w for w in where]
+            other = list(where)
             other_args = list(args)
             for other_column, other_values in (("type", list(types)), ("source_id", list(sources))):
                 if other_column != column and other_values:

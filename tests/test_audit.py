@@ -693,8 +693,8 @@ def test_api_audit(site: Site) -> None:
     assert "commune:59350" not in {i["id"] for i in gaps["items"]} and gaps["total"] == 4
     parameters = client.get("/openapi.json").json()["paths"]["/api/audit"]["get"]["parameters"]
     assert {p["name"] for p in parameters} == {
-        "kind", "departement", "within", "obligated_only", "not_publishing", "has", "missing", "page",
-        "page_size"}  # fmt: skip
+        "kind", "departement", "within", "obligated_only", "not_publishing", "has", "missing", "publication",
+        "page", "page_size"}  # fmt: skip
     assert all(p.get("description") for p in parameters)
 
     lacking = client.get("/api/audit", params={"departement": "59", "obligated_only": "true",

@@ -4,6 +4,7 @@ records written here in the same shapes, mapped by the real mappings and written
 from __future__ import annotations
 
 import json
+import re
 
 import pyoxigraph
 import pytest
@@ -474,9 +475,19 @@ def test_facets_show_the_labels_sources_give_and_the_shipped_ones(portal, catalo
     assert labels[licence] == ("Conditions d'utilisation de la Ville", 1)  # not "license.json"
     [jurisdiction] = facets["jurisdiction"]
     assert jurisdiction["label"] == "Métropole Européenne de Lille"
+    from fedcat.store import record_id
+
+    one = client.get(
+        f"/datasets/{record_id('s', 'https://x.test/d1')}?lang=en", headers={"Accept": "text/html"}
+    )
+    assert "coastal zone" in one.text and "Conditions d&#39;utilisation de la Ville" in one.text
     page = client.get("/?lang=en", headers={"Accept": "text/html"}).text
     assert "coastal zone" in page and "Hydrography" in page and "Conditions d&#39;utilisation" in page
-    assert "Métropole Européenne de Lille (2)" in page and ">epci:200093201<" not in page
+    # the jurisdiction picker names the area and counts its datasets, never the raw key
+    assert re.search(
+        r'data-facet="jurisdiction">Métropole Européenne de Lille</a> <span class="count">2</span>', page
+    )
+    assert ">epci:200093201<" not in page
 
 
 SERVICES = f"""
@@ -537,6 +548,9 @@ def test_stand_alone_data_services_are_harvested_and_published_as_data_services(
     assert kinds == {"Arbres": "dataset", "API des arbres": "data_service", "WMS": "data_service"}
     catalog = client.get("/catalog.ttl").text
     assert "dcat:service" in catalog and "dcat:DataService" in catalog and "https://x.test/api/v1" in catalog
+    html = {"Accept": "text/html"}
+    page = client.get(f"/datasets/{record_id('s', 'https://x.test/api')}?lang=en", headers=html).text
+    assert "Data service" in page and 'href="https://x.test/api/v1/openapi.json"' in page
 
 
 def test_a_document_of_data_services_only_is_harvested():

@@ -13,6 +13,7 @@ from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
 from fedcat.indexer.backend import SearchQuery
 from fedcat.indexer.documents import sync_index
+from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.store import Store
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
@@ -333,3 +334,34 @@ def test_retry_after_is_honoured(portal, catalogue):
     assert result.status == "complete", result.message
     assert len(calls) == 2
     assert store.count("ville") == count
+
+
+def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, tmp_path):
+    """Pages 2 and 3 go through the DCAT parsing process (forced), which maps, hashes and packs their
+    records itself: the store must hold the very records a harvest parsing here holds, and a full
+    re-harvest through that process must find every one unchanged."""
+    store, backend = catalogue
+    url, count = serve_city(portal)
+    here = Store(tmp_path / "here.db")
+    here_backend = EmbeddedBackend(tmp_path / "here-index")
+    try:
+        [local] = harvest(
+            config_for(source("ville", url, options={"parse_worker": False})), here, here_backend
+        )
+        config = config_for(source("ville", url, options={"parse_worker": True}))
+        [worker] = harvest(config, store, backend)
+        assert local.status == worker.status == "complete"
+        assert worker.counts["created"] == count == len(store.live_ids())
+
+        def stored(s: Store) -> dict[str, tuple]:
+            rows = s.db.execute(
+                "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
+            ).fetchall()
+            return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
+
+        assert stored(store) == stored(here)
+        [full] = harvest(config, store, backend, full=True)
+        assert (full.counts["unchanged"], full.counts["updated"], full.counts["failed"]) == (count, 0, 0)
+    finally:
+        here_backend.close()
+        here.close()

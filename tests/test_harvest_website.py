@@ -447,6 +447,10 @@ def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catal
     assert rows["commune:59009"]["website_crawl"]["complete"] is True
     assert rows["commune:59512"]["publication"] == "no_evidence"
     assert rows["commune:59512"]["website_crawl"] is None
+    waiting = client.get("/api/audit", params={"publication": "not_harvested_yet"}).json()
+    assert [r["id"] for r in waiting["items"]] == ["commune:59350"] and waiting["summary"]["bodies"] == 1
+    refused = client.get("/api/audit", params={"publication": "elsewhere"})
+    assert refused.status_code == 400 and "not_harvested_yet" in refused.text
 
     # the site drops its portal link: a complete crawl no longer claims it (the cached report follows)
     site.add("/", page(ckan_link), html)
@@ -462,6 +466,10 @@ def test_saved_discoveries_say_where_each_body_publishes_in_the_api(sites, catal
     status, out = run_cli(["audit", *where])
     assert status == 0 and "does not harvest yet" in out and site.url("/ckan") in out
     assert "pattern only" in out
+    status, out = run_cli(["audit", *where, "--publication", "no_evidence", "--format", "json"])
+    assert status == 0 and {r["id"] for r in json.loads(out)["items"]} == {"commune:59009", "commune:59512"}
+    status, out = run_cli(["audit", *where, "--publication", "elsewhere"])
+    assert status == 2 and "no publication 'elsewhere'" in out
 
 
 def test_a_capped_crawl_adds_to_what_was_found_and_a_complete_one_replaces_it(catalogue):
@@ -482,3 +490,39 @@ def test_a_capped_crawl_adds_to_what_was_found_and_a_complete_one_replaces_it(ca
     assert crawl(True, "https://a.example") == ["https://a.example"]  # a full look: what the site links to
     assert discovery.found_by_body(store)["commune:59350"][0]["found_at"] == found_at  # first found, kept
     assert discovery.crawls_by_body(store)["commune:59350"]["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "media_type", "body", "asked", "confirmed"),
+    [
+        ("opendatasoft", "https://data.mel.fr", "application/json", b'{"total_count": 12, "results": []}',
+         "https://data.mel.fr/api/explore/v2.1/catalog/datasets?limit=1", True),
+        ("opendatasoft", "https://data.mel.fr", "text/html", b"<!doctype html><p>Accueil</p>",
+         "https://data.mel.fr/api/explore/v2.1/catalog/datasets?limit=1", False),
+        ("udata", "https://www.data.gouv.fr", "application/json", b'{"id": "x", "title": "data.gouv.fr"}',
+         "https://www.data.gouv.fr/api/1/site/", True),
+        ("ckan", "https://ckan.example.org/catalog", "application/json",
+         b'{"success": true, "result": {"ckan_version": "2.10.4"}}',
+         "https://ckan.example.org/catalog/api/3/action/status_show", True),
+        ("ckan", "https://ckan.example.org/catalog", "application/json", b'{"success": false}',
+         "https://ckan.example.org/catalog/api/3/action/status_show", False),
+        ("csw", "https://geo.example.fr/geonetwork/srv/eng/csw", "application/xml",
+         b'<csw:Capabilities xmlns:csw="http://www.opengis.net/cat/csw/2.0.2"/>',
+         "https://geo.example.fr/geonetwork/srv/eng/csw?service=CSW&request=GetCapabilities&version=2.0.2", True),
+        ("datajson", "https://example.gov/data.json", "application/json", b'{"dataset": [{}, {}]}',
+         "https://example.gov/data.json", True),
+        ("datajson", "https://example.gov/data.json", "application/json", b"[1, 2",
+         "https://example.gov/data.json", False),
+        ("dcat", "https://ville.fr/dcat/catalog.ttl", "text/turtle",
+         b"<a> <http://www.w3.org/ns/dcat#dataset> <b> .", "https://ville.fr/dcat/catalog.ttl", True),
+    ],
+)  # fmt: skip
+def test_a_proposed_portal_is_confirmed_only_by_its_platform_answer(
+    kind, url, media_type, body, asked, confirmed
+):
+    from fedcat.harvester.discovery import probe_request, probe_says
+
+    found = {"type": kind, "url": url}
+    assert probe_request(found)[0] == asked
+    assert probe_says(found, media_type, body)[0] is confirmed
+    assert probe_request({"type": "website", "url": url}) is None  # its crawl confirms a website

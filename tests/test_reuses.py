@@ -537,3 +537,23 @@ def test_ckan_showcases_are_reuses_of_their_packages(portal, catalogue):
     [result] = harvest(config, store, backend)
     assert result.status == "complete" and reuses.count("ck") == 1
     assert not [n for n in store.run(result.run_id)["report"].get("notes", []) if "showcase" in n]
+
+
+def test_a_dataset_harvested_after_its_reuse_is_linked_and_found_as_reused(portal, catalogue):
+    store, backend = catalogue
+    city = Udata(portal, "/ville")
+    city.dataset("c" * 24, "comptages", "Comptages vélo")
+    later = {"id": "9" * 24, "title": "Stationnements", "uri": f"{city.root}/api/1/datasets/stationnements/"}
+    later["page"] = f"{city.root}/fr/datasets/stationnements/"
+    city.reuse("1" * 24, "Carte du stationnement", "application", [later])  # not listed by the portal yet
+    config = config_for(("ville", city))
+    harvest(config, store, backend)
+    assert backend.search(SearchQuery(filters={"has_reuses": ["true"]})).total == 0
+
+    city.dataset("9" * 24, "stationnements", "Stationnements")  # the portal lists it now
+    [result] = harvest(config, store, backend)
+    assert result.status == "complete"
+    found = backend.search(SearchQuery(filters={"has_reuses": ["true"]}))
+    assert found.ids == [record_id("ville", "9" * 24)]
+    of = Reuses(store).of_records([record_id("ville", "9" * 24)])
+    assert of == {record_id("ville", "9" * 24): [record_id("ville", "1" * 24)]}

@@ -646,10 +646,17 @@ def dataset_page(
         {"source": names.get(s, s), "uri": record["original_uri"], "id": other_id, "self": False}
         for other_id, s, _u in duplicates
     ]
+
+    def labelled(uri: str | None) -> str:
+        """fedcat's label of an IRI, else the one the source gave it (ds.labels), else its readable part."""
+        given = {t.lang or "": t.value for t in ds.labels.get(uri or "", [])}
+        return vocabularies.label(uri, code, given) if uri and given else label(uri, code)
+
     base = f"/datasets/{record['id']}"
     facts = [
+        (speech.gettext("Kind"), speech.gettext("Data service") if ds.service is not None else ""),
         (speech.gettext("Publisher"), text_for(ds.publisher.name, code) if ds.publisher else ""),
-        (speech.gettext("Licence"), label(ds.licence, code)),
+        (speech.gettext("Licence"), labelled(ds.licence)),
         (speech.gettext("Access rights"), label(ds.access_rights, code)),
         (speech.gettext("Update frequency"), label(ds.accrual_periodicity, code)),
         (speech.gettext("Languages"), ", ".join(label(u, code) for u in ds.language)),
@@ -675,7 +682,9 @@ def dataset_page(
             "ds": ds,
             "description": text_for(ds.description, code),
             "facts": [(k, v) for k, v in facts if v],
-            "themes": [(t, label(t, code)) for t in ds.themes],
+            "themes": [(t, labelled(t)) for t in ds.themes],
+            "endpoints": web_links(ds.service.endpoint_url) if ds.service else [],
+            "endpoint_descriptions": web_links(ds.service.endpoint_description) if ds.service else [],
             "keywords": list(dict.fromkeys(k.value for k in ds.keywords)),
             "distributions": distributions,
             "provenance": provenance,

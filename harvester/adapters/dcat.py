@@ -5,9 +5,10 @@ and split into one record per `dcat:Dataset` and per stand-alone `dcat:DataServi
 node it leads to that the page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
 
 A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
-parses page n+1 and maps its datasets while this process stores and indexes page n, so a harvest uses two
-cores. Pages are fetched here (the HTTP client, its politeness and its page cache stay in one place), one
-page ahead of the one being stored; a failure fetching ahead is raised only once the page before is stored.
+parses page n+1, maps its datasets and hashes and packs (compresses) their payloads while this process
+stores and indexes page n, so a harvest uses two cores; what crosses the pipe is msgpack. Pages are
+fetched here (the HTTP client, its politeness and its page cache stay in one place), one page ahead of
+the one being stored; a failure fetching ahead is raised only once the page before is stored.
 """
 
 from __future__ import annotations
