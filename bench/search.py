@@ -42,6 +42,7 @@ try:
     )
     from fedcat.indexer.embedded import EmbeddedBackend, query_words, top_facet_values
     from fedcat.indexer.sqlite_fts import SqliteFtsBackend
+    from fedcat.mappings.quality import BAND_NAMES
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.exit("fedcat is not importable: pip install -e . first")
 
@@ -197,6 +198,9 @@ def generate_documents(n: int, seed: int = 0) -> Iterator[SearchDocument]:
     source_w = _zipf(len(sources), 1.1)
     licence_w = _zipf(len(LICENCES), 1.3)
     choices, rand, randint = rng.choices, rng.random, rng.randint
+    # every real document has a quality band and says whether it is reused: drawn apart, so that the other
+    # fields (and the chosen query words) stay those of earlier runs
+    derived = random.Random(seed + 1)
     for i in range(n):
         fr_title, en_title, theme, keywords = choices(SUBJECTS, cum_weights=subject_w)[0]
         place = choices(PLACES, cum_weights=place_w)[0]
@@ -248,6 +252,8 @@ def generate_documents(n: int, seed: int = 0) -> Iterator[SearchDocument]:
             source=[source],
             jurisdiction=[f"jurisdiction:{place.lower()}"],
             language=[LANGUAGE + lang] + ([LANGUAGE + "ENG"] if not english and rand() < 0.05 else []),
+            quality=[derived.choices(BAND_NAMES, weights=(1, 4, 4, 2))[0]],
+            has_reuses=["true" if derived.random() < 0.05 else "false"],
         )
 
 

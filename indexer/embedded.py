@@ -288,7 +288,7 @@ class EmbeddedBackend(SearchBackend):
     """
 
     name = "embedded"
-    parallel_facets_from = 20_000  # hits the query may match (an upper bound) from which two threads count
+    parallel_facets_from = 20_000  # estimated hits (`_hits_estimate`) from which two threads count
     # ... and from which facets of SLOTS are counted from their slots: on few hits the fixed cost of
     # one column (per segment) outweighs the faster counting, so their multi-valued column is counted
     slots_from = 5_000
@@ -584,9 +584,9 @@ class EmbeddedBackend(SearchBackend):
         tq = self._query(searcher, query, words)
         names = list(dict.fromkeys(query.facets))
         here, counting = names, None
-        bound = self._may_match(searcher, words)
-        slots = bound >= self.slots_from
-        if self._pool is not None and len(names) > 1 and bound >= self.parallel_facets_from:
+        estimate = self._hits_estimate(searcher, words)
+        slots = estimate >= self.slots_from
+        if self._pool is not None and len(names) > 1 and estimate >= self.parallel_facets_from:
             # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
             # on the second core while this thread finds the page, then counts the rest. Below the threshold
             # the hand-over costs more than it saves.
@@ -621,13 +621,16 @@ class EmbeddedBackend(SearchBackend):
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
         return total, ids
 
-    def _may_match(self, searcher: tantivy.Searcher, words: list[tuple[str, str]]) -> int:
-        """How many documents the query may match at most, known before running it: for each word the sum
-        of its terms' document frequencies, the least over the words (filters only narrow it further)."""
+    def _hits_estimate(self, searcher: tantivy.Searcher, words: list[tuple[str, str]]) -> int:
+        """About how many documents the query matches, known before running it: for each word the
+        document frequency of its most frequent term, the least over the words (filters are ignored).
+        A sum over a word's terms would bound it, but counts a document once per field and language that
+        holds the word: the thresholds below would then send queries of a few thousand hits to the second
+        thread, whose hand-over costs more than it saves there."""
         if not words:
             return searcher.num_docs
         return min(
-            sum(
+            max(
                 searcher.doc_freq(f"{field}_{lang}", term)
                 for field in TEXT_FIELDS
                 for lang, term in (("fr", fr), ("en", en))
