@@ -1272,7 +1272,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_linkcheck(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
-    from .harvester.http import _is_private
+    from .harvester.http import HttpSettings, _is_private
     from .harvester.linkcheck import linkcheck
     from .indexer.documents import sync_index
 
@@ -1293,6 +1293,7 @@ def cmd_linkcheck(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 timeout=args.timeout,
                 max_age=timedelta(days=args.max_age),
+                settings=HttpSettings(private_networks=config.settings.private_networks),
                 # a source on a private network may link to it; others may not make fedcat probe it
                 allow_private=lambda sid: _is_private(urlsplit(sources[sid].url).hostname or ""),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),

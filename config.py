@@ -13,6 +13,7 @@ the table of every setting, option and environment variable that docs/configurat
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -57,6 +58,7 @@ _SETTINGS_KEYS = {
     "bodies",
     "federation",
     "secret_params",
+    "private_networks",
     "max_record_bytes",
     "max_literal_chars",
     "max_pages",
@@ -209,6 +211,12 @@ class Settings:
         (),
         "Query parameter names masked wherever fedcat shows or publishes a URL, added to the defaults "
         "(`apikey`, `api_key`, `token`, `key`, `secret`, `password`, `access_token`, `signature`).",
+    )
+    private_networks: tuple[str, ...] = _doc(
+        (),
+        "Private networks (`10.20.0.0/16`, `fd00::/8`, one address) that any source's links may reach. Without "
+        "them a source on a private network reaches only its own host's addresses; link-local ones (the cloud "
+        "metadata service) only when listed here.",
     )
     cors_origins: tuple[str, ...] = _doc(
         (),
@@ -367,6 +375,16 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         problems.append("settings.secret_params: expected a list of query parameter names")
         secret_params = []
     add_secret_params(secret_params)  # masked wherever fedcat shows a URL (added to the defaults)
+    networks = raw.get("private_networks") or []
+    if not isinstance(networks, list):
+        problems.append("settings.private_networks: expected a list of networks such as 10.20.0.0/16")
+        networks = []
+    for network in networks:
+        try:
+            ipaddress.ip_network(str(network).strip(), strict=False)
+        except ValueError:
+            problems.append(f"settings.private_networks: {network!r} is not a network such as 10.20.0.0/16")
+            networks = []
     bodies = raw.get("bodies") or []
     if not isinstance(bodies, list) or not all(isinstance(b, str) and b.strip() for b in bodies):
         problems.append("settings.bodies: expected a list of file paths")
@@ -398,6 +416,7 @@ def _settings(raw: Any, problems: list[str], directory: Path) -> Settings:
         bodies=tuple(directory / Path(b.strip()).expanduser() for b in bodies),
         federation=federation,
         secret_params=tuple(secret_params),
+        private_networks=tuple(str(n).strip() for n in networks),
         cors_origins=tuple(cors),
         search=_search_settings(raw.get("search") or {}, problems, directory),
         **limits,

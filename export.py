@@ -29,7 +29,7 @@ from .mappings.catalog_rdf import (
 )
 from .mappings.namespaces import PREFIXES
 from .mappings.rdf import FORMATS, Writer
-from .store.catalog import CatalogReader, decode_rows
+from .store.catalog import CatalogReader, Fetched, decode_rows
 
 T = TypeVar("T")
 EXPORT_BATCH = 200  # records per export chunk: ~3 MB of N-Triples, 200 decoded datasets alive at a time
@@ -63,11 +63,11 @@ def _turtle_body(ntriples: bytes) -> bytes:
     return head[-1]
 
 
-def _make(found: list[Any], info: CatalogInfo, fmt: str) -> tuple[bytes | bytearray, int]:
-    """One export chunk from fetched records: N-Triples lines, grouped by subject for the other formats,
-    and for Turtle already serialised (without the @prefix header)."""
+def _make(found: Fetched, info: CatalogInfo, fmt: str) -> tuple[bytes | bytearray, int]:
+    """One export chunk from fetched records (and their reuses): N-Triples lines, grouped by subject for the
+    other formats, and for Turtle already serialised (without the @prefix header)."""
     with gc_paused():
-        rows = decode_rows(found)
+        rows = decode_rows(found.rows, found.reuses)
     data = _chunk(rows, info, grouped=fmt != "nt")
     return (_turtle_body(bytes(data)) if fmt == "ttl" else data), len(rows)
 

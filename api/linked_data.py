@@ -44,12 +44,12 @@ from ..mappings.catalog_rdf import (
     write_record,
     write_source_catalog,
 )
-from ..mappings.rdf import Writer, iri, owl, write_reuses
+from ..mappings.rdf import Writer, iri, owl
 from ..store import Store
 from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
 from ..store.catalog import duplicates as same_iri_copies
 from ..store.federation import FederationTables
-from ..store.reuses import Reuses
+from ..store.reuses import ReuseReads
 from .errors import error_response
 from .negotiation import DOCUMENT_OFFERS, MEDIA_TYPES, format_for, split_extension
 from .params import SearchParams, search_params
@@ -189,6 +189,7 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
             record["first_seen"],
             record["last_seen"],
             record["dataset"],
+            reuses=ReuseReads(store).listed([fedcat_id])[fedcat_id],
         )
     )
     return row, record
@@ -225,9 +226,6 @@ def dataset_document(state: LinkedData, row: RecordRow, original_uri: str | None
         catalog = write_source_catalog(w, info, other_source)
         w.add(iri(info.iri), "<http://www.w3.org/ns/dcat#catalog>", catalog)
         w.add(catalog, "<http://www.w3.org/ns/dcat#dataset>", subject)
-    reuses = Reuses(state.store)
-    named = reuses.of_records([row.id])[row.id]  # its own and its copies' (the cluster's)
-    write_reuses(w, subject, (s["reuse"] for s in reuses.summaries(named).values()))
     return "".join(w.grouped())
 
 

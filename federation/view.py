@@ -74,8 +74,8 @@ class FederationView:
         }
 
     def apply(self, changes: list[Change]) -> None:
-        # any entry but `rescored` (a later `rescored` of the same record does not hide its `created`)
-        ids = list(dict.fromkeys(c.id for c in changes if c.kind != "rescored"))
+        # any entry but a derived one (a later `rescored` of the same record does not hide its `created`)
+        ids = list(dict.fromkeys(c.id for c in changes if c.kind not in feed.DERIVED))
         if ids:
             recluster(self.store, ids, self.rules, self.overrides, self.areas, self.applied)
 

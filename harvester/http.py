@@ -14,6 +14,13 @@ it before any byte is sent (no TCP connection, so no TLS ClientHello) when an an
 link-local or reserved, and connects to exactly the addresses it checked, while the Host header, TLS SNI
 and the certificate check stay on the name. A name that answers a public address to a first look-up and
 a private one to the next (DNS rebinding) therefore cannot lead inside.
+
+The exemption of a source that is itself on a private network (or on this machine) is pinned: its origin
+is resolved once, when its client is made, and only those addresses, and only for the origin's host, are
+let through (`AddressRule`). A public-looking source whose DNS answers a private address to that look-up
+gets that one address for its own name, not the network (nor the cloud metadata service). Link-local
+addresses are never let through that way; the operator lists the private networks any source may reach
+(`settings.private_networks`).
 """
 
 from __future__ import annotations
@@ -95,19 +102,76 @@ class HttpSettings:
     run_budget: float = 6 * 3600.0  # seconds for a whole source run
     user_agent: str = f"fedcat/{__version__} (+https://github.com/fedcat/fedcat)"
     respect_robots: bool = False
+    private_networks: tuple[str, ...] = ()  # CIDR networks any link may reach (settings.private_networks)
 
 
 def _is_private(host: str) -> bool:
     """True for loopback, private, link-local and other non-public addresses (literal or resolved)."""
-    try:
-        addresses = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
+    return any(not address.is_global for address in _resolve(host))
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> IpAddress:
+    address = ipaddress.ip_address(text.strip("[]").split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:  # ::ffff:10.0.0.1 is 10.0.0.1
+        return address.ipv4_mapped
+    return address
+
+
+def private_networks(texts: tuple[str, ...] | list[str]) -> tuple[IpNetwork, ...]:
+    """The operator's networks (`10.20.0.0/16`, `fd00::/8`, a single address); ValueError names a bad one."""
+    networks = []
+    for text in texts:
         try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError:
-            return False  # unresolvable: the fetch itself will fail with a clear error
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    return any(not a.is_global for a in addresses)
+            networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IP network such as 10.0.0.0/8 ({exc})") from exc
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class AddressRule:
+    """Which non-public addresses a client's connections may reach. Public addresses always pass.
+
+    `origin_host` may reach `origin_addresses` (what its name resolved to when the client was made, or the
+    literal address it is); any host may reach the operator's `networks`; `any_private` (the link checker
+    for a source on a private network) lets every private address through except link-local ones."""
+
+    origin_host: str = ""
+    origin_addresses: frozenset[IpAddress] = frozenset()
+    networks: tuple[IpNetwork, ...] = ()
+    any_private: bool = False
+
+    def refusal(self, host: str, text: str) -> str | None:
+        """Why connecting to `host` at address `text` is refused, or None."""
+        address = _address(text)
+        if address.is_global or any(address in network for network in self.networks):
+            return None
+        if address.is_link_local:  # the cloud metadata service lives there: only if the operator lists it
+            return "a link-local address (list it in settings.private_networks to allow it)"
+        if self.any_private:
+            return None
+        if host.strip("[]").lower() == self.origin_host and address in self.origin_addresses:
+            return None
+        if self.origin_addresses:
+            return "a private, loopback or reserved address other than the source's own"
+        return "a private, loopback, link-local or reserved address"
+
+
+def _resolve(host: str) -> list[IpAddress]:
+    """The addresses of a host name or literal, [] when it does not resolve."""
+    try:
+        return [_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return []  # unresolvable: the fetch itself will fail with a clear error
+    return list(dict.fromkeys(_address(str(info[4][0])) for info in infos))
 
 
 @dataclass(frozen=True)
@@ -119,8 +183,15 @@ class LinkPolicy:
 
     @property
     def private_allowed(self) -> bool:
-        """A source on a private network (or on this machine, as in tests) may use private addresses."""
+        """Is the source itself on a private network (or on this machine, as in tests)?"""
         return _is_private(urlsplit(self.source_url).hostname or "")
+
+    def address_rule(self, networks: tuple[IpNetwork, ...] = ()) -> AddressRule:
+        """The source's exemption, pinned now: the non-public, non-link-local addresses its origin host is
+        (a literal) or resolves to, for that host only; plus the operator's networks."""
+        host = (urlsplit(self.source_url).hostname or "").lower()
+        own = frozenset(a for a in _resolve(host) if not a.is_global and not a.is_link_local)
+        return AddressRule(host, own, networks)
 
     def check(self, url: str) -> str:
         parts = urlsplit(url)
@@ -254,7 +325,7 @@ def _watched(conn: HTTPConnection) -> None:
         watch.attach(conn.sock)
 
 
-def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+def _connect_checked(conn: HTTPConnection, rule: AddressRule) -> socket.socket:
     """Resolve the connection's host once, check every answer, and connect to those addresses only."""
     host = conn._dns_host  # type: ignore[attr-defined]
     try:
@@ -262,13 +333,10 @@ def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket
     except socket.gaierror as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc
     addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
-    if not allow_private:
-        for address in addresses:
-            if not ipaddress.ip_address(address).is_global:
-                raise UnsafeLink(
-                    f"refused {conn.host}: it resolved to {address}, a private, loopback, link-local "
-                    "or reserved address"
-                )
+    for address in addresses:
+        refused = rule.refusal(host, address)
+        if refused:
+            raise UnsafeLink(f"refused {conn.host}: it resolved to {address}, {refused}")
     error: Exception = NewConnectionError(conn, f"{conn.host} resolved to no address")
     for address in addresses:  # literals: create_connection does no further look-up
         try:
@@ -290,10 +358,10 @@ def _connect_checked(conn: HTTPConnection, allow_private: bool) -> socket.socket
 
 
 class _Connection(HTTPConnection):
-    allow_private = False  # set per adapter (_connection_pools)
+    address_rule = AddressRule()  # set per adapter (_connection_pools)
 
     def _new_conn(self) -> socket.socket:
-        return _connect_checked(self, self.allow_private)
+        return _connect_checked(self, self.address_rule)
 
     def connect(self) -> None:
         super().connect()
@@ -305,10 +373,10 @@ class _Connection(HTTPConnection):
 
 
 class _TlsConnection(HTTPSConnection):
-    allow_private = False
+    address_rule = AddressRule()
 
     def _new_conn(self) -> socket.socket:
-        return _connect_checked(self, self.allow_private)
+        return _connect_checked(self, self.address_rule)
 
     def connect(self) -> None:
         super().connect()
@@ -319,9 +387,9 @@ class _TlsConnection(HTTPSConnection):
         return super().getresponse()
 
 
-def _connection_pools(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
-    plain = type("_Connection", (_Connection,), {"allow_private": allow_private})
-    tls = type("_TlsConnection", (_TlsConnection,), {"allow_private": allow_private})
+def _connection_pools(rule: AddressRule) -> dict[str, type[HTTPConnectionPool]]:
+    plain = type("_Connection", (_Connection,), {"address_rule": rule})
+    tls = type("_TlsConnection", (_TlsConnection,), {"address_rule": rule})
     # urllib3 names the pool class in its errors ("HTTPConnectionPool(host=…): Read timed out"): keep its names
     return {
         "http": type(HTTPConnectionPool.__name__, (HTTPConnectionPool,), {"ConnectionCls": plain}),
@@ -329,19 +397,16 @@ def _connection_pools(allow_private: bool) -> dict[str, type[HTTPConnectionPool]
     }
 
 
-_POOLS = {allowed: _connection_pools(allowed) for allowed in (False, True)}
-
-
 class _Adapter(HTTPAdapter):
-    """Mounts the pools whose connections apply the address rule (private addresses allowed or not)."""
+    """Mounts the pools whose connections apply the client's address rule."""
 
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private  # read by init_poolmanager, which HTTPAdapter.__init__ calls
+    def __init__(self, rule: AddressRule) -> None:
+        self.address_rule = rule  # read by init_poolmanager, which HTTPAdapter.__init__ calls
         super().__init__()
 
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS[self.allow_private]
+        self.poolmanager.pool_classes_by_scheme = _connection_pools(self.address_rule)
 
 
 @dataclass
@@ -387,16 +452,21 @@ class HttpClient:
     stop: threading.Event = field(default_factory=threading.Event)
     observer: FetchObserver | None = None
     credentials: dict[str, str] = field(default_factory=dict)  # headers for the source's own origin only
-    private_allowed: bool | None = None  # may connections reach private addresses? None: as the policy says
+    # may connections reach private addresses? None: the source's own (LinkPolicy.address_rule); True: any but
+    # link-local (links of a source on a private network); False: none. The operator's networks always.
+    private_allowed: bool | None = None
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.settings.run_budget
         self.session.headers["User-Agent"] = self.settings.user_agent
         # "br" too when a Brotli decoder is installed (urllib3 then decodes it)
         self.session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        networks = private_networks(self.settings.private_networks)
         if self.private_allowed is None:
-            self.private_allowed = self.policy.private_allowed
-        adapter = _Adapter(self.private_allowed)
+            self.address_rule = self.policy.address_rule(networks)
+        else:
+            self.address_rule = AddressRule(networks=networks, any_private=self.private_allowed)
+        adapter = _Adapter(self.address_rule)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.requests = 0

@@ -27,7 +27,7 @@ import requests
 
 from ..mappings.quality import dataset_urls
 from ..store import Store, now
-from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, UnsafeLink, _is_private
+from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, UnsafeLink, _resolve
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,6 @@ class LinkChecker:
         self.limiter = RateLimiter(rate)
         self.concurrency = max(1, concurrency)
         self.timeout = (min(self.settings.connect_timeout, timeout), timeout)
-        self.allow_private = allow_private
         self._host_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -92,7 +91,8 @@ class LinkChecker:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "not an http(s) URL"
-        if not self.allow_private and _is_private(parts.hostname):
+        rule = self.client.address_rule  # what the connections will allow, told before any request
+        if any(rule.refusal(parts.hostname, str(address)) for address in _resolve(parts.hostname)):
             return "private, loopback or link-local address"
         return None
 

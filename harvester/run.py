@@ -87,7 +87,7 @@ def http_client(
     limits: dict[str, Any] = {
         k: (int(v) if k in ("retries", "max_bytes") else v) for k, v in settings.http.items()
     }
-    http = HttpSettings(**limits)
+    http = HttpSettings(**limits, private_networks=settings.private_networks)
     if settings.contact:
         http = HttpSettings(
             **{**http.__dict__, "user_agent": f"{http.user_agent.rstrip(')')}; {settings.contact})"}

@@ -35,6 +35,7 @@ from ..store import Store, feed, gc_paused
 from ..store import sparql as stored_sparql
 from ..store.core import StoredRecord
 from ..store.feed import Change
+from ..store.reuses import ReuseReads
 
 log = logging.getLogger("fedcat.sparql")
 SPARQL_DIR = "sparql"
@@ -129,10 +130,11 @@ class SparqlStore:
             self.oxigraph.flush()
         return done
 
-    def _write(self, records: list[tuple[StoredRecord, bool]], info: CatalogInfo) -> None:
+    def _write(self, store: Store, records: list[tuple[StoredRecord, bool]], info: CatalogInfo) -> None:
         """Write the graphs of (record, replace?): a record's graph is named by its dataset IRI and replaced
         whole; a first load skips the removal of graphs that cannot exist yet."""
         quads: list[str] = []
+        reuses = ReuseReads(store).listed([record.id for record, _ in records if not record.withdrawn])
         for record, replace in records:
             if replace:
                 self.oxigraph.remove_graph(NamedNode(record.uri))
@@ -144,6 +146,7 @@ class SparqlStore:
                     record.first_seen,
                     record.last_seen,
                     dataset_from_json(record.dataset),
+                    reuses=reuses.get(record.id, []),
                 )
                 w = Writer(row.dataset.uri)
                 write_record(w, info, row)
@@ -169,7 +172,8 @@ class SparqlStore:
 
 
 class _SparqlView:
-    """The SPARQL store as a view of the change feed (`rescored` entries change nothing it holds)."""
+    """The SPARQL store as a view of the change feed (`rescored` entries change nothing it holds; `reused`
+    ones change the record's `dct:isReferencedBy` links)."""
 
     name = stored_sparql.VIEW
 
@@ -182,7 +186,9 @@ class _SparqlView:
             records = self.store.current(wanted)
             # while filling, a record's first entry ("created") finds no graph to replace
             self.sparql._write(
-                [(r, not self.filling or wanted[i].kind != "created") for i, r in records.items()], self.info
+                self.store,
+                [(r, not self.filling or wanted[i].kind != "created") for i, r in records.items()],
+                self.info,
             )
 
 

@@ -52,7 +52,9 @@ from .rdf import (
     typed,
     with_context,
     write_dataset,
+    write_reuses,
 )
+from .reuse import Reuse
 
 CATALOG, CATALOG_RECORD = p(DCAT + "Catalog"), p(DCAT + "CatalogRecord")
 _DATASET, _RECORD, _CATALOG = p(DCAT + "dataset"), p(DCAT + "record"), p(DCAT + "catalog")
@@ -138,6 +140,7 @@ class RecordRow(msgspec.Struct):
     last_seen: str
     dataset: Dataset
     origin: Origin | None = None  # its cluster's canonical copy, when that is another record
+    reuses: list[Reuse] = []  # what portals list as built on it or on a copy in its cluster, newest first
 
 
 # --- triples ---------------------------------------------------------------------------------------------
@@ -212,11 +215,13 @@ def write_origin(w: Writer, d: str, dataset: Dataset, origin: Origin, *, describ
 
 def write_record(w: Writer, info: CatalogInfo, row: RecordRow, *, describe_origin: bool = True) -> str:
     """The dataset (or data service), fedcat's catalogue record of it and the source's, the catalogues'
-    dcat:dataset (dcat:service) / dcat:record links to them, and its links to its cluster's canonical copy
-    (`write_origin`)."""
+    dcat:dataset (dcat:service) / dcat:record links to them, its links to its cluster's canonical copy
+    (`write_origin`) and to its reuses (`write_reuses`)."""
     d = write_dataset(w, row.dataset)
     if row.origin is not None:
         write_origin(w, d, row.dataset, row.origin, describe=describe_origin)
+    if row.reuses:
+        write_reuses(w, d, row.reuses)
     record = w.a(d[:-1] + "#record>", CATALOG_RECORD)  # under the dataset's IRI, checked by write_dataset
     w.add(record, _PRIMARY_TOPIC, d)
     w.add(record, _IDENTIFIER, text(row.id))

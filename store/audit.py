@@ -40,7 +40,7 @@ class AuditFacts:
         self.store, self.recognise, self.records = store, recognise, 0
 
     def apply(self, changes: list[Change]) -> None:
-        ids = sorted({c.id for c in changes if c.kind != "rescored"})
+        ids = sorted({c.id for c in changes if c.kind not in feed.DERIVED})
         if not ids:
             return
         marks = ",".join("?" * len(ids))

@@ -7,15 +7,17 @@ through a `CatalogReader` (a read-only connection of its own, safe in a worker p
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
 import msgspec
 
 from ..gc_pause import gc_paused
 from ..mappings.catalog_rdf import Origin, RecordRow
 from ..mappings.model import Text, dataset_from_json
+from ..mappings.reuse import Reuse
+from .reuses import Connected, ReuseReads
 
 # the columns and joins of a RecordRow: with the canonical copy of the record's federation cluster when
 # that is another live record (rank > 0)
@@ -28,13 +30,6 @@ _ROW_COLUMNS = (
     " LEFT JOIN record_data cd ON cd.id = c.id"
 )
 _ROW_SQL = f"SELECT {_ROW_COLUMNS}"
-
-
-class Connected(Protocol):
-    """A `Store` or a `CatalogReader`: something holding a connection to the store file."""
-
-    @property
-    def db(self) -> sqlite3.Connection: ...
 
 
 class CatalogReader:
@@ -52,13 +47,14 @@ class CatalogReader:
         """The highest storage position of a record (the export's ranges go up to it)."""
         return int(self.db.execute("SELECT MAX(rowid) FROM records").fetchone()[0] or 0)
 
-    def fetch_range(self, low: int, high: int) -> list[Any]:
+    def fetch_range(self, low: int, high: int) -> Fetched:
         """The live records with rowid in (low, high], undecoded (SQLite releases the GIL while it reads;
-        `decode_rows` makes them RecordRows)."""
-        return self.db.execute(
+        `decode_rows` makes them RecordRows), with the reuses they list."""
+        found = self.db.execute(
             f"{_ROW_SQL} WHERE r.rowid > ? AND r.rowid <= ? AND r.withdrawn_at IS NULL ORDER BY r.rowid",
             (low, high),
         ).fetchall()
+        return Fetched(found, ReuseReads(self).listed([r[0] for r in found]))
 
     def data_version(self) -> int:
         """Changes whenever another connection has committed a write (SQLite's data_version)."""
@@ -91,32 +87,41 @@ def _origin(row: Any) -> Origin | None:
     return Origin(canonical, uri, original_uri, facts.identifier, facts.title, facts.description)
 
 
-def decode_rows(found: Iterable[Any]) -> list[RecordRow]:
-    return [RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5]), _origin(r)) for r in found]
+class Fetched(NamedTuple):
+    rows: list[Any]  # undecoded rows of _ROW_SQL
+    reuses: dict[str, list[Reuse]]  # record id -> the reuses its description lists
+
+
+def decode_rows(found: Iterable[Any], reuses: Mapping[str, list[Reuse]] | None = None) -> list[RecordRow]:
+    listed = reuses or {}
+    return [
+        RecordRow(r[0], r[1], r[2], r[3], r[4], dataset_from_json(r[5]), _origin(r), listed.get(r[0], []))
+        for r in found
+    ]
+
+
+def _with_reuses(store: Connected, found: list[Any]) -> list[RecordRow]:
+    return decode_rows(found, ReuseReads(store).listed([r[0] for r in found]))
 
 
 def record_rows(store: Connected, ids: list[str]) -> list[RecordRow]:
-    """The live records among `ids`, in that order."""
+    """The live records among `ids`, in that order, with their reuses."""
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
-    found = {
-        r.id: r
-        for r in decode_rows(
-            store.db.execute(f"{_ROW_SQL} WHERE r.id IN ({marks}) AND r.withdrawn_at IS NULL", ids)
-        )
-    }
-    return [found[i] for i in ids if i in found]
+    found = store.db.execute(f"{_ROW_SQL} WHERE r.id IN ({marks}) AND r.withdrawn_at IS NULL", ids).fetchall()
+    rows = {r.id: r for r in _with_reuses(store, found)}
+    return [rows[i] for i in ids if i in rows]
 
 
 def rows_from(store: Connected, start: str, limit: int, *, inclusive: bool = False) -> list[RecordRow]:
-    """Live records in id order from `start` (keyset paging: an index range, however deep)."""
+    """Live records in id order from `start` (keyset paging: an index range, however deep), with their
+    reuses."""
     op = ">=" if inclusive else ">"
-    return decode_rows(
-        store.db.execute(
-            f"{_ROW_SQL} WHERE r.id {op} ? AND r.withdrawn_at IS NULL ORDER BY r.id LIMIT ?", (start, limit)
-        )
-    )
+    found = store.db.execute(
+        f"{_ROW_SQL} WHERE r.id {op} ? AND r.withdrawn_at IS NULL ORDER BY r.id LIMIT ?", (start, limit)
+    ).fetchall()
+    return _with_reuses(store, found)
 
 
 def live_id_at(store: Connected, anchor: str, skip: int) -> str | None:

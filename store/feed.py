@@ -9,6 +9,9 @@ change itself (`Store.save_page`, `withdraw_unseen`, `remap`):
     remapped    today's mappings made another dataset of the same payload (`fedcat remap`)
     rescored    the record is unchanged but an input of its derived values changed (its link checks, its
                 SHACL result, its publisher's display): only views that show derived values act on it
+    reused      the record is unchanged but the reuses its description lists changed (a reuse of it or of
+                a copy in its cluster appeared, changed or went): a derived change, which the SPARQL
+                store also acts on (it holds the `dct:isReferencedBy` links)
 
 A derived view (the search index and its quality scores, the SPARQL store, the audit facts, the SHACL
 results; later the federation clusters and Elasticsearch) is anything with a `name` and an `apply`:
@@ -37,7 +40,8 @@ from typing import NamedTuple, Protocol
 
 from .core import Store
 
-KINDS = ("created", "updated", "withdrawn", "remapped", "rescored")
+KINDS = ("created", "updated", "withdrawn", "remapped", "rescored", "reused")
+DERIVED = frozenset({"rescored", "reused"})  # the record itself did not change: views of it skip these
 BATCH = 2000
 
 

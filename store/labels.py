@@ -33,7 +33,7 @@ class SourceLabels:
         self.store = store
 
     def apply(self, changes: list[Change]) -> None:
-        ids = sorted({c.id for c in changes if c.kind != "rescored"})
+        ids = sorted({c.id for c in changes if c.kind not in feed.DERIVED})
         with self.store.write() as db:
             for chunk in chunks(ids):
                 marks = ",".join("?" * len(chunk))

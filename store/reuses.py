@@ -4,8 +4,9 @@ rule as records, linked to fedcat's records when read.
 A reuse names its datasets as its source knows them (the source's dataset id, its URI). They are resolved
 here, at read time, to the source's records (same source and source record id, or the record's original
 URI), and through the federation clusters to every copy: a reuse of any copy belongs to the cluster. A
-reuse that appears, changes or goes appends a `rescored` feed entry for the records it names, in the same
-transaction: their search documents (the `has_reuses` facet) follow through the change feed.
+reuse that appears, changes or goes appends a `reused` feed entry for the records it names and their copies,
+in the same transaction: their search documents (the `has_reuses` facet) and their graphs in the SPARQL store
+(`dct:isReferencedBy`) follow through the change feed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..mappings.reuse import Reuse, reuse_from_json, reuse_to_json
 from .core import MassWithdrawal, Store, chunks, now, pack_payload
@@ -60,119 +61,40 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def _rescore_named(db: sqlite3.Connection, reuse_ids: list[str]) -> None:
-    """A `rescored` feed entry for the live records these reuses name (inside the caller's transaction)."""
+    """A `reused` feed entry for the live records these reuses name and every copy in their clusters (each
+    copy's description lists the cluster's reuses), inside the caller's transaction."""
     for chunk in chunks(reuse_ids):
-        marks = ",".join("?" * len(chunk))
+        named = f"SELECT record FROM ({_NAMED_RECORDS.format(marks=','.join('?' * len(chunk)))})"
         db.execute(
-            "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
-            f" WHERE withdrawn_at IS NULL AND id IN (SELECT record FROM ({_NAMED_RECORDS.format(marks=marks)}))"
-            " ORDER BY id",
-            chunk * 2,
+            "INSERT INTO changes (id, version, kind) SELECT id, version, 'reused' FROM records"
+            f" WHERE withdrawn_at IS NULL AND (id IN ({named}) OR id IN (SELECT c.id FROM fed_members m"
+            f" JOIN fed_members c ON c.cluster = m.cluster WHERE m.id IN ({named}))) ORDER BY id",
+            chunk * 4,
         )
 
 
-class Reuses:
-    """Reads and writes of the reuses, on the store's connection and write transaction."""
+class Connected(Protocol):
+    """A `Store` or a `store.catalog.CatalogReader`: something holding a connection to the store file."""
 
-    def __init__(self, store: Store) -> None:
+    @property
+    def db(self) -> sqlite3.Connection: ...
+
+
+class ReuseReads:
+    """The reads of the reuses, on any connection to the store (a read-only one in an export worker)."""
+
+    def __init__(self, store: Connected) -> None:
         self.store = store
 
     @property
     def db(self) -> sqlite3.Connection:
         return self.store.db
 
-    # --- the harvest's writes -----------------------------------------------------------------------
-
-    def known(self, source_id: str, source_record_ids: list[str]) -> dict[str, tuple[str, bool]]:
-        """source record id -> (raw hash, withdrawn?) for the reuses already stored."""
-        found: dict[str, tuple[str, bool]] = {}
-        for chunk in chunks(source_record_ids):
-            for srid, raw_hash, withdrawn in self.db.execute(
-                "SELECT source_record_id, raw_hash, withdrawn_at IS NOT NULL FROM reuses"
-                f" WHERE source_id = ? AND source_record_id IN ({','.join('?' * len(chunk))})",
-                (source_id, *chunk),
-            ):
-                found[srid] = (raw_hash, bool(withdrawn))
-        return found
-
-    def save(self, source_id: str, run_id: int, upserts: list[ReuseUpsert], unchanged: list[str]) -> None:
-        """One page of reuses in one transaction: the new and changed ones, the unchanged ones seen."""
-        stamp = now()
-        ids = [u.id for u in upserts]
-        with self.store.write() as db:
-            if upserts:
-                _rescore_named(db, ids)  # the records the reuses named before this change
-                for chunk in chunks(ids):
-                    marks = ",".join("?" * len(chunk))
-                    db.execute(f"DELETE FROM reuse_datasets WHERE reuse_id IN ({marks})", chunk)
-                    db.execute(f"DELETE FROM reuse_text WHERE id IN ({marks})", chunk)
-                db.executemany(
-                    "INSERT INTO reuses (id, source_id, source_record_id, raw, raw_hash, reuse, type, modified,"
-                    " first_seen, last_seen, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (source_id, source_record_id) DO UPDATE SET raw = excluded.raw,"
-                    " raw_hash = excluded.raw_hash, reuse = excluded.reuse, type = excluded.type,"
-                    " modified = excluded.modified, last_seen = excluded.last_seen,"
-                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL",
-                    [
-                        (
-                            u.id,
-                            source_id,
-                            u.source_record_id,
-                            pack_payload(u.raw),
-                            u.raw_hash,
-                            reuse_to_json(u.reuse),
-                            u.reuse.type,
-                            u.reuse.modified or u.reuse.created,
-                            stamp,
-                            stamp,
-                            run_id,
-                        )
-                        for u in upserts
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO reuse_datasets (reuse_id, source_id, dataset_id, dataset_uri) VALUES (?, ?, ?, ?)",
-                    [(u.id, source_id, d.id, d.uri) for u in upserts for d in u.reuse.datasets],
-                )
-                db.executemany(
-                    "INSERT INTO reuse_text (id, title, description, tags) VALUES (?, ?, ?, ?)",
-                    [
-                        (u.id, u.reuse.title, u.reuse.description or "", " ".join(u.reuse.tags))
-                        for u in upserts
-                    ],
-                )
-                _rescore_named(db, ids)  # and those they name now
-            if unchanged:
-                db.executemany(
-                    "UPDATE reuses SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
-                    [(stamp, run_id, source_id, srid) for srid in unchanged],
-                )
-
-    def withdraw_unseen(self, source_id: str, run_id: int, max_share: float, force: bool = False) -> int:
-        """Tombstone the source's live reuses a complete walk of its reuses did not list (the records' rule,
-        `Store.withdraw_unseen`: a mass withdrawal is refused unless forced); returns how many."""
-        with self.store.write() as db:
-            live = db.execute(
-                "SELECT COUNT(*) FROM reuses WHERE source_id = ? AND withdrawn_at IS NULL", (source_id,)
-            ).fetchone()[0]
-            gone = [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM reuses WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
-                    (source_id, run_id),
-                )
-            ]
-            if gone and not force and len(gone) > max_share * live:
-                raise MassWithdrawal(len(gone), live, max_share)
-            for chunk in chunks(gone):
-                db.execute(
-                    f"UPDATE reuses SET withdrawn_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
-                    (now(), *chunk),
-                )
-            _rescore_named(db, gone)
-            return len(gone)
-
-    # --- reads ----------------------------------------------------------------------------------------
+    def listed(self, record_ids: list[str]) -> dict[str, list[Reuse]]:
+        """record -> the reuses its description lists (`of_records`: its cluster's, newest first)."""
+        named = self.of_records(record_ids)
+        found = self.summaries(sorted({u for ids in named.values() for u in ids}))
+        return {r: [found[u]["reuse"] for u in ids if u in found] for r, ids in named.items()}
 
     def _any(self) -> bool:
         """Is there a live reuse at all? (Most catalogues list none: their reads stop here.)"""
@@ -328,3 +250,102 @@ class Reuses:
         if source_id:
             sql, args = sql + " AND source_id = ?", (source_id,)
         return int(self.db.execute(sql, args).fetchone()[0])
+
+
+class Reuses(ReuseReads):
+    """Reads and writes of the reuses, on the store's connection and write transaction."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.store: Store = store
+
+    # --- the harvest's writes -----------------------------------------------------------------------
+
+    def known(self, source_id: str, source_record_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        """source record id -> (raw hash, withdrawn?) for the reuses already stored."""
+        found: dict[str, tuple[str, bool]] = {}
+        for chunk in chunks(source_record_ids):
+            for srid, raw_hash, withdrawn in self.db.execute(
+                "SELECT source_record_id, raw_hash, withdrawn_at IS NOT NULL FROM reuses"
+                f" WHERE source_id = ? AND source_record_id IN ({','.join('?' * len(chunk))})",
+                (source_id, *chunk),
+            ):
+                found[srid] = (raw_hash, bool(withdrawn))
+        return found
+
+    def save(self, source_id: str, run_id: int, upserts: list[ReuseUpsert], unchanged: list[str]) -> None:
+        """One page of reuses in one transaction: the new and changed ones, the unchanged ones seen."""
+        stamp = now()
+        ids = [u.id for u in upserts]
+        with self.store.write() as db:
+            if upserts:
+                _rescore_named(db, ids)  # the records the reuses named before this change
+                for chunk in chunks(ids):
+                    marks = ",".join("?" * len(chunk))
+                    db.execute(f"DELETE FROM reuse_datasets WHERE reuse_id IN ({marks})", chunk)
+                    db.execute(f"DELETE FROM reuse_text WHERE id IN ({marks})", chunk)
+                db.executemany(
+                    "INSERT INTO reuses (id, source_id, source_record_id, raw, raw_hash, reuse, type, modified,"
+                    " first_seen, last_seen, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (source_id, source_record_id) DO UPDATE SET raw = excluded.raw,"
+                    " raw_hash = excluded.raw_hash, reuse = excluded.reuse, type = excluded.type,"
+                    " modified = excluded.modified, last_seen = excluded.last_seen,"
+                    " last_run_id = excluded.last_run_id, withdrawn_at = NULL",
+                    [
+                        (
+                            u.id,
+                            source_id,
+                            u.source_record_id,
+                            pack_payload(u.raw),
+                            u.raw_hash,
+                            reuse_to_json(u.reuse),
+                            u.reuse.type,
+                            u.reuse.modified or u.reuse.created,
+                            stamp,
+                            stamp,
+                            run_id,
+                        )
+                        for u in upserts
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO reuse_datasets (reuse_id, source_id, dataset_id, dataset_uri) VALUES (?, ?, ?, ?)",
+                    [(u.id, source_id, d.id, d.uri) for u in upserts for d in u.reuse.datasets],
+                )
+                db.executemany(
+                    "INSERT INTO reuse_text (id, title, description, tags) VALUES (?, ?, ?, ?)",
+                    [
+                        (u.id, u.reuse.title, u.reuse.description or "", " ".join(u.reuse.tags))
+                        for u in upserts
+                    ],
+                )
+                _rescore_named(db, ids)  # and those they name now
+            if unchanged:
+                db.executemany(
+                    "UPDATE reuses SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND source_record_id = ?",
+                    [(stamp, run_id, source_id, srid) for srid in unchanged],
+                )
+
+    def withdraw_unseen(self, source_id: str, run_id: int, max_share: float, force: bool = False) -> int:
+        """Tombstone the source's live reuses a complete walk of its reuses did not list (the records' rule,
+        `Store.withdraw_unseen`: a mass withdrawal is refused unless forced); returns how many."""
+        with self.store.write() as db:
+            live = db.execute(
+                "SELECT COUNT(*) FROM reuses WHERE source_id = ? AND withdrawn_at IS NULL", (source_id,)
+            ).fetchone()[0]
+            gone = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM reuses WHERE source_id = ? AND withdrawn_at IS NULL AND last_run_id != ?",
+                    (source_id, run_id),
+                )
+            ]
+            if gone and not force and len(gone) > max_share * live:
+                raise MassWithdrawal(len(gone), live, max_share)
+            for chunk in chunks(gone):
+                db.execute(
+                    f"UPDATE reuses SET withdrawn_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                    (now(), *chunk),
+                )
+            _rescore_named(db, gone)
+            return len(gone)

@@ -31,7 +31,7 @@ class ShaclResults:
         self.store = store
 
     def apply(self, changes: list[Change]) -> None:
-        ids = [c.id for c in changes if c.kind != "rescored"]
+        ids = [c.id for c in changes if c.kind not in feed.DERIVED]
         with self.store.write() as db:
             db.executemany("DELETE FROM shacl_results WHERE id = ?", [(i,) for i in ids])
 

@@ -76,6 +76,18 @@ def test_options_of_the_declared_types_are_kept_as_given():
     assert dcat.options == {"parse_worker": False, "respect_robots": True}
 
 
+def test_private_networks_are_kept_and_a_bad_one_is_named():
+    good = parse_config(
+        {"settings": {"private_networks": ["10.20.0.0/16", "fd00::/8"]}, "sources": [source()]}
+    )
+    assert good.settings.private_networks == ("10.20.0.0/16", "fd00::/8")
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"settings": {"private_networks": ["10.20.0.0/16", "intranet"]}, "sources": [source()]})
+    assert caught.value.problems == [
+        "settings.private_networks: 'intranet' is not a network such as 10.20.0.0/16"
+    ]
+
+
 def test_every_adapter_declares_its_options_with_a_description():
     assert set(source_options()) == set(ADAPTERS)
     for name, declared in source_options().items():

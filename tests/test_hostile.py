@@ -929,3 +929,49 @@ def test_validation_without_installed_shapes_never_fetches(sparql_site, monkeypa
         assert body["shapes"] == "fedcat's DCAT-AP 3.0 core shapes"
         assert body["counts"]["fedcat"] == 0
     assert victim.log == []
+
+
+# --- 11. a private source's exemption is its own addresses, not the network -----------------------------------
+
+
+def paged_across(first: PortalServer, second: PortalServer, count: int) -> str:
+    """A catalogue of `count` datasets in two pages: page 1 on `first`, its next link to page 2 on `second`."""
+    one, two = first.url("/ville/catalog.ttl?page=%d"), second.url("/ville/catalog.ttl?page=%d")
+    pages = hydra_pages(generated_datasets(first.url("/ville"), count), one, count // 2)
+    first.add("/ville/catalog.ttl?page=1", pages[1].replace((one % 2).encode(), (two % 2).encode()))
+    second.add("/ville/catalog.ttl?page=2", pages[2].replace((one % 2).encode(), (two % 2).encode()))
+    return first.url("/ville/catalog.ttl?page=1")
+
+
+def two_sources(url: str, other: str, **settings):
+    return parse_config(
+        {
+            "settings": {"base_url": BASE_URL, **settings},
+            "sources": [
+                {"id": "ville", "name": "Ville", "type": "dcat", "url": url, "allowed_hosts": ["127.0.0.2"]},
+                {"id": "region", "name": "Région", "type": "dcat", "url": other},
+            ],
+        }
+    )
+
+
+def test_a_loopback_source_reaches_no_other_private_address(catalogue, portal):
+    """A source on 127.0.0.1 listing 127.0.0.2 among its allowed hosts: the link is refused at connect time
+    (127.0.0.2 is not the source's own address), the source keeps what it read, the other source runs."""
+    store, backend = catalogue
+    with PortalServer(host="127.0.0.2") as inside:
+        url = paged_across(portal, inside, 10)
+        region = Portal(portal, "/region")
+        region.publish(generated_datasets(region.base, 4))
+        ville, other = harvest(two_sources(url, region.url), store, backend)
+        assert inside.log == []  # not even one request reached the other private address
+        assert ville.status == "partial", ville
+        assert "127.0.0.2" in ville.message and "other than the source's own" in ville.message
+        assert store.count("ville") == 5  # the first page, from the source's own address
+        assert (other.status, store.count("region")) == ("complete", 4)
+        # the operator lists the network: the same source now reads its second page there
+        [listed] = harvest(
+            two_sources(url, region.url, private_networks=["127.0.0.2/32"]), store, backend, ["ville"]
+        )
+        assert listed.status == "complete", listed
+        assert store.count("ville") == 10 and len(inside.log) == 1

@@ -19,6 +19,7 @@ from fedcat.harvester.http import (
     RobotsDisallowed,
     TooLarge,
     UnsafeLink,
+    private_networks,
 )
 from fedcat.harvester.linkcheck import LinkChecker
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_xml
@@ -304,6 +305,65 @@ def test_connecting_to_the_checked_address_keeps_host_sni_and_certificate_on_the
             stranger.get(other + "catalog")
     finally:
         tls.close()
+
+
+@pytest.fixture
+def pinned(monkeypatch):
+    """Names under .pin.test answer 127.0.0.1 to their first look-up and 127.0.0.2 afterwards: a source
+    whose exemption was granted for one address, then rebound to another private one."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = str(host)
+        if not name.endswith(".pin.test"):
+            return real(host, port, *args, **kwargs)
+        address = "127.0.0.2" if name in asked else "127.0.0.1"
+        asked.append(name)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_private_source_rebound_to_another_private_address_never_reaches_it(pinned):
+    inside = socket.create_server(("127.0.0.2", 0))  # another host of the network, listening
+    inside.settimeout(0.5)
+    try:
+        source = f"http://portal.pin.test:{inside.getsockname()[1]}/"
+        client = HttpClient(LinkPolicy(source), HttpSettings(retries=0))  # the exemption: 127.0.0.1 only
+        with pytest.raises(UnsafeLink, match=r"resolved to 127\.0\.0\.2, .* other than the source's own"):
+            client.get(source + "catalog")
+        with pytest.raises(TimeoutError):
+            inside.accept()  # no connection came
+    finally:
+        inside.close()
+
+
+def test_the_exemption_is_the_origins_own_addresses_for_its_host_only():
+    rule = LinkPolicy("http://127.0.0.1:8080/catalog").address_rule()
+    assert rule.refusal("127.0.0.1", "127.0.0.1") is None
+    assert rule.refusal("8.8.8.8", "8.8.8.8") is None  # public addresses always pass
+    assert "other than the source's own" in rule.refusal("127.0.0.1", "127.0.0.2")
+    assert "other than the source's own" in rule.refusal("intranet.local", "127.0.0.1")  # another host
+    assert "link-local" in rule.refusal("127.0.0.1", "169.254.169.254")
+    # a source on the metadata address itself is not exempted; the operator may list it
+    metadata = LinkPolicy("http://169.254.169.254/latest/").address_rule()
+    assert "link-local" in metadata.refusal("169.254.169.254", "169.254.169.254")
+    listed = LinkPolicy(
+        "http://127.0.0.1/",
+    ).address_rule(private_networks(["10.20.0.0/16", "169.254.169.254"]))
+    assert listed.refusal("files.intranet", "10.20.3.4") is None
+    assert listed.refusal("169.254.169.254", "169.254.169.254") is None
+    assert listed.refusal("files.intranet", "10.21.0.1") is not None
+    with pytest.raises(ValueError, match="not an IP network"):
+        private_networks(["intranet"])
+
+
+def test_link_checking_of_a_private_source_never_reaches_link_local():
+    checker = LinkChecker(HttpSettings(), rate=100, timeout=0.5, allow_private=True)
+    result = checker.check("http://169.254.169.254/latest/meta-data/")
+    checker.close()
+    assert (result.ok, result.error) == (False, "private, loopback or link-local address")
 
 
 def test_private_allowed_host_of_a_public_source_is_refused():

@@ -10,6 +10,7 @@ references. A recorded data.gouv.fr reuse object from the corpus, when present, 
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -557,3 +558,92 @@ def test_a_dataset_harvested_after_its_reuse_is_linked_and_found_as_reused(porta
     assert found.ids == [record_id("ville", "9" * 24)]
     of = Reuses(store).of_records([record_id("ville", "9" * 24)])
     assert of == {record_id("ville", "9" * 24): [record_id("ville", "1" * 24)]}
+
+
+def referenced_by(data: bytes, fmt=pyoxigraph.RdfFormat.N_TRIPLES) -> dict[str, set[str]]:
+    """dataset IRI -> the reuse pages it is `dct:isReferencedBy`, read back from RDF."""
+    graph = pyoxigraph.Store()
+    graph.load(data, format=fmt)
+    found: dict[str, set[str]] = {}
+    for quad in graph.quads_for_pattern(None, DCT("isReferencedBy"), None):
+        found.setdefault(quad.subject.value, set()).add(quad.object.value)
+        reuse = quad.object
+        assert {q.object.value for q in graph.quads_for_pattern(reuse, RDF_TYPE, None)} == {
+            "http://xmlns.com/foaf/0.1/Document",
+            "http://schema.org/CreativeWork",
+        }
+        assert [q.object.value for q in graph.quads_for_pattern(reuse, DCT("title"), None)]
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_whole_catalogue_carries_the_reuse_links_as_the_dataset_documents_do(served_federation, workers):
+    """`fedcat export` (in this process or its worker processes) and the /catalog pages say of every
+    dataset what its own document says: `dct:isReferencedBy` its cluster's reuses, each described."""
+    from fedcat.export import export
+    from fedcat.indexer.sparql import catalog_info_from_store
+
+    client, store, _backend, named = served_federation
+    documents = {}
+    for record in store.iter_records():
+        uri = client.get(f"/api/datasets/{record['id']}").json()["dataset"]["uri"]
+        documents[uri] = referenced_by(client.get(f"/datasets/{record['id']}.nt").content).get(uri, set())
+    mirror_uri = client.get(f"/api/datasets/{record_id('national', named['mirror']['id'])}").json()["dataset"]
+    assert len(documents[mirror_uri["uri"]]) == 3  # the cluster's three reuses
+    expected = {uri: pages for uri, pages in documents.items() if pages}
+    assert len(expected) == 3  # both copies of the routes, and the parks
+
+    out = io.BytesIO()
+    info = catalog_info_from_store(store, "http://127.0.0.1:8000", None)
+    assert export(store.path, info, out, "nt", workers=workers) == len(documents)
+    assert referenced_by(out.getvalue()) == expected
+
+    page = client.get("/catalog.ttl", params={"page_size": 50})
+    assert page.status_code == 200
+    assert referenced_by(page.content, pyoxigraph.RdfFormat.TURTLE) == expected
+    filtered = client.get("/catalog.nt", params={"has_reuses": "true", "page_size": 50})
+    assert filtered.status_code == 200
+    assert referenced_by(filtered.content) == expected
+
+
+def test_the_sparql_store_follows_the_reuses(federation, catalogue):
+    """The SPARQL store's graphs carry the reuse links, and a withdrawn reuse leaves every copy's graph."""
+    from fedcat.indexer.sparql import SparqlStore, catalog_info_from_store
+
+    store, backend = catalogue
+    city, national, named = federation
+    config = config_for(("lille", city), ("national", national))
+    harvest(config, store, backend)
+    query = (
+        "PREFIX dct: <http://purl.org/dc/terms/> PREFIX foaf: <http://xmlns.com/foaf/0.1/>\n"
+        "SELECT ?d ?r WHERE { ?d dct:isReferencedBy ?r . ?r a foaf:Document }"
+    )
+    sparql = SparqlStore.for_store(store)
+    try:
+
+        def links() -> dict[str, set[str]]:
+            sparql.sync(store, catalog_info_from_store(store, "http://127.0.0.1:8000", config))
+            found: dict[str, set[str]] = {}
+            for solution in sparql.oxigraph.query(query, use_default_graph_as_union=True):
+                found.setdefault(solution["d"].value, set()).add(solution["r"].value)
+            return found
+
+        before = links()
+        uri = {
+            key: store.record(record_id(sid, named[key]["id"]))["uri"]
+            for key, sid in (("routes", "lille"), ("mirror", "national"), ("parks", "lille"))
+        }
+        carte = named["routes"]["uri"].replace(
+            "/api/1/datasets/comptages-velo/", "/fr/reuses/" + "1" * 24 + "/"
+        )
+        assert len(before[uri["routes"]]) == len(before[uri["mirror"]]) == 3
+        assert carte in before[uri["mirror"]]  # the city copy's reuse, on the national copy (one cluster)
+        assert uri["parks"] in before
+
+        city.lists["reuses"] = [r for r in city.lists["reuses"] if r["id"] != "1" * 24]
+        harvest(config, store, backend)  # the reuse is withdrawn: no record changed, the links did
+        after = links()
+        assert after[uri["routes"]] == after[uri["mirror"]] == before[uri["mirror"]] - {carte}
+        assert after[uri["parks"]] == before[uri["parks"]]
+    finally:
+        sparql.close()
