@@ -136,11 +136,12 @@ def private_networks(texts: tuple[str, ...] | list[str]) -> tuple[IpNetwork, ...
 class AddressRule:
     """Which non-public addresses a client's connections may reach. Public addresses always pass.
 
-    `origin_host` may reach `origin_addresses` (what its name resolved to when the client was made, or the
-    literal address it is); any host may reach the operator's `networks`; `any_private` (the link checker
+    `origin_hosts` (the source's host and the hosts its `allowed_hosts` name: both chosen by the operator) may
+    reach `origin_addresses` (what the source's host resolved to when the client was made, or the literal
+    address it is); any host may reach the operator's `networks`; `any_private` (the link checker
     for a source on a private network) lets every private address through except link-local ones."""
 
-    origin_host: str = ""
+    origin_hosts: frozenset[str] = frozenset()
     origin_addresses: frozenset[IpAddress] = frozenset()
     networks: tuple[IpNetwork, ...] = ()
     any_private: bool = False
@@ -154,7 +155,7 @@ class AddressRule:
             return "a link-local address (list it in settings.private_networks to allow it)"
         if self.any_private:
             return None
-        if host.strip("[]").lower() == self.origin_host and address in self.origin_addresses:
+        if host.strip("[]").lower() in self.origin_hosts and address in self.origin_addresses:
             return None
         if self.origin_addresses:
             return "a private, loopback or reserved address other than the source's own"
@@ -188,10 +189,12 @@ class LinkPolicy:
 
     def address_rule(self, networks: tuple[IpNetwork, ...] = ()) -> AddressRule:
         """The source's exemption, pinned now: the non-public, non-link-local addresses its origin host is
-        (a literal) or resolves to, for that host only; plus the operator's networks."""
+        (a literal) or resolves to, for that host and the hosts it explicitly allows only; plus the operator's
+        networks."""
         host = (urlsplit(self.source_url).hostname or "").lower()
         own = frozenset(a for a in _resolve(host) if not a.is_global and not a.is_link_local)
-        return AddressRule(host, own, networks)
+        hosts = frozenset({host, *(h.lower() for h in self.allowed_hosts)})
+        return AddressRule(hosts, own, networks)
 
     def check(self, url: str) -> str:
         parts = urlsplit(url)
