@@ -28,8 +28,8 @@ import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import FetchError, HarvestError
-from .base import REUSES_OPTION, Adapter, Page, RawRecord
-from .jsonapi import JSON, LazyArray, canonical_json, fetch_json, in_parts
+from .base import REUSES_OPTION, Adapter, Page
+from .jsonapi import LazyArray, fetch_json, in_parts, json_record
 from .udata import incomplete
 
 T = TypeVar("T")
@@ -86,16 +86,7 @@ class CkanAdapter(Adapter):
                         if isinstance(p, dict)
                     ],
                 }
-                page.records.append(
-                    RawRecord(
-                        source_record_id=showcase["id"],
-                        payload=canonical_json(item),
-                        media_type=JSON,
-                        fetch_url=listed,
-                        page=number,
-                        parsed=item,
-                    )
-                )
+                page.records.append(json_record(showcase["id"], item, listed, number))
             yield page
         self.reuses_complete = complete
 
@@ -134,16 +125,7 @@ class CkanAdapter(Adapter):
             changed.add(package["id"])
             if str(package.get("state") or "active").lower() in ("deleted", "draft"):
                 continue
-            page.records.append(
-                RawRecord(
-                    source_record_id=package["id"],
-                    payload=canonical_json(package),
-                    media_type=JSON,
-                    fetch_url=fetched,
-                    page=number,
-                    parsed=package,
-                )
-            )
+            page.records.append(json_record(package["id"], package, fetched, number))
         return page
 
     def _search(self, query: dict[str, str]) -> Iterator[tuple[str, Sequence[Any], int]]:

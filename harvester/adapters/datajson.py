@@ -17,7 +17,7 @@ from ...config import Source
 from ...mappings.datajson import as_list, record_identifier
 from ..http import HarvestError, HttpClient
 from .base import Adapter, Page, RawRecord
-from .jsonapi import JSON, JsonStream, canonical_json, is_html
+from .jsonapi import JsonStream, is_html, json_record
 
 # --- the adapter --------------------------------------------------------------------------------------
 
@@ -154,7 +154,7 @@ class DataJsonAdapter(Adapter):
                     )
                 continue
             seen.add(srid)
-            records.append(RawRecord(srid, canonical_json(item), JSON, url, number, parsed=item))
+            records.append(json_record(srid, item, url, number))
             if len(records) >= self.page_size:
                 yield self._page(number, records, errors, etag, last_modified, more=True)
                 number, records, errors = number + 1, [], []

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..http import HarvestError, HttpClient, Response
 from ..safety import UnsafeDocument, check_json_depth
+from .base import RawRecord
 
 JSON = "application/json"
 # A listing page larger than this is not parsed into one tree: its record array is read one record at a
@@ -226,6 +227,11 @@ def in_parts(url: str, items: Sequence[Any]) -> Iterator[tuple[str, Sequence[Any
 def canonical_json(record: Any) -> bytes:
     """The stored payload of a JSON record: key order fixed so that its hash only changes with its content."""
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_record(record_id: str, record: Any, fetch_url: str, page: int) -> RawRecord:
+    """A JSON platform's record as the run takes it: its canonical payload, and its parsed form for the mapping."""
+    return RawRecord(record_id, canonical_json(record), JSON, fetch_url, page, parsed=record)
 
 
 class FetchAhead:

@@ -31,7 +31,7 @@ from ...mappings.opendatasoft import API, metas, portal_root, record_identifier,
 from ...mappings.vocabularies import fold
 from ..http import HarvestError, HttpClient
 from .base import Adapter, Page, RawRecord
-from .jsonapi import JSON, FetchAhead, JsonStream, LazyArray, canonical_json, fetch_json, in_parts, is_html
+from .jsonapi import FetchAhead, JsonStream, LazyArray, fetch_json, in_parts, is_html, json_record
 
 WINDOW = 10_000  # the datasets endpoint refuses offset + limit beyond this
 MAX_LIMIT = 100  # the datasets endpoint's largest page
@@ -184,7 +184,7 @@ class OpendatasoftAdapter(Adapter):
                 publisher = strings(metas(item, "default").get("publisher"))
                 if not publisher or fold(publisher[0]) != wanted:
                     continue  # the portal ignored the publisher filter: keep only that publisher
-            records.append(RawRecord(srid, canonical_json(item), JSON, fetch_url or url, number, parsed=item))
+            records.append(json_record(srid, item, fetch_url or url, number))
         return Page(url=url, number=number, records=records, errors=errors, total=total)
 
     def _export_chunk(self, url: str) -> Any:

@@ -22,8 +22,8 @@ import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
 from ..http import HarvestError
-from .base import REUSES_OPTION, Adapter, Page, RawRecord, Visited
-from .jsonapi import JSON, FetchAhead, LazyArray, canonical_json, fetch_json, in_parts
+from .base import REUSES_OPTION, Adapter, Page, Visited
+from .jsonapi import FetchAhead, LazyArray, fetch_json, in_parts, json_record
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")  # udata ids are MongoDB ObjectIds
 
@@ -143,16 +143,7 @@ class UdataAdapter(Adapter):
                 continue
             if item.get("private") or item.get("deleted"):
                 continue  # listed to its owners only, or in the bin: not published
-            page.records.append(
-                RawRecord(
-                    source_record_id=item["id"],
-                    payload=canonical_json(item),
-                    media_type=JSON,
-                    fetch_url=fetched,
-                    page=page.number,
-                    parsed=item,
-                )
-            )
+            page.records.append(json_record(item["id"], item, fetched, page.number))
 
     def _next(self, next_url: str | None, current: str) -> str | None:
         if not next_url:

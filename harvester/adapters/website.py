@@ -19,8 +19,8 @@ import msgspec
 from ...config import SourceOptions
 from ..crawl import crawl_results
 from ..http import HarvestError
-from .base import Adapter, Page, RawRecord
-from .jsonapi import JSON, canonical_json
+from .base import Adapter, Page
+from .jsonapi import json_record
 
 
 class WebsiteAdapter(Adapter):
@@ -75,7 +75,7 @@ class WebsiteAdapter(Adapter):
             for position, item in enumerate(result.get("datasets") or [], 1):
                 record = {"page": page_url, "dataset": item}
                 srid = page_url if position == 1 else f"{page_url}#{position}"
-                records.append(RawRecord(srid, canonical_json(record), JSON, page_url, number, parsed=record))
+                records.append(json_record(srid, record, page_url, number))
             if len(records) >= self.page_size:
                 yield Page(
                     url=self._part(number), number=number, records=records, next_url=self._part(number + 1)
