@@ -196,9 +196,10 @@ def search_datasets(
     page_size: Annotated[
         int,
         Query(
-            ge=1,
+            ge=0,
             le=MAX_PAGE_SIZE,
-            description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
+            description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}; 0 answers only the total and the facets. "
+            f"page × page_size may not exceed "
             f"{MAX_RESULT_WINDOW} (a 400 past it): narrow the search to reach further, or read every "
             "dataset from /catalog, paged by id without a depth limit.",
         ),
@@ -220,7 +221,8 @@ def search_datasets(
             "filters, or read every dataset from /catalog, paged by id without a depth limit",
             "page",
         )
-    query = params.query(page, page_size, sort=sort, facets=facets_param(facets))
+    counts_only = page_size == 0  # the total and the facets, as CKAN's rows=0 and Elasticsearch's size=0
+    query = params.query(1 if counts_only else page, page_size or 1, sort=sort, facets=facets_param(facets))
     store: Store = request.app.state.store
     backend: SearchBackend = request.app.state.backend
     try:
@@ -228,13 +230,14 @@ def search_datasets(
     except ValueError as exc:  # the backend's own check of the query; ours above should catch all
         log.warning("search refused by the backend: %s", exc)
         raise ApiError(400, str(exc)) from exc
-    found = store.datasets(result.ids)
-    copies = FederationTables(store).members(result.ids)
+    shown = [] if counts_only else result.ids
+    found = store.datasets(shown)
+    copies = FederationTables(store).members(shown)
     reuses = reuses_json(request, list(found))
     given = given_labels(store, result.facets)
     langs = languages(request)
     items = []
-    for fedcat_id in result.ids:
+    for fedcat_id in () if counts_only else result.ids:
         hit = found.get(fedcat_id)
         if hit is None:
             # index ahead of the store (or a record removed by hand): the next sync repairs it
@@ -252,7 +255,11 @@ def search_datasets(
             }
         ]
         items.append(item)
-    links = page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
+    links = (
+        ""
+        if counts_only
+        else page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
+    )
     return json_response(
         {
             "total": result.total,
@@ -264,7 +271,7 @@ def search_datasets(
                 for name, values in result.facets.items()
             },
         },
-        headers={"Link": links, "Vary": "Accept-Language"},
+        headers={"Link": links, "Vary": "Accept-Language"} if links else {"Vary": "Accept-Language"},
     )
 
 

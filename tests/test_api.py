@@ -388,6 +388,14 @@ def test_labels_and_texts_follow_accept_language(site: Site) -> None:
         assert item["themes"][0]["label"] == vocabularies.label(THEME + "TRAN", "fr") == "Transports"
 
 
+def test_page_size_zero_answers_the_total_and_facets_only(site: Site) -> None:
+    full = search(site, q="velo", page_size=20)
+    counts = search(site, q="velo", page_size=0)
+    assert counts["items"] == [] and counts["page_size"] == 0
+    assert counts["total"] == full["total"] > 0
+    assert counts["facets"] == full["facets"] and counts["facets"]["theme"]
+
+
 def test_english_only_record_falls_back_to_english(site: Site) -> None:
     (item,) = search(site, q="noise")["items"]
     assert item["title"] == "Noise map"
@@ -560,7 +568,7 @@ def test_bad_date_is_a_400_naming_the_parameter(site: Site, parameter: str, valu
     ("params", "parameter"),
     [
         ({"page_size": MAX_PAGE_SIZE + 1}, "page_size"),
-        ({"page_size": 0}, "page_size"),
+        ({"page_size": -1}, "page_size"),
         ({"page": 0}, "page"),
         ({"page": "two"}, "page"),
         ({"sort": "title"}, "sort"),
