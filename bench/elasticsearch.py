@@ -6,7 +6,7 @@
 
 Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
 a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded engine with a commit every 50,000 documents,
-Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~5 MB, two in flight
+Elasticsearch as `fedcat reindex` does (a new generation filled by bulk requests of ~20 MB, two in flight
 unless --in-flight or --bulk-mb say otherwise, merged into one segment, then the alias switch), so its
 rate includes fedcat's own text analysis, the JSON encoding, the HTTP requests and the final merge (printed
 apart too). Beside each rate: the CPU time a document took (this
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, help="where the embedded index goes (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep both indexes afterwards")
     parser.add_argument("--in-flight", type=int, default=2, help="bulk requests sent at once (default 2)")
-    parser.add_argument("--bulk-mb", type=int, default=5, help="a bulk request's size in MB (default 5)")
+    parser.add_argument("--bulk-mb", type=int, default=20, help="a bulk request's size in MB (default 20)")
     args = parser.parse_args(argv)
     if not args.url:
         sys.exit("no Elasticsearch node: pass --url (`.ci/elasticsearch start` starts one and prints it)")
