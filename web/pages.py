@@ -32,7 +32,8 @@ from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
 from ..mappings import vocabularies
-from ..mappings.model import Dataset, Text
+from ..mappings.geometry import extent
+from ..mappings.model import Dataset, Location, Text
 from ..mappings.quality import BANDS, MAX_POINTS
 from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
@@ -80,6 +81,25 @@ def label(value: str | None, lang: str) -> str:
     if value.startswith(("http://", "https://", "urn:")):
         return vocabularies.label(value, lang)
     return value
+
+
+def place(location: Location, lang: Language) -> str:
+    """A place as a person reads it: its name, else its IRI's label, else the box its geometry covers."""
+    if named := text_for(location.label, lang.code) or (
+        label(location.uri, lang.code) if location.uri else ""
+    ):
+        return named
+    box = extent([g for g in (location.bbox, location.geometry, location.centroid) if g])
+    if box is None:
+        return ""
+    west, south, east, north = (lang.number(v, 4) for v in box)
+    return lang.gettext(
+        "longitude {west} to {east}, latitude {south} to {north}",
+        west=west,
+        east=east,
+        south=south,
+        north=north,
+    )
 
 
 def page(
@@ -668,7 +688,7 @@ def dataset_page(
         ),
         (
             speech.gettext("Spatial coverage"),
-            "; ".join(text_for(s.label, code) or (s.uri or "") for s in ds.spatial),
+            "; ".join(filter(None, (place(s, speech) for s in ds.spatial))),
         ),
         (speech.gettext("Identifier"), ", ".join(ds.identifier)),
     ]
