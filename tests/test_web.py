@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from fedcat.federation.areas import areas_for
 from fedcat.mappings.model import Location, Text
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
@@ -475,3 +476,12 @@ def test_places_and_dates_read_as_a_person_reads_them() -> None:
     assert en.date("2016-01-01T00:00:00") == en.date("2016-01-01") == "Jan 1, 2016"
     assert fr.date("2016-12-31T00:00:00Z") == "31 déc. 2016"
     assert "12:34" in en.date("2026-12-03T12:34:33Z")
+
+
+def test_udata_zone_ids_read_as_the_registry_names_them(corpus: Path) -> None:
+    fr = i18n.Language("fr")
+    areas = areas_for(sorted((corpus / "bodies").glob("decoupage-administratif-*.json")))
+    assert place(Location(label=[Text("fr:commune:59350")]), fr, areas) == "Lille"
+    assert place(Location(label=[Text("fr:epci:200093201")]), fr, areas) == "Métropole Européenne de Lille"
+    assert place(Location(label=[Text("country:fr")]), fr, areas) == "France"
+    assert place(Location(label=[Text("fr:commune:99999")]), fr, areas) == "fr:commune:99999"  # unknown
