@@ -107,8 +107,9 @@ MAPPING_VERSION = hashlib.sha256(
 # per tier; the default policy is back once it is live.
 BUILD_SEGMENTS_PER_TIER = 100
 MERGE_TIMEOUT = 3600.0  # seconds a generation's final merge may take (minutes for millions of documents)
-# A bulk request's body: ~12,000 catalogue documents; 20 MB indexed ~14 % faster than 5 MB in two pairs
-# of 100k-document runs (bench/elasticsearch.py --bulk-mb), within the node's 100 MB request limit.
+# A bulk request's body: ~12,000 catalogue documents, within the node's 100 MB request limit. Against
+# 5 MB: a median 14 % faster over six alternating pairs of 100k-document runs (4 of 6 faster) at a load
+# average of 8 to 17 on 2 cores, so a small gain at best (bench/elasticsearch.py --bulk-mb).
 BULK_BYTES = 20_000_000
 # Bulks sent at once: the node indexes each on a write thread of its own (one per core), while fedcat
 # prepares the next; a document's writes still reach the node in order (see `_flush`).
