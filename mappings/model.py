@@ -61,14 +61,14 @@ class Relationship(msgspec.Struct, omit_defaults=True):
     """A dcat:qualifiedRelation: the related resource and the role it plays (dcat:hadRole)."""
 
     relation: str
-    role: str | None = None
+    role: str | None = None  # an IRI, else the source's label of the role
 
 
 class Attribution(msgspec.Struct, omit_defaults=True):
     """A prov:qualifiedAttribution: an agent and the role it had (dcat:hadRole)."""
 
     agent: Agent
-    role: str | None = None
+    role: str | None = None  # an IRI, else the source's label of the role
 
 
 class Activity(msgspec.Struct, omit_defaults=True):

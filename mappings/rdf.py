@@ -399,14 +399,17 @@ class Writer:
     def relationship(self, s: str, relation: Relationship) -> None:
         node = self.a(self.bnode(), dcat.Relationship)
         self.add(s, dcat.qualifiedRelation, node)
+        # DCAT-AP 3.0.1 wants a catalogue, dataset, series or service here (3.0.0 any resource): the
+        # resources datasets are related to are datasets, as far as fedcat can tell
         self.iris(node, dct.relation, [relation.relation], RESOURCE)
-        self.iris(node, dcat.hadRole, [relation.role], ROLE)
+        self.iris(node, dct.relation, [relation.relation], DATASET)
+        self.controlled(node, dcat.hadRole, relation.role, ROLE)
 
     def attribution(self, s: str, attribution: Attribution) -> None:
         node = self.a(self.bnode(), prov.Attribution)
         self.add(s, prov.qualifiedAttribution, node)
         self.agent(node, prov.agent, attribution.agent)
-        self.iris(node, dcat.hadRole, [attribution.role], ROLE)
+        self.controlled(node, dcat.hadRole, attribution.role, ROLE)
 
     def checksum(self, s: str, algorithm: str, value: str) -> None:
         value = value.strip()
@@ -575,7 +578,7 @@ def _write_dcat_ap_3(w: Writer, s: str, dataset: Dataset) -> None:
     for position, sample in enumerate(dataset.sample, 1):
         node = f"{s[:-1]}#sample-{_distribution_key(sample, position)}>"
         w.distribution(s, sample, node, dataset, adms.sample)
-    w.iris(s, dct.isReferencedBy, dataset.is_referenced_by)
+    w.iris(s, dct.isReferencedBy, dataset.is_referenced_by, RESOURCE)
     for relation in dataset.qualified_relation:
         w.relationship(s, relation)
     for attribution in dataset.qualified_attribution:

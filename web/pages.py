@@ -668,7 +668,8 @@ def dataset_page(
         ),
         (
             speech.gettext("Spatial coverage"),
-            "; ".join(text_for(s.label, code) or (s.uri or "") for s in ds.spatial),
+            # a coverage given only by its geometry has no name to show here (the map shows it)
+            "; ".join(name for s in ds.spatial if (name := text_for(s.label, code) or s.uri)),
         ),
         (speech.gettext("Identifier"), ", ".join(ds.identifier)),
     ]
