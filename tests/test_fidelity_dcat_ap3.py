@@ -249,3 +249,106 @@ def test_a_series_and_its_members_are_linked_both_ways(relative):
         assert exported.value(member, rdflib.OWL.sameAs) in members
     [series_doc] = [d for d in documents if d.get("is_series")]
     assert sorted(series_doc["series_members"]) == sorted(str(m) for m in listed)
+
+
+@needs_corpus
+def test_the_harvest_and_a_re_map_from_the_stored_payload_agree():
+    """A series' members are in its payload: the mapping made during the harvest (page graph at hand) and a
+    re-map from the store give the same records."""
+    path = CORPUS / "dcat" / "semic-dcat-ap-3.0.1-examples/example-bee-population-dataset-series-ordered.ttl"
+    page = read_page(path.read_bytes(), pyoxigraph.RdfFormat.TURTLE, "https://x.test/", "u", 1)
+    source = SourceContext("s", "https://x.test/", record_uri=record_uri)
+    mapping = mapping_for("dcat")
+    for r in page.records:
+        uri = record_uri(r.source_record_id)
+        assert mapping(r.payload, uri, source, r.parsed) == mapping(r.payload, uri, source, None)
+    assert any(mapping(r.payload, "u", source, None).series_members for r in page.records)
+
+
+def ckanext_dcat(name: str) -> dict:
+    path = CORPUS / "ckan" / "ckanext-dcat-examples" / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    package = json.loads(path.read_text(encoding="utf-8"))
+    package.setdefault("id", name.removesuffix(".json"))
+    return package
+
+
+def mapped_json(source_type: str, item: dict):
+    source = SourceContext("s", "https://portal.test", record_uri=record_uri)
+    dataset = mapping_for(source_type)(json.dumps(item).encode(), BASE + "s-x", source, None)
+    turtle = serialize(dataset_triples(dataset), "ttl")
+    return dataset, rdflib.Graph().parse(data=turtle, format="turtle"), _document(dataset)
+
+
+@pytest.mark.parametrize("name", ["ckan_full_dataset_dcat_ap.json", "ckan_full_dataset_dcat_ap_legacy.json"])
+def test_ckanext_dcat_fields_reach_the_turtle_and_the_json(name):
+    package = ckanext_dcat(name)
+    extras = {e["key"]: e["value"] for e in package.get("extras", [])}
+
+    def given(key: str):
+        return package.get(key, extras.get(key))
+
+    _, graph, document = mapped_json("ckan", package)
+    subject = rdflib.URIRef(BASE + "s-x")
+    assert {str(o) for o in graph.objects(subject, DCT.provenance / rdflib.RDFS.label)} == {
+        given("provenance")
+    }
+    assert {str(o) for o in graph.objects(subject, ADMS.versionNotes)} == {given("version_notes")}
+    assert str(graph.value(subject, DCAT.temporalResolution)) == given("temporal_resolution")
+    assert float(graph.value(subject, DCAT.spatialResolutionInMeters)) == float(
+        given("spatial_resolution_in_meters")
+    )
+    referenced = (
+        {v for v in json.loads(given("is_referenced_by")) if is_link(v)}
+        if name.endswith("legacy.json")
+        else {v for v in given("is_referenced_by") if is_link(v)}
+    )
+    assert {str(o) for o in graph.objects(subject, DCT.isReferencedBy)} == referenced
+    assert document["provenance"] == [{"value": given("provenance"), "lang": None}]
+    [resource] = package["resources"]
+    [dist] = graph.objects(subject, DCAT.distribution)
+    for key, predicate in (
+        ("availability", DCATAP.availability),
+        ("compress_format", DCAT.compressFormat),
+        ("package_format", DCAT.packageFormat),
+    ):
+        assert str(graph.value(dist, predicate)) == resource[key], key
+        assert document["distributions"][0][key] == resource[key]
+    if "qualified_relation" in package:
+        [relation] = graph.objects(subject, DCAT.qualifiedRelation)
+        assert str(graph.value(relation, DCT.relation)) == package["qualified_relation"][0]["relation"]
+        assert str(graph.value(relation, DCAT.hadRole)) == package["qualified_relation"][0]["role"]
+
+
+def test_a_ckanext_dcat_series_is_a_series():
+    _, graph, document = mapped_json("ckan", ckanext_dcat("ckan_dcat_ap_dataset_series.json"))
+    assert (rdflib.URIRef(BASE + "s-x"), rdflib.RDF.type, DCAT.DatasetSeries) in graph
+    assert document["is_series"] is True
+
+
+def test_dcat_us_3_properties_reach_the_turtle_and_the_json():
+    path = CORPUS / "datajson" / "gsa-harvester" / "dcatus3_0_complete_example_dataset.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    item = json.loads(path.read_text(encoding="utf-8"))
+    _, graph, document = mapped_json("datajson", item)
+    subject = rdflib.URIRef(BASE + "s-x")
+    assert {str(o) for o in graph.objects(subject, DCT.provenance / rdflib.RDFS.label)} == set(
+        item["provenance"]
+    )
+    assert {str(o) for o in graph.objects(subject, DCAT.inSeries)} == {s["@id"] for s in item["inSeries"]}
+    assert str(graph.value(subject, DCAT.temporalResolution)) == item["temporalResolution"]
+    [activity] = graph.objects(subject, PROV.wasGeneratedBy)
+    assert str(activity) == item["wasGeneratedBy"][0]["@id"]
+    assert str(graph.value(activity, rdflib.RDFS.label)) == item["wasGeneratedBy"][0]["label"]
+    [attribution] = graph.objects(subject, PROV.qualifiedAttribution)
+    assert (
+        str(graph.value(graph.value(attribution, PROV.agent), FOAF.name))
+        == (item["qualifiedAttribution"][0]["agent"]["name"])
+    )
+    # a role named by text only: a dcat:Role labelled with it
+    assert str(graph.value(graph.value(attribution, DCAT.hadRole), rdflib.RDFS.label)) == "Data Steward"
+    [sample] = graph.objects(subject, ADMS.sample)
+    assert str(graph.value(sample, DCAT.downloadURL)) == item["sample"][0]["downloadURL"]
+    assert document["version_notes"] == [{"value": item["versionNotes"], "lang": "en"}]
