@@ -807,14 +807,14 @@ def _endpoints(graph: Graph, props: dict[str, list[Node]], node: Node) -> DataSe
 
 def with_served_records(mapped: Dataset, source: SourceContext) -> Dataset:
     """A service's served datasets of the same source linked by fedcat's URIs of their records; so are a
-    dataset's series and a series' members (a series and its members are published together: a record of
-    the same source, as data.json's `isPartOf`)."""
+    series' members (its payload holds them: they are datasets of the same document). A dataset's own
+    `in_series` keeps the source's IRIs: its payload cannot tell whether the series is a record of the same
+    source or one described elsewhere (the series' record links its members to itself, and is owl:sameAs
+    that IRI)."""
     if source.record_uri is None:
         return mapped
     if mapped.service is not None and mapped.service.served_as:
         mapped.service.served_as = {iri: source.record_uri(iri) for iri in mapped.service.served_as}
-    if mapped.in_series:
-        mapped.in_series = [source.record_uri(iri) for iri in mapped.in_series]
     if mapped.series_members:
         mapped.series_members = [source.record_uri(iri) for iri in mapped.series_members]
     return mapped

@@ -176,7 +176,7 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     version_notes: list[Text] = []  # adms:versionNotes
     has_version: list[str] = []  # dcat:hasVersion (dct:hasVersion)
     is_version_of: list[str] = []  # dct:isVersionOf
-    # dcat:inSeries: fedcat's URI of each series that is a record of the same source, else the source's IRI
+    # dcat:inSeries: the series' IRIs as the source gives them (CKAN: fedcat's URIs of its series packages)
     in_series: list[str] = []
     source: list[str] = []  # dct:source: datasets this one was derived from
     sample: list[Distribution] = []  # adms:sample
@@ -188,7 +188,7 @@ class Dataset(msgspec.Struct, omit_defaults=True):
     temporal_resolution: str | None = None  # an xsd:duration ("P1D")
     rights_holder: Agent | None = None  # dct:rightsHolder (DCAT 3)
     # set when the record is a dcat:DatasetSeries: fedcat's URIs of its members (the datasets of the same
-    # source that say dcat:inSeries of it), written as dcat:seriesMember
+    # document that say dcat:inSeries of it), written both ways: dcat:seriesMember and their dcat:inSeries
     series_members: list[str] = []
     is_series: bool = False
     # labels the source itself gives to the IRIs it uses (themes, licences…), per IRI

@@ -478,6 +478,8 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
     ):  # still a dcat:Dataset (DCAT 3's subclass), as catalogues list it and SEMIC types it
         w.a(s, dcat.DatasetSeries)
         w.iris(s, dcat.seriesMember, dataset.series_members, DATASET)
+        for member in dataset.series_members:  # the members' own records name the series by its source IRI
+            w.add(iri(member), dcat.inSeries, s)
     w.texts(s, dct.title, dataset.title)
     w.texts(s, dct.description, dataset.description)
     for identifier in dataset.identifier:
