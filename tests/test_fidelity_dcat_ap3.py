@@ -354,3 +354,18 @@ def test_dcat_us_3_properties_reach_the_turtle_and_the_json():
     [sample] = graph.objects(subject, ADMS.sample)
     assert str(graph.value(sample, DCAT.downloadURL)) == item["sample"][0]["downloadURL"]
     assert document["version_notes"] == [{"value": item["versionNotes"], "lang": "en"}]
+
+
+def test_an_iso_lineage_is_the_provenance_and_a_distance_in_metres_the_spatial_resolution():
+    """GeoDCAT-AP's mapping of gmd:lineage and gmd:spatialResolution, on a real GEMINI record."""
+    path = CORPUS / "csw" / "ckanext-spatial" / "gemini2.1_dataset1.xml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    source = SourceContext("s", "https://csw.test")
+    dataset = mapping_for("csw")(path.read_bytes(), BASE + "s-x", source, None)
+    graph = rdflib.Graph().parse(data=serialize(dataset_triples(dataset), "ttl"), format="turtle")
+    subject = rdflib.URIRef(BASE + "s-x")
+    [statement] = [str(o) for o in graph.objects(subject, DCT.provenance / rdflib.RDFS.label)]
+    assert statement.startswith("Country Park is  not a  statutory designation.")
+    assert [str(o) for o in graph.objects(subject, DCAT.spatialResolutionInMeters)] == ["5"]
+    assert _document(dataset)["spatial_resolution_in_meters"] == ["5"]
