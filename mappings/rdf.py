@@ -477,8 +477,11 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         dataset.is_series
     ):  # still a dcat:Dataset (DCAT 3's subclass), as catalogues list it and SEMIC types it
         w.a(s, dcat.DatasetSeries)
-        w.iris(s, dcat.seriesMember, dataset.series_members, DATASET)
-        for member in dataset.series_members:  # the members' own records name the series by its source IRI
+        # the members are records of their own (typed and described there: typing them here would make this
+        # record's document hold datasets it does not describe); their own records name the series by the
+        # source's IRI, this one by fedcat's
+        w.iris(s, dcat.seriesMember, dataset.series_members)
+        for member in dataset.series_members:
             w.add(iri(member), dcat.inSeries, s)
     w.texts(s, dct.title, dataset.title)
     w.texts(s, dct.description, dataset.description)
