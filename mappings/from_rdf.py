@@ -259,6 +259,7 @@ _ACCESS_URL, _DOWNLOAD_URL = DCAT + "accessURL", DCAT + "downloadURL"
 _FORMAT_DEFINITIONS = (RDFS + "isDefinedBy", _IDENTIFIER, RDF + "value")
 _SPATIAL_RESOLUTION, _TEMPORAL_RESOLUTION = DCAT + "spatialResolutionInMeters", DCAT + "temporalResolution"
 _HAD_ROLE, _IN_SERIES = DCAT + "hadRole", DCAT + "inSeries"
+_SERIES_TYPE = NamedNode(DCAT + "DatasetSeries")
 _PREDICATE_ALIASES_FILE = vocabularies.TABLES / "aliases" / "predicates.yaml"
 
 
@@ -720,7 +721,7 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         and (texts := _texts(_props(graph, licence_node), _LABELS))
     ):
         labels[licence] = texts
-    is_series = DCAT + "DatasetSeries" in graph.types(node)
+    is_series = _SERIES_TYPE in props.get(RDF_TYPE, ())
     other_ids = []
     for adms_id in get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None

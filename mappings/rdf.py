@@ -387,8 +387,10 @@ class Writer:
             self.iris(node, foaf.page, dist.documentation, DOCUMENT)
         if dist.availability:
             self.concepts(node, dcatap.availability, [dist.availability])
-        self.controlled(node, dcat.compressFormat, dist.compress_format, MEDIA_TYPE)
-        self.controlled(node, dcat.packageFormat, dist.package_format, MEDIA_TYPE)
+        if dist.compress_format:
+            self.controlled(node, dcat.compressFormat, dist.compress_format, MEDIA_TYPE)
+        if dist.package_format:
+            self.controlled(node, dcat.packageFormat, dist.package_format, MEDIA_TYPE)
         if dist.spatial_resolution_in_meters:
             self.add(node, dcat.spatialResolutionInMeters, decimal(dist.spatial_resolution_in_meters))
         if dist.temporal_resolution:
