@@ -211,6 +211,16 @@ def test_dct_media_type_is_read_as_the_media_type():
 
 
 @needs_corpus
+def test_dct_abstract_is_read_as_the_description():
+    """GeoNetwork's DCAT output describes its dataset with dct:abstract only: it is the description."""
+    reference, exported, documents = fedcat_of("udata-fixtures/geonetwork.xml")
+    [abstract] = list(reference.objects(None, DCT.abstract))
+    [dataset] = list(exported.subjects(rdflib.RDF.type, DCAT.Dataset))
+    assert [str(d) for d in exported.objects(dataset, DCT.description)] == [str(abstract)]
+    assert [t["value"] for t in documents[0]["description"]] == [str(abstract)]
+
+
+@needs_corpus
 def test_a_location_that_says_nothing_is_not_kept():
     """GovData's catalogue gives blank dct:Locations: no `{}` in the JSON, no empty dct:Location out."""
     reference, exported, documents = fedcat_of("govdata-dcatde/catalog-endpoint.rdf")
