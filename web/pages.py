@@ -223,6 +223,12 @@ def _duration(started: str | None, ended: str | None) -> float | None:
 # --- search ------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
+def _query_pair(name: str, value: str) -> str:
+    """`name=value` for a URL (a page links ~300 facet values; the same ones, page after page)."""
+    return urlencode({name: value})
+
+
 class SearchState:
     """The search page's parameters, and the URLs of the states next to it (a filter added or removed…)."""
 
@@ -250,7 +256,7 @@ class SearchState:
     def toggled(self, facet: str, value: str) -> str:
         """This state with `value` added to (or removed from) the facet's filter, back on page 1."""
         if value not in self.filters.get(facet, ()):  # adding: this state's URL and one more pair
-            return self._first_page + ("&" if "?" in self._first_page else "?") + urlencode({facet: value})
+            return self._first_page + ("&" if "?" in self._first_page else "?") + _query_pair(facet, value)
         filters = {
             k: [v for v in values if not (k == facet and v == value)] for k, values in self.filters.items()
         }
