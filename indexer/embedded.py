@@ -70,6 +70,7 @@ _NO_DATE = "9" * 14  # sorts after every real key in both directions: undated do
 
 _encode = msgspec.json.Encoder().encode
 _decode_result = msgspec.json.Decoder(SearchResult).decode
+_decode_facets = msgspec.json.Decoder(dict[str, list[FacetValue]]).decode
 
 
 def _analyzer(stemmer: str | None) -> tantivy.TextAnalyzer:
@@ -280,7 +281,9 @@ class EmbeddedBackend(SearchBackend):
     `search_threads=1` counts every facet on the calling thread.
 
     Answers of `cache_from` hits or more (the landing page's every-document query counts all facets over
-    the whole index: ~100 ms at 1M) are kept, `answer_cache` of them, until the index changes: every
+    the whole index: ~100 ms at 1M) are kept, with their facet counts on their own (another page or order of
+    the same search counts no facet again: it only finds its page), `answer_cache` entries in all,
+    until the index changes: every
     search compares the index's meta.json (rewritten by each commit, of any process) with the one it last
     saw, and on a change reloads the searcher and drops the answers. A commit in another process is
     therefore seen by the next search, without tantivy's reload delay. Benchmarks of the engine pass
@@ -550,6 +553,10 @@ class EmbeddedBackend(SearchBackend):
         if not self._answer_cache:
             return self._search(query)
         key = _encode(query)
+        # the facets do not depend on the page or its order: page 2, or the other sort, reuses them
+        facets_key = b"facets " + _encode(
+            msgspec.structs.replace(query, page=1, page_size=1, sort="relevance")
+        )
         with self._answers_lock:
             generation = self._generation()
             if generation != self._answers_of:
@@ -561,14 +568,27 @@ class EmbeddedBackend(SearchBackend):
                 self._answers.move_to_end(key)
                 self.cache_hits += 1
                 return _decode_result(found)  # a copy: callers may change what they get
+            facets = self._answers.get(facets_key) if query.facets else None
+            if facets is not None:
+                self._answers.move_to_end(facets_key)
+                self.cache_hits += 1
+        if facets is not None:
+            result = self._search(msgspec.structs.replace(query, facets=()))
+            result.facets = _decode_facets(facets)
+            return result
         result = self._search(query)
         if result.total >= self.cache_from:
             with self._answers_lock:
                 if generation == self._answers_of:  # not made from an index that changed meanwhile
-                    self._answers[key] = _encode(result)
-                    if len(self._answers) > self._answer_cache:
-                        self._answers.popitem(last=False)
+                    self._keep(key, _encode(result))
+                    if query.facets:
+                        self._keep(facets_key, _encode(result.facets))
         return result
+
+    def _keep(self, key: bytes, answer: bytes) -> None:
+        self._answers[key] = answer
+        if len(self._answers) > self._answer_cache:
+            self._answers.popitem(last=False)
 
     def _generation(self) -> tuple[int, int, int] | None:
         """Which commit the index is at: tantivy replaces meta.json (a new inode) at each commit."""

@@ -30,14 +30,13 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan"}, "th": {"colspan"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|br|h\d|tr|td|th|blockquote|pre|ul|ol|dd|dt)\b", re.IGNORECASE)
-# What can make Markdown change a text's words: inline marks, escapes, entities and HTML anywhere; list,
-# heading, quote, rule and fence marks or a code block's indent at the start of a line; control characters and
-# line separators other than CR and LF (NUL is replaced; the others are whitespace to Python only). A text with
-# none is paragraphs of its own words (`_paragraphs`): it is not rendered.
-_MARKDOWN_SYNTAX = re.compile(
-    r"[`*_~\[\]<>&\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]"
-    r"|(?:^|[\r\n])(?:[ \t]*(?:[-+#>=]|\d+[.)])| {4}| *\t)"
-)
+# What can make Markdown change a text's words: inline marks, escapes, entities and HTML anywhere (`_INLINE`);
+# list, heading, quote, rule and fence marks or a code block's indent at the start of a line (`_LINE_START`);
+# control characters and line separators other than CR and LF (NUL is replaced; the others are whitespace to
+# Python only). A text with none is paragraphs of its own words (`_paragraphs`): it is not rendered.
+_INLINE = re.compile(r"[`*_~\[\]<>&\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_START = re.compile(r"[ \t]*(?:[-+#>=]|\d+[.)])| {4}| *\t")
+_NEW_LINE_START = re.compile(r"\n(?:[ \t]*(?:[-+#>=]|\d+[.)])| {4}| *\t)")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")
 
@@ -97,22 +96,25 @@ def safe_description(text: str) -> Markup:
 
 def plain_excerpt(text: str, limit: int = 240) -> str:
     """The first words of a description as text (tags dropped), for result lists."""
-    # rendered first so that Markdown marks go; a text with no Markdown syntax renders to its own words, so
-    # Markdown is skipped there (~0.1 ms a hit)
-    text = text or ""
-    flat = flat_text(_markdown.render(text) if _MARKDOWN_SYNTAX.search(text) else _paragraphs(text))
+    # rendered first so that Markdown marks go; a text with no Markdown syntax (nor HTML) is its own words:
+    # neither Markdown nor the sanitiser runs there (~0.3 ms a hit)
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n")  # as Markdown reads lines
+    if _INLINE.search(lines) or _LINE_START.match(lines) or _NEW_LINE_START.search(lines):
+        flat = flat_text(_markdown.render(text))
+    else:
+        # words apart, a no-break space (NUL stands for it, none is left here) kept inside its word
+        flat = " ".join(_paragraphs(lines).replace("\xa0", "\0").split()).replace("\0", "\xa0")
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _paragraphs(text: str) -> str:
+def _paragraphs(lines: str) -> str:
     """What Markdown makes of a text without syntax, as far as its words go: paragraphs between blank
     lines, each stripped of its outer whitespace (a no-break space too)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(f"<p>{block.strip()}</p>\n" for block in _BLANK_LINES.split(lines))
+    return "\n".join(block.strip() for block in _BLANK_LINES.split(lines))
 
 
 def flat_text(html_text: str) -> str:
-    """The words of an HTML text, one space apart."""
+    """The words of an HTML text, one space apart (a no-break space stays inside its word)."""
     # a space before block tags keeps "<p>a</p><p>b</p>" two words
     flat = " ".join(nh3.clean(_BLOCK_TAG.sub(r" \g<0>", html_text), tags=set()).split())
     return html.unescape(flat)  # nh3 writes text escaped (&amp;, &lt;, &nbsp;…): the page escapes it once
