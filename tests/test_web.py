@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from fedcat.api.app import create_app
+from fedcat.demo.portal import PortalServer
 from fedcat.federation.areas import areas_for
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.mappings.model import Location, Text
+from fedcat.store import Store, record_id
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
 from fedcat.web.pages import place
@@ -554,3 +560,53 @@ def test_udata_zone_ids_read_as_the_registry_names_them(corpus: Path) -> None:
     assert place(Location(label=[Text("fr:epci:200093201")]), fr, areas) == "Métropole Européenne de Lille"
     assert place(Location(label=[Text("country:fr")]), fr, areas) == "France"
     assert place(Location(label=[Text("fr:commune:99999")]), fr, areas) == "fr:commune:99999"  # unknown
+
+
+SERIES_TTL = """@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix adms: <http://www.w3.org/ns/adms#> .
+<https://stats.example/catalog> a dcat:Catalog ;
+  dcat:dataset <https://stats.example/bees>, <https://stats.example/bees-2023>, <https://stats.example/bees-2024> .
+<https://stats.example/bees> a dcat:DatasetSeries ; dct:title "Bee population"@en ;
+  dct:description "Yearly bee counts."@en .
+<https://stats.example/bees-2023> a dcat:Dataset ; dct:title "Bee population 2023"@en ;
+  dct:description "Counts of 2023."@en ; dcat:inSeries <https://stats.example/bees> .
+<https://stats.example/bees-2024> a dcat:Dataset ; dct:title "Bee population 2024"@en ;
+  dct:description "Counts of 2024."@en ; dcat:inSeries <https://stats.example/bees> ;
+  dcat:version "2.1" ; adms:versionNotes "Hives of the islands added."@en ;
+  dct:provenance [ a dct:ProvenanceStatement ; rdfs:label "Counted by beekeepers, checked twice."@en ] ;
+  dcat:hasVersion <https://stats.example/bees-2024-draft> .
+""".replace("@prefix adms:", "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n@prefix adms:")
+
+
+def test_dataset_page_shows_series_versions_and_lineage(tmp_path: Path) -> None:
+    with PortalServer() as portal:
+        portal.add("/catalog.ttl", SERIES_TTL)
+        config = parse_config(
+            {
+                "settings": {"base_url": "http://fedcat.test", "http": {"retries": 0}},
+                "sources": [
+                    {"id": "stats", "name": "Stats", "type": "dcat", "url": portal.url("/catalog.ttl")}
+                ],
+            }
+        )
+        store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+        try:
+            [result] = harvest(config, store, backend)
+            assert result.status == "complete", result.message
+            client = TestClient(create_app(store, backend, config))
+            ids = {
+                name: record_id("stats", f"https://stats.example/{name}") for name in ("bees", "bees-2024")
+            }
+            html = {"Accept": "text/html"}
+            member = client.get(f"/datasets/{ids['bees-2024']}?lang=en", headers=html).text
+            assert f'<a href="/datasets/{ids["bees"]}">Bee population</a>' in member  # its series, by title
+            assert "Hives of the islands added." in member and "2.1" in member
+            assert "Counted by beekeepers, checked twice." in member
+            assert 'href="https://stats.example/bees-2024-draft"' in member  # another version, out there
+            series = client.get(f"/datasets/{ids['bees']}?lang=fr", headers=html).text
+            assert "Série de jeux de données" in series and "Jeux de données de cette série" in series
+            assert "Bee population 2023" in series and "Bee population 2024" in series
+        finally:
+            backend.close()
+            store.close()

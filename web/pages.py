@@ -38,7 +38,7 @@ from ..mappings.model import Dataset, Location, Text
 from ..mappings.quality import BANDS, MAX_POINTS
 from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
-from ..store import COUNTERS
+from ..store import COUNTERS, record_id
 from ..store.reuses import Reuses
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
@@ -631,6 +631,50 @@ def search_page(
 # --- dataset -------------------------------------------------------------------------------------------
 
 
+RELATED_SHOWN = 50  # links shown per kind of relation (a series may have thousands of members)
+
+
+def _decimal(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _related_links(
+    request: Request, store: Any, ds: Dataset, source_id: str, speech: Language
+) -> list[tuple[str, str, str]]:
+    """(relation, text, href) of the datasets this one is linked to: its series, its members, its versions,
+    the datasets it was derived from and related resources. fedcat's records (by fedcat's URI, or by the
+    source's IRI of a record of the same source: the series a member names) link to their pages and show
+    their titles; other IRIs link out when they may (`linkable`)."""
+    own = _config(request).settings.base_url.rstrip("/") + "/datasets/"
+    kinds = [
+        (speech.gettext("Part of the series"), ds.in_series),
+        (speech.gettext("Datasets of this series"), ds.series_members),
+        (speech.gettext("Other versions"), ds.has_version),
+        (speech.gettext("Version of"), ds.is_version_of),
+        (speech.gettext("Derived from"), ds.source),
+        (speech.gettext("Related resources"), ds.related),
+    ]
+    shown = [(name, uri) for name, uris in kinds for uri in dict.fromkeys(uris[:RELATED_SHOWN])]
+    ids = {uri: uri[len(own) :] if uri.startswith(own) else record_id(source_id, uri) for _name, uri in shown}
+    found = store.datasets(list(dict.fromkeys(ids.values()))) if ids else {}
+    links = []
+    for name, uri in shown:
+        if (hit := found.get(ids[uri])) is not None:
+            title = text_for(hit["dataset"].title, speech.code) or ids[uri]
+            links.append((name, title, f"/datasets/{ids[uri]}"))
+        elif linkable(uri):
+            links.append((name, uri, uri))
+    for name, uris in kinds:
+        if len(uris) > RELATED_SHOWN:
+            more = speech.gettext("and {n} more", n=speech.number(len(uris) - RELATED_SHOWN))
+            links.append((name, more, ""))
+    return links
+
+
 def dataset_page(
     request: Request, record: dict[str, Any], duplicates: list[tuple[str, str, str]]
 ) -> Response:
@@ -694,9 +738,18 @@ def dataset_page(
 
     base = f"/datasets/{record['id']}"
     areas = areas_for(_config(request).settings.bodies)
+    kind = (
+        speech.gettext("Data service")
+        if ds.service is not None
+        else speech.gettext("Dataset series")
+        if ds.is_series
+        else ""
+    )
     facts = [
-        (speech.gettext("Kind"), speech.gettext("Data service") if ds.service is not None else ""),
+        (speech.gettext("Kind"), kind),
         (speech.gettext("Publisher"), text_for(ds.publisher.name, code) if ds.publisher else ""),
+        (speech.gettext("Creator"), text_for(ds.creator.name, code) if ds.creator else ""),
+        (speech.gettext("Rights holder"), text_for(ds.rights_holder.name, code) if ds.rights_holder else ""),
         (speech.gettext("Licence"), labelled(ds.licence)),
         (speech.gettext("Access rights"), label(ds.access_rights, code)),
         (speech.gettext("Update frequency"), label(ds.accrual_periodicity, code)),
@@ -712,7 +765,20 @@ def dataset_page(
             "; ".join(filter(None, (place(s, speech, areas) for s in ds.spatial))),
         ),
         (speech.gettext("Identifier"), ", ".join(ds.identifier)),
+        (speech.gettext("Version"), ds.version or ""),
+        (speech.gettext("Version notes"), text_for(ds.version_notes, code)),
+        (speech.gettext("Lineage"), text_for(ds.provenance, code)),
+        (
+            speech.gettext("Spatial resolution"),
+            ", ".join(
+                f"{speech.number(float(m), 2 if float(m) % 1 else 0)} m"
+                for m in ds.spatial_resolution_in_meters
+                if _decimal(m)
+            ),
+        ),
+        (speech.gettext("Temporal resolution"), ds.temporal_resolution or ""),
     ]
+    related = _related_links(request, store, ds, record["source_id"], speech)
     return page(
         request,
         speech,
@@ -730,6 +796,7 @@ def dataset_page(
             "distributions": distributions,
             "provenance": provenance,
             "reuses": reuses,
+            "related": related,
             "landing_pages": web_links(ds.landing_page),
             "documentation": web_links(ds.documentation),
             "contacts": ds.contact_points,
