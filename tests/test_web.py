@@ -6,6 +6,8 @@ never from the page code itself. The browser tests (Chromium, axe-core) are in t
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -25,7 +27,8 @@ from fedcat.store import Store, record_id
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
 from fedcat.web.pages import place
-from fedcat.web.render import safe_description
+from fedcat.web.render import flat_text, plain_excerpt, safe_description
+from markdown_it import MarkdownIt
 from web_site import DISCOVERED, HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -300,6 +303,72 @@ def test_result_excerpts_are_plain_words(site: WebSite, client: TestClient) -> N
     excerpt = html[html.index('class="excerpt"') : html.index("</p>", html.index('class="excerpt"'))]
     assert "Comptages vélo au format CSV. Texte ArcGIS piège fin" in excerpt
     assert "**" not in excerpt and "&lt;" not in excerpt
+
+
+MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")  # as web/render.py's
+
+
+def _excerpt_through_markdown(text: str) -> str:
+    """The excerpt's words as Markdown renders them, whatever the text (the reference for the fast path)."""
+    return flat_text(MARKDOWN.render(text))
+
+
+def _descriptions(corpus: Path) -> list[str]:
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("description", "notes") and isinstance(value, str):
+                    texts.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted((corpus / "udata").glob("*.json")) + sorted((corpus / "ckan").rglob("*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return texts
+
+
+def test_excerpts_of_texts_without_markdown_read_as_rendered(corpus: Path) -> None:
+    """Texts without Markdown syntax skip the Markdown renderer: their excerpt must be the rendered one,
+    for the portals' own descriptions and for texts made of the characters Markdown reads at a line's start
+    or strips (no-break spaces, odd whitespace, numbers and dashes, blank lines)."""
+    rng = random.Random(18)
+    pieces = [*"abc déf 0123456789", " ", "  ", "\n", "\n\n", "\n \n", "\r", "\r\n", "\t", "    ", ".", ")"]
+    pieces += [
+        "-",
+        "+",
+        "#",
+        "=",
+        "!",
+        '"',
+        "'",
+        "\xa0",
+        ":",
+        "|",
+        "\u2028",
+        "\x0c",
+        "\x1f",
+        "\x85",
+        "\u3000",
+    ]
+    pieces += ["\ufeff", "\u202f", "1.", "2)", " - ", "a-b"]
+    made = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(4_000)]
+    texts = _descriptions(corpus) + made
+    for text in texts:
+        assert plain_excerpt(text, limit=100_000) == _excerpt_through_markdown(text), repr(text)
+    # Markdown of the corpus still goes through the renderer
+    assert plain_excerpt("**Données** de [la ville](https://ville.example)") == "Données de la ville"
+    assert plain_excerpt("1. un\n2. deux") == "un deux"
+
+
+def test_excerpts_show_entities_as_characters() -> None:
+    # French text puts a no-break space before ":" (nh3 writes it &nbsp;); "&amp;lt;" is the text "&lt;"
+    assert plain_excerpt("Données\u00a0: horaires") == "Données\u00a0: horaires"
+    assert plain_excerpt("<p>a &amp;lt; b &amp; c</p>") == "a &lt; b & c"
 
 
 def test_sanitiser_allow_list() -> None:

@@ -254,6 +254,12 @@ def _duration(started: str | None, ended: str | None) -> float | None:
 # --- search ------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
+def _query_pair(name: str, value: str) -> str:
+    """`name=value` for a URL (a page links ~300 facet values; the same ones, page after page)."""
+    return urlencode({name: value})
+
+
 class SearchState:
     """The search page's parameters, and the URLs of the states next to it (a filter added or removed…)."""
 
@@ -281,7 +287,7 @@ class SearchState:
     def toggled(self, facet: str, value: str) -> str:
         """This state with `value` added to (or removed from) the facet's filter, back on page 1."""
         if value not in self.filters.get(facet, ()):  # adding: this state's URL and one more pair
-            return self._first_page + ("&" if "?" in self._first_page else "?") + urlencode({facet: value})
+            return self._first_page + ("&" if "?" in self._first_page else "?") + _query_pair(facet, value)
         filters = {
             k: [v for v in values if not (k == facet and v == value)] for k, values in self.filters.items()
         }
@@ -324,12 +330,12 @@ def _filters_input(
             asked = {**asked, exc.parameter: None}  # type: ignore[dict-item]
 
 
-def facet_label(request: Request, facet: str, value: str, lang: Language, names: dict[str, Any]) -> str:
+def facet_label(facet: str, value: str, lang: Language, names: dict[str, Any]) -> str:
     if facet == "source":
         return names["sources"].get(value, value)
     if facet == "jurisdiction":
         if value not in names["jurisdictions"]:  # an area of the registry the federation places records in
-            named = areas_for(_config(request).settings.bodies).name(value)
+            named = names["areas"].name(value)
             if named != value:
                 return named
         return jurisdiction_label(value, names["jurisdictions"], lang)
@@ -427,15 +433,14 @@ def jurisdiction_tree(
 
 
 def result_item(
-    request: Request,
     fedcat_id: str,
     source_id: str,
     ds: Dataset,
     band: str,
+    others: list[tuple[str, str, str]],
     lang: Language,
     names: dict[str, Any],
 ) -> dict[str, Any]:
-    others = linked_data.duplicates_of(request, fedcat_id, ds.original_uri)
     return {
         "id": fedcat_id,
         "title": text_for(ds.title, lang.code) or fedcat_id,
@@ -525,6 +530,7 @@ def search_page(
     names: dict[str, Any] = {
         "sources": linked_data.source_names(request),
         "jurisdictions": jurisdiction_names(request),
+        "areas": areas_for(_config(request).settings.bodies),
     }
     items, facets, total = [], {}, 0
     if result is not None:
@@ -532,18 +538,23 @@ def search_page(
         names["given"] = given_labels(store, result.facets)
         found = store.datasets(result.ids)
         bands = quality_bands(store, result.ids)
+        copies = linked_data.duplicates_of(
+            request, [(i, hit["dataset"].original_uri) for i, hit in found.items()]
+        )
         for fedcat_id in result.ids:
             hit = found.get(fedcat_id)
             if hit is not None:
                 band = bands.get(fedcat_id, "")
                 items.append(
-                    result_item(request, fedcat_id, hit["source_id"], hit["dataset"], band, speech, names)
+                    result_item(
+                        fedcat_id, hit["source_id"], hit["dataset"], band, copies[fedcat_id], speech, names
+                    )
                 )
         for facet, values in result.facets.items():
             facets[facet] = [
                 {
                     "value": fv.value,
-                    "label": facet_label(request, facet, fv.value, speech, names),
+                    "label": facet_label(facet, fv.value, speech, names),
                     "count": fv.count,
                     "active": state.active(facet, fv.value),
                     "url": state.toggled(facet, fv.value),
@@ -554,7 +565,7 @@ def search_page(
     active = [
         {
             "facet": titles[facet],
-            "label": facet_label(request, facet, value, speech, names),
+            "label": facet_label(facet, value, speech, names),
             "url": state.toggled(facet, value),
         }
         for facet, values in filters.items()
@@ -598,9 +609,7 @@ def search_page(
                 for name in FACETS
                 if facets.get(name) and name != "jurisdiction"
             ],
-            "jurisdiction_tree": jurisdiction_tree(
-                jurisdictions, areas_for(_config(request).settings.bodies), state, speech
-            ),
+            "jurisdiction_tree": jurisdiction_tree(jurisdictions, names["areas"], state, speech),
             "jurisdiction_title": titles["jurisdiction"],
             "active": active,
             "hidden": hidden,
