@@ -40,6 +40,14 @@ def reference_graph(path: Path) -> rdflib.Graph | None:
         return None
 
 
+def stored_records(s: Store) -> dict[str, tuple]:
+    """Every stored record: id -> (payload hash, mapped dataset, payload)."""
+    rows = s.db.execute(
+        "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
+    ).fetchall()
+    return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
+
+
 def live_titles(store: Store, source_id: str) -> set[tuple[str, str | None]]:
     return {
         (t.value, t.lang)
@@ -353,13 +361,7 @@ def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, 
         assert local.status == worker.status == "complete"
         assert worker.counts["created"] == count == len(store.live_ids())
 
-        def stored(s: Store) -> dict[str, tuple]:
-            rows = s.db.execute(
-                "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
-            ).fetchall()
-            return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
-
-        assert stored(store) == stored(here)
+        assert stored_records(store) == stored_records(here)
         [full] = harvest(config, store, backend, full=True)
         assert (full.counts["unchanged"], full.counts["updated"], full.counts["failed"]) == (count, 0, 0)
     finally:
@@ -458,13 +460,7 @@ def test_a_large_page_is_harvested_in_parts_as_it_would_be_whole(
         assert parts.counts["pages"] == (len(datasets) + 2) // 3 and whole.counts["pages"] == 1
         assert parts.counts["created"] == len(datasets) == len(store.live_ids())
 
-        def stored(s: Store) -> dict[str, tuple]:
-            rows = s.db.execute(
-                "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
-            ).fetchall()
-            return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
-
-        assert stored(store) == stored(here)
+        assert stored_records(store) == stored_records(here)
         [again] = harvest(config_for(source("ville", url)), store, backend)
         assert again.status == "complete", again.message
         assert (again.counts["unchanged"], again.counts["withdrawn"]) == (len(datasets), 0)
