@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from .base import Page, RawRecord
 
 STORE_OVER = 8 * 1024 * 1024  # bytes: pages up to this size are parsed in memory (faster)
 PART = 1000  # records per part of a large page
+LOAD_BATCH = 50_000  # quads handed to the store's bulk loader at once
 _POSITION = "urn:x-fedcat:position:"
 _SKIP = len(_POSITION)
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -69,10 +71,13 @@ class PageStore:
         try:
             self.store = pyoxigraph.Store(self._folder)
             triples = pyoxigraph.parse(content, rdf_format, base_iri=base_iri, lenient=True)
-            self.store.bulk_extend(
+            quads = (
                 Quad(t.subject, t.predicate, _wrap(t.object), NamedNode(f"{_POSITION}{n}"))
                 for n, t in enumerate(triples)
             )
+            # in batches: the bulk loader holds up to a million quads a thread in memory before writing
+            while batch := list(itertools.islice(quads, LOAD_BATCH)):
+                self.store.bulk_extend(batch)
         except BaseException:
             self.close()
             raise
