@@ -42,7 +42,10 @@ _SKIP = len(_POSITION)
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 _TYPE = NamedNode(RDF_TYPE)
-_DATASET, _SERVICE, _CATALOG = (NamedNode(DCAT + k) for k in ("Dataset", "DataService", "Catalog"))
+_DATASET, _SERVICE, _CATALOG, _SERIES = (
+    NamedNode(DCAT + k) for k in ("Dataset", "DataService", "Catalog", "DatasetSeries")
+)
+_IN_SERIES = NamedNode(DCAT + "inSeries")
 
 
 # The store keeps numbers, dates, booleans… as values, not as written ("1.0"^^xsd:decimal comes back "1"):
@@ -114,6 +117,10 @@ class PageStore:
         self._props[node] = props if ordered else None
         return self._props[node]
 
+    def first_position(self, node: Any) -> int:
+        """Where the node's first statement is in the document (the order of `Graph.out`)."""
+        return min((_position(q) for q in self.store.quads_for_pattern(node, None, None, None)), default=-1)
+
     def types(self, node: Any) -> set[str]:
         return {t.value for t in (self.props(node) or {}).get(RDF_TYPE, ())}
 
@@ -173,27 +180,36 @@ class _StoreGraph(Graph):
         return self._excluded
 
 
-def record_graph(page: PageStore, node: Any, is_service: bool) -> Graph:
+def record_graph(page: PageStore, node: Any, kind: str) -> Graph:
     """The record's own part of the page (its closure), as a Graph: what `from_rdf` reads of it. A
-    stand-alone service also gets the types of the datasets it serves (its payload lists them)."""
+    stand-alone service also gets the types of the datasets it serves, a series the dcat:inSeries statements
+    of its members, in document order (its payload lists both)."""
     walker = _StoreGraph(page)
     graph = Graph()
     for member in walker.closure(node):
         for predicate, objects in (page.props(member) or {}).items():
             for obj in objects:
                 graph.add(member, predicate, obj)
-    if is_service:
+    if kind == "service":
         for served in graph.objects(node, DCAT + "servesDataset"):
-            for kind in page.types(served):
-                graph.add(served, RDF_TYPE, NamedNode(kind))
+            for kind_iri in page.types(served):
+                graph.add(served, RDF_TYPE, NamedNode(kind_iri))
+    elif kind == "series":
+        members = [m for m in page.subjects(_IN_SERIES, node) if isinstance(m, NamedNode) and m != node]
+        for member in sorted(members, key=page.first_position):
+            graph.add(member, _IN_SERIES.value, node)
     return graph
 
 
-def record_nodes(page: PageStore) -> Iterator[tuple[Any, bool]]:
-    """(node, is a stand-alone service) of the page's records: its datasets, then its stand-alone services
-    (those a catalogue lists, and those no distribution names as its dcat:accessService)."""
+def record_nodes(page: PageStore) -> Iterator[tuple[Any, str]]:
+    """(node, "dataset" | "series" | "service") of the page's records, as `from_rdf.record_subjects` gives
+    them: its datasets, its dataset series (not also datasets), then its stand-alone services (those a
+    catalogue lists, and those no distribution names as its dcat:accessService)."""
     for node in page.subjects(_TYPE, _DATASET):
-        yield node, False
+        yield node, "dataset"
+    for node in page.subjects(_TYPE, _SERIES):
+        if DCAT + "Dataset" not in page.types(node):
+            yield node, "series"
     for node in page.subjects(_TYPE, _SERVICE):
         if DCAT + "Dataset" in page.types(node):
             continue
@@ -202,12 +218,15 @@ def record_nodes(page: PageStore) -> Iterator[tuple[Any, bool]]:
             iter(page.store.quads_for_pattern(None, NamedNode(DCAT + "accessService"), node, None)), None
         )
         if listed is not None or accessed is None:
-            yield node, True
+            yield node, "service"
 
 
 def is_catalogue(page: PageStore) -> bool:
     return bool(
-        page.subjects(_TYPE, _DATASET) or page.subjects(_TYPE, _SERVICE) or page.subjects(_TYPE, _CATALOG)
+        page.subjects(_TYPE, _DATASET)
+        or page.subjects(_TYPE, _SERIES)
+        or page.subjects(_TYPE, _SERVICE)
+        or page.subjects(_TYPE, _CATALOG)
     )
 
 
@@ -238,8 +257,8 @@ def read_parts(
             total=total,
         )
 
-    for node, service in record_nodes(page):
-        graph = record_graph(page, node, service)
+    for node, kind in record_nodes(page):
+        graph = record_graph(page, node, kind)
         records.append(
             RawRecord(
                 source_record_id=record_id(graph, node),
