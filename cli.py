@@ -1340,9 +1340,13 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from .harvester.sources import load_config
 
     user_agent = HttpSettings().user_agent
+    networks: tuple[str, ...] = ()
     path = args.config or (Path(os.environ["FEDCAT_CONFIG"]) if os.environ.get("FEDCAT_CONFIG") else None)
-    if path is not None and (contact := load_config(path).settings.contact):
-        user_agent = f"{user_agent.rstrip(')')}; {contact})"
+    if path is not None:
+        settings = load_config(path).settings
+        networks = tuple(settings.private_networks)
+        if settings.contact:
+            user_agent = f"{user_agent.rstrip(')')}; {settings.contact})"
     sites: list[tuple[str, Any]] = [(url, None) for url in args.urls]
     if args.bodies:
         from .audit.registry import Registry
@@ -1358,7 +1362,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
             raise RuntimeError(f"fedcat discover: {url!r} is not an http(s) address")
     reports = []
     for url, body in sites:
-        report = discover(url, user_agent, probes=not args.no_probe, max_pages=args.max_pages)
+        report = discover(
+            url, user_agent, probes=not args.no_probe, max_pages=args.max_pages, private_networks=networks
+        )
         if body is not None:
             report["body"] = {"id": body.id, "name": body.name}
             for entry in report["sources"]:  # the body the source would be attributed to

@@ -1,14 +1,16 @@
-"""Peak memory of `fedcat harvest` on one CKAN page of many datasets (a server ignoring `rows`) against the
-same datasets served in pages of 1,000 (the baseline), measured in the same run.
+"""Peak memory of `fedcat harvest` on one page of many datasets (a server ignoring `rows`, a whole-catalogue
+DCAT file) against the same datasets served in pages of 1,000 (the baseline), measured in the same run.
 
-    python bench/large_page.py                          # 20,000 datasets, median of 3 harvests each
+    python bench/large_page.py                          # 20,000 CKAN datasets, median of 3 harvests each
     python bench/large_page.py --datasets 50000 --repeat 1
+    python bench/large_page.py --platform dcat --rdf turtle   # or rdfxml, jsonld, ntriples
 
-Each harvest is `python -m fedcat harvest` in its own process against a local CKAN package_search; its
-peak resident memory (VmHWM, children included) is read from /proc every 5 ms. Printed: the median peak
-and seconds of each layout, and one page / pages. The search index's writer buffers up to its heap
-whatever the layout, so both grow a little with the count; a page read whole once grew ~12 KB a dataset
-more (100,000 in one page took 1.27 GB).
+Each harvest is `python -m fedcat harvest` in its own process against a local CKAN package_search or DCAT
+catalogue (Hydra-paged for the baseline); its peak resident memory (VmHWM, children included) is read from
+/proc every 5 ms. Printed: the median peak and seconds of each layout, and one page / pages. The search
+index's writer buffers up to its heap whatever the layout, so both grow a little with the count; a page read
+whole once grew ~12 KB a dataset more (100,000 in one page took 1.27 GB). A DCAT page over 8 MB is read from
+an on-disk store (harvester/adapters/rdfstore.py), slower than in memory: the seconds say how much.
 """
 
 from __future__ import annotations
@@ -43,6 +45,40 @@ def packages(count: int) -> list[dict]:
     ]
 
 
+RDF_FORMATS = {"turtle": "text/turtle", "rdfxml": "application/rdf+xml", "jsonld": "application/ld+json",
+               "ntriples": "application/n-triples"}  # fmt: skip
+PREFIXES = (
+    "@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .\n"
+    "@prefix foaf: <http://xmlns.com/foaf/0.1/> . @prefix hydra: <http://www.w3.org/ns/hydra/core#> .\n"
+)
+
+
+def dcat_page(base: str, first: int, count: int, total: int, next_url: str | None, media_type: str) -> bytes:
+    """A DCAT catalogue page of datasets first..first+count, in `media_type`."""
+    import pyoxigraph
+
+    lines = [PREFIXES, f"<{base}catalog> a dcat:Catalog ; hydra:totalItems {total} ."]
+    if next_url:
+        lines.append(f"<{base}catalog> hydra:next <{next_url}> .")
+    for n in range(first, first + count):
+        lines.append(
+            f"<{base}catalog> dcat:dataset <{base}d/{n}> .\n"
+            f'<{base}d/{n}> a dcat:Dataset ; dct:title "Jeu de données {n}"@fr ; '
+            f'dct:description "{"Une description de quelques phrases. " * 6}"@fr ; '
+            f'dct:modified "2024-01-02T03:04:05"^^<http://www.w3.org/2001/XMLSchema#dateTime> ; '
+            f'dct:publisher <{base}org/{n % 50}> ; dcat:keyword "transport", "vélo" ;\n'
+            f"  dcat:distribution [ a dcat:Distribution ; dcat:accessURL <https://example.org/{n}.csv> ; "
+            f'dct:format "CSV" ] .\n'
+            f'<{base}org/{n % 50}> a foaf:Agent ; foaf:name "Organisation {n % 50}" .'
+        )
+    turtle = "\n".join(lines).encode()
+    if media_type == "text/turtle":
+        return turtle
+    fmt = pyoxigraph.RdfFormat.from_media_type(media_type)
+    assert fmt is not None
+    return pyoxigraph.serialize(pyoxigraph.parse(turtle, pyoxigraph.RdfFormat.TURTLE), format=fmt) or b""
+
+
 def peak_kb(pid: int) -> int:
     """The process's (and its children's) largest VmHWM until it exits."""
     peak = 0
@@ -63,14 +99,21 @@ def peak_kb(pid: int) -> int:
         time.sleep(0.005)
 
 
-def harvest(folder: Path, url: str) -> tuple[float, float]:
-    """(peak MB, seconds) of one `fedcat harvest` of the CKAN source at `url` into a new data dir."""
+# `fedcat harvest` with a DCAT page of any size parsed whole in memory, as before rdfstore (the baseline)
+WHOLE_IN_MEMORY = (
+    "import sys; from fedcat.harvester.adapters import rdfstore; rdfstore.STORE_OVER = 1 << 62; "
+    "from fedcat.cli import main; sys.exit(main())"
+)
+
+
+def harvest(folder: Path, url: str, platform: str = "ckan", in_memory: bool = False) -> tuple[float, float]:
+    """(peak MB, seconds) of one `fedcat harvest` of the source at `url` into a new data dir."""
     config = folder / "sources.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "settings": {"base_url": "https://fedcat.example", "http": {"run_budget": 3600}},
-                "sources": [{"id": "big", "name": "Big", "type": "ckan", "url": url}],
+                "sources": [{"id": "big", "name": "Big", "type": platform, "url": url}],
             }
         )
     )
@@ -78,8 +121,7 @@ def harvest(folder: Path, url: str) -> tuple[float, float]:
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "fedcat",
+            *(["-c", WHOLE_IN_MEMORY] if in_memory else ["-m", "fedcat"]),
             "harvest",
             "--config",
             str(config),
@@ -96,8 +138,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--platform", choices=("ckan", "dcat"), default="ckan")
+    parser.add_argument("--rdf", choices=sorted(RDF_FORMATS), default="turtle", help="with --platform dcat")
     args = parser.parse_args()
-    served = packages(args.datasets)
+    served = packages(args.datasets) if args.platform == "ckan" else []
 
     def package_search(paged: bool):
         def answer(request) -> Reply:
@@ -113,20 +157,42 @@ def main() -> None:
 
     results: dict[str, list[tuple[float, float]]] = {"pages of 1,000": [], "one page": []}
     with PortalServer() as portal, tempfile.TemporaryDirectory() as work:
-        portal.handle("/paged/api/3/action/package_search", package_search(paged=True))
-        portal.handle("/whole/api/3/action/package_search", package_search(paged=False))
+        if args.platform == "ckan":
+            portal.handle("/paged/api/3/action/package_search", package_search(paged=True))
+            portal.handle("/whole/api/3/action/package_search", package_search(paged=False))
+            urls = {"pages of 1,000": portal.url("/paged/"), "one page": portal.url("/whole/")}
+        else:
+            media_type, base = RDF_FORMATS[args.rdf], "https://catalogue.example/"
+            pages = (args.datasets + 999) // 1000
+            for page in range(pages):
+                following = portal.url(f"/paged/catalog?page={page + 2}") if page + 1 < pages else None
+                body = dcat_page(base, page * 1000, min(1000, args.datasets - page * 1000), args.datasets,
+                                 following, media_type)  # fmt: skip
+                portal.add(f"/paged/catalog?page={page + 1}", body, media_type)
+            whole = dcat_page(base, 0, args.datasets, args.datasets, None, media_type)
+            portal.add("/whole/catalog", whole, media_type)
+            print(f"one page: {len(whole) / 1e6:.1f} MB of {args.rdf}")
+            urls = {
+                "pages of 1,000": portal.url("/paged/catalog?page=1"),
+                "one page": portal.url("/whole/catalog"),
+                "one page parsed whole": portal.url("/whole/catalog"),
+            }
+            results["one page parsed whole"] = []
         for run in range(args.repeat):  # alternated, so a busy machine weighs on both alike
-            for layout, prefix in (("pages of 1,000", "/paged/"), ("one page", "/whole/")):
-                folder = Path(work) / f"{prefix.strip('/')}-{run}"
+            for layout, url in urls.items():
+                folder = Path(work) / f"{layout.replace(' ', '-')}-{run}"
                 folder.mkdir()
-                results[layout].append(harvest(folder, portal.url(prefix)))
-    print(f"{args.datasets:,} CKAN datasets, `fedcat harvest`, median of {args.repeat}:")
+                results[layout].append(harvest(folder, url, args.platform, layout.endswith("whole")))
+    what = "CKAN" if args.platform == "ckan" else f"DCAT ({args.rdf})"
+    print(f"{args.datasets:,} {what} datasets, `fedcat harvest`, median of {args.repeat}:")
     medians = {}
     for layout, runs in results.items():
         medians[layout] = statistics.median(peak for peak, _ in runs)
         seconds = statistics.median(s for _, s in runs)
-        print(f"  {layout:<15} peak {medians[layout]:7.0f} MB   {seconds:6.1f} s")
-    print(f"  one page / pages of 1,000: {medians['one page'] / medians['pages of 1,000']:.2f}")
+        print(f"  {layout:<22} peak {medians[layout]:7.0f} MB   {seconds:6.1f} s")
+    for layout in ("one page", "one page parsed whole"):
+        if layout in medians:
+            print(f"  {layout} / pages of 1,000: {medians[layout] / medians['pages of 1,000']:.2f}")
 
 
 if __name__ == "__main__":

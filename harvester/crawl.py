@@ -11,6 +11,13 @@ Politeness: robots.txt obeyed, AutoThrottle, one request at a time per host, a s
 operator's User-Agent. Untrusted links: every request (redirects included) passes fedcat's `LinkPolicy`
 (http/https only, the start URL's origin or the source's `allowed_hosts`, no private address unless the start
 URL is one).
+
+The address rule of harvester/http.py holds here too, at connect time: Twisted connects to the addresses its
+name resolver hands over, and `CheckedResolver` hands over none when any answer is one the source's
+`AddressRule` refuses (its own pinned addresses, the operator's `private_networks`), so a name rebound to a
+private address, or an allowed host on another private address, is never connected to. A request handed to
+an HTTP(S) proxy (`http_proxy`/`https_proxy` in the environment) has its destination resolved and checked
+first (`ProxiedDestinationMiddleware`); the proxy itself is the operator's and is let through.
 """
 
 from __future__ import annotations
@@ -135,7 +142,7 @@ def crawl_results(config: dict) -> Iterator[dict]:
 DISCOVERY_CAPS = {"max_pages": 200, "max_depth": 2, "max_page_bytes": 2 * 1024 * 1024, "page_timeout": 20.0}
 
 
-def probe(found: dict[str, Any], user_agent: str) -> tuple[bool, str]:
+def probe(found: dict[str, Any], user_agent: str, private_networks: tuple[str, ...] = ()) -> tuple[bool, str]:
     """(confirmed, why) for a proposed source: one request to its platform's API (discovery.probe_request)
     under the crawl's untrusted-input rules; "pattern only" when it did not answer as that platform."""
     from .discovery import probe_request, probe_says
@@ -148,7 +155,7 @@ def probe(found: dict[str, Any], user_agent: str) -> tuple[bool, str]:
     # one small, quick request, never retried, robots.txt obeyed
     settings = HttpSettings(
         connect_timeout=5.0, read_timeout=10.0, max_bytes=1024 * 1024, retries=0, max_redirects=3,
-        run_budget=20.0, user_agent=user_agent, respect_robots=True,
+        run_budget=20.0, user_agent=user_agent, respect_robots=True, private_networks=private_networks,
     )  # fmt: skip
     client = HttpClient(LinkPolicy(target), settings)
     try:
@@ -163,10 +170,13 @@ def probe(found: dict[str, Any], user_agent: str) -> tuple[bool, str]:
     return confirmed, why if confirmed else f"pattern only: {why}"
 
 
-def discover(url: str, user_agent: str, probes: bool = True, **options: Any) -> dict[str, Any]:
+def discover(
+    url: str, user_agent: str, probes: bool = True, private_networks: tuple[str, ...] = (), **options: Any
+) -> dict[str, Any]:
     """What one website links to: `{"url", "sources": [entries], "dataset_pages": n, "complete", "reasons"}`;
     each source once, with the first page it was found on (`found_on`), and whether one request to its
-    platform's API confirmed it (`confirmed`, `probe`: why)."""
+    platform's API confirmed it (`confirmed`, `probe`: why). The crawl and the probes reach private
+    addresses as a source's requests do: the website's own, and the operator's `private_networks`."""
     from .discovery import source_entry
     from .http import LinkPolicy
 
@@ -178,6 +188,7 @@ def discover(url: str, user_agent: str, probes: bool = True, **options: Any) -> 
         "user_agent": user_agent,
         "budget": 300.0,
         "delay": 0.5,
+        "private_networks": list(private_networks),
         **DISCOVERY_CAPS,
         **options,
     }
@@ -195,7 +206,9 @@ def discover(url: str, user_agent: str, probes: bool = True, **options: Any) -> 
                 sources[key] = {**source_entry(found), "found_on": result["page"]}
         dataset_pages += bool(result["schema_datasets"])
     for found in sources.values():
-        found["confirmed"], found["probe"] = probe(found, user_agent) if probes else (False, "pattern only")
+        found["confirmed"], found["probe"] = (
+            probe(found, user_agent, private_networks) if probes else (False, "pattern only")
+        )
     if dataset_pages:  # the website itself carries schema.org Datasets: it is a `website` source
         entry = source_entry({"type": "website", "url": url})
         sources[("website", url)] = {
@@ -222,10 +235,11 @@ def crawl(config: dict, out: Any) -> None:
     from scrapy.spidermiddlewares.httperror import HttpError
 
     from .discovery import classify
-    from .http import LinkPolicy, UnsafeLink
+    from .http import LinkPolicy, UnsafeLink, private_networks
 
     discovering = config.get("mode") == "discover"
     policy = LinkPolicy(config["url"], frozenset(config.get("allowed_hosts") or ()))
+    rule = policy.address_rule(private_networks(config.get("private_networks") or ()))
     max_pages, max_depth = int(config["max_pages"]), int(config["max_depth"])
     state: dict[str, Any] = {"reasons": [], "pages": 0, "refused": 0}
 
@@ -234,6 +248,9 @@ def crawl(config: dict, out: Any) -> None:
             state["reasons"].append(reason)
 
     PolicyMiddleware.policy, PolicyMiddleware.state = policy, state
+    CheckedResolver.rule, CheckedResolver.refused = rule, staticmethod(incomplete)
+    CheckedResolver.proxies = _proxy_hosts()
+    ProxiedDestinationMiddleware.rule = rule
 
     class Website(scrapy.Spider):
         name = "website"
@@ -347,7 +364,12 @@ def crawl(config: dict, out: Any) -> None:
             "COOKIES_ENABLED": False,
             "TELNETCONSOLE_ENABLED": False,
             "LOG_LEVEL": "ERROR",
-            "DOWNLOADER_MIDDLEWARES": {"fedcat.harvester.crawl.PolicyMiddleware": 50},
+            "DOWNLOADER_MIDDLEWARES": {
+                "fedcat.harvester.crawl.PolicyMiddleware": 50,
+                # after HttpProxyMiddleware (750), which says whether the request goes through a proxy
+                "fedcat.harvester.crawl.ProxiedDestinationMiddleware": 760,
+            },
+            "TWISTED_DNS_RESOLVER": "fedcat.harvester.crawl.CheckedResolver",
             "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
             "LOG_INSTALL_ROOT_HANDLER": True,
         },
@@ -387,6 +409,116 @@ class PolicyMiddleware:
         except UnsafeLink as exc:
             self.state["refused"] = self.state.get("refused", 0) + 1
             raise IgnoreRequest(str(exc)) from None
+
+
+def _proxy_hosts() -> frozenset[str]:
+    """The hosts of the proxies the environment configures (what Scrapy's HttpProxyMiddleware reads)."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies
+
+    hosts = set()
+    for kind, url in getproxies().items():
+        if kind != "no" and (host := urlsplit(url if "://" in url else f"http://{url}").hostname):
+            hosts.add(host.lower())
+    return frozenset(hosts)
+
+
+class CheckedResolver:
+    """The crawl's name resolver (Scrapy's TWISTED_DNS_RESOLVER): the reactor's own resolver, whose answers
+    are handed over only when the source's address rule lets every one of them through. Twisted then connects
+    to exactly those addresses (HostnameEndpoint, and connectTCP through `reactor.resolve`), so a refused host
+    is never connected to; the refusal is a reason the crawl is incomplete. Literal addresses pass here too.
+    No cache: each connection resolves and checks afresh. The proxies' hosts are the operator's and pass."""
+
+    rule: Any = None  # set by crawl(): the source's AddressRule
+    refused: Any = None  # set by crawl(): a staticmethod called with the reason of a refusal
+    proxies: frozenset[str] = frozenset()
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.original = reactor.nameResolver
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> CheckedResolver:
+        return cls(reactor)
+
+    def install_on_reactor(self) -> None:
+        from twisted.internet.interfaces import IHostnameResolver
+        from zope.interface import directlyProvides  # type: ignore[import-untyped]
+
+        directlyProvides(self, IHostnameResolver)
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(
+        self,
+        receiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        if hostName.lower() in self.proxies:
+            checked = receiver
+        else:
+            checked = _CheckedReceiver(receiver, hostName, self.rule, self.refused)
+        return self.original.resolveHostName(checked, hostName, portNumber, addressTypes, transportSemantics)
+
+
+class _CheckedReceiver:
+    """Holds a resolution's answers until it completes, then hands over all of them or none."""
+
+    def __init__(self, receiver: Any, host: str, rule: Any, refused: Any) -> None:
+        from twisted.internet.interfaces import IResolutionReceiver
+        from zope.interface import directlyProvides  # type: ignore[import-untyped]
+
+        directlyProvides(self, IResolutionReceiver)
+        self.receiver, self.host, self.rule, self.refused = receiver, host, rule, refused
+        self.addresses: list[Any] = []
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        self.addresses.append(address)
+
+    def resolutionComplete(self) -> None:
+        try:
+            for address in self.addresses:
+                why = self.rule.refusal(self.host, address.host)
+                if why:
+                    if self.refused is not None:
+                        self.refused(f"refused {self.host}: it resolved to {address.host}, {why}")
+                    return
+            for address in self.addresses:
+                self.receiver.addressResolved(address)
+        finally:  # always: a resolution never completed leaves its request waiting for its timeout
+            self.receiver.resolutionComplete()
+
+
+class ProxiedDestinationMiddleware:
+    """A request Scrapy hands to a proxy is connected to the proxy, not its destination: the destination is
+    resolved and checked against the source's address rule first (as harvester/http.py does for requests)."""
+
+    rule: Any = None
+
+    async def process_request(self, request: Any, spider: Any = None) -> None:
+        if not request.meta.get("proxy"):
+            return
+        from urllib.parse import urlsplit
+
+        from scrapy.exceptions import IgnoreRequest
+        from twisted.internet.threads import deferToThread
+
+        from .http import _resolve
+
+        host = urlsplit(request.url).hostname or ""
+        for address in await deferToThread(_resolve, host):
+            why = self.rule.refusal(host, str(address))
+            if why:
+                reason = f"refused {host}: it resolved to {address}, {why} (not handed to the proxy)"
+                if CheckedResolver.refused is not None:
+                    CheckedResolver.refused(reason)
+                raise IgnoreRequest(reason)
 
 
 def main() -> None:

@@ -21,6 +21,10 @@ let through (`AddressRule`). A public-looking source whose DNS answers a private
 gets that one address for its own name, not the network (nor the cloud metadata service). Link-local
 addresses are never let through that way; the operator lists the private networks any source may reach
 (`settings.private_networks`).
+
+Behind an HTTP(S) proxy (from the environment) the connection is to the proxy, which resolves the destination
+on its own: the adapter resolves the destination first and refuses it there, so a refused address is never
+handed to the proxy (`_refuse_before_proxy`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -400,8 +405,21 @@ def _connection_pools(rule: AddressRule) -> dict[str, type[HTTPConnectionPool]]:
     }
 
 
+def _refuse_before_proxy(url: str, rule: AddressRule) -> None:
+    """A request handed to an HTTP(S) proxy never reaches `_connect_checked` (the connection is to the proxy,
+    which resolves the destination itself): resolve the destination here and refuse it when any answer is
+    one the rule refuses. A name that does not resolve here goes to the proxy (behind a proxy, often only
+    the proxy can resolve names); the proxy's own answer is the proxy's to check."""
+    host = urlsplit(url).hostname or ""
+    for address in _resolve(host):
+        refused = rule.refusal(host, str(address))
+        if refused:
+            raise UnsafeLink(f"refused {host}: it resolved to {address}, {refused} (not handed to the proxy)")
+
+
 class _Adapter(HTTPAdapter):
-    """Mounts the pools whose connections apply the client's address rule."""
+    """Mounts the pools whose connections apply the client's address rule, and applies it before a request
+    is handed to a proxy."""
 
     def __init__(self, rule: AddressRule) -> None:
         self.address_rule = rule  # read by init_poolmanager, which HTTPAdapter.__init__ calls
@@ -410,6 +428,11 @@ class _Adapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _connection_pools(self.address_rule)
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[no-untyped-def]
+        if proxies and select_proxy(request.url or "", proxies):
+            _refuse_before_proxy(request.url or "", self.address_rule)
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 @dataclass

@@ -41,6 +41,14 @@ def reference_graph(path: Path) -> rdflib.Graph | None:
         return None
 
 
+def stored_records(s: Store) -> dict[str, tuple]:
+    """Every stored record: id -> (payload hash, mapped dataset, payload)."""
+    rows = s.db.execute(
+        "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
+    ).fetchall()
+    return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
+
+
 def live_titles(store: Store, source_id: str) -> set[tuple[str, str | None]]:
     return {
         (t.value, t.lang)
@@ -357,15 +365,110 @@ def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, 
         assert local.status == worker.status == "complete"
         assert worker.counts["created"] == count == len(store.live_ids())
 
-        def stored(s: Store) -> dict[str, tuple]:
-            rows = s.db.execute(
-                "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
-            ).fetchall()
-            return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
-
-        assert stored(store) == stored(here)
+        assert stored_records(store) == stored_records(here)
         [full] = harvest(config, store, backend, full=True)
         assert (full.counts["unchanged"], full.counts["updated"], full.counts["failed"]) == (count, 0, 0)
+    finally:
+        here_backend.close()
+        here.close()
+
+
+# --- a large page read from a store on disk (harvester/adapters/rdfstore.py) ------------------------------
+
+
+def _records(pages) -> list[tuple[str, bytes, bytes]]:
+    """(source record id, payload, mapped dataset) of every record, sorted: what a run stores."""
+    from fedcat.mappings import from_rdf
+    from fedcat.mappings.context import SourceContext
+    from fedcat.mappings.model import dataset_to_json
+
+    context = SourceContext("s", "https://fedcat.example/")
+    return sorted(
+        (
+            r.source_record_id,
+            r.payload,
+            dataset_to_json(from_rdf.map_record(r.payload, "https://fedcat.example/d", context, r.parsed)),
+        )
+        for page in pages
+        for r in page.records
+    )
+
+
+@pytest.fixture
+def temporary(tmp_path, monkeypatch):
+    """The process's temporary directory, to see what the store leaves behind."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.skipif(not corpus_dcat_files(), reason="../shared/corpus/dcat is absent: corpus tests need it")
+def test_a_page_read_from_a_store_gives_what_parsing_in_memory_gives(monkeypatch, temporary):
+    """Corpus DCAT files (Turtle, RDF/XML, JSON-LD, N-Triples), read whole in memory and read from a store
+    on disk in parts of 3: the same records (ids, payloads, so hashes), mapped the same, the same next link
+    and total; nothing left in the temporary directory."""
+    from fedcat.harvester.adapters import dcat, rdfstore
+    from fedcat.harvester.http import HarvestError
+
+    monkeypatch.setattr(rdfstore, "PART", 3)
+    compared = 0
+    # the 30 largest files (most records, every serialisation): a store costs ~0.1 s to open
+    files = sorted(corpus_dcat_files(), key=lambda p: p.stat().st_size, reverse=True)[:30]
+    assert {p.suffix for p in files} >= {".ttl", ".rdf", ".jsonld"}
+    for path in files:
+        content = path.read_bytes()
+        url = "https://portal.example/" + path.name
+        try:
+            rdf_format = dcat.detect_format(content, MEDIA_TYPES[path.suffix], url)
+            whole = dcat.read_page(content, rdf_format, url, url, 1)
+        except HarvestError as exc:
+            with pytest.raises(HarvestError) as raised:
+                list(dcat.read_large_page(content, rdf_format, url, url, 1))
+            assert str(raised.value) == str(exc), path
+            continue
+        parts = list(dcat.read_large_page(content, rdf_format, url, url, 1))
+        assert _records(parts) == _records([whole]), path
+        assert [p.url for p in parts] == [url] + [f"{url}#part={n}" for n in range(2, len(parts) + 1)], path
+        assert [p.number for p in parts] == list(range(1, len(parts) + 1))
+        assert all(len(p.records) <= 3 for p in parts)
+        assert {p.next_url for p in parts} == {whole.next_url} and {p.total for p in parts} == {whole.total}
+        compared += bool(whole.records)
+    assert compared >= 20  # most of them have records
+    assert list(temporary.iterdir()) == []
+
+
+def test_a_large_page_is_harvested_in_parts_as_it_would_be_whole(
+    portal, catalogue, tmp_path, monkeypatch, temporary
+):
+    """One page of the whole city over the size threshold: stored exactly as a harvest parsing it in
+    memory stores it (ids, hashes, mapped datasets, payloads); a second run finds every record unchanged,
+    withdraws nothing (no part is skipped by a conditional GET meant for another)."""
+    from fedcat.harvester.adapters import rdfstore
+
+    store, backend = catalogue
+    base = portal.url("/ville")
+    datasets = city_datasets(base)
+    [(_, body)] = hydra_pages(datasets, base + "/catalog.ttl?page=%d", len(datasets)).items()
+    url = portal.add("/ville/catalog.ttl", body, "text/turtle", headers={"ETag": '"v1"'})
+    here = Store(tmp_path / "here.db")
+    here_backend = EmbeddedBackend(tmp_path / "here-index")
+    try:
+        [whole] = harvest(config_for(source("ville", url)), here, here_backend)
+        monkeypatch.setattr(rdfstore, "STORE_OVER", len(body) - 1)
+        monkeypatch.setattr(rdfstore, "PART", 3)
+        [parts] = harvest(config_for(source("ville", url)), store, backend)
+        assert whole.status == parts.status == "complete", parts.message
+        assert parts.counts["pages"] == (len(datasets) + 2) // 3 and whole.counts["pages"] == 1
+        assert parts.counts["created"] == len(datasets) == len(store.live_ids())
+
+        assert stored_records(store) == stored_records(here)
+        [again] = harvest(config_for(source("ville", url)), store, backend)
+        assert again.status == "complete", again.message
+        assert (again.counts["unchanged"], again.counts["withdrawn"]) == (len(datasets), 0)
+        assert list(temporary.iterdir()) == []
     finally:
         here_backend.close()
         here.close()

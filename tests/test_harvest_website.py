@@ -11,6 +11,7 @@ import sys
 import pytest
 import yaml
 from fedcat.demo.portal import PortalServer, Reply
+from fedcat.harvester.crawl import discover
 from fedcat.harvester.discovery import classify
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import parse_config
@@ -526,3 +527,121 @@ def test_a_proposed_portal_is_confirmed_only_by_its_platform_answer(
     assert probe_request(found)[0] == asked
     assert probe_says(found, media_type, body)[0] is confirmed
     assert probe_request({"type": "website", "url": url}) is None  # its crawl confirms a website
+
+
+# --- the address rule at connect time, as harvester/http.py applies it ---------------------------------------
+
+
+def private_crawl(allowed: list[str], **settings) -> tuple:
+    """A website source on 127.0.0.1 whose start page links to a host it allows on 127.0.0.2."""
+    source = {
+        "id": "web",
+        "name": "Ville",
+        "type": "website",
+        "allowed_hosts": allowed,
+        "options": FAST,
+    }
+    return source, {"contact": "open@example.org", **settings}
+
+
+def test_a_website_allowing_another_private_host_never_reaches_it(catalogue):
+    store, backend = catalogue
+    html = "text/html"
+    with PortalServer() as site, PortalServer(host="127.0.0.2") as inside:
+        inside.add("/inside.html", page("", jsonld(dataset("Dedans"))), html)
+        site.add("/robots.txt", "", "text/plain")
+        site.add("/", page(f'<a href="/air.html">a</a><a href="{inside.url("/inside.html")}">i</a>'), html)
+        site.add("/air.html", page("", jsonld(dataset("Air"))), html)
+        source, settings = private_crawl(["127.0.0.2"])
+        source["url"] = site.url("/")
+        [result] = harvest(parse_config({"settings": settings, "sources": [source]}), store, backend)
+        assert inside.log == []  # not a request, robots.txt included
+        assert result.status == "partial" and result.counts["withdrawn"] == 0
+        assert "127.0.0.2" in result.message and "other than the source's own" in result.message
+        assert store.record(record_id("web", site.url("/air.html")))["dataset"].title[0].value == "Air"
+        # the operator lists the network: the same crawl reaches it
+        settings["private_networks"] = ["127.0.0.2/32"]
+        [listed] = harvest(parse_config({"settings": settings, "sources": [source]}), store, backend)
+        assert listed.status == "complete", listed.message
+        assert (
+            store.record(record_id("web", inside.url("/inside.html")))["dataset"].title[0].value == "Dedans"
+        )
+
+
+def test_a_crawl_through_a_proxy_never_hands_it_a_private_destination(catalogue, monkeypatch):
+    from forward_proxy import ForwardProxy
+
+    store, backend = catalogue
+    html = "text/html"
+    for name in (
+        "no_proxy",
+        "NO_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with ForwardProxy() as proxy, PortalServer() as site, PortalServer(host="127.0.0.2") as inside:
+        monkeypatch.setenv("http_proxy", proxy.url)  # read by the crawl process's HttpProxyMiddleware
+        inside.add("/inside.html", page("", jsonld(dataset("Dedans"))), html)
+        site.add("/robots.txt", "", "text/plain")
+        site.add("/", page(f'<a href="/air.html">a</a><a href="{inside.url("/inside.html")}">i</a>'), html)
+        site.add("/air.html", page("", jsonld(dataset("Air"))), html)
+        source, settings = private_crawl(["127.0.0.2"])
+        source["url"] = site.url("/")
+        [result] = harvest(parse_config({"settings": settings, "sources": [source]}), store, backend)
+        assert site.url("/air.html") in proxy.asked  # the crawl went through the proxy
+        assert proxy.asked_for("127.0.0.2") == [] and inside.log == []
+        assert result.status == "partial" and "not handed to the proxy" in result.message
+        assert store.record(record_id("web", site.url("/air.html"))) is not None
+
+
+# The crawl runs in a process of its own, whose DNS answers come from the operating system; as in
+# tests/test_http.py, made-up names under .rebind.test answer a public address to their first look-up and
+# 127.0.0.1 afterwards (DNS rebinding), here through a sitecustomize module on the crawl process's path.
+REBINDING_DNS = """
+import socket
+
+_real, _asked = socket.getaddrinfo, set()
+
+
+def _getaddrinfo(host, port, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if not name.endswith(".rebind.test"):
+        return _real(host, port, *args, **kwargs)
+    address = "127.0.0.1" if name in _asked else "93.184.216.34"
+    _asked.add(name)
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port or 0))]
+
+
+def _gethostbyname(host):
+    return _getaddrinfo(host, 0)[0][4][0] if str(host).endswith(".rebind.test") else _real_byname(host)
+
+
+_real_byname = socket.gethostbyname
+socket.getaddrinfo, socket.gethostbyname = _getaddrinfo, _gethostbyname
+"""
+
+
+@pytest.fixture
+def rebinding(tmp_path, monkeypatch):
+    folder = tmp_path / "dns"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(REBINDING_DNS)
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+
+
+def test_a_website_whose_name_rebinds_to_loopback_is_never_crawled(sites, catalogue, rebinding):
+    site, other = sites
+    store, backend = catalogue
+    website(site, other)
+    url = f"http://portal.rebind.test:{site.httpd.server_address[1]}/"
+    [result] = harvest(config_for(url), store, backend)
+    assert site.log == []  # refused at connect time: not even robots.txt
+    assert result.status == "partial" and "resolved to 127.0.0.1" in result.message
+    # `fedcat discover` crawls the same way
+    report = discover(url, "fedcat-test", probes=False, delay=0, budget=30)
+    assert site.log == []
+    assert not report["complete"] and any("resolved to 127.0.0.1" in r for r in report["reasons"])

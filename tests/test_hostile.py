@@ -936,17 +936,22 @@ def test_unicode_digits_are_no_date(value):
 
 
 def test_validation_without_installed_shapes_never_fetches(sparql_site, monkeypatch):
-    """No official shapes installed: the answer comes from fedcat's core shapes, and says so; nothing is
-    fetched (the publisher's address points at a server recording every request)."""
+    """No official shapes installed: the answer comes from the official DCAT-AP 3.0.0 shapes shipped with
+    fedcat (profile dcat-ap-3.0.0) or fedcat's core shapes (3.0.1, whose official shapes are not shipped), and
+    says so; nothing is fetched (the publisher's address points at a server recording every request)."""
     client, victim = sparql_site
     monkeypatch.delenv("FEDCAT_SHAPES_DIR", raising=False)
     monkeypatch.setenv("FEDCAT_SHAPES_PUBLISHER", victim.url("/DCAT-AP/releases/"))
     dataset = client.get("/api/datasets", params={"page_size": 1}).json()["items"][0]["id"]
-    for profile in ("dcat-ap-3.0.1", "dcat-ap-3.0.0"):
+    shapes = {
+        "dcat-ap-3.0.1": "fedcat's DCAT-AP 3.0 core shapes",
+        "dcat-ap-3.0.0": "official shapes dcat-ap-3.0.0 (shipped with fedcat)",
+    }
+    for profile, used in shapes.items():
         response = client.get(f"/datasets/{dataset}/validation", params={"profile": profile})
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["shapes"] == "fedcat's DCAT-AP 3.0 core shapes"
+        assert body["shapes"] == used
         assert body["counts"]["fedcat"] == 0
     assert victim.log == []
 

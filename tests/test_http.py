@@ -23,6 +23,7 @@ from fedcat.harvester.http import (
 )
 from fedcat.harvester.linkcheck import LinkChecker
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_turtle_depth, check_xml
+from forward_proxy import ForwardProxy
 
 
 def client_for(portal: PortalServer, **settings) -> HttpClient:
@@ -404,3 +405,49 @@ def test_accept_encoding_and_decoded_size_cap(portal):
         client.get(portal.url("/z"))
     assert "gzip" in portal.log[0].headers["Accept-Encoding"]
     assert client_for(portal).get(portal.url("/z")).content == b"a" * 50_000
+
+
+@pytest.fixture
+def proxied(monkeypatch):
+    """A forwarding proxy configured the usual way, in the environment (requests reads it per request)."""
+    for name in (
+        "no_proxy",
+        "NO_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        yield proxy
+
+
+def test_a_proxy_is_never_handed_a_destination_the_address_rule_refuses(dns, proxied):
+    """Behind a proxy the connection is to the proxy, which resolves the destination itself: fedcat resolves
+    and checks the destination first, so a private one never reaches the proxy (nor, through it, the host)."""
+    with PortalServer() as site, PortalServer(host="127.0.0.2") as inside:
+        site.add("/catalog", "ok", "text/plain")
+        inside.add("/data", "secret", "text/plain")
+        client = HttpClient(
+            LinkPolicy(site.url("/"), frozenset({"127.0.0.2"})), HttpSettings(retries=0)
+        )  # a source on 127.0.0.1: that address is its own
+        assert client.get(site.url("/catalog")).content == b"ok"
+        assert proxied.asked == [site.url("/catalog")]  # the proxy is used
+        with pytest.raises(UnsafeLink, match=r"127\.0\.0\.2, .*other than the source's own.*not handed to"):
+            client.get(inside.url("/data"))
+        # a public-looking source allowing a host whose name resolves to loopback
+        port = inside.httpd.server_address[1]
+        public = HttpClient(
+            LinkPolicy("http://portal.rebind.test/", frozenset({"files.loop.test"})), HttpSettings(retries=0)
+        )
+        with pytest.raises(UnsafeLink, match=r"files\.loop\.test: it resolved to 127\.0\.0\.1"):
+            public.get(f"http://files.loop.test:{port}/data")
+        # the link checker's requests too
+        checker = LinkChecker(HttpSettings(), rate=100, timeout=2)
+        assert not checker.check(f"http://files.loop.test:{port}/data").ok
+        checker.close()
+        assert proxied.asked == [site.url("/catalog")]
+        assert inside.log == []

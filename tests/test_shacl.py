@@ -226,12 +226,16 @@ def _raw_lines(store: Store, fedcat_id: str) -> list[str]:
 @needs_corpus
 @needs_shapes
 @pytest.mark.parametrize(
-    ("profile", "folder"), [("dcat-ap-3.0.1", "dcat-ap-3.0.1"), ("dcat-ap-3.0.0", "dcat-ap-3.0.0")]
+    ("profile", "folder"),
+    [("dcat-ap-3.0.1", "dcat-ap-3.0.1"), ("dcat-ap-3.0.0", "dcat-ap-3.0.0"), ("dcat-ap-3.0.0", None)],
+    ids=["3.0.1", "3.0.0", "3.0.0-shipped"],
 )
 def test_corpus_export_conforms_to_the_official_shapes(harvested, profile, folder, record_property):
-    """Zero violations caused by fedcat's serialisation; what is left is data the sources never gave."""
+    """Zero violations caused by fedcat's serialisation; what is left is data the sources never gave. The
+    shapes are SEMIC's files from the corpus, or (folder None) the copy shipped with fedcat."""
     store, config, _, _ = harvested
-    shapes = shacl.load_shapes(shacl.shape_files(profile, [SHAPES / folder]))
+    files = shacl.SHIPPED[profile] if folder is None else shacl.shape_files(profile, [SHAPES / folder])
+    shapes = shacl.load_shapes(files)
     report = shacl.validate_store(
         store.path, catalog_info_from_store(store, BASE_URL, config), shapes, profile, batch=5000
     )
@@ -523,3 +527,28 @@ def test_install_shapes_from_files_and_from_a_url(tmp_path, capsys, monkeypatch)
         assert len(mirror.log) == 2
     assert "mirror-range" in shacl.resolve_shapes("dcat-ap-3.0.1", data_dir=data).files[1].read_text()
     assert "fetched from http://127.0.0.1" in (data / "shapes" / "dcat-ap-3.0.1" / "SOURCE").read_text()
+
+
+@needs_shapes
+def test_the_shipped_shapes_are_semics_own():
+    """The DCAT-AP 3.0.0 shapes shipped with fedcat (validation/official, from a PyPI package) are SEMIC's
+    consolidated file: the same triples, only three descriptions' no-break spaces made plain spaces."""
+    import rdflib
+
+    def triples(path, fmt: str) -> set:
+        graph = rdflib.Graph().parse(path, format=fmt)
+        return {
+            (
+                s,
+                p,
+                rdflib.Literal(str(o).replace("\xa0", " "), lang=o.language)
+                if isinstance(o, rdflib.Literal) and o.language
+                else o,
+            )
+            for s, p, o in graph
+        }
+
+    [shipped] = shacl.SHIPPED["dcat-ap-3.0.0"]
+    semic = triples(SHAPES / "dcat-ap-3.0.0" / "shacl_dcat-ap-SHACL.ttl", "turtle")
+    assert triples(shipped, "json-ld") == semic and len(semic) > 1900
+    assert shacl.resolve_shapes("dcat-ap-3.0.0", data_dir=None).files == [shipped]

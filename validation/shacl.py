@@ -1,5 +1,5 @@
-"""Validate fedcat's DCAT-AP output with SHACL (pyshacl): the official DCAT-AP 3.0 shapes when installed,
-else fedcat's own core shapes. Validation never fetches anything.
+"""Validate fedcat's DCAT-AP output with SHACL (pyshacl): the official DCAT-AP 3.0 shapes when installed or
+shipped, else fedcat's own core shapes. Validation never fetches anything.
 
 The official shapes are SEMIC's files: `--shapes PATH` (files, or a directory holding them), else
 `$FEDCAT_SHAPES_DIR`, else the copy `fedcat install-shapes` put in the data dir (from files the operator
@@ -8,8 +8,9 @@ has, or from a URL: SEMIC's release site by default, through fedcat's polite HTT
   `html/shacl/range.ttl` (classes of values). The release's consolidated `shacl/dcat-ap-SHACL.ttl` and
   `shacl/ranges.ttl` point at property shapes that neither file defines, which pyshacl refuses to load.
 - `dcat-ap-3.0.0`: the consolidated `shacl/dcat-ap-SHACL.ttl` (also asks `rdfs:Resource` of URLs).
-With none installed, `dcat_ap_3_core.ttl` is used: shapes fedcat wrote from the specification's mandatory
-and recommended properties (recommended ones as warnings). Every report names the shapes it used.
+With none installed, `dcat-ap-3.0.0` uses SEMIC's 3.0.0 shapes shipped in `official/` (see its
+PROVENANCE.md) and `dcat-ap-3.0.1` uses `dcat_ap_3_core.ttl`: shapes fedcat wrote from the specification's
+mandatory and recommended properties (recommended ones as warnings). Every report names the shapes it used.
 
 Each violation is put down to its cause:
 - **source**: a mandatory property (`sh:minCount`) missing on what the source described (a dataset without
@@ -66,6 +67,10 @@ OWN_NODES = ("#record", "#source-record", "#publisher")  # fragments of IRIs fed
 CONFLICTS = {"dcat-ap-3.0.0": {("locn:geometry", "class"), ("locn:geometry", "nodeKind")}}
 
 
+# SEMIC's own shapes shipped with fedcat, where a package registry carries them (official/PROVENANCE.md)
+SHIPPED: dict[str, list[Path]] = {
+    "dcat-ap-3.0.0": [Path(__file__).with_name("official") / "dcat-ap-3.0.0-SHACL.jsonld"],
+}
 CORE_SHAPES = Path(__file__).with_name("dcat_ap_3_core.ttl")
 CORE_LABEL = "fedcat's DCAT-AP 3.0 core shapes"
 # what a public request is told when the shapes the operator configured cannot be read (never an
@@ -180,7 +185,8 @@ def resolve_shapes(
     profile: str = DEFAULT_PROFILE, paths: Iterable[Path | str] = (), data_dir: Path | None = None
 ) -> ShapeChoice:
     """`--shapes` when given, else `$FEDCAT_SHAPES_DIR`, else the official shapes installed in the data dir,
-    else fedcat's core shapes. Never fetches: `install_shapes` does, when the operator asks."""
+    else the official shapes shipped with fedcat (`SHIPPED`: DCAT-AP 3.0.0), else fedcat's core shapes.
+    Never fetches: `install_shapes` does, when the operator asks."""
     paths = list(paths)
     if not paths and os.environ.get("FEDCAT_SHAPES_DIR"):
         paths = [os.environ["FEDCAT_SHAPES_DIR"]]
@@ -192,6 +198,8 @@ def resolve_shapes(
         if all(f.is_file() for f in installed):
             return ShapeChoice(installed, f"official shapes {profile} (installed)")
     _profile(profile)  # an unknown profile is an error even without official shapes
+    if profile in SHIPPED:
+        return ShapeChoice(SHIPPED[profile], f"official shapes {profile} (shipped with fedcat)")
     return ShapeChoice([CORE_SHAPES], CORE_LABEL)
 
 
@@ -253,7 +261,7 @@ def _load(files: tuple[str, ...], label: str) -> Shapes:
 
     graph = rdflib.Graph()
     for name in files:
-        graph.parse(name, format="turtle")
+        graph.parse(name, format="json-ld" if name.endswith(".jsonld") else "turtle")
     owners: dict[str, str] = {}
     for node_shape, prop_shape in graph.subject_objects(rdflib.URIRef(SH + "property")):
         target = graph.value(node_shape, rdflib.URIRef(SH + "targetClass"))

@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote, urljoin
 
@@ -38,6 +38,7 @@ from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
 from ..http import HarvestError
 from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
+from . import rdfstore
 from .base import Adapter, Page, RawRecord, Visited
 
 log = logging.getLogger("fedcat.harvest")
@@ -84,15 +85,19 @@ def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
     return RdfFormat.TURTLE  # N-Triples is a subset of Turtle
 
 
-def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
-    content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
-    # untrusted pages: entities and nesting are bounded before any parser sees them
+def check_page(content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
+    """Untrusted pages: entities and nesting are bounded before any parser sees them."""
     if rdf_format == RdfFormat.RDF_XML:
         check_xml(content, base_iri, what="RDF/XML")
     elif rdf_format == RdfFormat.JSON_LD:
         check_json_depth(content, url=base_iri)
     elif rdf_format in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.N3):
         check_turtle_depth(content, url=base_iri)
+
+
+def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
+    content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
+    check_page(content, rdf_format, base_iri)
     try:
         return Graph(pyoxigraph.parse(content, rdf_format, base_iri=base_iri, lenient=True))
     except (SyntaxError, ValueError) as exc:
@@ -203,9 +208,38 @@ def _check_is_catalogue(graph: Graph, url: str) -> None:
     run saying so, rather than a complete run of 0 datasets and no message."""
     if next(from_rdf.record_subjects(graph), None) is not None or graph.subjects_of_type(DCAT + "Catalog"):
         return
-    raise HarvestError(
-        f"{url}: no dcat:Catalog, dcat:Dataset or dcat:DataService found: this is not a DCAT catalogue"
-    )
+    raise HarvestError(NOT_A_CATALOGUE.format(url=url))
+
+
+NOT_A_CATALOGUE = (
+    "{url}: no dcat:Catalog, dcat:Dataset or dcat:DataService found: this is not a DCAT catalogue"
+)
+
+
+def read_large_page(
+    content: bytes, rdf_format: RdfFormat, base_iri: str, url: str, number: int
+) -> Iterator[Page]:
+    """A page over `rdfstore.STORE_OVER` bytes, loaded into a store on disk and read in parts
+    (harvester/adapters/rdfstore.py): same records and payloads as `read_page`, in memory that does not grow
+    with the page's datasets. A page the strict parser refuses is read by `read_page` (and its fallback)."""
+    content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
+    check_page(content, rdf_format, base_iri)
+    try:
+        page = rdfstore.PageStore(content, rdf_format, base_iri)
+    except (SyntaxError, ValueError) as exc:
+        log.info("%s: not loaded into a store (%s); parsed in memory", url, exc)
+        yield read_page(content, rdf_format, base_iri, url, number)
+        return
+    except OSError as exc:
+        raise HarvestError(f"{url}: could not load the page into a temporary store: {exc}") from exc
+    try:
+        if number == 1 and not rdfstore.is_catalogue(page):
+            raise HarvestError(NOT_A_CATALOGUE.format(url=url))
+        yield from rdfstore.read_parts(
+            page, url, number, record_id=record_id, next_predicates=NEXT_PAGE, total_predicate=TOTAL[0]
+        )
+    finally:
+        page.close()
 
 
 def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, ...]:
@@ -352,6 +386,14 @@ class _Job:
                 worker.broken = True
                 self.worker = None
 
+    def pages(self) -> Generator[Page]:
+        """The page, or the parts of a large one (each a page of the run)."""
+        if self.page is None and self.error is None and len(self.content) > rdfstore.STORE_OVER:
+            assert self.rdf_format is not None
+            yield from read_large_page(self.content, self.rdf_format, self.base_iri, self.url, self.number)
+            return
+        yield self.result()
+
     def result(self) -> Page:
         if self.error is not None:
             raise self.error
@@ -421,7 +463,14 @@ class DcatAdapter(Adapter):
         try:
             job: _Job | None = self._fetch(self.source.url, 1, visited, None)
             while job is not None:
-                page = job.result()
+                parts = job.pages()  # a generator: closed below, which removes a large page's store
+                try:
+                    page = next(parts)
+                    for following in parts:  # a large page's parts: all but the last one yielded here
+                        yield page
+                        page = following
+                finally:
+                    parts.close()
                 job = None  # the page's content is not needed any more
                 if worker is None and not tried and self._wants_worker(page):
                     worker, tried = self._start_worker(), True
@@ -447,6 +496,8 @@ class DcatAdapter(Adapter):
         content = response.content
         if rdf_format == RdfFormat.JSON_LD:  # remote @context URLs: loaded here, the parser reads none
             content = self._contexts.inline(content, response.url)
+        if len(content) > rdfstore.STORE_OVER:
+            worker = None  # read from a store here, in parts (the parsing process would hold it whole)
         return _Job(
             content=content,
             rdf_format=rdf_format,

@@ -61,6 +61,7 @@ class WebsiteAdapter(Adapter):
             **msgspec.to_builtins(options),
             "url": self.source.url,
             "allowed_hosts": list(self.source.allowed_hosts),
+            "private_networks": list(self.client.settings.private_networks),
             "user_agent": self.client.settings.user_agent,
         }
 
