@@ -8,7 +8,9 @@ module only reads and writes rows (the tables: `store.schema.FEDERATION`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any
 
 from .core import chunks
@@ -16,6 +18,8 @@ from .core import chunks
 # One federation link: (a, b, rule, confidence). The view's own types (`fedcat.federation`, a layer up)
 # are read here by their attributes only: facts are stored as the bytes the view encodes.
 Link = tuple[str, str, str, float]
+FULL_RUN = "full-run"  # fed_state: a whole-store clustering wrote facts and has not written its clusters yet
+_PAGE = 2000  # rows read or written at once by a whole-store clustering
 
 
 class FederationTables:
@@ -40,8 +44,17 @@ class FederationTables:
             ).fetchall()
         return [dict(row) for row in found]
 
-    def all_live_ids(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")]
+    def live_records_after(self, after: str, limit: int = _PAGE) -> list[dict[str, Any]]:
+        """`live_records` of the next `limit` live records in id order after the id `after` ('': the first)."""
+        return [
+            dict(row)
+            for row in self.db.execute(
+                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
+                " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
+                " WHERE r.withdrawn_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?",
+                (after, limit),
+            )
+        ]
 
     def _column(self, sql: str, values: list[str]) -> list[Any]:
         """The first column of `sql` (its `{marks}`: the placeholders of `IN`), asked chunk by chunk."""
@@ -72,6 +85,165 @@ class FederationTables:
     def copies(self, ids: list[str]) -> list[bytes]:
         """The stored facts of these records, as the view encoded them."""
         return self._column("SELECT facts FROM fed_copies WHERE id IN ({marks})", ids)
+
+    def clustered_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0])
+
+    # --- the whole-store clustering: facts a page at a time, then blocks, then clusters, in bounded memory ---
+
+    @staticmethod
+    def _forget_facts(db: sqlite3.Connection, ids: list[str]) -> None:
+        marks = ",".join("?" * len(ids))
+        db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", ids)
+        db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", ids)
+
+    def write_facts(self, copies: list[tuple[str, str, Iterable[str], bytes, int]]) -> None:
+        """One page of a whole-store clustering's new facts ((id, source, keys, facts, version)), in its own
+        transaction, marked `FULL_RUN` until `write_all_clusters` (a crash in between: the next run is whole
+        again, never a closure over half-written facts)."""
+        with self.store.write() as db:
+            db.execute("INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, 'pending')", (FULL_RUN,))
+            for chunk in chunks([c[0] for c in copies]):
+                self._forget_facts(db, chunk)
+            db.executemany(
+                "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
+                [(record, source, version, facts) for record, source, _keys, facts, version in copies],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
+                ((key, c[0]) for c in copies for key in c[2]),
+            )
+
+    def forget_withdrawn(self) -> None:
+        """Facts and keys of records no longer live (withdrawn, or gone) go: they are clustered no more."""
+        with self.store.write() as db:
+            db.execute("INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, 'pending')", (FULL_RUN,))
+            gone = "SELECT id FROM fed_copies EXCEPT SELECT id FROM records WHERE withdrawn_at IS NULL"
+            db.execute(f"DELETE FROM fed_keys WHERE id IN ({gone})")
+            db.execute(f"DELETE FROM fed_copies WHERE id IN ({gone})")
+
+    def number_copies(self) -> int:
+        """Number the clustered records 0, 1, ... in id order (a temporary table of this connection: the
+        clustering then holds ints, not ids); returns how many."""
+        self.db.execute("DROP TABLE IF EXISTS temp.fed_numbers")
+        self.db.execute(
+            "CREATE TEMP TABLE fed_numbers (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL)"
+        )
+        self.db.execute(
+            "INSERT INTO temp.fed_numbers (n, id, source_id)"
+            " SELECT row_number() OVER (ORDER BY id) - 1, id, source_id FROM fed_copies ORDER BY id"
+        )
+        return int(self.db.execute("SELECT COUNT(*) FROM temp.fed_numbers").fetchone()[0])
+
+    def key_blocks(self, max_block: int) -> Iterator[tuple[str, list[tuple[int, str]]]]:
+        """Each key two to `max_block` records hold (a key of one says nothing, one of more is generic), in
+        key order, with its holders (number, source) in number order: streamed, never all at once."""
+        rows = self.db.execute(
+            "SELECT k.key, o.n, o.source_id FROM fed_keys k JOIN temp.fed_numbers o ON o.id = k.id"
+            " WHERE k.key IN (SELECT key FROM fed_keys GROUP BY key HAVING COUNT(*) BETWEEN 2 AND ?)"
+            " ORDER BY k.key, k.id",
+            (max_block,),
+        )
+        for key, group in groupby(rows, key=itemgetter(0)):
+            yield key, [(n, source) for _key, n, source in group]
+
+    def facts_by_number(self, numbers: list[int]) -> list[tuple[int, bytes]]:
+        """(number, stored facts) of these numbered records."""
+        found: list[tuple[int, bytes]] = []
+        for chunk in chunks(numbers):
+            found += self.db.execute(
+                "SELECT o.n, c.facts FROM temp.fed_numbers o JOIN fed_copies c ON c.id = o.id"
+                f" WHERE o.n IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return found
+
+    def numbers_of(self, ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in chunks(ids):
+            found.update(
+                self.db.execute(
+                    f"SELECT id, n FROM temp.fed_numbers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def _ids_of_numbers(self, numbers: Iterable[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in chunks(sorted(set(numbers))):
+            found.update(
+                self.db.execute(
+                    f"SELECT n, id FROM temp.fed_numbers WHERE n IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def write_all_clusters(
+        self,
+        places: Iterable[tuple[int, int, int, bool]],
+        links: Iterable[tuple[int, int, int, str, float]],
+        state: dict[str, str] | None = None,
+    ) -> int:
+        """In one transaction, replacing all: every numbered record's place (number, its canonical copy's
+        number, rank, alone in its cluster) taken a page at a time, and the evidence (canonical copy's number,
+        a, b, rule, confidence); a `rescored` feed entry for each live record whose cluster or rank changed
+        (as `save`); `FULL_RUN` done. Returns how many records' cluster or rank changed."""
+        touched = 0
+        rows = iter(places)
+        with self.store.write() as db:
+            for page in iter(lambda: list(islice(rows, _PAGE)), []):
+                ids = self._ids_of_numbers([n for row in page for n in row[:2]])
+                before: dict[str, tuple[str, int]] = {}
+                for chunk in chunks([ids[row[0]] for row in page]):
+                    marks = ",".join("?" * len(chunk))
+                    for record, cluster, rank in db.execute(
+                        f"SELECT id, cluster, rank FROM fed_members WHERE id IN ({marks})", chunk
+                    ):
+                        before[record] = (cluster, rank)
+                moved = [
+                    (ids[n], ids[canonical], rank, alone)
+                    for n, canonical, rank, alone in page
+                    if before.get(ids[n]) != (ids[canonical], rank)
+                ]
+                db.executemany(
+                    "INSERT OR REPLACE INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)",
+                    [row[:3] for row in moved],
+                )
+                touched += len(moved)
+                # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
+                self._rescored(db, [row[0] for row in moved if row[0] in before or not row[3]])
+            gone = [
+                row[0]
+                for row in db.execute("SELECT id FROM fed_members EXCEPT SELECT id FROM temp.fed_numbers")
+            ]
+            for chunk in chunks(gone):
+                db.execute(f"DELETE FROM fed_members WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                self._rescored(db, chunk)
+            touched += len(gone)
+            db.execute("DELETE FROM fed_links")
+            db.executemany(
+                "INSERT INTO fed_links (cluster, a, b, rule, confidence) SELECT c.id, x.id, y.id, ?, ?"
+                " FROM temp.fed_numbers c, temp.fed_numbers x, temp.fed_numbers y"
+                " WHERE c.n = ? AND x.n = ? AND y.n = ?",
+                ((rule, confidence, cluster, a, b) for cluster, a, b, rule, confidence in links),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, ?)", list((state or {}).items())
+            )
+            db.execute("DELETE FROM fed_state WHERE name = ?", (FULL_RUN,))
+        self.db.execute("DROP TABLE IF EXISTS temp.fed_numbers")
+        return touched
+
+    @staticmethod
+    def _rescored(db: sqlite3.Connection, ids: list[str]) -> None:
+        """Their search documents (one per cluster) change: a `rescored` feed entry each, in this
+        transaction (Store.rescore's, on this db)."""
+        for chunk in chunks(sorted(ids)):
+            db.execute(
+                "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                chunk,
+            )
 
     def state(self, name: str) -> str | None:
         """A value the view remembers between refreshes (the overrides it applied)."""
@@ -129,13 +301,7 @@ class FederationTables:
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
             # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
             alone = {c.members[0] for c in clusters if len(c.members) == 1}
-            entries = sorted(i for i in touched if i in before or i not in alone)
-            for chunk in chunks(entries):  # their search documents (one per cluster) change:
-                db.execute(  # a `rescored` feed entry, in this transaction (Store.rescore's, on this db)
-                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
-                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                    chunk,
-                )
+            self._rescored(db, [i for i in touched if i in before or i not in alone])
         return sorted(touched)
 
     def canonical_id_page(self, offset: int = 0, limit: int | None = None) -> list[str]:
