@@ -2,7 +2,9 @@
 
 Pure: `cluster()` takes the `Copy` facts of a closed set of records (every record linked to one of them is in
 it: `closure()` finds that set from the changed records, so a harvest re-clusters only what it touched) and
-returns their clusters. The canonical copy of a cluster, the one its search hit shows first:
+returns their clusters. Its parts work on record numbers (each record's place in fedcat id order, so ints
+sort as ids do) and blocks of keys, so the whole-store clustering (`view.cluster_store`) runs the same ones
+over blocks streamed from the store: `links_in_blocks`, `link_sets`, `evidence`. The canonical copy of a cluster, the one its search hit shows first:
 1. a copy harvested from the publisher's own source (the source whose jurisdiction is the publisher's body);
 2. then the most complete metadata (highest quality score);
 3. then the copy fedcat saw first (oldest first-seen), then the smallest fedcat id (stable).

@@ -3,8 +3,11 @@
 `catch_up` applies the feed's entries since the view's cursor: the changed records' facts, then `closure()`
 over the stored keys and clusters, then `cluster()` of that closed set, written in one transaction with a
 `rescored` feed entry for every record whose cluster or rank changed (so the search index, which catches up
-next, rewrites their cluster's one document). When most of the store changed (the first run), everything is
-clustered at once instead. Applying a batch twice writes the same clusters: crash-safe as every view.
+next, rewrites their cluster's one document). When most of the store changed (the first run, other rules),
+the whole store is clustered instead (`cluster_store`), in memory that does not grow with the catalogue:
+facts written a page at a time, key blocks streamed from the store, union-find over record numbers. Both use
+the one block loop (`cluster.links_in_blocks`), so they make the same clusters. Applying a batch twice writes
+the same clusters: crash-safe as every view.
 """
 
 from __future__ import annotations
