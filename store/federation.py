@@ -264,18 +264,27 @@ class FederationTables:
         changed get a `rescored` feed entry (their search documents are one per cluster) and are returned."""
         copies, dropped, replaced = list(copies), list(dropped), list(replaced)
         touched: set[str] = set()
+        # Only the rows that differ are written: a record's keys and its cluster mostly stay the same when it
+        # changes, and each row written dirties pages of a large index that the commit then writes out.
         with self.store.write() as db:
-            for chunk in chunks([c[0] for c in copies] + dropped):
+            new_keys = {c[0]: set(c[2]) for c in copies}
+            old_keys: dict[str, set[str]] = {}
+            for chunk in chunks([*new_keys, *dropped]):
                 marks = ",".join("?" * len(chunk))
-                db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", chunk)
+                for key, record in db.execute(f"SELECT key, id FROM fed_keys WHERE id IN ({marks})", chunk):
+                    old_keys.setdefault(record, set()).add(key)
                 db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", chunk)
+            db.executemany(
+                "DELETE FROM fed_keys WHERE key = ? AND id = ?",
+                [(key, i) for i, keys in old_keys.items() for key in keys - new_keys.get(i, set())],
+            )
             db.executemany(
                 "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
                 [(record, source, version, facts) for record, source, _keys, facts, version in copies],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
-                [(key, c[0]) for c in copies for key in c[2]],
+                [(key, i) for i, keys in new_keys.items() for key in keys - old_keys.get(i, set())],
             )
             before: dict[str, tuple[str, int]] = {}
             for chunk in chunks(replaced):
@@ -287,9 +296,14 @@ class FederationTables:
                 clusters_of_chunk = {c for c, _ in (before[i] for i in chunk if i in before)}
                 for old in chunks(sorted(clusters_of_chunk)):
                     db.execute(f"DELETE FROM fed_links WHERE cluster IN ({','.join('?' * len(old))})", old)
-                db.execute(f"DELETE FROM fed_members WHERE id IN ({marks})", chunk)
             rows = [(m, c.id, rank) for c in clusters for rank, m in enumerate(c.members)]
-            db.executemany("INSERT INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)", rows)
+            after = {m: (cluster, rank) for m, cluster, rank in rows}
+            # a replaced record in no cluster now (dropped) loses its row; one whose place changed gets its new one
+            db.executemany("DELETE FROM fed_members WHERE id = ?", [(i,) for i in before if i not in after])
+            db.executemany(
+                "INSERT OR REPLACE INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)",
+                [row for row in rows if before.get(row[0]) != (row[1], row[2])],
+            )
             db.executemany(
                 "INSERT INTO fed_links (cluster, a, b, rule, confidence) VALUES (?, ?, ?, ?, ?)",
                 [(c.id, link.a, link.b, link.rule, link.confidence) for c in clusters for link in c.links],
@@ -297,7 +311,6 @@ class FederationTables:
             db.executemany(
                 "INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, ?)", list((state or {}).items())
             )
-            after = {m: (cluster, rank) for m, cluster, rank in rows}
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
             # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
             alone = {c.members[0] for c in clusters if len(c.members) == 1}
