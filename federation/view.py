@@ -39,7 +39,7 @@ from .rules import Overrides, Rules, default_rules, load_overrides
 _BATCH = 2000
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Copy).decode
-_FEED_BATCH = 1_000_000  # feed entries per apply: the first run clusters the whole store at once
+_FEED_BATCH = 50_000  # feed entries per closure: a whole-store run (`cluster_store`) does not list them
 FULL_SHARE = 0.3  # above this share of the store changed, clustering all of it is cheaper than closures
 
 
