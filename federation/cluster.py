@@ -107,9 +107,10 @@ def _unambiguous(candidates: dict[int, tuple[float, str, str]]) -> list[int]:
 
 def links_in_blocks(
     blocks: Iterable[tuple[str, list[Holder]]], rules: Rules, facts_of: Callable[[list[int]], dict[int, Copy]]
-) -> list[tuple[int, int, int]]:
+) -> list[int]:
     """The strongest link of each linked pair, from blocks of shared keys (never all pairs): (rank of its
-    rule in `by_strength`, a, b) with a < b, strongest first, then by pair. The one block loop of both the
+    rule in `by_strength`, a, b) with a < b, strongest first, then by pair, each packed in one int
+    (`each_link` unpacks them). The one block loop of both the
     whole-store clustering (blocks streamed from the store) and a closure's (blocks made in memory).
 
     `blocks`: each key with its holders in number order (generic keys left out). `facts_of` gives the full
@@ -170,15 +171,22 @@ def links_in_blocks(
         rank = rank_of["title"]
         offers.extend(pair << 8 | rank for pair in _unambiguous(titles))
     offers.sort()
-    links: list[tuple[int, int, int]] = []
+    links: list[int] = []
     last = -1
     for offer in offers:  # sorted by pair, then rank: the first of each pair is its strongest
         pair = offer >> 8
         if pair != last:
-            links.append((offer & 0xFF, pair >> _PAIR, pair & _LOW))
+            links.append((offer & 0xFF) << (2 * _PAIR) | pair)
             last = pair
+    del offers
     links.sort()
     return links
+
+
+def each_link(links: list[int]) -> Iterator[tuple[int, int, int]]:
+    """(rank, a, b) of each link `links_in_blocks` found, in its order (one int each: a few bytes a link)."""
+    for link in links:
+        yield link >> (2 * _PAIR), link >> _PAIR & _LOW, link & _LOW
 
 
 class LinkedSets:
@@ -228,7 +236,7 @@ class LinkedSets:
 
 
 def link_sets(
-    count: int, links: list[tuple[int, int, int]], merges: list[list[int]], apart: dict[int, set[int]]
+    count: int, links: list[int], merges: list[list[int]], apart: dict[int, set[int]]
 ) -> tuple[LinkedSets, list[tuple[int, int]]]:
     """The sets `links` make under forced merges (each group: the numbers of its copies present) and splits
     (`apart`: copy -> copies it must not share a set with); and the forced links (a, b), a < b."""
@@ -238,20 +246,20 @@ def link_sets(
         for other in group[1:]:
             sets.union(group[0], other, forced=True)
             forced.append((min(group[0], other), max(group[0], other)))
-    for _, a, b in links:
+    for _, a, b in each_link(links):
         sets.union(a, b)
     return sets, forced
 
 
 def evidence(
-    sets: LinkedSets, forced: list[tuple[int, int]], links: list[tuple[int, int, int]], rules: Rules
+    sets: LinkedSets, forced: list[tuple[int, int]], links: list[int], rules: Rules
 ) -> Iterator[tuple[int, int, int, str, float]]:
     """(root, a, b, rule, confidence) of each link inside one set: forced ones, then the others, strongest first."""
     for a, b in forced:
         if (root := sets.find(a)) == sets.find(b):
             yield root, a, b, FORCED, 1.0
     strength = by_strength(rules)
-    for rank, a, b in links:
+    for rank, a, b in each_link(links):
         if (root := sets.find(a)) == sets.find(b):
             yield root, a, b, strength[rank].name, strength[rank].confidence
 
