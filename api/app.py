@@ -53,7 +53,8 @@ def create_app(store: Store, backend: SearchBackend, config: Config) -> FastAPI:
         title="fedcat",
         version="0.1.0",
         description="Search and read the datasets fedcat harvests from open-data portals, normalised to "
-        "DCAT-AP 3.0, with their provenance, sources and harvest reports. Errors are JSON: "
+        "DCAT-AP 3.0, with their provenance, sources and harvest reports. Titles, descriptions and labels "
+        "are given in the best language of `Accept-Language` (then French, then English). Errors are JSON: "
         '`{"detail": "...", "errors": [{"parameter": "...", "message": "..."}]}`.',
         dependencies=[Depends(reject_unknown_parameters)],
         lifespan=_lifespan,

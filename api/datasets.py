@@ -25,6 +25,7 @@ from . import schemas
 from .conventions import page_links
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
+from .negotiation import languages
 from .params import DatasetId, SearchParams, facets_param, search_params
 from .quality import dataset_quality_json
 from .reuses import reuses_json
@@ -37,22 +38,23 @@ assert set(get_args(Sort)) == set(SORTS), "keep the API's sort values in step wi
 
 
 @lru_cache(maxsize=65536)
-def _label(value: str) -> str:
-    """A controlled URI's human label; a literal (an unmapped format, a publisher name) is its own label."""
+def _label(value: str, langs: tuple[str, ...]) -> str:
+    """A controlled URI's human label in the first of `langs` known; a literal (an unmapped format, a
+    publisher name) is its own label."""
     if value.startswith(("http://", "https://", "urn:")):
-        return vocabularies.label(value)
+        return vocabularies.label(value, langs)
     return value
 
 
-def _labelled(value: str) -> dict[str, str]:
-    return {"value": value, "label": _label(value)}
+def _labelled(value: str, langs: tuple[str, ...]) -> dict[str, str]:
+    return {"value": value, "label": _label(value, langs)}
 
 
-def _theme(ds: Dataset, uri: str) -> dict[str, str]:
+def _theme(ds: Dataset, uri: str, langs: tuple[str, ...]) -> dict[str, str]:
     """A theme or licence with fedcat's label for it, else the label its source gave (GEMET, AGROVOC…)."""
     if uri in ds.labels and not vocabularies.has_label(uri):
-        return {"value": uri, "label": text_in(ds.labels[uri])}
-    return _labelled(uri)
+        return {"value": uri, "label": text_in(ds.labels[uri], langs)}
+    return _labelled(uri, langs)
 
 
 def _i18n(texts: list[Text]) -> list[dict[str, str | None]]:
@@ -79,11 +81,11 @@ def _document(value: Any) -> Any:
     return value
 
 
-def _record_labels(ds: Dataset) -> dict[str, str]:
+def _record_labels(ds: Dataset, langs: tuple[str, ...]) -> dict[str, str]:
     uris = [*ds.themes, *ds.language, ds.licence, ds.accrual_periodicity, ds.access_rights]
     for dist in ds.distributions:
         uris.extend((dist.format, dist.licence, *dist.language))
-    return {u: _label(u) for u in uris if u and u.startswith(("http://", "https://"))}
+    return {u: _label(u, langs) for u in uris if u and u.startswith(("http://", "https://"))}
 
 
 def _jurisdiction_names(request: Request) -> dict[str, str]:
@@ -120,12 +122,17 @@ def given_labels(store: Any, facets: dict[str, Any]) -> dict[str, dict[str, str]
 
 
 def _facet_value(
-    request: Request, facet: str, value: str, count: int, given: dict[str, dict[str, str]]
+    request: Request,
+    facet: str,
+    value: str,
+    count: int,
+    given: dict[str, dict[str, str]],
+    langs: tuple[str, ...],
 ) -> dict[str, Any]:
     label = (
-        vocabularies.label(value, given=given[value])
+        vocabularies.label(value, langs, given=given[value])
         if value in given
-        else _facet_label(request, facet, value)
+        else _facet_label(request, facet, value, langs)
     )
     found = {"value": value, "label": label, "count": count}
     if facet == "jurisdiction":  # commune, epci, departement, region, country, eu: a facet by level
@@ -133,7 +140,7 @@ def _facet_value(
     return found
 
 
-def _facet_label(request: Request, facet: str, value: str) -> str:
+def _facet_label(request: Request, facet: str, value: str, langs: tuple[str, ...]) -> str:
     if facet == "source":
         return source_ref(request, value)["name"]
     if facet == "jurisdiction":
@@ -141,22 +148,26 @@ def _facet_label(request: Request, facet: str, value: str) -> str:
         return named or _areas(request).name(value)
     if facet in ("publisher", "keyword"):
         return value
-    return _label(value)
+    return _label(value, langs)
 
 
-def _summary(request: Request, fedcat_id: str, source_id: str, ds: Dataset) -> dict[str, Any]:
+def _summary(
+    request: Request, fedcat_id: str, source_id: str, ds: Dataset, langs: tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "id": fedcat_id,
         "uri": ds.uri,
         "kind": "data_service" if ds.service is not None else "dataset",
-        "title": text_in(ds.title),
-        "description": text_in(ds.description_text or ds.description),  # HTML as clean text
+        "title": text_in(ds.title, langs),
+        "description": text_in(ds.description_text or ds.description, langs),  # HTML as clean text
         "title_i18n": _i18n(ds.title),
         "description_i18n": _i18n(ds.description),
-        "publisher": (text_in(ds.publisher.name) or None) if ds.publisher else None,
-        "themes": [_theme(ds, t) for t in ds.themes],
-        "formats": [_labelled(f) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)],
-        "licence": _theme(ds, ds.licence) if ds.licence else None,
+        "publisher": (text_in(ds.publisher.name, langs) or None) if ds.publisher else None,
+        "themes": [_theme(ds, t, langs) for t in ds.themes],
+        "formats": [
+            _labelled(f, langs) for f in dict.fromkeys(d.format for d in ds.distributions if d.format)
+        ],
+        "licence": _theme(ds, ds.licence, langs) if ds.licence else None,
         "keywords": [k.value for k in ds.keywords],
         "modified": ds.modified,
         "issued": ds.issued,
@@ -185,9 +196,10 @@ def search_datasets(
     page_size: Annotated[
         int,
         Query(
-            ge=1,
+            ge=0,
             le=MAX_PAGE_SIZE,
-            description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}. page × page_size may not exceed "
+            description=f"Datasets per page, 1 to {MAX_PAGE_SIZE}; 0 answers only the total and the facets. "
+            f"page × page_size may not exceed "
             f"{MAX_RESULT_WINDOW} (a 400 past it): narrow the search to reach further, or read every "
             "dataset from /catalog, paged by id without a depth limit.",
         ),
@@ -209,7 +221,8 @@ def search_datasets(
             "filters, or read every dataset from /catalog, paged by id without a depth limit",
             "page",
         )
-    query = params.query(page, page_size, sort=sort, facets=facets_param(facets))
+    counts_only = page_size == 0  # the total and the facets, as CKAN's rows=0 and Elasticsearch's size=0
+    query = params.query(1 if counts_only else page, page_size or 1, sort=sort, facets=facets_param(facets))
     store: Store = request.app.state.store
     backend: SearchBackend = request.app.state.backend
     try:
@@ -217,18 +230,20 @@ def search_datasets(
     except ValueError as exc:  # the backend's own check of the query; ours above should catch all
         log.warning("search refused by the backend: %s", exc)
         raise ApiError(400, str(exc)) from exc
-    found = store.datasets(result.ids)
-    copies = FederationTables(store).members(result.ids)
+    shown = [] if counts_only else result.ids
+    found = store.datasets(shown)
+    copies = FederationTables(store).members(shown)
     reuses = reuses_json(request, list(found))
     given = given_labels(store, result.facets)
+    langs = languages(request)
     items = []
-    for fedcat_id in result.ids:
+    for fedcat_id in () if counts_only else result.ids:
         hit = found.get(fedcat_id)
         if hit is None:
             # index ahead of the store (or a record removed by hand): the next sync repairs it
             log.warning("search hit %s is not in the store; skipped", fedcat_id)
             continue
-        item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"])
+        item = _summary(request, fedcat_id, hit["source_id"], hit["dataset"], langs)
         item["reuses"] = reuses[fedcat_id]
         # every path the dataset came by, canonical first (a record not clustered yet: itself)
         item["sources"] = copies.get(fedcat_id) or [
@@ -240,7 +255,11 @@ def search_datasets(
             }
         ]
         items.append(item)
-    links = page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
+    links = (
+        ""
+        if counts_only
+        else page_links(request, page, page_size, result.total, MAX_RESULT_WINDOW // page_size)
+    )
     return json_response(
         {
             "total": result.total,
@@ -248,11 +267,11 @@ def search_datasets(
             "page_size": page_size,
             "items": items,
             "facets": {
-                name: [_facet_value(request, name, fv.value, fv.count, given) for fv in values]
+                name: [_facet_value(request, name, fv.value, fv.count, given, langs) for fv in values]
                 for name, values in result.facets.items()
             },
         },
-        headers={"Link": links},
+        headers={"Link": links, "Vary": "Accept-Language"} if links else {"Vary": "Accept-Language"},
     )
 
 
@@ -269,6 +288,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
         raise ApiError(404, f"no dataset with id {id!r}", "id")
     ds: Dataset = record["dataset"]
     clustered = FederationTables(store).cluster_of(record["id"])
+    langs = languages(request)
     body = {
         "id": record["id"],
         "cluster": None
@@ -279,10 +299,10 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
             "evidence": [msgspec.to_builtins(link) for link in clustered[2]],
         },
         "kind": "data_service" if ds.service is not None else "dataset",
-        "title": text_in(ds.title),  # as in the search items
+        "title": text_in(ds.title, langs),  # as in the search items
         "title_i18n": _i18n(ds.title),
         "dataset": _document(ds),
-        "labels": _record_labels(ds),
+        "labels": _record_labels(ds, langs),
         "quality": dataset_quality_json(store, record["id"], ds),
         "reuses": reuses_json(request, [record["id"]])[record["id"]],
         "source": source_info(request, record["source_id"]),
@@ -302,7 +322,7 @@ def get_dataset(request: Request, id: DatasetId) -> Response:
             )
         },
     }
-    return json_response(body)
+    return json_response(body, headers={"Vary": "Accept-Language"})
 
 
 @router.get(

@@ -1,9 +1,12 @@
-"""Content negotiation, once for every router that offers several media types (linked data, SPARQL).
+"""Content negotiation, once for every router that offers several media types (linked data, SPARQL), and
+the language of the labels and texts the JSON answers choose (`Accept-Language`).
 
 It follows RFC 9110: the Accept media ranges with their q-values, the most specific range deciding each
 offer's quality, ties going to the server's first offer; nothing acceptable gives 406 with the offered types.
 A format extension (`/catalog.ttl`) overrides Accept.
 """
+
+from functools import lru_cache
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -105,3 +108,33 @@ def split_extension(name: str) -> tuple[str, str | None]:
     """ "abc.ttl" -> ("abc", "ttl"); fedcat ids never contain a dot."""
     base, dot, ext = name.rpartition(".")
     return (base, ext.lower()) if dot and base else (name, None)
+
+
+# Labels and texts default to French, then English: fedcat's first users are French portals.
+DEFAULT_LANGUAGES = ("fr", "en")
+
+
+def languages(request: Request) -> tuple[str, ...]:
+    """The languages a JSON answer should pick its labels and texts in, best first: the client's
+    `Accept-Language` (q-values honoured, primary subtags), then French and English."""
+    return _languages(request.headers.get("accept-language"))
+
+
+@lru_cache(maxsize=1024)
+def _languages(header: str | None) -> tuple[str, ...]:
+    ranked = []
+    for position, part in enumerate((header or "")[:1000].split(",")):
+        tag, *params = (f.strip() for f in part.split(";"))
+        primary = tag.lower().split("-")[0]
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if q > 0 and primary.isascii() and primary.isalpha() and len(primary) <= 8:
+            ranked.append((-q, position, primary))
+    wanted = [primary for _q, _position, primary in sorted(ranked)]
+    return tuple(dict.fromkeys([*wanted, *DEFAULT_LANGUAGES]))

@@ -16,6 +16,7 @@ from . import schemas
 from .conventions import page_links
 from .errors import ERRORS, NOT_FOUND, ApiError, json_response
 from .harvests import source_info, source_ref
+from .negotiation import languages
 from .params import check_closed_sets
 
 router = APIRouter(tags=["reuses"])
@@ -29,7 +30,7 @@ def reuse_summary(request: Request, summary: dict[str, Any]) -> dict[str, Any]:
         "id": summary["id"],
         "title": reuse.title,
         "type": reuse.type,
-        "type_label": type_label(reuse.type),
+        "type_label": type_label(reuse.type, languages(request)),
         "url": reuse.url,
         "page": reuse.page,
         "image": reuse.image,
@@ -100,7 +101,10 @@ def search_reuses(
         "page_size": page_size,
         "items": [reuse_summary(request, s) for s in found.items],
         "facets": {
-            "type": [{"value": v, "label": type_label(v), "count": n} for v, n in found.facets["type"]],
+            "type": [
+                {"value": v, "label": type_label(v, languages(request)), "count": n}
+                for v, n in found.facets["type"]
+            ],
             "source": [
                 {"value": v, "label": source_ref(request, v)["name"], "count": n}
                 for v, n in found.facets["source"]

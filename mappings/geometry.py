@@ -67,10 +67,28 @@ def geojson_wkt(geometry: Any) -> str | None:
         return None
 
 
+# GeoJSON's type names; some portals write them in lower case (GovData: "polygon")
+_GEOJSON_TYPES = {
+    name.lower(): name
+    for name in (
+        "Feature",
+        "FeatureCollection",
+        "GeometryCollection",
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+    )
+}
+
+
 def _wkt(geometry: Any) -> str | None:
     if not isinstance(geometry, dict):
         return None
-    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    given, coords = geometry.get("type"), geometry.get("coordinates")
+    kind = _GEOJSON_TYPES.get(given.lower()) if isinstance(given, str) else None
     if kind == "Feature":
         return _wkt(geometry.get("geometry"))
     if kind == "FeatureCollection":

@@ -53,9 +53,13 @@ def reuse_types() -> dict[str, dict[str, str]]:
         return yaml.safe_load(fh)["types"]
 
 
-def type_label(code: str, lang: str = "en") -> str:
+def type_label(code: str, lang: str | tuple[str, ...] = "en") -> str:
+    """The type's label in `lang` (one code, or codes in order of preference), else English."""
     labels = reuse_types().get(code) or reuse_types()["other"]
-    return labels.get(lang) or labels["en"]
+    for wanted in (lang,) if isinstance(lang, str) else lang:
+        if found := labels.get(wanted):
+            return found
+    return labels["en"]
 
 
 def reuse_to_json(reuse: Reuse) -> bytes:

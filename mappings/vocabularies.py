@@ -149,11 +149,16 @@ class Vocabulary:
         """Whether an already folded key names a concept (for scanning longer texts)."""
         return key in self._keys
 
-    def label(self, uri: str, lang: str = "fr") -> str | None:
+    def label(self, uri: str, lang: str | tuple[str, ...] = "fr") -> str | None:
+        """The label in the first language of `lang` (one code, or codes in order of preference) the
+        table has, else English, else any."""
         labels = self.labels.get(uri)
         if not labels:
             return None
-        return labels.get(lang) or labels.get("en") or next(iter(labels.values()), None)
+        for code in (lang,) if isinstance(lang, str) else lang:
+            if found := labels.get(code):
+                return found
+        return labels.get("en") or next(iter(labels.values()), None)
 
 
 @cache
@@ -178,15 +183,19 @@ VOCABULARIES = (
 )
 
 
-def label(uri: str, lang: str = "fr", given: dict[str, str] | None = None) -> str:
+def label(uri: str, lang: str | tuple[str, ...] = "fr", given: dict[str, str] | None = None) -> str:
     """A human label for any controlled URI fedcat emits: a vocabulary's, else one its sources `given`
-    (language -> label, '' for none: store.labels), else the URI's last segment when it reads as a name."""
+    (language -> label, '' for none: store.labels), else the URI's last segment when it reads as a name.
+    `lang`: one language code, or codes in order of preference."""
     for name in VOCABULARIES:
         found = vocabulary(name).label(uri, lang)
         if found:
             return found
     if given:
-        return given.get(lang) or given.get("en") or given.get("") or next(iter(given.values()))
+        for code in (lang,) if isinstance(lang, str) else lang:
+            if found := given.get(code):
+                return found
+        return given.get("en") or given.get("") or next(iter(given.values()))
     return fallback_label(uri)
 
 

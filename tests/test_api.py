@@ -364,6 +364,38 @@ def test_search_item_shape(site: Site) -> None:
     assert item["source"] == {"id": "lille", "name": "Open data Lille"}
 
 
+def test_labels_and_texts_follow_accept_language(site: Site) -> None:
+    spec = BY_SLUG["velos"]
+    english = site.client.get(
+        "/api/datasets", params={"q": "libre service"}, headers={"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"}
+    )
+    assert "Accept-Language" in english.headers["Vary"]  # shared caches keep one answer per language
+    (item,) = english.json()["items"]
+    assert item["title"] == "Bike-sharing stations"
+    assert item["description"] == "Live availability of V'Lille stations."
+    assert item["themes"] == [{"value": THEME + "TRAN", "label": "Transport"}]
+    transport = next(f for f in english.json()["facets"]["theme"] if f["value"] == THEME + "TRAN")
+    assert transport["label"] == "Transport"
+    record = site.client.get(f"/api/datasets/{spec.fedcat_id}", headers={"Accept-Language": "en"}).json()
+    assert record["title"] == "Bike-sharing stations"
+    assert record["labels"][THEME + "TRAN"] == "Transport"
+    # French when asked, and by default; a language neither the record nor the vocabulary has: French
+    for headers in ({"Accept-Language": "fr-FR"}, {}, {"Accept-Language": "tlh, en;q=0"}):
+        (item,) = site.client.get("/api/datasets", params={"q": "libre service"}, headers=headers).json()[
+            "items"
+        ]
+        assert item["title"] == "Vélos en libre-service"
+        assert item["themes"][0]["label"] == vocabularies.label(THEME + "TRAN", "fr") == "Transports"
+
+
+def test_page_size_zero_answers_the_total_and_facets_only(site: Site) -> None:
+    full = search(site, q="velo", page_size=20)
+    counts = search(site, q="velo", page_size=0)
+    assert counts["items"] == [] and counts["page_size"] == 0
+    assert counts["total"] == full["total"] > 0
+    assert counts["facets"] == full["facets"] and counts["facets"]["theme"]
+
+
 def test_english_only_record_falls_back_to_english(site: Site) -> None:
     (item,) = search(site, q="noise")["items"]
     assert item["title"] == "Noise map"
@@ -536,7 +568,7 @@ def test_bad_date_is_a_400_naming_the_parameter(site: Site, parameter: str, valu
     ("params", "parameter"),
     [
         ({"page_size": MAX_PAGE_SIZE + 1}, "page_size"),
-        ({"page_size": 0}, "page_size"),
+        ({"page_size": -1}, "page_size"),
         ({"page": 0}, "page"),
         ({"page": "two"}, "page"),
         ({"sort": "title"}, "sort"),

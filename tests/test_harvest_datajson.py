@@ -431,3 +431,17 @@ def test_empty_catalogues(portal, catalogue, body):
     [result] = harvest(config_for(portal.add("/data.json", body, "application/json")), store, backend)
     assert result.status == "complete", result.message
     assert store.count() == 0
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8-sig", "utf-16"])
+def test_data_json_in_another_text_encoding_is_read_as_it_means(portal, catalogue, encoding):
+    store, backend = catalogue
+    title = "Données de l'été à Orléans"
+    document = {
+        "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
+        "dataset": [{"identifier": "ete", "title": title, "description": "Fréquentation", "keyword": ["été"]}],
+    }
+    body = json.dumps(document, ensure_ascii=False).encode(encoding)
+    [result] = harvest(config_for(portal.add("/data.json", body, "application/json")), store, backend)
+    assert result.status == "complete", result.message
+    assert [t.value for t in stored(store, "dj", "ete").title] == [title]

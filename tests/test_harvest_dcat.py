@@ -365,3 +365,41 @@ def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, 
     finally:
         here_backend.close()
         here.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/bom.ttl", "text/turtle"),  # a Turtle file saved with a byte-order mark (Windows editors)
+        ("/cp1252.ttl", "text/turtle"),  # Turtle saved as Windows-1252: é is one byte, not UTF-8
+        ("/latin1.rdf", "application/rdf+xml"),  # RDF/XML declaring encoding="ISO-8859-1"
+        ("/utf16.rdf", "application/rdf+xml"),  # RDF/XML in UTF-16 (its BOM and declaration say so)
+    ],
+)
+def test_pages_in_other_text_encodings_are_read_as_what_they_mean(portal, catalogue, path, media_type):
+    store, backend = catalogue
+    title = "Données de l'été à Orléans"
+    ttl = (
+        "@prefix dcat: <http://www.w3.org/ns/dcat#> .\n@prefix dct: <http://purl.org/dc/terms/> .\n"
+        f"<https://ville.example/catalog> a dcat:Catalog ; dcat:dataset <https://ville.example/ds/1> .\n"
+        f'<https://ville.example/ds/1> a dcat:Dataset ; dct:title "{title}"@fr .\n'
+    )
+    rdf = (
+        '<?xml version="1.0" encoding="{encoding}"?>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:dcat="http://www.w3.org/ns/dcat#" xmlns:dct="http://purl.org/dc/terms/">'
+        '<dcat:Catalog rdf:about="https://ville.example/catalog"><dcat:dataset>'
+        '<dcat:Dataset rdf:about="https://ville.example/ds/1">'
+        f'<dct:title xml:lang="fr">{title}</dct:title></dcat:Dataset></dcat:dataset></dcat:Catalog></rdf:RDF>'
+    )
+    encoded = {
+        "/bom.ttl": ("\ufeff" + ttl).encode("utf-8"),
+        "/cp1252.ttl": ttl.encode("cp1252"),
+        "/latin1.rdf": rdf.format(encoding="ISO-8859-1").encode("latin-1"),
+        "/utf16.rdf": rdf.format(encoding="UTF-16").encode("utf-16"),
+    }[path]
+    portal.add(path, encoded, media_type)
+    [result] = harvest(config_for(source("ville", portal.url(path))), store, backend)
+    assert result.status == "complete", result.message
+    [record] = [store.record(i) for i in backend.ids()]
+    assert [t.value for t in record["dataset"].title] == [title]

@@ -12,6 +12,7 @@ from fedcat.indexer.backend import SearchDocument, SearchQuery
 from fedcat.indexer.documents import search_document
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
+from fedcat.mappings.geometry import geojson_wkt
 from fedcat.mappings.model import Dataset, Location, Text
 from fedcat.store import Store
 from test_search_backends import _drop_test_indices, elasticsearch_backend  # noqa: F401 (an autouse fixture)
@@ -96,3 +97,14 @@ def test_coverage_from_geojson_and_not_from_gml() -> None:
     gml = '<gml:Envelope srsName="EPSG:4326"><gml:lowerCorner>50 2</gml:lowerCorner></gml:Envelope>'
     with_gml = Dataset(uri="u", title=[Text("t")], spatial=[Location(geometry=gml)])
     assert search_document("b", "s", with_gml).bbox == []  # not read: never numbers of its attributes
+
+
+def test_geojson_type_names_in_any_case_become_wkt() -> None:
+    # GovData writes {"type": "polygon", ...}: still a polygon, published as WKT beside the source's GeoJSON
+    lower = {"type": "polygon", "coordinates": [[[5.5, 47.1], [15.5, 47.1], [15.5, 55.0], [5.5, 47.1]]]}
+    assert geojson_wkt(lower) == "POLYGON((5.5 47.1, 15.5 47.1, 15.5 55, 5.5 47.1))"
+    assert (
+        geojson_wkt({"type": "FEATURE", "geometry": {"type": "point", "coordinates": [2, 50]}})
+        == "POINT(2 50)"
+    )
+    assert geojson_wkt({"type": "Polygonal", "coordinates": [[[2, 50]]]}) is None  # not a GeoJSON type

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from fedcat.federation.areas import areas_for
+from fedcat.mappings.model import Location, Text
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
+from fedcat.web.pages import place
 from fedcat.web.render import safe_description
 from web_site import DISCOVERED, HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
 
@@ -457,3 +460,28 @@ def test_source_credentials_never_reach_a_page(site: WebSite) -> None:
     for url in ("/sources", "/sources/private"):
         html = client.get(url, headers=FR).text
         assert "Portail privé" in html and "hunter2" not in html and "s3cret" not in html
+
+
+def test_places_and_dates_read_as_a_person_reads_them() -> None:
+    fr, en = i18n.Language("fr"), i18n.Language("en")
+    # a Location known only by its geometry (GovData's GeoJSON + WKT): the box it covers, not ";" or nothing
+    polygon = "POLYGON ((10.3263 53.3949, 10.3263 53.9641, 8.4205 53.9641, 8.4205 53.3949, 10.3263 53.3949))"
+    assert place(Location(geometry=polygon), en) == (
+        "longitude 8.4205 to 10.3263, latitude 53.3949 to 53.9641"
+    )
+    assert place(Location(geometry=polygon), fr) == ("longitude 8,4205 à 10,3263, latitude 53,3949 à 53,9641")
+    assert place(Location(label=[Text("Hamburg", "de")], geometry=polygon), en) == "Hamburg"
+    assert place(Location(), en) == ""  # nothing to say: left out of the page
+    # a date written as a midnight timestamp is a date; a real moment keeps its time
+    assert en.date("2016-01-01T00:00:00") == en.date("2016-01-01") == "Jan 1, 2016"
+    assert fr.date("2016-12-31T00:00:00Z") == "31 déc. 2016"
+    assert "12:34" in en.date("2026-12-03T12:34:33Z")
+
+
+def test_udata_zone_ids_read_as_the_registry_names_them(corpus: Path) -> None:
+    fr = i18n.Language("fr")
+    areas = areas_for(sorted((corpus / "bodies").glob("decoupage-administratif-*.json")))
+    assert place(Location(label=[Text("fr:commune:59350")]), fr, areas) == "Lille"
+    assert place(Location(label=[Text("fr:epci:200093201")]), fr, areas) == "Métropole Européenne de Lille"
+    assert place(Location(label=[Text("country:fr")]), fr, areas) == "France"
+    assert place(Location(label=[Text("fr:commune:99999")]), fr, areas) == "fr:commune:99999"  # unknown

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,9 @@ def _date(code: str, value: str) -> str:
         if len(value) == 10:
             return format_date(date.fromisoformat(value), "medium", locale=_BABEL_LOCALES[code])
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if stamp.time() == time(0) and stamp.utcoffset() in (None, timedelta(0)):
+            # midnight: how many sources write a date ("2016-01-01T00:00:00"), not a moment worth a time
+            return format_date(stamp.date(), "medium", locale=_BABEL_LOCALES[code])
         return format_datetime(stamp, "medium", tzinfo=stamp.tzinfo, locale=_BABEL_LOCALES[code])
     except ValueError:
         return value

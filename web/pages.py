@@ -8,6 +8,7 @@ so a page can be shared, bookmarked and reached without JavaScript.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time.
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,7 +33,8 @@ from ..harvester.schedule import next_fire
 from ..indexer.backend import FACETS, MAX_RESULT_WINDOW, SearchQuery
 from ..indexer.derived import quality_bands, shacl_results
 from ..mappings import vocabularies
-from ..mappings.model import Dataset, Text
+from ..mappings.geometry import extent
+from ..mappings.model import Dataset, Location, Text
 from ..mappings.quality import BANDS, MAX_POINTS
 from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
@@ -80,6 +82,35 @@ def label(value: str | None, lang: str) -> str:
     if value.startswith(("http://", "https://", "urn:")):
         return vocabularies.label(value, lang)
     return value
+
+
+# udata's GeoZone ids ("fr:commune:59350", "fr:epci:200093201", "country:fr"): the registry's area keys
+_ZONE = re.compile(r"^(?:fr:)?(commune|epci|departement|region|country):([0-9A-Za-z]+)$")
+
+
+def place(location: Location, lang: Language, areas: Areas | None = None) -> str:
+    """A place as a person reads it: its name (a udata zone id named by the registry's areas), else its
+    IRI's label, else the box its geometry covers."""
+    if named := text_for(location.label, lang.code) or (
+        label(location.uri, lang.code) if location.uri else ""
+    ):
+        if areas is not None and (zone := _ZONE.match(named)):
+            level, code = zone.groups()
+            key = f"{level}:{code.upper() if level == 'country' else code}"
+            found = areas.name(key)
+            return found if found != key else named
+        return named
+    box = extent([g for g in (location.bbox, location.geometry, location.centroid) if g])
+    if box is None:
+        return ""
+    west, south, east, north = (lang.number(v, 4) for v in box)
+    return lang.gettext(
+        "longitude {west} to {east}, latitude {south} to {north}",
+        west=west,
+        east=east,
+        south=south,
+        north=north,
+    )
 
 
 def page(
@@ -653,6 +684,7 @@ def dataset_page(
         return vocabularies.label(uri, code, given) if uri and given else label(uri, code)
 
     base = f"/datasets/{record['id']}"
+    areas = areas_for(_config(request).settings.bodies)
     facts = [
         (speech.gettext("Kind"), speech.gettext("Data service") if ds.service is not None else ""),
         (speech.gettext("Publisher"), text_for(ds.publisher.name, code) if ds.publisher else ""),
@@ -668,7 +700,7 @@ def dataset_page(
         ),
         (
             speech.gettext("Spatial coverage"),
-            "; ".join(text_for(s.label, code) or (s.uri or "") for s in ds.spatial),
+            "; ".join(filter(None, (place(s, speech, areas) for s in ds.spatial))),
         ),
         (speech.gettext("Identifier"), ", ".join(ds.identifier)),
     ]

@@ -34,6 +34,7 @@ from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ...store import pack_payload, payload_hash
+from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
 from ..http import HarvestError
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
@@ -67,7 +68,10 @@ _WORKER_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
 def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
     """Trust a specific RDF Content-Type; otherwise sniff the first bytes (servers often say text/plain)."""
-    head = content[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    head = as_utf8(
+        content[:2048].decode("utf-16", "ignore").encode() if content[:2] in UTF16_BOMS else content[:2048]
+    )
+    head = head.lstrip(b" \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html")):
         raise HarvestError(f"{url}: got an HTML page, not RDF (Content-Type {media_type or 'none'})")
     if media_type in FORMATS_BY_MEDIA_TYPE:
@@ -80,6 +84,7 @@ def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
 
 
 def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
+    content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
     # untrusted pages: entities and nesting are bounded before any parser sees them
     if rdf_format == RdfFormat.RDF_XML:
         check_xml(content, base_iri, what="RDF/XML")
@@ -90,6 +95,14 @@ def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
     try:
         return Graph(pyoxigraph.parse(content, rdf_format, base_iri=base_iri, lenient=True))
     except (SyntaxError, ValueError) as exc:
+        if rdf_format != RdfFormat.RDF_XML and (legacy := legacy_as_utf8(content)) is not None:
+            # Turtle, N-Triples and JSON-LD are UTF-8 by definition; a page saved as Windows-1252 still
+            # says what it means (its accented letters read as that code page)
+            log.info("%s: not UTF-8, read as Windows-1252", base_iri)
+            try:
+                return Graph(pyoxigraph.parse(legacy, rdf_format, base_iri=base_iri, lenient=True))
+            except (SyntaxError, ValueError):
+                pass
         if rdf_format == RdfFormat.RDF_XML:
             # rdflib's RDF/XML reader forgives what real exporters get wrong (text inside rdf:resource
             # elements, GeoNetwork): slower, so only when the strict parser refused the page

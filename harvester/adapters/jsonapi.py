@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..encoding import legacy_as_utf8
 from ..http import HarvestError, HttpClient, Response
 from ..safety import UnsafeDocument, check_json_depth
 from .base import RawRecord
+
+log = logging.getLogger("fedcat.harvest")
 
 JSON = "application/json"
 # A listing page larger than this is not parsed into one tree: its record array is read one record at a
@@ -38,7 +42,9 @@ class JsonStream:
         self._data = content
         self._read = 0
         self._chunk = chunk
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        # UTF-8, or the UTF-16/32 a BOM or the pattern of zero bytes says (json's own detection)
+        self._encoding = json.detect_encoding(content[:4]).removesuffix("-sig")
+        self._decoder = codecs.getincrementaldecoder(self._encoding)()
         self._text = ""
         self._at = 0
         self._fill()
@@ -52,10 +58,20 @@ class JsonStream:
         size = max(self._chunk, at_least)  # grows with the value being read: linear, not quadratic
         piece = self._data[self._read : self._read + size]
         self._read += len(piece)
+        final = self._read >= len(self._data)
         try:
-            text = self._utf8.decode(piece, final=self._read >= len(self._data))
+            text = self._decoder.decode(piece, final=final)
         except UnicodeDecodeError as exc:
-            raise HarvestError(f"{self.url}: not valid JSON: not UTF-8 ({exc.reason})") from exc
+            if self._encoding != "utf-8":
+                raise HarvestError(
+                    f"{self.url}: not valid JSON: not {self._encoding} ({exc.reason})"
+                ) from exc
+            # not UTF-8: a Windows-1252 export (what came before was ASCII, the same in both)
+            log.info("%s: not UTF-8, read as Windows-1252", self.url)
+            pending = self._decoder.getstate()[0]
+            self._encoding = "cp1252"
+            self._decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
+            text = self._decoder.decode(pending + piece, final=final)
         self._text = self._text[self._at :] + text
         self._at = 0
         return True
@@ -156,7 +172,15 @@ def fetch_json(
         return response, _envelope(JsonStream(response.content, url), records_at, records_at)
     try:
         return response, json.loads(response.content)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        # JSON is UTF-8 (UTF-16/32 and a BOM are read by json itself); a Windows-1252 export still means
+        # its accented letters
+        legacy = legacy_as_utf8(response.content)
+        try:
+            return response, json.loads(legacy or b"")
+        except ValueError:
+            raise HarvestError(f"{url}: not valid JSON: {exc}") from exc
+    except ValueError as exc:
         raise HarvestError(f"{url}: not valid JSON: {exc}") from exc
 
 
