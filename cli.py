@@ -683,6 +683,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "" if args.no_api else f", API on http://{args.host}:{args.port}",
                 extra={"event": "start", "scheduled": scheduled, "caught_up": caught_up, "pid": os.getpid()},
             )
+            on_demand = [s.id for s in catalogue.config.sources if s.enabled and not s.schedule]
+            if on_demand:
+                # manual, as CKAN's and udata's harvest sources are by default: say so, so nobody waits
+                log.info(
+                    "fedcat run: %d enabled source(s) without a `schedule`, harvested on demand only "
+                    "(POST /api/sources/{id}/harvest; at start-up too if they never ran): %s",
+                    len(on_demand),
+                    ", ".join(on_demand),
+                    extra={"event": "on_demand", "sources": on_demand},
+                )
             try:
                 if args.no_api:
                     while not stop.wait(1.0):

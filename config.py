@@ -267,6 +267,15 @@ def load_config(path: Path | str, source_types: Mapping[str, type[SourceOptions]
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            path,
+            [
+                "no such file: write one (the README's Configuration section has an example; "
+                "`fedcat config --reference` lists every setting), pass --config FILE or set FEDCAT_CONFIG, "
+                "or try `fedcat demo`"
+            ],
+        ) from exc
     except OSError as exc:
         raise ConfigError(path, [f"cannot read the file: {exc.strerror or exc}"]) from exc
     except yaml.YAMLError as exc:

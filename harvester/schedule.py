@@ -5,7 +5,8 @@
 last ran, so it is the persistent record that catch-up reads (no second database, no SQLAlchemy). At start-up
 a source whose last run that ended on its own (complete, partial or failed, not interrupted) started before
 its previous scheduled time, or that never ran, gets exactly one catch-up run, however many fire times were
-missed. Jobs coalesce and run one instance at a time.
+missed. A source without a schedule is harvested on demand only, once at start-up if it never ran. Jobs
+coalesce and run one instance at a time.
 
 **One run per source.** A trigger (cron, catch-up or `POST /api/sources/{id}/harvest`) for a source that has a
 run queued or running is refused (`AlreadyRunning`, the API's 409). The run row is created when the run is
@@ -67,6 +68,17 @@ def next_fire(source: Source, after: datetime | None = None) -> datetime | None:
         return None
     now = after or datetime.now(UTC)
     return cron_trigger(source).get_next_fire_time(None, now)
+
+
+def due_at_start(source: Source, store: Store, now: datetime | None = None) -> bool:
+    """Whether `fedcat run` gives the source a catch-up run when it starts: a scheduled time passed since
+    its last run, or it never ran at all (with or without a schedule: a new source gets its data without
+    waiting for its first fire time or a manual trigger; an unscheduled one is not run again after that)."""
+    if not source.enabled:
+        return False
+    if source.schedule:
+        return missed_schedule(source, store, now)
+    return not any(r["status"] in ENDED_ON_THEIR_OWN for r in store.runs(source.id, limit=100))
 
 
 def missed_schedule(source: Source, store: Store, now: datetime | None = None) -> bool:
@@ -144,7 +156,7 @@ class HarvestService:
         caught_up = []
         if catch_up:
             for source in self.config.sources:
-                if missed_schedule(source, self.store):
+                if due_at_start(source, self.store):
                     try:
                         self.trigger(source.id, reason="catch-up")
                         caught_up.append(source.id)

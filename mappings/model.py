@@ -177,7 +177,9 @@ def text_in(texts: list[Text], preferred: tuple[str, ...] = ("fr", "en")) -> str
     """The best single string of a multilingual value: a preferred language first, then untagged, then any."""
     if not texts:
         return ""
-    by_lang = {t.lang: t.value for t in texts}
+    by_lang: dict[str | None, str] = {}
+    for t in texts:  # the first value of each language (a source's order), not the last
+        by_lang.setdefault(t.lang, t.value)
     for lang in preferred:
         if lang in by_lang:
             return by_lang[lang]

@@ -78,7 +78,7 @@ def bad_arguments(h: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["harvest", "nope", *where], "no source 'nope'"),
         (["remap", "nope", *where], "no source 'nope'"),
-        (["harvest", "--config", str(h["root"] / "missing.yaml")], "cannot read the file"),
+        (["harvest", "--config", str(h["root"] / "missing.yaml")], "no such file: write one"),
         (["serve", "--port", "-5", *where], "expected a whole number from 1 to 65535, got '-5'"),
         (["serve", "--port", "99999", *where], "got '99999'"),
         (["run", "--port", "http", *where], "expected a whole number, got 'http'"),

@@ -439,7 +439,9 @@ def test_data_json_in_another_text_encoding_is_read_as_it_means(portal, catalogu
     title = "Données de l'été à Orléans"
     document = {
         "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
-        "dataset": [{"identifier": "ete", "title": title, "description": "Fréquentation", "keyword": ["été"]}],
+        "dataset": [
+            {"identifier": "ete", "title": title, "description": "Fréquentation", "keyword": ["été"]}
+        ],
     }
     body = json.dumps(document, ensure_ascii=False).encode(encoding)
     [result] = harvest(config_for(portal.add("/data.json", body, "application/json")), store, backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -403,3 +404,80 @@ def test_pages_in_other_text_encodings_are_read_as_what_they_mean(portal, catalo
     assert result.status == "complete", result.message
     [record] = [store.record(i) for i in backend.ids()]
     assert [t.value for t in record["dataset"].title] == [title]
+
+
+# --- JSON-LD pages naming their @context by URL -----------------------------------------------------------
+
+# fedcat's own small DCAT context (terms as DCAT-AP's JSON-LD examples use them), split in two documents so
+# that a context importing another is covered too
+DCAT_TERMS = {
+    "@context": {
+        "dcat": "http://www.w3.org/ns/dcat#",
+        "dct": "http://purl.org/dc/terms/",
+        "Catalog": "dcat:Catalog",
+        "Dataset": "dcat:Dataset",
+        "dataset": {"@id": "dcat:dataset", "@type": "@id"},
+        "title": {"@id": "dct:title", "@language": "en"},
+    }
+}
+
+
+def jsonld_page(context: object, pages: int = 1, number: int = 1, base: str = "") -> bytes:
+    graph = [
+        {
+            "@id": "https://ville.example/catalog",
+            "@type": "Catalog",
+            "dataset": [f"https://ville.example/ds/{number}"],
+        },
+        {"@id": f"https://ville.example/ds/{number}", "@type": "Dataset", "title": f"Bee counts {number}"},
+    ]
+    if number < pages:
+        graph.append(
+            {
+                "@id": f"{base}/bees.jsonld?page={number}",
+                "http://www.w3.org/ns/hydra/core#next": {"@id": f"{base}/bees.jsonld?page={number + 1}"},
+            }
+        )
+    return json.dumps({"@context": context, "@graph": graph}).encode()
+
+
+def test_jsonld_page_with_a_remote_context_is_read_with_it(portal, catalogue):
+    store, backend = catalogue
+    portal.add("/contexts/terms.jsonld", json.dumps(DCAT_TERMS), "application/ld+json")
+    portal.add(
+        "/contexts/dcat.jsonld",
+        json.dumps(
+            {"@context": {"@import": "terms.jsonld", "@version": 1.1}}
+        ),  # resolved against its own URL
+        "application/ld+json",
+    )
+    base = portal.url("")
+    for number in (1, 2):
+        page = jsonld_page(portal.url("/contexts/dcat.jsonld"), pages=2, number=number, base=base)
+        portal.add(f"/bees.jsonld?page={number}", page, "application/ld+json")
+    [result] = harvest(config_for(source("bees", portal.url("/bees.jsonld?page=1"))), store, backend)
+    assert result.status == "complete", result.message
+    titles = sorted(t.value for i in backend.ids() for t in store.record(i)["dataset"].title)
+    assert titles == ["Bee counts 1", "Bee counts 2"]
+    # loaded once for the run, not once per page
+    assert len(portal.requests_to("/contexts/dcat.jsonld")) == 1
+    assert len(portal.requests_to("/contexts/terms.jsonld")) == 1
+
+
+def test_remote_context_on_another_host_needs_allowed_hosts(portal, catalogue):
+    store, backend = catalogue
+    other = PortalServer(host="127.0.0.1").start()  # another origin: another port
+    try:
+        other.add("/context.jsonld", json.dumps(DCAT_TERMS), "application/ld+json")
+        portal.add("/bees.jsonld", jsonld_page(other.url("/context.jsonld")), "application/ld+json")
+        [refused] = harvest(config_for(source("bees", portal.url("/bees.jsonld"))), store, backend)
+        assert refused.status == "failed"
+        assert "@context" in refused.message and "allowed_hosts" in refused.message
+        assert other.requests_to("/context.jsonld") == []  # nothing fetched off the source's origin
+        assert store.count("bees") == 0
+        allowed = source("bees", portal.url("/bees.jsonld"), allowed_hosts=["127.0.0.1"])
+        [result] = harvest(config_for(allowed), store, backend)
+        assert result.status == "complete", result.message
+        assert store.count("bees") == 1 and len(other.requests_to("/context.jsonld")) == 1
+    finally:
+        other.stop()

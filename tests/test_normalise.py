@@ -798,3 +798,13 @@ def test_corpus_dates(corpus):
             assert not (1 <= month <= 12 and 1 <= day <= 28), value
     print(f"\ndates: {len(values)} values: {dict(results)}")
     assert len(values) >= 1000
+
+
+def test_best_text_is_the_first_of_its_language():
+    from fedcat.mappings.model import Text, text_in
+
+    # The DataTank's agent lists 40 names: the first the source gives is the one shown, not the last
+    names = [Text("Stad Antwerpen"), Text("Digipolis Antwerpen"), Text("SW")]
+    assert text_in(names) == "Stad Antwerpen"
+    assert text_in([Text("Ville", "fr"), Text("City", "en"), Text("Commune", "fr")], ("en", "fr")) == "City"
+    assert text_in([Text("Stadt", "de"), Text("Ville", "fr"), Text("Cité", "fr")]) == "Ville"

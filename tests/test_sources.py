@@ -105,4 +105,8 @@ def test_cli_prints_problems_not_a_traceback(tmp_path, capsys):
 
 def test_missing_config_file_is_a_clear_error(tmp_path, capsys):
     assert main(["status", "--config", str(tmp_path / "nope.yaml"), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "fedcat config --reference" in err and "fedcat demo" in err
+    (tmp_path / "dir.yaml").mkdir()  # there, but not a file
+    assert main(["status", "--config", str(tmp_path / "dir.yaml"), "--data-dir", str(tmp_path)]) == 2
     assert "cannot read the file" in capsys.readouterr().err

@@ -36,6 +36,7 @@ from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ...store import pack_payload, payload_hash
 from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
 from ..http import HarvestError
+from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from .base import Adapter, Page, RawRecord, Visited
 
@@ -395,6 +396,7 @@ class DcatAdapter(Adapter):
         ) = None
 
     def pages(self) -> Iterator[Page]:
+        self._contexts = ContextLoader(self._fetch_context)
         visited = Visited()
         worker: PageWorker | None = None
         tried = False  # one parsing process per walk: one that broke is not replaced
@@ -424,8 +426,11 @@ class DcatAdapter(Adapter):
                 page=Page(url=url, number=number, not_modified=True, next_url=response.cached.next_url)
             )
         rdf_format = detect_format(response.content, response.media_type, url)
+        content = response.content
+        if rdf_format == RdfFormat.JSON_LD:  # remote @context URLs: loaded here, the parser reads none
+            content = self._contexts.inline(content, response.url)
         return _Job(
-            content=response.content,
+            content=content,
             rdf_format=rdf_format,
             base_iri=response.url,
             url=url,
@@ -433,6 +438,10 @@ class DcatAdapter(Adapter):
             headers=response.headers,
             worker=worker,
         )
+
+    def _fetch_context(self, url: str) -> bytes:
+        """A remote JSON-LD context, through the source's client (its origin rule, caps and politeness)."""
+        return self.client.get(url, accept="application/ld+json, application/json;q=0.9").content
 
     def _fetch_next(self, page: Page, visited: Visited, worker: PageWorker | None) -> _Job | None:
         """Fetch the page after `page`; an error is kept for when that page is asked for (no loss)."""
