@@ -205,8 +205,8 @@ def cluster_store(
     over the records' numbers, the canonical copies from the facts of the records in clusters of several,
     and every record's place written a page at a time. Returns how many records' cluster or rank changed.
 
-    Crash-safe: the facts go first, each page in its own transaction, under a `FULL_RUN` mark that only
-    the clusters' transaction clears; a run that finds the mark clusters the whole store again."""
+    Crash-safe: the facts go first, in one transaction, under a `FULL_RUN` mark that only the clusters'
+    transaction clears; a run that finds the mark clusters the whole store again."""
     tables = FederationTables(store)
     jurisdictions = {s["id"]: s["jurisdiction"] for s in store.sources()}
     pages: Iterator[list[dict]]
@@ -217,10 +217,10 @@ def cluster_store(
             tables.live_records(changed[start : start + _BATCH]) for start in range(0, len(changed), _BATCH)
         )
     for rows in pages:
-        tables.write_facts(
+        tables.stage_facts(
             [(c.id, c.source, c.keys, _encode(c), v) for c, v in facts(rows, jurisdictions, areas)]
         )
-    tables.forget_withdrawn()
+    tables.write_staged_facts()
     count = tables.number_copies()
 
     def facts_of(numbers: list[int]) -> dict[int, Copy]:

@@ -91,36 +91,48 @@ class FederationTables:
 
     # --- the whole-store clustering: facts a page at a time, then blocks, then clusters, in bounded memory ---
 
-    @staticmethod
-    def _forget_facts(db: sqlite3.Connection, ids: list[str]) -> None:
-        marks = ",".join("?" * len(ids))
-        db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", ids)
-        db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", ids)
+    def stage_facts(self, copies: list[tuple[str, str, Iterable[str], bytes, int]]) -> None:
+        """One page of a whole-store clustering's new facts ((id, source, keys, facts, version)), kept in
+        temporary tables of this connection until `write_staged_facts` (not a transaction of the store a
+        page: each commit would rewrite most pages of the key index, a volume growing with the square of the
+        catalogue)."""
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fed_staged_copies"
+            " (id TEXT NOT NULL, source_id TEXT NOT NULL, version INTEGER NOT NULL, facts BLOB NOT NULL)"
+        )
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fed_staged_keys (key TEXT NOT NULL, id TEXT NOT NULL)"
+        )
+        self.db.executemany(
+            "INSERT INTO temp.fed_staged_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
+            [(record, source, version, facts) for record, source, _keys, facts, version in copies],
+        )
+        self.db.executemany(
+            "INSERT INTO temp.fed_staged_keys (key, id) VALUES (?, ?)",
+            [(key, c[0]) for c in copies for key in c[2]],
+        )
 
-    def write_facts(self, copies: list[tuple[str, str, Iterable[str], bytes, int]]) -> None:
-        """One page of a whole-store clustering's new facts ((id, source, keys, facts, version)), in its own
-        transaction, marked `FULL_RUN` until `write_all_clusters` (a crash in between: the next run is whole
-        again, never a closure over half-written facts)."""
+    def write_staged_facts(self) -> None:
+        """In one transaction: the staged facts and keys replace those of their records (inserted in key
+        order: each page of the index written once), the facts and keys of records no longer live go, and
+        `FULL_RUN` is marked until `write_all_clusters` (a crash in between: the next run is whole again,
+        never a closure over facts its clusters were not made from)."""
+        self.stage_facts([])  # the staging tables, when no live record was staged
+        gone = "SELECT id FROM fed_copies EXCEPT SELECT id FROM records WHERE withdrawn_at IS NULL"
         with self.store.write() as db:
             db.execute("INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, 'pending')", (FULL_RUN,))
-            for chunk in chunks([c[0] for c in copies]):
-                self._forget_facts(db, chunk)
-            db.executemany(
-                "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
-                [(record, source, version, facts) for record, source, _keys, facts, version in copies],
+            for replaced in ("SELECT id FROM temp.fed_staged_copies", gone):
+                db.execute(f"DELETE FROM fed_keys WHERE id IN ({replaced})")
+                db.execute(f"DELETE FROM fed_copies WHERE id IN ({replaced})")
+            db.execute(
+                "INSERT INTO fed_copies (id, source_id, version, facts)"
+                " SELECT id, source_id, version, facts FROM temp.fed_staged_copies ORDER BY id"
             )
-            db.executemany(
-                "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
-                ((key, c[0]) for c in copies for key in c[2]),
+            db.execute(
+                "INSERT OR IGNORE INTO fed_keys (key, id) SELECT key, id FROM temp.fed_staged_keys ORDER BY key, id"
             )
-
-    def forget_withdrawn(self) -> None:
-        """Facts and keys of records no longer live (withdrawn, or gone) go: they are clustered no more."""
-        with self.store.write() as db:
-            db.execute("INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, 'pending')", (FULL_RUN,))
-            gone = "SELECT id FROM fed_copies EXCEPT SELECT id FROM records WHERE withdrawn_at IS NULL"
-            db.execute(f"DELETE FROM fed_keys WHERE id IN ({gone})")
-            db.execute(f"DELETE FROM fed_copies WHERE id IN ({gone})")
+        self.db.execute("DROP TABLE temp.fed_staged_copies")
+        self.db.execute("DROP TABLE temp.fed_staged_keys")
 
     def number_copies(self) -> int:
         """Number the clustered records 0, 1, ... in id order (a temporary table of this connection: the

@@ -553,13 +553,14 @@ def test_whole_store_clustering_cut_short_after_its_facts_is_done_again(tmp_path
     tables = FederationTables(store)
     # what a run killed after its first page of facts leaves: facts, the mark, no clusters, the cursor at 0
     rows = tables.live_records_after("", 2)
-    tables.write_facts(
+    tables.stage_facts(
         [
             (c.id, c.source, c.keys, msgspec.msgpack.encode(c), row["version"])
             for row in rows
             for c in [copy_of(row["id"], row["source_id"], msgspec.json.decode(row["dataset"], type=Dataset))]
         ]
     )
+    tables.write_staged_facts()
     assert tables.state(FULL_RUN) == "pending" and not tables.clusters_of([r["id"] for r in rows])
     view.catch_up(store)
     ids = [record_id(source, sid) for source, (sid, _dataset) in COPIES.items()]
