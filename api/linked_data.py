@@ -47,7 +47,7 @@ from ..mappings.catalog_rdf import (
 from ..mappings.rdf import Writer, iri, owl
 from ..store import Store
 from ..store.catalog import CatalogReader, live_id_at, record_rows, rows_from
-from ..store.catalog import duplicates as same_iri_copies
+from ..store.catalog import duplicates_of as same_iri_copies_of
 from ..store.federation import FederationTables
 from ..store.reuses import ReuseReads
 from .errors import error_response
@@ -198,15 +198,27 @@ def _row(store: Store, fedcat_id: str) -> tuple[RecordRow | None, dict[str, Any]
 def duplicates(store: Store, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
     """Other live copies of the dataset: its federation cluster's (`fedcat.federation`), then records of
     the same source IRI not clustered with it yet: (id, source id, dataset IRI)."""
-    found = {r[0]: r for r in FederationTables(store).other_copies(fedcat_id)}
-    for r in same_iri_copies(store, fedcat_id, original_uri):
-        found.setdefault(r[0], r)
-    return list(found.values())
+    return copies_of(store, [(fedcat_id, original_uri)])[fedcat_id]
 
 
-def duplicates_of(request: Request, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
-    """`duplicates` for the web pages: through this app's state, which made sure of the duplicates index."""
-    return duplicates(_state(request).store, fedcat_id, original_uri)
+def copies_of(store: Store, records: list[tuple[str, str | None]]) -> dict[str, list[tuple[str, str, str]]]:
+    """`duplicates` of several (id, source IRI) records: a page of search hits in two queries."""
+    clustered = FederationTables(store).other_copies_of([fedcat_id for fedcat_id, _uri in records])
+    same_iri = same_iri_copies_of(store, records)
+    found = {}
+    for fedcat_id, _uri in records:
+        copies = {r[0]: r for r in clustered[fedcat_id]}
+        for r in same_iri[fedcat_id]:
+            copies.setdefault(r[0], r)
+        found[fedcat_id] = list(copies.values())
+    return found
+
+
+def duplicates_of(
+    request: Request, records: list[tuple[str, str | None]]
+) -> dict[str, list[tuple[str, str, str]]]:
+    """`copies_of` for the web pages: through this app's state, which made sure of the duplicates index."""
+    return copies_of(_state(request).store, records)
 
 
 def source_names(request: Request) -> dict[str, str]:

@@ -20,8 +20,8 @@ scores agree closely but not to the last bit, so the relevance order of nearly e
 Generations: the documents live in a concrete index `<prefix>-datasets-<mapping version>-<time>` reached
 through the alias `<prefix>-datasets`. The mapping version is a hash of the settings and mappings below:
 changing them in code makes `fedcat reindex` (or the harvesting process at start) build a new generation
-from the store, switch the alias to it in one atomic request and drop the old one; searches go through
-the alias and see either the whole old generation or the whole new one.
+from the store, merge it into one segment, switch the alias to it in one atomic request and drop the old
+one; searches go through the alias and see either the whole old generation or the whole new one.
 
 Writes are buffered and sent as bulk requests of at most `bulk_bytes`, two in flight (a document's
 writes in order); `commit` sends the rest and refreshes, which is what makes writes visible (the index's own refresh is off), as in the embedded
@@ -101,7 +101,16 @@ MAPPING_VERSION = hashlib.sha256(
     )
 ).hexdigest()[:10]
 
-BULK_BYTES = 5_000_000  # a bulk request's body (Elasticsearch's advice: a few MB)
+# A generation being built is merged into one segment at its end (`_switch`): merges before that would
+# only rewrite documents that the final merge rewrites again, so the build lets segments pile up (the
+# flushes of the node's indexing buffer, a few dozen for millions of documents) instead of the default 10
+# per tier; the default policy is back once it is live.
+BUILD_SEGMENTS_PER_TIER = 100
+MERGE_TIMEOUT = 3600.0  # seconds a generation's final merge may take (minutes for millions of documents)
+# A bulk request's body: ~12,000 catalogue documents, within the node's 100 MB request limit. Against
+# 5 MB: a median 14 % faster over six alternating pairs of 100k-document runs (4 of 6 faster) at a load
+# average of 8 to 17 on 2 cores, so a small gain at best (bench/elasticsearch.py --bulk-mb).
+BULK_BYTES = 20_000_000
 # Bulks sent at once: the node indexes each on a write thread of its own (one per core), while fedcat
 # prepares the next; a document's writes still reach the node in order (see `_flush`).
 BULKS_IN_FLIGHT = 2
@@ -292,6 +301,7 @@ class ElasticsearchBackend(SearchBackend):
         self._building: str | None = None  # the generation a rebuild writes, not yet behind the alias
         self._ready = False  # the alias is known to exist
         self._switch_at_commit = False  # `clear` was called: the next commit switches generations
+        self.merge_seconds = 0.0  # how long the last generation's final merge took (benchmarks print it)
 
     # -- node access ----------------------------------------------------------------------------------
 
@@ -344,6 +354,7 @@ class ElasticsearchBackend(SearchBackend):
             # no fsync per bulk and no copy to replicas; `_switch` restores both before it goes live
             settings["translog"] = {"durability": "async"}
             settings["number_of_replicas"] = 0
+            settings["merge"] = {"policy": {"segments_per_tier": BUILD_SEGMENTS_PER_TIER}}
         mappings = {**MAPPINGS, "_meta": {"fedcat_mapping": MAPPING_VERSION}}
         aliases: dict[str, dict[str, Any]] | None = {self.alias: {}} if with_alias else None
         self._call(
@@ -511,10 +522,26 @@ class ElasticsearchBackend(SearchBackend):
         """Put the alias on the built generation in one request, then drop the others."""
         built = self._building
         assert built is not None
+        # One segment: a generation is read far more than written, and counting facets and matching
+        # over one segment costs about half what it does over several (bench/elasticsearch.py); the
+        # feed's later updates make small segments that the default merge policy handles again.
+        started = time.perf_counter()
+        self._call(
+            "force merge",
+            lambda: self.client.options(request_timeout=MERGE_TIMEOUT).indices.forcemerge(
+                index=built, max_num_segments=1
+            ),
+        )
+        self.merge_seconds = time.perf_counter() - started
+        log.info("generation %s merged into one segment in %.1f s", built, self.merge_seconds)
         self._call("refresh", lambda: self.client.indices.refresh(index=built))
-        # Live, every acknowledged write is on disk (the store marks it indexed on that word), and on
-        # the replicas asked for.
-        live_settings = {"index.translog.durability": "request", "index.number_of_replicas": self.replicas}
+        # Live, every acknowledged write is on disk (the store marks it indexed on that word), on the
+        # replicas asked for, and merged by the default policy.
+        live_settings = {
+            "index.translog.durability": "request",
+            "index.number_of_replicas": self.replicas,
+            "index.merge.policy.segments_per_tier": None,
+        }
         self._call("settings", lambda: self.client.indices.put_settings(index=built, settings=live_settings))
         old = self.live_generation()
         actions: list[dict[str, Any]] = [{"add": {"index": built, "alias": self.alias}}]

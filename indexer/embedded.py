@@ -70,6 +70,7 @@ _NO_DATE = "9" * 14  # sorts after every real key in both directions: undated do
 
 _encode = msgspec.json.Encoder().encode
 _decode_result = msgspec.json.Decoder(SearchResult).decode
+_decode_facets = msgspec.json.Decoder(dict[str, list[FacetValue]]).decode
 
 
 def _analyzer(stemmer: str | None) -> tantivy.TextAnalyzer:
@@ -258,6 +259,7 @@ def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
 _DATASETS = Query.exists_query("sort_new")
 _SORT_FIELDS = {"modified": "sort_new", "-modified": "sort_old"}
 _KEY_WIDTH = 14
+_TIE_MARGIN = 100  # hits fetched past a page ranked by score, to see the page's last tie group whole
 
 
 class EmbeddedBackend(SearchBackend):
@@ -280,7 +282,9 @@ class EmbeddedBackend(SearchBackend):
     `search_threads=1` counts every facet on the calling thread.
 
     Answers of `cache_from` hits or more (the landing page's every-document query counts all facets over
-    the whole index: ~100 ms at 1M) are kept, `answer_cache` of them, until the index changes: every
+    the whole index: ~100 ms at 1M) are kept, with their facet counts on their own (another page or order of
+    the same search counts no facet again: it only finds its page), `answer_cache` entries in all,
+    until the index changes: every
     search compares the index's meta.json (rewritten by each commit, of any process) with the one it last
     saw, and on a change reloads the searcher and drops the answers. A commit in another process is
     therefore seen by the next search, without tantivy's reload delay. Benchmarks of the engine pass
@@ -550,6 +554,10 @@ class EmbeddedBackend(SearchBackend):
         if not self._answer_cache:
             return self._search(query)
         key = _encode(query)
+        # the facets do not depend on the page or its order: page 2, or the other sort, reuses them
+        facets_key = b"facets " + _encode(
+            msgspec.structs.replace(query, page=1, page_size=1, sort="relevance")
+        )
         with self._answers_lock:
             generation = self._generation()
             if generation != self._answers_of:
@@ -561,14 +569,27 @@ class EmbeddedBackend(SearchBackend):
                 self._answers.move_to_end(key)
                 self.cache_hits += 1
                 return _decode_result(found)  # a copy: callers may change what they get
+            facets = self._answers.get(facets_key) if query.facets else None
+            if facets is not None:
+                self._answers.move_to_end(facets_key)
+                self.cache_hits += 1
+        if facets is not None:
+            result = self._search(msgspec.structs.replace(query, facets=()))
+            result.facets = _decode_facets(facets)
+            return result
         result = self._search(query)
         if result.total >= self.cache_from:
             with self._answers_lock:
                 if generation == self._answers_of:  # not made from an index that changed meanwhile
-                    self._answers[key] = _encode(result)
-                    if len(self._answers) > self._answer_cache:
-                        self._answers.popitem(last=False)
+                    self._keep(key, _encode(result))
+                    if query.facets:
+                        self._keep(facets_key, _encode(result.facets))
         return result
+
+    def _keep(self, key: bytes, answer: bytes) -> None:
+        self._answers[key] = answer
+        if len(self._answers) > self._answer_cache:
+            self._answers.popitem(last=False)
 
     def _generation(self) -> tuple[int, int, int] | None:
         """Which commit the index is at: tantivy replaces meta.json (a new inode) at each commit."""
@@ -585,7 +606,7 @@ class EmbeddedBackend(SearchBackend):
         names = list(dict.fromkeys(query.facets))
         here, counting = names, None
         estimate = self._hits_estimate(searcher, words)
-        slots = estimate >= self.slots_from
+        slots = self._slotted(searcher, names) if estimate >= self.slots_from else None
         if self._pool is not None and len(names) > 1 and estimate >= self.parallel_facets_from:
             # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
             # on the second core while this thread finds the page, then counts the rest. Below the threshold
@@ -621,6 +642,20 @@ class EmbeddedBackend(SearchBackend):
             ids = [key[_KEY_WIDTH:] for key, _addr in hits.hits]
         return total, ids
 
+    def _slotted(self, searcher: tantivy.Searcher, names: list[str]) -> dict[str, list[str]]:
+        """The columns to count for each facet of SLOTS among `names`: its slots, and its `_more` column
+        when a document holds more values than its slots. Most indexes have none in most facets: an empty
+        column asked of every hit still costs ~0.13 ms per 100,000 hits (the seven of them: 15-20 % of
+        counting the slots, bench/search.py at 1M), and knowing it empty costs ~0.01 ms."""
+        columns = {}
+        for name in names:
+            if name in SLOTS:
+                more = f"{name}_more"
+                found = searcher.search(Query.exists_query(more), limit=1, count=True)
+                overflowing = found.count  # type: ignore[attr-defined]  # the stubs lack it
+                columns[name] = [*_SLOT_COLUMNS[name], more] if overflowing else _SLOT_COLUMNS[name]
+        return columns
+
     def _hits_estimate(self, searcher: tantivy.Searcher, words: list[tuple[str, str]]) -> int:
         """About how many documents the query matches, known before running it: for each word the
         document frequency of its most frequent term, the least over the words (filters are ignored).
@@ -642,13 +677,17 @@ class EmbeddedBackend(SearchBackend):
         self, searcher: tantivy.Searcher, tq: Query, offset: int, size: int
     ) -> tuple[int, list[str]]:
         limit = offset + size
-        result = searcher.search(tq, limit=limit, count=True)
+        # Hits past the page are fetched too: the page's last score is often shared by the next hits, and
+        # fetching them later runs the whole search again (it doubled the cost of a common word at 1M);
+        # a top list of 100 more costs next to nothing beside scoring every hit.
+        result = searcher.search(tq, limit=limit + _TIE_MARGIN, count=True)
         total, hits = result.count, result.hits  # type: ignore[attr-defined]  # the stubs lack it
         if len(hits) <= offset:
             return total, []
         # Break score ties by id: widen the fetch until the tie group at the page's end is complete, then
         # sort the window spanned by the boundary tie groups (stored ids are cheap, ~1M reads/s).
         end_score = hits[min(limit, len(hits)) - 1][0]
+        limit = len(hits)
         while len(hits) < total and hits[-1][0] == end_score:
             limit *= 2
             hits = searcher.search(tq, limit=limit, count=False).hits
@@ -670,24 +709,25 @@ class EmbeddedBackend(SearchBackend):
         tq: Query,
         names: list[str],
         wanted: int = FACET_SIZE,
-        slots: bool = True,
+        slots: dict[str, list[str]] | None = None,
     ) -> dict[str, list[FacetValue]]:
         """Exact top `wanted` values of each facet over all hits, in one aggregation (the query runs once).
 
-        With `slots`, a facet of SLOTS sums the counts of its single-valued columns, each asked for all
-        its values (id NO_VALUE is no value). Each other facet asks each segment for every value it holds
-        (`segment_size` beyond any segment's distinct values; tantivy's default cut would make merged
-        counts approximate: it reports the possible error in `doc_count_error_upper_bound`, which stays 0
-        here). Its merged list is cut at `size`; when values tied with the `wanted`-th may lie past that cut, it is asked again for
-        more, as is a slot whose values reach `_ALL_BUCKETS`.
+        With `slots` (facet -> its columns, `_slotted`), a facet of SLOTS sums the counts of its columns,
+        each asked for all its values (id NO_VALUE is no value). Each other facet asks each segment for
+        every value it holds (`segment_size` beyond any segment's distinct values; tantivy's default cut
+        would make merged counts approximate: it reports the possible error in
+        `doc_count_error_upper_bound`, which stays 0 here). Its merged list is cut at `size`; when values
+        tied with the `wanted`-th may lie past that cut, it is asked again for more, as is a slot whose
+        values reach `_ALL_BUCKETS`.
         """
         result: dict[str, list[FacetValue]] = {}
         size, all_buckets = wanted * 2, _ALL_BUCKETS
         while names:
             request: dict[str, dict] = {}
             for name in names:
-                if slots and name in SLOTS:
-                    for column in [*_SLOT_COLUMNS[name], f"{name}_more"]:
+                if slots and name in slots:
+                    for column in slots[name]:
                         request[column] = {
                             "terms": {"field": column, "size": all_buckets, "segment_size": 1 << 30}
                         }
@@ -696,8 +736,8 @@ class EmbeddedBackend(SearchBackend):
             answer = searcher.aggregate(tq, request)
             retry = []
             for name in names:
-                if slots and name in SLOTS:
-                    columns = [answer[column]["buckets"] for column in [*_SLOT_COLUMNS[name], f"{name}_more"]]
+                if slots and name in slots:
+                    columns = [answer[column]["buckets"] for column in slots[name]]
                     if any(len(buckets) == all_buckets for buckets in columns):
                         retry.append(name)
                         continue

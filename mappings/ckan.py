@@ -24,6 +24,7 @@ from .model import (
     Distribution,
     Location,
     PeriodOfTime,
+    Relationship,
     Text,
 )
 from .namespaces import SPDX
@@ -89,9 +90,30 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
         # the package's own link when it gives one, else its CKAN page (udata's CKAN harvester does the
         # same for `harvest.remote_url`, so copies of this package elsewhere point here)
         landing_page=[landing.strip() if landing else f"{root}/dataset/{view.get('name') or package['id']}"],
+        qualified_relation=_relations(view.get("qualified_relation") or extras.get("qualified_relation")),
+        in_series=_series(view, extras, source),
+        is_series=view.get("type") == "dataset_series",
         **found,
         unmapped=values.unmapped,
     )
+
+
+def _relations(value: Any) -> list[Relationship]:
+    """ckanext-dcat's `qualified_relation`: a list of {relation, role} dicts."""
+    return [
+        Relationship(relation=relation, role=next((r.strip() for r in _strings(item.get("role"))), None))
+        for item in (value if isinstance(value, list) else ())
+        if isinstance(item, dict) and (relation := _iri(item.get("relation")))
+    ]
+
+
+def _series(view: dict[str, Any], extras: dict[str, Any], source: SourceContext) -> list[str]:
+    """ckanext-dcat's `in_series`: the ids of the series packages of the same portal, as fedcat's URIs of
+    their records (their IRIs when the context cannot name records)."""
+    ids = _strings(view.get("in_series")) or _strings(extras.get("in_series"))
+    if source.record_uri is not None:
+        return [source.record_uri(i) for i in ids]
+    return [i for i in ids if is_iri(i)]
 
 
 def _view(package: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,19 @@ from . import geometry
 from .context import SourceContext
 from .dates import normalise_date
 from .fieldmap import fieldmap
-from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
+from .model import (
+    Activity,
+    Agent,
+    Attribution,
+    ContactPoint,
+    DataService,
+    Dataset,
+    Distribution,
+    Location,
+    PeriodOfTime,
+    Relationship,
+    Text,
+)
 from .normalise import format_uri
 from .values import ValueMapper, is_iri
 
@@ -301,9 +313,48 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
         temporal=temporal,
         spatial=spatial,
         related=related,
+        sample=[
+            d
+            for v in as_list(item.get("sample"))
+            if isinstance(v, dict) and (d := _distribution(v, values, lang))
+        ],
+        qualified_relation=[
+            Relationship(relation=relation, role=_role(r.get("hadRole")))
+            for r in as_list(item.get("qualifiedRelation"))
+            if isinstance(r, dict) and (relation := _link(r.get("relation")))
+        ],
+        qualified_attribution=[
+            Attribution(agent=who, role=_role(a.get("hadRole")))
+            for a in as_list(item.get("qualifiedAttribution"))
+            if isinstance(a, dict) and (who := _publisher(a.get("agent"), values))
+        ],
+        was_generated_by=[
+            Activity(
+                uri=_link(a.get("@id")),
+                label=[Text(a["label"].strip(), lang)] if _has_text(a.get("label")) else [],
+            )
+            for a in as_list(item.get("wasGeneratedBy"))
+            if isinstance(a, dict) and (_link(a.get("@id")) or _has_text(a.get("label")))
+        ],
+        rights_holder=_publisher(next(iter(as_list(item.get("rightsHolder"))), None), values),
         unmapped=values.unmapped,
         **fields,
     )
+
+
+def _link(value: Any) -> str | None:
+    """An IRI given as a string or as an object's `@id`."""
+    value = value.get("@id") if isinstance(value, dict) else value
+    return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
+
+
+def _role(value: Any) -> str | None:
+    """dcat:hadRole: an IRI, else the role's name ("Data Steward")."""
+    return _link(value) or (value.strip() if _has_text(value) else None)
+
+
+def _has_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _service(item: dict, sibling_uri: Callable[[str], str] | None) -> DataService:

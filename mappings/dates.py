@@ -102,3 +102,32 @@ def sort_key(iso: str | None) -> str:
     if not iso:
         return ""
     return (iso + "-01-01"[len(iso) - 4 :])[:10] if len(iso) < 10 else iso[:10]
+
+
+# xsd:duration ("P1D", "PT15M", "P1Y2M"): at least one component, a "T" only before time components
+_DURATION = re.compile(
+    r"^-?P(?=[0-9T])(?:[0-9]+Y)?(?:[0-9]+M)?(?:[0-9]+D)?(?:T(?=[0-9])(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+(?:\.[0-9]+)?S)?)?$"
+)
+
+
+def normalise_duration(value: str | None) -> str | None:
+    """An xsd:duration as written, or None when `value` is not one (dcat:temporalResolution)."""
+    if not value:
+        return None
+    value = value.strip().upper()
+    return value if _DURATION.match(value) and not value.endswith("T") else None
+
+
+def normalise_decimal(value: object) -> str | None:
+    """A non-negative xsd:decimal's lexical form ("10", "1.5"; "1e3" -> "1000"), or None when `value` is no
+    such number (dcat:spatialResolutionInMeters)."""
+    text = str(value).strip()
+    if re.fullmatch(r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)", text):
+        return text.lstrip("+")
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not (0 <= number < float("inf")):
+        return None
+    return format(number, "f").rstrip("0").rstrip(".") or "0"

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .dates import normalise_date
+from .dates import normalise_date, normalise_decimal, normalise_duration
 from .model import Text
 from .values import ValueMapper, is_iri, licence_text
 
@@ -83,6 +83,9 @@ KINDS: dict[str, Reader] = {
     "uris": lambda v, m, lang: list(dict.fromkeys(s for s in _strings(v) if is_iri(s))),
     "date": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_date(s))), None),
     "int": lambda v, m, lang: _int(v),
+    "decimal": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_decimal(s))), None),
+    "decimals": lambda v, m, lang: list(dict.fromkeys(d for s in _strings(v) if (d := normalise_decimal(s)))),
+    "duration": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_duration(s))), None),
     "licence": lambda v, m, lang: m.licence(_first(v)),
     "licence_text": lambda v, m, lang: licence_text(_first(v)),
     "format": lambda v, m, lang: m.format(_first(v)),

@@ -5,17 +5,41 @@ of values rather than for one platform's field.
 - a licence named only by text (no known licence, no IRI) is kept as that text, on the dataset and on the
   distributions that name no licence of their own, and cleared where a licence IRI is known;
 - a distribution without a format gets the one its download URL names (extension or `format=` parameter);
-- a description written in HTML gets its plain-text form beside it (`description_text`).
+- a description written in HTML gets its plain-text form beside it (`description_text`);
+- no empty struct: a location, period, agent or contact point that says nothing (a blank `dct:Location`, a
+  publisher dict of empty strings) is dropped, not kept as `{}` for pages and RDF to show as nothing.
 """
 
 from __future__ import annotations
 
-from .model import Dataset, Text
+from .model import Agent, ContactPoint, Dataset, Location, PeriodOfTime, Text
 from .normalise import url_format
 from .text import has_markup, plain_text
 
+_EMPTY_LOCATION, _EMPTY_PERIOD, _EMPTY_AGENT, _EMPTY_CONTACT = (
+    Location(),
+    PeriodOfTime(),
+    Agent(),
+    ContactPoint(),
+)
+
+
+def _drop_empty(dataset: Dataset) -> None:
+    if any(loc == _EMPTY_LOCATION for loc in dataset.spatial):
+        dataset.spatial = [loc for loc in dataset.spatial if loc != _EMPTY_LOCATION]
+    if any(span == _EMPTY_PERIOD for span in dataset.temporal):
+        dataset.temporal = [span for span in dataset.temporal if span != _EMPTY_PERIOD]
+    if any(c == _EMPTY_CONTACT for c in dataset.contact_points):
+        dataset.contact_points = [c for c in dataset.contact_points if c != _EMPTY_CONTACT]
+    for role in ("publisher", "creator", "rights_holder"):
+        if getattr(dataset, role) == _EMPTY_AGENT:
+            setattr(dataset, role, None)
+    if any(a.agent == _EMPTY_AGENT for a in dataset.qualified_attribution):
+        dataset.qualified_attribution = [a for a in dataset.qualified_attribution if a.agent != _EMPTY_AGENT]
+
 
 def finish(dataset: Dataset) -> Dataset:
+    _drop_empty(dataset)
     if dataset.licence:
         dataset.licence_text = None
     elif dataset.licence_text:

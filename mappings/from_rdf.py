@@ -12,13 +12,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyoxigraph
+import yaml
 from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, Triple
 
 from . import geometry, normalise, vocabularies
 from .context import SourceContext
-from .dates import normalise_date
+from .dates import normalise_date, normalise_decimal, normalise_duration
 from .model import (
+    Activity,
     Agent,
+    Attribution,
     Checksum,
     ContactPoint,
     DataService,
@@ -26,6 +29,7 @@ from .model import (
     Distribution,
     Location,
     PeriodOfTime,
+    Relationship,
     Text,
     dataset_from_json,
 )
@@ -37,6 +41,7 @@ from .namespaces import (
     FOAF,
     LOCN,
     OWL,
+    PROV,
     RDF,
     RDF_TYPE,
     RDFS,
@@ -252,6 +257,32 @@ _VERSIONS = (DCAT + "version", OWL + "versionInfo", ADMS + "version")
 _BYTE_SIZE, _MEDIA_TYPE, _FORMAT = DCAT + "byteSize", DCAT + "mediaType", DCT + "format"
 _ACCESS_URL, _DOWNLOAD_URL = DCAT + "accessURL", DCAT + "downloadURL"
 _FORMAT_DEFINITIONS = (RDFS + "isDefinedBy", _IDENTIFIER, RDF + "value")
+_SPATIAL_RESOLUTION, _TEMPORAL_RESOLUTION = DCAT + "spatialResolutionInMeters", DCAT + "temporalResolution"
+_HAD_ROLE, _IN_SERIES = DCAT + "hadRole", DCAT + "inSeries"
+_SERIES_TYPE = NamedNode(DCAT + "DatasetSeries")
+_PREDICATE_ALIASES_FILE = vocabularies.TABLES / "aliases" / "predicates.yaml"
+
+
+def _load_predicate_aliases() -> dict[str, str]:
+    with _PREDICATE_ALIASES_FILE.open(encoding="utf-8") as fh:
+        return {str(k): str(v) for k, v in (yaml.safe_load(fh) or {}).get("predicates", {}).items()}
+
+
+# a misused predicate -> the DCAT-AP predicate it means (data: mappings/aliases/predicates.yaml)
+PREDICATE_ALIASES = _load_predicate_aliases()
+
+
+def _with_aliases(props: dict[str, list[Node]]) -> dict[str, list[Node]]:
+    """A subject's properties with the objects of misused predicates (dct:mediaType…) added after those of
+    the DCAT-AP predicates they stand for: a single-valued property still reads the DCAT-AP one first."""
+    if props.keys().isdisjoint(PREDICATE_ALIASES):  # the common case: one set test, no copy
+        return props
+    merged = dict(props)
+    for alias, meant in PREDICATE_ALIASES.items():
+        if objs := props.get(alias):
+            given = merged.get(meant, [])
+            merged[meant] = given + [o for o in objs if o not in given]
+    return merged
 
 
 def _props(graph: Graph, node: Node) -> dict[str, list[Node]]:
@@ -457,7 +488,7 @@ def location(graph: Graph, node: Node) -> Location | None:
     props = _props(graph, node)
     bbox, other_bboxes = _encodings(graph, props.get(DCAT + "bbox", ()))
     shape, other_shapes = _encodings(graph, props.get(LOCN + "geometry", ()))
-    return Location(
+    found = Location(
         uri=node_iri(node),
         label=_texts(props, _LOCATION_LABELS),
         bbox=bbox,
@@ -466,6 +497,81 @@ def location(graph: Graph, node: Node) -> Location | None:
         other_bboxes=other_bboxes,
         other_geometries=other_shapes,
     )
+    return None if found == Location() else found  # a blank dct:Location saying nothing is no coverage
+
+
+def _statements(graph: Graph, objs: Iterable[Node]) -> list[Text]:
+    """dct:provenance: literals, or dct:ProvenanceStatement nodes by their label (else description, else
+    their IRI)."""
+    found: list[Text] = []
+    for obj in objs:
+        if isinstance(obj, Literal):
+            texts = _texts1([obj])
+        else:
+            props = _props(graph, obj)
+            texts = _texts(props, _LABELS) or _texts(props, (_DESCRIPTION,))
+            if not texts and isinstance(obj, NamedNode):
+                texts = [Text(obj.value)]
+        found.extend(t for t in texts if t not in found)
+    return found
+
+
+def _relationships(graph: Graph, objs: Iterable[Node]) -> list[Relationship]:
+    """dcat:qualifiedRelation: each dcat:Relationship's related resource and role."""
+    found = []
+    for obj in objs:
+        props = _props(graph, obj)
+        if relation := _iri(props, (DCT + "relation",)):
+            found.append(Relationship(relation=relation, role=_iri(props, (_HAD_ROLE,))))
+    return found
+
+
+def _attributions(graph: Graph, objs: Iterable[Node]) -> list[Attribution]:
+    """prov:qualifiedAttribution: each prov:Attribution's agent and role."""
+    found = []
+    for obj in objs:
+        props = _props(graph, obj)
+        if (agent_node := _first(props, PROV + "agent")) and (who := agent(graph, agent_node)):
+            found.append(Attribution(agent=who, role=_iri(props, (_HAD_ROLE,))))
+    return found
+
+
+def _activities(graph: Graph, objs: Iterable[Node]) -> list[Activity]:
+    """prov:wasGeneratedBy: each prov:Activity's IRI and label."""
+    found = []
+    for obj in objs:
+        if isinstance(obj, Literal):
+            activity = Activity(label=_texts1([obj]))
+        else:
+            activity = Activity(uri=node_iri(obj), label=_texts(_props(graph, obj), _LABELS))
+        if activity != Activity():
+            found.append(activity)
+    return found
+
+
+def _decimals(objs: Iterable[Node]) -> list[str]:
+    """Non-negative xsd:decimal values in their lexical form; what is not a number is left out."""
+    found = []
+    for obj in objs:
+        if isinstance(obj, Literal) and (value := normalise_decimal(obj.value)) and value not in found:
+            found.append(value)
+    return found
+
+
+def _samples(graph: Graph, objs: Iterable[Node], values: ValueMapper) -> list[Distribution]:
+    """adms:sample: distributions; one given as a literal is its link (an IRI) or its description."""
+    found = []
+    for obj in objs:
+        if not isinstance(obj, Literal):
+            found.append(distribution(graph, obj, values))
+        elif value := obj.value.strip():
+            is_link = value.startswith(("http://", "https://"))
+            found.append(
+                Distribution(access_url=[value])
+                if is_link
+                else Distribution(description=[Text(value, obj.language)])
+            )
+    return found
 
 
 def _encodings(graph: Graph, objs: Iterable[Node]) -> tuple[str | None, list[str]]:
@@ -523,7 +629,7 @@ def _licence_value(graph: Graph, node: Node | None) -> str | None:
 def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
     # Most properties are absent from most distributions: each is looked up once, and a helper is called
     # only for those present (this runs for every distribution of every harvested dataset).
-    get = _props(graph, node).get
+    get = _with_aliases(_props(graph, node)).get
     checksum = None
     if checksum_objs := get(SPDX + "checksum"):
         checksum_node = checksum_objs[0]
@@ -556,6 +662,26 @@ def distribution(graph: Graph, node: Node, values: ValueMapper) -> Distribution:
         access_service=[data_service(graph, s, values) for s in o]
         if (o := get(DCAT + "accessService"))
         else [],
+        documentation=_iris1(o) if (o := get(FOAF + "page")) else [],
+        availability=_iri1(o) if (o := get(DCATAP + "availability")) else None,
+        compress_format=values.media_type(_format_value(graph, o[0]))
+        if (o := get(DCAT + "compressFormat"))
+        else None,
+        package_format=_packaging(graph, o[0], values) if (o := get(DCAT + "packageFormat")) else None,
+        spatial_resolution_in_meters=next(iter(_decimals(o)), None)
+        if (o := get(_SPATIAL_RESOLUTION))
+        else None,
+        temporal_resolution=normalise_duration(_literal1(o)) if (o := get(_TEMPORAL_RESOLUTION)) else None,
+        applicable_legislation=_iris1(o) if (o := get(DCATAP + "applicableLegislation")) else [],
+    )
+
+
+def _packaging(graph: Graph, node: Node, values: ValueMapper) -> str | None:
+    """dcat:packageFormat: an IANA media type when it names one, else the source's IRI (ckanext-dcat writes EU
+    file types there)."""
+    given = _format_value(graph, node)
+    return values.media_type(given) or (
+        given if given and given.startswith(("http://", "https://")) else None
     )
 
 
@@ -576,7 +702,7 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
     """Map one dcat:Dataset description to the model; `uri` is the fedcat URI it gets. A stand-alone
     dcat:DataService is read the same way, its endpoints and served datasets in `service`."""
     values = values or ValueMapper()
-    props = _props(graph, node)
+    props = _with_aliases(_props(graph, node))
     get = props.get  # as in `distribution`: one lookup per property, helpers only for those present
     distributions = [distribution(graph, d, values) for d in o] if (o := get(DCAT + "distribution")) else []
     licence_node = o[0] if (o := get(_LICENSE)) else None
@@ -595,6 +721,7 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         and (texts := _texts(_props(graph, licence_node), _LABELS))
     ):
         labels[licence] = texts
+    is_series = _SERIES_TYPE in props.get(RDF_TYPE, ())
     other_ids = []
     for adms_id in get(ADMS + "identifier", ()):
         notation = literal(graph, adms_id, SKOS + "notation") if not isinstance(adms_id, Literal) else None
@@ -630,10 +757,35 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         hvd_categories=_iris1(o) if (o := get(DCATAP + "hvdCategory")) else [],
         applicable_legislation=_iris1(o) if (o := get(DCATAP + "applicableLegislation")) else [],
         related=_iris1(o) if (o := get(DCT + "relation")) else [],
+        provenance=_statements(graph, o) if (o := get(DCT + "provenance")) else [],
+        version_notes=_texts1(o) if (o := get(ADMS + "versionNotes")) else [],
+        has_version=_iris1(o) if (o := get(DCAT + "hasVersion")) else [],
+        is_version_of=_iris1(o) if (o := get(DCT + "isVersionOf")) else [],
+        in_series=[n.value for n in o if isinstance(n, NamedNode)] if (o := get(_IN_SERIES)) else [],
+        source=_iris1(o) if (o := get(DCT + "source")) else [],
+        sample=_samples(graph, o, values) if (o := get(ADMS + "sample")) else [],
+        is_referenced_by=_iris1(o) if (o := get(DCT + "isReferencedBy")) else [],
+        qualified_relation=_relationships(graph, o) if (o := get(DCAT + "qualifiedRelation")) else [],
+        qualified_attribution=_attributions(graph, o) if (o := get(PROV + "qualifiedAttribution")) else [],
+        was_generated_by=_activities(graph, o) if (o := get(PROV + "wasGeneratedBy")) else [],
+        spatial_resolution_in_meters=_decimals(o) if (o := get(_SPATIAL_RESOLUTION)) else [],
+        temporal_resolution=normalise_duration(_literal1(o)) if (o := get(_TEMPORAL_RESOLUTION)) else None,
+        rights_holder=agent(graph, o[0]) if (o := get(DCT + "rightsHolder")) else None,
+        series_members=_members(graph, node) if is_series else [],
+        is_series=is_series,
         labels=labels,
         unmapped=values.unmapped,
         service=_endpoints(graph, props, node) if _is_service(graph, node) else None,
     )
+
+
+def _members(graph: Graph, series: Node) -> list[str]:
+    """The IRIs of the datasets the document says are in `series` (dcat:inSeries), in document order."""
+    return [
+        s.value
+        for s, props in graph.out.items()
+        if isinstance(s, NamedNode) and s != series and series in props.get(_IN_SERIES, ())
+    ]
 
 
 def _endpoints(graph: Graph, props: dict[str, list[Node]], node: Node) -> DataService:
@@ -655,9 +807,17 @@ def _endpoints(graph: Graph, props: dict[str, list[Node]], node: Node) -> DataSe
 
 
 def with_served_records(mapped: Dataset, source: SourceContext) -> Dataset:
-    """A service's served datasets of the same source linked by fedcat's URIs of their records."""
-    if mapped.service is not None and mapped.service.served_as and source.record_uri is not None:
+    """A service's served datasets of the same source linked by fedcat's URIs of their records; so are a
+    series' members (its payload holds them: they are datasets of the same document). A dataset's own
+    `in_series` keeps the source's IRIs: its payload cannot tell whether the series is a record of the same
+    source or one described elsewhere (the series' record links its members to itself, and is owl:sameAs
+    that IRI)."""
+    if source.record_uri is None:
+        return mapped
+    if mapped.service is not None and mapped.service.served_as:
         mapped.service.served_as = {iri: source.record_uri(iri) for iri in mapped.service.served_as}
+    if mapped.series_members:
+        mapped.series_members = [source.record_uri(iri) for iri in mapped.series_members]
     return mapped
 
 
@@ -706,9 +866,18 @@ def service_subjects(graph: Graph) -> list[Node]:
     return [s for s in services if s in listed or s not in access]
 
 
+def series_subjects(graph: Graph) -> list[Node]:
+    """The dcat:DatasetSeries not also typed dcat:Dataset (those are datasets already)."""
+    return [
+        s for s in graph.subjects_of_type(DCAT + "DatasetSeries") if DCAT + "Dataset" not in graph.types(s)
+    ]
+
+
 def record_subjects(graph: Graph) -> Iterator[Node]:
-    """What a DCAT document's records are: its datasets, then its stand-alone data services."""
+    """What a DCAT document's records are: its datasets, its dataset series, then its stand-alone data
+    services."""
     yield from dataset_subjects(graph)
+    yield from series_subjects(graph)
     yield from service_subjects(graph)
 
 
@@ -724,6 +893,10 @@ def record_payload(graph: Graph, node: Node) -> bytes:
             if isinstance(n, NamedNode) and DCAT + "Dataset" in graph.types(n)
         )
         payload += "".join(f"<{iri}> <{RDF_TYPE}> <{DCAT}Dataset> .\n" for iri in served).encode()
+    elif isinstance(node, NamedNode) and DCAT + "DatasetSeries" in graph.types(node):
+        # a series' members say so themselves (dcat:inSeries), outside its closure: their statements, so
+        # that a re-map still lists them
+        payload += "".join(f"<{iri}> <{_IN_SERIES}> {node} .\n" for iri in _members(graph, node)).encode()
     return payload
 
 

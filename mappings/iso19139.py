@@ -40,7 +40,7 @@ from defusedxml.ElementTree import fromstring
 
 from . import normalise
 from .context import SourceContext
-from .dates import normalise_date
+from .dates import normalise_date, normalise_decimal
 from .geometry import bbox_wkt, valid_bbox
 from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
 from .values import ValueMapper, is_iri, is_link
@@ -273,8 +273,24 @@ def dataset_from_iso(
         landing_page=[record_url] if record_url else [],
         documentation=documentation,
         version=value(citation.find("gmd:edition", NS)),
+        # GeoDCAT-AP: the lineage statement is the dataset's dct:provenance, a distance in metres its
+        # dcat:spatialResolutionInMeters
+        provenance=[t for s in element.iterfind(_LINEAGE, NS) for t in record.texts(s)],
+        spatial_resolution_in_meters=_unique(
+            [
+                d
+                for distance in info.iterfind(_DISTANCE, NS)
+                if (distance.get("uom") or "").strip().lower() in _METRES
+                and (d := normalise_decimal(distance.text or ""))
+            ]
+        ),
         unmapped=values.unmapped,
     )
+
+
+_LINEAGE = "gmd:dataQualityInfo/gmd:DQ_DataQuality/gmd:lineage/gmd:LI_Lineage/gmd:statement"
+_DISTANCE = "gmd:spatialResolution/gmd:MD_Resolution/gmd:distance/gco:Distance"
+_METRES = frozenset({"m", "metre", "meter", "metres", "meters", "urn:ogc:def:uom:epsg::9001"})
 
 
 def _identifiers(citation: Element) -> list[str]:

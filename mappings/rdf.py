@@ -33,7 +33,18 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, Triple
 from . import vocabularies
 from .dates import xsd_type
 from .geometry import geometry_syntax
-from .model import Agent, ContactPoint, DataService, Dataset, Distribution, Location, PeriodOfTime, Text
+from .model import (
+    Agent,
+    Attribution,
+    ContactPoint,
+    DataService,
+    Dataset,
+    Distribution,
+    Location,
+    PeriodOfTime,
+    Relationship,
+    Text,
+)
 from .namespaces import (
     ADMS,
     DCAT,
@@ -105,6 +116,9 @@ CONCEPT = skos.Concept
 LEGAL_RESOURCE = eli.LegalResource
 RESOURCE = rdfs.Resource  # DCAT-AP 3.0.0 asks it of URLs (a tautology in RDFS, not without inference)
 CHECKSUM_ALGORITHM = spdx.ChecksumAlgorithm
+PROVENANCE_STATEMENT = dct.ProvenanceStatement
+DATASET = dcat.Dataset
+ROLE = dcat.Role
 _LABEL_LANGUAGES = ("fr", "en")  # concept labels written from fedcat's vocabularies
 _GEOMETRY = {"geojson": "geoJSONLiteral", "gml": "gmlLiteral", "wkt": "wktLiteral"}  # GeoSPARQL datatypes
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -332,9 +346,12 @@ class Writer:
         self.iris(node, dct.conformsTo, service.conforms_to, STANDARD)
         self.agent(node, dct.publisher, service.publisher)
 
-    def distribution(self, s: str, dist: Distribution, node: str, dataset: Dataset) -> None:
+    def distribution(
+        self, s: str, dist: Distribution, node: str, dataset: Dataset, link: str = dcat.distribution
+    ) -> None:
+        """A distribution of the dataset `s` (`link`: dcat:distribution, or adms:sample for a sample)."""
         self.a(node, dcat.Distribution)
-        self.add(s, dcat.distribution, node)
+        self.add(s, link, node)
         if dist.uri and (original := iri(dist.uri)) is not None and original != node:
             self.add(node, owl.sameAs, original)
         self.texts(node, dct.title, dist.title)
@@ -366,6 +383,35 @@ class Writer:
             self.concepts(node, adms.status, [dist.status])
         for service in dist.access_service:
             self.service(node, dcat.accessService, service, dataset)
+        if dist.documentation:
+            self.iris(node, foaf.page, dist.documentation, DOCUMENT)
+        if dist.availability:
+            self.concepts(node, dcatap.availability, [dist.availability])
+        if dist.compress_format:
+            self.controlled(node, dcat.compressFormat, dist.compress_format, MEDIA_TYPE)
+        if dist.package_format:
+            self.controlled(node, dcat.packageFormat, dist.package_format, MEDIA_TYPE)
+        if dist.spatial_resolution_in_meters:
+            self.add(node, dcat.spatialResolutionInMeters, decimal(dist.spatial_resolution_in_meters))
+        if dist.temporal_resolution:
+            self.add(node, dcat.temporalResolution, typed(dist.temporal_resolution, XSD + "duration"))
+        if dist.applicable_legislation:
+            self.iris(node, dcatap.applicableLegislation, dist.applicable_legislation, LEGAL_RESOURCE)
+
+    def relationship(self, s: str, relation: Relationship) -> None:
+        node = self.a(self.bnode(), dcat.Relationship)
+        self.add(s, dcat.qualifiedRelation, node)
+        # DCAT-AP 3.0.1 wants a catalogue, dataset, series or service here (3.0.0 any resource): the
+        # resources datasets are related to are datasets, as far as fedcat can tell
+        self.iris(node, dct.relation, [relation.relation], RESOURCE)
+        self.iris(node, dct.relation, [relation.relation], DATASET)
+        self.controlled(node, dcat.hadRole, relation.role, ROLE)
+
+    def attribution(self, s: str, attribution: Attribution) -> None:
+        node = self.a(self.bnode(), prov.Attribution)
+        self.add(s, prov.qualifiedAttribution, node)
+        self.agent(node, prov.agent, attribution.agent)
+        self.controlled(node, dcat.hadRole, attribution.role, ROLE)
 
     def checksum(self, s: str, algorithm: str, value: str) -> None:
         value = value.strip()
@@ -377,6 +423,11 @@ class Writer:
         self.add(s, spdx.checksum, node)
         self.iris(node, spdx.algorithm, [algorithm], CHECKSUM_ALGORITHM)
         self.add(node, spdx.checksumValue, typed(value.lower(), XSD + "hexBinary"))
+
+
+def decimal(value: str) -> str:
+    """An xsd:decimal literal (values are normalised by the mappings: `dates.normalise_decimal`)."""
+    return typed(value, XSD + "decimal")
 
 
 def _geometry_syntax(value: str) -> str:
@@ -424,6 +475,16 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
                 w.a(node, dcat.Dataset)
     else:
         w.a(s, dcat.Dataset)
+    if (
+        dataset.is_series
+    ):  # still a dcat:Dataset (DCAT 3's subclass), as catalogues list it and SEMIC types it
+        w.a(s, dcat.DatasetSeries)
+        # the members are records of their own (typed and described there: typing them here would make this
+        # record's document hold datasets it does not describe); their own records name the series by the
+        # source's IRI, this one by fedcat's
+        w.iris(s, dcat.seriesMember, dataset.series_members)
+        for member in dataset.series_members:
+            w.add(iri(member), dcat.inSeries, s)
     w.texts(s, dct.title, dataset.title)
     w.texts(s, dct.description, dataset.description)
     for identifier in dataset.identifier:
@@ -487,7 +548,57 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         w.iris(s, dcatap.applicableLegislation, dataset.applicable_legislation, LEGAL_RESOURCE)
     if dataset.related:
         w.iris(s, dct.relation, dataset.related, RESOURCE)
+    _write_dcat_ap_3(w, s, dataset)
     return s
+
+
+def _write_dcat_ap_3(w: Writer, s: str, dataset: Dataset) -> None:
+    """The rarer DCAT-AP 3.0 properties (versions, series, lineage, resolution): one test when none is given."""
+    if not (
+        dataset.provenance
+        or dataset.version_notes
+        or dataset.has_version
+        or dataset.is_version_of
+        or dataset.in_series
+        or dataset.source
+        or dataset.sample
+        or dataset.is_referenced_by
+        or dataset.qualified_relation
+        or dataset.qualified_attribution
+        or dataset.was_generated_by
+        or dataset.spatial_resolution_in_meters
+        or dataset.temporal_resolution
+        or dataset.rights_holder
+    ):
+        return
+    for statement in dataset.provenance:
+        node = w.a(w.bnode(), PROVENANCE_STATEMENT)
+        w.add(s, dct.provenance, node)
+        w.add(node, rdfs.label, text(statement.value, statement.lang))
+    w.texts(s, adms.versionNotes, dataset.version_notes)
+    # the datasets named by these links are dcat:Datasets (the shapes' sh:class): typed here, described by
+    # their own records or by their source
+    w.iris(s, dcat.hasVersion, dataset.has_version, DATASET)
+    w.iris(s, dct.isVersionOf, dataset.is_version_of, DATASET)
+    w.iris(s, dct.source, dataset.source, DATASET)
+    w.iris(s, dcat.inSeries, dataset.in_series, dcat.DatasetSeries)
+    for position, sample in enumerate(dataset.sample, 1):
+        node = f"{s[:-1]}#sample-{_distribution_key(sample, position)}>"
+        w.distribution(s, sample, node, dataset, adms.sample)
+    w.iris(s, dct.isReferencedBy, dataset.is_referenced_by, RESOURCE)
+    for relation in dataset.qualified_relation:
+        w.relationship(s, relation)
+    for attribution in dataset.qualified_attribution:
+        w.attribution(s, attribution)
+    for activity in dataset.was_generated_by:
+        node = w.a(w.node(activity.uri), prov.Activity)
+        w.add(s, prov.wasGeneratedBy, node)
+        w.texts(node, rdfs.label, activity.label)
+    for value in dataset.spatial_resolution_in_meters:
+        w.add(s, dcat.spatialResolutionInMeters, decimal(value))
+    if dataset.temporal_resolution:
+        w.add(s, dcat.temporalResolution, typed(dataset.temporal_resolution, XSD + "duration"))
+    w.agent(s, dct.rightsHolder, dataset.rights_holder)
 
 
 def write_reuses(w: Writer, subject: str | None, reuses: Iterable[Reuse]) -> None:

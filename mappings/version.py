@@ -4,7 +4,7 @@ A record mapped by another version is re-mapped from its stored payload (`fedcat
 harvest of its source for the records it did not re-fetch), so that an improved alias or vocabulary
 reaches records whose payload never changes. The version is the code's own number (bump MAPPING_CODE when
 a mapping function's code changes what it makes of a payload) and a digest of the data files the mappings
-read: the vocabulary tables, the field maps and the ISO topic categories. Editing a table is enough.
+read: the vocabulary tables, the field maps, the ISO topic categories and the predicate aliases. Editing a table is enough.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from functools import cache
 
 from . import vocabularies
 
-# 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links; 4: stand-alone data services
-MAPPING_CODE = 4
+# 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links; 4: stand-alone data services;
+# 5: every DCAT-AP 3.0 dataset and distribution property (provenance, versions, series…), no empty structs
+MAPPING_CODE = 5
 
 
 def _data_files() -> list:
@@ -25,6 +26,7 @@ def _data_files() -> list:
             *tables.glob("*.yaml"),
             *(tables / "fieldmaps").glob("*.yaml"),
             tables / "aliases" / "iso-topic-categories.yaml",
+            tables / "aliases" / "predicates.yaml",
         ]
     )
 

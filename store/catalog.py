@@ -17,6 +17,7 @@ from ..gc_pause import gc_paused
 from ..mappings.catalog_rdf import Origin, RecordRow
 from ..mappings.model import Text, dataset_from_json
 from ..mappings.reuse import Reuse
+from .core import chunks
 from .reuses import Connected, ReuseReads
 
 # the columns and joins of a RecordRow: with the canonical copy of the record's federation cluster when
@@ -152,15 +153,23 @@ def iter_rows(store: Connected, batch: int) -> Iterator[list[RecordRow]]:
         yield rows
 
 
-def duplicates(store: Connected, fedcat_id: str, original_uri: str | None) -> list[tuple[str, str, str]]:
-    """Other live records of the same source IRI: (id, source id, dataset IRI)."""
-    if not original_uri:
-        return []
-    return [
-        (r[0], r[1], r[2])
-        for r in store.db.execute(
-            "SELECT id, source_id, uri FROM records WHERE original_uri = ? AND id != ? AND withdrawn_at IS NULL"
-            " ORDER BY id",
-            (original_uri, fedcat_id),
-        )
-    ]
+def duplicates_of(
+    store: Connected, records: list[tuple[str, str | None]]
+) -> dict[str, list[tuple[str, str, str]]]:
+    """Other live records of the same source IRI, for each (id, source IRI): id -> [(id, source id,
+    dataset IRI)]; one query per chunk of IRIs (a page of search hits: one)."""
+    found: dict[str, list[tuple[str, str, str]]] = {fedcat_id: [] for fedcat_id, _uri in records}
+    uris = list({uri for _id, uri in records if uri})
+    if not uris:
+        return found
+    holders: dict[str, list[tuple[str, str, str]]] = {}
+    for chunk in chunks(uris):
+        for fedcat_id, source_id, uri, original_uri in store.db.execute(
+            "SELECT id, source_id, uri, original_uri FROM records"
+            f" WHERE original_uri IN ({','.join('?' * len(chunk))}) AND withdrawn_at IS NULL ORDER BY id",
+            chunk,
+        ):
+            holders.setdefault(original_uri, []).append((fedcat_id, source_id, uri))
+    for fedcat_id, uri in records:
+        found[fedcat_id] = [r for r in holders.get(uri or "", []) if r[0] != fedcat_id]
+    return found

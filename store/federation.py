@@ -347,17 +347,21 @@ class FederationTables:
         )
         return [row[0] for row in rows]
 
-    def other_copies(self, record_id: str) -> list[tuple[str, str, str]]:
-        """The other live copies in the record's cluster: (id, source id, fedcat dataset IRI)."""
-        return [
-            tuple(row)
-            for row in self.db.execute(
-                "SELECT r.id, r.source_id, r.uri FROM fed_members m JOIN records r ON r.id = m.id"
-                " WHERE m.cluster = (SELECT cluster FROM fed_members WHERE id = ?) AND m.id != ?"
-                " AND r.withdrawn_at IS NULL ORDER BY m.rank",
-                (record_id, record_id),
-            )
-        ]
+    def other_copies_of(self, ids: list[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """The other live copies in each record's cluster: record -> [(id, source id, fedcat dataset IRI)],
+        canonical first; one query per chunk of records (a page of search hits: one)."""
+        found: dict[str, list[tuple[str, str, str]]] = {record_id: [] for record_id in ids}
+        for chunk in chunks(ids):
+            for mine, *copy in self.db.execute(
+                "SELECT mine.id, r.id, r.source_id, r.uri FROM fed_members mine"
+                " JOIN fed_members m ON m.cluster = mine.cluster AND m.id != mine.id"
+                " JOIN records r ON r.id = m.id"
+                f" WHERE mine.id IN ({','.join('?' * len(chunk))}) AND r.withdrawn_at IS NULL"
+                " ORDER BY mine.id, m.rank",
+                chunk,
+            ):
+                found[mine].append(tuple(copy))  # type: ignore[arg-type]
+        return found
 
     def clusters_of(self, ids: list[str]) -> dict[str, str]:
         """record -> its cluster id, for the clustered ones among `ids`."""

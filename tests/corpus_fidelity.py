@@ -202,10 +202,12 @@ def _rdf_said(payload: bytes) -> Callable[[], Said]:
                 )
             ]
 
-        # the dataset the record describes; else the stand-alone data service (whose payload names the
-        # datasets it serves by their type alone)
+        # the dataset (or dataset series) the record describes; else the stand-alone data service (whose
+        # payload names the datasets it serves by their type alone)
         described = [
-            s for s in typed(DCAT + "Dataset") if len(list(store.quads_for_pattern(s, None, None))) > 1
+            s
+            for s in typed(DCAT + "Dataset") + typed(DCAT + "DatasetSeries")
+            if len(list(store.quads_for_pattern(s, None, None))) > 1
         ]
         [subject] = (described or typed(DCAT + "DataService"))[:1]
         said = Said(title={o.value.strip() for o in objects(subject, DCT + "title") if o.value.strip()})

@@ -333,6 +333,35 @@ def test_a_generation_is_built_without_replicas_and_goes_live_with_them(prefix: 
     backend.close()
 
 
+def test_a_generation_goes_live_merged_into_one_segment_with_the_default_merge_policy(prefix: str) -> None:
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix)
+    corpus = docs(300)
+
+    def segments(index: str) -> int:
+        shards = backend.client.indices.segments(index=index).body["indices"][index]["shards"]
+        return sum(copy["num_search_segments"] for copies in shards.values() for copy in copies)
+
+    with backend.rebuilding():
+        building = backend._building
+        assert building is not None
+        for start in range(0, len(corpus), 100):
+            backend.upsert(corpus[start : start + 100])
+            backend.commit()
+            backend.client.indices.flush(index=building)  # a segment on disk for each part
+            backend.client.indices.refresh(index=building)
+        assert segments(building) == 3  # while building, nothing merges them
+    live = generations(prefix)
+    assert live == [building]
+    assert segments(building) == 1
+    assert backend.merge_seconds > 0
+    settings = backend.client.indices.get_settings(index=building, flat_settings=True).body[building]
+    assert "index.merge.policy.segments_per_tier" not in settings["settings"]  # the default again, live
+    assert backend.search(SearchQuery(q="donnees")).total == len(corpus)
+    backend.close()
+
+
 def test_a_failed_rebuild_leaves_the_live_generation_alone(prefix: str) -> None:
     from fedcat.indexer.elasticsearch import ElasticsearchBackend
 

@@ -63,7 +63,10 @@ def test_corpus_file_harvests_every_dataset(path, portal, catalogue):
         assert "not valid" in result.message or "refused" in result.message
         assert store.count() == 0
         return
-    datasets = set(reference.subjects(RDF.type, DCAT.Dataset))
+    # dataset series are records too (DCAT 3's datasets of datasets)
+    datasets = set(reference.subjects(RDF.type, DCAT.Dataset)) | set(
+        reference.subjects(RDF.type, DCAT.DatasetSeries)
+    )
     # stand-alone data services are records too: listed by a catalogue, or named by no distribution
     named = set(reference.objects(None, DCAT.accessService))
     listed = set(reference.objects(None, DCAT.service))

@@ -28,6 +28,7 @@ from fedcat.indexer.backend import (
     SearchBackend,
     SearchDocument,
     SearchQuery,
+    SearchResult,
 )
 from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.indexer.sqlite_fts import SqliteFtsBackend
@@ -617,6 +618,43 @@ def test_a_commit_elsewhere_is_seen_by_the_next_search(tmp_path: Path) -> None:
         assert after.total == len(HANDPICKED) + 1
         assert dict(facets_of(after)["publisher"])["Commune nouvelle"] == 1
         assert reader.cache_hits == 1
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_another_page_of_a_kept_search_reuses_its_facet_counts(tmp_path: Path) -> None:
+    """Paging or re-sorting a kept search counts its facets once: the other pages find their hits only,
+    and answer as an index that keeps nothing does; a commit elsewhere makes them count again."""
+    writer, reader = EmbeddedBackend(tmp_path), EmbeddedBackend(tmp_path)
+    reader.cache_from = 0
+
+    def counted(query: SearchQuery) -> SearchResult:  # the reference: an index opened now, keeping nothing
+        fresh = EmbeddedBackend(tmp_path, answer_cache=0)
+        try:
+            return fresh.search(query)
+        finally:
+            fresh.close()
+
+    try:
+        writer.upsert(HANDPICKED)
+        writer.commit()
+        first = SearchQuery(page_size=2)
+        assert reader.search(first) == counted(first)
+        for other in (
+            SearchQuery(page_size=2, page=2),
+            SearchQuery(page_size=3, sort="-modified"),
+            SearchQuery(page_size=2, page=3, sort="modified"),
+        ):
+            kept = reader.search(other)
+            assert kept == counted(other)
+            assert kept.ids and kept.ids != reader.search(first).ids
+        assert reader.cache_hits == 3 + 3  # three facet counts reused, then three whole answers
+        writer.upsert([doc("new", "Nouveau jeu de données", publisher=["Commune nouvelle"])])
+        writer.commit()
+        after = reader.search(SearchQuery(page_size=2, page=2))
+        assert dict(facets_of(after)["publisher"])["Commune nouvelle"] == 1
+        assert after == counted(SearchQuery(page_size=2, page=2))
     finally:
         writer.close()
         reader.close()

@@ -6,6 +6,8 @@ never from the page code itself. The browser tests (Chromium, axe-core) are in t
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -14,12 +16,19 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
+from fedcat.api.app import create_app
+from fedcat.demo.portal import PortalServer
 from fedcat.federation.areas import areas_for
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.indexer.embedded import EmbeddedBackend
 from fedcat.mappings.model import Location, Text
+from fedcat.store import Store, record_id
 from fedcat.store.federation import FederationTables
 from fedcat.web import i18n
 from fedcat.web.pages import place
-from fedcat.web.render import safe_description
+from fedcat.web.render import flat_text, plain_excerpt, safe_description
+from markdown_it import MarkdownIt
 from web_site import DISCOVERED, HOSTILE_IRI, SHARED_IRI, THEME, WebSite, web_site
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -296,6 +305,72 @@ def test_result_excerpts_are_plain_words(site: WebSite, client: TestClient) -> N
     assert "**" not in excerpt and "&lt;" not in excerpt
 
 
+MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")  # as web/render.py's
+
+
+def _excerpt_through_markdown(text: str) -> str:
+    """The excerpt's words as Markdown renders them, whatever the text (the reference for the fast path)."""
+    return flat_text(MARKDOWN.render(text))
+
+
+def _descriptions(corpus: Path) -> list[str]:
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("description", "notes") and isinstance(value, str):
+                    texts.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted((corpus / "udata").glob("*.json")) + sorted((corpus / "ckan").rglob("*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return texts
+
+
+def test_excerpts_of_texts_without_markdown_read_as_rendered(corpus: Path) -> None:
+    """Texts without Markdown syntax skip the Markdown renderer: their excerpt must be the rendered one,
+    for the portals' own descriptions and for texts made of the characters Markdown reads at a line's start
+    or strips (no-break spaces, odd whitespace, numbers and dashes, blank lines)."""
+    rng = random.Random(18)
+    pieces = [*"abc déf 0123456789", " ", "  ", "\n", "\n\n", "\n \n", "\r", "\r\n", "\t", "    ", ".", ")"]
+    pieces += [
+        "-",
+        "+",
+        "#",
+        "=",
+        "!",
+        '"',
+        "'",
+        "\xa0",
+        ":",
+        "|",
+        "\u2028",
+        "\x0c",
+        "\x1f",
+        "\x85",
+        "\u3000",
+    ]
+    pieces += ["\ufeff", "\u202f", "1.", "2)", " - ", "a-b"]
+    made = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(4_000)]
+    texts = _descriptions(corpus) + made
+    for text in texts:
+        assert plain_excerpt(text, limit=100_000) == _excerpt_through_markdown(text), repr(text)
+    # Markdown of the corpus still goes through the renderer
+    assert plain_excerpt("**Données** de [la ville](https://ville.example)") == "Données de la ville"
+    assert plain_excerpt("1. un\n2. deux") == "un deux"
+
+
+def test_excerpts_show_entities_as_characters() -> None:
+    # French text puts a no-break space before ":" (nh3 writes it &nbsp;); "&amp;lt;" is the text "&lt;"
+    assert plain_excerpt("Données\u00a0: horaires") == "Données\u00a0: horaires"
+    assert plain_excerpt("<p>a &amp;lt; b &amp; c</p>") == "a &lt; b & c"
+
+
 def test_sanitiser_allow_list() -> None:
     assert str(
         safe_description("<iframe src='https://evil.example'></iframe>ok")
@@ -485,3 +560,53 @@ def test_udata_zone_ids_read_as_the_registry_names_them(corpus: Path) -> None:
     assert place(Location(label=[Text("fr:epci:200093201")]), fr, areas) == "Métropole Européenne de Lille"
     assert place(Location(label=[Text("country:fr")]), fr, areas) == "France"
     assert place(Location(label=[Text("fr:commune:99999")]), fr, areas) == "fr:commune:99999"  # unknown
+
+
+SERIES_TTL = """@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix adms: <http://www.w3.org/ns/adms#> .
+<https://stats.example/catalog> a dcat:Catalog ;
+  dcat:dataset <https://stats.example/bees>, <https://stats.example/bees-2023>, <https://stats.example/bees-2024> .
+<https://stats.example/bees> a dcat:DatasetSeries ; dct:title "Bee population"@en ;
+  dct:description "Yearly bee counts."@en .
+<https://stats.example/bees-2023> a dcat:Dataset ; dct:title "Bee population 2023"@en ;
+  dct:description "Counts of 2023."@en ; dcat:inSeries <https://stats.example/bees> .
+<https://stats.example/bees-2024> a dcat:Dataset ; dct:title "Bee population 2024"@en ;
+  dct:description "Counts of 2024."@en ; dcat:inSeries <https://stats.example/bees> ;
+  dcat:version "2.1" ; adms:versionNotes "Hives of the islands added."@en ;
+  dct:provenance [ a dct:ProvenanceStatement ; rdfs:label "Counted by beekeepers, checked twice."@en ] ;
+  dcat:hasVersion <https://stats.example/bees-2024-draft> .
+""".replace("@prefix adms:", "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n@prefix adms:")
+
+
+def test_dataset_page_shows_series_versions_and_lineage(tmp_path: Path) -> None:
+    with PortalServer() as portal:
+        portal.add("/catalog.ttl", SERIES_TTL)
+        config = parse_config(
+            {
+                "settings": {"base_url": "http://fedcat.test", "http": {"retries": 0}},
+                "sources": [
+                    {"id": "stats", "name": "Stats", "type": "dcat", "url": portal.url("/catalog.ttl")}
+                ],
+            }
+        )
+        store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+        try:
+            [result] = harvest(config, store, backend)
+            assert result.status == "complete", result.message
+            client = TestClient(create_app(store, backend, config))
+            ids = {
+                name: record_id("stats", f"https://stats.example/{name}") for name in ("bees", "bees-2024")
+            }
+            html = {"Accept": "text/html"}
+            member = client.get(f"/datasets/{ids['bees-2024']}?lang=en", headers=html).text
+            assert f'<a href="/datasets/{ids["bees"]}">Bee population</a>' in member  # its series, by title
+            assert "Hives of the islands added." in member and "2.1" in member
+            assert "Counted by beekeepers, checked twice." in member
+            assert 'href="https://stats.example/bees-2024-draft"' in member  # another version, out there
+            series = client.get(f"/datasets/{ids['bees']}?lang=fr", headers=html).text
+            assert "Série de jeux de données" in series and "Jeux de données de cette série" in series
+            assert "Bee population 2023" in series and "Bee population 2024" in series
+        finally:
+            backend.close()
+            store.close()

@@ -38,7 +38,7 @@ from ..mappings.model import Dataset, Location, Text
 from ..mappings.quality import BANDS, MAX_POINTS
 from ..mappings.reuse import type_label
 from ..redaction import redact_text, redact_url
-from ..store import COUNTERS
+from ..store import COUNTERS, record_id
 from ..store.reuses import Reuses
 from .i18n import COOKIE, LANGUAGES, Language, choose
 from .render import linkable, render
@@ -254,6 +254,12 @@ def _duration(started: str | None, ended: str | None) -> float | None:
 # --- search ------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
+def _query_pair(name: str, value: str) -> str:
+    """`name=value` for a URL (a page links ~300 facet values; the same ones, page after page)."""
+    return urlencode({name: value})
+
+
 class SearchState:
     """The search page's parameters, and the URLs of the states next to it (a filter added or removed…)."""
 
@@ -281,7 +287,7 @@ class SearchState:
     def toggled(self, facet: str, value: str) -> str:
         """This state with `value` added to (or removed from) the facet's filter, back on page 1."""
         if value not in self.filters.get(facet, ()):  # adding: this state's URL and one more pair
-            return self._first_page + ("&" if "?" in self._first_page else "?") + urlencode({facet: value})
+            return self._first_page + ("&" if "?" in self._first_page else "?") + _query_pair(facet, value)
         filters = {
             k: [v for v in values if not (k == facet and v == value)] for k, values in self.filters.items()
         }
@@ -324,12 +330,12 @@ def _filters_input(
             asked = {**asked, exc.parameter: None}  # type: ignore[dict-item]
 
 
-def facet_label(request: Request, facet: str, value: str, lang: Language, names: dict[str, Any]) -> str:
+def facet_label(facet: str, value: str, lang: Language, names: dict[str, Any]) -> str:
     if facet == "source":
         return names["sources"].get(value, value)
     if facet == "jurisdiction":
         if value not in names["jurisdictions"]:  # an area of the registry the federation places records in
-            named = areas_for(_config(request).settings.bodies).name(value)
+            named = names["areas"].name(value)
             if named != value:
                 return named
         return jurisdiction_label(value, names["jurisdictions"], lang)
@@ -427,15 +433,14 @@ def jurisdiction_tree(
 
 
 def result_item(
-    request: Request,
     fedcat_id: str,
     source_id: str,
     ds: Dataset,
     band: str,
+    others: list[tuple[str, str, str]],
     lang: Language,
     names: dict[str, Any],
 ) -> dict[str, Any]:
-    others = linked_data.duplicates_of(request, fedcat_id, ds.original_uri)
     return {
         "id": fedcat_id,
         "title": text_for(ds.title, lang.code) or fedcat_id,
@@ -525,6 +530,7 @@ def search_page(
     names: dict[str, Any] = {
         "sources": linked_data.source_names(request),
         "jurisdictions": jurisdiction_names(request),
+        "areas": areas_for(_config(request).settings.bodies),
     }
     items, facets, total = [], {}, 0
     if result is not None:
@@ -532,18 +538,23 @@ def search_page(
         names["given"] = given_labels(store, result.facets)
         found = store.datasets(result.ids)
         bands = quality_bands(store, result.ids)
+        copies = linked_data.duplicates_of(
+            request, [(i, hit["dataset"].original_uri) for i, hit in found.items()]
+        )
         for fedcat_id in result.ids:
             hit = found.get(fedcat_id)
             if hit is not None:
                 band = bands.get(fedcat_id, "")
                 items.append(
-                    result_item(request, fedcat_id, hit["source_id"], hit["dataset"], band, speech, names)
+                    result_item(
+                        fedcat_id, hit["source_id"], hit["dataset"], band, copies[fedcat_id], speech, names
+                    )
                 )
         for facet, values in result.facets.items():
             facets[facet] = [
                 {
                     "value": fv.value,
-                    "label": facet_label(request, facet, fv.value, speech, names),
+                    "label": facet_label(facet, fv.value, speech, names),
                     "count": fv.count,
                     "active": state.active(facet, fv.value),
                     "url": state.toggled(facet, fv.value),
@@ -554,7 +565,7 @@ def search_page(
     active = [
         {
             "facet": titles[facet],
-            "label": facet_label(request, facet, value, speech, names),
+            "label": facet_label(facet, value, speech, names),
             "url": state.toggled(facet, value),
         }
         for facet, values in filters.items()
@@ -598,9 +609,7 @@ def search_page(
                 for name in FACETS
                 if facets.get(name) and name != "jurisdiction"
             ],
-            "jurisdiction_tree": jurisdiction_tree(
-                jurisdictions, areas_for(_config(request).settings.bodies), state, speech
-            ),
+            "jurisdiction_tree": jurisdiction_tree(jurisdictions, names["areas"], state, speech),
             "jurisdiction_title": titles["jurisdiction"],
             "active": active,
             "hidden": hidden,
@@ -620,6 +629,50 @@ def search_page(
 
 
 # --- dataset -------------------------------------------------------------------------------------------
+
+
+RELATED_SHOWN = 50  # links shown per kind of relation (a series may have thousands of members)
+
+
+def _decimal(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _related_links(
+    request: Request, store: Any, ds: Dataset, source_id: str, speech: Language
+) -> list[tuple[str, str, str]]:
+    """(relation, text, href) of the datasets this one is linked to: its series, its members, its versions,
+    the datasets it was derived from and related resources. fedcat's records (by fedcat's URI, or by the
+    source's IRI of a record of the same source: the series a member names) link to their pages and show
+    their titles; other IRIs link out when they may (`linkable`)."""
+    own = _config(request).settings.base_url.rstrip("/") + "/datasets/"
+    kinds = [
+        (speech.gettext("Part of the series"), ds.in_series),
+        (speech.gettext("Datasets of this series"), ds.series_members),
+        (speech.gettext("Other versions"), ds.has_version),
+        (speech.gettext("Version of"), ds.is_version_of),
+        (speech.gettext("Derived from"), ds.source),
+        (speech.gettext("Related resources"), ds.related),
+    ]
+    shown = [(name, uri) for name, uris in kinds for uri in dict.fromkeys(uris[:RELATED_SHOWN])]
+    ids = {uri: uri[len(own) :] if uri.startswith(own) else record_id(source_id, uri) for _name, uri in shown}
+    found = store.datasets(list(dict.fromkeys(ids.values()))) if ids else {}
+    links = []
+    for name, uri in shown:
+        if (hit := found.get(ids[uri])) is not None:
+            title = text_for(hit["dataset"].title, speech.code) or ids[uri]
+            links.append((name, title, f"/datasets/{ids[uri]}"))
+        elif linkable(uri):
+            links.append((name, uri, uri))
+    for name, uris in kinds:
+        if len(uris) > RELATED_SHOWN:
+            more = speech.gettext("and {n} more", n=speech.number(len(uris) - RELATED_SHOWN))
+            links.append((name, more, ""))
+    return links
 
 
 def dataset_page(
@@ -685,9 +738,18 @@ def dataset_page(
 
     base = f"/datasets/{record['id']}"
     areas = areas_for(_config(request).settings.bodies)
+    kind = (
+        speech.gettext("Data service")
+        if ds.service is not None
+        else speech.gettext("Dataset series")
+        if ds.is_series
+        else ""
+    )
     facts = [
-        (speech.gettext("Kind"), speech.gettext("Data service") if ds.service is not None else ""),
+        (speech.gettext("Kind"), kind),
         (speech.gettext("Publisher"), text_for(ds.publisher.name, code) if ds.publisher else ""),
+        (speech.gettext("Creator"), text_for(ds.creator.name, code) if ds.creator else ""),
+        (speech.gettext("Rights holder"), text_for(ds.rights_holder.name, code) if ds.rights_holder else ""),
         (speech.gettext("Licence"), labelled(ds.licence)),
         (speech.gettext("Access rights"), label(ds.access_rights, code)),
         (speech.gettext("Update frequency"), label(ds.accrual_periodicity, code)),
@@ -703,7 +765,20 @@ def dataset_page(
             "; ".join(filter(None, (place(s, speech, areas) for s in ds.spatial))),
         ),
         (speech.gettext("Identifier"), ", ".join(ds.identifier)),
+        (speech.gettext("Version"), ds.version or ""),
+        (speech.gettext("Version notes"), text_for(ds.version_notes, code)),
+        (speech.gettext("Lineage"), text_for(ds.provenance, code)),
+        (
+            speech.gettext("Spatial resolution"),
+            ", ".join(
+                f"{speech.number(float(m), 2 if float(m) % 1 else 0)} m"
+                for m in ds.spatial_resolution_in_meters
+                if _decimal(m)
+            ),
+        ),
+        (speech.gettext("Temporal resolution"), ds.temporal_resolution or ""),
     ]
+    related = _related_links(request, store, ds, record["source_id"], speech)
     return page(
         request,
         speech,
@@ -721,6 +796,7 @@ def dataset_page(
             "distributions": distributions,
             "provenance": provenance,
             "reuses": reuses,
+            "related": related,
             "landing_pages": web_links(ds.landing_page),
             "documentation": web_links(ds.documentation),
             "contacts": ds.contact_points,

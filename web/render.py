@@ -8,6 +8,7 @@ never survive, whatever the source sent.
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
 from functools import lru_cache
@@ -29,6 +30,14 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan"}, "th": {"colspan"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|br|h\d|tr|td|th|blockquote|pre|ul|ol|dd|dt)\b", re.IGNORECASE)
+# What can make Markdown change a text's words: inline marks, escapes, entities and HTML anywhere (`_INLINE`);
+# list, heading, quote, rule and fence marks or a code block's indent at the start of a line (`_LINE_START`);
+# control characters and line separators other than CR and LF (NUL is replaced; the others are whitespace to
+# Python only). A text with none is paragraphs of its own words (`_paragraphs`): it is not rendered.
+_INLINE = re.compile(r"[`*_~\[\]<>&\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_START = re.compile(r"[ \t]*(?:[-+#>=]|\d+[.)])| {4}| *\t")
+_NEW_LINE_START = re.compile(r"\n(?:[ \t]*(?:[-+#>=]|\d+[.)])| {4}| *\t)")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("image")
 
 
@@ -87,12 +96,28 @@ def safe_description(text: str) -> Markup:
 
 def plain_excerpt(text: str, limit: int = 240) -> str:
     """The first words of a description as text (tags dropped), for result lists."""
-    # rendered first so that Markdown marks go; a space before block tags keeps "<p>a</p><p>b</p>" two words
-    rendered = _BLOCK_TAG.sub(r" \g<0>", _markdown.render(text or ""))
-    flat = " ".join(nh3.clean(rendered, tags=set()).split())
-    for entity, char in (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'")):
-        flat = flat.replace(entity, char)
+    # rendered first so that Markdown marks go; a text with no Markdown syntax (nor HTML) is its own words:
+    # neither Markdown nor the sanitiser runs there (~0.3 ms a hit)
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n")  # as Markdown reads lines
+    if _INLINE.search(lines) or _LINE_START.match(lines) or _NEW_LINE_START.search(lines):
+        flat = flat_text(_markdown.render(text))
+    else:
+        # words apart, a no-break space (NUL stands for it, none is left here) kept inside its word
+        flat = " ".join(_paragraphs(lines).replace("\xa0", "\0").split()).replace("\0", "\xa0")
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _paragraphs(lines: str) -> str:
+    """What Markdown makes of a text without syntax, as far as its words go: paragraphs between blank
+    lines, each stripped of its outer whitespace (a no-break space too)."""
+    return "\n".join(block.strip() for block in _BLANK_LINES.split(lines))
+
+
+def flat_text(html_text: str) -> str:
+    """The words of an HTML text, one space apart (a no-break space stays inside its word)."""
+    # a space before block tags keeps "<p>a</p><p>b</p>" two words
+    flat = " ".join(nh3.clean(_BLOCK_TAG.sub(r" \g<0>", html_text), tags=set()).split())
+    return html.unescape(flat)  # nh3 writes text escaped (&amp;, &lt;, &nbsp;…): the page escapes it once
 
 
 def bar_chart(rows: list[tuple[str, float]], maximum: float, title: str, unit: str = "") -> Markup:
@@ -120,8 +145,28 @@ def bar_chart(rows: list[tuple[str, float]], maximum: float, title: str, unit: s
     return Markup("".join(parts))  # every text above is escaped
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class PageEnvironment(Environment):
+    """Jinja's environment, with `x.key` on a plain dict read as `x["key"]` first.
+
+    Jinja tries `getattr(x, "key")` first, and on a dict that raises AttributeError before the item is
+    read: ~1.4 µs per access, and a search page reads ~2,000 keys of its facet values and hits. For a
+    dict whose attributes (its methods) do not include the name, the answer is the same either way.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def environment() -> Environment:
-    env = Environment(
+    env = PageEnvironment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
