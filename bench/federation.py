@@ -2,6 +2,7 @@
 
     python bench/federation.py [--records 200000] [--duplicates 0.3] [--change 0.01] [--repeat 3] [--store]
                                [--search]
+    python bench/federation.py --memory 50000,200000 [--against OTHER_TREE/.venv/bin/python] [--repeat 1]
 
 --records records from 5 sources (a metropolis's Opendatasoft portal, a city portal, a national udata portal
 that harvests both, a European DCAT catalogue that harvests the national one, a CKAN portal of another
@@ -23,7 +24,11 @@ first refresh, one with nothing changed, and one after a --change share of recor
 and recall of pairs against the generated truth. With --search (implies --store), the search a page makes
 (20 hits, every facet) timed on two embedded indexes of the same store in the same run: the baseline with a
 document per record (as before federation), and one per cluster (what the sync builds): p50 / p95 and
-their ratio (target: p95 collapsed <= 1.2x uncollapsed). Prints
+their ratio (target: p95 collapsed <= 1.2x uncollapsed). With --memory, only the first (whole-store)
+`view.catch_up` at each size, each run in a fresh process on its own copy of one generated store: its time,
+peak RSS (VmHWM), the peak minus the RSS before it and that per record (memory must not grow with the
+catalogue), and a digest of the clusters and evidence it wrote; --against runs the same in another tree's
+interpreter (a baseline worktree's venv) on the same store, alternating. Prints
 figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
 1% sample and extrapolated.
 """
@@ -210,7 +215,14 @@ def main() -> None:
     parser.add_argument(
         "--search", action="store_true", help="with --store: search p95, clusters collapsed vs one per record"
     )
+    parser.add_argument(
+        "--memory", help="sizes (e.g. 50000,200000): peak memory of the first whole-store catch_up alone"
+    )
+    parser.add_argument("--against", help="with --memory: a baseline tree's python, run on the same stores")
     args = parser.parse_args()
+    if args.memory:
+        memory_bench([int(n) for n in args.memory.split(",")], args)
+        return
     rules = default_rules()
     t = time.perf_counter()
     records, truth = generate(args.records, args.duplicates)
@@ -366,6 +378,91 @@ def store_bench(records, truth, args) -> None:
             plain.close()
             collapsed.close()
         store.close()
+
+
+_CATCH_UP_ALONE = """
+import hashlib, sys, time
+from fedcat.federation import view
+from fedcat.store import Store
+
+def status(field):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field)) // 1024
+
+store = Store(sys.argv[1])
+before = status("VmRSS")
+t = time.perf_counter()
+view.catch_up(store)
+took = time.perf_counter() - t
+peak = status("VmHWM")
+digest = hashlib.sha256()
+for query in (
+    "SELECT cluster, id, rank FROM fed_members ORDER BY cluster, rank",
+    "SELECT cluster, a, b, rule, confidence FROM fed_links ORDER BY cluster, a, b",
+    "SELECT id, version, facts FROM fed_copies ORDER BY id",
+    "SELECT key, id FROM fed_keys ORDER BY key, id",
+    "SELECT id, version, kind FROM changes WHERE kind = 'rescored' ORDER BY seq",
+):
+    for row in store.db.execute(query):
+        digest.update(repr(tuple(row)).encode())
+print(took, before, peak, digest.hexdigest()[:16])
+"""
+
+
+def memory_bench(sizes: list[int], args) -> None:
+    """Each size's store generated once; the first catch_up alone, in a fresh process per run (VmHWM)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from fedcat.store import Store, Upsert, payload_hash
+
+    trees = [("this tree", sys.executable)] + ([("against", args.against)] if args.against else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            records, _truth = generate(size, args.duplicates)
+            store = Store(Path(tmp) / "made.db")
+            runs = {source: store.start_run(source) for source in SOURCES}
+            by_source: dict[str, list] = defaultdict(list)
+            for record_id, source, dataset in records:
+                payload = dataset_to_json(dataset)
+                by_source[source].append(
+                    Upsert(
+                        record_id, record_id, dataset, payload, "application/json", payload_hash(payload), ""
+                    )
+                )
+            del records
+            for source, upserts in by_source.items():
+                for start in range(0, len(upserts), 5000):
+                    store.save_page(source, runs[source], upserts[start : start + 5000], [])
+            del by_source
+            store.close()
+            for _ in range(args.repeat):
+                for name, python in trees:  # alternating: the same load for both
+                    copy = Path(tmp) / "run.db"
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+                    shutil.copy(Path(tmp) / "made.db", copy)
+                    out = subprocess.run(
+                        [python, "-c", _CATCH_UP_ALONE, str(copy)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        cwd=tmp,
+                        env={**os.environ, "PYTHONPATH": ""},
+                    ).stdout.split()
+                    took, before, peak, digest = float(out[0]), int(out[1]), int(out[2]), out[3]
+                    print(
+                        f"{size:,} records, {name}: first catch_up {took:.1f} s, peak RSS {peak} MB "
+                        f"(+{peak - before} MB over {before} MB before: {(peak - before) * 1024 / size:.2f} KB a "
+                        f"record), result digest {digest}, load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{Path(tmp) / 'made.db'}{suffix}").unlink(missing_ok=True)
 
 
 def _index(store, path, *, clustered: bool):

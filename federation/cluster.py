@@ -2,7 +2,9 @@
 
 Pure: `cluster()` takes the `Copy` facts of a closed set of records (every record linked to one of them is in
 it: `closure()` finds that set from the changed records, so a harvest re-clusters only what it touched) and
-returns their clusters. The canonical copy of a cluster, the one its search hit shows first:
+returns their clusters. Its parts work on record numbers (each record's place in fedcat id order, so ints
+sort as ids do) and blocks of keys, so the whole-store clustering (`view.cluster_store`) runs the same ones
+over blocks streamed from the store: `links_in_blocks`, `link_sets`, `evidence`. The canonical copy of a cluster, the one its search hit shows first:
 1. a copy harvested from the publisher's own source (the source whose jurisdiction is the publisher's body);
 2. then the most complete metadata (highest quality score);
 3. then the copy fedcat saw first (oldest first-seen), then the smallest fedcat id (stable).
@@ -11,7 +13,8 @@ returns their clusters. The canonical copy of a cluster, the one its search hit 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from difflib import SequenceMatcher
 from functools import lru_cache
 from itertools import combinations
@@ -19,7 +22,7 @@ from itertools import combinations
 import msgspec
 
 from .keys import Copy, kind_of, url_host
-from .rules import FORCED, Overrides, Rules, default_rules
+from .rules import FORCED, Overrides, Rule, Rules, default_rules
 
 _CONTRADICTING = ("iri", "landing")  # both copies name their page / IRI on one host, and not the same one
 _NUMBER = re.compile(r"\d+")
@@ -69,114 +72,212 @@ def title_similarity(a: str, b: str) -> float:
     return 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
 
 
-def _unambiguous(candidates: dict[tuple[str, str], float], by_id: dict[str, Copy]) -> list[tuple[str, str]]:
+Holder = tuple[int, str]  # a copy in a block: its number (its place in fedcat id order) and its source
+_FACTS_AT_ONCE = 2000  # title-block holders whose facts are asked for at once (the store decodes them)
+_PAIR = 32  # a pair of numbers (a < b) as one int: a << 32 | b (up to 4 billion copies)
+_LOW = (1 << _PAIR) - 1
+
+
+def by_strength(rules: Rules) -> list[Rule]:
+    """The rules that can link (confidence at least the threshold), strongest first: a link's rank is its
+    rule's place here (equal confidences: the order of rules.yaml)."""
+    usable = [rule for rule in rules.rules if rule.confidence >= rules.threshold]
+    return sorted(usable, key=lambda rule: -rule.confidence)
+
+
+def _unambiguous(candidates: dict[int, tuple[float, str, str]]) -> list[int]:
     """The title pairs where each copy is the other's one best match in the other's source: a title two
-    records of a source share names neither."""
-    best: dict[tuple[str, str], list] = {}  # (copy, other source) -> [similarity, partners at it]
-    for (a, b), similarity in candidates.items():
-        for mine, theirs in ((a, b), (b, a)):
-            slot = best.setdefault((mine, by_id[theirs].source), [0.0, []])
+    records of a source share names neither. `candidates`: pair -> (similarity, a's source, b's source)."""
+    best: dict[tuple[int, str], list] = {}  # (copy, other source) -> [similarity, partners at it]
+    for pair, (similarity, source_a, source_b) in candidates.items():
+        a, b = pair >> _PAIR, pair & _LOW
+        for mine, theirs, their_source in ((a, b, source_b), (b, a, source_a)):
+            slot = best.setdefault((mine, their_source), [0.0, []])
             if similarity > slot[0]:
                 slot[0], slot[1] = similarity, [theirs]
             elif similarity == slot[0]:
                 slot[1].append(theirs)
     return [
-        (a, b)
-        for a, b in candidates
-        if best[(a, by_id[b].source)][1] == [b] and best[(b, by_id[a].source)][1] == [a]
+        pair
+        for pair, (_, source_a, source_b) in candidates.items()
+        if best[(pair >> _PAIR, source_b)][1] == [pair & _LOW]
+        and best[(pair & _LOW, source_a)][1] == [pair >> _PAIR]
     ]
 
 
-def find_links(
-    copies: list[Copy], rules: Rules, generic: set[str] | frozenset[str] = frozenset()
-) -> list[Link]:
-    """The strongest link of each linked pair, from the blocks of shared keys (never all pairs).
+def links_in_blocks(
+    blocks: Iterable[tuple[str, list[Holder]]], rules: Rules, facts_of: Callable[[list[int]], dict[int, Copy]]
+) -> list[int]:
+    """The strongest link of each linked pair, from blocks of shared keys (never all pairs): (rank of its
+    rule in `by_strength`, a, b) with a < b, strongest first, then by pair, each packed in one int
+    (`each_link` unpacks them). The one block loop of both the
+    whole-store clustering (blocks streamed from the store) and a closure's (blocks made in memory).
 
-    A key is evidence only when it is not generic (more holders than `rules.max_block`) and no source
-    carries it twice: a page every record of a portal points to says nothing about identity. The
-    last-resort title keys are candidates only: a pair of copies of two sources in one block links when
-    their titles are near-identical (`title_similarity` at least `rules.title_similarity`), their
-    distributions overlap, nothing contradicts it, and each is the other's one best match in its source.
+    `blocks`: each key with its holders in number order (generic keys left out). `facts_of` gives the full
+    facts of the holders of title blocks only, a few thousand at a time: nothing else needs more than a
+    holder's number and source. A key is evidence only when it is not generic (more holders than
+    `rules.max_block`) and no source carries it twice: a page every record of a portal points to says
+    nothing about identity. The last-resort title keys are candidates only: a pair of copies of two sources
+    in one block links when their titles are near-identical (`title_similarity` at least
+    `rules.title_similarity`), their distributions overlap, nothing contradicts it, and each is the other's
+    one best match in its source.
     """
-    by_kind = rules.by_kind
-    blocks: dict[str, list[Copy]] = {}
-    for copy in copies:
-        for key in copy.keys:
-            if key not in generic:
-                blocks.setdefault(key, []).append(copy)
-    best: dict[tuple[str, str], Link] = {}
+    strength = by_strength(rules)
+    rank_of = {rule.kind: rank for rank, rule in enumerate(strength)}
+    offers: list[int] = []  # pair << 8 | rank: the strongest of each pair is found by sorting
+    titles: dict[int, tuple[float, str, str]] = {}
+    waiting: list[list[int]] = []  # title blocks whose holders' facts are not read yet
 
-    def offer(a: str, b: str, rule_name: str, confidence: float) -> None:
-        pair = (a, b) if a < b else (b, a)
-        found = best.get(pair)
-        if found is None or confidence > found.confidence:
-            best[pair] = Link(pair[0], pair[1], rule_name, confidence)
-
-    titles: dict[tuple[str, str], float] = {}
-    for key, holders in blocks.items():
-        if len(holders) < 2 or len(holders) > rules.max_block:
-            continue
-        rule = by_kind.get(kind_of(key))
-        if rule is None or rule.confidence < rules.threshold:
-            continue
-        if rule.kind == "title":  # a small block (max_block) of one publisher and nearly one title
-            for a, b in combinations(holders, 2):
-                if a.source == b.source or _numbers(a.title) != _numbers(b.title):
+    def compare_titles() -> None:
+        facts = facts_of(sorted({n for block in waiting for n in block}))
+        for block in waiting:
+            for a, b in combinations(block, 2):
+                copy_a, copy_b = facts[a], facts[b]
+                if copy_a.source == copy_b.source or _numbers(copy_a.title) != _numbers(copy_b.title):
                     continue
-                pair = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+                pair = a << _PAIR | b
                 if pair in titles:
                     continue
-                similarity = title_similarity(a.title, b.title)
+                similarity = title_similarity(copy_a.title, copy_b.title)
                 if (
                     similarity >= rules.title_similarity
-                    and set(a.formats) & set(b.formats)
-                    and not _contradicts(a, b)
+                    and set(copy_a.formats) & set(copy_b.formats)
+                    and not _contradicts(copy_a, copy_b)
                 ):
-                    titles[pair] = similarity
+                    titles[pair] = (similarity, copy_a.source, copy_b.source)
+        waiting.clear()
+
+    waiting_holders = 0
+    for key, holders in blocks:
+        if len(holders) < 2 or len(holders) > rules.max_block:
             continue
-        if len({c.source for c in holders}) < len(holders):
+        rank = rank_of.get(kind_of(key))
+        if rank is None:
             continue
-        first = min(holders, key=lambda c: c.id)
-        for other in holders:
-            if other is not first:
-                offer(first.id, other.id, rule.name, rule.confidence)
+        if strength[rank].kind == "title":  # a small block (max_block) of one publisher and nearly one title
+            waiting.append([n for n, _ in holders])
+            waiting_holders += len(holders)
+            if waiting_holders >= _FACTS_AT_ONCE:
+                compare_titles()
+                waiting_holders = 0
+            continue
+        if len({source for _, source in holders}) < len(holders):
+            continue
+        first = holders[0][0]
+        offers.extend((first << _PAIR | n) << 8 | rank for n, _ in holders[1:])
+    if waiting:
+        compare_titles()
     if titles:
-        rule = by_kind["title"]
-        by_id = {c.id: c for c in copies}
-        for low, high in _unambiguous(titles, by_id):
-            offer(low, high, rule.name, rule.confidence)
-    return sorted(best.values(), key=lambda link: (-link.confidence, link.a, link.b))
+        rank = rank_of["title"]
+        offers.extend(pair << 8 | rank for pair in _unambiguous(titles))
+    offers.sort()
+    links: list[int] = []
+    last = -1
+    for offer in offers:  # sorted by pair, then rank: the first of each pair is its strongest
+        pair = offer >> 8
+        if pair != last:
+            links.append((offer & 0xFF) << (2 * _PAIR) | pair)
+            last = pair
+    del offers
+    links.sort()
+    return links
 
 
-class _UnionFind:
-    def __init__(self, ids: Iterable[str], apart: dict[str, set[str]]) -> None:
-        self.parent = {i: i for i in ids}
-        self.members = {i: [i] for i in self.parent}
-        self.apart = {i: set(apart[i]) for i in self.parent if i in apart}
+def each_link(links: list[int]) -> Iterator[tuple[int, int, int]]:
+    """(rank, a, b) of each link `links_in_blocks` found, in its order (one int each: a few bytes a link)."""
+    for link in links:
+        yield link >> (2 * _PAIR), link >> _PAIR & _LOW, link & _LOW
 
-    def find(self, i: str) -> str:
-        root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:
-            self.parent[i], i = root, self.parent[i]
+
+class LinkedSets:
+    """Union-find over copy numbers: forced merges first, then links strongest first, none joining two
+    copies a forced split keeps apart."""
+
+    def __init__(self, count: int, apart: dict[int, set[int]]) -> None:
+        self.parent = array("q", range(count))
+        self.size = array("q", [1]) * count
+        self.apart = {
+            n: set(others) for n, others in apart.items()
+        }  # root -> the copies none of its may join
+
+    def find(self, n: int) -> int:
+        parent = self.parent
+        root = n
+        while parent[root] != root:
+            root = parent[root]
+        while parent[n] != root:
+            parent[n], n = root, parent[n]
         return root
 
-    def union(self, a: str, b: str, forced: bool = False) -> bool:
+    def union(self, a: int, b: int, forced: bool = False) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
         if not forced:
             for x, y in ((ra, rb), (rb, ra)):
-                if x in self.apart and not self.apart[x].isdisjoint(self.members[y]):
+                if x in self.apart and any(self.find(other) == y for other in self.apart[x]):
                     return False
-        if len(self.members[ra]) < len(self.members[rb]):
+        if self.size[ra] < self.size[rb]:
             ra, rb = rb, ra
         self.parent[rb] = ra
-        self.members[ra].extend(self.members.pop(rb))
+        self.size[ra] += self.size[rb]
         if rb in self.apart:
             self.apart.setdefault(ra, set()).update(self.apart.pop(rb))
         return True
+
+    def groups(self) -> dict[int, list[int]]:
+        """root -> its copies in number order, for the sets of more than one copy."""
+        found: dict[int, list[int]] = {}
+        for n in range(len(self.parent)):
+            root = self.find(n)
+            if self.size[root] > 1:
+                found.setdefault(root, []).append(n)
+        return found
+
+
+def link_sets(
+    count: int, links: list[int], merges: list[list[int]], apart: dict[int, set[int]]
+) -> tuple[LinkedSets, list[tuple[int, int]]]:
+    """The sets `links` make under forced merges (each group: the numbers of its copies present) and splits
+    (`apart`: copy -> copies it must not share a set with); and the forced links (a, b), a < b."""
+    sets = LinkedSets(count, apart)
+    forced: list[tuple[int, int]] = []
+    for group in merges:
+        for other in group[1:]:
+            sets.union(group[0], other, forced=True)
+            forced.append((min(group[0], other), max(group[0], other)))
+    for _, a, b in each_link(links):
+        sets.union(a, b)
+    return sets, forced
+
+
+def evidence(
+    sets: LinkedSets, forced: list[tuple[int, int]], links: list[int], rules: Rules
+) -> Iterator[tuple[int, int, int, str, float]]:
+    """(root, a, b, rule, confidence) of each link inside one set: forced ones, then the others, strongest first."""
+    for a, b in forced:
+        if (root := sets.find(a)) == sets.find(b):
+            yield root, a, b, FORCED, 1.0
+    strength = by_strength(rules)
+    for rank, a, b in each_link(links):
+        if (root := sets.find(a)) == sets.find(b):
+            yield root, a, b, strength[rank].name, strength[rank].confidence
+
+
+def override_numbers(
+    overrides: Overrides, number: Callable[[list[str]], dict[str, int]]
+) -> tuple[list[list[int]], dict[int, set[int]]]:
+    """The forced merges (each group's present copies, in its order) and splits as copy numbers (`number`:
+    fedcat ids -> the numbers of those present)."""
+    named = sorted({i for group in (*overrides.merges, *overrides.splits) for i in group})
+    numbers = number(named) if named else {}
+    merges = [[numbers[i] for i in group if i in numbers] for group in overrides.merges]
+    apart = {
+        numbers[i]: {numbers[j] for j in others if j in numbers}
+        for i, others in overrides.forbidden().items()
+        if i in numbers
+    }
+    return merges, apart
 
 
 def cluster(
@@ -188,28 +289,28 @@ def cluster(
     """The clusters of `copies` (a closed set, see the module docstring), singletons included."""
     rules = rules or default_rules()
     overrides = overrides or Overrides()
-    copies = list(copies)
-    by_id = {c.id: c for c in copies}
-    links = find_links(copies, rules, generic)
-    sets = _UnionFind(by_id, overrides.forbidden())
-    forced: list[Link] = []
-    for group in overrides.merges:
-        present = [i for i in group if i in by_id]
-        for other in present[1:]:
-            sets.union(present[0], other, forced=True)
-            low, high = sorted((present[0], other))
-            forced.append(Link(low, high, FORCED, 1.0))
-    for link in links:
-        sets.union(link.a, link.b)
-    evidence: dict[str, list[Link]] = {}
-    for link in forced + links:
-        root = sets.find(link.a)
-        if root == sets.find(link.b):
-            evidence.setdefault(root, []).append(link)
+    ordered = sorted({c.id: c for c in copies}.values(), key=lambda c: c.id)
+    blocks: dict[str, list[Holder]] = {}
+    for n, copy in enumerate(ordered):
+        for key in copy.keys:
+            if key not in generic:
+                blocks.setdefault(key, []).append((n, copy.source))
+    links = links_in_blocks(blocks.items(), rules, lambda numbers: {n: ordered[n] for n in numbers})
+    position = {c.id: n for n, c in enumerate(ordered)}
+    merges, apart = override_numbers(overrides, lambda ids: {i: position[i] for i in ids if i in position})
+    sets, forced = link_sets(len(ordered), links, merges, apart)
+    found: dict[int, list[Link]] = {}
+    for root, a, b, rule, confidence in evidence(sets, forced, links, rules):
+        found.setdefault(root, []).append(Link(ordered[a].id, ordered[b].id, rule, confidence))
+    groups = sets.groups()
     clusters = []
-    for root, members in sets.members.items():
-        ranked = sorted((by_id[m] for m in members), key=canonical_order)
-        clusters.append(Cluster(ranked[0].id, [c.id for c in ranked], evidence.get(root, [])))
+    for n, copy in enumerate(ordered):
+        root = sets.find(n)
+        if root not in groups:
+            clusters.append(Cluster(copy.id, [copy.id], []))
+        elif groups[root][0] == n:  # once per set
+            ranked = sorted((ordered[m] for m in groups[root]), key=canonical_order)
+            clusters.append(Cluster(ranked[0].id, [c.id for c in ranked], found.get(root, [])))
     return clusters
 
 

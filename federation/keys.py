@@ -58,6 +58,10 @@ _STOP_WORDS = frozenset(
         "une",
     ]
 )
+# each record's URLs and title are normalised several times over (its keys, its formats, its facts): a cache
+# of that size serves them; one sized for the store's every URL would grow with the catalogue (~350 bytes an
+# entry: 90 MB at 262,144)
+_CACHED = 16384
 _MAX_TITLE_WORDS = 12  # a longer title gets its exact key only: its one-word-less keys would be many
 
 
@@ -80,7 +84,7 @@ class Copy(msgspec.Struct, array_like=True, frozen=True):
         return set(self.keys[start:end])
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=_CACHED)
 def normal_url(url: str) -> str | None:
     """One spelling per web address: scheme, host case, default port, `www.`, trailing slash, percent-encoding
     and query parameter order do not matter. Fragments are kept (`…/ns#dataset-1` is an identifier).
@@ -108,13 +112,13 @@ def url_host(normal: str) -> str:
     return normal.split("/", 1)[0]
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=_CACHED)
 def title_key(title: str) -> str:
     """Near-identical titles meet: case, accents, punctuation and spacing folded."""
     return " ".join(fold(title).split())
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=_CACHED)
 def title_words(title: str) -> str:
     """The title's significant words in order: folded (`title_key`), without stop words."""
     return " ".join(w for w in title_key(title).split() if w not in _STOP_WORDS)

@@ -8,7 +8,9 @@ module only reads and writes rows (the tables: `store.schema.FEDERATION`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any
 
 from .core import chunks
@@ -16,6 +18,8 @@ from .core import chunks
 # One federation link: (a, b, rule, confidence). The view's own types (`fedcat.federation`, a layer up)
 # are read here by their attributes only: facts are stored as the bytes the view encodes.
 Link = tuple[str, str, str, float]
+FULL_RUN = "full-run"  # fed_state: a whole-store clustering wrote facts and has not written its clusters yet
+_PAGE = 2000  # rows read or written at once by a whole-store clustering
 
 
 class FederationTables:
@@ -40,8 +44,17 @@ class FederationTables:
             ).fetchall()
         return [dict(row) for row in found]
 
-    def all_live_ids(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT id FROM records WHERE withdrawn_at IS NULL")]
+    def live_records_after(self, after: str, limit: int = _PAGE) -> list[dict[str, Any]]:
+        """`live_records` of the next `limit` live records in id order after the id `after` ('': the first)."""
+        return [
+            dict(row)
+            for row in self.db.execute(
+                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
+                " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
+                " WHERE r.withdrawn_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?",
+                (after, limit),
+            )
+        ]
 
     def _column(self, sql: str, values: list[str]) -> list[Any]:
         """The first column of `sql` (its `{marks}`: the placeholders of `IN`), asked chunk by chunk."""
@@ -73,6 +86,185 @@ class FederationTables:
         """The stored facts of these records, as the view encoded them."""
         return self._column("SELECT facts FROM fed_copies WHERE id IN ({marks})", ids)
 
+    def clustered_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM fed_copies").fetchone()[0])
+
+    # --- the whole-store clustering: facts a page at a time, then blocks, then clusters, in bounded memory ---
+
+    def stage_facts(self, copies: list[tuple[str, str, Iterable[str], bytes, int]]) -> None:
+        """One page of a whole-store clustering's new facts ((id, source, keys, facts, version)), kept in
+        temporary tables of this connection until `write_staged_facts` (not a transaction of the store a
+        page: each commit would rewrite most pages of the key index, a volume growing with the square of the
+        catalogue)."""
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fed_staged_copies"
+            " (id TEXT NOT NULL, source_id TEXT NOT NULL, version INTEGER NOT NULL, facts BLOB NOT NULL)"
+        )
+        self.db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fed_staged_keys (key TEXT NOT NULL, id TEXT NOT NULL)"
+        )
+        self.db.execute(
+            "BEGIN"
+        )  # of the temporary tables only (in autocommit: a transaction a row, 4x slower)
+        try:
+            self.db.executemany(
+                "INSERT INTO temp.fed_staged_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
+                [(record, source, version, facts) for record, source, _keys, facts, version in copies],
+            )
+            self.db.executemany(
+                "INSERT INTO temp.fed_staged_keys (key, id) VALUES (?, ?)",
+                [(key, c[0]) for c in copies for key in c[2]],
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def write_staged_facts(self) -> None:
+        """In one transaction: the staged facts and keys replace those of their records (inserted in key
+        order: each page of the index written once), the facts and keys of records no longer live go, and
+        `FULL_RUN` is marked until `write_all_clusters` (a crash in between: the next run is whole again,
+        never a closure over facts its clusters were not made from)."""
+        self.stage_facts([])  # the staging tables, when no live record was staged
+        gone = "SELECT id FROM fed_copies EXCEPT SELECT id FROM records WHERE withdrawn_at IS NULL"
+        with self.store.write() as db:
+            db.execute("INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, 'pending')", (FULL_RUN,))
+            for replaced in ("SELECT id FROM temp.fed_staged_copies", gone):
+                db.execute(f"DELETE FROM fed_keys WHERE id IN ({replaced})")
+                db.execute(f"DELETE FROM fed_copies WHERE id IN ({replaced})")
+            db.execute(
+                "INSERT INTO fed_copies (id, source_id, version, facts)"
+                " SELECT id, source_id, version, facts FROM temp.fed_staged_copies ORDER BY id"
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO fed_keys (key, id) SELECT key, id FROM temp.fed_staged_keys ORDER BY key, id"
+            )
+        self.db.execute("DROP TABLE temp.fed_staged_copies")
+        self.db.execute("DROP TABLE temp.fed_staged_keys")
+
+    def number_copies(self) -> int:
+        """Number the clustered records 0, 1, ... in id order (a temporary table of this connection: the
+        clustering then holds ints, not ids); returns how many."""
+        self.db.execute("DROP TABLE IF EXISTS temp.fed_numbers")
+        self.db.execute(
+            "CREATE TEMP TABLE fed_numbers (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL)"
+        )
+        self.db.execute(
+            "INSERT INTO temp.fed_numbers (n, id, source_id)"
+            " SELECT row_number() OVER (ORDER BY id) - 1, id, source_id FROM fed_copies ORDER BY id"
+        )
+        return int(self.db.execute("SELECT COUNT(*) FROM temp.fed_numbers").fetchone()[0])
+
+    def key_blocks(self, max_block: int) -> Iterator[tuple[str, list[tuple[int, str]]]]:
+        """Each key two to `max_block` records hold (a key of one says nothing, one of more is generic), in
+        key order, with its holders (number, source) in number order: streamed, never all at once."""
+        rows = self.db.execute(
+            "SELECT k.key, o.n, o.source_id FROM fed_keys k JOIN temp.fed_numbers o ON o.id = k.id"
+            " WHERE k.key IN (SELECT key FROM fed_keys GROUP BY key HAVING COUNT(*) BETWEEN 2 AND ?)"
+            " ORDER BY k.key, k.id",
+            (max_block,),
+        )
+        for key, group in groupby(rows, key=itemgetter(0)):
+            yield key, [(n, source) for _key, n, source in group]
+
+    def facts_by_number(self, numbers: list[int]) -> list[tuple[int, bytes]]:
+        """(number, stored facts) of these numbered records."""
+        found: list[tuple[int, bytes]] = []
+        for chunk in chunks(numbers):
+            found += self.db.execute(
+                "SELECT o.n, c.facts FROM temp.fed_numbers o JOIN fed_copies c ON c.id = o.id"
+                f" WHERE o.n IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return found
+
+    def numbers_of(self, ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in chunks(ids):
+            found.update(
+                self.db.execute(
+                    f"SELECT id, n FROM temp.fed_numbers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def _ids_of_numbers(self, numbers: Iterable[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in chunks(sorted(set(numbers))):
+            found.update(
+                self.db.execute(
+                    f"SELECT n, id FROM temp.fed_numbers WHERE n IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def write_all_clusters(
+        self,
+        places: Iterable[tuple[int, int, int, bool]],
+        links: Iterable[tuple[int, int, int, str, float]],
+        state: dict[str, str] | None = None,
+    ) -> int:
+        """In one transaction, replacing all: every numbered record's place (number, its canonical copy's
+        number, rank, alone in its cluster) taken a page at a time, and the evidence (canonical copy's number,
+        a, b, rule, confidence); a `rescored` feed entry for each live record whose cluster or rank changed
+        (as `save`); `FULL_RUN` done. Returns how many records' cluster or rank changed."""
+        touched = 0
+        rows = iter(places)
+        with self.store.write() as db:
+            for page in iter(lambda: list(islice(rows, _PAGE)), []):
+                ids = self._ids_of_numbers([n for row in page for n in row[:2]])
+                before: dict[str, tuple[str, int]] = {}
+                for chunk in chunks([ids[row[0]] for row in page]):
+                    marks = ",".join("?" * len(chunk))
+                    for record, cluster, rank in db.execute(
+                        f"SELECT id, cluster, rank FROM fed_members WHERE id IN ({marks})", chunk
+                    ):
+                        before[record] = (cluster, rank)
+                moved = [
+                    (ids[n], ids[canonical], rank, alone)
+                    for n, canonical, rank, alone in page
+                    if before.get(ids[n]) != (ids[canonical], rank)
+                ]
+                db.executemany(
+                    "INSERT OR REPLACE INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)",
+                    [row[:3] for row in moved],
+                )
+                touched += len(moved)
+                # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
+                self._rescored(db, [row[0] for row in moved if row[0] in before or not row[3]])
+            gone = [
+                row[0]
+                for row in db.execute("SELECT id FROM fed_members EXCEPT SELECT id FROM temp.fed_numbers")
+            ]
+            for chunk in chunks(gone):
+                db.execute(f"DELETE FROM fed_members WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                self._rescored(db, chunk)
+            touched += len(gone)
+            db.execute("DELETE FROM fed_links")
+            db.executemany(
+                "INSERT INTO fed_links (cluster, a, b, rule, confidence) SELECT c.id, x.id, y.id, ?, ?"
+                " FROM temp.fed_numbers c, temp.fed_numbers x, temp.fed_numbers y"
+                " WHERE c.n = ? AND x.n = ? AND y.n = ?",
+                ((rule, confidence, cluster, a, b) for cluster, a, b, rule, confidence in links),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, ?)", list((state or {}).items())
+            )
+            db.execute("DELETE FROM fed_state WHERE name = ?", (FULL_RUN,))
+        self.db.execute("DROP TABLE IF EXISTS temp.fed_numbers")
+        return touched
+
+    @staticmethod
+    def _rescored(db: sqlite3.Connection, ids: list[str]) -> None:
+        """Their search documents (one per cluster) change: a `rescored` feed entry each, in this
+        transaction (Store.rescore's, on this db)."""
+        for chunk in chunks(sorted(ids)):
+            db.execute(
+                "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
+                f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                chunk,
+            )
+
     def state(self, name: str) -> str | None:
         """A value the view remembers between refreshes (the overrides it applied)."""
         row = self.db.execute("SELECT value FROM fed_state WHERE name = ?", (name,)).fetchone()
@@ -92,18 +284,27 @@ class FederationTables:
         changed get a `rescored` feed entry (their search documents are one per cluster) and are returned."""
         copies, dropped, replaced = list(copies), list(dropped), list(replaced)
         touched: set[str] = set()
+        # Only the rows that differ are written: a record's keys and its cluster mostly stay the same when it
+        # changes, and each row written dirties pages of a large index that the commit then writes out.
         with self.store.write() as db:
-            for chunk in chunks([c[0] for c in copies] + dropped):
+            new_keys = {c[0]: set(c[2]) for c in copies}
+            old_keys: dict[str, set[str]] = {}
+            for chunk in chunks([*new_keys, *dropped]):
                 marks = ",".join("?" * len(chunk))
-                db.execute(f"DELETE FROM fed_keys WHERE id IN ({marks})", chunk)
+                for key, record in db.execute(f"SELECT key, id FROM fed_keys WHERE id IN ({marks})", chunk):
+                    old_keys.setdefault(record, set()).add(key)
                 db.execute(f"DELETE FROM fed_copies WHERE id IN ({marks})", chunk)
+            db.executemany(
+                "DELETE FROM fed_keys WHERE key = ? AND id = ?",
+                [(key, i) for i, keys in old_keys.items() for key in keys - new_keys.get(i, set())],
+            )
             db.executemany(
                 "INSERT INTO fed_copies (id, source_id, version, facts) VALUES (?, ?, ?, ?)",
                 [(record, source, version, facts) for record, source, _keys, facts, version in copies],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO fed_keys (key, id) VALUES (?, ?)",
-                [(key, c[0]) for c in copies for key in c[2]],
+                [(key, i) for i, keys in new_keys.items() for key in keys - old_keys.get(i, set())],
             )
             before: dict[str, tuple[str, int]] = {}
             for chunk in chunks(replaced):
@@ -115,9 +316,14 @@ class FederationTables:
                 clusters_of_chunk = {c for c, _ in (before[i] for i in chunk if i in before)}
                 for old in chunks(sorted(clusters_of_chunk)):
                     db.execute(f"DELETE FROM fed_links WHERE cluster IN ({','.join('?' * len(old))})", old)
-                db.execute(f"DELETE FROM fed_members WHERE id IN ({marks})", chunk)
             rows = [(m, c.id, rank) for c in clusters for rank, m in enumerate(c.members)]
-            db.executemany("INSERT INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)", rows)
+            after = {m: (cluster, rank) for m, cluster, rank in rows}
+            # a replaced record in no cluster now (dropped) loses its row; one whose place changed gets its new one
+            db.executemany("DELETE FROM fed_members WHERE id = ?", [(i,) for i in before if i not in after])
+            db.executemany(
+                "INSERT OR REPLACE INTO fed_members (id, cluster, rank) VALUES (?, ?, ?)",
+                [row for row in rows if before.get(row[0]) != (row[1], row[2])],
+            )
             db.executemany(
                 "INSERT INTO fed_links (cluster, a, b, rule, confidence) VALUES (?, ?, ?, ?, ?)",
                 [(c.id, link.a, link.b, link.rule, link.confidence) for c in clusters for link in c.links],
@@ -125,17 +331,10 @@ class FederationTables:
             db.executemany(
                 "INSERT OR REPLACE INTO fed_state (name, value) VALUES (?, ?)", list((state or {}).items())
             )
-            after = {m: (cluster, rank) for m, cluster, rank in rows}
             touched = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
             # a new record alone in its cluster is indexed as it is by its own `created` entry: no entry more
             alone = {c.members[0] for c in clusters if len(c.members) == 1}
-            entries = sorted(i for i in touched if i in before or i not in alone)
-            for chunk in chunks(entries):  # their search documents (one per cluster) change:
-                db.execute(  # a `rescored` feed entry, in this transaction (Store.rescore's, on this db)
-                    "INSERT INTO changes (id, version, kind) SELECT id, version, 'rescored' FROM records"
-                    f" WHERE withdrawn_at IS NULL AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                    chunk,
-                )
+            self._rescored(db, [i for i in touched if i in before or i not in alone])
         return sorted(touched)
 
     def canonical_id_page(self, offset: int = 0, limit: int | None = None) -> list[str]:

@@ -84,6 +84,19 @@ def advance(store: Store, view: str, seq: int) -> None:
         )
 
 
+def skip_derived(store: Store, view: str) -> None:
+    """Move the cursor of a view that ignores `DERIVED` entries past those that come next (the ones its own
+    last write made, say), up to the next other entry."""
+    kinds = ",".join(repr(kind) for kind in sorted(DERIVED))
+    with store.write() as db:
+        db.execute(
+            "UPDATE cursors SET seq = max(seq, coalesce("
+            f" (SELECT min(seq) - 1 FROM changes WHERE seq > cursors.seq AND kind NOT IN ({kinds})),"
+            " (SELECT max(seq) FROM changes), seq)) WHERE view = ?",
+            (view,),
+        )
+
+
 def reset(store: Store, view: str, to: int = 0) -> None:
     """Send the view's cursor back to `to` (0: the view is rebuilt from every record)."""
     with store.write() as db:
@@ -104,10 +117,13 @@ def changes_after(store: Store, seq: int, limit: int = BATCH, until: int | None 
     ]
 
 
-def behind(store: Store, view: str) -> int:
-    """How many entries the view has still to apply."""
+def behind(store: Store, view: str, derived: bool = True) -> int:
+    """How many entries the view has still to apply (`derived`: counting the `DERIVED` ones)."""
+    skipped = "" if derived else f" AND kind NOT IN ({','.join(repr(kind) for kind in sorted(DERIVED))})"
     return int(
-        store.db.execute("SELECT count(*) FROM changes WHERE seq > ?", (cursor(store, view),)).fetchone()[0]
+        store.db.execute(
+            f"SELECT count(*) FROM changes WHERE seq > ?{skipped}", (cursor(store, view),)
+        ).fetchone()[0]
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import msgspec
@@ -31,8 +32,7 @@ def _dataset(source: str, title: str, publisher: str, **fields) -> Dataset:
         uri=f"https://fedcat.example/d/{source}/{quote(title)}",
         title=[Text(title, "fr")],
         publisher=Agent(name=[Text(publisher)]),
-        distributions=[Distribution(format="CSV")],
-        **fields,
+        **{"distributions": [Distribution(format="CSV")], **fields},
     )
 
 
@@ -473,3 +473,100 @@ def test_settings_federation_is_checked(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as raised:
             _config(federation=bad)
         assert any(says in problem for problem in raised.value.problems), raised.value.problems
+
+
+# --- the whole-store clustering (bounded memory): the same clusters as clustering the facts at once -----
+
+
+def _mixed_federation(store: Store) -> None:
+    """Datasets of 3 sources, copied across them by each kind of evidence, with same-title negatives."""
+    pages = {source: [] for source in ("mel", "national", "eu")}
+    for n in range(60):
+        title = f"{['Arbres', 'Budget primitif', 'Comptages vélo'][n % 3]} {2000 + n // 6}"
+        publisher = f"Ville de Commune{n % 4}"
+        page = f"https://mel.example/explore/dataset/d{n}/"
+        files = [Distribution(format="CSV", download_url=[f"https://mel.example/exports/d{n}.csv"])]
+        pages["mel"].append(
+            (f"d{n}", _dataset("mel", title, publisher, landing_page=[page], distributions=files))
+        )
+        if n % 5 == 0:  # a mirror naming the origin's page
+            pages["national"].append(
+                (f"m{n}", _dataset("national", title.upper(), publisher, landing_page=[page]))
+            )
+        elif n % 5 == 1:  # the same files
+            pages["eu"].append((f"f{n}", _dataset("eu", title, publisher, distributions=files)))
+        elif n % 5 == 2:  # the last resort: publisher, near-identical title, formats
+            pages["national"].append(
+                (f"t{n}", _dataset("national", title.replace("Arbres", "Arbre"), publisher))
+            )
+        else:  # the same title from another publisher: not a copy
+            pages["eu"].append((f"o{n}", _dataset("eu", title, "Ville de Roubaix")))
+    for source, records in pages.items():
+        _write(store, source, records)
+
+
+def test_whole_store_clustering_matches_clustering_every_copy_at_once(tmp_path: Path) -> None:
+    from fedcat.federation import view
+    from fedcat.federation.cluster import cluster
+    from fedcat.federation.keys import Copy
+    from fedcat.federation.rules import default_rules, load_overrides
+    from fedcat.store.federation import FederationTables
+
+    store = Store(tmp_path / "fedcat.db")
+    store.sync_sources(_config().sources)
+    _mixed_federation(store)
+    merged = (record_id("mel", "d3"), record_id("eu", "o3"))  # a same-title negative, merged by hand
+    split = (record_id("mel", "d0"), record_id("national", "m0"))  # a mirror, split by hand
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(f"merge:\n  - [{merged[0]}, {merged[1]}]\nsplit:\n  - [{split[0]}, {split[1]}]\n")
+    view.catch_up(store, SimpleNamespace(federation=Federation(overrides=overrides)))
+
+    tables = FederationTables(store)
+    decode = msgspec.msgpack.Decoder(Copy).decode
+    copies = [decode(row[0]) for row in store.db.execute("SELECT facts FROM fed_copies")]
+    expected = cluster(copies, default_rules(), load_overrides(overrides))
+    members = {c.id: c.members for c in expected}
+    stored: dict[str, list[str]] = {}
+    for member, cluster_id in store.db.execute("SELECT id, cluster FROM fed_members ORDER BY cluster, rank"):
+        stored.setdefault(cluster_id, []).append(member)
+    assert stored == members  # the same clusters, the same canonical copy and order
+    links = {(c.id, link.a, link.b, link.rule, link.confidence) for c in expected for link in c.links}
+    assert set(map(tuple, store.db.execute("SELECT cluster, a, b, rule, confidence FROM fed_links"))) == links
+    rules = {rule for *_ids, rule, _confidence in links}
+    assert {"same-landing-page", "same-download", "same-publisher-title", "forced-merge"} <= rules
+    assert len(set(tables.clusters_of(list(merged)).values())) == 1
+    assert len(set(tables.clusters_of(list(split)).values())) == 2
+    assert sum(len(m) > 1 for m in members.values()) >= 30  # most originals found with their copy
+    store.close()
+
+
+def test_whole_store_clustering_cut_short_after_its_facts_is_done_again(tmp_path: Path) -> None:
+    from fedcat.federation import view
+    from fedcat.federation.keys import copy_of
+    from fedcat.store import feed
+    from fedcat.store.federation import FULL_RUN, FederationTables
+
+    store = Store(tmp_path / "fedcat.db")
+    store.sync_sources(_config().sources)
+    for source, (sid, dataset) in COPIES.items():
+        _write(store, source, [(sid, dataset)])
+    tables = FederationTables(store)
+    # what a run killed after its first page of facts leaves: facts, the mark, no clusters, the cursor at 0
+    rows = tables.live_records_after("", 2)
+    tables.stage_facts(
+        [
+            (c.id, c.source, c.keys, msgspec.msgpack.encode(c), row["version"])
+            for row in rows
+            for c in [copy_of(row["id"], row["source_id"], msgspec.json.decode(row["dataset"], type=Dataset))]
+        ]
+    )
+    tables.write_staged_facts()
+    assert tables.state(FULL_RUN) == "pending" and not tables.clusters_of([r["id"] for r in rows])
+    view.catch_up(store)
+    ids = [record_id(source, sid) for source, (sid, _dataset) in COPIES.items()]
+    assert len(set(tables.clusters_of(ids).values())) == 1  # the three copies: one cluster
+    assert tables.state(FULL_RUN) is None
+    assert feed.cursor(store, view.FederationView.name) == feed.head(store)  # past its own `rescored` entries
+    rescored = {row[0] for row in store.db.execute("SELECT id FROM changes WHERE kind = 'rescored'")}
+    assert rescored == set(ids)  # the search index rewrites the cluster's one document
+    store.close()
