@@ -14,7 +14,8 @@ in the same run):
   time `harvest()` spends after the pages (`sync_index`, `sync_sparql`) apart;
 - CPU per dataset: the harvesting thread, the process's other threads (tantivy's indexing threads) and the
   DCAT adapter's parsing process; on a busy machine this says more than the wall clock (two idle cores
-  give at most 2,000,000 / total µs datasets/s);
+  give at most 2,000,000 / total µs datasets/s); the same until the pages are done, without the sync
+  after them (the federation's clustering, the index's catch-up);
 - the peak RSS of the harvesting process (a fresh `spawn` child per harvest, `ru_maxrss`; the server runs
   in another process so its memory does not count) and of its parsing process (`RUSAGE_CHILDREN`), at the
   main size and at the memory-check sizes;
@@ -471,10 +472,10 @@ def harvest_child(
         profiler = cProfile.Profile()
         profiler.enable()
     load = os.getloadavg()[0]
-    started, main_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
+    started, main_started, process_started = time.perf_counter(), time.thread_time(), time.process_time()
     results = harvest(config, store, backend, full=full)
     elapsed = time.perf_counter() - started
-    main_cpu, process_cpu = time.thread_time() - main_cpu, time.process_time() - process_cpu
+    main_cpu, process_cpu = time.thread_time() - main_started, time.process_time() - process_started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if profiler is not None:
@@ -504,6 +505,10 @@ def harvest_child(
             "load": (load + os.getloadavg()[0]) / 2,
             "phases": phases,
             "rss_pages_mb": marks.get("rss_pages_mb", 0.0),
+            "main_cpu_pages": marks.get("main_cpu_pages", main_started + main_cpu) - main_started,
+            "threads_cpu_pages": marks.get("process_cpu_pages", process_started + process_cpu)
+            - process_started
+            - (marks.get("main_cpu_pages", main_started + main_cpu) - main_started),
         }
     )
 
@@ -513,6 +518,9 @@ def _timed(function, name: str, phases: dict[str, float], marks: dict[str, float
         started = time.perf_counter()
         if name == "sync_index":  # the peak so far is the pages'; the sync after them may raise it
             marks.setdefault("rss_pages_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            # and the CPU so far is the pages' (the sync is the federation's and the index's catch-up)
+            marks.setdefault("main_cpu_pages", time.thread_time())
+            marks.setdefault("process_cpu_pages", time.process_time())
         try:
             return function(*args, **kwargs)
         finally:
@@ -611,6 +619,8 @@ def _summary(runs: list[dict], size: int) -> dict:
         "rate": size / med("elapsed"),
         "rates": [size / r["elapsed"] for r in runs],
         "main_us": med("main_cpu") / size * 1e6,
+        "main_pages_us": med("main_cpu_pages") / size * 1e6,
+        "threads_pages_us": med("threads_cpu_pages") / size * 1e6,
         "threads_us": med("threads_cpu") / size * 1e6,
         "worker_us": med("worker_cpu") / size * 1e6,
         "rss": max(r["rss_mb"] for r in runs),
@@ -696,6 +706,12 @@ def main(argv: list[str] | None = None) -> int:
         f" runs {rates}/s; load average {first['load']:.1f}) | ≥ 3,200/s |"
     )
     print(f"| CPU per dataset, first harvest | {_cpu(first)} | ≤ 550 µs a role |")
+    pages_total = first["main_pages_us"] + first["threads_pages_us"] + first["worker_us"]
+    print(
+        f"| CPU per dataset, until the pages are done | {first['main_pages_us']:.0f} harvesting thread"
+        f" + {first['threads_pages_us']:.0f} indexing threads + {first['worker_us']:.0f} parsing process"
+        f" = {pages_total:.0f} µs (the rest is the sync after them) | — |"
+    )
     if first["phases"]:
         pages = first["elapsed"] - sum(first["phases"].values())
         after = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in first["phases"].items())

@@ -295,22 +295,22 @@ class Harvest:
                 continue
             fedcat_id = record_id(self.source.id, srid)
             try:
-                if len(record.payload) > self.settings.max_record_bytes:
+                size = record.payload_size()
+                if size > self.settings.max_record_bytes:
                     raise RecordTooLarge(
-                        f"record of {len(record.payload):,} bytes, over the {self.settings.max_record_bytes:,}"
+                        f"record of {size:,} bytes, over the {self.settings.max_record_bytes:,}"
                         " cap (settings.max_record_bytes)"
                     )
                 dataset = mapping(
                     record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
                 )
-                if len(record.payload) > self.settings.max_literal_chars:  # else no text of it can be longer
+                if size > self.settings.max_literal_chars:  # else no text of it can be longer
                     check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
                 message = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, RecordTooLarge):
-                    message += (
-                        f"; its payload is kept for review in {self._keep_rejected(srid, record.payload)}"
-                    )
+                    kept = self._keep_rejected(srid, record.full_payload())
+                    message += f"; its payload is kept for review in {kept}"
                 self._error(srid, record.fetch_url, message)
                 if previous is not None:
                     seen_unchanged.append(srid)  # still at the source: keep the last good version live

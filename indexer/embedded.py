@@ -410,11 +410,15 @@ class EmbeddedBackend(SearchBackend):
         return tantivy.Document.from_dict(fields, self._schema)
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
+        # a repeated id keeps its last version; the older versions of them all go with one delete (a delete
+        # only hits documents added before it), not one per document (~5 µs each on this thread)
+        latest = {doc.id: doc for doc in documents}
+        if not latest:
+            return
         with self._lock:
             writer = self._get_writer()
-            for doc in documents:
-                # A delete only hits documents added before it, so a repeated id keeps its last version.
-                writer.delete_documents_by_term("id", doc.id)
+            writer.delete_documents_by_query(Query.term_set_query(self._schema, "id", list(latest)))
+            for doc in latest.values():
                 writer.add_document(self._document(writer, doc))
 
     def delete(self, ids: Iterable[str]) -> None:

@@ -260,7 +260,14 @@ class HostileSource:
     leave every record harvested before alive."""
 
     def __init__(
-        self, tmp_path: Path, server: PortalServer, *, fmt: str = "rdf", count: int = 20, **settings: Any
+        self,
+        tmp_path: Path,
+        server: PortalServer,
+        *,
+        fmt: str = "rdf",
+        count: int = 20,
+        options: dict[str, Any] | None = None,
+        **settings: Any,
     ) -> None:
         self.server, self.fmt = server, fmt
         self.data_dir = tmp_path / "data"
@@ -282,7 +289,15 @@ class HostileSource:
                         "http": {"run_budget": RUN_BUDGET, "retries": 0},
                         **settings,
                     },
-                    "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": self.page_urls[0]}],
+                    "sources": [
+                        {
+                            "id": "ville",
+                            "name": "Ville",
+                            "type": "dcat",
+                            "url": self.page_urls[0],
+                            "options": options or {},
+                        }
+                    ],
                 }
             )
         )
@@ -764,12 +779,17 @@ def test_a_second_source_with_the_same_url_gets_every_record(tmp_path, portal, c
 # --- 7. one huge record fails alone ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("parse_worker", [False, True], ids=["parsed-here", "parsing-process"])
 @pytest.mark.parametrize(
     ("settings", "size", "cap"),
     [({}, 3_000_000, "max_literal_chars"), ({"max_record_bytes": 1_000_000}, 2_000_000, "max_record_bytes")],
 )
-def test_a_huge_record_fails_alone_and_is_kept_for_review(tmp_path, portal, settings, size, cap):
-    source = HostileSource(tmp_path, portal, fmt="ttl", **settings)
+def test_a_huge_record_fails_alone_and_is_kept_for_review(
+    tmp_path, portal, settings, size, cap, parse_worker
+):
+    """Also through the DCAT parsing process, which sends a mapped record's payload only packed: the cap
+    reads its size, and the copy kept for review is the whole payload."""
+    source = HostileSource(tmp_path, portal, fmt="ttl", options={"parse_worker": parse_worker}, **settings)
     page = list(source.datasets[10:])
     page[3] = msgspec.structs.replace(page[3], description=[Text("é" * size, "fr")])
     [body] = hydra_pages(page, source.source.base + "/catalog.ttl?page=%d", 100, "ttl").values()

@@ -22,7 +22,7 @@ from fedcat.harvester.http import (
     private_networks,
 )
 from fedcat.harvester.linkcheck import LinkChecker
-from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_xml
+from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_turtle_depth, check_xml
 from forward_proxy import ForwardProxy
 
 
@@ -94,6 +94,16 @@ def test_json_depth_is_bounded():
     check_json_depth(b'{"a": [1, {"b": "[[[[[[[["}]}', max_depth=3)
     with pytest.raises(UnsafeDocument):
         check_json_depth(b"[" * 100 + b"]" * 100, max_depth=64)
+
+
+def test_turtle_depth_counts_only_the_brackets_outside_strings_iris_and_comments():
+    quoted = b'<http://x.test/a[[[> <http://x.test/p> "[[[[", """((((\n]]""", \'[[\' . # [[[[[[\n'
+    check_turtle_depth(quoted + b"<s> <p> [ <p> [ <p> ( 1 ) ] ] .", max_depth=3)
+    with pytest.raises(UnsafeDocument, match="nested deeper"):
+        check_turtle_depth(quoted + b"<s> <p> [ <p> [ <p> [ <p> ( 1 ) ] ] ] .", max_depth=3)
+    # closing brackets inside a string close nothing
+    with pytest.raises(UnsafeDocument, match="nested deeper"):
+        check_turtle_depth(b'<s> <p> [ <p> "]]]]" ; <q> [ <p> [ <p> [ <p> 1 ] ] ] ] .', max_depth=3)
 
 
 def test_retry_after_429(portal):

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from ...config import Source, SourceOptions
+from ...store import unpack_payload
 from ..http import HarvestError, HttpClient
 
 # the `reuses` option of the adapters that harvest reuses (one description: the configuration reference)
@@ -32,6 +33,18 @@ class RawRecord(msgspec.Struct):
     # not: store.payload_hash(payload) and store.pack_payload(payload)
     digest: str | None = None
     packed: bytes | None = None
+    # the payload's length when only its packed form came: the parsing process leaves out the payload of
+    # a record it mapped (~7 KB a DCAT record that nobody here reads), and `payload` is b"" then
+    size: int | None = None
+
+    def payload_size(self) -> int:
+        return len(self.payload) if self.size is None else self.size
+
+    def full_payload(self) -> bytes:
+        """The payload, unpacked when only its packed form came (a record kept for review)."""
+        if self.size is not None and self.packed is not None and not self.payload:
+            return unpack_payload(self.packed)
+        return self.payload
 
 
 class Page(msgspec.Struct):
