@@ -132,9 +132,19 @@ def _rdflib_graph(content: bytes, base_iri: str) -> Graph:
             return Literal(str(node), language=node.language)
         return Literal(str(node), datatype=NamedNode(str(node.datatype)) if node.datatype else None)
 
-    parsed = rdflib.Graph().parse(data=content, format="xml", publicID=base_iri)
+    # rdflib warns of every IRI it finds odd ("does not look like a valid URI"): the page is the source's,
+    # the run report is where its faults go, not the console
+    quiet = logging.getLogger("rdflib.term")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        parsed = rdflib.Graph().parse(data=content, format="xml", publicID=base_iri)
+    finally:
+        quiet.setLevel(level)
     graph = Graph()
-    for s, p, o in parsed:
+    # rdflib's graph is a set: in its order the same page mapped to themes and distributions in another
+    # order at each run. Sorted, a page maps the same way every time (blank nodes keep their parse labels)
+    for s, p, o in sorted(parsed, key=lambda t: (str(t[0]), str(t[1]), str(t[2]))):
         graph.add(term(s), str(p), term(o))
     return graph
 
