@@ -589,3 +589,19 @@ def test_remote_context_on_another_host_needs_allowed_hosts(portal, catalogue):
         assert store.count("bees") == 1 and len(other.requests_to("/context.jsonld")) == 1
     finally:
         other.stop()
+
+
+def test_a_catalogue_published_as_a_gzip_file_is_harvested(portal, catalogue):
+    import gzip
+
+    store, backend = catalogue
+    turtle = (
+        "@prefix dcat: <http://www.w3.org/ns/dcat#> .\n@prefix dct: <http://purl.org/dc/terms/> .\n"
+        "<https://ville.example/catalog> a dcat:Catalog ; dcat:dataset <https://ville.example/ds/1> .\n"
+        '<https://ville.example/ds/1> a dcat:Dataset ; dct:title "Horaires des bus"@fr .\n'
+    )
+    url = portal.add("/catalog.ttl.gz", gzip.compress(turtle.encode()), "application/gzip")
+    [result] = harvest(config_for(source("ville", url)), store, backend)
+    assert result.status == "complete", result.message
+    [record] = [store.record(i) for i in backend.ids()]
+    assert [t.value for t in record["dataset"].title] == ["Horaires des bus"]

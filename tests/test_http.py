@@ -176,6 +176,25 @@ def test_robots_txt_errors_follow_rfc_9309(portal, status, allowed):
 PUBLIC_LOOKING = "93.184.216.34"
 
 
+def test_a_gzip_file_is_read_within_the_cap(portal):
+    import gzip
+
+    # a catalogue published as catalog.ttl.gz: the file itself is gzip, no Content-Encoding to undo it
+    turtle = b'@prefix dct: <http://purl.org/dc/terms/> .\n<http://x.example/1> dct:title "Bus" .\n' * 50
+    portal.add("/catalog.ttl.gz", gzip.compress(turtle), "application/gzip", headers={"ETag": '"v1"'})
+    response = client_for(portal).get(portal.url("/catalog.ttl.gz"))
+    assert response.content == turtle
+    assert response.media_type == ""  # the compressed file's type says nothing of the content: sniffed
+    assert '"v1"' in response.headers["etag"]  # validators kept for the next conditional GET
+    # a bomb: 50 MB of zeros in ~50 KB stops at the cap, never held whole
+    portal.add("/bomb.ttl.gz", gzip.compress(b"\0" * 50_000_000), "application/gzip")
+    with pytest.raises(TooLarge, match="gzip file over the 1000000-byte cap"):
+        client_for(portal, max_bytes=1_000_000).get(portal.url("/bomb.ttl.gz"))
+    portal.add("/broken.ttl.gz", gzip.compress(turtle)[:40], "application/gzip")
+    with pytest.raises(FetchError, match="not a readable gzip file"):
+        client_for(portal).get(portal.url("/broken.ttl.gz"))
+
+
 @pytest.fixture
 def dns(monkeypatch):
     """Names under .rebind.test answer a public address first and 127.0.0.1 afterwards (DNS rebinding);
