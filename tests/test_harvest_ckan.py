@@ -216,9 +216,9 @@ def test_every_recorded_package_arrives_mapped(portal, catalogue):
         assert package["id"] in dataset.identifier + dataset.other_identifier
 
 
-def test_multilingual_packages_keep_their_languages(portal, catalogue):
+def test_multilingual_packages_keep_their_languages(portal, catalogue, corpus):
     store, backend = catalogue
-    swiss = json.loads((CORPUS / "ckan" / "opendata-swiss-ckan-dataset.json").read_text(encoding="utf-8"))
+    swiss = json.loads((corpus / "ckan" / "opendata-swiss-ckan-dataset.json").read_text(encoding="utf-8"))
     # opendata.swiss's package_search gives the title as a language dict too (the recorded test dict does not)
     swiss["title"] = {"de": "Sozialhilfe", "fr": "Aide sociale", "it": "Assistenza sociale", "en": ""}
     swiss["organization"] = {
@@ -226,7 +226,7 @@ def test_multilingual_packages_keep_their_languages(portal, catalogue):
         "title": {"de": "Bundesamt für Statistik", "fr": "Office fédéral de la statistique"},
     }
     translated = json.loads(
-        (CORPUS / "ckan" / "ckanext-dcat-examples" / "ckan_dataset_multilingual.json").read_text(
+        (corpus / "ckan" / "ckanext-dcat-examples" / "ckan_dataset_multilingual.json").read_text(
             encoding="utf-8"
         )
     )
@@ -270,9 +270,9 @@ def test_multilingual_packages_keep_their_languages(portal, catalogue):
     assert {(k.value, k.lang) for k in other.keywords} >= {("Roures", "ca"), ("Oaks", "en")}
 
 
-def test_ckanext_dcat_extras_are_mapped(portal, catalogue):
+def test_ckanext_dcat_extras_are_mapped(portal, catalogue, corpus):
     store, backend = catalogue
-    path = CORPUS / "ckan" / "ckanext-dcat-examples" / "ckan_full_dataset_dcat_ap_legacy.json"
+    path = corpus / "ckan" / "ckanext-dcat-examples" / "ckan_full_dataset_dcat_ap_legacy.json"
     package = json.loads(path.read_text(encoding="utf-8"))
     package["id"] = "0f1e2d3c-4b5a-4697-8877-665544332211"
     package["extras"].append({"key": "uri", "value": "https://data.example.org/dataset/legacy"})
