@@ -47,3 +47,22 @@ class ForwardProxy:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# every variable requests and Scrapy read a proxy from: cleared so that only the test's proxy is used
+PROXY_VARIABLES = (
+    "no_proxy",
+    "NO_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+)
+
+
+def use_only(proxy: ForwardProxy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Configure `proxy` the usual way, in the environment (read per request, and by a crawl process)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy.url)

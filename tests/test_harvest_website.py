@@ -544,16 +544,23 @@ def private_crawl(allowed: list[str], **settings) -> tuple:
     return source, {"contact": "open@example.org", **settings}
 
 
+def site_linking_inside(site: PortalServer, inside: PortalServer) -> tuple[dict, dict]:
+    """A public-looking site whose home page links to a page of its own and to one on 127.0.0.2 (a host
+    the source allows), and the crawl source of that site."""
+    html = "text/html"
+    inside.add("/inside.html", page("", jsonld(dataset("Dedans"))), html)
+    site.add("/robots.txt", "", "text/plain")
+    site.add("/", page(f'<a href="/air.html">a</a><a href="{inside.url("/inside.html")}">i</a>'), html)
+    site.add("/air.html", page("", jsonld(dataset("Air"))), html)
+    source, settings = private_crawl(["127.0.0.2"])
+    source["url"] = site.url("/")
+    return source, settings
+
+
 def test_a_website_allowing_another_private_host_never_reaches_it(catalogue):
     store, backend = catalogue
-    html = "text/html"
     with PortalServer() as site, PortalServer(host="127.0.0.2") as inside:
-        inside.add("/inside.html", page("", jsonld(dataset("Dedans"))), html)
-        site.add("/robots.txt", "", "text/plain")
-        site.add("/", page(f'<a href="/air.html">a</a><a href="{inside.url("/inside.html")}">i</a>'), html)
-        site.add("/air.html", page("", jsonld(dataset("Air"))), html)
-        source, settings = private_crawl(["127.0.0.2"])
-        source["url"] = site.url("/")
+        source, settings = site_linking_inside(site, inside)
         [result] = harvest(parse_config({"settings": settings, "sources": [source]}), store, backend)
         assert inside.log == []  # not a request, robots.txt included
         assert result.status == "partial" and result.counts["withdrawn"] == 0
@@ -569,28 +576,12 @@ def test_a_website_allowing_another_private_host_never_reaches_it(catalogue):
 
 
 def test_a_crawl_through_a_proxy_never_hands_it_a_private_destination(catalogue, monkeypatch):
-    from forward_proxy import ForwardProxy
+    from forward_proxy import ForwardProxy, use_only
 
     store, backend = catalogue
-    html = "text/html"
-    for name in (
-        "no_proxy",
-        "NO_PROXY",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
     with ForwardProxy() as proxy, PortalServer() as site, PortalServer(host="127.0.0.2") as inside:
-        monkeypatch.setenv("http_proxy", proxy.url)  # read by the crawl process's HttpProxyMiddleware
-        inside.add("/inside.html", page("", jsonld(dataset("Dedans"))), html)
-        site.add("/robots.txt", "", "text/plain")
-        site.add("/", page(f'<a href="/air.html">a</a><a href="{inside.url("/inside.html")}">i</a>'), html)
-        site.add("/air.html", page("", jsonld(dataset("Air"))), html)
-        source, settings = private_crawl(["127.0.0.2"])
-        source["url"] = site.url("/")
+        use_only(proxy, monkeypatch)  # read by the crawl process's HttpProxyMiddleware
+        source, settings = site_linking_inside(site, inside)
         [result] = harvest(parse_config({"settings": settings, "sources": [source]}), store, backend)
         assert site.url("/air.html") in proxy.asked  # the crawl went through the proxy
         assert proxy.asked_for("127.0.0.2") == [] and inside.log == []

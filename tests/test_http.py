@@ -23,7 +23,7 @@ from fedcat.harvester.http import (
 )
 from fedcat.harvester.linkcheck import LinkChecker
 from fedcat.harvester.safety import UnsafeDocument, check_json_depth, check_turtle_depth, check_xml
-from forward_proxy import ForwardProxy
+from forward_proxy import ForwardProxy, use_only
 
 
 def client_for(portal: PortalServer, **settings) -> HttpClient:
@@ -429,18 +429,8 @@ def test_accept_encoding_and_decoded_size_cap(portal):
 @pytest.fixture
 def proxied(monkeypatch):
     """A forwarding proxy configured the usual way, in the environment (requests reads it per request)."""
-    for name in (
-        "no_proxy",
-        "NO_PROXY",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
     with ForwardProxy() as proxy:
-        monkeypatch.setenv("http_proxy", proxy.url)
+        use_only(proxy, monkeypatch)
         yield proxy
 
 
