@@ -117,11 +117,15 @@ DEFAULT_LANGUAGES = ("fr", "en")
 def languages(request: Request) -> tuple[str, ...]:
     """The languages a JSON answer should pick its labels and texts in, best first: the client's
     `Accept-Language` (q-values honoured, primary subtags), then French and English."""
-    return _languages(request.headers.get("accept-language"))
+    return tuple(
+        dict.fromkeys([*accepted_languages(request.headers.get("accept-language")), *DEFAULT_LANGUAGES])
+    )
 
 
 @lru_cache(maxsize=1024)
-def _languages(header: str | None) -> tuple[str, ...]:
+def accepted_languages(header: str | None) -> tuple[str, ...]:
+    """The primary language subtags an `Accept-Language` header asks for, best first (q-values, then the
+    client's order; q=0 and malformed tags left out). The web pages choose their language from it too."""
     ranked = []
     for position, part in enumerate((header or "")[:1000].split(",")):
         tag, *params = (f.strip() for f in part.split(";"))
@@ -136,5 +140,4 @@ def _languages(header: str | None) -> tuple[str, ...]:
                     q = 0.0
         if q > 0 and primary.isascii() and primary.isalpha() and len(primary) <= 8:
             ranked.append((-q, position, primary))
-    wanted = [primary for _q, _position, primary in sorted(ranked)]
-    return tuple(dict.fromkeys([*wanted, *DEFAULT_LANGUAGES]))
+    return tuple(dict.fromkeys(primary for _q, _position, primary in sorted(ranked)))

@@ -23,6 +23,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from ..api.negotiation import accepted_languages
+
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 COOKIE = "lang"
@@ -49,19 +51,7 @@ DECIMAL_MARK = {lang: _BABEL_LOCALES[lang].number_symbols["latn"]["decimal"] for
 
 def from_accept_language(header: str | None) -> str | None:
     """The first of our languages in the client's order of preference (q-values honoured)."""
-    ranked = []
-    for position, part in enumerate((header or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and q > 0:
-            ranked.append((-q, position, primary))
-    return min(ranked)[2] if ranked else None
+    return next((lang for lang in accepted_languages(header) if lang in LANGUAGES), None)
 
 
 def choose(query_lang: str | None, cookie: str | None, accept_language: str | None) -> str:
