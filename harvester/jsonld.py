@@ -21,8 +21,9 @@ from .http import HarvestError, UnsafeLink
 MAX_CONTEXTS = 16  # distinct context documents one run may load
 MAX_NESTING = 8  # a context naming a context naming a context…
 
-# "@context": "http…" or "@context": [ … ] or "@import": "…": only then is the page read as JSON here
-_REMOTE = re.compile(rb'"@(?:context|import)"\s*:\s*[\["]')
+# "@context": "http…", "@context": ["http…", …] or "@import": "…": only then is the page read as JSON here
+# (an inline context object, the usual case, costs no parse)
+_REMOTE = re.compile(rb'"@(?:context|import)"\s*:\s*(?:"|\[\s*")')
 
 
 class ContextLoader:
