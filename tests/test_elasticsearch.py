@@ -30,7 +30,7 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import ConfigError, parse_config
-from fedcat.indexer.backend import SearchDocument, SearchQuery, SearchUnavailable
+from fedcat.indexer.backend import SearchDocument, SearchQuery, SearchResult, SearchUnavailable
 
 ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
 PREFIX = f"fedcat-test-ops-{os.getpid()}-"  # the node is shared: indices of this run only
@@ -469,9 +469,9 @@ def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> Non
     backend.commit()
     assert link.refused == 2
     assert backend.search(SearchQuery()).total == 100
-    link.busy(1, "_search")
+    link.busy(1, "search")  # _msearch
     assert backend.search(SearchQuery(q="donnees")).total == 100
-    link.busy(1, "_search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
+    link.busy(1, "search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
     with pytest.raises(SearchUnavailable, match="credentials"):
         backend.search(SearchQuery())
     # the index removed by hand under a running replica: an empty index, not an error
@@ -549,3 +549,40 @@ def test_fedcat_reindex_switches_generations_and_status_shows_the_live_one(
         assert reader.backend.search(SearchQuery()).total == count
     finally:
         reader.close()
+
+
+def test_a_repeated_search_reads_its_facet_counts_from_the_node_cache_until_the_index_changes(
+    prefix: str,
+) -> None:
+    """With the node's default caches (request_cache=None) the facet counts, asked apart from the hits,
+    are kept by the node's shard request cache: a repeated search reads them instead of counting again,
+    and a commit (a refresh) makes it count the new documents."""
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, request_cache=None)
+    backend.upsert(docs(70))
+    backend.commit()
+    index = backend.live_generation()
+
+    def cache() -> dict[str, int]:
+        stats = backend.client.indices.stats(index=index, metric="request_cache").body
+        return stats["indices"][index]["primaries"]["request_cache"]
+
+    def counts(result: SearchResult) -> dict[str, int]:
+        return {value.value: value.count for value in result.facets["publisher"]}
+
+    query = SearchQuery(q="donnees", facets=("publisher", "format"))
+    first = backend.search(query)
+    before = cache()
+    again = backend.search(query)
+    after = cache()
+    assert again == first
+    assert after["hit_count"] > before["hit_count"]  # the facet counts were read from the cache
+    assert counts(first)["Commune 0"] == 10  # 0, 7, ..., 63
+
+    backend.upsert([SearchDocument(id="z", title="Jeu de données", publisher=["Commune 0"])])
+    backend.commit()
+    fresh = backend.search(query)
+    assert fresh.total == 71
+    assert counts(fresh)["Commune 0"] == 11  # never a stale count after a commit
+    backend.close()
