@@ -139,6 +139,23 @@ _ORDERS: dict[str, list[Any]] = {
 }
 # Facet counting requests beside the hits' in each search, run at once by the node (bench/elasticsearch.py).
 FACET_PARTS = 2
+# What counting a facet costs, about: the values a catalogue document has in it (a facet not listed: 1).
+# The parts are balanced by it, so that neither waits for the other.
+FACET_WEIGHTS = {"keyword": 4, "format": 2, "publisher": 1.5, "jurisdiction": 1.5}
+
+
+def facet_parts(names: list[str], parts: int = FACET_PARTS) -> list[list[str]]:
+    """The facets dealt into at most `parts` groups of about equal weight, heaviest first (each to the
+    lightest group so far)."""
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    weights = [0.0] * parts
+    for name in sorted(names, key=lambda n: -FACET_WEIGHTS.get(n, 1)):
+        lightest = weights.index(min(weights))
+        groups[lightest].append(name)
+        weights[lightest] += FACET_WEIGHTS.get(name, 1)
+    return [group for group in groups if group]
+
+
 # An `_msearch`'s answer: each part's total, its hits' sort values, its facets' buckets, or its error.
 _MSEARCH_ANSWER = (
     "responses.hits.total.value,responses.hits.hits.sort,responses.aggregations.*.buckets,"
@@ -656,8 +673,7 @@ class ElasticsearchBackend(SearchBackend):
                 "track_total_hits": False,
                 "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in group},
             }
-            for group in (names[start::FACET_PARTS] for start in range(FACET_PARTS))
-            if group
+            for group in facet_parts(names)
         ]
         header = {} if self.request_cache is None else {"request_cache": self.request_cache}
         searches: list[dict[str, Any]] = [line for part in parts for line in (header, part)]

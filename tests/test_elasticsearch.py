@@ -586,3 +586,15 @@ def test_a_repeated_search_reads_its_facet_counts_from_the_node_cache_until_the_
     assert fresh.total == 71
     assert counts(fresh)["Commune 0"] == 11  # never a stale count after a commit
     backend.close()
+
+
+def test_facets_are_dealt_into_parts_of_about_equal_weight() -> None:
+    from fedcat.indexer.backend import FACETS
+    from fedcat.indexer.elasticsearch import FACET_WEIGHTS, facet_parts
+
+    parts = facet_parts(list(FACETS), 2)
+    assert sorted(name for part in parts for name in part) == sorted(FACETS)  # each counted once
+    weights = [sum(FACET_WEIGHTS.get(name, 1) for name in part) for part in parts]
+    assert max(weights) - min(weights) <= max(FACET_WEIGHTS.values())
+    assert facet_parts(["theme"], 2) == [["theme"]]  # no empty request
+    assert facet_parts([], 2) == []
