@@ -219,21 +219,22 @@ def main(argv: list[str] | None = None) -> None:
                 f"{bulks:.1f} s, final merge {backend.merge_seconds:.1f} s; CPU a document: fedcat "
                 f"{cpu * per_doc:.0f} µs, node {node * per_doc:.0f} µs); {_load()}"
             )
-    print(
-        f"\nindexing, medians over {args.rounds} build(s) each ({args.in_flight} bulks of {args.bulk_mb} MB "
-        "in flight); '2-core rate' = 2 s of CPU / (fedcat + node CPU a document), what an idle machine allows"
-    )
-    if embedded_s:
-        print(f"  embedded  {args.size / embedded_s:9,.0f} docs/s")
-    for name, figures in runs.items():
-        if not figures:
-            continue
-        seconds, bulks, merge, fedcat, node = (_median([f[i] for f in figures]) for i in range(5))
+    if any(runs.values()):
         print(
-            f"  es {name:4}   {args.size / seconds:9,.0f} docs/s (bulks {bulks:.1f} s, merge {merge:.1f} s); "
-            f"CPU a document fedcat {fedcat:.0f} µs + node {node:.0f} µs; 2-core rate "
-            f"{2e6 / (fedcat + node):,.0f} docs/s"
+            f"\nindexing, medians over {args.rounds} build(s) each ({args.in_flight} bulks of {args.bulk_mb} MB "
+            "in flight); '2-core rate' = 2 s of CPU / (fedcat + node CPU a document), what an idle machine allows"
         )
+        if embedded_s:
+            print(f"  embedded  {args.size / embedded_s:9,.0f} docs/s")
+        for name, figures in runs.items():
+            if not figures:
+                continue
+            seconds, bulks, merge, fedcat, node = (_median([f[i] for f in figures]) for i in range(5))
+            print(
+                f"  es {name:4}   {args.size / seconds:9,.0f} docs/s (bulks {bulks:.1f} s, merge {merge:.1f} s); "
+                f"CPU a document fedcat {fedcat:.0f} µs + node {node:.0f} µs; 2-core rate "
+                f"{2e6 / (fedcat + node):,.0f} docs/s"
+            )
 
     queries = _choose_queries(embedded, args.size)
     default_caches = ElasticsearchBackend(args.url, index_prefix=args.prefix, request_cache=None)
