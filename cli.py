@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
+from .config import Settings
 from .harvester.pool import RunContext
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
@@ -640,10 +642,21 @@ def _warn_if_disagreeing(message: str | None) -> None:
         console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
 
 
+def _warn_if_minted_elsewhere(settings: Settings, host: str, port: int) -> None:
+    """Dataset URIs are minted under `settings.base_url`; left at its default while serving on another
+    address, every `uri` in the API and the RDF would name a server that is not this one."""
+    if settings.base_url == Settings.base_url and f"{host}:{port}" != urlsplit(Settings.base_url).netloc:
+        _warn_if_disagreeing(
+            f"dataset URIs are minted under {Settings.base_url} (the default settings.base_url), not "
+            f"http://{host}:{port}: set settings.base_url to the address people reach this server at"
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _port_free(args.host, args.port)
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     _warn_if_disagreeing(catalogue.disagreement())
+    _warn_if_minted_elsewhere(catalogue.config.settings, args.host, args.port)
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
     try:
         serve(catalogue, args.host, args.port)
@@ -664,6 +677,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
     _log_format_from(catalogue, args)
+    if not args.no_api:
+        _warn_if_minted_elsewhere(catalogue.config.settings, args.host, args.port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
