@@ -701,10 +701,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_demand = [s.id for s in catalogue.config.sources if s.enabled and not s.schedule]
             if on_demand:
                 # manual, as CKAN's and udata's harvest sources are by default: say so, so nobody waits
+                how = (
+                    "POST /api/sources/{id}/harvest with the admin token"
+                    if catalogue.config.settings.admin_token
+                    else "POST /api/sources/{id}/harvest, once settings.admin_token or FEDCAT_ADMIN_TOKEN "
+                    "is set"
+                )
                 log.info(
                     "fedcat run: %d enabled source(s) without a `schedule`, harvested on demand only "
-                    "(POST /api/sources/{id}/harvest; at start-up too if they never ran): %s",
+                    "(%s; at start-up too if they never ran): %s",
                     len(on_demand),
+                    how,
                     ", ".join(on_demand),
                     extra={"event": "on_demand", "sources": on_demand},
                 )
