@@ -1081,11 +1081,17 @@ def cmd_quality(args: argparse.Namespace) -> int:
         writer.writerow([args.group_by if c == "key" else c for c in columns])
         writer.writerows(rows)
         return 0
-    table = Table(title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})")
-    for column in columns:
-        table.add_column(args.group_by if column == "key" else column, overflow="fold")
+    # a terminal gets the columns that fit beside the names (all 17 folded every cell, "sufficien/t")
+    shown = ["key", "label", "datasets", "mean", "band", *DIMENSIONS]
+    table = Table(
+        title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})",
+        caption="min, max and datasets per band: --output csv or json",
+    )
+    for column in shown:
+        names_it = column in ("key", "label")
+        table.add_column(args.group_by if column == "key" else column, overflow="fold", no_wrap=not names_it)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(str(row[columns.index(c)]) for c in shown))
     out.print(table)
     return 0
 
