@@ -74,6 +74,10 @@ def _keywords(value: Any, lang: str | None) -> list[Text]:
     return [Text(w, lang) for w in words]
 
 
+# schema.org's Organization subtypes (GovernmentOrganization, NGO, Corporation…) are organisations too
+_AGENT_KINDS = {"Person": "Person", "NGO": "Organization", "Corporation": "Organization"}
+
+
 def _agent(value: Any, base: str | None = None) -> Agent | None:
     value = value[0] if isinstance(value, list) and value else value
     if isinstance(value, str) and value.strip():
@@ -87,7 +91,7 @@ def _agent(value: Any, base: str | None = None) -> Agent | None:
     agent = Agent(
         uri=uri,
         name=[Text(name)] if name else [],
-        type={"Person": "Person", "Organization": "Organization"}.get(kind),
+        type=_AGENT_KINDS.get(kind, "Organization" if kind.endswith("Organization") else None),
         email=email.removeprefix("mailto:") if email else None,
         homepage=url,
     )

@@ -238,7 +238,7 @@ def test_markup_linked_by_reference_and_relative_urls_are_read_as_the_page_means
     budget = store.record(record_id("web", site.url("/data/budget.html")))["dataset"]
     assert budget.distributions[0].download_url == [site.url("/files/budget.pdf")]
     assert budget.distributions[0].format == f"{EU}file-type/PDF"
-    assert budget.publisher.name[0].value == "Ville"
+    assert budget.publisher.name[0].value == "Ville" and budget.publisher.type == "Organization"
     parkings = store.record(record_id("web", site.url("/data/parkings.html")))["dataset"]
     assert [d.download_url for d in parkings.distributions] == [
         [site.url("/files/parkings.csv")],
