@@ -600,3 +600,5 @@ def test_the_datos_gob_es_corpus_record_reads_its_format_and_frequency():
     eu = "http://publications.europa.eu/resource/authority/"
     assert dataset.distributions[0].format == f"{eu}file-type/XLS"
     assert dataset.accrual_periodicity == f"{eu}frequency/ANNUAL"
+    # its NTI sector "deporte" is the EU theme DCAT-AP-ES maps it to (Education, culture and sport)
+    assert f"{eu}data-theme/EDUC" in dataset.themes
