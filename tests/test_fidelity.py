@@ -602,3 +602,20 @@ def test_the_datos_gob_es_corpus_record_reads_its_format_and_frequency():
     assert dataset.accrual_periodicity == f"{eu}frequency/ANNUAL"
     # its NTI sector "deporte" is the EU theme DCAT-AP-ES maps it to (Education, culture and sport)
     assert f"{eu}data-theme/EDUC" in dataset.themes
+
+
+def test_an_inspire_theme_brings_the_eu_themes_it_falls_under_and_stays():
+    """Geoportals theme their datasets with INSPIRE's register only: the EU theme facet would never find
+    them. Each INSPIRE theme adds the EU themes the profiles' correspondence gives, the INSPIRE IRI kept."""
+    dataset = from_turtle(
+        """<https://geo.example/d> a dcat:Dataset ; dct:title "Cours d'eau"@fr ;
+        dcat:theme <http://inspire.ec.europa.eu/theme/hy>, <https://inspire.ec.europa.eu/theme/tn/> ."""
+    )
+    eu = "http://publications.europa.eu/resource/authority/data-theme/"
+    assert dataset.themes == [
+        "http://inspire.ec.europa.eu/theme/hy",
+        "https://inspire.ec.europa.eu/theme/tn/",
+        f"{eu}ENVI",
+        f"{eu}TECH",
+        f"{eu}TRAN",
+    ]
