@@ -14,8 +14,9 @@ Facets are `keyword` fields counted by `terms` aggregations over all hits. The i
 the counts are exact, ordered by count then value like `top_facet_values`. A search is one `_msearch`:
 the hits in one part, the facet counts in `FACET_PARTS` parts without hits, which the node runs at once
 (one per search thread) and whose answers its shard request cache keeps by default until the next
-refresh. Date orders sort on the embedded engine's date key (`embedded.date_key`), undated documents last, and every order (relevance
-too) breaks ties by id, so pages never overlap or skip; the page's ids are read from the sort values.
+refresh. Date orders sort on the embedded engine's date key (`embedded.date_key`), undated documents
+last, and every order (relevance too) breaks ties by id, so pages never overlap or skip; the page's ids
+are read from the sort values.
 Scores are Lucene's BM25 over the same per-field terms and boosts as tantivy's BM25; the two engines'
 scores agree closely but not to the last bit, so the relevance order of nearly equal hits may differ.
 
