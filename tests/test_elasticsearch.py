@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 class NodeLink:
     """An HTTP relay to the node on a fixed local port: `cut()` refuses and drops connections, `restore()`
     relays again, `busy(n, path_part, status)` answers the next n matching requests 429 (or `status`)
-    without relaying them."""
+    without relaying them (with in_part=True: 200, an `_msearch` answer whose part failed so)."""
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
@@ -56,6 +56,7 @@ class NodeLink:
         self.busy_left = 0
         self.busy_path = ""
         self.busy_status = 429
+        self.busy_in_part = False
         self.refused = 0  # requests answered 429
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
@@ -87,6 +88,8 @@ class NodeLink:
                 if busy:
                     status = link.busy_status
                     payload = b'{"error":{"type":"refused","reason":"by the test"},"status":%d}' % status
+                    if link.busy_in_part:
+                        status, payload = 200, b'{"responses":[%s]}' % payload
                     self._reply(status, {"content-type": "application/json"}, payload)
                     return
                 node = http.client.HTTPConnection(*link.target, timeout=30)
@@ -136,9 +139,10 @@ class NodeLink:
                     conn.shutdown(socket.SHUT_RDWR)
             self._open.clear()
 
-    def busy(self, count: int, path_part: str, status: int = 429) -> None:
+    def busy(self, count: int, path_part: str, status: int = 429, in_part: bool = False) -> None:
         with self._lock:
             self.busy_left, self.busy_path, self.busy_status = count, path_part, status
+            self.busy_in_part = in_part
 
 
 @pytest.fixture
@@ -471,6 +475,9 @@ def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> Non
     assert backend.search(SearchQuery()).total == 100
     link.busy(1, "search")  # _msearch
     assert backend.search(SearchQuery(q="donnees")).total == 100
+    link.busy(1, "_msearch", in_part=True)  # one request of the search refused: retried too
+    assert backend.search(SearchQuery(q="donnees")).total == 100
+    assert link.refused == 4
     link.busy(1, "search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
     with pytest.raises(SearchUnavailable, match="credentials"):
         backend.search(SearchQuery())
