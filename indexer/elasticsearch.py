@@ -93,12 +93,8 @@ MAPPINGS: dict[str, Any] = {
         # YYYYMMDDHHMMSS (embedded.date_key): the date orders and the date-range filter
         "modified_key": {"type": "long"},
         # Spatial coverage as the embedded engine holds it (this distribution has no geo_shape): the box's
-        # latitudes and one or two longitude spans (two across the antimeridian). Only range-filtered
-        # (points), never sorted nor counted: no doc values to write.
-        **{
-            name: {"type": "double", "doc_values": False}
-            for name in ("south", "north", "west", "east", "west2", "east2")
-        },
+        # latitudes and one or two longitude spans (two across the antimeridian).
+        **{name: {"type": "double"} for name in ("south", "north", "west", "east", "west2", "east2")},
         # No cluster key: copies of one dataset are collapsed into one document before any engine sees
         # them (`indexer.documents.merge_documents`), so there is nothing left to collapse here.
     },
