@@ -243,7 +243,13 @@ def test_serve_with_another_config_leaves_the_sources_alone(harvested):
     finally:
         process.terminate()
         err = process.communicate(timeout=30)[1].decode()
-    assert "none of them" in " ".join(err.split()) and "Traceback" not in err
+    said = " ".join(err.split())
+    assert "none of them" in said and "Traceback" not in err
+    # served on another port than the default base URL's: the URIs it mints would name another server
+    assert (
+        f"dataset URIs are minted under http://127.0.0.1:8000 (the default settings.base_url), not http://127.0.0.1:{port}"
+        in said
+    )
     assert stored_sources(data_dir) == before
 
 
