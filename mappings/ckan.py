@@ -20,6 +20,7 @@ from .model import (
     Agent,
     Checksum,
     ContactPoint,
+    DataService,
     Dataset,
     Distribution,
     Location,
@@ -28,7 +29,7 @@ from .model import (
     Text,
 )
 from .namespaces import SPDX
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, absolute_links, is_iri
 
 # legacy extras that hold lists as comma-joined text ("en,es,ca") rather than JSON
 LIST_EXTRAS = ("language", "theme", "conforms_to", "documentation", "alternate_identifier")
@@ -37,6 +38,7 @@ TEMPORAL_EXTRAS = (
     ("temporal_coverage-from", "temporal_coverage-to"),  # ckanext-spatial (INSPIRE harvests)
     ("temporal_coverage_from", "temporal_coverage_to"),
 )
+RESOURCE_LINKS = ("url", "access_url", "download_url")
 HEX = re.compile(r"^[0-9a-fA-F]+$")
 CHECKSUM_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 
@@ -62,7 +64,7 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
             _group(group, themes, keywords, values, lang)
     licence = found.get("licence")
     distributions = [
-        _distribution(r, fields, values, lang, licence)
+        _distribution(absolute_links(r, RESOURCE_LINKS, root + "/", values), fields, values, lang, licence)
         for r in view.get("resources") or ()
         if isinstance(r, dict)
     ]
@@ -125,16 +127,27 @@ def _view(package: dict[str, Any]) -> dict[str, Any]:
         else ((e.get("key"), e.get("value")) for e in raw or () if isinstance(e, dict))
     )
     extras: dict[str, Any] = {}
-    for key, value in pairs:
-        if not isinstance(key, str):
+    for given, value in pairs:
+        if not isinstance(given, str):
             continue
-        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            with contextlib.suppress(ValueError):  # text that merely starts with a bracket stays text
-                value = json.loads(value)
+        # portals' own spellings of the same key ("Spatial", "Temporal_Start "): the lower-case one wins
+        key = given.strip().lower()
+        if key in extras and given != key:
+            continue
+        value = _decoded(value)
         if key in LIST_EXTRAS and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         extras[key] = value
     return {**package, "extras": extras}
+
+
+def _decoded(value: Any) -> Any:
+    """A list or dict that ckanext-dcat's legacy profiles store as JSON text (extras, and resource fields such
+    as `language` or `access_services`), decoded; text that merely starts with a bracket stays text."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
 
 
 def texts(value: Any, lang: str | None = None) -> list[Text]:
@@ -300,8 +313,15 @@ def _person(value: Any) -> dict[str, str | None] | None:
 def _distribution(
     resource: dict[str, Any], fields: FieldMap, values: ValueMapper, lang: str | None, licence: str | None
 ) -> Distribution:
+    resource = {key: _decoded(value) for key, value in resource.items()}
     found = fields.apply("distribution", resource, values, lang)
     found.setdefault("licence", licence)
+    services = resource.get("access_services")
+    found["access_service"] = [
+        service
+        for item in (services if isinstance(services, list) else [services])
+        if (service := _access_service(item, fields, values, lang))
+    ]
     digest = resource.get("hash")
     if isinstance(digest, str) and digest.strip():
         digest = digest.strip()
@@ -316,6 +336,21 @@ def _distribution(
         or texts(resource.get("description"), lang),
         **found,
     )
+
+
+def _access_service(item: Any, fields: FieldMap, values: ValueMapper, lang: str | None) -> DataService | None:
+    """A resource's `access_services` item: ckanext-dcat's dict of the service, or the service's IRI
+    (opendata.swiss)."""
+    if isinstance(item, str):
+        return DataService(uri=iri) if (iri := _iri(item)) else None
+    if not isinstance(item, dict):
+        return None
+    service = DataService(
+        title=texts(item.get("title"), lang),
+        description=texts(item.get("description"), lang),
+        **fields.apply("access_service", item, values, lang),
+    )
+    return service if service != DataService() else None
 
 
 def _temporal(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> list[PeriodOfTime]:

@@ -10,10 +10,14 @@ a list: `resources[*].url`, `organization.name`. Adapters keep code only for wha
       keywords: {from: "tags[*]", as: texts}
       modified: {from: [last_modified, created_at], as: date}
       licence: {from: license, as: licence}
+
+`split: true` reads a list that a portal wrote as one text ("transport, vélo; bus" where a list of keywords
+belongs): a value read by a path that does not end with `[*]` is split on commas and semicolons.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -29,6 +33,7 @@ FIELDMAPS = Path(__file__).parent / "fieldmaps"
 
 
 KeyPath = tuple[tuple[str, bool], ...]  # (key, every item of a list?) per step
+_SEPARATORS = re.compile(r"\s*[,;]\s*")
 
 
 def compile_path(path: str) -> KeyPath:
@@ -101,7 +106,7 @@ class FieldMap:
     def __init__(self, name: str, data: dict[str, Any]) -> None:
         self.name = name
         self.lang: str | None = data.get("language")
-        self.sections: dict[str, dict[str, tuple[tuple[KeyPath, ...], Reader]]] = {}
+        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader]]] = {}
         for section, fields in data.items():
             if section == "language":
                 continue
@@ -110,15 +115,23 @@ class FieldMap:
                 paths = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
                 if spec["as"] not in KINDS:
                     raise ValueError(f"fieldmap {name}: {section}.{field}: unknown kind {spec['as']!r}")
-                compiled[field] = (tuple(compile_path(p) for p in paths), KINDS[spec["as"]])
+                split = bool(spec.get("split"))
+                compiled[field] = (
+                    tuple((path := compile_path(p), split and not path[-1][1]) for p in paths),
+                    KINDS[spec["as"]],
+                )
             self.sections[section] = compiled
 
     def apply(self, section: str, obj: Any, values: ValueMapper, lang: str | None = None) -> dict[str, Any]:
         """Model-field keyword arguments read from `obj` (fields with nothing to read are left out)."""
         found: dict[str, Any] = {}
         for field, (paths, read) in self.sections[section].items():
-            for path in paths:  # fallbacks: the first path that yields a value wins
+            for path, split in paths:  # fallbacks: the first path that yields a value wins
                 raw = extract(obj, path)
+                if split:
+                    raw = [
+                        part for v in raw for part in (_SEPARATORS.split(v) if isinstance(v, str) else [v])
+                    ]
                 if raw:
                     value = read(raw, values, lang or self.lang)
                     if value not in (None, []):

@@ -48,6 +48,8 @@ _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})+$")
 _THEME_SEPARATORS = re.compile(r"\s*[;|\n]\s*")
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
+# a label followed by its code or extension: "ESRI Shapefile (SHP)", "Tableur (.xlsx)"
+_PARENTHESISED = re.compile(r"^(?P<label>[^()]+?)\s*\((?P<code>[^()]+)\)$")
 _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>()]+", re.IGNORECASE)
 _MAX_NAME_WORDS = 8  # the longest licence name looked for inside a sentence, in words
 
@@ -115,7 +117,8 @@ def _licence_in_text(voc: Vocabulary, text: str) -> Match | None:
 @lru_cache(maxsize=65536)
 def format_uri(value: str | None) -> Match | None:
     """The EU file type a value names: a label ("CSV", "ESRI Shapefile", "geojson"), an extension (".csv"),
-    a media type ("text/csv; charset=utf-8"), an IANA or EU file-type URI."""
+    a media type ("text/csv; charset=utf-8"), an IANA or EU file-type URI, a label with its code in
+    parentheses ("ESRI Shapefile (SHP)")."""
     text = _text(value)
     if text is None:
         return None
@@ -123,6 +126,10 @@ def format_uri(value: str | None) -> Match | None:
     found = voc.lookup(text)
     if found:
         return found
+    if (named := _PARENTHESISED.match(text)) and (
+        found := voc.lookup(named["label"]) or voc.lookup(named["code"])
+    ):
+        return Match(found.uri, "alias")
     if "/" in text and not is_url(text):
         bare = _media_type(text)
         if bare and bare != text.lower():

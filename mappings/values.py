@@ -8,6 +8,8 @@ report can count the top unmapped values per property.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urljoin
 
 from . import normalise
 from .vocabularies import Match
@@ -23,6 +25,25 @@ def is_iri(value: str) -> bool:
 def is_link(value: str) -> bool:
     """A URL a distribution may give for its data (HTTP, FTP…), as opposed to a file path or a bare host."""
     return value.strip().lower().startswith(LINK_SCHEMES) and len(value.strip()) > 8
+
+
+def absolute_links(
+    item: dict[str, Any], keys: tuple[str, ...], base: str, values: ValueMapper
+) -> dict[str, Any]:
+    """`item` with the links at `keys` that are paths on the portal ("/dataset/x/resource/y/download/f.csv",
+    "../files/f.csv", what CKAN and udata write for uploaded files, what a data.json lists beside itself) made
+    absolute against `base` (the portal root, the document's URL); a link that is neither a web address nor
+    such a path ("hhttps://…", "C:\\data\\f.csv") is noted under `distribution_url`, never silently dropped."""
+    resolved: dict[str, Any] = {}
+    for key in keys:
+        link = item.get(key)
+        if not isinstance(link, str) or not link.strip() or is_iri(link.strip()):
+            continue
+        if link.strip().startswith(("/", "./", "../")) and base:
+            resolved[key] = urljoin(base, link.strip())
+        else:
+            values.note("distribution_url", link.strip())
+    return {**item, **resolved} if resolved else item
 
 
 def licence_text(value: str | None) -> str | None:

@@ -1,0 +1,268 @@
+"""Records shaped as real portals write them when nobody checks: each case is a class of value fedcat once
+lost or showed as garbage (markup in titles, keys in another case, links given as paths, placeholder dates,
+lists written as text, codes in camelCase, CSW records without fileIdentifier). The JSON platforms are
+served over real HTTP on 127.0.0.1 and harvested; what a user reads (the search API, the stored dataset)
+is checked. Corpus cases read `../shared/corpus` and skip, saying so, where it is absent."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CORPUS
+from fastapi.testclient import TestClient
+from fedcat.api.app import create_app
+from fedcat.demo.portal import Reply
+from fedcat.harvester.run import harvest
+from fedcat.harvester.sources import parse_config
+from fedcat.mappings.context import SourceContext
+from fedcat.mappings.registry import mapping_for
+from fedcat.store import record_id
+from test_harvest_ckan import CkanApi
+from test_harvest_csw import Listing
+from test_harvest_udata import UdataApi
+
+EU = "http://publications.europa.eu/resource/authority/"
+
+
+def corpus_file(relative: str) -> Path:
+    path = CORPUS / relative
+    if not path.is_file():
+        pytest.skip(f"the recorded corpus is not available (expected {path})")
+    return path
+
+
+def config_of(source_id: str, source_type: str, url: str, **options: Any):
+    source = {"id": source_id, "name": source_id, "type": source_type, "url": url, "options": options}
+    return parse_config({"settings": {"http": {"retries": 0}}, "sources": [source]})
+
+
+def stored(store, source_id: str, source_record_id: str):
+    record = store.record(record_id(source_id, source_record_id))
+    assert record is not None, f"{source_record_id} was not stored"
+    return record["dataset"]
+
+
+def mapped(source_type: str, item: dict, url: str = "https://portal.test/") -> Any:
+    source = SourceContext(id="s", url=url)
+    return mapping_for(source_type)(
+        json.dumps(item).encode(), "https://fedcat.test/datasets/s-1", source, item
+    )
+
+
+# --- CKAN, harvested and searched ------------------------------------------------------------------------
+
+CARELESS_PACKAGE = {
+    "id": "careless-1",
+    "name": "qualite-air",
+    "title": "Qualit&eacute; de l&#39;air <b>2024</b>",
+    "notes": "Mesures horaires",
+    "tags": [{"name": "pollution &amp; santé"}],
+    "groups": None,
+    "organization": None,
+    "license_id": "odc-odbl",
+    "metadata_created": "2024-01-03T10:00:00.000000",
+    "metadata_modified": "2024-02-05T10:00:00.000000",
+    # keys as some portals spell them: the spatial and temporal extras ckanext-spatial reads
+    "extras": [
+        {"key": "Spatial", "value": '{"type": "Point", "coordinates": [3.06, 50.63]}'},
+        {"key": "Temporal_Coverage-From ", "value": "2020-01-01"},
+        {"key": "frequency", "value": "asNeeded"},
+    ],
+    "resources": [
+        # an uploaded file: CKAN gives its path on the portal
+        {
+            "url": "/dataset/qualite-air/resource/r1/download/mesures 2024.csv",
+            "format": "CSV",
+            "name": "Mesures",
+        },
+        # the Unix epoch: a portal with no date for the resource
+        {"url": "https://files.example.org/a.json", "format": "JSON", "created": "1970-01-01T00:00:00"},
+    ],
+}
+
+
+def test_a_careless_ckan_package_reads_as_its_portal_meant(portal, catalogue):
+    store, backend = catalogue
+    api = CkanApi(portal, "/ckan", [copy.deepcopy(CARELESS_PACKAGE)])
+    [result] = harvest(config_of("ckan", "ckan", api.root), store, backend)
+    assert result.status == "complete", result.message
+    dataset = stored(store, "ckan", "careless-1")
+    assert [t.value for t in dataset.title] == ["Qualité de l'air 2024"]
+    assert [t.value for t in dataset.keywords] == ["pollution & santé"]
+    # the mixed-case extras are read: the place and the period arrive
+    assert [loc.geometry for loc in dataset.spatial] == ["POINT(3.06 50.63)"]
+    assert [(p.start, p.end) for p in dataset.temporal] == [("2020-01-01", None)]
+    assert dataset.accrual_periodicity == f"{EU}frequency/AS_NEEDED"
+    # the uploaded file's path is a link on the portal, as CKAN's own pages show it
+    first, second = dataset.distributions
+    assert first.access_url == [portal.url("/dataset/qualite-air/resource/r1/download/mesures 2024.csv")]
+    assert first.format == f"{EU}file-type/CSV"
+    assert second.issued is None and dataset.unmapped["issued"] == ["1970-01-01T00:00:00"]
+
+    client = TestClient(create_app(store, backend, config_of("ckan", "ckan", api.root)))
+    [hit] = client.get("/api/datasets", params={"q": "qualite"}).json()["items"]
+    assert hit["title"] == "Qualité de l'air 2024"
+    ttl = client.get(f"/datasets/{hit['id']}.ttl").text
+    assert "Qualité de l'air 2024" in ttl and "&eacute;" not in ttl and "<b>" not in ttl
+    assert "mesures%202024.csv" in ttl  # the link as a valid IRI
+
+
+def test_legacy_ckanext_dcat_resources_keep_their_services_and_languages():
+    """ckanext-dcat's legacy profile stores a resource's lists as JSON text: its access services (a DCAT-AP
+    3.0 property) and languages arrive as values, not as a language named '["en","ca","es"]'."""
+    for name in ("ckan_full_dataset_dcat_ap_legacy.json", "ckan_full_dataset_dcat_ap.json"):
+        package = json.loads(corpus_file(f"ckan/ckanext-dcat-examples/{name}").read_text())
+        package.setdefault("id", package["name"])
+        [resource] = package["resources"]
+        [dist] = mapped("ckan", package).distributions
+        services = resource["access_services"]
+        [given] = json.loads(services) if isinstance(services, str) else services
+        [service] = dist.access_service
+        assert [t.value for t in service.title] == [given["title"]]
+        assert service.endpoint_url == given["endpoint_url"]
+        assert service.endpoint_description == [given["endpoint_description"]]
+        assert service.serves_dataset == given["serves_dataset"]
+        assert dist.language == [f"{EU}language/{code}" for code in ("ENG", "CAT", "SPA")]
+
+
+def test_opendata_swiss_access_services_named_by_iri():
+    document = json.loads(corpus_file("ckan/opendata-swiss-ckan-dataset.json").read_text())
+    package = document.get("result", document)
+    given = [r.get("access_services") or [] for r in package["resources"]]
+    dataset = mapped("ckan", package)
+    assert [[s.uri for s in d.access_service] for d in dataset.distributions] == given
+    assert any(given)
+
+
+@pytest.mark.parametrize(
+    ("relative", "code"),
+    [
+        ("ckan/ckanext-dcat-examples/full_ckan_dataset_legacy.json", "NOT_PLANNED"),  # "notPlanned"
+        ("ckan/udata-dkan-french-w-license.json", "AS_NEEDED"),  # "asNeeded"
+    ],
+)
+def test_camel_case_frequency_codes(relative, code):
+    document = json.loads(corpus_file(relative).read_text())
+    results = document.get("result", document)
+    packages = results.get("results", [results]) if isinstance(results, dict) else results
+    frequencies = set()
+    for package in packages:
+        package.setdefault("id", package.get("name"))
+        dataset = mapped("ckan", package)
+        frequencies.add(dataset.accrual_periodicity)
+        assert "frequency" not in dataset.unmapped
+    assert f"{EU}frequency/{code}" in frequencies
+
+
+# --- udata and data.json ---------------------------------------------------------------------------------
+
+
+def test_udata_resource_given_as_a_path_on_the_portal(portal, catalogue):
+    store, backend = catalogue
+    dataset = {
+        "id": "5ff5e6e99724cb8fff59a5be",
+        "title": "Budget &laquo;primitif&raquo;",
+        "description": "Budget",
+        "tags": None,
+        "license": "lov2",
+        "created_at": "2020-01-01T00:00:00",
+        "last_update": "1970-01-01T00:00:00+00:00",
+        "resources": [
+            {"id": "r1", "title": "Fichier &amp; annexes", "url": "/fr/datasets/r/r1", "format": "csv"}
+        ],
+    }
+    api = UdataApi(portal, "/udata", [dataset])
+    [result] = harvest(config_of("udata", "udata", api.root), store, backend)
+    assert result.status == "complete", result.message
+    found = stored(store, "udata", dataset["id"])
+    assert [t.value for t in found.title] == ["Budget «primitif»"]
+    [dist] = found.distributions
+    assert [t.value for t in dist.title] == ["Fichier & annexes"]
+    assert dist.download_url == [portal.url("/fr/datasets/r/r1")]
+    assert found.modified is None and found.unmapped["modified"] == ["1970-01-01T00:00:00Z"]
+
+
+def test_data_json_links_beside_the_catalogue_and_keywords_as_text(portal, catalogue):
+    store, backend = catalogue
+    document = {
+        "conformsTo": "https://project-open-data.cio.gov/v1.1/schema",
+        "dataset": [
+            {
+                "identifier": "roads-1",
+                "title": "Roads &amp; bridges",
+                "description": "Road network",
+                "keyword": "roads, bridges; transport",
+                "modified": "2024-05-01",
+                "publisher": {"name": "City"},
+                "distribution": [
+                    {"downloadURL": "/files/roads.csv", "mediaType": "text/csv"},
+                    {"downloadURL": "hhttps://typo.example.org/roads.zip"},
+                ],
+            }
+        ],
+    }
+    url = portal.add("/open/data.json", json.dumps(document), "application/json")
+    [result] = harvest(config_of("dj", "datajson", url), store, backend)
+    assert result.status == "complete", result.message
+    found = stored(store, "dj", "roads-1")
+    assert [t.value for t in found.title] == ["Roads & bridges"]
+    assert [k.value for k in found.keywords] == ["roads", "bridges", "transport"]
+    first, _ = found.distributions
+    assert first.download_url == [portal.url("/files/roads.csv")]
+    assert found.unmapped["distribution_url"] == ["hhttps://typo.example.org/roads.zip"]
+
+
+# --- Opendatasoft ------------------------------------------------------------------------------------------
+
+
+def test_opendatasoft_keywords_written_as_one_text_are_trimmed():
+    item = {
+        "dataset_id": "velos",
+        "metas": {"default": {"title": "Vélos", "keyword": "vélo, mobilité ;  transport"}},
+    }
+    assert [k.value for k in mapped("opendatasoft", item).keywords] == ["vélo", "mobilité", "transport"]
+
+
+# --- CSW / ISO 19139 -------------------------------------------------------------------------------------
+
+
+def test_csw_records_without_file_identifier_are_kept_under_their_citation_identifier(portal, catalogue):
+    """A server that leaves out gmd:fileIdentifier: each record is still harvested, keyed by its resource
+    identifier, and is the same record on the next run."""
+    store, backend = catalogue
+    page = corpus_file("csw/udata-csw/geonetwork-iso19139-page-1.xml").read_text(encoding="utf-8")
+    stripped = re.sub(r"<gmd:fileIdentifier>.*?</gmd:fileIdentifier>", "", page, flags=re.S)
+    assert stripped != page
+    server = Listing([])
+    server.pages[1] = Reply(stripped.encode(), "application/xml")
+    url = portal.handle("/csw", server)
+    [result] = harvest(config_of("csw", "csw", url), store, backend)
+    assert result.counts["created"] == 2 and result.counts["failed"] == 0, result.message
+    identifiers = re.findall(
+        r"<gmd:identifier>\s*<gmd:MD_Identifier>\s*<gmd:code>\s*<gco:CharacterString>(.*?)<", stripped
+    )
+    for identifier in identifiers[:2]:
+        assert stored(store, "csw", identifier.strip()).identifier == [identifier.strip()]
+    [again] = harvest(config_of("csw", "csw", url), store, backend)
+    assert (again.counts["created"], again.counts["unchanged"]) == (0, 2)
+
+
+def test_iso_format_named_with_its_code_in_parentheses():
+    """GeoNetwork's "ESRI Shapefile (SHP)" is the EU file type SHP, not an unknown literal."""
+    from defusedxml.ElementTree import parse
+    from fedcat.mappings.iso19139 import GMD
+
+    path = corpus_file("csw/udata-csw/geonetwork-iso19139-page-3.xml")
+    records = list(parse(path).getroot().iter(f"{{{GMD}}}MD_Metadata"))
+    source = SourceContext(id="s", url="https://csw.test/")
+    formats = set()
+    for element in records:
+        dataset = mapping_for("csw")(b"", "https://fedcat.test/datasets/s-1", source, element)
+        formats |= {d.format for d in dataset.distributions}
+        assert "ESRI Shapefile (SHP)" not in dataset.unmapped.get("format", [])
+    assert f"{EU}file-type/SHP" in formats
