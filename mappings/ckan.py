@@ -59,9 +59,10 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
         or texts([t.get("name") for t in view.get("tags") or () if isinstance(t, dict)], lang)
     )
     themes = values.themes(_strings(view.get("theme")) or _strings(extras.get("theme")))
+    places: list[Location] = []
     for group in view.get("groups") or ():
         if isinstance(group, dict):
-            _group(group, themes, keywords, values, lang)
+            _group(group, themes, places, keywords, values, lang)
     licence = found.get("licence")
     distributions = [
         _distribution(absolute_links(r, RESOURCE_LINKS, root + "/", values), fields, values, lang, licence)
@@ -88,7 +89,7 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
         contact_points=_contacts(view, fields, values),
         distributions=distributions,
         temporal=_temporal(view, fields, values),
-        spatial=_spatial(view, lang),
+        spatial=_spatial(view, lang) + places,
         # the package's own link when it gives one, else its CKAN page (udata's CKAN harvester does the
         # same for `harvest.remote_url`, so copies of this package elsewhere point here)
         landing_page=[landing.strip() if landing else f"{root}/dataset/{view.get('name') or package['id']}"],
@@ -205,15 +206,26 @@ def _identifiers(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def _group(
-    group: dict[str, Any], themes: list[str], keywords: list[Text], values: ValueMapper, lang: str | None
+    group: dict[str, Any],
+    themes: list[str],
+    places: list[Location],
+    keywords: list[Text],
+    values: ValueMapper,
+    lang: str | None,
 ) -> None:
-    """A CKAN group is a theme when one of its names is an EU data theme, else a keyword (noted unmapped)."""
+    """A CKAN group is a theme when one of its names is an EU data theme, a place when its title names a
+    country (HDX groups datasets by country), else a keyword (noted unmapped)."""
     labels = texts(group.get("title"), lang) or texts(group.get("display_name"), lang)
     candidates = [t.value for t in labels] + _strings(group.get("name"))
     for candidate in candidates:
         if matches := normalise.theme_uris(candidate):
             themes.extend(m.uri for m in matches if m.uri not in themes)
             return
+    country = next((found for t in labels if (found := normalise.country_uri(t.value))), None)
+    if country is not None:
+        if all(place.uri != country.uri for place in places):
+            places.append(Location(uri=country.uri, label=labels))
+        return
     if not labels and candidates:
         labels = [Text(candidates[0], lang)]
     keywords.extend(labels)

@@ -30,6 +30,7 @@ __all__ = [
     "Match",
     "access_right_uri",
     "clear_caches",
+    "country_uri",
     "format_uri",
     "frequency_uri",
     "language_uri",
@@ -247,11 +248,20 @@ def access_right_uri(value: str | None) -> Match | None:
     return voc.lookup(text) or _from_url_segment(voc, text)
 
 
+@lru_cache(maxsize=65536)
+def country_uri(value: str | None) -> Match | None:
+    """The EU country a value names: its name in fr/en/de/it/nl/es ("Libya", "Libye"), its three-letter
+    code, the EU URI."""
+    text = _text(value)
+    return vocabulary("country").lookup(text) if text else None
+
+
 def clear_caches() -> None:
     """Forget every cached lookup (the loaded tables stay): for cold-cache benchmarks and tests."""
     for function in (licence_uri, format_uri, media_type_uri, _themes, language_uri, frequency_uri):
         function.cache_clear()
     access_right_uri.cache_clear()
+    country_uri.cache_clear()
     Vocabulary.lookup.cache_clear()
     Vocabulary.lookup_all.cache_clear()
     fold.cache_clear()

@@ -159,6 +159,22 @@ def test_camel_case_frequency_codes(relative, code):
     assert f"{EU}frequency/{code}" in frequencies
 
 
+def test_hdx_country_groups_are_places_not_themes():
+    """HDX groups its datasets by country: "Libya" is where the data is about (dct:spatial, the EU country
+    IRI), not an unknown theme."""
+    document = json.loads(corpus_file("ckan/hdx/package_search-result.from-yaml.json").read_text())
+    packages = document["results"]
+    checked = 0
+    for package in packages:
+        dataset = mapped("ckan", package)
+        for group in package.get("groups") or ():
+            place = next(p for p in dataset.spatial if [t.value for t in p.label] == [group["title"]])
+            assert place.uri == f"{EU}country/{group['name'].upper()}"
+            assert group["title"] not in dataset.unmapped.get("theme", [])
+            checked += 1
+    assert checked
+
+
 # --- udata and data.json ---------------------------------------------------------------------------------
 
 
