@@ -29,7 +29,7 @@ from .model import (
     Text,
 )
 from .namespaces import SPDX
-from .values import ValueMapper, absolute_links, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri
 
 # legacy extras that hold lists as comma-joined text ("en,es,ca") rather than JSON
 LIST_EXTRAS = ("language", "theme", "conforms_to", "documentation", "alternate_identifier")
@@ -56,17 +56,20 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
     keywords = (
         texts(view.get("tags_translated"), lang)
         or texts(view.get("keywords"), lang)  # opendata.swiss: {"de": [...], "fr": [...]}
-        or texts([t.get("name") for t in view.get("tags") or () if isinstance(t, dict)], lang)
+        # tag dicts, or tag names (DKAN, CKAN 1 API)
+        or texts([t.get("name") if isinstance(t, dict) else t for t in as_list(view.get("tags"))], lang)
     )
     themes = values.themes(_strings(view.get("theme")) or _strings(extras.get("theme")))
     places: list[Location] = []
-    for group in view.get("groups") or ():
+    for group in as_list(view.get("groups")):
+        if isinstance(group, str):  # a group named only by its name
+            group = {"name": group}
         if isinstance(group, dict):
             _group(group, themes, places, keywords, values, lang)
     licence = found.get("licence")
     distributions = [
         _distribution(absolute_links(r, RESOURCE_LINKS, root + "/", values), fields, values, lang, licence)
-        for r in view.get("resources") or ()
+        for r in as_list(view.get("resources"))
         if isinstance(r, dict)
     ]
     if licence is None:  # licensed per resource only (opendata.swiss): the dataset's when they agree
@@ -152,8 +155,10 @@ def _decoded(value: Any) -> Any:
 
 
 def texts(value: Any, lang: str | None = None) -> list[Text]:
-    """Free text as CKAN portals give it: a string, a list, or a language dict ({"de": …, "fr": …} or
+    """Free text as CKAN portals give it: a string (or a number), a list, or a language dict ({"de": …, "fr": …} or
     {"en": ["a", "b"]}), each text keeping its language."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # a title that is a year, a number
     if isinstance(value, str):
         return [Text(value.strip(), lang)] if value.strip() else []
     if isinstance(value, dict):

@@ -40,7 +40,7 @@ from .model import (
     Text,
 )
 from .normalise import format_uri
-from .values import ValueMapper, absolute_links, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri
 
 # --- dates, periods, places ---------------------------------------------------------------------------
 
@@ -154,12 +154,6 @@ def record_identifier(item: dict) -> str | None:
         value = item.get("@id")
     text = str(value).strip() if value is not None and not isinstance(value, dict | list) else ""
     return text or None
-
-
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _publisher(value: Any, values: ValueMapper) -> Agent | None:

@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from .dates import normalise_date, normalise_decimal, normalise_duration
+from .dates import normalise_byte_size, normalise_date, normalise_decimal, normalise_duration
 from .model import Text
+from .normalise import says_nothing
 from .values import ValueMapper, is_iri, licence_text
 
 FIELDMAPS = Path(__file__).parent / "fieldmaps"
@@ -68,13 +69,10 @@ def _first(values: list[Any]) -> str | None:
     return strings[0] if strings else None
 
 
-def _int(values: list[Any]) -> int | None:
-    for value in _strings(values):
-        try:
-            return int(float(value))
-        except (ValueError, OverflowError):
-            continue
-    return None
+def _bytes(values: list[Any]) -> int | None:
+    return next(
+        (size for value in _strings(values) if (size := normalise_byte_size(value)) is not None), None
+    )
 
 
 Reader = Callable[[list[Any], ValueMapper, str | None], Any]
@@ -87,7 +85,7 @@ KINDS: dict[str, Reader] = {
     "uri": lambda v, m, lang: next((s for s in _strings(v) if is_iri(s)), None),
     "uris": lambda v, m, lang: list(dict.fromkeys(s for s in _strings(v) if is_iri(s))),
     "date": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_date(s))), None),
-    "int": lambda v, m, lang: _int(v),
+    "bytes": lambda v, m, lang: _bytes(v),
     "decimal": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_decimal(s))), None),
     "decimals": lambda v, m, lang: list(dict.fromkeys(d for s in _strings(v) if (d := normalise_decimal(s)))),
     "duration": lambda v, m, lang: next((d for s in _strings(v) if (d := normalise_duration(s))), None),
@@ -102,11 +100,15 @@ KINDS: dict[str, Reader] = {
 }
 
 
+# kinds whose values a source gives that cannot be read (a date, a number, a duration) are noted as unmapped
+NOTED_KINDS = frozenset({"date", "bytes", "decimal", "decimals", "duration"})
+
+
 class FieldMap:
     def __init__(self, name: str, data: dict[str, Any]) -> None:
         self.name = name
         self.lang: str | None = data.get("language")
-        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader]]] = {}
+        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader, bool]]] = {}
         for section, fields in data.items():
             if section == "language":
                 continue
@@ -119,13 +121,14 @@ class FieldMap:
                 compiled[field] = (
                     tuple((path := compile_path(p), split and not path[-1][1]) for p in paths),
                     KINDS[spec["as"]],
+                    spec["as"] in NOTED_KINDS,
                 )
             self.sections[section] = compiled
 
     def apply(self, section: str, obj: Any, values: ValueMapper, lang: str | None = None) -> dict[str, Any]:
         """Model-field keyword arguments read from `obj` (fields with nothing to read are left out)."""
         found: dict[str, Any] = {}
-        for field, (paths, read) in self.sections[section].items():
+        for field, (paths, read, noted) in self.sections[section].items():
             for path, split in paths:  # fallbacks: the first path that yields a value wins
                 raw = extract(obj, path)
                 if split:
@@ -137,6 +140,12 @@ class FieldMap:
                     if value not in (None, []):
                         found[field] = value
                         break
+                    if (
+                        noted
+                    ):  # "June 2019", "about 3 GB": said by the source, not readable: kept in the report
+                        for text in _strings(raw):
+                            if not says_nothing(text):
+                                values.note(field if section == "dataset" else f"{section}_{field}", text)
         return found
 
 

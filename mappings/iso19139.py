@@ -469,7 +469,7 @@ def _constraints(record: Record, info: Element) -> tuple[str | None, str | None,
             access = found
         elif licence is None and (found := _first(normalise.licence_uri, forms)):
             licence = found
-        elif text:
+        elif text and not normalise.says_nothing(text):  # "None": no statement, not a condition named None
             rest.append(text)
     if licence is None:
         for text in rest:

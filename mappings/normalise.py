@@ -37,6 +37,7 @@ __all__ = [
     "licence_uri",
     "media_type_uri",
     "normalise_date",
+    "says_nothing",
     "theme_uris",
 ]
 
@@ -55,11 +56,13 @@ _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>()]+", re.IGNORECASE)
 _MAX_NAME_WORDS = 8  # the longest licence name looked for inside a sentence, in words
 
 
+def says_nothing(value: object) -> bool:
+    """Whether a value is a placeholder for no value ("", "None", "null", "n/a")."""
+    return value is None or str(value).strip().lower() in _EMPTY
+
+
 def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return None if text.lower() in _EMPTY else text
+    return None if says_nothing(value) else str(value).strip()
 
 
 def _from_url_segment(voc: Vocabulary, text: str, min_words: int = 1) -> Match | None:

@@ -18,6 +18,14 @@ from .vocabularies import Match
 LINK_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
 
 
+def as_list(value: Any) -> list[Any]:
+    """A value where a list belongs: a list as it is, a lone value (a dict, a string) as a list of one, null
+    as no value."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def is_iri(value: str) -> bool:
     return value.startswith(("http://", "https://", "urn:", "ftp://", "ftps://", "sftp://"))
 

@@ -282,3 +282,84 @@ def test_iso_format_named_with_its_code_in_parentheses():
         formats |= {d.format for d in dataset.distributions}
         assert "ESRI Shapefile (SHP)" not in dataset.unmapped.get("format", [])
     assert f"{EU}file-type/SHP" in formats
+
+
+def test_dkan_sizes_with_units_and_labelled_dates():
+    """DKAN (through its CKAN API) writes "42 octets" and "Date changed  jeu, 19/12/2019 - 03:00"."""
+    document = json.loads(corpus_file("ckan/udata-dkan-french-w-license.json").read_text())
+    [package] = document["result"] if isinstance(document["result"], list) else [document["result"]]
+    dataset = mapped("ckan", package)
+    given = [(r.get("size"), r.get("last_modified")) for r in package["resources"]]
+    assert ("42 octets", "Date changed  jeu, 19/12/2019 - 03:00") in given
+    read = [(d.byte_size, d.modified) for d in dataset.distributions]
+    assert read[given.index(("42 octets", "Date changed  jeu, 19/12/2019 - 03:00"))] == (
+        42,
+        "2019-12-19T03:00:00",
+    )
+    assert "distribution_byte_size" not in dataset.unmapped
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("1234", 1234),
+        ("1,234", 1234),
+        ("1 234 567", 1234567),
+        ("12,5 Mo", 12_500_000),
+        ("1.5 GB", 1_500_000_000),
+    ],
+)
+def test_byte_sizes_as_portals_write_them(size, expected):
+    package = {
+        "id": "p",
+        "title": "T",
+        "resources": [{"url": "https://files.example.org/f.csv", "size": size}],
+    }
+    [dist] = mapped("ckan", package).distributions
+    assert dist.byte_size == expected
+
+
+def test_values_that_cannot_be_read_are_reported_placeholders_are_not():
+    """A date or size fedcat cannot read is kept in the run report; "None" (HDX writes it for a resource
+    without size or date) is no value at all."""
+    item = {
+        "identifier": "x",
+        "title": "T",
+        "issued": "June 2019",
+        "distribution": [{"byteSize": "about 3 GB"}],
+    }
+    dataset = mapped("datajson", item)
+    assert dataset.issued is None and dataset.unmapped["issued"] == ["June 2019"]
+    assert dataset.unmapped["distribution_byte_size"] == ["about 3 GB"]
+    package = {"id": "p", "title": "T", "resources": [{"url": "https://f.example.org/a", "size": "None"}]}
+    assert mapped("ckan", package).unmapped == {}
+
+
+def test_lists_given_as_one_value_numbers_given_as_text():
+    """Where a list belongs a portal may give one value (a resource dict, a string of tags), where text
+    belongs a number (a title that is a year): each arrives."""
+    package = {"id": "p", "title": 2019, "tags": ["roads", "bridges"], "groups": ["transport"]}
+    package["resources"] = {"url": "https://files.example.org/roads.csv", "format": "CSV"}
+    dataset = mapped("ckan", package)
+    assert [t.value for t in dataset.title] == ["2019"]
+    assert [k.value for k in dataset.keywords] == ["roads", "bridges"]
+    assert dataset.themes == [f"{EU}data-theme/TRAN"]
+    assert [d.access_url for d in dataset.distributions] == [["https://files.example.org/roads.csv"]]
+    item = {"id": "5ff5e6e99724cb8fff59a5be", "title": "T", "tags": "transport, vélo", "resources": None}
+    dataset = mapped("udata", item)
+    assert [k.value for k in dataset.keywords] == ["transport", "vélo"]
+    assert dataset.themes == [f"{EU}data-theme/TRAN"]
+
+
+def test_iso_licence_code_glued_to_its_version_and_no_none_rights():
+    from defusedxml.ElementTree import parse
+
+    source = SourceContext(id="s", url="https://csw.test/")
+    element = parse(corpus_file("csw/owslib/iso_keywords_anchor.xml")).getroot()
+    dataset = mapping_for("csw")(b"", "https://fedcat.test/datasets/s-1", source, element)
+    assert dataset.licence == f"{EU}licence/CC_BY_4_0"  # written "cc-by4.0"
+    element = parse(corpus_file("csw/owslib/iso_xml_srv.xml")).getroot()
+    dataset = mapping_for("csw")(b"", "https://fedcat.test/datasets/s-1", source, element)
+    rights = {d.rights for d in dataset.distributions}
+    assert rights and all(r and "None" not in r.split("\n") for r in rights)
+    assert "None" not in dataset.unmapped.get("licence", [])
