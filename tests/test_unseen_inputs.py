@@ -22,6 +22,7 @@ from fedcat.harvester.sources import parse_config
 from fedcat.mappings.context import SourceContext
 from fedcat.mappings.registry import mapping_for
 from fedcat.store import record_id
+from test_fidelity import from_json
 from test_harvest_ckan import CkanApi
 from test_harvest_csw import Listing
 from test_harvest_udata import UdataApi
@@ -45,13 +46,6 @@ def stored(store, source_id: str, source_record_id: str):
     record = store.record(record_id(source_id, source_record_id))
     assert record is not None, f"{source_record_id} was not stored"
     return record["dataset"]
-
-
-def mapped(source_type: str, item: dict, url: str = "https://portal.test/") -> Any:
-    source = SourceContext(id="s", url=url)
-    return mapping_for(source_type)(
-        json.dumps(item).encode(), "https://fedcat.test/datasets/s-1", source, item
-    )
 
 
 # --- CKAN, harvested and searched ------------------------------------------------------------------------
@@ -119,7 +113,7 @@ def test_legacy_ckanext_dcat_resources_keep_their_services_and_languages():
         package = json.loads(corpus_file(f"ckan/ckanext-dcat-examples/{name}").read_text())
         package.setdefault("id", package["name"])
         [resource] = package["resources"]
-        [dist] = mapped("ckan", package).distributions
+        [dist] = from_json("ckan", package).distributions
         services = resource["access_services"]
         [given] = json.loads(services) if isinstance(services, str) else services
         [service] = dist.access_service
@@ -134,7 +128,7 @@ def test_opendata_swiss_access_services_named_by_iri():
     document = json.loads(corpus_file("ckan/opendata-swiss-ckan-dataset.json").read_text())
     package = document.get("result", document)
     given = [r.get("access_services") or [] for r in package["resources"]]
-    dataset = mapped("ckan", package)
+    dataset = from_json("ckan", package)
     assert [[s.uri for s in d.access_service] for d in dataset.distributions] == given
     assert any(given)
 
@@ -153,7 +147,7 @@ def test_camel_case_frequency_codes(relative, code):
     frequencies = set()
     for package in packages:
         package.setdefault("id", package.get("name"))
-        dataset = mapped("ckan", package)
+        dataset = from_json("ckan", package)
         frequencies.add(dataset.accrual_periodicity)
         assert "frequency" not in dataset.unmapped
     assert f"{EU}frequency/{code}" in frequencies
@@ -166,7 +160,7 @@ def test_hdx_country_groups_are_places_not_themes():
     packages = document["results"]
     checked = 0
     for package in packages:
-        dataset = mapped("ckan", package)
+        dataset = from_json("ckan", package)
         for group in package.get("groups") or ():
             place = next(p for p in dataset.spatial if [t.value for t in p.label] == [group["title"]])
             assert place.uri == f"{EU}country/{group['name'].upper()}"
@@ -241,7 +235,7 @@ def test_opendatasoft_keywords_written_as_one_text_are_trimmed():
         "dataset_id": "velos",
         "metas": {"default": {"title": "Vélos", "keyword": "vélo, mobilité ;  transport"}},
     }
-    assert [k.value for k in mapped("opendatasoft", item).keywords] == ["vélo", "mobilité", "transport"]
+    assert [k.value for k in from_json("opendatasoft", item).keywords] == ["vélo", "mobilité", "transport"]
 
 
 # --- CSW / ISO 19139 -------------------------------------------------------------------------------------
@@ -288,7 +282,7 @@ def test_dkan_sizes_with_units_and_labelled_dates():
     """DKAN (through its CKAN API) writes "42 octets" and "Date changed  jeu, 19/12/2019 - 03:00"."""
     document = json.loads(corpus_file("ckan/udata-dkan-french-w-license.json").read_text())
     [package] = document["result"] if isinstance(document["result"], list) else [document["result"]]
-    dataset = mapped("ckan", package)
+    dataset = from_json("ckan", package)
     given = [(r.get("size"), r.get("last_modified")) for r in package["resources"]]
     assert ("42 octets", "Date changed  jeu, 19/12/2019 - 03:00") in given
     read = [(d.byte_size, d.modified) for d in dataset.distributions]
@@ -315,7 +309,7 @@ def test_byte_sizes_as_portals_write_them(size, expected):
         "title": "T",
         "resources": [{"url": "https://files.example.org/f.csv", "size": size}],
     }
-    [dist] = mapped("ckan", package).distributions
+    [dist] = from_json("ckan", package).distributions
     assert dist.byte_size == expected
 
 
@@ -328,11 +322,11 @@ def test_values_that_cannot_be_read_are_reported_placeholders_are_not():
         "issued": "June 2019",
         "distribution": [{"byteSize": "about 3 GB"}],
     }
-    dataset = mapped("datajson", item)
+    dataset = from_json("datajson", item)
     assert dataset.issued is None and dataset.unmapped["issued"] == ["June 2019"]
     assert dataset.unmapped["distribution_byte_size"] == ["about 3 GB"]
     package = {"id": "p", "title": "T", "resources": [{"url": "https://f.example.org/a", "size": "None"}]}
-    assert mapped("ckan", package).unmapped == {}
+    assert from_json("ckan", package).unmapped == {}
 
 
 def test_lists_given_as_one_value_numbers_given_as_text():
@@ -340,13 +334,13 @@ def test_lists_given_as_one_value_numbers_given_as_text():
     belongs a number (a title that is a year): each arrives."""
     package = {"id": "p", "title": 2019, "tags": ["roads", "bridges"], "groups": ["transport"]}
     package["resources"] = {"url": "https://files.example.org/roads.csv", "format": "CSV"}
-    dataset = mapped("ckan", package)
+    dataset = from_json("ckan", package)
     assert [t.value for t in dataset.title] == ["2019"]
     assert [k.value for k in dataset.keywords] == ["roads", "bridges"]
     assert dataset.themes == [f"{EU}data-theme/TRAN"]
     assert [d.access_url for d in dataset.distributions] == [["https://files.example.org/roads.csv"]]
     item = {"id": "5ff5e6e99724cb8fff59a5be", "title": "T", "tags": "transport, vélo", "resources": None}
-    dataset = mapped("udata", item)
+    dataset = from_json("udata", item)
     assert [k.value for k in dataset.keywords] == ["transport", "vélo"]
     assert dataset.themes == [f"{EU}data-theme/TRAN"]
 
