@@ -10,16 +10,21 @@ of values rather than for one platform's field.
   the raw record keeps what the portal wrote);
 - a date that is a zero value of some system (the Unix epoch "1970-01-01T00:00:00", "1900-01-01") says the
   portal had no date: it is dropped from issued / modified and noted under `unmapped`;
+- a contact or agent "name" that is a bare UUID is a user id (HDX's maintainer), not a name: it is dropped
+  (the contact keeps its e-mail);
 - no empty struct: a location, period, agent or contact point that says nothing (a blank `dct:Location`, a
   publisher dict of empty strings) is dropped, not kept as `{}` for pages and RDF to show as nothing.
 """
 
 from __future__ import annotations
 
+import re
+
 from .model import Agent, ContactPoint, Dataset, Distribution, Location, PeriodOfTime, Text
 from .normalise import url_format
 from .text import has_markup, one_line, plain_text
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 # midnight of the zero dates of Unix, SQL Server / Excel: what a portal writes when it has no date
 _ZERO_DATES = ("1970-01-01", "1900-01-01")
 _MIDNIGHT = ("", "T00:00:00", "T00:00:00Z")
@@ -30,6 +35,15 @@ _EMPTY_LOCATION, _EMPTY_PERIOD, _EMPTY_AGENT, _EMPTY_CONTACT = (
     Agent(),
     ContactPoint(),
 )
+
+
+def _drop_ids_as_names(dataset: Dataset) -> None:
+    for contact in dataset.contact_points:
+        if contact.name and _UUID.match(contact.name.strip()):
+            contact.name = None
+    for agent in (dataset.publisher, dataset.creator, dataset.rights_holder):
+        if agent is not None and any(_UUID.match(t.value.strip()) for t in agent.name):
+            agent.name = [t for t in agent.name if not _UUID.match(t.value.strip())]
 
 
 def _drop_empty(dataset: Dataset) -> None:
@@ -79,6 +93,7 @@ def _drop_zero_dates(dataset: Dataset) -> None:
 
 
 def finish(dataset: Dataset) -> Dataset:
+    _drop_ids_as_names(dataset)
     _drop_empty(dataset)
     _plain_texts(dataset)
     _drop_zero_dates(dataset)

@@ -357,3 +357,17 @@ def test_iso_licence_code_glued_to_its_version_and_no_none_rights():
     rights = {d.rights for d in dataset.distributions}
     assert rights and all(r and "None" not in r.split("\n") for r in rights)
     assert "None" not in dataset.unmapped.get("licence", [])
+
+
+def test_hdx_maintainer_named_by_a_user_id_is_no_name():
+    """HDX's `maintainer` is the maintainer's user id (a UUID): the contact point keeps the e-mail and no
+    name, rather than being shown as "8b84230c-e04a-…"."""
+    document = json.loads(corpus_file("ckan/hdx/package_search-result.from-yaml.json").read_text())
+    checked = 0
+    for package in document["results"]:
+        if not re.fullmatch(r"[0-9a-f-]{36}", package.get("maintainer") or ""):
+            continue
+        [contact] = from_json("ckan", package).contact_points
+        assert contact.name is None and contact.email == package["maintainer_email"]
+        checked += 1
+    assert checked
