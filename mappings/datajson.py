@@ -10,7 +10,8 @@ Mapping choices (the plain renames are data: mappings/fieldmaps/datajson.yaml):
 - `spatial` "W,S,E,N" → bbox polygon, WKT or GeoJSON → geometry (+ its bbox), a URL → location URI,
   anything else → a place name;
 - `theme`: EU data themes where the label is known, otherwise kept as a keyword (and noted as unmapped);
-- `isPartOf` (a parent's identifier in the same catalogue) → `related`, as fedcat's URI of that parent.
+- `isPartOf` (a parent's identifier in the same catalogue) → `related`, as fedcat's URI of that parent, beside
+  DCAT-US 3.0's `relation`.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def dataset_from_datajson(
 
     spatial = [loc for value in as_list(item.get("spatial")) if (loc := location_from(value))]
 
-    related = []
+    related = fields.pop("related", [])  # DCAT-US 3.0 `relation`
     for parent in as_list(item.get("isPartOf")):
         parent = parent.get("@id") if isinstance(parent, dict) else parent
         if isinstance(parent, str) and parent.strip():
@@ -333,6 +334,7 @@ def dataset_from_datajson(
             if isinstance(a, dict) and (_link(a.get("@id")) or _has_text(a.get("label")))
         ],
         rights_holder=_publisher(next(iter(as_list(item.get("rightsHolder"))), None), values),
+        creator=_publisher(next(iter(as_list(item.get("creator"))), None), values),
         unmapped=values.unmapped,
         **fields,
     )

@@ -100,8 +100,9 @@ KINDS: dict[str, Reader] = {
 }
 
 
-# kinds whose values a source gives that cannot be read (a date, a number, a duration) are noted as unmapped
-NOTED_KINDS = frozenset({"date", "bytes", "decimal", "decimals", "duration"})
+# kinds whose values a source gives that cannot be read (a date, a number, a duration, a link that is no IRI)
+# are noted as unmapped
+NOTED_KINDS = frozenset({"date", "bytes", "decimal", "decimals", "duration", "uri", "uris"})
 
 
 class FieldMap:
@@ -140,12 +141,11 @@ class FieldMap:
                     if value not in (None, []):
                         found[field] = value
                         break
-                    if (
-                        noted
-                    ):  # "June 2019", "about 3 GB": said by the source, not readable: kept in the report
-                        for text in _strings(raw):
-                            if not says_nothing(text):
-                                values.note(field if section == "dataset" else f"{section}_{field}", text)
+                    # "June 2019", "about 3 GB": said by the source, not readable: kept in the report, once
+                    key = field if section == "dataset" else f"{section}_{field}"
+                    for text in _strings(raw) if noted else ():
+                        if not says_nothing(text) and not values.noted(text):
+                            values.note(key, text)
         return found
 
 

@@ -67,6 +67,10 @@ class ValueMapper:
     def __init__(self) -> None:
         self.unmapped: dict[str, list[str]] = {}
 
+    def noted(self, value: str) -> bool:
+        """Whether `value` is already noted, under any property (one unread value is reported once)."""
+        return any(value in noted for noted in self.unmapped.values())
+
     def note(self, prop: str, value: str) -> None:
         values = self.unmapped.setdefault(prop, [])
         if value not in values:

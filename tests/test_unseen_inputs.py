@@ -371,3 +371,22 @@ def test_hdx_maintainer_named_by_a_user_id_is_no_name():
         assert contact.name is None and contact.email == package["maintainer_email"]
         checked += 1
     assert checked
+
+
+def test_dcat_us_3_creator_and_relation_arrive():
+    item = json.loads(
+        corpus_file("datajson/gsa-harvester/dcatus3_0_complete_example_dataset.json").read_text()
+    )
+    dataset = from_json("datajson", item)
+    assert dataset.creator is not None and dataset.creator.uri == item["creator"]["@id"]
+    assert [t.value for t in dataset.creator.name] == [item["creator"]["name"]]
+    assert set(item["relation"]) <= set(dataset.related)
+
+
+def test_a_standard_named_by_text_is_reported_not_dropped():
+    """ckanext-dcat's example says `conforms_to: ["Standard 1", "Standard 2"]`: no IRI to publish as
+    dct:conformsTo, so the run report keeps them."""
+    package = json.loads(corpus_file("ckan/ckanext-dcat-examples/ckan_full_dataset_dcat_ap.json").read_text())
+    package.setdefault("id", package["name"])
+    dataset = from_json("ckan", package)
+    assert dataset.unmapped["conforms_to"] == package["conforms_to"]
