@@ -185,6 +185,7 @@ VOCABULARIES = (
     "access-right",
     "inspire-theme",
     "publisher-type",
+    "hvd-category",
 )
 
 
