@@ -7,6 +7,7 @@ The returned string's shape gives its XSD datatype (see `xsd_type`): "2019" gYea
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
 
@@ -28,6 +29,34 @@ _SLASHED_DMY = re.compile(
     r"(?:\s*-?\s*(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?)?$"
 )
 _SLASHED_YMD = re.compile(r"^(?P<y>[0-9]{4})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})$")
+# a month by its name, as pages and Drupal/DKAN write dates: "19 décembre 2019", "1er mars 2020",
+# "December 19, 2019", "19 Dec. 2019", "mars 2020" (weekday first or not)
+_NAMED = re.compile(
+    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?:(?P<d1>[0-9]{1,2})(?:er)?\s+)?(?P<month>[^\W\d_]{3,10})\.?"
+    r"(?:\s+(?P<d2>[0-9]{1,2}),?)?\s+(?P<y>[0-9]{4})$"
+)
+# month names and their common abbreviations, English and French (accents folded by the lookup)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan", "janvier", "janv"),
+            ("february", "feb", "fevrier", "fev", "fevr"),
+            ("march", "mar", "mars"),
+            ("april", "apr", "avril", "avr"),
+            ("may", "mai"),
+            ("june", "jun", "juin"),
+            ("july", "jul", "juillet", "juil"),
+            ("august", "aug", "aout"),
+            ("september", "sep", "sept", "septembre"),
+            ("october", "oct", "octobre"),
+            ("november", "nov", "novembre"),
+            ("december", "dec", "decembre"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 
 
 def _valid(y: int, m: int = 1, d: int = 1) -> bool:
@@ -79,6 +108,9 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
     if match:
         y, m, d = int(match["y"]), int(match["m"]), int(match["d"])
         return f"{y:04d}-{m:02d}-{d:02d}" if _valid(y, m, d) else None
+    match = _NAMED.match(text)
+    if match:
+        return _named(match)
     match = _SLASHED_DMY.match(text)
     if match:
         y, first, second = int(match["y"]), int(match["d"]), int(match["m"])
@@ -89,6 +121,19 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
                 date = f"{y:04d}-{m:02d}-{d:02d}"
                 return f"{date}T{clock}" if clock else date
     return None
+
+
+def _named(match: re.Match[str]) -> str | None:
+    """The date a `_NAMED` match gives: a day and its month, or a month alone; None for an unknown month
+    name or a date with two days ("19 December 20, 2019")."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", match["month"].lower()) if c.isascii())
+    month = _MONTHS.get(folded)
+    if month is None or (match["d1"] and match["d2"]):
+        return None
+    y, day = int(match["y"]), match["d1"] or match["d2"]
+    if day is None:
+        return f"{y:04d}-{month:02d}" if _valid(y, month) else None
+    return f"{y:04d}-{month:02d}-{int(day):02d}" if _valid(y, month, int(day)) else None
 
 
 def xsd_type(iso: str) -> str:

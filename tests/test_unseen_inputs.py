@@ -319,11 +319,11 @@ def test_values_that_cannot_be_read_are_reported_placeholders_are_not():
     item = {
         "identifier": "x",
         "title": "T",
-        "issued": "June 2019",
+        "issued": "Spring 2019",
         "distribution": [{"byteSize": "about 3 GB"}],
     }
     dataset = from_json("datajson", item)
-    assert dataset.issued is None and dataset.unmapped["issued"] == ["June 2019"]
+    assert dataset.issued is None and dataset.unmapped["issued"] == ["Spring 2019"]
     assert dataset.unmapped["distribution_byte_size"] == ["about 3 GB"]
     package = {"id": "p", "title": "T", "resources": [{"url": "https://f.example.org/a", "size": "None"}]}
     assert from_json("ckan", package).unmapped == {}
