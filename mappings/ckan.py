@@ -330,7 +330,8 @@ def _person(value: Any) -> dict[str, str | None] | None:
 def _distribution(
     resource: dict[str, Any], fields: FieldMap, values: ValueMapper, lang: str | None, licence: str | None
 ) -> Distribution:
-    resource = {key: _decoded(value) for key, value in resource.items()}
+    decoded = {k: _decoded(v) for k, v in resource.items() if isinstance(v, str) and v[:1] in ("[", "{")}
+    resource = {**resource, **decoded} if decoded else resource
     found = fields.apply("distribution", resource, values, lang)
     found.setdefault("licence", licence)
     services = resource.get("access_services")
