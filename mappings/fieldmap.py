@@ -109,7 +109,7 @@ class FieldMap:
     def __init__(self, name: str, data: dict[str, Any]) -> None:
         self.name = name
         self.lang: str | None = data.get("language")
-        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader, bool]]] = {}
+        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader, str]]] = {}
         for section, fields in data.items():
             if section == "language":
                 continue
@@ -122,30 +122,34 @@ class FieldMap:
                 compiled[field] = (
                     tuple((path := compile_path(p), split and not path[-1][1]) for p in paths),
                     KINDS[spec["as"]],
-                    spec["as"] in NOTED_KINDS,
+                    spec["as"],
                 )
             self.sections[section] = compiled
 
     def apply(self, section: str, obj: Any, values: ValueMapper, lang: str | None = None) -> dict[str, Any]:
         """Model-field keyword arguments read from `obj` (fields with nothing to read are left out)."""
         found: dict[str, Any] = {}
-        for field, (paths, read, noted) in self.sections[section].items():
+        for field, (paths, read, kind) in self.sections[section].items():
             for path, split in paths:  # fallbacks: the first path that yields a value wins
                 raw = extract(obj, path)
                 if split:
                     raw = [
                         part for v in raw for part in (_SEPARATORS.split(v) if isinstance(v, str) else [v])
                     ]
-                if raw:
-                    value = read(raw, values, lang or self.lang)
-                    if value not in (None, []):
-                        found[field] = value
-                        break
-                    # "June 2019", "about 3 GB": said by the source, not readable: kept in the report, once
+                if not raw:
+                    continue
+                value = read(raw, values, lang or self.lang)
+                read_all = value not in (None, []) and (kind != "uris" or len(value) == len(raw))
+                if kind in NOTED_KINDS and not read_all:
+                    # "June 2019", "about 3 GB", a link list read in part: what the source said and fedcat
+                    # could not read is kept in the report, once
                     key = field if section == "dataset" else f"{section}_{field}"
-                    for text in _strings(raw) if noted else ():
-                        if not says_nothing(text) and not values.noted(text):
+                    for text in _strings(raw):
+                        if text not in (value or ()) and not says_nothing(text) and not values.noted(text):
                             values.note(key, text)
+                if value not in (None, []):
+                    found[field] = value
+                    break
         return found
 
 

@@ -390,3 +390,6 @@ def test_a_standard_named_by_text_is_reported_not_dropped():
     package.setdefault("id", package["name"])
     dataset = from_json("ckan", package)
     assert dataset.unmapped["conforms_to"] == package["conforms_to"]
+    # a list of links read in part: the DOI is published, the name beside it reported
+    assert "https://doi.org/10.1038/sdata.2018.22" in dataset.is_referenced_by
+    assert dataset.unmapped["is_referenced_by"] == ["test_isreferencedby"]
