@@ -8,6 +8,7 @@ of values rather than for one platform's field.
 - a description written in HTML gets its plain-text form beside it (`description_text`); a title, keyword,
   agent name or distribution title, which are never markup, is read as plain text (tags and entities decoded:
   the raw record keeps what the portal wrote);
+- an INSPIRE theme brings the EU data themes it falls under (`inspire-eu-themes.yaml`), kept beside it;
 - a date that is a zero value of some system (the Unix epoch "1970-01-01T00:00:00", "1900-01-01") says the
   portal had no date: it is dropped from issued / modified and noted under `unmapped`;
 - a contact or agent "name" that is a bare UUID is a user id (HDX's maintainer), not a name: it is dropped
@@ -19,15 +20,42 @@ of values rather than for one platform's field.
 from __future__ import annotations
 
 import re
+from functools import cache
+
+import yaml
 
 from .model import Agent, ContactPoint, Dataset, Distribution, Location, PeriodOfTime, Text
 from .normalise import url_format
 from .text import has_markup, one_line, plain_text
+from .vocabularies import TABLES
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 # midnight of the zero dates of Unix, SQL Server / Excel: what a portal writes when it has no date
 _ZERO_DATES = ("1970-01-01", "1900-01-01")
 _MIDNIGHT = ("", "T00:00:00", "T00:00:00Z")
+_INSPIRE, _EU_THEME = (
+    "inspire.ec.europa.eu/theme/",
+    "http://publications.europa.eu/resource/authority/data-theme/",
+)
+
+
+@cache
+def inspire_eu_themes() -> dict[str, tuple[str, ...]]:
+    """INSPIRE theme code -> the EU data theme IRIs it falls under."""
+    with (TABLES / "inspire-eu-themes.yaml").open(encoding="utf-8") as fh:
+        table = yaml.safe_load(fh)["themes"]
+    return {code: tuple(_EU_THEME + eu for eu in themes) for code, themes in table.items()}
+
+
+def _with_eu_themes(themes: list[str]) -> list[str]:
+    extra = [
+        eu
+        for theme in themes
+        if _INSPIRE in theme
+        for eu in inspire_eu_themes().get(theme.rstrip("/").rsplit("/", 1)[-1].lower(), ())
+    ]
+    return list(dict.fromkeys([*themes, *extra])) if extra else themes
+
 
 _EMPTY_LOCATION, _EMPTY_PERIOD, _EMPTY_AGENT, _EMPTY_CONTACT = (
     Location(),
@@ -116,6 +144,7 @@ def finish(dataset: Dataset) -> Dataset:
         texts = {d.licence_text for d in dataset.distributions if d.licence_text}
         if len(texts) == 1 and all(d.licence_text or d.licence for d in dataset.distributions):
             dataset.licence_text = texts.pop()
+    dataset.themes = _with_eu_themes(dataset.themes)
     if any(has_markup(t.value) for t in dataset.description):
         dataset.description_text = [Text(plain_text(t.value), t.lang) for t in dataset.description]
     return dataset
