@@ -35,7 +35,7 @@ def compile_path(path: str) -> KeyPath:
     return tuple((part[:-3], True) if part.endswith("[*]") else (part, False) for part in path.split("."))
 
 
-_EMPTY = ("", [], {})
+_EMPTY: tuple[Any, ...] = ("", [], {})  # what a path never yields
 
 
 def extract(obj: Any, path: str | KeyPath) -> list[Any]:

@@ -55,8 +55,12 @@ def test_a_source_without_a_name_is_named_by_its_id():
     config = parse_config({"sources": [{"id": "lille", "type": "dcat", "url": "https://example.org/c.ttl"}]})
     assert config.sources[0].name == "lille"
     with pytest.raises(ConfigError) as caught:
-        parse_config({"sources": [{"id": "x", "name": " ", "type": "dcat", "url": "https://example.org/c.ttl"}]})
-    assert caught.value.problems == ["source `x`: `name`, when given, must be a non-empty string (default: the id)"]
+        parse_config(
+            {"sources": [{"id": "x", "name": " ", "type": "dcat", "url": "https://example.org/c.ttl"}]}
+        )
+    assert caught.value.problems == [
+        "source `x`: `name`, when given, must be a non-empty string (default: the id)"
+    ]
 
 
 def test_settings_are_validated():

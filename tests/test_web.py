@@ -613,7 +613,9 @@ def test_dataset_page_shows_series_versions_and_lineage(tmp_path: Path) -> None:
             # a high-value dataset: its category named, the acts that make it one cited as people cite them
             hvd_id = record_id("stats", "https://stats.example/bees-2023")
             english = client.get(f"/datasets/{hvd_id}?lang=en", headers=html).text
-            assert "<dt>High-value dataset categories</dt><dd>Earth observation and environment</dd>" in english
+            assert (
+                "<dt>High-value dataset categories</dt><dd>Earth observation and environment</dd>" in english
+            )
             eli = "http://data.europa.eu/eli/reg_impl/2023/138/oj"
             assert f'<a href="{eli}" rel="nofollow noopener">Implementing Regulation 2023/138</a>' in english
             assert "Directive 2007/2 (version of Jun 26, 2019)" in english
@@ -621,7 +623,9 @@ def test_dataset_page_shows_series_versions_and_lineage(tmp_path: Path) -> None:
             assert "<dd>Observation de la Terre et environnement</dd>" in french
             assert "Règlement d&#39;exécution 2023/138" in french
             labels = client.get(f"/api/datasets/{hvd_id}").json()["labels"]
-            assert labels["http://data.europa.eu/bna/c_dd313021"] == "Observation de la Terre et environnement"
+            assert (
+                labels["http://data.europa.eu/bna/c_dd313021"] == "Observation de la Terre et environnement"
+            )
         finally:
             backend.close()
             store.close()
