@@ -701,10 +701,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_demand = [s.id for s in catalogue.config.sources if s.enabled and not s.schedule]
             if on_demand:
                 # manual, as CKAN's and udata's harvest sources are by default: say so, so nobody waits
+                how = (
+                    "POST /api/sources/{id}/harvest with the admin token"
+                    if catalogue.config.settings.admin_token
+                    else "POST /api/sources/{id}/harvest, once settings.admin_token or FEDCAT_ADMIN_TOKEN "
+                    "is set"
+                )
                 log.info(
                     "fedcat run: %d enabled source(s) without a `schedule`, harvested on demand only "
-                    "(POST /api/sources/{id}/harvest; at start-up too if they never ran): %s",
+                    "(%s; at start-up too if they never ran): %s",
                     len(on_demand),
+                    how,
                     ", ".join(on_demand),
                     extra={"event": "on_demand", "sources": on_demand},
                 )
@@ -1074,11 +1081,17 @@ def cmd_quality(args: argparse.Namespace) -> int:
         writer.writerow([args.group_by if c == "key" else c for c in columns])
         writer.writerows(rows)
         return 0
-    table = Table(title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})")
-    for column in columns:
-        table.add_column(args.group_by if column == "key" else column, overflow="fold")
+    # a terminal gets the columns that fit beside the names (all 17 folded every cell, "sufficien/t")
+    shown = ["key", "label", "datasets", "mean", "band", *DIMENSIONS]
+    table = Table(
+        title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})",
+        caption="min, max and datasets per band: --output csv or json",
+    )
+    for column in shown:
+        names_it = column in ("key", "label")
+        table.add_column(args.group_by if column == "key" else column, overflow="fold", no_wrap=not names_it)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(str(row[columns.index(c)]) for c in shown))
     out.print(table)
     return 0
 
