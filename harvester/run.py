@@ -289,7 +289,11 @@ class Harvest:
                         yield pending[0], self._premapped(pending[1])
                     raise
                 done = self._premapped(pending[1]) if pending is not None else {}
-                sent = self._premap(page) if page is not None else None
+                try:
+                    sent = self._premap(page) if page is not None else None
+                except Exception:  # a bug here must not cost a page: this one is mapped by the run
+                    log.exception("source %s: sending a page to the mapping process failed", self.source.id)
+                    sent = None
                 if pending is not None:
                     yield pending[0], done
                     pending = None
@@ -300,6 +304,9 @@ class Harvest:
                 else:
                     pending = page, sent
         finally:
+            close = getattr(pages, "close", None)
+            if close is not None:  # the adapter's walk ends now (its fetch-ahead thread with it), not at GC
+                close()
             if self._mapper is not None:
                 self._mapper.close()
                 self._mapper = None
