@@ -566,9 +566,18 @@ def print_summary(results: list[RunResult]) -> None:
                 str(c.get(k, 0))
                 for k in ("pages", "seen", "created", "updated", "unchanged", "withdrawn", "failed")
             ),
-            (r.message or "")[:200],
+            _elided(r.message or "", 200),
         )
     out.print(table)
+
+
+def _elided(text: str, limit: int) -> str:
+    """At most `limit` characters, cut in the middle: a message's cause comes last ("<url>: host name not
+    found (…)") and a long URL before it must not push it out."""
+    if len(text) <= limit:
+        return text
+    tail = limit * 3 // 5
+    return text[: limit - tail - 1] + "…" + text[-tail:]
 
 
 @contextmanager
