@@ -41,6 +41,9 @@ def compile_path(path: str) -> KeyPath:
     return tuple((part[:-3], True) if part.endswith("[*]") else (part, False) for part in path.split("."))
 
 
+_EMPTY: tuple[Any, ...] = ("", [], {})  # what a path never yields
+
+
 def extract(obj: Any, path: str | KeyPath) -> list[Any]:
     """Every non-empty value at `path` in a JSON object (lists flattened)."""
     current = [obj]
@@ -57,7 +60,43 @@ def extract(obj: Any, path: str | KeyPath) -> list[Any]:
         if not following:
             return []
         current = following
-    return [v for v in current if v not in ("", [], {})]
+    return [v for v in current if v not in _EMPTY]
+
+
+Extractor = Callable[[Any], list[Any]]
+
+
+def extractor(path: KeyPath) -> Extractor:
+    """`extract` of one compiled path, specialised for the shapes most paths have (one or two plain keys,
+    a list of one key's values): the map is applied to every field of every record, where the general
+    walk's loops were most of a JSON mapping's time. Same answers as `extract`."""
+    if len(path) == 1:
+        [(key, each)] = path
+        if not each:
+
+            def one(obj: Any) -> list[Any]:
+                value = obj.get(key) if isinstance(obj, dict) else None
+                return [] if value is None or value in _EMPTY else [value]
+
+            return one
+
+        def items(obj: Any) -> list[Any]:
+            value = obj.get(key) if isinstance(obj, dict) else None
+            if not isinstance(value, list):
+                return []
+            return [v for v in value if v is not None and v not in _EMPTY]
+
+        return items
+    if len(path) == 2 and not path[0][1] and not path[1][1]:
+        (outer, _), (inner, _) = path
+
+        def nested(obj: Any) -> list[Any]:
+            parent = obj.get(outer) if isinstance(obj, dict) else None
+            value = parent.get(inner) if isinstance(parent, dict) else None
+            return [] if value is None or value in _EMPTY else [value]
+
+        return nested
+    return lambda obj: extract(obj, path)
 
 
 def _strings(values: list[Any]) -> list[str]:
@@ -109,7 +148,7 @@ class FieldMap:
     def __init__(self, name: str, data: dict[str, Any]) -> None:
         self.name = name
         self.lang: str | None = data.get("language")
-        self.sections: dict[str, dict[str, tuple[tuple[tuple[KeyPath, bool], ...], Reader, str]]] = {}
+        self.sections: dict[str, dict[str, tuple[tuple[tuple[Extractor, bool], ...], Reader, str]]] = {}
         for section, fields in data.items():
             if section == "language":
                 continue
@@ -120,7 +159,7 @@ class FieldMap:
                     raise ValueError(f"fieldmap {name}: {section}.{field}: unknown kind {spec['as']!r}")
                 split = bool(spec.get("split"))
                 compiled[field] = (
-                    tuple((path := compile_path(p), split and not path[-1][1]) for p in paths),
+                    tuple((extractor(path := compile_path(p)), split and not path[-1][1]) for p in paths),
                     KINDS[spec["as"]],
                     spec["as"],
                 )
@@ -131,7 +170,7 @@ class FieldMap:
         found: dict[str, Any] = {}
         for field, (paths, read, kind) in self.sections[section].items():
             for path, split in paths:  # fallbacks: the first path that yields a value wins
-                raw = extract(obj, path)
+                raw = path(obj)
                 if split:
                     raw = [
                         part for v in raw for part in (_SEPARATORS.split(v) if isinstance(v, str) else [v])

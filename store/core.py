@@ -134,6 +134,7 @@ class Upsert(msgspec.Struct):
     fetch_url: str
     mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
     packed: bytes | None = None  # pack_payload(raw) when the harvest already has it
+    dataset_json: bytes | None = None  # dataset_to_json(dataset) when the harvest already has it
 
 
 class StoredPayload(NamedTuple):
@@ -404,7 +405,10 @@ class Store:
                 db.executemany(
                     "INSERT INTO record_data (id, raw, dataset) VALUES (?, ?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
-                    [(u.id, u.packed or pack_payload(u.raw), dataset_to_json(u.dataset)) for u in upserts],
+                    [
+                        (u.id, u.packed or pack_payload(u.raw), u.dataset_json or dataset_to_json(u.dataset))
+                        for u in upserts
+                    ],
                 )
                 versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
                 written = _append_changes(
