@@ -41,6 +41,7 @@ from .base import Page, RawRecord
 
 STORE_OVER = 8 * 1024 * 1024  # bytes: pages up to this size are parsed in memory (faster)
 PART = 1000  # records per part of a large page
+PAGE_SIZE = 65536  # bytes
 CACHE_KB = 16 * 1024  # the database's page cache (and its index sorter's memory): beyond it, disk
 CACHED_NODES = 4096  # nodes whose properties are kept (an LRU: the shared ones stay)
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -62,8 +63,10 @@ def _sql(text: str) -> str:
 
 
 def _link_predicates(next_predicates: tuple[str, ...], total_predicate: str) -> str:
-    return ", ".join(
-        _sql(p)
+    """The partial index's condition: `p = 'a' OR p = 'b'…` (not `p IN (…)`: SQLite uses a partial index
+    for a query whose condition has one of the index's OR-terms, and sees no more than that)."""
+    return " OR ".join(
+        f"p = {_sql(p)}"
         for p in (RDF_TYPE, _IN_SERIES, _LISTS_SERVICE, _ACCESS_SERVICE, *next_predicates, total_predicate)
     )
 
@@ -102,26 +105,24 @@ def _lenient(kind: int, value: str, extra: str | None) -> Any:
 
 
 def _rows(triples: Iterator[Any]) -> Iterator[tuple[str, str, int, str, str | None]]:
-    for t in triples:
-        subject, obj = t.subject, t.object
-        if isinstance(obj, NamedNode):
-            yield _key(subject), t.predicate.value, IRI, obj.value, None
-        elif isinstance(obj, BlankNode):
-            yield _key(subject), t.predicate.value, BNODE, obj.value, None
-        elif isinstance(obj, Literal):
-            if obj.language:
-                # a base direction (RDF 1.2) after the language tag, as Turtle writes it ("--" is in no tag)
-                language = f"{obj.language}--{obj.direction}" if obj.direction else obj.language
-                yield _key(subject), t.predicate.value, LANG, obj.value, language
+    """The table's rows: (subject key, predicate, object kind, value, language or datatype)."""
+    for t in triples:  # once per triple of the page: kept lean
+        obj = t.object
+        kind = type(obj)
+        if kind is NamedNode:
+            yield str(t.subject), t.predicate.value, IRI, obj.value, None
+        elif kind is BlankNode:
+            yield str(t.subject), t.predicate.value, BNODE, obj.value, None
+        elif kind is Literal:
+            language = obj.language
+            if language:
+                if obj.direction:  # RDF 1.2's base direction after the tag, as Turtle writes it
+                    language = f"{language}--{obj.direction}"  # ("--" is in no language tag)
+                yield str(t.subject), t.predicate.value, LANG, obj.value, language
             else:
                 datatype = obj.datatype.value
-                yield (
-                    _key(subject),
-                    t.predicate.value,
-                    TYPED,
-                    obj.value,
-                    None if datatype == XSD_STRING else datatype,
-                )
+                extra = None if datatype == XSD_STRING else datatype
+                yield str(t.subject), t.predicate.value, TYPED, obj.value, extra
         else:  # an RDF 1.2 triple term: none of DCAT's, read the in-memory way
             raise ValueError("an RDF 1.2 triple term")
 
@@ -144,9 +145,13 @@ class PageStore:
         # adapter's generator from another thread than the one that opened it; never two at once)
         self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         try:
+            # no journal, no sync, no locks: nobody else reads it and a crash only loses a scratch table;
+            # large pages (fewer, longer reads of a subject's rows); the cache bounded, the sorts on disk
             for pragma in (
+                f"page_size={PAGE_SIZE}",
                 "journal_mode=OFF",
                 "synchronous=OFF",
+                "locking_mode=EXCLUSIVE",
                 f"cache_size=-{CACHE_KB}",
                 "temp_store=FILE",
             ):
@@ -161,7 +166,7 @@ class PageStore:
             # built once the rows are in (a sort, in bounded memory); a subject's rows in document order
             self.db.execute("CREATE INDEX t_subject ON t (s)")
             # the few statements that say what the records are and how they link, by object
-            self.db.execute(f"CREATE INDEX t_link ON t (p, o, k) WHERE p IN ({self._links})")
+            self.db.execute(f"CREATE INDEX t_link ON t (p, o, k) WHERE {self._links}")
         except BaseException:
             self.close()
             raise
@@ -303,9 +308,8 @@ def record_graph(page: PageStore, node: Any, kind: str) -> Graph:
     walker = _StoreGraph(page)
     graph = Graph()
     for member in walker.closure(node):
-        for predicate, objects in (page.props(member) or {}).items():
-            for obj in objects:
-                graph.add(member, predicate, obj)
+        # copies: the node's cached properties stay as read (a service's graph adds types below)
+        graph.out[member] = {predicate: list(objects) for predicate, objects in page.props(member).items()}
     if kind == "service":
         for served in graph.objects(node, DCAT + "servesDataset"):
             for kind_iri in page.types(served):
