@@ -309,7 +309,7 @@ def record_graph(page: PageStore, node: Any, kind: str) -> Graph:
     graph = Graph()
     for member in walker.closure(node):
         # copies: the node's cached properties stay as read (a service's graph adds types below)
-        graph.out[member] = {predicate: list(objects) for predicate, objects in page.props(member).items()}
+        graph.out[member] = {p: list(objects) for p, objects in (page.props(member) or {}).items()}
     if kind == "service":
         for served in graph.objects(node, DCAT + "servesDataset"):
             for kind_iri in page.types(served):
