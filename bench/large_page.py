@@ -194,6 +194,8 @@ def main() -> None:
                 "one page parsed whole": portal.url("/whole/catalog"),
             }
             results["one page parsed whole"] = []
+            if args.no_whole:
+                del urls["one page parsed whole"], results["one page parsed whole"]
         if args.baseline:
             urls["one page, baseline"] = urls["one page"]
             results["one page, baseline"] = []
