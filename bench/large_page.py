@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--platform", choices=("ckan", "dcat"), default="ckan")
     parser.add_argument("--rdf", choices=sorted(RDF_FORMATS), default="turtle", help="with --platform dcat")
     parser.add_argument(
+        "--no-whole", action="store_true", help="skip the DCAT page parsed whole (GBs at 80,000)"
+    )
+    parser.add_argument(
         "--baseline", metavar="PYTHON", help="also harvest the one page with this interpreter"
     )
     args = parser.parse_args()
