@@ -41,7 +41,6 @@ from .base import Page, RawRecord
 
 STORE_OVER = 8 * 1024 * 1024  # bytes: pages up to this size are parsed in memory (faster)
 PART = 1000  # records per part of a large page
-PAGE_SIZE = 65536  # bytes
 CACHE_KB = 16 * 1024  # the database's page cache (and its index sorter's memory): beyond it, disk
 CACHED_NODES = 4096  # nodes whose properties are kept (an LRU: the shared ones stay)
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -146,9 +145,8 @@ class PageStore:
         self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         try:
             # no journal, no sync, no locks: nobody else reads it and a crash only loses a scratch table;
-            # large pages (fewer, longer reads of a subject's rows); the cache bounded, the sorts on disk
+            # the cache bounded, the sorts on disk
             for pragma in (
-                f"page_size={PAGE_SIZE}",
                 "journal_mode=OFF",
                 "synchronous=OFF",
                 "locking_mode=EXCLUSIVE",
