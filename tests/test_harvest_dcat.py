@@ -399,7 +399,8 @@ def _records(pages) -> list[tuple[str, bytes, bytes]]:
 
 @pytest.fixture
 def temporary(tmp_path, monkeypatch):
-    """The process's temporary directory, to see what the store leaves behind."""
+    """Python's temporary directory, to see that a large page leaves nothing there (its table is SQLite's
+    own temporary file: see test_a_large_pages_table_is_on_disk_and_gone_even_after_a_kill)."""
     import tempfile
 
     folder = tmp_path / "tmp"

@@ -13,8 +13,9 @@ in document order (which of two `dct:modified` a dataset keeps, the order of a r
 
 The database is SQLite's own kind of temporary file: unlinked as soon as it is opened, so that nothing is
 left on disk even when the process is killed; it lives in SQLite's temporary directory (`SQLITE_TMPDIR`,
-`TMPDIR`, /var/tmp…). Its page cache is bounded (`CACHE_KB`), so is the parser's buffer: what a part holds
-is the only memory that grows, with `PART`. (An earlier version loaded the page into an on-disk RocksDB
+`TMPDIR`, /var/tmp…); a small page's table may never leave SQLite's cache. That cache is bounded (`CACHE_KB`),
+so are the parser's buffer and the nodes kept (`CACHED_NODES`): besides the page's own bytes, held until it
+is parsed, what a part holds is the only memory that grows, with `PART`. (An earlier version loaded the page into an on-disk RocksDB
 store: its memory still grew ~7.5 KB a dataset during the load, its directory stayed behind a kill, and
 reading was 3–4× slower than pages of 1,000.)
 
