@@ -118,15 +118,11 @@ class _Nesting:
         self.step = {b: 1 for b in self.opens} | {b: -1 for b in brackets[len(brackets) // 2 :]}
 
     def deeper_than(self, content: bytes, max_depth: int) -> bool:
-        if len(content) <= ONE_PASS_UP_TO:
-            brackets = self.skip.sub(b"", content).translate(None, self.others)
-            return (
-                bool(brackets)
-                and max(accumulate(map(self.step.__getitem__, brackets), initial=0)) > max_depth
-            )
+        large = len(content) > ONE_PASS_UP_TO
+        windows = (w[0] for w in self.window.finditer(content)) if large else (content,)
         depth = 0
-        for window in self.window.finditer(content):
-            brackets = self.skip.sub(b"", window[0]).translate(None, self.others)
+        for window in windows:
+            brackets = self.skip.sub(b"", window).translate(None, self.others)
             if not brackets:
                 continue
             if max(accumulate(map(self.step.__getitem__, brackets), initial=depth)) > max_depth:
