@@ -381,7 +381,7 @@ class Harvest:
         for record in first.values():
             srid = record.source_record_id
             self.reuse_counts["seen"] += 1
-            digest = payload_hash(record.payload)
+            digest = record.digest or payload_hash(record.payload)
             previous = known.get(srid)
             if unchanged_since(previous, digest):
                 unchanged.append(srid)

@@ -571,12 +571,11 @@ class Store:
         )
 
     def save_remapped(
-        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[tuple[str, bytes | None]], version: str
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[str], version: str
     ) -> list[tuple[str, int]]:
         """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
-        `remapped` feed entry each), and (id, JSON or None) of those that came out the same: their mapping
-        version is written, and the JSON when given (the same dataset, its lists in another order: no feed
-        entry). Returns (id, feed position) of the changed ones."""
+        `remapped` feed entry each), and the ids of those that came out the same: only their mapping
+        version is written. Returns (id, feed position) of the changed ones."""
         written: list[tuple[str, int]] = []
         with self.write() as db:
             if changed:
@@ -592,11 +591,7 @@ class Store:
                 written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
             if stamped:
                 db.executemany(
-                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i, _ in stamped]
-                )
-                db.executemany(
-                    "UPDATE record_data SET dataset = ? WHERE id = ?",
-                    [(d, i) for i, d in stamped if d is not None],
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i in stamped]
                 )
         return written
 

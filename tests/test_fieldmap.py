@@ -52,4 +52,5 @@ def test_apply_reads_kinds_fallbacks_and_keeps_unmapped_values():
     assert fields["modified"] == "2020-01-02T10:00:00+02:00"  # from the fallback path
     assert fields["landing_page"] == ["https://x.example/a.csv"]  # "not a url" is not an IRI
     assert "accrual_periodicity" not in fields and "version" not in fields
-    assert values.unmapped == {"frequency": ["weird-every-blue-moon"]}
+    # what the record says and the map cannot read is reported: the frequency, the link that is not one
+    assert values.unmapped == {"frequency": ["weird-every-blue-moon"], "landing_page": ["not a url"]}

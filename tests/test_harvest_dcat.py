@@ -379,8 +379,8 @@ def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, 
 # --- a large page read from a store on disk (harvester/adapters/rdfstore.py) ------------------------------
 
 
-def _records(pages) -> list[tuple[str, bytes, bytes]]:
-    """(source record id, payload, mapped dataset) of every record, sorted: what a run stores."""
+def _records(pages) -> list[tuple[str, bytes, str | None, bytes]]:
+    """(source record id, payload, change hash, mapped dataset) of every record, sorted: what a run stores."""
     from fedcat.mappings import from_rdf
     from fedcat.mappings.context import SourceContext
     from fedcat.mappings.model import dataset_to_json
@@ -390,6 +390,7 @@ def _records(pages) -> list[tuple[str, bytes, bytes]]:
         (
             r.source_record_id,
             r.payload,
+            r.digest,
             dataset_to_json(from_rdf.map_record(r.payload, "https://fedcat.example/d", context, r.parsed)),
         )
         for page in pages

@@ -2,7 +2,9 @@
 
 Each page is parsed on its own with pyoxigraph (streaming, ~20× faster than rdflib here: see bench/harvest.py)
 and split into one record per `dcat:Dataset` and per stand-alone `dcat:DataService`: its description plus every
-node it leads to that the page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
+node it leads to that the page describes (distributions, publisher, contact point…), kept as N-Triples in the
+page's order (`from_rdf.record_payload`: a re-map reads the values in the order the harvest did) and hashed in
+their sorted form (a page that lists the same description in another order is not a change).
 
 A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
 parses page n+1, maps its datasets and hashes and packs (compresses) their payloads while this process
@@ -162,6 +164,21 @@ def record_id(graph: Graph, node: NamedNode | BlankNode | Literal) -> str:
     return f"digest:{digest}"
 
 
+def rdf_record(graph: Graph, node: Any, url: str, number: int) -> RawRecord:
+    """One record of a parsed page (or part of one): its payload in the page's order, hashed in its
+    canonical (sorted) form, and its parsed form for the mapping."""
+    payload, canonical = from_rdf.record_payload(graph, node)
+    return RawRecord(
+        source_record_id=record_id(graph, node),
+        payload=payload,
+        media_type=NTRIPLES,
+        fetch_url=url,
+        page=number,
+        parsed=(graph, node),
+        digest=payload_hash(canonical),
+    )
+
+
 def next_link(graph: Graph) -> str | None:
     for props in graph.out.values():
         for predicate in NEXT_PAGE:
@@ -192,17 +209,7 @@ def read_page(
     graph = parse_graph(content, rdf_format, base_iri)
     if number == 1:
         _check_is_catalogue(graph, url)
-    records = [
-        RawRecord(
-            source_record_id=record_id(graph, node),
-            payload=from_rdf.record_payload(graph, node),
-            media_type=NTRIPLES,
-            fetch_url=url,
-            page=number,
-            parsed=(graph, node),
-        )
-        for node in from_rdf.record_subjects(graph)
-    ]
+    records = [rdf_record(graph, node, url, number) for node in from_rdf.record_subjects(graph)]
     return Page(
         url=url,
         number=number,
@@ -249,7 +256,7 @@ def read_large_page(
     try:
         if number == 1 and not rdfstore.is_catalogue(page):
             raise HarvestError(NOT_A_CATALOGUE.format(url=url))
-        yield from rdfstore.read_parts(page, url, number, record_id=record_id)
+        yield from rdfstore.read_parts(page, url, number, record=rdf_record)
     finally:
         page.close()
 
@@ -281,7 +288,7 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
                 record.source_record_id,
                 b"" if mapped is not None else payload,
                 len(payload),
-                payload_hash(payload),
+                record.digest,
                 pack_payload(payload),
                 mapped,
             )

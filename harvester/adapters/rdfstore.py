@@ -35,7 +35,6 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import BaseDirection, BlankNode, Literal, NamedNode, RdfFormat
 
-from ...mappings import from_rdf
 from ...mappings.from_rdf import NOT_EMBEDDED, Graph
 from ...mappings.namespaces import DCAT, RDF_TYPE
 from .base import Page, RawRecord
@@ -340,11 +339,12 @@ def is_catalogue(page: PageStore) -> bool:
 
 
 def read_parts(
-    page: PageStore, url: str, number: int, *, record_id: Callable[[Graph, Any], str]
+    page: PageStore, url: str, number: int, *, record: Callable[[Graph, Any, str, int], RawRecord]
 ) -> Iterator[Page]:
     """The page's records in parts of PART (`url`, then `url#part=2`…), numbered from `number`. The next
     link and the announced total are on every part; no part carries validators (a 304 would stand for
-    the first part's records only), so a large page is always fetched whole."""
+    the first part's records only), so a large page is always fetched whole. `record` makes a record of a
+    record's graph as an in-memory page does (`dcat.rdf_record`)."""
     nxt = page.first_object(page.next_predicates, lambda v: bool(v.strip()))
     next_url = nxt.strip() if nxt is not None else None
     counted = page.first_object((page.total_predicate,), str.isdigit)
@@ -362,16 +362,7 @@ def read_parts(
 
     for node, kind in record_nodes(page):
         graph = record_graph(page, node, kind)
-        records.append(
-            RawRecord(
-                source_record_id=record_id(graph, node),
-                payload=from_rdf.record_payload(graph, node),
-                media_type="application/n-triples",
-                fetch_url=url,
-                page=number + part - 1,
-                parsed=(graph, node),
-            )
-        )
+        records.append(record(graph, node, url, number + part - 1))
         if len(records) >= PART:
             yield emit()
             part, records = part + 1, []
