@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Generator, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote, urljoin
@@ -231,25 +232,26 @@ NOT_A_CATALOGUE = (
 def read_large_page(
     content: bytes, rdf_format: RdfFormat, base_iri: str, url: str, number: int
 ) -> Iterator[Page]:
-    """A page over `rdfstore.STORE_OVER` bytes, loaded into a store on disk and read in parts
+    """A page over `rdfstore.STORE_OVER` bytes, parsed into a table on disk and read in parts
     (harvester/adapters/rdfstore.py): same records and payloads as `read_page`, in memory that does not grow
     with the page's datasets. A page the strict parser refuses is read by `read_page` (and its fallback)."""
     content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
     check_page(content, rdf_format, base_iri)
     try:
-        page = rdfstore.PageStore(content, rdf_format, base_iri)
+        page = rdfstore.PageStore(
+            content, rdf_format, base_iri, next_predicates=NEXT_PAGE, total_predicate=TOTAL[0]
+        )
     except (SyntaxError, ValueError) as exc:
-        log.info("%s: not loaded into a store (%s); parsed in memory", url, exc)
+        log.info("%s: not read from a table (%s); parsed in memory", url, exc)
         yield read_page(content, rdf_format, base_iri, url, number)
         return
-    except OSError as exc:
-        raise HarvestError(f"{url}: could not load the page into a temporary store: {exc}") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise HarvestError(f"{url}: could not write the page to a temporary table: {exc}") from exc
+    del content  # the table holds it now
     try:
         if number == 1 and not rdfstore.is_catalogue(page):
             raise HarvestError(NOT_A_CATALOGUE.format(url=url))
-        yield from rdfstore.read_parts(
-            page, url, number, record=rdf_record, next_predicates=NEXT_PAGE, total_predicate=TOTAL[0]
-        )
+        yield from rdfstore.read_parts(page, url, number, record=rdf_record)
     finally:
         page.close()
 
@@ -370,7 +372,9 @@ class _Job:
         """The page, or the parts of a large one (each a page of the run)."""
         if self.page is None and self.error is None and len(self.content) > rdfstore.STORE_OVER:
             assert self.rdf_format is not None
-            yield from read_large_page(self.content, self.rdf_format, self.base_iri, self.url, self.number)
+            parts = read_large_page(self.content, self.rdf_format, self.base_iri, self.url, self.number)
+            self.content = b""  # held by `parts` only, until the page is in its table
+            yield from parts
             return
         yield self.result()
 
