@@ -141,7 +141,11 @@ def get_harvest(
     return json_response(
         {
             **_run_summary(run),
-            "report": {"unmapped": report.get("unmapped", {}), "notes": report.get("notes", [])},
+            "report": {
+                "unmapped": report.get("unmapped", {}),
+                # a note may quote an error naming a URL (a CKAN source's showcases that could not be read)
+                "notes": [redact_text(str(note)) for note in report.get("notes", [])],
+            },
             "errors": [
                 {
                     **e,

@@ -332,9 +332,7 @@ def dataset_validation(
                 "conforms": report.conforms,
                 "counts": {
                     "violations": len(violations),
-                    "source": len(report.violations("source")),
-                    "fedcat": len(report.violations("fedcat")),
-                    "shapes": len(report.violations("shapes")),
+                    **{cause: len(report.violations(cause)) for cause in shacl.CAUSES},
                 },
                 "violations": [
                     {

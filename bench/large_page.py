@@ -4,13 +4,18 @@ DCAT file) against the same datasets served in pages of 1,000 (the baseline), me
     python bench/large_page.py                          # 20,000 CKAN datasets, median of 3 harvests each
     python bench/large_page.py --datasets 50000 --repeat 1
     python bench/large_page.py --platform dcat --rdf turtle   # or rdfxml, jsonld, ntriples
+    python bench/large_page.py --platform dcat --datasets 40000 --baseline ../base/.venv/bin/python
 
 Each harvest is `python -m fedcat harvest` in its own process against a local CKAN package_search or DCAT
 catalogue (Hydra-paged for the baseline); its peak resident memory (VmHWM, children included) is read from
-/proc every 5 ms. Printed: the median peak and seconds of each layout, and one page / pages. The search
-index's writer buffers up to its heap whatever the layout, so both grow a little with the count; a page read
-whole once grew ~12 KB a dataset more (100,000 in one page took 1.27 GB). A DCAT page over 8 MB is read from
-an on-disk store (harvester/adapters/rdfstore.py), slower than in memory: the seconds say how much.
+/proc every 5 ms. Printed: the median peak, seconds and CPU seconds (user + system, children included) per
+1,000 datasets of each layout, the machine's load beside them (the layouts alternate, so a busy machine weighs
+on all alike), and one page / pages. The search index's writer buffers up to its heap whatever the layout,
+so all grow a little with the count; a page read whole once grew ~12 KB a dataset more (100,000 in one page
+took 1.27 GB). A DCAT page over 8 MB is read from a table on disk (harvester/adapters/rdfstore.py); the
+layout "one page parsed whole" is the same harvest with that threshold lifted. `--baseline PYTHON` adds
+"one page, baseline": the one page harvested by another checkout's interpreter (its venv's python), to
+compare old code with new in the same run.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ def dcat_page(base: str, first: int, count: int, total: int, next_url: str | Non
     return pyoxigraph.serialize(pyoxigraph.parse(turtle, pyoxigraph.RdfFormat.TURTLE), format=fmt) or b""
 
 
-def peak_kb(pid: int) -> int:
-    """The process's (and its children's) largest VmHWM until it exits."""
+def peak_kb(pid: int) -> tuple[int, float]:
+    """The process's (and its children's) largest VmHWM until it exits, and its CPU seconds."""
     peak = 0
     while True:
         pending = [pid]
@@ -94,8 +99,9 @@ def peak_kb(pid: int) -> int:
                     pending += [int(c) for c in (task / "children").read_text().split()]
             except OSError:
                 pass
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return peak
+        done, _, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return peak, usage.ru_utime + usage.ru_stime
         time.sleep(0.005)
 
 
@@ -106,8 +112,10 @@ WHOLE_IN_MEMORY = (
 )
 
 
-def harvest(folder: Path, url: str, platform: str = "ckan", in_memory: bool = False) -> tuple[float, float]:
-    """(peak MB, seconds) of one `fedcat harvest` of the source at `url` into a new data dir."""
+def harvest(
+    folder: Path, url: str, platform: str = "ckan", in_memory: bool = False, python: str = sys.executable
+) -> tuple[float, float, float]:
+    """(peak MB, seconds, CPU seconds) of one `fedcat harvest` of the source at `url` into a new data dir."""
     config = folder / "sources.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -120,7 +128,7 @@ def harvest(folder: Path, url: str, platform: str = "ckan", in_memory: bool = Fa
     started = time.monotonic()
     process = subprocess.Popen(
         [
-            sys.executable,
+            python,
             *(["-c", WHOLE_IN_MEMORY] if in_memory else ["-m", "fedcat"]),
             "harvest",
             "--config",
@@ -131,7 +139,12 @@ def harvest(folder: Path, url: str, platform: str = "ckan", in_memory: bool = Fa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return peak_kb(process.pid) / 1024, time.monotonic() - started
+    peak, cpu = peak_kb(process.pid)
+    return peak / 1024, time.monotonic() - started, cpu
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -140,6 +153,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--platform", choices=("ckan", "dcat"), default="ckan")
     parser.add_argument("--rdf", choices=sorted(RDF_FORMATS), default="turtle", help="with --platform dcat")
+    parser.add_argument(
+        "--no-whole", action="store_true", help="skip the DCAT page parsed whole (GBs at 80,000)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="PYTHON", help="also harvest the one page with this interpreter"
+    )
     args = parser.parse_args()
     served = packages(args.datasets) if args.platform == "ckan" else []
 
@@ -155,7 +174,7 @@ def main() -> None:
 
         return answer
 
-    results: dict[str, list[tuple[float, float]]] = {"pages of 1,000": [], "one page": []}
+    results: dict[str, list[tuple[float, float, float, str]]] = {"pages of 1,000": [], "one page": []}
     with PortalServer() as portal, tempfile.TemporaryDirectory() as work:
         if args.platform == "ckan":
             portal.handle("/paged/api/3/action/package_search", package_search(paged=True))
@@ -178,21 +197,39 @@ def main() -> None:
                 "one page parsed whole": portal.url("/whole/catalog"),
             }
             results["one page parsed whole"] = []
+            if args.no_whole:
+                del urls["one page parsed whole"], results["one page parsed whole"]
+        if args.baseline:
+            urls["one page, baseline"] = urls["one page"]
+            results["one page, baseline"] = []
         for run in range(args.repeat):  # alternated, so a busy machine weighs on both alike
             for layout, url in urls.items():
                 folder = Path(work) / f"{layout.replace(' ', '-')}-{run}"
                 folder.mkdir()
-                results[layout].append(harvest(folder, url, args.platform, layout.endswith("whole")))
+                python = args.baseline if layout.endswith("baseline") else sys.executable
+                peak, seconds, cpu = harvest(folder, url, args.platform, layout.endswith("whole"), python)
+                results[layout].append((peak, seconds, cpu, load()))
+                print(f"  run {run + 1}, {layout}: peak {peak:.0f} MB, {seconds:.1f} s, {cpu:.1f} s CPU, "
+                      f"{results[layout][-1][3]}", flush=True)  # fmt: skip
     what = "CKAN" if args.platform == "ckan" else f"DCAT ({args.rdf})"
     print(f"{args.datasets:,} {what} datasets, `fedcat harvest`, median of {args.repeat}:")
-    medians = {}
+    medians, cpus, walls = {}, {}, {}
+    per = 1000 / args.datasets
     for layout, runs in results.items():
-        medians[layout] = statistics.median(peak for peak, _ in runs)
-        seconds = statistics.median(s for _, s in runs)
-        print(f"  {layout:<22} peak {medians[layout]:7.0f} MB   {seconds:6.1f} s")
-    for layout in ("one page", "one page parsed whole"):
+        medians[layout] = statistics.median(r[0] for r in runs)
+        walls[layout] = statistics.median(r[1] for r in runs)
+        cpus[layout] = statistics.median(r[2] for r in runs)
+        loads = ", ".join(r[3].split()[1] for r in runs)
+        print(
+            f"  {layout:<22} peak {medians[layout]:7.0f} MB   {walls[layout]:6.1f} s   "
+            f"{cpus[layout] * per:5.2f} s CPU / 1,000 datasets   {walls[layout] * per:5.2f} s / 1,000   load {loads}"
+        )
+    for layout in ("one page", "one page parsed whole", "one page, baseline"):
         if layout in medians:
-            print(f"  {layout} / pages of 1,000: {medians[layout] / medians['pages of 1,000']:.2f}")
+            print(
+                f"  {layout} / pages of 1,000: peak {medians[layout] / medians['pages of 1,000']:.2f}, "
+                f"CPU {cpus[layout] / cpus['pages of 1,000']:.2f}, seconds {walls[layout] / walls['pages of 1,000']:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ to end with the real code.
     python bench/portals.py                          # 50,000 datasets per portal, 3 harvests each
     python bench/portals.py --size 10000 --repeat 1  # a quick run
     python bench/portals.py --only opendatasoft
+    python bench/portals.py --only-json --against ../base/.venv/bin/python   # old code vs new, alternating
 
 What it measures, every figure from this run (the machine is noisy: medians, and ratios to a baseline
 taken in the same run):
@@ -22,7 +23,12 @@ taken in the same run):
 - the peak RSS of the harvesting process (a fresh `spawn` child per harvest, `ru_maxrss`; the server runs in
   another process so its CPU and memory do not count) (target ≤ 400 MB);
 - baseline: fetching the same responses with a bare `requests` session and `json.loads` (ElementTree for
-  the CSW), nothing else.
+  the CSW), nothing else;
+- with `--against PYTHON` (another checkout's venv interpreter, e.g. main's), the same harvests by that
+  code, alternating with this one's, and the ratio of the medians; the CPU is split by role: the
+  harvesting thread, the process's other threads (fetching ahead, tantivy's indexing), and its child
+  processes (the mapping process, `RUSAGE_CHILDREN`), and the share spent after the pages (`sync_index`:
+  the federation's clustering, the index's catch-up).
 
 The Opendatasoft catalogue is past the API's 10,000 offset window, so the adapter lists one page and reads
 the rest from the exports endpoint in chunks of 5,000: the path a large portal takes. Datasets are generated
@@ -414,6 +420,7 @@ def _config(base_url: str, kind: str, page_size: int):
 
 def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: mp.Queue) -> None:  # type: ignore[valid-type]
     """One harvest in a fresh process, its time split by stage, its counts and its peak RSS."""
+    import fedcat.harvester.run as run_module
     from fedcat.harvester.adapters import ADAPTERS
     from fedcat.harvester.adapters.jsonapi import FetchAhead
     from fedcat.harvester.http import HttpClient
@@ -469,14 +476,28 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
             spent["map"] += time.perf_counter() - started
 
     HttpClient.get, adapter.pages, MAPPINGS[kind] = timed_get, timed_pages, timed_map
+    real_sync, marks = run_module.sync_index, {}
+
+    def timed_sync(*args, **kwargs):  # what harvest() does after the pages: the views' catch-up
+        marks["main"], marks["process"] = time.thread_time(), time.process_time()
+        started = time.perf_counter()
+        try:
+            return real_sync(*args, **kwargs)
+        finally:
+            spent["sync"] += time.perf_counter() - started
+
+    run_module.sync_index = timed_sync
     config = _config(base_url, kind, page_size)
     store = Store(Path(workdir) / "store.db")
     backend = EmbeddedBackend(Path(workdir) / "index")
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    started, main_started, process_started = time.perf_counter(), time.thread_time(), time.process_time()
     [result] = harvest(config, store, backend)
     elapsed = time.perf_counter() - started
+    main_cpu, process_cpu = time.thread_time() - main_started, time.process_time() - process_started
     after = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the mapping process, joined by the run
     stored, indexed = store.count("bench"), len(backend.ids())
     backend.close()
     store.close()
@@ -484,6 +505,13 @@ def harvest_child(base_url: str, kind: str, page_size: int, workdir: str, out: m
         {
             "elapsed": elapsed,
             "cpu": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime),
+            "main_cpu": main_cpu,  # the harvesting thread
+            "threads_cpu": process_cpu - main_cpu,  # fetching ahead, tantivy's indexing threads
+            "children_cpu": children.ru_utime + children.ru_stime,  # the mapping process
+            "sync_cpu": process_cpu - (marks.get("process", process_started + process_cpu) - process_started),
+            "sync": spent["sync"],
+            "load": (load + os.getloadavg()[0]) / 2,
+            "children_rss_mb": children.ru_maxrss / 1024,
             "get": spent["wait"],  # the harvesting thread waiting for responses
             "ahead": spent["ahead"],  # GETs on a fetch-ahead thread, overlapping the harvesting thread's work
             "parse": spent["pages"] - spent["wait"],
@@ -530,28 +558,56 @@ def baseline_child(base_url: str, kind: str, size: int, page_size: int, out: mp.
     out.put({"elapsed": time.perf_counter() - started, "datasets": datasets})
 
 
-def run_kind(base_url: str, kind: str, size: int, repeat: int, page_size: int) -> dict:
-    runs, problems = [], []
+def run_kind(
+    base_url: str, kind: str, size: int, repeat: int, page_size: int, against: str | None = None
+) -> list[dict]:
+    """`repeat` harvests of this tree (and of the `against` interpreter's, alternating): one summary each."""
+    trees = [None, against] if against else [None]
+    runs: dict[str | None, list[dict]] = {tree: [] for tree in trees}
+    problems: dict[str | None, list[str]] = {tree: [] for tree in trees}
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
-            run = in_child(harvest_child, base_url, kind, page_size, workdir)
-        if run["status"] != "complete" or run["counts"].get("created") != size:
-            problems.append(f"{kind}: {run['status']} {run['message']} {run['counts']}")
-        if run["stored"] != size or run["indexed"] != size:
-            problems.append(f"{kind}: stored {run['stored']}, indexed {run['indexed']} of {size}")
-        runs.append(run)
-    baselines = [in_child(baseline_child, base_url, kind, size, page_size) for _ in range(repeat)]
-    median = statistics.median(r["elapsed"] for r in runs)
-    middle = min(runs, key=lambda r: abs(r["elapsed"] - median))
-    return {
-        "kind": kind,
-        "runs": runs,
-        "median": median,
-        "middle": middle,
-        "rss": max(r["rss_mb"] for r in runs),
-        "baseline": statistics.median(b["elapsed"] for b in baselines),
-        "problems": problems,
-    }
+        for tree in trees:
+            with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
+                run = in_child(harvest_child, base_url, kind, page_size, workdir, executable=tree)
+            if run["status"] != "complete" or run["counts"].get("created") != size:
+                problems[tree].append(f"{kind}: {run['status']} {run['message']} {run['counts']}")
+            if run["stored"] != size or run["indexed"] != size:
+                problems[tree].append(f"{kind}: stored {run['stored']}, indexed {run['indexed']} of {size}")
+            runs[tree].append(run)
+    baseline = statistics.median(
+        in_child(baseline_child, base_url, kind, size, page_size)["elapsed"] for _ in range(repeat)
+    )
+    out = []
+    for tree in trees:
+        median = statistics.median(r["elapsed"] for r in runs[tree])
+
+        def med(key: str, tree: str | None = tree) -> float:
+            return statistics.median(r[key] for r in runs[tree])
+
+        out.append(
+            {
+                "kind": kind,
+                "tree": "this tree" if tree is None else tree,
+                "runs": runs[tree],
+                "median": median,
+                "middle": min(runs[tree], key=lambda r: abs(r["elapsed"] - median)),
+                "cpu_us": {  # per dataset, medians of each role
+                    role: med(key) / size * 1e6
+                    for role, key in (
+                        ("harvesting thread", "main_cpu"),
+                        ("other threads", "threads_cpu"),
+                        ("mapping process", "children_cpu"),
+                        ("of which after the pages", "sync_cpu"),
+                    )
+                },
+                "load": med("load"),
+                "rss": max(r["rss_mb"] for r in runs[tree]),
+                "children_rss": max(r["children_rss_mb"] for r in runs[tree]),
+                "baseline": baseline,
+                "problems": problems[tree],
+            }
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -561,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100, help="listing page size asked (default 100)")
     parser.add_argument("--only", choices=("udata", "opendatasoft", "csw"), help="one portal only")
     parser.add_argument("--only-json", action="store_true", help="udata and Opendatasoft (no CSW)")
+    parser.add_argument(
+        "--against",
+        metavar="PYTHON",
+        help="another checkout's venv interpreter (e.g. main's): its harvests alternate with this tree's",
+    )
     args = parser.parse_args(argv)
 
     from fedcat.harvester.adapters import ADAPTERS
@@ -585,7 +646,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind}: ~{len(sample[kind]):,} bytes per dataset")
     server, stop, base_url = start_server(serve, args.size)
     try:
-        results = [run_kind(base_url, kind, args.size, args.repeat, args.page_size) for kind in kinds]
+        results = [
+            r
+            for kind in kinds
+            for r in run_kind(base_url, kind, args.size, args.repeat, args.page_size, args.against)
+        ]
     finally:
         stop.set()
         server.join(timeout=10)
@@ -594,24 +659,49 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nload average (1, 5, 15 min) after the runs: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
-        "| portal | end to end | without waiting | time split (median run) | CPU / wall | peak RSS | bare fetch + parse |"
+        "| portal | code | end to end | without waiting | time split (median run) | CPU / wall | peak RSS |"
+        " bare fetch + parse |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         m, n = r["middle"], args.size
-        rest = m["elapsed"] - m["get"] - m["parse"] - m["map"]
+        rest = m["elapsed"] - m["get"] - m["parse"] - m["map"] - m["sync"]
         runs = ", ".join(f"{x['elapsed']:.1f}" for x in r["runs"])
+        cpu = m["cpu"] + m["children_cpu"]
         print(
-            f"| {r['kind']} | **{n / r['median']:,.0f} datasets/s** ({r['median']:.1f} s; runs {runs} s) "
+            f"| {r['kind']} | {r['tree']} "
+            f"| **{n / r['median']:,.0f} datasets/s** ({r['median']:.1f} s; runs {runs} s; load {r['load']:.1f}) "
             f"| {n / (m['elapsed'] - m['get']):,.0f} datasets/s "
             f"| waiting for responses {m['get']:.1f} s"
             + (f" (GETs fetched ahead: {m['ahead']:.1f} s)" if m["ahead"] else "")
-            + f", parse {m['parse']:.1f} s, map {m['map']:.1f} s, store+index {rest:.1f} s "
-            f"| {m['cpu']:.1f} s / {m['elapsed']:.1f} s = {m['cpu'] / n * 1e6:,.0f} µs CPU a dataset "
-            f"({n / m['cpu']:,.0f}/s per CPU-second) "
-            f"| **{r['rss']:.0f} MB** "
-            f"| {n / r['baseline']:,.0f} datasets/s (end to end = {r['baseline'] / r['median']:.0%} of it) |"
+            + f", parse {m['parse']:.1f} s, map here {m['map']:.1f} s, store+index {rest:.1f} s,"
+            f" sync after the pages {m['sync']:.1f} s "
+            f"| {cpu:.1f} s / {m['elapsed']:.1f} s = {cpu / n * 1e6:,.0f} µs CPU a dataset "
+            f"({n / cpu:,.0f}/s per CPU-second) "
+            f"| **{r['rss']:.0f} MB**"
+            + (f" + mapping process {r['children_rss']:.0f} MB" if m["children_cpu"] else "")
+            + f" | {n / r['baseline']:,.0f} datasets/s (end to end = {r['baseline'] / r['median']:.0%} of it) |"
         )
+    print("\nCPU µs per dataset by role (medians):")
+    for r in results:
+        roles = r["cpu_us"]
+        total = sum(v for k, v in roles.items() if not k.startswith("of which"))
+        print(
+            f"- {r['kind']}, {r['tree']}: "
+            + " + ".join(f"{k} {v:.0f}" for k, v in roles.items() if not k.startswith("of which"))
+            + f" = {total:.0f} µs ({roles['of which after the pages']:.0f} of it after the pages)"
+        )
+    if args.against:
+        print("\nthis tree against the other (medians, same run):")
+        for mine, other in zip(results[::2], results[1::2], strict=True):
+            mine_cpu, other_cpu = (
+                sum(v for k, v in x["cpu_us"].items() if not k.startswith("of which")) for x in (mine, other)
+            )
+            print(
+                f"- {mine['kind']}: rate {other['median'] / mine['median']:.2f}×, "
+                f"harvesting thread CPU {other['cpu_us']['harvesting thread'] / mine['cpu_us']['harvesting thread']:.2f}× less, "
+                f"total CPU {other_cpu / mine_cpu:.2f}× less"
+            )
     print(
         "\ntargets (Opendatasoft, udata): end to end ≥ 2,000 datasets/s, peak RSS ≤ 400 MB; CSW has none yet"
     )

@@ -6,13 +6,16 @@ Fresh (spawned) processes keep one measurement's memory and CPU apart from the d
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 from collections.abc import Callable
 from typing import Any
 
 
-def in_child(target: Callable[..., None], *args: Any) -> Any:
-    """Run `target(*args, out)` in a spawned process and return what it put on `out`."""
+def in_child(target: Callable[..., None], *args: Any, executable: str | None = None) -> Any:
+    """Run `target(*args, out)` in a spawned process and return what it put on `out`; `executable`: another
+    tree's interpreter (its venv's python, which imports that tree's fedcat), for a baseline in the same run."""
     ctx = mp.get_context("spawn")
+    ctx.set_executable(executable or sys.executable)  # a setting of the module: set for every child
     out = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, out))
     proc.start()

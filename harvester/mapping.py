@@ -5,9 +5,13 @@ would otherwise never reach the records whose payload does not change. `remap` m
 stored payload again, exactly as a harvest would (`mapping_for(type)`, `source_context`), and compares
 the result with the stored dataset (`same_dataset`): a changed dataset is written with a `remapped` entry in the change
 feed (every view then catches up), an unchanged one costs no write, or only its mapping version when that
-was an older one (`mappings.version`), or its lists' order when it came out the same in another order
-(a harvest maps a page in document order: the first re-map then writes the stored payload's order once). Records are read in storage order, a batch at a time (constant
+was an older one (`mappings.version`). Records are read in storage order, a batch at a time (constant
 memory). A record that fails to map keeps its dataset and its old mapping version (tried again next time).
+
+A payload keeps the source's order, so a re-map lists values as the harvest did. A record stored before
+payloads did (sorted N-Triples, sorted JSON keys) re-maps to its lists in another order: that is not a
+change, and its stored dataset keeps the harvest's order (the publisher's order of distributions, titles,
+keywords) until its source changes it.
 """
 
 from __future__ import annotations
@@ -57,9 +61,9 @@ def _unordered(value: Any) -> Any:
 
 
 def same_dataset(a: bytes, b: bytes) -> bool:
-    """Whether two stored datasets say the same, in whatever order their lists are: a harvest maps a page
-    in document order, a re-map the stored payload, whose canonical form (sorted N-Triples, sorted JSON
-    keys) may list the same values in another order. Not a change: nothing is written."""
+    """Whether two stored datasets say the same, in whatever order their lists are: the payload of a record
+    stored before payloads kept the source's order (sorted N-Triples, sorted JSON keys) re-maps to the
+    harvest's values in another order. Not a change: the harvest's order is kept."""
     return a == b or _unordered(_json.decode(a)) == _unordered(_json.decode(b))
 
 
@@ -67,7 +71,7 @@ def same_dataset(a: bytes, b: bytes) -> bool:
 class RemapReport:
     read: int = 0  # live records whose payload was mapped again
     changed: int = 0  # whose dataset changed: written, through the feed
-    stamped: int = 0  # the same dataset: only its mapping version (and the order of its lists) written
+    stamped: int = 0  # the same dataset (in whatever order): only its mapping version written
     failed: int = 0  # the mapping raised: left as they were
     seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (record id, error), the first ones
@@ -103,7 +107,7 @@ def remap_source(
             if not rows:
                 break
             changed: list[tuple[str, Dataset, bytes]] = []
-            stamped: list[tuple[str, bytes | None]] = []
+            stamped: list[str] = []
             for row in rows:
                 try:
                     dataset = mapping(row.raw, dataset_uri(settings, row.id), context, None)
@@ -113,13 +117,9 @@ def remap_source(
                     if len(report.errors) < MAX_ERRORS_KEPT:
                         report.errors.append((row.id, f"{type(exc).__name__}: {exc}"))
                     continue
-                if data == row.dataset:
+                if data == row.dataset or same_dataset(data, row.dataset):
                     if row.mapping_version != version:
-                        stamped.append((row.id, None))
-                elif same_dataset(data, row.dataset):
-                    # the same in another order: kept in this order (no feed entry), so that the next
-                    # re-map finds the same bytes and skips the slow comparison
-                    stamped.append((row.id, data))
+                        stamped.append(row.id)
                 else:
                     changed.append((row.id, dataset, data))
             if changed or stamped:

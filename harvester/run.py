@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +23,7 @@ from ..indexer.backend import SearchBackend, SearchUnavailable
 from ..indexer.documents import IndexFeed, sync_index
 from ..indexer.sparql import sync_sparql
 from ..mappings.context import SourceContext
+from ..mappings.model import dataset_from_json
 from ..mappings.registry import Mapping, mapping_for
 from ..mappings.reuse import REUSE_MAPPINGS
 from ..mappings.version import mapping_version
@@ -30,15 +31,25 @@ from ..redaction import redact_text, redact_url
 from ..store import MassWithdrawal, RunReport, Store, Upsert, gc_paused, payload_hash, record_id
 from ..store.reuses import Reuses, ReuseUpsert
 from .adapters import ADAPTERS, Adapter, Page, RawRecord
+from .adapters.jsonapi import JSON
 from .http import CachedPage, HarvestError, HttpClient, HttpSettings, LinkPolicy
 from .mapping import dataset_uri, remap_source, source_context
 from .pool import RunContext, RunPool, SharedFeed
 from .safety import RecordTooLarge, check_literals
+from .workers import MappingWorker
 
 log = logging.getLogger("fedcat.harvest")
 MAX_ERRORS_KEPT = 1000  # per run; the counters still count every failure
 REJECTED_KEPT = 50  # refused records' payloads kept per source for review
 PROGRESS_EVERY = 1.0  # seconds between the run's counters written to the store (live progress)
+# A source of JSON records gets a mapping process (harvester.workers) when this many records are still to
+# come by its announced total, or from this page on without one: a process costs ~0.5 s of CPU to start.
+MAPPER_MIN_REMAINING = 5_000
+MAPPER_AFTER_PAGES = 3
+
+Premapped = dict[
+    str, tuple[bytes | None, bytes]
+]  # source record id -> (dataset JSON or None, packed payload)
 
 
 @dataclass
@@ -152,6 +163,8 @@ class Harvest:
         self.report = RunReport()
         self.errors: list[tuple[str | None, str | None, str]] = []
         self.total: int | None = None
+        self._mapper: MappingWorker | None = None
+        self._mapper_tried = False  # one mapping process per run: one that broke is not replaced
 
     def run(self, run_id: int | None = None) -> RunResult:
         """Run the source; `run_id` is a run already started for it (queued by the scheduler or the API)."""
@@ -165,8 +178,8 @@ class Harvest:
         adapter = ADAPTERS[self.source.type](self.source, client, self.settings.page_size, self._since())
         mapping, context = mapping_for(self.source.type), source_context(self.source, self.settings)
         status, message = "complete", None
+        pages = self._mapped_ahead(adapter.pages())
         try:
-            pages = adapter.pages()
             while True:
                 if self._stopping():  # a shutdown: every stored page is whole; withdraw nothing
                     status = "interrupted"
@@ -179,11 +192,11 @@ class Harvest:
                     )
                     break
                 with gc_paused():  # fetch, parse, map and store one page; see gc_paused
-                    page = next(pages, None)
-                    if page is None:
+                    ready = next(pages, None)
+                    if ready is None:
                         break
-                    self._save(mapping, context, page, run_id)
-                    del page  # freed by reference counting before the collector resumes
+                    self._save(mapping, context, *ready, run_id)
+                    del ready  # freed by reference counting before the collector resumes
         except HarvestError as exc:
             status, message = ("partial" if self.counts["pages"] else "failed"), str(exc)
             if self._stopping():
@@ -202,6 +215,7 @@ class Harvest:
             status = "partial" if self.counts["pages"] else "failed"
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
+            pages.close()  # the mapping process, if any, stops with the walk
             client.close()
             if self.index is not None:
                 self.index.flush()
@@ -258,7 +272,94 @@ class Harvest:
         runs = self.store.runs(self.source.id, limit=50)
         return next((r["started_at"] for r in runs if r["status"] == "complete"), None)
 
-    def _save(self, mapping: Mapping, context: SourceContext, page: Page, run_id: int) -> None:
+    def _mapped_ahead(self, pages: Iterator[Page]) -> Generator[tuple[Page, Premapped]]:
+        """The adapter's pages, each with what the mapping process made of its records (`_premap`).
+
+        A page sent to the process is handed on only once the next page is fetched and sent too, so that
+        the process maps page n+1 while the run stores page n; a walk that fails still hands on the page
+        before the failure (stored, then the error ends the run as it would have). Pages not sent (no
+        process, a page of reuses, a 304) are handed on at once, as without the process."""
+        pending: tuple[Page, list[str]] | None = None
+        try:
+            while True:
+                try:
+                    page = next(pages, None)
+                except Exception:
+                    if pending is not None:
+                        yield pending[0], self._premapped(pending[1])
+                    raise
+                done = self._premapped(pending[1]) if pending is not None else {}
+                try:
+                    sent = self._premap(page) if page is not None else None
+                except Exception:  # a bug here must not cost a page: this one is mapped by the run
+                    log.exception("source %s: sending a page to the mapping process failed", self.source.id)
+                    sent = None
+                if pending is not None:
+                    yield pending[0], done
+                    pending = None
+                if page is None:
+                    return
+                if sent is None:
+                    yield page, {}
+                else:
+                    pending = page, sent
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:  # the adapter's walk ends now (its fetch-ahead thread with it), not at GC
+                close()
+            if self._mapper is not None:
+                self._mapper.close()
+                self._mapper = None
+
+    def _premap(self, page: Page) -> list[str] | None:
+        """Send the page's new and changed JSON records to the mapping process (started once the source is
+        known to be large); their ids, or None when nothing was sent."""
+        if page.kind != "datasets" or page.not_modified or not page.records:
+            return None
+        if not self._mapper_tried and self._wants_mapper(page):
+            self._mapper_tried = True
+            self._mapper = MappingWorker.start(
+                self.source.id,
+                self.source.type,
+                self.source.id,
+                self.source.url,
+                self.source.options,
+                self.settings.base_url,
+            )
+        if self._mapper is None or self._mapper.broken:
+            return None
+        known = self.store.known(self.source.id, [r.source_record_id for r in page.records])
+        chosen: dict[str, RawRecord] = {}  # the same record twice on one page: the first one counts
+        for record in page.records:
+            srid = record.source_record_id
+            if srid in chosen or record.media_type != JSON or not isinstance(record.parsed, dict):
+                continue
+            record.digest = record.digest or payload_hash(record.payload)
+            if unchanged_since(known.get(srid), record.digest):
+                continue
+            if record.payload_size() <= self.settings.max_record_bytes:  # else refused before any mapping
+                chosen[srid] = record
+        jobs = [(srid, r.payload, r.parsed) for srid, r in chosen.items()]
+        if not jobs or not self._mapper.submit(jobs):
+            return None
+        return list(chosen)
+
+    def _premapped(self, ids: list[str]) -> Premapped:
+        """What the mapping process made of the records sent (nothing when it broke: the run maps them)."""
+        assert self._mapper is not None
+        out = self._mapper.results()
+        return dict(zip(ids, out, strict=True)) if out is not None and len(out) == len(ids) else {}
+
+    def _wants_mapper(self, page: Page) -> bool:
+        if page.next_url is None and page.total is None:
+            return False
+        if page.total is not None:
+            return page.total - page.number * len(page.records) >= MAPPER_MIN_REMAINING
+        return page.number >= MAPPER_AFTER_PAGES
+
+    def _save(
+        self, mapping: Mapping, context: SourceContext, page: Page, premapped: Premapped, run_id: int
+    ) -> None:
         self.counts["pages"] += 1
         if page.kind == "reuses":
             self._save_reuses(page, run_id)
@@ -294,6 +395,7 @@ class Harvest:
                 self.counts["unchanged"] += 1
                 continue
             fedcat_id = record_id(self.source.id, srid)
+            dataset_json, packed = premapped.get(srid) or (None, record.packed)
             try:
                 size = record.payload_size()
                 if size > self.settings.max_record_bytes:
@@ -301,9 +403,12 @@ class Harvest:
                         f"record of {size:,} bytes, over the {self.settings.max_record_bytes:,}"
                         " cap (settings.max_record_bytes)"
                     )
-                dataset = mapping(
-                    record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
-                )
+                if dataset_json is not None:  # mapped by the mapping process, exactly as here
+                    dataset = dataset_from_json(dataset_json)
+                else:
+                    dataset = mapping(
+                        record.payload, dataset_uri(self.settings, fedcat_id), context, record.parsed
+                    )
                 if size > self.settings.max_literal_chars:  # else no text of it can be longer
                     check_literals(dataset, self.settings.max_literal_chars)
             except Exception as exc:
@@ -330,7 +435,8 @@ class Harvest:
                     fetch_urls.get(record.fetch_url)
                     or fetch_urls.setdefault(record.fetch_url, redact_url(record.fetch_url)),
                     mapping_version(),
-                    record.packed,
+                    packed,
+                    dataset_json,
                 )
             )
             self.counts["created" if previous is None else "updated"] += 1
@@ -381,7 +487,7 @@ class Harvest:
         for record in first.values():
             srid = record.source_record_id
             self.reuse_counts["seen"] += 1
-            digest = payload_hash(record.payload)
+            digest = record.digest or payload_hash(record.payload)
             previous = known.get(srid)
             if unchanged_since(previous, digest):
                 unchanged.append(srid)

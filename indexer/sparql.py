@@ -9,7 +9,8 @@ and loading the new one.
 
 What changed is known from the record store's change feed (`store.feed`): the SPARQL store is one of its
 views, with its own cursor; `sync` catches up from it in batches, dropping a changed record's graph and
-loading its new one. A store that was never synced (or was deleted) is filled by catching up from the
+loading its new one. A store that was never synced (or was deleted, or was written by another version of
+the RDF writer: `mappings.rdf.RDF_OUTPUT`) is filled by catching up from the
 feed's start (it holds every record). Everything here is idempotent: a crash between writing graphs and
 moving the cursor only means those records are written again.
 
@@ -30,7 +31,7 @@ from pyoxigraph import NamedNode, RdfFormat
 
 from ..mappings.catalog_rdf import CatalogInfo, RecordRow, SourceInfo, write_catalog, write_record
 from ..mappings.model import dataset_from_json
-from ..mappings.rdf import Writer
+from ..mappings.rdf import RDF_OUTPUT, Writer
 from ..store import Store, feed, gc_paused
 from ..store import sparql as stored_sparql
 from ..store.core import StoredRecord
@@ -43,7 +44,9 @@ SYNC_BATCH = 1000
 BULK_FROM = 200  # records in a batch from which the bulk loader is used
 _STATE_GRAPH = "urn:fedcat:sparql"  # the store's own state, in a graph of its own
 _STATE_NODE = NamedNode(_STATE_GRAPH)
-_SYNCED, _FILLING = "urn:fedcat:synced", "urn:fedcat:filling"
+# the state markers name the writer's output version: a store written by another is loaded again (its
+# graphs hold what that writer made of each record), as a store that was never loaded
+_SYNCED, _FILLING = f"urn:fedcat:synced:{RDF_OUTPUT}", f"urn:fedcat:filling:{RDF_OUTPUT}"
 
 
 def _marker(predicate: str) -> str:
@@ -90,7 +93,7 @@ class SparqlStore:
 
     def state(self) -> str | None:
         """ "synced" once a first load has completed, "filling" during it (it may take several syncs),
-        None for a store that was never loaded."""
+        None for a store that was never loaded (or loaded with another writer's output)."""
         found = {q.predicate.value for q in self.oxigraph.quads_for_pattern(None, None, None, _STATE_NODE)}
         return "synced" if _SYNCED in found else "filling" if _FILLING in found else None
 

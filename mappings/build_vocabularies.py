@@ -2,9 +2,9 @@
 
     python -m fedcat.mappings.build_vocabularies [--corpus DIR] [--check]
 
-Reads the EU Publications Office NALs (licence, file type, data theme, frequency, language, access right), the
-IANA media-type registry and national lists (DCAT-AP_IT licences, DCAT-AP.de licences, DCAT-AP-CH licences and
-themes) from the corpus, merges the hand-curated `mappings/aliases/<name>.yaml`, and writes
+Reads the EU Publications Office NALs (licence, file type, data theme, frequency, language, access right,
+country), the IANA media-type registry and national lists (DCAT-AP_IT licences, DCAT-AP.de licences, DCAT-AP-CH
+licences and themes) from the corpus, merges the hand-curated `mappings/aliases/<name>.yaml`, and writes
 `mappings/<name>.yaml` for `vocabularies.Vocabulary`. The output is sorted and byte-identical on every run;
 `--check` writes nothing and exits 1 when a table would change.
 
@@ -668,6 +668,14 @@ def build_access_rights(corpus: Path) -> Table:
     return table
 
 
+def build_countries(corpus: Path) -> Table:
+    """The EU country NAL: labels and codes, for places portals name as groups or categories (HDX's
+    "Libya"), not themes."""
+    table = Table("country", EU + "country/")
+    _nal_base(table, Graph(corpus / "vocabularies/piveau/countries-skos.rdf"), EU + "country")
+    return table
+
+
 def build_hvd_categories(corpus: Path) -> Table:
     """The high-value dataset categories of Implementing Regulation (EU) 2023/138 (`dcatap:hvdCategory`):
     its six categories and their sub-categories; the corpus copy is English only, the curated file adds
@@ -708,6 +716,7 @@ def build_all(corpus: Path) -> dict[str, tuple[str, int, list[str]]]:
         build_languages(corpus),
         build_access_rights(corpus),
         build_hvd_categories(corpus),
+        build_countries(corpus),
     ]
     out = {}
     for table in tables:

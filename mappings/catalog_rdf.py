@@ -128,6 +128,7 @@ class Origin(msgspec.Struct, frozen=True):
     identifier: list[str] = []
     title: list[Text] = []
     description: list[Text] = []
+    is_service: bool = False  # a stand-alone dcat:DataService, not a dcat:Dataset
 
 
 class RecordRow(msgspec.Struct):
@@ -195,7 +196,9 @@ def write_origin(w: Writer, d: str, dataset: Dataset, origin: Origin, *, describ
     o = iri(origin.uri)
     if o is None or o == d:
         return
-    w.a(o, dcat.Dataset)  # the class DCAT-AP requires of dct:source's value
+    # a record fedcat holds: typed as its own record types it (the class DCAT-AP requires of dct:source's
+    # value, for a dataset), never as what it is not
+    w.a(o, dcat.DataService if origin.is_service else dcat.Dataset)
     if describe:
         w.texts(o, dct.title, origin.title)
         w.texts(o, dct.description, origin.description)

@@ -20,6 +20,7 @@ from .model import (
     Agent,
     Checksum,
     ContactPoint,
+    DataService,
     Dataset,
     Distribution,
     Location,
@@ -28,7 +29,7 @@ from .model import (
     Text,
 )
 from .namespaces import SPDX
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri
 
 # legacy extras that hold lists as comma-joined text ("en,es,ca") rather than JSON
 LIST_EXTRAS = ("language", "theme", "conforms_to", "documentation", "alternate_identifier")
@@ -37,6 +38,7 @@ TEMPORAL_EXTRAS = (
     ("temporal_coverage-from", "temporal_coverage-to"),  # ckanext-spatial (INSPIRE harvests)
     ("temporal_coverage_from", "temporal_coverage_to"),
 )
+RESOURCE_LINKS = ("url", "access_url", "download_url")
 HEX = re.compile(r"^[0-9a-fA-F]+$")
 CHECKSUM_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 
@@ -54,16 +56,20 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
     keywords = (
         texts(view.get("tags_translated"), lang)
         or texts(view.get("keywords"), lang)  # opendata.swiss: {"de": [...], "fr": [...]}
-        or texts([t.get("name") for t in view.get("tags") or () if isinstance(t, dict)], lang)
+        # tag dicts, or tag names (DKAN, CKAN 1 API)
+        or texts([t.get("name") if isinstance(t, dict) else t for t in as_list(view.get("tags"))], lang)
     )
     themes = values.themes(_strings(view.get("theme")) or _strings(extras.get("theme")))
-    for group in view.get("groups") or ():
+    places: list[Location] = []
+    for group in as_list(view.get("groups")):
+        if isinstance(group, str):  # a group named only by its name
+            group = {"name": group}
         if isinstance(group, dict):
-            _group(group, themes, keywords, values, lang)
+            _group(group, themes, places, keywords, values, lang)
     licence = found.get("licence")
     distributions = [
-        _distribution(r, fields, values, lang, licence)
-        for r in view.get("resources") or ()
+        _distribution(absolute_links(r, RESOURCE_LINKS, root + "/", values), fields, values, lang, licence)
+        for r in as_list(view.get("resources"))
         if isinstance(r, dict)
     ]
     if licence is None:  # licensed per resource only (opendata.swiss): the dataset's when they agree
@@ -86,7 +92,7 @@ def map_package(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
         contact_points=_contacts(view, fields, values),
         distributions=distributions,
         temporal=_temporal(view, fields, values),
-        spatial=_spatial(view, lang),
+        spatial=_spatial(view, lang) + places,
         # the package's own link when it gives one, else its CKAN page (udata's CKAN harvester does the
         # same for `harvest.remote_url`, so copies of this package elsewhere point here)
         landing_page=[landing.strip() if landing else f"{root}/dataset/{view.get('name') or package['id']}"],
@@ -125,21 +131,34 @@ def _view(package: dict[str, Any]) -> dict[str, Any]:
         else ((e.get("key"), e.get("value")) for e in raw or () if isinstance(e, dict))
     )
     extras: dict[str, Any] = {}
-    for key, value in pairs:
-        if not isinstance(key, str):
+    for given, value in pairs:
+        if not isinstance(given, str):
             continue
-        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            with contextlib.suppress(ValueError):  # text that merely starts with a bracket stays text
-                value = json.loads(value)
+        # portals' own spellings of the same key ("Spatial", "Temporal_Start "): the lower-case one wins
+        key = given.strip().lower()
+        if key in extras and given != key:
+            continue
+        value = _decoded(value)
         if key in LIST_EXTRAS and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         extras[key] = value
     return {**package, "extras": extras}
 
 
+def _decoded(value: Any) -> Any:
+    """A list or dict that ckanext-dcat's legacy profiles store as JSON text (extras, and resource fields such
+    as `language` or `access_services`), decoded; text that merely starts with a bracket stays text."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
+
+
 def texts(value: Any, lang: str | None = None) -> list[Text]:
-    """Free text as CKAN portals give it: a string, a list, or a language dict ({"de": …, "fr": …} or
+    """Free text as CKAN portals give it: a string (or a number), a list, or a language dict ({"de": …, "fr": …} or
     {"en": ["a", "b"]}), each text keeping its language."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # a title that is a year, a number
     if isinstance(value, str):
         return [Text(value.strip(), lang)] if value.strip() else []
     if isinstance(value, dict):
@@ -192,15 +211,26 @@ def _identifiers(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def _group(
-    group: dict[str, Any], themes: list[str], keywords: list[Text], values: ValueMapper, lang: str | None
+    group: dict[str, Any],
+    themes: list[str],
+    places: list[Location],
+    keywords: list[Text],
+    values: ValueMapper,
+    lang: str | None,
 ) -> None:
-    """A CKAN group is a theme when one of its names is an EU data theme, else a keyword (noted unmapped)."""
+    """A CKAN group is a theme when one of its names is an EU data theme, a place when its title names a
+    country (HDX groups datasets by country), else a keyword (noted unmapped)."""
     labels = texts(group.get("title"), lang) or texts(group.get("display_name"), lang)
     candidates = [t.value for t in labels] + _strings(group.get("name"))
     for candidate in candidates:
         if matches := normalise.theme_uris(candidate):
             themes.extend(m.uri for m in matches if m.uri not in themes)
             return
+    country = next((found for t in labels if (found := normalise.country_uri(t.value))), None)
+    if country is not None:
+        if all(place.uri != country.uri for place in places):
+            places.append(Location(uri=country.uri, label=labels))
+        return
     if not labels and candidates:
         labels = [Text(candidates[0], lang)]
     keywords.extend(labels)
@@ -300,8 +330,16 @@ def _person(value: Any) -> dict[str, str | None] | None:
 def _distribution(
     resource: dict[str, Any], fields: FieldMap, values: ValueMapper, lang: str | None, licence: str | None
 ) -> Distribution:
+    decoded = {k: _decoded(v) for k, v in resource.items() if isinstance(v, str) and v[:1] in ("[", "{")}
+    resource = {**resource, **decoded} if decoded else resource
     found = fields.apply("distribution", resource, values, lang)
     found.setdefault("licence", licence)
+    services = resource.get("access_services")
+    found["access_service"] = [
+        service
+        for item in (services if isinstance(services, list) else [services])
+        if (service := _access_service(item, fields, values, lang))
+    ]
     digest = resource.get("hash")
     if isinstance(digest, str) and digest.strip():
         digest = digest.strip()
@@ -316,6 +354,21 @@ def _distribution(
         or texts(resource.get("description"), lang),
         **found,
     )
+
+
+def _access_service(item: Any, fields: FieldMap, values: ValueMapper, lang: str | None) -> DataService | None:
+    """A resource's `access_services` item: ckanext-dcat's dict of the service, or the service's IRI
+    (opendata.swiss)."""
+    if isinstance(item, str):
+        return DataService(uri=iri) if (iri := _iri(item)) else None
+    if not isinstance(item, dict):
+        return None
+    service = DataService(
+        title=texts(item.get("title"), lang),
+        description=texts(item.get("description"), lang),
+        **fields.apply("access_service", item, values, lang),
+    )
+    return service if service != DataService() else None
 
 
 def _temporal(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> list[PeriodOfTime]:

@@ -10,7 +10,8 @@ Mapping choices (the plain renames are data: mappings/fieldmaps/datajson.yaml):
 - `spatial` "W,S,E,N" → bbox polygon, WKT or GeoJSON → geometry (+ its bbox), a URL → location URI,
   anything else → a place name;
 - `theme`: EU data themes where the label is known, otherwise kept as a keyword (and noted as unmapped);
-- `isPartOf` (a parent's identifier in the same catalogue) → `related`, as fedcat's URI of that parent.
+- `isPartOf` (a parent's identifier in the same catalogue) → `related`, as fedcat's URI of that parent, beside
+  DCAT-US 3.0's `relation`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from .model import (
     Text,
 )
 from .normalise import format_uri
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri
 
 # --- dates, periods, places ---------------------------------------------------------------------------
 
@@ -156,12 +157,6 @@ def record_identifier(item: dict) -> str | None:
     return text or None
 
 
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _publisher(value: Any, values: ValueMapper) -> Agent | None:
     if not isinstance(value, dict):
         return Agent(name=[Text(str(value).strip())]) if isinstance(value, str) and value.strip() else None
@@ -200,14 +195,11 @@ def _format(values: ValueMapper, label: Any, media_type: Any) -> str | None:
     return values.format(label or media_type)
 
 
-def _distribution(item: dict, values: ValueMapper, lang: str | None) -> Distribution | None:
+def _distribution(item: dict, values: ValueMapper, lang: str | None, base: str) -> Distribution | None:
     if not isinstance(item, dict):
         return None
+    item = absolute_links(item, ("accessURL", "downloadURL"), base, values)
     fields = fieldmap("datajson").apply("distribution", item, values, lang)
-    for key in ("accessURL", "downloadURL"):
-        url = item.get(key)
-        if isinstance(url, str) and url.strip() and not is_iri(url.strip()):
-            values.note("distribution_url", url.strip())  # not a web address ("hhttps://…"): kept, noted
     if not fields.get("access_url") and fields.get("download_url"):
         fields["access_url"] = list(fields["download_url"])  # DCAT-AP requires an access URL
     media_type = item.get("mediaType")
@@ -231,9 +223,12 @@ def _themes(item: dict, values: ValueMapper, lang: str | None) -> tuple[list[str
     return themes, keywords
 
 
-def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str] | None = None) -> Dataset:
+def dataset_from_datajson(
+    item: dict, uri: str, sibling_uri: Callable[[str], str] | None = None, base: str = ""
+) -> Dataset:
     """Map one data.json dataset to the model; `sibling_uri(identifier)` gives fedcat's URI of another
-    dataset of the same catalogue (for `isPartOf`)."""
+    dataset of the same catalogue (for `isPartOf`); `base` the data.json's own URL, which the distributions'
+    relative links are read against."""
     values = ValueMapper()
     languages = [v for v in as_list(item.get("language")) if isinstance(v, str)]
     lang = languages[0].split("-")[0].lower() if len(languages) == 1 and languages[0][:2].isalpha() else None
@@ -271,7 +266,7 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
 
     spatial = [loc for value in as_list(item.get("spatial")) if (loc := location_from(value))]
 
-    related = []
+    related = fields.pop("related", [])  # DCAT-US 3.0 `relation`
     for parent in as_list(item.get("isPartOf")):
         parent = parent.get("@id") if isinstance(parent, dict) else parent
         if isinstance(parent, str) and parent.strip():
@@ -280,7 +275,9 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
             elif is_iri(parent):
                 related.append(parent.strip())
 
-    distributions = [d for v in as_list(item.get("distribution")) if (d := _distribution(v, values, lang))]
+    distributions = [
+        d for v in as_list(item.get("distribution")) if (d := _distribution(v, values, lang, base))
+    ]
     licence = fields.pop("licence", None)
     for dist in distributions:
         dist.licence = dist.licence or licence
@@ -316,7 +313,7 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
         sample=[
             d
             for v in as_list(item.get("sample"))
-            if isinstance(v, dict) and (d := _distribution(v, values, lang))
+            if isinstance(v, dict) and (d := _distribution(v, values, lang, base))
         ],
         qualified_relation=[
             Relationship(relation=relation, role=_role(r.get("hadRole")))
@@ -337,6 +334,7 @@ def dataset_from_datajson(item: dict, uri: str, sibling_uri: Callable[[str], str
             if isinstance(a, dict) and (_link(a.get("@id")) or _has_text(a.get("label")))
         ],
         rights_holder=_publisher(next(iter(as_list(item.get("rightsHolder"))), None), values),
+        creator=_publisher(next(iter(as_list(item.get("creator"))), None), values),
         unmapped=values.unmapped,
         **fields,
     )
@@ -387,4 +385,4 @@ def _service(item: dict, sibling_uri: Callable[[str], str] | None) -> DataServic
 def map_dataset(payload: bytes, uri: str, source: SourceContext, parsed: Any = None) -> Dataset:
     """One data.json dataset (`parsed`: the object already decoded from `payload`) as fedcat's `uri`."""
     item = parsed if parsed is not None else json.loads(payload)
-    return dataset_from_datajson(item, uri, source.record_uri)
+    return dataset_from_datajson(item, uri, source.record_uri, source.url)

@@ -7,6 +7,7 @@ The returned string's shape gives its XSD datatype (see `xsd_type`): "2019" gYea
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
 
@@ -21,12 +22,41 @@ _ISO = re.compile(
     r" ?(?P<tz>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
 )
 _COMPACT = re.compile(r"^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$")
-# 31/12/2019, 31.12.2019, with an optional weekday before and time after (Drupal/DKAN: "jeu, 19/12/2019 - 03:00").
+# 31/12/2019, 31.12.2019, with an optional weekday (or a few words of label) before and time after
+# (Drupal/DKAN: "jeu, 19/12/2019 - 03:00", "Date changed  jeu, 19/12/2019 - 03:00").
 _SLASHED_DMY = re.compile(
-    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?P<d>[0-9]{1,2})[/.](?P<m>[0-9]{1,2})[/.](?P<y>[0-9]{4})"
+    r"^(?:[^\W\d_]{2,10}\.?,?\s+){0,4}(?P<d>[0-9]{1,2})[/.](?P<m>[0-9]{1,2})[/.](?P<y>[0-9]{4})"
     r"(?:\s*-?\s*(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?)?$"
 )
 _SLASHED_YMD = re.compile(r"^(?P<y>[0-9]{4})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})$")
+# a month by its name, as pages and Drupal/DKAN write dates: "19 décembre 2019", "1er mars 2020",
+# "December 19, 2019", "19 Dec. 2019", "mars 2020" (weekday first or not)
+_NAMED = re.compile(
+    r"^(?:[^\W\d_]{2,10}\.?,?\s+)?(?:(?P<d1>[0-9]{1,2})(?:er)?\s+)?(?P<month>[^\W\d_]{3,10})\.?"
+    r"(?:\s+(?P<d2>[0-9]{1,2}),?)?\s+(?P<y>[0-9]{4})$"
+)
+# month names and their common abbreviations, English and French (accents folded by the lookup)
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan", "janvier", "janv"),
+            ("february", "feb", "fevrier", "fev", "fevr"),
+            ("march", "mar", "mars"),
+            ("april", "apr", "avril", "avr"),
+            ("may", "mai"),
+            ("june", "jun", "juin"),
+            ("july", "jul", "juillet", "juil"),
+            ("august", "aug", "aout"),
+            ("september", "sep", "sept", "septembre"),
+            ("october", "oct", "octobre"),
+            ("november", "nov", "novembre"),
+            ("december", "dec", "decembre"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 
 
 def _valid(y: int, m: int = 1, d: int = 1) -> bool:
@@ -78,6 +108,9 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
     if match:
         y, m, d = int(match["y"]), int(match["m"]), int(match["d"])
         return f"{y:04d}-{m:02d}-{d:02d}" if _valid(y, m, d) else None
+    match = _NAMED.match(text)
+    if match:
+        return _named(match)
     match = _SLASHED_DMY.match(text)
     if match:
         y, first, second = int(match["y"]), int(match["d"]), int(match["m"])
@@ -88,6 +121,19 @@ def normalise_date(value: str | None, *, month_first: bool = False) -> str | Non
                 date = f"{y:04d}-{m:02d}-{d:02d}"
                 return f"{date}T{clock}" if clock else date
     return None
+
+
+def _named(match: re.Match[str]) -> str | None:
+    """The date a `_NAMED` match gives: a day and its month, or a month alone; None for an unknown month
+    name or a date with two days ("19 December 20, 2019")."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", match["month"].lower()) if c.isascii())
+    month = _MONTHS.get(folded)
+    if month is None or (match["d1"] and match["d2"]):
+        return None
+    y, day = int(match["y"]), match["d1"] or match["d2"]
+    if day is None:
+        return f"{y:04d}-{month:02d}" if _valid(y, month) else None
+    return f"{y:04d}-{month:02d}-{int(day):02d}" if _valid(y, month, int(day)) else None
 
 
 def xsd_type(iso: str) -> str:
@@ -116,6 +162,34 @@ def normalise_duration(value: str | None) -> str | None:
         return None
     value = value.strip().upper()
     return value if _DURATION.match(value) and not value.endswith("T") else None
+
+
+_SIZE = re.compile(r"^(?P<number>[0-9]+(?:[.,][0-9]+)?)\s*(?P<unit>[a-zA-Z]*)$")
+# byte-size units as portals write them, in English and French (octets), decimal and binary
+_UNITS = {
+    **dict.fromkeys(("", "b", "byte", "bytes", "o", "octet", "octets"), 1),
+    **{u: 1000 for u in ("kb", "ko")} | {u: 1024 for u in ("kib", "kio")},
+    **{u: 1000**2 for u in ("mb", "mo")} | {u: 1024**2 for u in ("mib", "mio")},
+    **{u: 1000**3 for u in ("gb", "go")} | {u: 1024**3 for u in ("gib", "gio")},
+    **{u: 1000**4 for u in ("tb", "to")} | {u: 1024**4 for u in ("tib", "tio")},
+}
+
+
+def normalise_byte_size(value: object) -> int | None:
+    """A size in bytes from "1234", "1234.0", "1,234", "1e6", "42 octets", "12,5 Mo", "1.2 MB", "3 GiB" (a
+    space as thousands separator: "1 234 567"); None when it names no size."""
+    text = re.sub(r"(?<=[0-9])[\s\u202f\xa0](?=[0-9]{3}\b)", "", str(value).strip())
+    match = _SIZE.match(text)
+    factor = _UNITS.get(match["unit"].lower()) if match else None
+    if match is None or factor is None:
+        try:  # "1e6"
+            number, factor = float(text), 1
+        except ValueError:
+            return None
+    else:  # a comma in a count of bytes separates thousands ("1,234"), in a count of Mo decimals ("12,5 Mo")
+        number = float(match["number"].replace(",", "" if factor == 1 else "."))
+    size = number * factor
+    return int(size) if 0 <= size < 2**63 else None
 
 
 def normalise_decimal(value: object) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyoxigraph
 import yaml
@@ -165,12 +165,15 @@ class Graph:
                     queue.append(obj)
         return nodes
 
-    def canonical_ntriples(self, nodes: list[Node]) -> bytes:
-        """The nodes' triples as sorted N-Triples, blank nodes named by a digest of their content.
+    def ntriples(self, nodes: list[Node]) -> list[str]:
+        """The nodes' triples as N-Triples lines in document order (node by node, each node's properties
+        and values as the document gives them), blank nodes named by a digest of their content.
 
-        The same description always gives the same bytes (parsers name blank nodes at random), so a hash of
-        it tells whether a record changed.
-        """
+        Parsers name blank nodes at random; a digest of the description names them the same way every
+        time, so that the same description always gives the same set of lines. Two blank nodes of a
+        property that say the same thing (twins: a page giving one location twice) are then one node:
+        they are made one in this graph too, so that what is mapped from the page is what is mapped from
+        these lines."""
         out = self.out
         labels: dict[Node, str] = {}
         lines: list[str] = []
@@ -182,12 +185,19 @@ class Graph:
             head = (_bnode_label(out, labels, s) if isinstance(s, BlankNode) else str(s)) + " <"
             for p, objs in props.items():
                 start = head + p + "> "
+                if len(objs) > 1 and (kept := _without_twins(out, labels, objs)) is not None:
+                    objs[:] = kept  # in place: the graph's own list
                 for o in objs:
                     append(
                         start
                         + (_bnode_label(out, labels, o) if isinstance(o, BlankNode) else str(o))
                         + " .\n"
                     )
+        return lines
+
+    def canonical_ntriples(self, nodes: list[Node]) -> bytes:
+        """The nodes' triples as sorted N-Triples: the same bytes for the same description in any order."""
+        lines = self.ntriples(nodes)
         lines.sort()
         return "".join(lines).encode("utf-8")
 
@@ -230,6 +240,22 @@ def _bnode_label(out: dict[Node, dict[str, list[Node]]], labels: dict[Node, str]
                 return label
             parent = stack[-1]
             parent[2].append(f"{parent[3]} {label}")
+
+
+def _without_twins(
+    out: dict[Node, dict[str, list[Node]]], labels: dict[Node, str], objs: list[Node]
+) -> list[Node] | None:
+    """The objects without the blank nodes that say what an earlier one says; None when there are none."""
+    kept: list[Node] = []
+    named: set[str] = set()
+    for o in objs:
+        if isinstance(o, BlankNode):
+            label = _bnode_label(out, labels, o)
+            if label in named:
+                continue
+            named.add(label)
+        kept.append(o)
+    return kept if len(kept) < len(objs) else None
 
 
 def _pairs(out: dict[Node, dict[str, list[Node]]], node: Node) -> Iterator[tuple[str, Node]]:
@@ -919,23 +945,38 @@ def record_subjects(graph: Graph) -> Iterator[Node]:
     yield from service_subjects(graph)
 
 
-def record_payload(graph: Graph, node: Node) -> bytes:
-    """A record's stored payload: its closure as canonical N-Triples; for a stand-alone service, also the
-    type of each dataset it serves that the document describes (what tells its mapping, on a re-map, that
-    they are records of the same source)."""
-    payload = graph.canonical_ntriples(graph.closure(node))
+class RecordPayload(NamedTuple):
+    """A record's stored payload, and the form its change hash is computed over."""
+
+    # the record's triples in the page's order: a re-map reads its values in the order the harvest's
+    # mapping read them from the page (the publisher's order of distributions, titles, keywords)
+    payload: bytes
+    # the same lines sorted: the same bytes for the same description in whatever order a page gives it,
+    # so that a reordered page is not a change. It is also what fedcat stored as the payload before
+    # payloads kept the page's order: the hash of a record stored then is the hash it gets now
+    canonical: bytes
+
+
+def record_payload(graph: Graph, node: Node) -> RecordPayload:
+    """A record's payload: its closure as N-Triples; for a stand-alone service, also the type of each
+    dataset it serves that the document describes (what tells its mapping, on a re-map, that they are
+    records of the same source)."""
+    lines = graph.ntriples(graph.closure(node))
+    extra = ""
     if _is_service(graph, node):
         served = sorted(
             n.value
             for n in graph.objects(node, DCAT + "servesDataset")
             if isinstance(n, NamedNode) and DCAT + "Dataset" in graph.types(n)
         )
-        payload += "".join(f"<{iri}> <{RDF_TYPE}> <{DCAT}Dataset> .\n" for iri in served).encode()
+        extra = "".join(f"<{iri}> <{RDF_TYPE}> <{DCAT}Dataset> .\n" for iri in served)
     elif isinstance(node, NamedNode) and DCAT + "DatasetSeries" in graph.types(node):
         # a series' members say so themselves (dcat:inSeries), outside its closure: their statements, so
         # that a re-map still lists them
-        payload += "".join(f"<{iri}> <{_IN_SERIES}> {node} .\n" for iri in _members(graph, node)).encode()
-    return payload
+        extra = "".join(f"<{iri}> <{_IN_SERIES}> {node} .\n" for iri in _members(graph, node))
+    payload = ("".join(lines) + extra).encode("utf-8")
+    lines.sort()  # the extra lines after the sorted ones, as payloads were stored before
+    return RecordPayload(payload, ("".join(lines) + extra).encode("utf-8"))
 
 
 def _root(graph: Graph) -> Node | None:
@@ -952,7 +993,7 @@ def _root(graph: Graph) -> Node | None:
 
 
 def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = None) -> Dataset:
-    """`type: dcat` — one dataset's canonical N-Triples (its closure) as fedcat's `uri`.
+    """`type: dcat` — one dataset's N-Triples (its closure, `record_payload`) as fedcat's `uri`.
 
     `parsed` is what the harvest already holds: the page's `(Graph, node)`, or the dataset this very
     function produced in the adapter's parsing process (its JSON, mapped with an empty URI).

@@ -7,7 +7,7 @@ model has the property):
 - title, abstract, keywords, organisation names, online resource names: language-tagged, with their
   gmd:PT_FreeText translations (locale ids resolved through gmd:locale); untagged texts take the metadata
   language (gmd:language, ISO 639-2 "fre" -> "fr");
-- fileIdentifier -> adms:identifier (and the record id); the citation's identifiers -> dct:identifier, an
+- fileIdentifier -> adms:identifier (and the record id: else the citation's first identifier); the citation's identifiers -> dct:identifier, an
   HTTP one (or codeSpace + code) also as the dataset's original IRI;
 - topic categories -> EU data themes; keywords -> dcat:keyword (an anchored keyword naming an EU data theme
   is a theme too);
@@ -208,8 +208,20 @@ class Record:
 # --- the mapping ------------------------------------------------------------------------------------------
 
 
-def record_id(element: Element) -> str | None:
+def file_identifier(element: Element) -> str | None:
     return value(element.find("gmd:fileIdentifier", NS))
+
+
+def record_id(element: Element) -> str | None:
+    """The record's id in its catalogue: its gmd:fileIdentifier, else (servers export records without one)
+    the first identifier of its resource's citation, else its gmd:dataSetURI: what stays the same from one
+    run to the next, as a position in the listing or a digest of the record would not."""
+    found = file_identifier(element)
+    if found:
+        return found
+    citation = element.find(f"{_IDENTIFICATION}/{_CITATION}", NS)
+    identifiers = _identifiers(citation) if citation is not None else []
+    return identifiers[0] if identifiers else value(element.find("gmd:dataSetURI", NS))
 
 
 def hierarchy_level(element: Element) -> str:
@@ -237,7 +249,7 @@ def dataset_from_iso(
     citation = info.find(_CITATION, NS)
     if citation is None:
         citation = Element("empty")
-    file_id = record_id(element)
+    file_id = file_identifier(element)
     level = hierarchy_level(element)
     if level != "dataset":
         values.note("hierarchy_level", level)
@@ -457,7 +469,7 @@ def _constraints(record: Record, info: Element) -> tuple[str | None, str | None,
             access = found
         elif licence is None and (found := _first(normalise.licence_uri, forms)):
             licence = found
-        elif text:
+        elif text and not normalise.says_nothing(text):  # "None": no statement, not a condition named None
             rest.append(text)
     if licence is None:
         for text in rest:
@@ -607,7 +619,7 @@ def map_record(payload: bytes, uri: str, source: SourceContext, parsed: Any = No
     fedcat's `uri`. Options: `record_url` (the record's page, `{id}` replaced), `language`."""
     element = parsed if parsed is not None else fromstring(payload)
     template = source.options.get("record_url")
-    file_id = record_id(element)
+    file_id = file_identifier(element)
     record_url = (
         template.replace("{id}", quote(file_id or "", safe=""))
         if isinstance(template, str) and template

@@ -30,12 +30,14 @@ __all__ = [
     "Match",
     "access_right_uri",
     "clear_caches",
+    "country_uri",
     "format_uri",
     "frequency_uri",
     "language_uri",
     "licence_uri",
     "media_type_uri",
     "normalise_date",
+    "says_nothing",
     "theme_uris",
 ]
 
@@ -48,15 +50,19 @@ _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})+$")
 _THEME_SEPARATORS = re.compile(r"\s*[;|\n]\s*")
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
+# a label followed by its code or extension: "ESRI Shapefile (SHP)", "Tableur (.xlsx)"
+_PARENTHESISED = re.compile(r"^(?P<label>[^()]+?)\s*\((?P<code>[^()]+)\)$")
 _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>()]+", re.IGNORECASE)
 _MAX_NAME_WORDS = 8  # the longest licence name looked for inside a sentence, in words
 
 
+def says_nothing(value: object) -> bool:
+    """Whether a value is a placeholder for no value ("", "None", "null", "n/a")."""
+    return value is None or str(value).strip().lower() in _EMPTY
+
+
 def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return None if text.lower() in _EMPTY else text
+    return None if says_nothing(value) else str(value).strip()
 
 
 def _from_url_segment(voc: Vocabulary, text: str, min_words: int = 1) -> Match | None:
@@ -115,7 +121,8 @@ def _licence_in_text(voc: Vocabulary, text: str) -> Match | None:
 @lru_cache(maxsize=65536)
 def format_uri(value: str | None) -> Match | None:
     """The EU file type a value names: a label ("CSV", "ESRI Shapefile", "geojson"), an extension (".csv"),
-    a media type ("text/csv; charset=utf-8"), an IANA or EU file-type URI."""
+    a media type ("text/csv; charset=utf-8"), an IANA or EU file-type URI, a label with its code in
+    parentheses ("ESRI Shapefile (SHP)")."""
     text = _text(value)
     if text is None:
         return None
@@ -123,6 +130,10 @@ def format_uri(value: str | None) -> Match | None:
     found = voc.lookup(text)
     if found:
         return found
+    if (named := _PARENTHESISED.match(text)) and (
+        found := voc.lookup(named["label"]) or voc.lookup(named["code"])
+    ):
+        return Match(found.uri, "alias")
     if "/" in text and not is_url(text):
         bare = _media_type(text)
         if bare and bare != text.lower():
@@ -240,11 +251,20 @@ def access_right_uri(value: str | None) -> Match | None:
     return voc.lookup(text) or _from_url_segment(voc, text)
 
 
+@lru_cache(maxsize=65536)
+def country_uri(value: str | None) -> Match | None:
+    """The EU country a value names: its name in fr/en/de/it/nl/es ("Libya", "Libye"), its three-letter
+    code, the EU URI."""
+    text = _text(value)
+    return vocabulary("country").lookup(text) if text else None
+
+
 def clear_caches() -> None:
     """Forget every cached lookup (the loaded tables stay): for cold-cache benchmarks and tests."""
     for function in (licence_uri, format_uri, media_type_uri, _themes, language_uri, frequency_uri):
         function.cache_clear()
     access_right_uri.cache_clear()
+    country_uri.cache_clear()
     Vocabulary.lookup.cache_clear()
     Vocabulary.lookup_all.cache_clear()
     fold.cache_clear()

@@ -199,12 +199,7 @@ def dataset_from_ods(item: dict, uri: str, root: str) -> Dataset:
     api = f"{root}{API}/catalog/datasets/{quote(dataset_id, safe='')}"
 
     themes, theme_keywords = _themes(default, values, lang)
-    keywords = [
-        Text(part, k.lang)
-        for k in fields.pop("keywords", [])
-        for part in (k.value.split(",") if isinstance(default.get("keyword"), str) else [k.value])
-        if part.strip()
-    ]
+    keywords = fields.pop("keywords", [])
     keywords += [k for k in theme_keywords if k.value not in {w.value for w in keywords}]
     licence = _licence(default, values)
     rights = "; ".join(strings(default.get("attributions"))) or None

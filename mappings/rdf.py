@@ -117,11 +117,14 @@ LEGAL_RESOURCE = eli.LegalResource
 RESOURCE = rdfs.Resource  # DCAT-AP 3.0.0 asks it of URLs (a tautology in RDFS, not without inference)
 CHECKSUM_ALGORITHM = spdx.ChecksumAlgorithm
 PROVENANCE_STATEMENT = dct.ProvenanceStatement
-DATASET = dcat.Dataset
 ROLE = dcat.Role
 _LABEL_LANGUAGES = ("fr", "en")  # concept labels written from fedcat's vocabularies
 _GEOMETRY = {"geojson": "geoJSONLiteral", "gml": "gmlLiteral", "wkt": "wktLiteral"}  # GeoSPARQL datatypes
 _HEX = frozenset("0123456789abcdefABCDEF")
+# What the writer makes of a dataset: bump it when that changes. The SPARQL store keeps the writer's output
+# and is loaded again when it was written by another (indexer.sparql); pages and exports are written anew.
+# 2: the datasets a record only links to (dct:source, dcat:hasVersion…) are no longer typed dcat:Dataset
+RDF_OUTPUT = 2
 
 
 # Characters RDF forbids in IRIs that real exporters still write ("?LAYER[id]=3", spaces in file names).
@@ -401,10 +404,9 @@ class Writer:
     def relationship(self, s: str, relation: Relationship) -> None:
         node = self.a(self.bnode(), dcat.Relationship)
         self.add(s, dcat.qualifiedRelation, node)
-        # DCAT-AP 3.0.1 wants a catalogue, dataset, series or service here (3.0.0 any resource): the
-        # resources datasets are related to are datasets, as far as fedcat can tell
+        # DCAT-AP 3.0.1 wants a catalogue, dataset, series or service here (3.0.0 any resource): left
+        # untyped, as the targets of dct:source (see `_write_dcat_ap_3`)
         self.iris(node, dct.relation, [relation.relation], RESOURCE)
-        self.iris(node, dct.relation, [relation.relation], DATASET)
         self.controlled(node, dcat.hadRole, relation.role, ROLE)
 
     def attribution(self, s: str, attribution: Attribution) -> None:
@@ -466,13 +468,9 @@ def write_dataset(w: Writer, dataset: Dataset) -> str:
         w.iris(s, dcat.endpointURL, dataset.service.endpoint_url, RESOURCE)
         w.iris(s, dcat.endpointDescription, dataset.service.endpoint_description, RESOURCE)
         # the served datasets fedcat harvested from the same source: by fedcat's URIs (described in the
-        # catalogue as dcat:Datasets); the others by the source's IRIs, typed dcat:Dataset as the range of
-        # dcat:servesDataset entails (the source describes them elsewhere, or not at all)
+        # catalogue as dcat:Datasets); the others by the source's IRIs, untyped (see `_write_dcat_ap_3`)
         served_as = dataset.service.served_as
         w.iris(s, dcat.servesDataset, [served_as.get(u, u) for u in dataset.service.serves_dataset])
-        for elsewhere in dataset.service.serves_dataset:
-            if elsewhere not in served_as and (node := iri(elsewhere)) is not None:
-                w.a(node, dcat.Dataset)
     else:
         w.a(s, dcat.Dataset)
     if (
@@ -576,12 +574,15 @@ def _write_dcat_ap_3(w: Writer, s: str, dataset: Dataset) -> None:
         w.add(s, dct.provenance, node)
         w.add(node, rdfs.label, text(statement.value, statement.lang))
     w.texts(s, adms.versionNotes, dataset.version_notes)
-    # the datasets named by these links are dcat:Datasets (the shapes' sh:class): typed here, described by
-    # their own records or by their source
-    w.iris(s, dcat.hasVersion, dataset.has_version, DATASET)
-    w.iris(s, dct.isVersionOf, dataset.is_version_of, DATASET)
-    w.iris(s, dct.source, dataset.source, DATASET)
-    w.iris(s, dcat.inSeries, dataset.in_series, dcat.DatasetSeries)
+    # The datasets and series these links name are not typed here: a record types what it describes, and
+    # only that, so that `?d a dcat:Dataset` over the catalogue counts its datasets. A target fedcat holds
+    # is typed by its own record; one it does not (Antwerp's DataTank names hundreds of ArcGIS layers with
+    # dct:source) would otherwise be an untitled dcat:Dataset of the catalogue. The shapes' sh:class on
+    # these properties then reports them (validation.shacl: cause "link").
+    w.iris(s, dcat.hasVersion, dataset.has_version)
+    w.iris(s, dct.isVersionOf, dataset.is_version_of)
+    w.iris(s, dct.source, dataset.source)
+    w.iris(s, dcat.inSeries, dataset.in_series)
     for position, sample in enumerate(dataset.sample, 1):
         node = f"{s[:-1]}#sample-{_distribution_key(sample, position)}>"
         w.distribution(s, sample, node, dataset, adms.sample)

@@ -23,11 +23,11 @@ from urllib.parse import urljoin
 
 from . import geometry
 from .context import SourceContext
-from .datajson import as_list, location_from, period_from_text
+from .datajson import location_from, period_from_text
 from .dates import normalise_date
 from .model import Agent, Dataset, Distribution, Location, Text
 from .normalise import format_uri
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, as_list, is_iri
 
 _SCHEME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|_:)")  # mailto:, urn:, blank nodes: not paths to resolve
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:b|bytes?)?\s*$", re.I)

@@ -74,3 +74,9 @@ def plain_text(text: str) -> str:
         result = unescape(re.sub(r"<[^>]*>", " ", text))
     lines = [_SPACES.sub(" ", line).strip() for line in result.replace("\xa0", " ").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def one_line(text: str) -> str:
+    """A title, name or keyword as plain text on one line: the markup and entities a portal left in it
+    ("Qualit&eacute; de l&#39;air", "<b>2024</b>") decoded, whitespace collapsed."""
+    return " ".join(plain_text(text).split()) if has_markup(text) else text

@@ -24,7 +24,7 @@ from .model import (
     Text,
 )
 from .namespaces import SPDX
-from .values import ValueMapper, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri
 
 
 def _unique(values: list[str | None]) -> list[str]:
@@ -37,10 +37,11 @@ def map_dataset(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
     values = ValueMapper()
     fields = fieldmap("udata")
     lang = source.language  # udata does not tag its texts; a source may say
+    root = source.url.rstrip("/") + "/"
     found = fields.apply("dataset", item, values, lang)
     harvest = item.get("harvest") if isinstance(item.get("harvest"), dict) else {}
-    tags = [t for t in item.get("tags") or () if isinstance(t, str) and t.strip()]
     keywords = found.pop("keywords", [])
+    tags = [k.value for k in keywords]
     if isinstance(item.get("acronym"), str) and item["acronym"].strip():
         keywords.append(Text(item["acronym"].strip(), lang))  # DCAT has no acronym: searchable this way
     licence = found.get("licence")
@@ -61,8 +62,8 @@ def map_dataset(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
             if isinstance(cp, dict) and (c := fields.apply("contact_point", cp, values))
         ],
         distributions=[
-            _distribution(r, fields, values, lang, licence)
-            for r in item.get("resources") or ()
+            _distribution(absolute_links(r, ("url", "latest"), root, values), fields, values, lang, licence)
+            for r in as_list(item.get("resources"))
             if isinstance(r, dict)
         ],
         temporal=_temporal(item.get("temporal_coverage"), fields, values),

@@ -8,12 +8,22 @@ report can count the top unmapped values per property.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urljoin
 
 from . import normalise
 from .vocabularies import Match
 
 # schemes of links a distribution may give: kept and published, never fetched unless HTTP(S)
 LINK_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A value where a list belongs: a list as it is, a lone value (a dict, a string) as a list of one, null
+    as no value."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def is_iri(value: str) -> bool:
@@ -23,6 +33,25 @@ def is_iri(value: str) -> bool:
 def is_link(value: str) -> bool:
     """A URL a distribution may give for its data (HTTP, FTP…), as opposed to a file path or a bare host."""
     return value.strip().lower().startswith(LINK_SCHEMES) and len(value.strip()) > 8
+
+
+def absolute_links(
+    item: dict[str, Any], keys: tuple[str, ...], base: str, values: ValueMapper
+) -> dict[str, Any]:
+    """`item` with the links at `keys` that are paths on the portal ("/dataset/x/resource/y/download/f.csv",
+    "../files/f.csv", what CKAN and udata write for uploaded files, what a data.json lists beside itself) made
+    absolute against `base` (the portal root, the document's URL); a link that is neither a web address nor
+    such a path ("hhttps://…", "C:\\data\\f.csv") is noted under `distribution_url`, never silently dropped."""
+    resolved: dict[str, Any] = {}
+    for key in keys:
+        link = item.get(key)
+        if not isinstance(link, str) or not link.strip() or is_iri(link.strip()):
+            continue
+        if link.strip().startswith(("/", "./", "../")) and base:
+            resolved[key] = urljoin(base, link.strip())
+        else:
+            values.note("distribution_url", link.strip())
+    return {**item, **resolved} if resolved else item
 
 
 def licence_text(value: str | None) -> str | None:
@@ -37,6 +66,10 @@ def licence_text(value: str | None) -> str | None:
 class ValueMapper:
     def __init__(self) -> None:
         self.unmapped: dict[str, list[str]] = {}
+
+    def noted(self, value: str) -> bool:
+        """Whether `value` is already noted, under any property (one unread value is reported once)."""
+        return any(value in noted for noted in self.unmapped.values())
 
     def note(self, prop: str, value: str) -> None:
         values = self.unmapped.setdefault(prop, [])

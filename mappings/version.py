@@ -16,8 +16,11 @@ from . import vocabularies
 
 # 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links; 4: stand-alone data services;
 # 5: every DCAT-AP 3.0 dataset and distribution property (provenance, versions, series…), no empty structs;
-# 6: schema.org: relative URLs read against the page; DCAT: values described by the page (a source's own IRIs)
-MAPPING_CODE = 6
+# 6: schema.org: relative URLs read against the page; DCAT: values described by the page (a source's own IRIs);
+# 7: plain-text titles, zero dates dropped, links given as paths resolved, CKAN access services, mixed-case
+# extras and country groups, camelCase codes, lists written as text, sizes with units, unreadable values
+# reported, CSW records keyed by their citation identifier
+MAPPING_CODE = 7
 
 
 def _data_files() -> list:

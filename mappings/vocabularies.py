@@ -22,6 +22,9 @@ import yaml
 
 TABLES = Path(__file__).parent
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# where a code runs its words together: camelCase ("notPlanned", "threeTimesAYear"), a version glued to its
+# name ("cc-by4.0")
+_RUN_TOGETHER = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-zA-Z])(?=[0-9])")
 # Suffixes that name the same licence document: Creative Commons / ODC legal code and deeds, page extensions.
 _URL_TAIL = re.compile(
     r"(?:/(?:legalcode|deed)(?:\.[a-z]{2}(?:[-_][a-z]+)?)?|\.(?:html?|php))$", re.IGNORECASE
@@ -126,6 +129,8 @@ class Vocabulary:
         key = key_of(value)
         if key in self._uri_keys and is_url(value):
             return "exact", self._uri_keys[key]
+        if key not in self._keys and not is_url(value) and _RUN_TOGETHER.search(value):
+            key = key_of(_RUN_TOGETHER.sub(" ", value))  # a code that runs its words together: "asNeeded"
         return "alias", key if key in self._keys else None
 
     @lru_cache(maxsize=65536)  # noqa: B019 - vocabularies live for the whole process

@@ -75,6 +75,7 @@ class _OriginFacts(msgspec.Struct):
     identifier: list[str] = []
     title: list[Text] = []
     description: list[Text] = []
+    service: dict[str, Any] | None = None  # a stand-alone data service's own properties
 
 
 _origin_facts = msgspec.json.Decoder(_OriginFacts).decode
@@ -85,7 +86,15 @@ def _origin(row: Any) -> Origin | None:
     if canonical is None or data is None:
         return None
     facts = _origin_facts(data)
-    return Origin(canonical, uri, original_uri, facts.identifier, facts.title, facts.description)
+    return Origin(
+        canonical,
+        uri,
+        original_uri,
+        facts.identifier,
+        facts.title,
+        facts.description,
+        is_service=facts.service is not None,
+    )
 
 
 class Fetched(NamedTuple):

@@ -134,6 +134,7 @@ class Upsert(msgspec.Struct):
     fetch_url: str
     mapping_version: str | None = None  # mappings.version.mapping_version() of what made `dataset`
     packed: bytes | None = None  # pack_payload(raw) when the harvest already has it
+    dataset_json: bytes | None = None  # dataset_to_json(dataset) when the harvest already has it
 
 
 class StoredPayload(NamedTuple):
@@ -404,7 +405,10 @@ class Store:
                 db.executemany(
                     "INSERT INTO record_data (id, raw, dataset) VALUES (?, ?, ?)"
                     " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, dataset = excluded.dataset",
-                    [(u.id, u.packed or pack_payload(u.raw), dataset_to_json(u.dataset)) for u in upserts],
+                    [
+                        (u.id, u.packed or pack_payload(u.raw), u.dataset_json or dataset_to_json(u.dataset))
+                        for u in upserts
+                    ],
                 )
                 versions = _versions(db, list(dict.fromkeys(u.id for u in upserts)))
                 written = _append_changes(
@@ -571,12 +575,11 @@ class Store:
         )
 
     def save_remapped(
-        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[tuple[str, bytes | None]], version: str
+        self, changed: list[tuple[str, Dataset, bytes]], stamped: list[str], version: str
     ) -> list[tuple[str, int]]:
         """Write re-mapped records in one transaction: (id, dataset, its JSON) whose dataset changed (a
-        `remapped` feed entry each), and (id, JSON or None) of those that came out the same: their mapping
-        version is written, and the JSON when given (the same dataset, its lists in another order: no feed
-        entry). Returns (id, feed position) of the changed ones."""
+        `remapped` feed entry each), and the ids of those that came out the same: only their mapping
+        version is written. Returns (id, feed position) of the changed ones."""
         written: list[tuple[str, int]] = []
         with self.write() as db:
             if changed:
@@ -592,11 +595,7 @@ class Store:
                 written = _append_changes(db, [(i, v, "remapped") for i, v in versions])
             if stamped:
                 db.executemany(
-                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i, _ in stamped]
-                )
-                db.executemany(
-                    "UPDATE record_data SET dataset = ? WHERE id = ?",
-                    [(d, i) for i, d in stamped if d is not None],
+                    "UPDATE records SET mapping_version = ? WHERE id = ?", [(version, i) for i in stamped]
                 )
         return written
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fedcat.mappings.fieldmap import FieldMap, extract
+import itertools
+
+from fedcat.mappings.fieldmap import FieldMap, compile_path, extract, extractor
 from fedcat.mappings.model import Text
 from fedcat.mappings.values import ValueMapper
 
@@ -43,6 +45,35 @@ def test_paths_flatten_lists_and_skip_missing():
     assert extract(RECORD, "title.deeper") == []
 
 
+# every shape a value may take at a path's step: what the specialised readers must answer as `extract` does
+SHAPES = [
+    None,
+    "",
+    "x",
+    " ",
+    0,
+    1.5,
+    False,
+    True,
+    [],
+    {},
+    ["a", None, "", "b"],
+    [None],
+    [[]],
+    [{}],
+    {"k": "v"},
+]
+
+
+def test_specialised_readers_answer_as_the_general_walk():
+    paths = ["k", "k[*]", "k.j", "k[*].j", "k.j[*]", "k.j.i"]
+    objects = [*SHAPES, *({"k": v} for v in SHAPES), *({"k": {"j": v}} for v in SHAPES)]
+    objects += [{"k": [{"j": v}, {"j": w}]} for v, w in itertools.product(SHAPES, repeat=2)]
+    objects += [{"k": {"j": {"i": v}}} for v in SHAPES]
+    for path, obj in itertools.product(paths, objects):
+        assert extractor(compile_path(path))(obj) == extract(obj, path), (path, obj)
+
+
 def test_apply_reads_kinds_fallbacks_and_keeps_unmapped_values():
     values = ValueMapper()
     fields = MAP.apply("dataset", RECORD, values)
@@ -52,4 +83,5 @@ def test_apply_reads_kinds_fallbacks_and_keeps_unmapped_values():
     assert fields["modified"] == "2020-01-02T10:00:00+02:00"  # from the fallback path
     assert fields["landing_page"] == ["https://x.example/a.csv"]  # "not a url" is not an IRI
     assert "accrual_periodicity" not in fields and "version" not in fields
-    assert values.unmapped == {"frequency": ["weird-every-blue-moon"]}
+    # what the record says and the map cannot read is reported: the frequency, the link that is not one
+    assert values.unmapped == {"frequency": ["weird-every-blue-moon"], "landing_page": ["not a url"]}

@@ -187,13 +187,18 @@ def test_every_recorded_package_arrives_mapped(portal, catalogue):
         elif licence in UNMAPPED_LICENCES:
             assert dataset.licence is None
             assert licence in dataset.unmapped["licence"]
-        # groups: an EU data theme where one of their titles names one, else a keyword noted as unmapped
+        # groups: an EU data theme where one of their titles names one, a place where it names a country
+        # (HDX's "Libya"), else a keyword noted as unmapped
         for group in package.get("groups") or ():
             label = group.get("title") or group.get("display_name") or group["name"]
             names = [v for v in (label.values() if isinstance(label, dict) else [label]) if v]
             themes = {m.uri for n in names for m in normalise.theme_uris(n)}
+            countries = {c.uri for n in names if (c := normalise.country_uri(n))}
             if themes:
                 assert themes <= set(dataset.themes)
+            elif countries:
+                assert countries <= {place.uri for place in dataset.spatial}
+                assert names[0] in {t.value for place in dataset.spatial for t in place.label}
             else:
                 assert names[0] in {k.value for k in dataset.keywords}
                 assert names[0] in dataset.unmapped["theme"]

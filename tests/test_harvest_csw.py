@@ -593,7 +593,10 @@ def test_bad_records_do_not_stop_the_page(portal, catalogue):
     assert result.status == "complete", result.message
     assert result.counts["created"] == 2 and result.counts["failed"] == 3
     errors = " ".join(e["error"] for e in store.run(result.run_id)["errors"])
-    assert "without gmd:fileIdentifier" in errors and "csw/2.0.2}Record record is not ISO 19139" in errors
+    assert (
+        "without an identifier (gmd:fileIdentifier, citation)" in errors
+        and "csw/2.0.2}Record record is not ISO 19139" in errors
+    )
     assert "no gmd:identificationInfo" in errors  # a record that cannot be mapped fails alone
     assert store.record(record_id("csw", "wms-1")) is None
     odd = stored(store, "csw", "odd-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -378,8 +379,8 @@ def test_the_parsing_process_stores_what_parsing_here_stores(portal, catalogue, 
 # --- a large page read from a store on disk (harvester/adapters/rdfstore.py) ------------------------------
 
 
-def _records(pages) -> list[tuple[str, bytes, bytes]]:
-    """(source record id, payload, mapped dataset) of every record, sorted: what a run stores."""
+def _records(pages) -> list[tuple[str, bytes, str | None, bytes]]:
+    """(source record id, payload, change hash, mapped dataset) of every record, sorted: what a run stores."""
     from fedcat.mappings import from_rdf
     from fedcat.mappings.context import SourceContext
     from fedcat.mappings.model import dataset_to_json
@@ -389,6 +390,7 @@ def _records(pages) -> list[tuple[str, bytes, bytes]]:
         (
             r.source_record_id,
             r.payload,
+            r.digest,
             dataset_to_json(from_rdf.map_record(r.payload, "https://fedcat.example/d", context, r.parsed)),
         )
         for page in pages
@@ -398,7 +400,8 @@ def _records(pages) -> list[tuple[str, bytes, bytes]]:
 
 @pytest.fixture
 def temporary(tmp_path, monkeypatch):
-    """The process's temporary directory, to see what the store leaves behind."""
+    """Python's temporary directory, to see that a large page leaves nothing there (its table is SQLite's
+    own temporary file: see test_a_large_pages_table_is_on_disk_and_gone_even_after_a_kill)."""
     import tempfile
 
     folder = tmp_path / "tmp"
@@ -474,6 +477,219 @@ def test_a_large_page_is_harvested_in_parts_as_it_would_be_whole(
     finally:
         here_backend.close()
         here.close()
+
+
+def hostile_page(datasets: int = 12) -> bytes:
+    """A page of the shapes a table read could get wrong: a dataset whose statements are scattered across
+    the file (and repeated), blank-node datasets (with and without dct:identifier), a publisher described
+    again with every dataset, a chain of blank nodes past the per-record cap, values the parser takes but
+    the term constructors refuse (an IRI with a space, a tab in a subject), typed literals in their own
+    lexical form, a base direction, a dataset naming another, a series and its members, services listed
+    and accessed."""
+    dcat, dct = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/"
+    lines = [
+        f"@prefix dcat: <{dcat}> . @prefix dct: <{dct}> . @prefix foaf: <http://xmlns.com/foaf/0.1/> .",
+        "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> . @prefix hydra: <http://www.w3.org/ns/hydra/core#> .",
+        '<https://ville.example/d/0> dct:title "Début"@fr ; dct:modified "2024-01-01"^^xsd:date .',
+        "<https://ville.example/catalog> a dcat:Catalog ; hydra:totalItems 42 ; "
+        "hydra:next <https://ville.example/catalog?page=2> .",
+    ]
+    for n in range(datasets):
+        lines.append(
+            f"<https://ville.example/catalog> dcat:dataset <https://ville.example/d/{n}> .\n"
+            f'<https://ville.example/d/{n}> a dcat:Dataset ; dct:title "Jeu {n}"@fr, "Set {n}"@en ; '
+            f'dct:publisher <https://ville.example/org> ; dcat:version "1.0"^^xsd:decimal ; '
+            f'dcat:spatialResolutionInMeters "010"^^xsd:integer ; dct:relation <https://ville.example/d/{n + 1}> ; '
+            f"dcat:distribution [ a dcat:Distribution ; dcat:accessURL <https://ville.example/files/{n} 2024.csv> ; "
+            f'dct:title "fichier {n}"@ar--rtl ] .\n'
+            f'<https://ville.example/org> a foaf:Agent ; foaf:name "Ville" .'
+        )
+    chain = " ".join("[ dct:hasPart" for _ in range(60)) + ' "fond" ' + "]" * 60
+    lines += [
+        f'[ a dcat:Dataset ; dct:identifier "anonyme-1" ; dct:title "Sans IRI" ; dct:isPartOf {chain} ] .',
+        '[ a dcat:Dataset ; dct:title "Ni IRI ni identifiant" ] .',
+        '<https://ville.example/series> a dcat:DatasetSeries ; dct:title "Série" .',
+        "<https://ville.example/d/1> dcat:inSeries <https://ville.example/series> .",
+        "<https://ville.example/d/3> dcat:inSeries <https://ville.example/series> .",
+        "<https://ville.example/catalog> dcat:service <https://ville.example/api> .",
+        '<https://ville.example/api> a dcat:DataService ; dcat:servesDataset <https://ville.example/d/2> ; dct:title "API" .',
+        '<https://ville.example/wms> a dcat:DataService ; dct:title "WMS" .',
+        "<https://ville.example/d/5> dcat:distribution [ dcat:accessService <https://ville.example/wms> ] .",
+        '<https://ville.example/tab\tsubject> a dcat:Dataset ; dct:title "Tab" .',
+        # the first dataset's last statements, at the very end of the file (and one said twice)
+        '<https://ville.example/d/0> dct:modified "2025-06-30"^^xsd:date ; dct:title "Début"@fr ; '
+        'dcat:keyword "fin" .',
+    ]
+    return "\n".join(lines).encode()
+
+
+def test_a_large_page_reads_hostile_shapes_as_parsing_in_memory_does(monkeypatch):
+    from fedcat.harvester.adapters import dcat, rdfstore
+    from pyoxigraph import RdfFormat
+
+    monkeypatch.setattr(rdfstore, "PART", 4)
+    monkeypatch.setattr(rdfstore, "CACHED_NODES", 2)  # shared nodes read again and again
+    content, url = hostile_page(), "https://ville.example/catalog"
+    whole = dcat.read_page(content, RdfFormat.TURTLE, url, url, 1)
+    parts = list(dcat.read_large_page(content, RdfFormat.TURTLE, url, url, 1))
+    assert len(whole.records) == 12 + 5 and len(parts) == 5
+    assert _records(parts) == _records([whole])
+    assert {p.next_url for p in parts} == {"https://ville.example/catalog?page=2"} and {
+        p.total for p in parts
+    } == {42}
+    first = next(r for p in parts for r in p.records if r.source_record_id == "https://ville.example/d/0")
+    assert b'"fin"' in first.payload and b"2025-06-30" in first.payload  # gathered from the file's end
+    ids = {r.source_record_id for p in parts for r in p.records}
+    assert "identifier:anonyme-1" in ids and any(i.startswith("digest:") for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("media_type", "content"),
+    [
+        (
+            "application/rdf+xml",
+            b'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:dcat="http://www.w3.org/ns/dcat#"'
+            b' xmlns:dct="http://purl.org/dc/terms/"><dcat:Dataset rdf:about="http://example.org/d">'
+            b"<dct:title>&b;</dct:title></dcat:Dataset></rdf:RDF>",
+        ),
+        (
+            "application/rdf+xml",
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            + b"<rdf:Description><rdf:value>" * 5000
+            + b"</rdf:value></rdf:Description>" * 5000
+            + b"</rdf:RDF>",
+        ),
+        (
+            "text/turtle",
+            b"<http://example.org/d> <http://example.org/p> "
+            + b"[ <http://example.org/p> " * 5000
+            + b"1"
+            + b" ]" * 5000
+            + b" .",
+        ),
+        (
+            "application/ld+json",
+            b'{"@id": "http://example.org/d", "http://example.org/p": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        ),
+    ],
+    ids=["xml entities", "xml depth", "turtle depth", "json-ld depth"],
+)
+def test_a_large_page_is_refused_as_a_page_in_memory_is(media_type, content):
+    """The guards of issue 10 (entities, nesting) run before the table is written: the same refusal."""
+    from fedcat.harvester.adapters import dcat
+    from fedcat.harvester.http import HarvestError
+
+    url = "https://ville.example/catalog"
+    rdf_format = dcat.detect_format(content, media_type, url)
+    with pytest.raises(HarvestError) as in_memory:
+        dcat.read_page(content, rdf_format, url, url, 1)
+    with pytest.raises(HarvestError) as from_table:
+        list(dcat.read_large_page(content, rdf_format, url, url, 1))
+    assert str(from_table.value) == str(in_memory.value)
+    assert "refused" in str(in_memory.value) or "entit" in str(in_memory.value)
+
+
+def test_a_large_pages_table_is_on_disk_and_gone_even_after_a_kill(tmp_path):
+    """The table is a file in SQLite's temporary directory, unlinked from the start: while a page is read
+    the process holds it open (deleted), the directory stays empty, and a kill -9 leaves nothing behind;
+    closing the parts closes it."""
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "sqlite-tmp"
+    folder.mkdir()
+    script = (
+        "import json, os, sys\n"
+        "from fedcat.harvester.adapters import dcat, rdfstore\n"
+        "rdfstore.CACHE_KB = 256  # written to its file, not kept in the cache\n"
+        "from pyoxigraph import RdfFormat\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_harvest_dcat import hostile_page\n"
+        "url = 'https://ville.example/catalog'\n"
+        "parts = dcat.read_large_page(hostile_page(3000), RdfFormat.TURTLE, url, url, 1)\n"
+        "next(parts)\n"
+        "def held():\n"
+        "    found = []\n"
+        "    for fd in os.listdir('/proc/self/fd'):\n"
+        "        try:\n"
+        "            found.append(os.readlink(f'/proc/self/fd/{fd}'))\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return json.dumps([f for f in found if f.startswith(os.environ['SQLITE_TMPDIR'])])\n"
+        "print(held(), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "parts.close()\n"
+        "print(held(), flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    env = {**os.environ, "SQLITE_TMPDIR": str(folder)}
+    tests = str(Path(__file__).parent)
+    for kill in (False, True):
+        reader = subprocess.Popen(
+            [sys.executable, "-c", script, tests],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            held = json.loads(reader.stdout.readline())
+            assert len(held) == 1 and held[0].endswith(" (deleted)"), held  # on disk, unlinked already
+            assert list(folder.iterdir()) == []
+            if kill:
+                reader.send_signal(signal.SIGKILL)
+                reader.wait(timeout=30)
+            else:
+                reader.stdin.write("\n")
+                reader.stdin.flush()
+                assert json.loads(reader.stdout.readline()) == []  # closed with the parts
+                reader.stdin.write("\n")
+                reader.stdin.flush()
+                assert reader.wait(timeout=30) == 0
+        finally:
+            reader.kill()
+            reader.wait()
+        assert list(folder.iterdir()) == []
+
+
+def test_a_large_page_is_read_in_memory_that_does_not_grow_with_it(monkeypatch):
+    """What Python holds while a large page is checked and read (its records, the nodes kept, the rows on
+    their way to the table) is the same for 4× the datasets; read whole, the page's graph grows with them.
+    (The table's own cache is SQLite's, bounded by rdfstore.CACHE_KB; bench/large_page.py measures it all.)"""
+    import gc
+    import tracemalloc
+
+    from fedcat.harvester import safety
+    from fedcat.harvester.adapters import dcat, rdfstore
+    from pyoxigraph import RdfFormat
+
+    monkeypatch.setattr(rdfstore, "PART", 100)
+    monkeypatch.setattr(rdfstore, "CACHED_NODES", 256)
+    monkeypatch.setattr(safety, "ONE_PASS_UP_TO", 0)  # the pages here stand for pages of many megabytes
+    url = "https://ville.example/catalog"
+
+    def peak(datasets: int, read) -> int:
+        content = hostile_page(datasets)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            for _ in read(content):
+                pass
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def parts(content):
+        return dcat.read_large_page(content, RdfFormat.TURTLE, url, url, 1)
+
+    def whole(content):
+        return [dcat.read_page(content, RdfFormat.TURTLE, url, url, 1)]
+
+    small, large = peak(1000, parts), peak(4000, parts)
+    assert large < small * 1.15, (small, large)
+    assert peak(4000, whole) > 2 * peak(1000, whole)
 
 
 @pytest.mark.parametrize(

@@ -459,3 +459,65 @@ def test_a_large_page_is_read_one_dataset_at_a_time_and_stored_in_parts(portal, 
     assert store.count("udata") == 1_200
     last = stored(store, "udata", "ds01199")
     assert [t.value for t in last.title] == [template[1_199 % len(template)]["title"]]
+
+
+def _stored_records(s: Store) -> dict[str, tuple]:
+    """Every stored record: id -> (payload hash, mapped dataset, payload)."""
+    rows = s.db.execute(
+        "SELECT r.id, r.raw_hash, d.dataset FROM records r JOIN record_data d ON d.id = r.id"
+    ).fetchall()
+    return {row[0]: (row[1], row[2], s.raw(row[0])) for row in rows}
+
+
+def test_the_mapping_process_stores_what_mapping_here_stores(portal, catalogue, tmp_path, monkeypatch):
+    """A large JSON source's records are mapped in a second process (harvester.workers) while the run
+    stores the page before: the store must hold the very payloads, hashes and datasets a run mapping here
+    holds, the report the same unmapped values; a record whose mapping fails fails with the same error
+    and the others go on; a page fetched before a broken one is stored; an unchanged re-run maps nothing."""
+    from fedcat.harvester import run as run_module
+    from fedcat.indexer.embedded import EmbeddedBackend
+
+    store, backend = catalogue
+    api = served(portal)
+    api.datasets[3]["harvest"] = {"dct_identifier": {"not": "a string"}}  # its mapping raises
+    config = config_for(source("udata", api.root, page_size=4))
+
+    def run(target: Store, index: EmbeddedBackend, in_process: bool):
+        monkeypatch.setattr(run_module, "MAPPER_MIN_REMAINING", 10**9 if in_process else 0)
+        [result] = harvest(config, target, index)
+        return result, target.run(result.run_id)
+
+    here, here_index = Store(tmp_path / "here.db"), EmbeddedBackend(tmp_path / "here-index")
+    try:
+        local, local_run = run(here, here_index, in_process=True)
+        started = []
+        real_start = run_module.MappingWorker.start
+        monkeypatch.setattr(run_module.MappingWorker, "start", lambda *a: started.append(a) or real_start(*a))
+        mapped, mapped_run = run(store, backend, in_process=False)
+        assert len(started) == 1  # one process for the run
+        assert local.status == mapped.status == "complete"
+        assert mapped.counts == local.counts and mapped.counts["failed"] == 1
+        assert mapped.counts["created"] == len(api.datasets) - 1
+        assert _stored_records(store) == _stored_records(here)
+        assert mapped_run["report"] == local_run["report"]
+        assert [e["error"] for e in mapped_run["errors"]] == [e["error"] for e in local_run["errors"]]
+        assert "unhashable" in mapped_run["errors"][0]["error"]
+        assert sorted(backend.ids()) == sorted(here_index.ids())
+    finally:
+        here_index.close()
+        here.close()
+
+    [again] = harvest(config, store, backend)
+    assert (again.counts["unchanged"], again.counts["updated"]) == (len(api.datasets) - 1, 0)
+
+    # the third page is an error page: the two before it are stored, the run is partial
+    def third_page_is_html(request: Request) -> Reply | None:
+        return Reply(b"<html>502</html>", "text/html") if request.query.get("page") == ["3"] else None
+
+    portal.handlers.insert(0, ("/udata/api/1/datasets/", third_page_is_html))
+    for item in api.datasets:
+        item["title"] += " (revu)"
+    [partial] = harvest(config, store, backend)
+    assert partial.status == "partial" and "HTML page" in partial.message
+    # pages 1 and 2, 4 datasets each, one of which still fails
+    assert (partial.counts["seen"], partial.counts["updated"], partial.counts["failed"]) == (8, 7, 1)

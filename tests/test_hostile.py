@@ -569,6 +569,80 @@ def test_source_credentials_never_leave_fedcat(tmp_path, portal, monkeypatch):
         store.close()
 
 
+def test_credentials_stay_hidden_in_parts_contexts_and_notes(tmp_path, portal, monkeypatch):
+    """The same source credentials where URLs are derived from the source's: the parts of a large page
+    (`url#part=N`), a JSON-LD @context named relative to the page (resolved with the page's userinfo) that
+    cannot be loaded, and a CKAN source whose showcases cannot be read (a note in the run's report): no
+    run message, error, note or API answer shows them."""
+    from fedcat.harvester.adapters import rdfstore
+    from fedcat.indexer.embedded import EmbeddedBackend
+
+    monkeypatch.setattr(rdfstore, "STORE_OVER", 0)  # every DCAT page is read in parts of 2
+    monkeypatch.setattr(rdfstore, "PART", 2)
+    secret = "?apikey=TOPSECRET&access_token=TOKENSECRET"
+    base = portal.url("/ville")
+    [page] = hydra_pages(generated_datasets(base, 5), base + "/catalog.ttl?page=%d", 5).values()
+    # a record over the literal cap, in the third part of the page: a record error of the run
+    page += (
+        b'\n<https://ville.example/long> a <http://www.w3.org/ns/dcat#Dataset> ; <http://purl.org/dc/terms/title> "'
+        + b"x" * 2000
+        + b'" .'
+    )
+    portal.add("/ville/catalog.ttl" + secret, page, "text/turtle")
+    portal.add(
+        "/bees.jsonld" + secret,
+        json.dumps({"@context": "context.jsonld", "@graph": []}),
+        "application/ld+json",
+    )
+    empty = json.dumps({"success": True, "result": {"count": 0, "results": []}}).encode()
+    portal.handle("/api/3/action/package_search", lambda request: Reply(empty, "application/json"))
+    portal.add("/api/3/action/ckanext_showcase_list", b"broken", "text/plain", status=500)
+
+    def with_userinfo(url: str) -> str:
+        return url.replace("http://", "http://harvester:PASSWORDSECRET@")
+
+    config = parse_config(
+        {
+            "settings": {"base_url": BASE_URL, "http": {"retries": 0}, "max_literal_chars": 1000},
+            "sources": [
+                {
+                    "id": "ville",
+                    "name": "V",
+                    "type": "dcat",
+                    "url": with_userinfo(base + "/catalog.ttl" + secret),
+                },
+                {
+                    "id": "bees",
+                    "name": "B",
+                    "type": "dcat",
+                    "url": with_userinfo(portal.url("/bees.jsonld") + secret),
+                },
+                {"id": "ckan", "name": "C", "type": "ckan", "url": with_userinfo(portal.url("/"))},
+            ],
+        }
+    )
+    store, backend = Store(tmp_path / "fedcat.db"), EmbeddedBackend(tmp_path / "index")
+    try:
+        ville, bees, ckan = harvest(config, store, backend)
+        assert ville.counts["pages"] == 3 and ville.counts["failed"] == 1, ville
+        assert bees.status == "failed" and "context.jsonld" in bees.message, bees.message
+        assert ckan.status == "complete", ckan.message
+        with TestClient(create_app(store, backend, config)) as client:
+            runs = client.get("/api/harvests").json()
+            answers = [client.get("/api/harvests"), client.get("/api/sources")]
+            answers += [client.get(f"/api/harvests/{run['id']}") for run in runs]
+            answers += [client.get(f"/api/datasets/{i}") for i in list(store.live_ids())[:3]]
+            shown = "\n".join(a.text for a in answers)
+        stored = [url for (url,) in store.db.execute("SELECT fetch_url FROM records")]
+        assert "showcases not read" in shown and "context.jsonld" in shown and "RecordTooLarge" in shown
+        assert "apikey=***" in shown
+        for secret_text in ("PASSWORDSECRET", "TOPSECRET", "TOKENSECRET"):
+            assert secret_text not in shown + "\n".join(stored), secret_text
+    finally:
+        backend.close()
+        store.close()
+
+
 def test_a_credential_missing_from_the_environment_fails_its_source_alone(tmp_path, portal):
     source = Portal(portal)
     source.publish(generated_datasets(source.base, 2))

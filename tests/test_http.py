@@ -490,6 +490,7 @@ def test_network_failures_are_reported_as_their_cause(dns, tmp_path, monkeypatch
         with suppress(OSError):
             while True:
                 conn, _ = hangup.accept()
+                conn.recv(65536)  # the request read first: closing with it unread would be a reset (RST)
                 conn.close()
 
     def hold() -> None:

@@ -523,6 +523,14 @@ DATES = [
     ("06/17/2017", "2017-06-17", False),  # only valid month first
     ("06/05/2009", "2009-06-05", True),
     ("jeu, 19/12/2019 - 03:00", "2019-12-19T03:00:00", False),  # DKAN (Drupal) dates
+    ("Date changed  jeu, 19/12/2019 - 03:00", "2019-12-19T03:00:00", False),  # DKAN, with its label
+    ("19 décembre 2019", "2019-12-19", False),  # month names, French and English
+    ("1er mars 2020", "2020-03-01", False),
+    ("December 19, 2019", "2019-12-19", False),
+    ("19 Dec. 2019", "2019-12-19", False),
+    ("mars 2020", "2020-03", False),
+    ("31 février 2020", None, False),
+    ("Spring 2019", None, False),
     ("unknown", None, False),  # govdata-sachsen-dataset.rdf
     ("R/P1W", None, False),  # cftc-dcatus.json modified
     ("01/01/1997-12/31/2015", None, True),  # a period, not a date

@@ -11,6 +11,7 @@ import csv
 import io
 import time
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 import msgspec
 import pytest
@@ -28,7 +29,8 @@ from fedcat.mappings.model import Text
 from fedcat.store import Store
 
 BASE_URL = "https://fedcat.example"
-PREFIXES = "PREFIX dcat: <http://www.w3.org/ns/dcat#> PREFIX dct: <http://purl.org/dc/terms/>\n"
+DCAT = "http://www.w3.org/ns/dcat#"
+PREFIXES = f"PREFIX dcat: <{DCAT}> PREFIX dct: <http://purl.org/dc/terms/>\n"
 COUNT = PREFIXES + "SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { ?d a dcat:Dataset }"
 RESULTS_JSON = "application/sparql-results+json"
 
@@ -289,7 +291,10 @@ def test_store_follows_harvests_while_a_server_holds_it(site):
     assert count(client) == before
 
 
-def test_harvest_syncs_the_store_when_no_server_holds_it(tmp_path):
+@contextmanager
+def harvested_city(tmp_path):
+    """(store, backend, config, city): the city's catalogue harvested into tmp_path, its portal up until the
+    block ends."""
     store = Store(tmp_path / "fedcat.db")
     backend = EmbeddedBackend(tmp_path / "index")
     try:
@@ -302,22 +307,30 @@ def test_harvest_syncs_the_store_when_no_server_holds_it(tmp_path):
                 }
             )
             harvest(config, store, backend)
-            assert not (tmp_path / "sparql").exists()  # created by its first use, not by every harvest
-            with TestClient(create_app(store, backend, config)) as client:
-                assert count(client) == len(city.datasets)
-            city.publish(city.datasets[:-2])
-            harvest(config, store, backend)  # the server is gone: the harvest syncs the store itself
-        sparql = SparqlStore.for_store(store)
-        try:
-            solutions = sparql.oxigraph.query(COUNT, use_default_graph_as_union=True)
-            assert int(next(iter(solutions))["n"].value) == len(city.datasets) - 2
-            del solutions
-            assert sparql.pending(store) == 0
-        finally:
-            sparql.close()
+            yield store, backend, config, city
     finally:
         backend.close()
         store.close()
+
+
+def sparql_count(sparql: SparqlStore) -> int:
+    solutions = sparql.oxigraph.query(COUNT, use_default_graph_as_union=True)
+    return int(next(iter(solutions))["n"].value)
+
+
+def test_harvest_syncs_the_store_when_no_server_holds_it(tmp_path):
+    with harvested_city(tmp_path) as (store, backend, config, city):
+        assert not (tmp_path / "sparql").exists()  # created by its first use, not by every harvest
+        with TestClient(create_app(store, backend, config)) as client:
+            assert count(client) == len(city.datasets)
+        city.publish(city.datasets[:-2])
+        harvest(config, store, backend)  # the server is gone: the harvest syncs the store itself
+        sparql = SparqlStore.for_store(store)
+        try:
+            assert sparql_count(sparql) == len(city.datasets) - 2
+            assert sparql.pending(store) == 0
+        finally:
+            sparql.close()
 
 
 def test_first_load_goes_on_across_budgeted_syncs(tmp_path, monkeypatch):
@@ -325,18 +338,7 @@ def test_first_load_goes_on_across_budgeted_syncs(tmp_path, monkeypatch):
     from fedcat.indexer import sparql as sparql_module
     from fedcat.indexer.sparql import catalog_info_from_store
 
-    store = Store(tmp_path / "fedcat.db")
-    backend = EmbeddedBackend(tmp_path / "index")
-    try:
-        with PortalServer() as portal:
-            city = City(portal)
-            config = parse_config(
-                {
-                    "settings": {"base_url": BASE_URL},
-                    "sources": [{"id": "ville", "name": "Ville", "type": "dcat", "url": city.url}],
-                }
-            )
-            harvest(config, store, backend)
+    with harvested_city(tmp_path) as (store, _, config, city):
         monkeypatch.setattr(sparql_module, "SYNC_BATCH", 3)
         info = catalog_info_from_store(store, BASE_URL, config)
         sparql = SparqlStore.for_store(store)
@@ -351,12 +353,31 @@ def test_first_load_goes_on_across_budgeted_syncs(tmp_path, monkeypatch):
                 assert 0 < done <= 3 and sparql.state() == "filling"
                 assert slices < 20
             assert slices == -(-len(city.datasets) // 3)  # the call that loads the last slice ends the load
-            solutions = sparql.oxigraph.query(COUNT, use_default_graph_as_union=True)
-            assert int(next(iter(solutions))["n"].value) == len(city.datasets)
-            del solutions
+            assert sparql_count(sparql) == len(city.datasets)
             assert sparql.sync(store, info) == 0  # nothing left: nothing written
         finally:
             sparql.close()
-    finally:
-        backend.close()
-        store.close()
+
+
+def test_a_store_written_by_an_older_rdf_writer_is_loaded_again(tmp_path):
+    """What the writer makes of a record changed (the datasets a record only links to are no longer typed
+    dcat:Dataset): a SPARQL store holding the older output is loaded again, and counts the datasets."""
+    from fedcat.indexer.sparql import _STATE_GRAPH, catalog_info_from_store
+
+    with harvested_city(tmp_path) as (store, _, config, city):
+        info = catalog_info_from_store(store, BASE_URL, config)
+        sparql = SparqlStore.for_store(store)
+        try:
+            sparql.sync(store, info)
+            # as an older fedcat left it: its synced marker, and a linked layer typed as a dataset
+            sparql.oxigraph.update(f"DELETE WHERE {{ GRAPH <{_STATE_GRAPH}> {{ ?s ?p ?o }} }}")
+            sparql.oxigraph.update(
+                f"INSERT DATA {{ GRAPH <{_STATE_GRAPH}> {{ <{_STATE_GRAPH}> <urn:fedcat:synced> <{_STATE_GRAPH}> }}"
+                f" GRAPH <{BASE_URL}/datasets/x> {{ <https://gis.test/MapServer/8> a <{DCAT}Dataset> }} }}"
+            )
+            assert sparql.state() is None
+            sparql.sync(store, info)
+            assert sparql.state() == "synced"
+            assert sparql_count(sparql) == len(city.datasets)
+        finally:
+            sparql.close()

@@ -16,6 +16,10 @@ Each violation is put down to its cause:
 - **source**: a mandatory property (`sh:minCount`) missing on what the source described (a dataset without
   a description, a distribution without any URL, a publisher given as a bare IRI without a name, a
   concept IRI nobody labels): the data was never there, fedcat cannot invent it;
+- **link**: the class the shapes ask of a dataset or series that a record only links to (`dct:source`,
+  `dcat:hasVersion`, `dct:isVersionOf`, `dcat:inSeries`, `dct:relation`, `dcat:servesDataset`): fedcat
+  types what a record describes and nothing else, so that `?d a dcat:Dataset` counts the catalogue's
+  datasets (`mappings.rdf`); a target fedcat holds is typed by its own record;
 - **fedcat**: everything else (a wrong class, datatype, node kind, a cardinality over the maximum) and any
   violation on the nodes fedcat makes itself (catalogues, catalogue records): normalisation could have
   avoided it. The writer (`mappings.rdf`) is held to zero of these over the harvested corpus.
@@ -65,6 +69,20 @@ OWN_NODES = ("#record", "#source-record", "#publisher")  # fragments of IRIs fed
 # (GeoDCAT-AP's encoding, and what every DCAT reader, fedcat's own included, expects); these results are
 # reported under the cause "shapes".
 CONFLICTS = {"dcat-ap-3.0.0": {("locn:geometry", "class"), ("locn:geometry", "nodeKind")}}
+# the links whose targets fedcat leaves untyped (cause "link", see the module docstring)
+UNTYPED_LINKS = frozenset(
+    {
+        "dct:source",
+        "dcat:hasVersion",
+        "dct:isVersionOf",
+        "dcat:inSeries",
+        "dct:relation",
+        "dcat:servesDataset",
+    }
+)
+# how the shapes ask a class of a value: sh:class, or (3.0.1's range of dct:relation) sh:or of sh:node shapes
+_CLASS_COMPONENTS = frozenset({"class", "node", "or"})
+CAUSES = ("fedcat", "source", "link", "shapes")
 
 
 # SEMIC's own shapes shipped with fedcat, where a package registry carries them (official/PROVENANCE.md)
@@ -344,11 +362,7 @@ class Report:
             "shapes": self.shapes,
             "datasets": self.datasets,
             "conforms": self.conforms,
-            "violations": {
-                "fedcat": len(self.violations("fedcat")),
-                "source": len(self.violations("source")),
-                "shapes": len(self.violations("shapes")),
-            },
+            "violations": {cause: len(self.violations(cause)) for cause in CAUSES},
             "datasets_with_violations": len([d for d in by_dataset if d != "(catalogue)"]),
             "warnings": len([f for f in self.findings if f.severity != "Violation"]),
             "rules": [
@@ -408,6 +422,8 @@ def validate(
     import rdflib
 
     data = _rdflib_graph(ntriples)
+    links = [rdflib.URIRef(PREFIXES[c.split(":")[0]] + c.split(":")[1]) for c in UNTYPED_LINKS]
+    targets = {_n3(o) for link in links for o in data.objects(None, link)}
     ontology = rdflib.Graph().parse(data=DCAT_AXIOMS, format="nt")
     _conforms, results, _text = pyshacl.validate(
         data,
@@ -437,12 +453,18 @@ def validate(
         focus_key = _n3(focus)
         rule = f"{shapes.owners.get(shape, '?')} {path_name}: {component}".replace("  ", " ")
         own = any(focus_key.endswith(fragment + ">") for fragment in OWN_NODES) or "/sources/" in focus_key
+        # the value is a link's target (or, for a sh:or of shapes on it, the focus node is)
+        linked = (
+            _n3(value) in targets if path_name in UNTYPED_LINKS else not path_name and focus_key in targets
+        )
         if severity != "Violation":
             cause = ""
         elif (path_name, component) in CONFLICTS.get(profile, ()):
             cause = "shapes"
         elif component == "minCount" and not own and not focus_key.endswith("/catalog>"):
             cause = "source"
+        elif component in _CLASS_COMPONENTS and not own and linked:
+            cause = "link"
         else:
             cause = "fedcat"
         report.findings.append(
@@ -585,6 +607,8 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
         f"Violations of data missing at the source: {counts['source']}, "
         f"in {summary['datasets_with_violations']} datasets.",
     ]
+    if counts["link"]:
+        lines.append(f"Links to datasets described elsewhere or nowhere (left untyped): {counts['link']}.")
     if counts["shapes"]:
         lines.append(f"Results where the official shape files contradict each other: {counts['shapes']}.")
     if not report.by_rule():
@@ -620,7 +644,8 @@ def save_results(store: Any, part: Report, as_of: int) -> int:
             if dataset in per_dataset:
                 per_dataset[dataset][finding.cause] += 1
     results = [
-        ShaclResult(i, part.profile, not sum(c.values()), c["source"], c["fedcat"])
+        # a link to a dataset described elsewhere is the source's, as far as the quality score is concerned
+        ShaclResult(i, part.profile, not sum(c.values()), c["source"] + c["link"], c["fedcat"])
         for i, c in per_dataset.items()
     ]
     return stored_shacl.save(store, results, as_of)

@@ -24,13 +24,15 @@ REUSES_OPTION = "Harvest the portal's reuses too (default true): udata's /api/1/
 
 class RawRecord(msgspec.Struct):
     source_record_id: str
-    payload: bytes  # what the store keeps: the record as the source gave it (canonical form for RDF)
+    payload: bytes  # what the store keeps: the record as the source gave it, in its order (N-Triples for RDF)
     media_type: str
     fetch_url: str
     page: int
     parsed: Any = None  # the adapter's parsed form, handed to the mapping in the same run; never stored
-    # computed where the page was parsed (the DCAT parsing process), so that the harvesting thread does
-    # not: store.payload_hash(payload) and store.pack_payload(payload)
+    # the change hash: over the payload's order-free form (sorted N-Triples lines, sorted JSON keys), so that
+    # a source reordering a record has not changed it; None: the run hashes the payload itself (CSW's
+    # normal form). Computed where the page was parsed (the DCAT parsing process included), as is
+    # store.pack_payload(payload), so that the harvesting thread does not
     digest: str | None = None
     packed: bytes | None = None
     # the payload's length when only its packed form came: the parsing process leaves out the payload of

@@ -4,8 +4,8 @@ The source `url` is the CSW endpoint. The adapter pages with GetRecords in KVP (
 2.0.2 server must accept, and what GeoNetwork and pycsw answer alike):
 `service=CSW&version=2.0.2&request=GetRecords&typeNames=csw:Record&outputSchema=<gmd>&elementSetName=full&
 resultType=results&startPosition=N&maxRecords=M`, plus `constraint` (CQL text) when `options.constraint` says.
-One raw record per gmd:MD_Metadata (or gmi:MI_Metadata), keyed by its gmd:fileIdentifier; the payload is the
-element in one normal form (`canonical`), so that a record re-served with other indentation, attribute order,
+One raw record per gmd:MD_Metadata (or gmi:MI_Metadata), keyed by its gmd:fileIdentifier (else its citation's
+identifier: `record_id`); the payload is the element in one normal form (`canonical`), so that a record re-served with other indentation, attribute order,
 prefixes or namespace declarations hashes the same and is not normalised again. A CSW cannot be asked what
 changed since a date in a way every server honours, so every run reads every page; the hashes keep unchanged
 records from being mapped again. Service records are left out (mappings/iso19139.yaml); the mapping itself is
@@ -209,7 +209,12 @@ class CswAdapter(Adapter):
                 ids.update([srid] if srid else [])
                 continue
             if not srid:
-                page.errors.append((None, f"{page.url}: a {name} without gmd:fileIdentifier was left out"))
+                page.errors.append(
+                    (
+                        None,
+                        f"{page.url}: a {name} without an identifier (gmd:fileIdentifier, citation) was left out",
+                    )
+                )
                 continue
             ids.add(srid)
             page.records.append(

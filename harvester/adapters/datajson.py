@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...config import Source
-from ...mappings.datajson import as_list, record_identifier
+from ...mappings.datajson import record_identifier
+from ...mappings.values import as_list
 from ..http import HarvestError, HttpClient
 from .base import Adapter, Page, RawRecord
 from .jsonapi import JsonStream, is_html, json_record

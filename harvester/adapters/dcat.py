@@ -2,7 +2,9 @@
 
 Each page is parsed on its own with pyoxigraph (streaming, ~20× faster than rdflib here: see bench/harvest.py)
 and split into one record per `dcat:Dataset` and per stand-alone `dcat:DataService`: its description plus every
-node it leads to that the page describes (distributions, publisher, contact point…), kept as canonical N-Triples.
+node it leads to that the page describes (distributions, publisher, contact point…), kept as N-Triples in the
+page's order (`from_rdf.record_payload`: a re-map reads the values in the order the harvest did) and hashed in
+their sorted form (a page that lists the same description in another order is not a change).
 
 A large source (thousands of records still to come) gets a parsing process of its own (`PageWorker`): it
 parses page n+1, maps its datasets and hashes and packs (compresses) their payloads while this process
@@ -13,12 +15,9 @@ the one being stored; a failure fetching ahead is raised only once the page befo
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import multiprocessing
-import os
-import threading
+import sqlite3
 from collections.abc import Generator, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote, urljoin
@@ -38,6 +37,7 @@ from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
 from ..http import HarvestError
 from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
+from ..workers import WorkerProcess, pack, serve_jobs
 from . import rdfstore
 from .base import Adapter, Page, RawRecord, Visited
 
@@ -64,8 +64,6 @@ IRI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"{}|\\^
 WORKER_MIN_REMAINING = 5_000  # announced records still to come for a source to get a parsing process
 WORKER_AFTER_PAGES = 3  # without an announced total: from this page on
 REPLY_RECORDS = 200  # records per message from the parsing process
-# Parsing processes at once in this process (runs of several sources in threads): one per spare core.
-_WORKER_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
 
 def detect_format(content: bytes, media_type: str, url: str) -> RdfFormat:
@@ -161,6 +159,21 @@ def record_id(graph: Graph, node: NamedNode | BlankNode | Literal) -> str:
     return f"digest:{digest}"
 
 
+def rdf_record(graph: Graph, node: Any, url: str, number: int) -> RawRecord:
+    """One record of a parsed page (or part of one): its payload in the page's order, hashed in its
+    canonical (sorted) form, and its parsed form for the mapping."""
+    payload, canonical = from_rdf.record_payload(graph, node)
+    return RawRecord(
+        source_record_id=record_id(graph, node),
+        payload=payload,
+        media_type=NTRIPLES,
+        fetch_url=url,
+        page=number,
+        parsed=(graph, node),
+        digest=payload_hash(canonical),
+    )
+
+
 def next_link(graph: Graph) -> str | None:
     for props in graph.out.values():
         for predicate in NEXT_PAGE:
@@ -191,17 +204,7 @@ def read_page(
     graph = parse_graph(content, rdf_format, base_iri)
     if number == 1:
         _check_is_catalogue(graph, url)
-    records = [
-        RawRecord(
-            source_record_id=record_id(graph, node),
-            payload=from_rdf.record_payload(graph, node),
-            media_type=NTRIPLES,
-            fetch_url=url,
-            page=number,
-            parsed=(graph, node),
-        )
-        for node in from_rdf.record_subjects(graph)
-    ]
+    records = [rdf_record(graph, node, url, number) for node in from_rdf.record_subjects(graph)]
     return Page(
         url=url,
         number=number,
@@ -229,25 +232,26 @@ NOT_A_CATALOGUE = (
 def read_large_page(
     content: bytes, rdf_format: RdfFormat, base_iri: str, url: str, number: int
 ) -> Iterator[Page]:
-    """A page over `rdfstore.STORE_OVER` bytes, loaded into a store on disk and read in parts
+    """A page over `rdfstore.STORE_OVER` bytes, parsed into a table on disk and read in parts
     (harvester/adapters/rdfstore.py): same records and payloads as `read_page`, in memory that does not grow
     with the page's datasets. A page the strict parser refuses is read by `read_page` (and its fallback)."""
     content = as_utf8(content, xml=rdf_format == RdfFormat.RDF_XML)
     check_page(content, rdf_format, base_iri)
     try:
-        page = rdfstore.PageStore(content, rdf_format, base_iri)
+        page = rdfstore.PageStore(
+            content, rdf_format, base_iri, next_predicates=NEXT_PAGE, total_predicate=TOTAL[0]
+        )
     except (SyntaxError, ValueError) as exc:
-        log.info("%s: not loaded into a store (%s); parsed in memory", url, exc)
+        log.info("%s: not read from a table (%s); parsed in memory", url, exc)
         yield read_page(content, rdf_format, base_iri, url, number)
         return
-    except OSError as exc:
-        raise HarvestError(f"{url}: could not load the page into a temporary store: {exc}") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise HarvestError(f"{url}: could not write the page to a temporary table: {exc}") from exc
+    del content  # the table holds it now
     try:
         if number == 1 and not rdfstore.is_catalogue(page):
             raise HarvestError(NOT_A_CATALOGUE.format(url=url))
-        yield from rdfstore.read_parts(
-            page, url, number, record_id=record_id, next_predicates=NEXT_PAGE, total_predicate=TOTAL[0]
-        )
+        yield from rdfstore.read_parts(page, url, number, record=rdf_record)
     finally:
         page.close()
 
@@ -279,7 +283,7 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
                 record.source_record_id,
                 b"" if mapped is not None else payload,
                 len(payload),
-                payload_hash(payload),
+                record.digest,
                 pack_payload(payload),
                 mapped,
             )
@@ -287,87 +291,55 @@ def _read_and_map(content: bytes, media_type: str, base_iri: str) -> tuple[Any, 
     return page.next_url, page.total, records
 
 
-# Messages between the two processes, msgpack (bytes stay bytes, no pickle of arbitrary objects):
-# a job is [content, media type, base IRI] or nil (stop); replies are [kind, value] with kind "records"
-# (a slice of a page's records), "done" ([next link, total]), "harvest_error" or "failed" (a message).
-_pack = msgspec.msgpack.Encoder().encode
-_unpack = msgspec.msgpack.Decoder().decode
+# Messages between the two processes (harvester.workers): a job is [content, media type, base IRI]; replies
+# are [kind, value] with kind "records" (a slice of a page's records), "done" ([next link, total]),
+# "harvest_error" or "failed" (a message).
+
+
+def _serve_page(conn: Any, job: Any) -> None:
+    """In the parsing process: one page in, its records out."""
+    try:
+        next_url, total, records = _read_and_map(*job)
+    except HarvestError as exc:
+        conn.send_bytes(pack(("harvest_error", str(exc))))
+        return
+    except Exception as exc:  # this process reads the page again and raises it there
+        conn.send_bytes(pack(("failed", f"{type(exc).__name__}: {exc}")))
+        return
+    # in slices: neither process holds a whole page's encoded reply (~10 MB) beside its records
+    for start in range(0, len(records), REPLY_RECORDS):
+        chunk = pack(("records", records[start : start + REPLY_RECORDS]))
+        conn.send_bytes(chunk)
+        del chunk
+    del records
+    conn.send_bytes(pack(("done", (next_url, total))))
 
 
 def _serve_pages(conn: Any) -> None:
-    """The parsing process's loop: one page in, its records out, until told to stop."""
-    from ...gc_pause import gc_paused
-
-    while True:
-        try:
-            job = _unpack(conn.recv_bytes())
-        except EOFError:
-            return
-        if job is None:
-            return
-        with gc_paused():
-            try:
-                next_url, total, records = _read_and_map(*job)
-            except HarvestError as exc:
-                conn.send_bytes(_pack(("harvest_error", str(exc))))
-                continue
-            except Exception as exc:  # this process reads the page again and raises it there
-                conn.send_bytes(_pack(("failed", f"{type(exc).__name__}: {exc}")))
-                continue
-            del job
-            # in slices: neither process holds a whole page's encoded reply (~10 MB) beside its records
-            for start in range(0, len(records), REPLY_RECORDS):
-                chunk = _pack(("records", records[start : start + REPLY_RECORDS]))
-                conn.send_bytes(chunk)
-                del chunk
-            del records
-            conn.send_bytes(_pack(("done", (next_url, total))))
+    serve_jobs(conn, _serve_page)
 
 
-class PageWorker:
+class PageWorker(WorkerProcess):
     """A child process that parses pages and maps their datasets (see the module docstring)."""
 
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_pages, args=(child,), name="fedcat-dcat-parser", daemon=True
-        )
-        self._process.start()
-        child.close()
+    name = "fedcat-dcat-parser"
 
-        self._busy = False  # one page at a time: submitted, not received yet
-        self.broken = False  # the process died or its pipe broke: pages are parsed here from then on
-        self._closed = False
+    def __init__(self) -> None:
+        super().__init__(_serve_pages)
 
     def submit(self, content: bytes, rdf_format: RdfFormat, base_iri: str) -> None:
-        self._conn.send_bytes(_pack((content, rdf_format.media_type, base_iri)))
-        self._busy = True
+        self.send(pack((content, rdf_format.media_type, base_iri)))
 
-    def receive(self) -> tuple[str, Any]:
+    def page(self) -> tuple[str, Any]:
         """("ok", (next link, total, records)), or ("harvest_error" | "failed", message)."""
         records: list[Any] = []
         while True:
-            status, value = _unpack(self._conn.recv_bytes())
+            status, value = self.receive()
             if status == "records":
                 records.extend(value)
                 continue
-            self._busy = False
+            self.done()
             return ("ok", (*value, records)) if status == "done" else (status, value)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if not self._busy:  # else it is parsing a page nobody will read: no need to wait for it
-            with contextlib.suppress(OSError):
-                self._conn.send_bytes(_pack(None))
-            self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
-        self._conn.close()
-        _WORKER_SLOTS.release()
 
 
 class _Job:
@@ -400,7 +372,9 @@ class _Job:
         """The page, or the parts of a large one (each a page of the run)."""
         if self.page is None and self.error is None and len(self.content) > rdfstore.STORE_OVER:
             assert self.rdf_format is not None
-            yield from read_large_page(self.content, self.rdf_format, self.base_iri, self.url, self.number)
+            parts = read_large_page(self.content, self.rdf_format, self.base_iri, self.url, self.number)
+            self.content = b""  # held by `parts` only, until the page is in its table
+            yield from parts
             return
         yield self.result()
 
@@ -414,7 +388,7 @@ class _Job:
         assert self.rdf_format is not None
         if self.worker is not None:
             try:
-                status, value = self.worker.receive()
+                status, value = self.worker.page()
             except (EOFError, OSError):
                 self.worker.broken = True
                 status, value = "failed", "the parsing process stopped"
@@ -541,14 +515,7 @@ class DcatAdapter(Adapter):
         return page.number >= WORKER_AFTER_PAGES
 
     def _start_worker(self) -> PageWorker | None:
-        if not _WORKER_SLOTS.acquire(blocking=False):
-            return None  # other runs use the spare cores: parse here
-        try:
-            return PageWorker()
-        except Exception as exc:  # e.g. inside a daemonic process, which may not have children
-            _WORKER_SLOTS.release()
-            log.info("source %s: no parsing process (%s); parsing here", self.source.id, exc)
-            return None
+        return PageWorker.start(self.source.id)  # None when other runs use the spare cores: parse here
 
     def _next(self, next_url: str | None, current: str) -> str | None:
         """Resolve and vet the next link: the same page again means the walk is over."""

@@ -1,0 +1,136 @@
+"""Payload benchmark: what a harvest computes per record before it stores it, against another checkout.
+
+    python bench/payload.py                              # this checkout: medians of 5 passes
+    python bench/payload.py --baseline ../base --repeat 7   # alternating with another checkout (its .venv)
+
+Per record, in one pass (a process of its own per checkout and pass, alternated after a warm-up pair):
+- `dcat`: parse synthetic DCAT-AP Turtle pages (bench/harvest.py's, 46 triples a dataset), split them into
+  records (payload and change hash: `read_page`, then the hash the run takes) and map each from its parsed form
+  (`mapping_for("dcat")`, as the harvest does);
+- `json`: every data.json dataset of ../shared/corpus made into a record (`json_record`: payload and hash).
+CPU time per record is the figure to compare (the machine's cores are shared); wall time beside it, and the
+load average when the pass ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE.parents[1] / "shared" / "corpus"
+PAGES, PER_PAGE = 4, 1000
+
+
+def measure() -> dict[str, float]:
+    """One pass in this process: µs per record (CPU and wall) of each part."""
+    sys.path.insert(0, str(HERE))
+    from fedcat.harvester.adapters.dcat import read_page
+    from fedcat.harvester.adapters.jsonapi import json_record
+    from fedcat.mappings.context import SourceContext
+    from fedcat.mappings.registry import mapping_for
+    from fedcat.store import payload_hash
+    from harvest import page_turtle
+    from pyoxigraph import RdfFormat
+
+    pages = [page_turtle(n, PAGES * PER_PAGE, "https://bench.test", PER_PAGE) for n in range(1, PAGES + 1)]
+    items = []
+    for path in sorted((CORPUS / "datajson").rglob("*.json")):
+        try:
+            found = json.loads(path.read_bytes()).get("dataset")
+        except (ValueError, AttributeError):
+            continue
+        items.extend(i for i in found or () if isinstance(i, dict))
+    source = SourceContext("bench", "https://bench.test", {}, lambda srid: f"https://f.test/{srid}")
+    mapping = mapping_for("dcat")
+    out: dict[str, float] = {}
+
+    def timed(name: str, count: int, work) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        work()
+        out[f"{name}_cpu_us"] = (time.process_time() - cpu) / count * 1e6
+        out[f"{name}_wall_us"] = (time.perf_counter() - wall) / count * 1e6
+
+    records = []
+
+    def split() -> None:
+        for n, content in enumerate(pages, 1):
+            for record in read_page(content, RdfFormat.TURTLE, "https://bench.test/", "u", n).records:
+                record.digest = record.digest or payload_hash(record.payload)  # what the run takes
+                records.append(record)
+
+    timed("dcat_records", PAGES * PER_PAGE, split)
+    timed(
+        "dcat_mapping",
+        len(records),
+        lambda: [mapping(r.payload, "https://f.test/d", source, r.parsed) for r in records],
+    )
+
+    def json_records() -> None:
+        for item in items:
+            record = json_record("x", item, "u", 1)
+            record.digest or payload_hash(record.payload)
+
+    timed("json_records", max(1, len(items)), json_records)
+    out["json_count"] = len(items)
+    out["load"] = os.getloadavg()[0]
+    return out
+
+
+def run(python: str, cwd: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--child"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another checkout with its own .venv")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure()))
+        return 0
+    if not (CORPUS / "datajson").is_dir():
+        print(f"no corpus at {CORPUS}: nothing to measure")
+        return 2
+    checkouts = {"this": (sys.executable, HERE.parent)}
+    if args.baseline:
+        base = args.baseline.resolve()
+        checkouts["baseline"] = (str(base / ".venv" / "bin" / "python"), base)
+    for python, cwd in checkouts.values():
+        run(python, cwd)  # warm-up (file cache, .pyc)
+    passes: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
+    for _ in range(args.repeat):
+        for name, (python, cwd) in checkouts.items():
+            passes[name].append(run(python, cwd))
+    parts = ("dcat_records", "dcat_mapping", "json_records")
+    print(
+        f"{PAGES * PER_PAGE} DCAT records, {int(passes['this'][0]['json_count'])} data.json records;"
+        f" medians of {args.repeat} alternated passes, µs per record"
+    )
+    print(f"{'checkout':<10}" + "".join(f"{p + ' cpu':>20}{p + ' wall':>20}" for p in parts) + f"{'load':>8}")
+    for name, found in passes.items():
+        cells = "".join(
+            f"{statistics.median(p[f'{part}_{kind}_us'] for p in found):>20.1f}"
+            for part in parts
+            for kind in ("cpu", "wall")
+        )
+        print(f"{name:<10}{cells}{statistics.median(p['load'] for p in found):>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
