@@ -11,9 +11,12 @@ of the node's analysis plugins: the integration-test distribution (`.ci/elastics
 `analysis-common` module (no `asciifolding`, no `french` analyzer) and no spatial module (no `geo_shape`).
 
 Facets are `keyword` fields counted by `terms` aggregations over all hits. The index has one shard, so
-the counts are exact, ordered by count then value like `top_facet_values`. Date orders sort on the
-embedded engine's date key (`embedded.date_key`), undated documents last, and every order (relevance
-too) breaks ties by id, so pages never overlap or skip; the page's ids are read from the sort values.
+the counts are exact, ordered by count then value like `top_facet_values`. A search is one `_msearch`:
+the hits in one part, the facet counts in `FACET_PARTS` parts without hits, which the node runs at once
+(one per search thread) and whose answers its shard request cache keeps by default until the next
+refresh. Date orders sort on the embedded engine's date key (`embedded.date_key`), undated documents
+last, and every order (relevance too) breaks ties by id, so pages never overlap or skip; the page's ids
+are read from the sort values.
 Scores are Lucene's BM25 over the same per-field terms and boosts as tantivy's BM25; the two engines'
 scores agree closely but not to the last bit, so the relevance order of nearly equal hits may differ.
 
@@ -31,6 +34,7 @@ reached raises `SearchUnavailable`, which the API turns into a 503 and the harve
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -75,7 +79,13 @@ _TEXT = {"type": "text", "analyzer": "whitespace", "index_options": "freqs"}
 _KEYWORD = {"type": "keyword", "ignore_above": 8191, "eager_global_ordinals": True}
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
-    "_source": {"enabled": False},  # the store is the source of truth; the index only answers ids
+    # The store is the source of truth; the index only answers ids. Without `_source` the node still
+    # keeps each document's JSON as `_recovery_source` (for operation-based recovery of a replica): as
+    # large as `_source` would be, until a merge after the shard's retention lease (renewed every 30 s)
+    # has passed the document. So a generation's final merge drops it for all but the documents of the
+    # last ~30 s of its build (measured: 20,000 documents merged 40 s after their last bulk, 1.8 MB
+    # instead of 5.0 MB); keeping `_source` instead would keep those bytes for good.
+    "_source": {"enabled": False},
     "properties": {
         "id": {"type": "keyword"},
         **{f"{field}_{lang}": _TEXT for field in TEXT_FIELDS for lang in LANGUAGES},
@@ -124,6 +134,30 @@ _ORDERS: dict[str, list[Any]] = {
     "-modified": [{"modified_key": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
     "relevance": ["_score", {"id": "asc"}],
 }
+# Facet counting requests beside the hits' in each search, run at once by the node (bench/elasticsearch.py).
+FACET_PARTS = 2
+# What counting a facet costs, about: the values a catalogue document has in it (a facet not listed: 1).
+# The parts are balanced by it, so that neither waits for the other.
+FACET_WEIGHTS = {"keyword": 4, "format": 2, "publisher": 1.5, "jurisdiction": 1.5}
+
+
+def facet_parts(names: list[str], parts: int = FACET_PARTS) -> list[list[str]]:
+    """The facets dealt into at most `parts` groups of about equal weight, heaviest first (each to the
+    lightest group so far)."""
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    weights = [0.0] * parts
+    for name in sorted(names, key=lambda n: -FACET_WEIGHTS.get(n, 1)):
+        lightest = weights.index(min(weights))
+        groups[lightest].append(name)
+        weights[lightest] += FACET_WEIGHTS.get(name, 1)
+    return [group for group in groups if group]
+
+
+# An `_msearch`'s answer: each part's total, its hits' sort values, its facets' buckets, or its error.
+_MSEARCH_ANSWER = (
+    "responses.hits.total.value,responses.hits.hits.sort,responses.aggregations.*.buckets,"
+    "responses.error,responses.status"
+)
 _MAX_ID_BYTES = 512  # Elasticsearch's limit on `_id`
 
 _encode = msgspec.json.Encoder().encode
@@ -135,6 +169,24 @@ def _doc_key(doc_id: str) -> str:
     if len(doc_id.encode()) <= _MAX_ID_BYTES:
         return doc_id
     return "sha256:" + hashlib.sha256(doc_id.encode()).hexdigest()
+
+
+def _answers(response: Any) -> list[dict[str, Any]]:
+    """The answers of an `_msearch`, in order; the first part that failed is raised as the client raises
+    a failed search (NotFoundError for a missing index, ApiError with the status otherwise)."""
+    from elasticsearch import ApiError
+    from elasticsearch.exceptions import HTTP_EXCEPTIONS
+
+    answers: list[dict[str, Any]] = response.body["responses"]
+    for answer in answers:
+        if "error" in answer:
+            status = answer.get("status", 500)
+            error = HTTP_EXCEPTIONS.get(status, ApiError)
+            reason = (
+                answer["error"].get("reason", "") if isinstance(answer["error"], dict) else answer["error"]
+            )
+            raise error(str(reason), dataclasses.replace(response.meta, status=status), answer)
+    return answers
 
 
 class TermCache:
@@ -264,7 +316,7 @@ class ElasticsearchBackend(SearchBackend):
         bulks_in_flight: int = BULKS_IN_FLIGHT,
         request_timeout: float = 30.0,
         backoff: float = 0.5,
-        request_cache: bool = True,
+        request_cache: bool | None = True,
     ) -> None:
         from elasticsearch import Elasticsearch  # the `elasticsearch` extra: only needed by this backend
 
@@ -289,10 +341,10 @@ class ElasticsearchBackend(SearchBackend):
         self.bulk_bytes = bulk_bytes
         self.bulks_in_flight = max(1, bulks_in_flight)
         self.backoff = backoff
-        # The node's shard request cache keeps whole answers until the next refresh (it only does for
-        # answers with hits when asked): the landing page's count of every facet over every document is
-        # then read, not recounted, like the embedded engine's kept answers. Benchmarks of the engine
-        # turn it off.
+        # The node's shard request cache keeps answers until the next refresh. True: every part of a
+        # search (hits too), so a repeated search, the landing page's above all, is read, not recounted,
+        # like the embedded engine's kept answers; None: the node's default, the facet counts only (the
+        # parts without hits); False: nothing (benchmarks of the engine itself).
         self.request_cache = request_cache
         self._buffer = bytearray()
         self._buffer_keys: set[str] = set()  # the `_id`s the buffer writes
@@ -598,40 +650,57 @@ class ElasticsearchBackend(SearchBackend):
         words = query_words(query.q)
         if sort == "relevance" and not words:
             sort = "modified"  # no words, no scores: newest first
-        order = _ORDERS[sort]
         names = list(dict.fromkeys(query.facets))
-        body: dict[str, Any] = {
-            "query": es_query(query),
+        matching = es_query(query)
+        hits_part: dict[str, Any] = {
+            "query": matching,
             "from": (query.page - 1) * query.page_size,
             "size": query.page_size,
-            "sort": order,
+            "sort": _ORDERS[sort],
             "track_total_hits": True,
             "stored_fields": "_none_",  # the ids come from the sort values: nothing to fetch
-            # nor to send back: the total, each hit's sort values and the facets' buckets only
-            "filter_path": "hits.total.value,hits.hits.sort,aggregations.*.buckets",
-            "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in names},
         }
+        # The facets are counted apart from the hits, in FACET_PARTS requests without hits: the node runs
+        # the parts of one `_msearch` at once, one a search thread (one a core), and keeps the answer of a
+        # request without hits in its shard request cache by default, until the next refresh.
+        parts = [hits_part] + [
+            {
+                "query": matching,
+                "size": 0,
+                "track_total_hits": False,
+                "aggs": {name: {"terms": {"field": name, "size": query.facet_size}} for name in group},
+            }
+            for group in facet_parts(names)
+        ]
+        header = {} if self.request_cache is None else {"request_cache": self.request_cache}
+        searches: list[dict[str, Any]] = [line for part in parts for line in (header, part)]
         from elasticsearch import NotFoundError
 
-        def run() -> Any:  # a searcher waits 1.5 s at most for a busy node, then gets a 503
+        def run() -> list[dict[str, Any]]:  # a searcher waits 1.5 s at most for a busy node, then gets a 503
             return self._call(
                 "search",
-                lambda: self.client.search(index=self.alias, request_cache=self.request_cache, **body),
+                lambda: _answers(
+                    self.client.msearch(index=self.alias, searches=searches, filter_path=_MSEARCH_ANSWER)
+                ),
                 retries=2,
-            ).body
+            )
 
         try:
-            answer = run()
+            answers = run()
         except NotFoundError:  # the alias was removed under us (by hand): start an empty generation
             self._ready = False
             self._ensure_alias()
-            answer = run()
-        hits = answer["hits"]
+            answers = run()
+        hits = answers[0]["hits"]
         ids = [hit["sort"][-1] for hit in hits.get("hits", ())]  # every order ends with the id
-        aggs = answer.get("aggregations", {})
+        buckets = {
+            name: agg["buckets"]
+            for answer in answers[1:]
+            for name, agg in answer.get("aggregations", {}).items()
+        }
         facets = {
             name: top_facet_values(
-                ((b["key"], b["doc_count"]) for b in aggs[name]["buckets"]), query.facet_size
+                ((b["key"], b["doc_count"]) for b in buckets.get(name, ())), query.facet_size
             )
             for name in names
         }

@@ -30,7 +30,7 @@ from fedcat.demo.catalogues import city_datasets, hydra_pages
 from fedcat.demo.portal import PortalServer
 from fedcat.harvester.run import harvest
 from fedcat.harvester.sources import ConfigError, parse_config
-from fedcat.indexer.backend import SearchDocument, SearchQuery, SearchUnavailable
+from fedcat.indexer.backend import SearchDocument, SearchQuery, SearchResult, SearchUnavailable
 
 ES_URL = os.environ.get("FEDCAT_TEST_ELASTICSEARCH_URL", "")
 PREFIX = f"fedcat-test-ops-{os.getpid()}-"  # the node is shared: indices of this run only
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 class NodeLink:
     """An HTTP relay to the node on a fixed local port: `cut()` refuses and drops connections, `restore()`
     relays again, `busy(n, path_part, status)` answers the next n matching requests 429 (or `status`)
-    without relaying them."""
+    without relaying them (with in_part=True: 200, an `_msearch` answer whose part failed so)."""
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
@@ -56,6 +56,7 @@ class NodeLink:
         self.busy_left = 0
         self.busy_path = ""
         self.busy_status = 429
+        self.busy_in_part = False
         self.refused = 0  # requests answered 429
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
@@ -87,6 +88,8 @@ class NodeLink:
                 if busy:
                     status = link.busy_status
                     payload = b'{"error":{"type":"refused","reason":"by the test"},"status":%d}' % status
+                    if link.busy_in_part:
+                        status, payload = 200, b'{"responses":[%s]}' % payload
                     self._reply(status, {"content-type": "application/json"}, payload)
                     return
                 node = http.client.HTTPConnection(*link.target, timeout=30)
@@ -136,9 +139,10 @@ class NodeLink:
                     conn.shutdown(socket.SHUT_RDWR)
             self._open.clear()
 
-    def busy(self, count: int, path_part: str, status: int = 429) -> None:
+    def busy(self, count: int, path_part: str, status: int = 429, in_part: bool = False) -> None:
         with self._lock:
             self.busy_left, self.busy_path, self.busy_status = count, path_part, status
+            self.busy_in_part = in_part
 
 
 @pytest.fixture
@@ -469,9 +473,12 @@ def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> Non
     backend.commit()
     assert link.refused == 2
     assert backend.search(SearchQuery()).total == 100
-    link.busy(1, "_search")
+    link.busy(1, "search")  # _msearch
     assert backend.search(SearchQuery(q="donnees")).total == 100
-    link.busy(1, "_search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
+    link.busy(1, "_msearch", in_part=True)  # one request of the search refused: retried too
+    assert backend.search(SearchQuery(q="donnees")).total == 100
+    assert link.refused == 4
+    link.busy(1, "search", status=401)  # credentials refused: a clear SearchUnavailable, not a crash
     with pytest.raises(SearchUnavailable, match="credentials"):
         backend.search(SearchQuery())
     # the index removed by hand under a running replica: an empty index, not an error
@@ -549,3 +556,52 @@ def test_fedcat_reindex_switches_generations_and_status_shows_the_live_one(
         assert reader.backend.search(SearchQuery()).total == count
     finally:
         reader.close()
+
+
+def test_a_repeated_search_reads_its_facet_counts_from_the_node_cache_until_the_index_changes(
+    prefix: str,
+) -> None:
+    """With the node's default caches (request_cache=None) the facet counts, asked apart from the hits,
+    are kept by the node's shard request cache: a repeated search reads them instead of counting again,
+    and a commit (a refresh) makes it count the new documents."""
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix, request_cache=None)
+    backend.upsert(docs(70))
+    backend.commit()
+    index = backend.live_generation()
+
+    def cache() -> dict[str, int]:
+        stats = backend.client.indices.stats(index=index, metric="request_cache").body
+        return stats["indices"][index]["primaries"]["request_cache"]
+
+    def counts(result: SearchResult) -> dict[str, int]:
+        return {value.value: value.count for value in result.facets["publisher"]}
+
+    query = SearchQuery(q="donnees", facets=("publisher", "format"))
+    first = backend.search(query)
+    before = cache()
+    again = backend.search(query)
+    after = cache()
+    assert again == first
+    assert after["hit_count"] > before["hit_count"]  # the facet counts were read from the cache
+    assert counts(first)["Commune 0"] == 10  # 0, 7, ..., 63
+
+    backend.upsert([SearchDocument(id="z", title="Jeu de données", publisher=["Commune 0"])])
+    backend.commit()
+    fresh = backend.search(query)
+    assert fresh.total == 71
+    assert counts(fresh)["Commune 0"] == 11  # never a stale count after a commit
+    backend.close()
+
+
+def test_facets_are_dealt_into_parts_of_about_equal_weight() -> None:
+    from fedcat.indexer.backend import FACETS
+    from fedcat.indexer.elasticsearch import FACET_WEIGHTS, facet_parts
+
+    parts = facet_parts(list(FACETS), 2)
+    assert sorted(name for part in parts for name in part) == sorted(FACETS)  # each counted once
+    weights = [sum(FACET_WEIGHTS.get(name, 1) for name in part) for part in parts]
+    assert max(weights) - min(weights) <= max(FACET_WEIGHTS.values())
+    assert facet_parts(["theme"], 2) == [["theme"]]  # no empty request
+    assert facet_parts([], 2) == []
