@@ -9,9 +9,12 @@ other ("vélos" only reduces to "velo" in English, "hôpitaux" only to "hopital"
 matches a field when either of its stems does; every word must match some field (AND).
 
 Facets are multi-valued integer fields holding value ids (see `EmbeddedBackend`): filters are term
-queries, counts terms aggregations over all hits, exact. Facets of a small vocabulary are also copied into
-single-valued columns ("slots") that every document fills, so that counting them takes tantivy's fastest
-path (see `SLOTS`). Sort keys are string fast fields
+queries, counts exact over all hits. The native counter (`fedcat._native`, built from native/ when cargo
+is there) counts every facet in one pass over the hits, on the second core while this thread finds the
+page; without it, tantivy's terms aggregations count them, and facets of a small vocabulary are also
+copied into single-valued columns ("slots") that every document fills, so that counting them takes the
+aggregations' fastest path (see `SLOTS`). Queries are built as data (`Spec`), so both count the same
+documents. Sort keys are string fast fields
 holding a fixed-width date key followed by the id, so one fast-field sort gives the date order with ties
 broken by id, and the page's ids come from the sort values without reading stored documents. Relevance
 ties are broken by id too, by reading the ids of the tied hits around the page.
@@ -336,6 +339,10 @@ class EmbeddedBackend(SearchBackend):
     harvest itself keeps the other core busy) and peaked ~40 MB lower (bench/harvest.py);
     `search_threads=1` counts every facet on the calling thread.
 
+    `native_facets` counts facets with `fedcat._native` when it is built (`FacetCounter` is None when not):
+    the extension is optional so that fedcat installs where no Rust toolchain is, and the aggregations
+    stay the reference the tests compare it with. `native_facets=False` always uses the aggregations.
+
     Answers of `cache_from` hits or more (the landing page's every-document query counts all facets over
     the whole index: ~100 ms at 1M) are kept, with their facet counts on their own (another page or order of
     the same search counts no facet again: it only finds its page), `answer_cache` entries in all,
@@ -400,9 +407,11 @@ class EmbeddedBackend(SearchBackend):
         self._answers_of: tuple[int, int, int] | None = None  # the meta.json the answers were made from
         self._answers_lock = threading.Lock()
         self.cache_hits = 0
-        # the native counter when built and wanted, and the commit it and this process's searcher last saw
-        self._counter = FacetCounter(str(self.path)) if native_facets and FacetCounter is not None else None
-        self._counted_of: tuple[int, int, int] | None = None
+        # the native counter when built and wanted
+        self._counter = (
+            FacetCounter(str(self.path), list(FACETS)) if native_facets and FacetCounter is not None else None
+        )
+        self._seen: tuple[int, int, int] | None = None  # the commit this process's searchers last saw
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -625,9 +634,8 @@ class EmbeddedBackend(SearchBackend):
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
     def _search(self, query: SearchQuery) -> SearchResult:
+        self._follow()
         counter = self._counter
-        if counter is not None:
-            self._follow(counter)
         searcher = self._index.searcher()
         words = query_words(query.q)
         spec = self._spec(searcher, query, words)
@@ -660,15 +668,16 @@ class EmbeddedBackend(SearchBackend):
             facets.update(aggregating.result())
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
 
-    def _follow(self, counter: FacetCounter) -> None:
+    def _follow(self) -> None:
         """Let this process's searcher and the native counter see the index's latest commit together, so the
         page and its facet counts come from the same documents (tantivy-py's own reader follows commits
         of other processes only after a delay, the counter's not by itself)."""
         generation = self._generation()
-        if generation != self._counted_of:
+        if generation != self._seen:
             self._index.reload()
-            counter.reload()
-            self._counted_of = generation
+            if self._counter is not None:
+                self._counter.reload()
+            self._seen = generation
 
     def _count(
         self,
@@ -679,9 +688,9 @@ class EmbeddedBackend(SearchBackend):
         wanted: int,
     ) -> dict[str, list[FacetValue]]:
         """Exact top `wanted` values of each facet over all hits, counted natively in one pass over the
-        hits (each facet from its multi-valued column), the GIL released meanwhile. The counter returns
-        every value counted as often as the `wanted`-th, so that ties are ranked here by their names."""
-        _hits, counted = counter.count(_encode(spec).decode(), [[name] for name in names], wanted)
+        hits, the GIL released meanwhile. The counter returns every value counted as often as the
+        `wanted`-th, so that ties are ranked here by their names."""
+        _hits, counted = counter.count(_encode(spec).decode(), names, wanted)
         self._names(searcher, (value_id for pairs in counted for value_id, _count in pairs))
         values = self._values
         result = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fedcat.indexer.backend import FACETS, SearchDocument, SearchQuery
-from fedcat.indexer.embedded import FacetCounter, EmbeddedBackend
+from fedcat.indexer.embedded import EmbeddedBackend, FacetCounter
 
 pytestmark = pytest.mark.skipif(
     FacetCounter is None, reason="fedcat._native is not built (pip install -e . needs cargo for it)"
@@ -38,7 +38,9 @@ def documents(n: int, seed: int, prefix: str = "doc") -> list[SearchDocument]:
                 id=f"{prefix}-{seed}-{i:05d}",
                 title=" ".join(words),
                 description=rng.choice(["données ouvertes", "open data", ""]),
-                modified=rng.choice(["", f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"]),
+                modified=rng.choice(
+                    ["", f"20{rng.randint(10, 25)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"]
+                ),
                 publisher=[f"Ville {rng.randint(1, 30)}"],
                 theme=[THEME + t for t in rng.sample(["TRAN", "ENVI", "GOVE", "REGI"], rng.randint(0, 2))],
                 format=rng.sample(FORMATS, rng.randint(0, 6)),  # up to 6: past the 4 slots
@@ -175,12 +177,16 @@ def test_deleted_documents_are_not_counted(index) -> None:
 
 def test_a_malformed_query_is_a_clear_error(tmp_path: Path) -> None:
     EmbeddedBackend(tmp_path).close()
-    counter = FacetCounter(str(tmp_path))
+    counter = FacetCounter(str(tmp_path), list(FACETS))
     with pytest.raises(ValueError, match="unknown query node"):
-        counter.count('["nonsense"]', [["format"]], 10)
+        counter.count('["nonsense"]', ["format"], 10)
     with pytest.raises(ValueError, match="no field"):
-        counter.count('["term", "no_such_field", 1, 1.0]', [["format"]], 10)
+        counter.count('["term", "no_such_field", 1, 1.0]', ["format"], 10)
     with pytest.raises(ValueError, match="query"):
-        counter.count("{not json", [["format"]], 10)
+        counter.count("{not json", ["format"], 10)
+    with pytest.raises(ValueError, match="not a facet field"):
+        counter.count('["all"]', ["title_fr"], 10)
+    with pytest.raises(ValueError, match="no field"):
+        FacetCounter(str(tmp_path), ["no_such_field"])
     with pytest.raises(OSError):
-        FacetCounter(str(tmp_path / "missing"))
+        FacetCounter(str(tmp_path / "missing"), list(FACETS))
