@@ -467,13 +467,14 @@ def _print_table(queries: dict[str, SearchQuery], results: dict[str, dict], reps
     (the difference of the medians), in wall time and in CPU time of every thread, with facets/query in CPU;
     then python/native; FTS5 when it ran."""
     print(
-        "\nfacets = total - query (the same search counting no facet); cpu = CPU time of every thread; "
-        "native = fedcat._native's one pass over the hits, python = tantivy's aggregations (the fallback)"
+        "\nquery = the same search counting no facet (p50, and q.cpu its CPU time); facets = p50 - query, "
+        "f.cpu the same in CPU time (every thread), f/q = f.cpu / q.cpu; native = fedcat._native's one pass "
+        "over the hits, python = tantivy's aggregations (the fallback); py/native: total p50 and CPU"
     )
     header = (
-        f"{'query (every facet counted), ms':38} {'hits':>9} {'query':>6} {'cpu':>6} | "
-        f"{'native p50':>10} {'p95':>6} {'facets':>6} {'cpu':>6} {'f/q':>5} | "
-        f"{'python p50':>10} {'p95':>6} {'facets':>6} {'cpu':>6} {'f/q':>5} | {'py/native p50':>13} {'cpu':>5}"
+        f"{'query (every facet counted), ms':38} {'hits':>9} {'query':>6} {'q.cpu':>6} | "
+        f"{'native p50':>10} {'p95':>6} {'facets':>6} {'f.cpu':>6} {'f/q':>5} | "
+        f"{'python p50':>10} {'p95':>6} {'facets':>6} {'f.cpu':>6} {'f/q':>5} | {'py/native p50':>13} {'cpu':>5}"
     )
     if "fts5" in results:
         header += f" | {'fts5 p50':>8} {'fts5/now':>8}"
