@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from .catalogue import BACKENDS, Catalogue, default_config, default_data_dir, disagreement
+from .config import Settings
 from .harvester.pool import RunContext
 from .harvester.run import RunResult, harvest
 from .harvester.sources import ConfigError
@@ -564,9 +566,18 @@ def print_summary(results: list[RunResult]) -> None:
                 str(c.get(k, 0))
                 for k in ("pages", "seen", "created", "updated", "unchanged", "withdrawn", "failed")
             ),
-            (r.message or "")[:200],
+            _elided(r.message or "", 200),
         )
     out.print(table)
+
+
+def _elided(text: str, limit: int) -> str:
+    """At most `limit` characters, cut in the middle: a message's cause comes last ("<url>: host name not
+    found (…)") and a long URL before it must not push it out."""
+    if len(text) <= limit:
+        return text
+    tail = limit * 3 // 5
+    return text[: limit - tail - 1] + "…" + text[-tail:]
 
 
 @contextmanager
@@ -640,10 +651,21 @@ def _warn_if_disagreeing(message: str | None) -> None:
         console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
 
 
+def _warn_if_minted_elsewhere(settings: Settings, host: str, port: int) -> None:
+    """Dataset URIs are minted under `settings.base_url`; left at its default while serving on another
+    address, every `uri` in the API and the RDF would name a server that is not this one."""
+    if settings.base_url == Settings.base_url and f"{host}:{port}" != urlsplit(Settings.base_url).netloc:
+        _warn_if_disagreeing(
+            f"dataset URIs are minted under {Settings.base_url} (the default settings.base_url), not "
+            f"http://{host}:{port}: set settings.base_url to the address people reach this server at"
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _port_free(args.host, args.port)
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend, writer=False)
     _warn_if_disagreeing(catalogue.disagreement())
+    _warn_if_minted_elsewhere(catalogue.config.settings, args.host, args.port)
     console.print(f"fedcat API on http://{args.host}:{args.port}/api/datasets (docs: /docs)")
     try:
         serve(catalogue, args.host, args.port)
@@ -664,6 +686,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     catalogue = Catalogue.open(args.config, args.data_dir, args.backend)
     _log_format_from(catalogue, args)
+    if not args.no_api:
+        _warn_if_minted_elsewhere(catalogue.config.settings, args.host, args.port)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -686,10 +710,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_demand = [s.id for s in catalogue.config.sources if s.enabled and not s.schedule]
             if on_demand:
                 # manual, as CKAN's and udata's harvest sources are by default: say so, so nobody waits
+                how = (
+                    "POST /api/sources/{id}/harvest with the admin token"
+                    if catalogue.config.settings.admin_token
+                    else "POST /api/sources/{id}/harvest, once settings.admin_token or FEDCAT_ADMIN_TOKEN "
+                    "is set"
+                )
                 log.info(
                     "fedcat run: %d enabled source(s) without a `schedule`, harvested on demand only "
-                    "(POST /api/sources/{id}/harvest; at start-up too if they never ran): %s",
+                    "(%s; at start-up too if they never ran): %s",
                     len(on_demand),
+                    how,
                     ", ".join(on_demand),
                     extra={"event": "on_demand", "sources": on_demand},
                 )
@@ -1059,11 +1090,17 @@ def cmd_quality(args: argparse.Namespace) -> int:
         writer.writerow([args.group_by if c == "key" else c for c in columns])
         writer.writerows(rows)
         return 0
-    table = Table(title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})")
-    for column in columns:
-        table.add_column(args.group_by if column == "key" else column, overflow="fold")
+    # a terminal gets the columns that fit beside the names (all 17 folded every cell, "sufficien/t")
+    shown = ["key", "label", "datasets", "mean", "band", *DIMENSIONS]
+    table = Table(
+        title=f"Metadata quality by {args.group_by} (MQA score, max {body['max_points']})",
+        caption="min, max and datasets per band: --output csv or json",
+    )
+    for column in shown:
+        names_it = column in ("key", "label")
+        table.add_column(args.group_by if column == "key" else column, overflow="fold", no_wrap=not names_it)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(str(row[columns.index(c)]) for c in shown))
     out.print(table)
     return 0
 

@@ -500,15 +500,17 @@ def _source(
     entry: Any, index: int, problems: list[str], source_types: Mapping[str, type[SourceOptions]]
 ) -> Source | None:
     if not isinstance(entry, dict):
-        problems.append(f"sources[{index}]: expected a mapping with id, name, type and url")
+        problems.append(f"sources[{index}]: expected a mapping with id, type and url (name optional)")
         return None
     label = f"source `{entry['id']}`" if isinstance(entry.get("id"), str) else f"sources[{index}]"
     before = len(problems)
     for key in sorted(set(entry) - _SOURCE_KEYS):
         problems.append(f"{label}: unknown key `{key}` (expected one of {', '.join(sorted(_SOURCE_KEYS))})")
-    for key in ("id", "name", "type", "url"):
+    for key in ("id", "type", "url"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             problems.append(f"{label}: `{key}` is required and must be a non-empty string")
+    if "name" in entry and (not isinstance(entry["name"], str) or not entry["name"].strip()):
+        problems.append(f"{label}: `name`, when given, must be a non-empty string (default: the id)")
     if isinstance(entry.get("id"), str) and not _ID.match(entry["id"]):
         problems.append(f"{label}: `id` must be lowercase letters, digits, '-' or '_' (at most 64)")
     if isinstance(entry.get("type"), str) and entry["type"] not in source_types:
@@ -543,7 +545,7 @@ def _source(
         return None
     return Source(
         id=entry["id"],
-        name=entry["name"].strip(),
+        name=(entry.get("name") or entry["id"]).strip(),  # a label to show; the id until one is given
         type=entry["type"],
         url=entry["url"].strip(),
         jurisdiction=jurisdiction,

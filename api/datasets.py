@@ -82,7 +82,14 @@ def _document(value: Any) -> Any:
 
 
 def _record_labels(ds: Dataset, langs: tuple[str, ...]) -> dict[str, str]:
-    uris = [*ds.themes, *ds.language, ds.licence, ds.accrual_periodicity, ds.access_rights]
+    uris = [
+        *ds.themes,
+        *ds.language,
+        ds.licence,
+        ds.accrual_periodicity,
+        ds.access_rights,
+        *ds.hvd_categories,
+    ]
     for dist in ds.distributions:
         uris.extend((dist.format, dist.licence, *dist.language))
     return {u: _label(u, langs) for u in uris if u and u.startswith(("http://", "https://"))}

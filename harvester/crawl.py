@@ -56,6 +56,43 @@ def _types(item: dict) -> list[str]:
     ]
 
 
+_MAX_EMBED = 6  # levels of references put in place (a Dataset → its distribution → its publisher …)
+
+
+def _nodes_by_id(items: Any) -> dict[str, dict]:
+    """Every described node of a syntax's result (top level and `@graph` members) by its `@id`."""
+    index: dict[str, dict] = {}
+    stack = list(items) if isinstance(items, list) else [items]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("@id"), str) and len(node) > 1:
+                index.setdefault(node["@id"], node)
+            if "@graph" in node:
+                stack.append(node["@graph"])
+    return index
+
+
+def _embed(value: Any, index: dict[str, dict], trail: tuple[str, ...] = ()) -> Any:
+    """References by `@id` alone replaced by the node they name: RDFa always comes flattened (a Dataset's
+    distribution is `{"@id": "_:b1"}` beside it), and JSON-LD `@graph`s often are (`"publisher": {"@id":
+    "#org"}`). A node met again on its own path stays a reference (cycles), as do references past
+    _MAX_EMBED levels."""
+    if isinstance(value, list):
+        return [_embed(v, index, trail) for v in value]
+    if not isinstance(value, dict):
+        return value
+    ident = value.get("@id")
+    if set(value) == {"@id"} and isinstance(ident, str) and ident in index:
+        if ident in trail or len(trail) >= _MAX_EMBED:
+            return value
+        return _embed(index[ident], index, (*trail, ident))
+    inner = (*trail, ident) if isinstance(ident, str) else trail
+    return {k: v if k == "@id" else _embed(v, index, inner) for k, v in value.items()}
+
+
 def datasets_in(html: bytes, url: str) -> list[dict]:
     """The schema.org Datasets of a page (JSON-LD, microdata, RDFa), as plain JSON-LD objects."""
     if b"Dataset" not in html:  # every syntax names the type: skip the costly parse on other pages
@@ -70,35 +107,51 @@ def datasets_in(html: bytes, url: str) -> list[dict]:
         found = extruct.extract(html, base_url=url, syntaxes=syntaxes, uniform=True)
     except Exception:  # a page broken beyond what the parsers accept holds no dataset we can read
         return []
-    datasets: list[dict] = []
-    seen: set[str] = set()
+    datasets: dict[str, dict] = {}  # by @id (or content, when it has none): one record a dataset
 
-    def walk(item: Any, catalogue: Any = None, depth: int = 0) -> None:
+    def walk(item: Any, index: dict[str, dict], catalogue: Any = None, depth: int = 0) -> None:
         if isinstance(item, list):
             for each in item:
-                walk(each, catalogue, depth)
+                walk(each, index, catalogue, depth)
             return
         if not isinstance(item, dict) or depth > 5:
             return
-        item = _clean(item)
+        item = _clean(_embed(item, index))
         if not isinstance(item, dict):
             return
         kinds = _types(item)
         if "@graph" in item:
-            walk(item["@graph"], catalogue, depth + 1)
+            walk(item["@graph"], index, catalogue, depth + 1)
         if "DataCatalog" in kinds:
-            walk(item.get("dataset"), {"name": item.get("name"), "url": item.get("url") or url}, depth + 1)
+            about = {"name": item.get("name"), "url": item.get("url") or url}
+            walk(item.get("dataset"), index, about, depth + 1)
         if "Dataset" in kinds:
             if catalogue and "includedInDataCatalog" not in item:
                 item["includedInDataCatalog"] = catalogue
-            key = json.dumps(item, sort_keys=True, default=str)
-            if key not in seen:
-                seen.add(key)
-                datasets.append(item)
+            ident = item.get("@id")
+            key = ident if isinstance(ident, str) else json.dumps(item, sort_keys=True, default=str)
+            known = datasets.setdefault(key, item)
+            if known is not item and "includedInDataCatalog" in item:  # met again inside its catalogue
+                known.setdefault("includedInDataCatalog", item["includedInDataCatalog"])
 
     for syntax in ("json-ld", "microdata", "rdfa"):
-        walk(found.get(syntax) or [])
-    return datasets
+        results = found.get(syntax) or []
+        walk(results, _nodes_by_id(results))
+    return [_without_blank_ids(d) for d in datasets.values()]
+
+
+def _without_blank_ids(value: Any) -> Any:
+    """Blank node labels dropped: the RDFa parser draws new ones on every parse, and a record whose payload
+    changed with them would read as updated on every crawl."""
+    if isinstance(value, list):
+        return [_without_blank_ids(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        k: _without_blank_ids(v)
+        for k, v in value.items()
+        if not (k == "@id" and isinstance(v, str) and v.startswith("_:"))
+    }
 
 
 def crawl_results(config: dict) -> Iterator[dict]:

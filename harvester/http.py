@@ -34,6 +34,7 @@ import http.client
 import ipaddress
 import itertools
 import random
+import re
 import socket
 import threading
 import time
@@ -518,7 +519,7 @@ class HttpClient:
                 response = self._follow(url, headers)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == self.settings.retries:
-                    raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+                    raise FetchError(f"{url}: {network_problem(exc, url)}") from exc
                 self._wait(self.settings.backoff * 2**attempt, url)
                 continue
             if response.status in RETRY_STATUSES and attempt < self.settings.retries:
@@ -703,6 +704,56 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+# urllib3's own words for the common causes, in the text it buries under "Max retries exceeded with url …
+# (Caused by NewConnectionError(…))": (pattern, what an operator reads), first match wins
+_NETWORK_CAUSES = (
+    (
+        re.compile(
+            r"NameResolutionError|Name or service not known|nodename nor servname|getaddrinfo failed|"
+            r"Temporary failure in name resolution|No address associated"
+        ),
+        "host name not found",
+    ),
+    (re.compile(r"Connection refused"), "connection refused"),
+    (re.compile(r"Connection reset"), "connection reset by the server"),
+    (
+        re.compile(r"RemoteDisconnected|Connection aborted|closed connection without response"),
+        "the server closed the connection without answering",
+    ),
+    (re.compile(r"Network is unreachable|No route to host"), "network unreachable"),
+    (re.compile(r"ConnectTimeout|connect timeout|Connection to .* timed out"), "timed out connecting"),
+    (re.compile(r"ReadTimeout|Read timed out|read timed out"), "timed out waiting for the answer"),
+)
+_TLS_CAUSE = re.compile(
+    r"certificate verify failed: ([^(\"')]+)|(wrong version number|handshake failure|"
+    r"unsupported protocol|hostname mismatch[^\"')]*)"
+)
+
+
+def network_problem(exc: BaseException, url: str) -> str:
+    """What went wrong reaching `url`, as an operator reads it: "host name not found (example.org)",
+    "connection refused (127.0.0.1:1)", "TLS: certificate has expired (example.org)". requests' own text
+    nests urllib3's reprs three deep and puts the cause last, where a report's column cuts it off. A
+    cause not recognised keeps the exception's text, after its type."""
+    parts = urlsplit(url)
+    where = parts.netloc.rsplit("@", 1)[-1] or url  # never the userinfo
+    text = str(exc)
+    if exc.args and isinstance(exc.args[0], str):  # fedcat's own words ("connection broken after 812 bytes…")
+        return f"{text} ({where})"
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in text or "CERTIFICATE_VERIFY" in text:
+        found = _TLS_CAUSE.search(text)
+        cause = next((g for g in found.groups() if g), "").strip() if found else "handshake failed"
+        return f"TLS: {cause or 'handshake failed'} ({where})"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"proxy error reaching {where}: {text[:200]}"
+    for pattern, said in _NETWORK_CAUSES:
+        if pattern.search(text) or pattern.search(type(exc).__name__):
+            return f"{said} ({where})"
+    if isinstance(exc, requests.Timeout):
+        return f"timed out ({where})"
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def _error_kind(exc: BaseException) -> str:

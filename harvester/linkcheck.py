@@ -27,7 +27,15 @@ import requests
 
 from ..mappings.quality import dataset_urls
 from ..store import Store, now
-from .http import REDIRECT_STATUSES, HttpClient, HttpSettings, LinkPolicy, UnsafeLink, _resolve
+from .http import (
+    REDIRECT_STATUSES,
+    HttpClient,
+    HttpSettings,
+    LinkPolicy,
+    UnsafeLink,
+    _resolve,
+    network_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class LinkChecker:
         except UnsafeLink:  # resolved to a private address when connecting
             return LinkResult(url, False, status, method, "private, loopback or link-local address")
         except requests.RequestException as exc:
-            return LinkResult(url, False, status, method, f"{type(exc).__name__}: {exc}"[:500])
+            return LinkResult(url, False, status, method, network_problem(exc, url))
         return LinkResult(
             url, 200 <= status < 400, status, method, None if status < 400 else f"HTTP {status}"
         )

@@ -36,6 +36,7 @@ DEFAULT_CORPUS = HERE.parent / ".." / "shared" / "corpus"
 
 EU = "http://publications.europa.eu/resource/authority/"
 IANA = "http://www.iana.org/assignments/media-types/"
+HVD = "http://data.europa.eu/bna/"
 LANGS = ("fr", "en", "de", "it", "nl", "es")  # the label languages the tables keep, in output order
 
 SKOS = "http://www.w3.org/2004/02/skos/core#"
@@ -667,6 +668,22 @@ def build_access_rights(corpus: Path) -> Table:
     return table
 
 
+def build_hvd_categories(corpus: Path) -> Table:
+    """The high-value dataset categories of Implementing Regulation (EU) 2023/138 (`dcatap:hvdCategory`):
+    its six categories and their sub-categories; the corpus copy is English only, the curated file adds
+    French labels to the six."""
+    table = Table("hvd-category", HVD)
+    scheme = HVD + "asd487ae75"
+    graph = Graph(corpus / "vocabularies/fdk/high-value-categories.ttl")
+    table.version = graph.version(scheme)
+    table.sources.append(f"EU high-value dataset categories {table.version} ({_rel(graph.path)})")
+    for uri in graph.in_scheme(scheme):  # concepts are c_… under the namespace, not under the scheme
+        table.add_concept(uri, graph.labels(uri), graph.deprecated(uri))
+        table.claim(uri, graph.first(uri, DC + "identifier"), LABEL)
+    table.merge_curated(ALIASES / "hvd-category.yaml", _no_expansion)
+    return table
+
+
 # --- Output -----------------------------------------------------------------------------------------------
 
 
@@ -690,6 +707,7 @@ def build_all(corpus: Path) -> dict[str, tuple[str, int, list[str]]]:
         build_frequencies(corpus),
         build_languages(corpus),
         build_access_rights(corpus),
+        build_hvd_categories(corpus),
     ]
     out = {}
     for table in tables:

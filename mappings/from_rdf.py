@@ -7,6 +7,7 @@ Opendatasoft's DCAT exports).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -608,15 +609,50 @@ def data_service(graph: Graph, node: Node, values: ValueMapper) -> DataService:
     )
 
 
+def _described(graph: Graph, node: Node, known: Any) -> dict[str, list[Node]] | None:
+    """The page's description of a value node that is no IRI of the vocabulary (`known` tells), else None.
+    Some national profiles name each value with an IRI of their own and describe it beside the record:
+    datos.gob.es's distribution format `<…/resource/1/format> a dct:IMT; rdfs:label "XLS"; rdf:value
+    "application/vnd.ms-excel"` — the IRI alone means nothing to anyone else."""
+    if isinstance(node, Literal) or (isinstance(node, NamedNode) and known(node.value)):
+        return None
+    return _props(graph, node) or None
+
+
 def _format_value(graph: Graph, node: Node | None) -> str | None:
     """dct:format / dcat:mediaType as an IRI, a literal, or a node described by what defines it
     (`rdfs:isDefinedBy` an IANA or EU IRI), its `dct:identifier` ("text/csv") or its rdf:value / label."""
     if node is None:
         return None
-    if isinstance(node, BlankNode):
-        props = _props(graph, node)
+    if (props := _described(graph, node, normalise.format_uri)) is not None:
         return _iri(props, _FORMAT_DEFINITIONS) or label_of(graph, node)
-    return node.value.strip() or None
+    return None if isinstance(node, BlankNode) else (node.value.strip() or None)
+
+
+# time:DurationDescription's parts as ISO 8601 (the frequency table reads "P1Y", "PT1H")
+_DURATION_PARTS = (
+    ("years", "P", "Y"), ("months", "P", "M"), ("weeks", "P", "W"), ("days", "P", "D"),
+    ("hours", "PT", "H"), ("minutes", "PT", "M"), ("seconds", "PT", "S"),
+)  # fmt: skip
+
+
+def _frequency_value(graph: Graph, objs: list[Node]) -> str | None:
+    """dct:accrualPeriodicity as an IRI or a literal, or a dct:Frequency node the page describes: its label,
+    or its rdf:value a time:DurationDescription (`time:years 1.0`, datos.gob.es) read as "P1Y"."""
+    node = objs[0]
+    props = _described(graph, node, normalise.frequency_uri)
+    if props is None:
+        return _iri1(objs)
+    for value in props.get(RDF + "value", ()):
+        parts = _props(graph, value) if not isinstance(value, Literal) else {}
+        for name, prefix, unit in _DURATION_PARTS:
+            amount = _literal1(o) if (o := parts.get(TIME + name)) else None
+            with contextlib.suppress(ValueError):
+                if amount and float(amount) > 0 and float(amount).is_integer():
+                    return f"{prefix}{int(float(amount))}{unit}"
+        if isinstance(value, Literal | NamedNode) and value.value.strip():
+            return value.value.strip()
+    return label_of(graph, node) if isinstance(node, NamedNode) or _texts(props, _LABELS) else None
 
 
 def _licence_value(graph: Graph, node: Node | None) -> str | None:
@@ -746,7 +782,9 @@ def dataset(graph: Graph, node: Node, uri: str, values: ValueMapper | None = Non
         licence_text=licence_text(given_licence),
         rights=_statement(graph, o[0]) if (o := get(DCT + "rights")) else None,
         access_rights=values.access_rights(_iri1(o)) if (o := get(_ACCESS_RIGHTS)) else None,
-        accrual_periodicity=values.frequency(_iri1(o)) if (o := get(DCT + "accrualPeriodicity")) else None,
+        accrual_periodicity=values.frequency(_frequency_value(graph, o))
+        if (o := get(DCT + "accrualPeriodicity"))
+        else None,
         temporal=[p for n in get(DCT + "temporal", ()) if (p := period(graph, n))],
         spatial=[s for n in get(DCT + "spatial", ()) if (s := location(graph, n))],
         landing_page=_iris1(o) if (o := get(DCAT + "landingPage")) else [],

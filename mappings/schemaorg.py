@@ -19,6 +19,7 @@ import contextlib
 import json
 import re
 from typing import Any
+from urllib.parse import urljoin
 
 from . import geometry
 from .context import SourceContext
@@ -28,6 +29,7 @@ from .model import Agent, Dataset, Distribution, Location, Text
 from .normalise import format_uri
 from .values import ValueMapper, is_iri
 
+_SCHEME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|_:)")  # mailto:, urn:, blank nodes: not paths to resolve
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:b|bytes?)?\s*$", re.I)
 
 
@@ -42,10 +44,14 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _url(value: Any) -> str | None:
+def _url(value: Any, base: str | None = None) -> str | None:
+    """An absolute URL; a relative one (`/files/a.csv`, `../a.csv`, `#ds`: JSON-LD in a page is read
+    against the page's address) resolved against `base`, the page."""
     if isinstance(value, dict):
         value = value.get("url") or value.get("@id") or value.get("contentUrl")
     text = _text(value)
+    if text and base and not is_iri(text) and not _SCHEME.match(text) and not any(c.isspace() for c in text):
+        text = urljoin(base, text)
     return text if text and is_iri(text) else None
 
 
@@ -68,20 +74,24 @@ def _keywords(value: Any, lang: str | None) -> list[Text]:
     return [Text(w, lang) for w in words]
 
 
-def _agent(value: Any) -> Agent | None:
+# schema.org's Organization subtypes (GovernmentOrganization, NGO, Corporation…) are organisations too
+_AGENT_KINDS = {"Person": "Person", "NGO": "Organization", "Corporation": "Organization"}
+
+
+def _agent(value: Any, base: str | None = None) -> Agent | None:
     value = value[0] if isinstance(value, list) and value else value
     if isinstance(value, str) and value.strip():
         return Agent(uri=value.strip()) if is_iri(value.strip()) else Agent(name=[Text(value.strip())])
     if not isinstance(value, dict):
         return None
     kind = str(value.get("@type") or "").rsplit("/", 1)[-1]
-    name, url = _text(value.get("name")), _url(value.get("url"))
+    name, url = _text(value.get("name")), _url(value.get("url"), base)
     uri = value.get("@id") if isinstance(value.get("@id"), str) and is_iri(value["@id"]) else None
     email = _text(value.get("email"))
     agent = Agent(
         uri=uri,
         name=[Text(name)] if name else [],
-        type={"Person": "Person", "Organization": "Organization"}.get(kind),
+        type=_AGENT_KINDS.get(kind, "Organization" if kind.endswith("Organization") else None),
         email=email.removeprefix("mailto:") if email else None,
         homepage=url,
     )
@@ -111,16 +121,17 @@ def _location(value: Any) -> Location | None:
     return found if found.uri or found.label or found.bbox or found.centroid else None
 
 
-def _distribution(item: Any, values: ValueMapper, lang: str | None) -> Distribution | None:
+def _distribution(item: Any, values: ValueMapper, lang: str | None, base: str) -> Distribution | None:
     if not isinstance(item, dict):
         return None
-    url = _url(item.get("contentUrl")) or _url(item.get("url"))
+    content = _url(item.get("contentUrl"), base)
+    url = content or _url(item.get("url"), base)
     fmt = _text(item.get("encodingFormat") or item.get("fileFormat"))
     dist = Distribution(
         title=_texts(item.get("name"), lang),
         description=_texts(item.get("description"), lang),
         access_url=[url] if url else [],
-        download_url=[url] if url and _url(item.get("contentUrl")) else [],
+        download_url=[content] if content else [],
         format=(found.uri if fmt and (found := format_uri(fmt)) else values.format(fmt)),
         media_type=values.media_type(fmt) if fmt and "/" in fmt else None,
     )
@@ -142,7 +153,9 @@ def dataset_from_schemaorg(item: dict, page: str, uri: str) -> Dataset:
     licence_value = item.get("license")
     licence_label = _url(licence_value) or _text(licence_value)
     licence = values.licence(licence_label)
-    distributions = [d for v in as_list(item.get("distribution")) if (d := _distribution(v, values, lang))]
+    distributions = [
+        d for v in as_list(item.get("distribution")) if (d := _distribution(v, values, lang, page))
+    ]
     for dist in distributions:
         dist.licence = licence
     temporal = []
@@ -153,11 +166,11 @@ def dataset_from_schemaorg(item: dict, page: str, uri: str) -> Dataset:
         elif text:
             values.note("temporalCoverage", text)
     spatial = [loc for value in as_list(item.get("spatialCoverage")) if (loc := _location(value))]
-    related = [u for c in as_list(item.get("includedInDataCatalog")) if (u := _url(c))]
+    related = [u for c in as_list(item.get("includedInDataCatalog")) if (u := _url(c, page))]
     identifiers = [t for v in as_list(item.get("identifier")) if (t := _text(v))]
-    original = item.get("@id") if isinstance(item.get("@id"), str) and is_iri(item["@id"]) else None
+    original = _url(item.get("@id"), page) if isinstance(item.get("@id"), str) else None
     landing = [page]
-    if (own := _url(item.get("url"))) and own != page:
+    if (own := _url(item.get("url"), page)) and own != page:
         landing.append(own)
     return Dataset(
         uri=uri,
@@ -166,8 +179,8 @@ def dataset_from_schemaorg(item: dict, page: str, uri: str) -> Dataset:
         description=_texts(item.get("description"), lang),
         identifier=identifiers,
         keywords=_keywords(item.get("keywords"), lang),
-        publisher=_agent(item.get("publisher")),
-        creator=_agent(item.get("creator")),
+        publisher=_agent(item.get("publisher"), page),
+        creator=_agent(item.get("creator"), page),
         distributions=distributions,
         issued=normalise_date(_text(item.get("datePublished")) or "") or None,
         modified=normalise_date(_text(item.get("dateModified")) or "") or None,

@@ -15,8 +15,9 @@ from functools import cache
 from . import vocabularies
 
 # 2: the labels a source gives its own licence IRIs; 3: Opendatasoft source links; 4: stand-alone data services;
-# 5: every DCAT-AP 3.0 dataset and distribution property (provenance, versions, series…), no empty structs
-MAPPING_CODE = 5
+# 5: every DCAT-AP 3.0 dataset and distribution property (provenance, versions, series…), no empty structs;
+# 6: schema.org: relative URLs read against the page; DCAT: values described by the page (a source's own IRIs)
+MAPPING_CODE = 6
 
 
 def _data_files() -> list:

@@ -180,6 +180,7 @@ VOCABULARIES = (
     "access-right",
     "inspire-theme",
     "publisher-type",
+    "hvd-category",
 )
 
 

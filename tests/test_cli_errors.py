@@ -243,7 +243,13 @@ def test_serve_with_another_config_leaves_the_sources_alone(harvested):
     finally:
         process.terminate()
         err = process.communicate(timeout=30)[1].decode()
-    assert "none of them" in " ".join(err.split()) and "Traceback" not in err
+    said = " ".join(err.split())
+    assert "none of them" in said and "Traceback" not in err
+    # served on another port than the default base URL's: the URIs it mints would name another server
+    assert (
+        f"dataset URIs are minted under http://127.0.0.1:8000 (the default settings.base_url), not http://127.0.0.1:{port}"
+        in said
+    )
     assert stored_sources(data_dir) == before
 
 
@@ -259,3 +265,33 @@ def test_a_client_resetting_its_connection_prints_no_traceback_in_the_portal(cap
         assert httpx.get(portal.url("/file.csv")).text == "a,b\n1,2\n"  # still serving
         time.sleep(0.2)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_harvest_summary_keeps_the_cause_of_a_long_message(tmp_path, monkeypatch):
+    """A CKAN source's failing URL carries its whole query: the cut falls in the middle, and the cause,
+    which comes last, is still read."""
+    import io
+
+    from fedcat import cli
+    from rich.console import Console
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]  # closed again: nothing listens there
+    (tmp_path / "sources.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"http": {"retries": 0}},
+                "sources": [
+                    {"id": "ckan", "type": "ckan", "url": f"http://127.0.0.1:{port}/" + "portal/" * 30}
+                ],
+            }
+        )
+    )
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=shown, width=400))
+    argv = ["harvest", "--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "d")]
+    assert main(argv) == 1
+    row = next(line for line in shown.getvalue().splitlines() if "│ ckan" in line)
+    assert row.rstrip(" │").endswith(f"connection refused (127.0.0.1:{port})")
+    assert "…" in row  # the URL, cut in its middle

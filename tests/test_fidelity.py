@@ -560,3 +560,62 @@ def test_a_document_of_data_services_only_is_harvested():
               " dcat:endpointURL <https://x.test/api/v1> .").encode()  # fmt: skip
     page = read_page(turtle, pyoxigraph.RdfFormat.TURTLE, "https://x.test/", "u", 1)
     assert [r.source_record_id for r in page.records] == ["https://x.test/api"]
+
+
+DESCRIBED_VALUES = """
+@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> . @prefix time: <http://www.w3.org/2006/time#> .
+@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
+<https://datos.example/d> a dcat:Dataset ; dct:title "Encuesta"@es ;
+  dct:accrualPeriodicity <https://datos.example/d/Frequency> ; dcat:distribution <https://datos.example/d/r1>,
+  <https://datos.example/d/r2> .
+<https://datos.example/d/Frequency> a dct:Frequency ; rdf:value <https://datos.example/d/Duration> .
+<https://datos.example/d/Duration> a time:DurationDescription ; time:months 3.0 .
+<https://datos.example/d/r1> a dcat:Distribution ; dcat:accessURL <https://datos.example/a.xls> ;
+  dct:format <https://datos.example/d/r1/format> .
+<https://datos.example/d/r1/format> a dct:IMT ; rdfs:label "XLS" ; rdf:value "application/vnd.ms-excel" .
+<https://datos.example/d/r2> a dcat:Distribution ; dcat:accessURL <https://datos.example/b.csv> ;
+  dct:format <http://publications.europa.eu/resource/authority/file-type/CSV> .
+<http://publications.europa.eu/resource/authority/file-type/CSV> rdfs:label "Comma separated" .
+"""
+
+
+def test_values_named_by_iris_of_the_sources_own_and_described_beside_the_record_are_read():
+    """datos.gob.es (DCAT-AP-ES) names each distribution's format and each frequency with an IRI of its
+    own, described in the page: the description is what means something (XLS; every three months),
+    while a vocabulary IRI stays itself whatever label the page gives it."""
+    dataset = from_turtle(DESCRIBED_VALUES)
+    eu = "http://publications.europa.eu/resource/authority/"
+    assert [d.format for d in dataset.distributions] == [f"{eu}file-type/XLS", f"{eu}file-type/CSV"]
+    assert dataset.accrual_periodicity == f"{eu}frequency/QUARTERLY"
+
+
+def test_the_datos_gob_es_corpus_record_reads_its_format_and_frequency():
+    from conftest import CORPUS
+
+    path = CORPUS / "dcat" / "ckanext-dcat" / "dataset_gob_es.ttl"
+    if not path.is_file():
+        pytest.skip("../shared/corpus is absent: this check reads datos.gob.es's record from it")
+    dataset = from_turtle(path.read_text(encoding="utf-8"))
+    eu = "http://publications.europa.eu/resource/authority/"
+    assert dataset.distributions[0].format == f"{eu}file-type/XLS"
+    assert dataset.accrual_periodicity == f"{eu}frequency/ANNUAL"
+    # its NTI sector "deporte" is the EU theme DCAT-AP-ES maps it to (Education, culture and sport)
+    assert f"{eu}data-theme/EDUC" in dataset.themes
+
+
+def test_an_inspire_theme_brings_the_eu_themes_it_falls_under_and_stays():
+    """Geoportals theme their datasets with INSPIRE's register only: the EU theme facet would never find
+    them. Each INSPIRE theme adds the EU themes the profiles' correspondence gives, the INSPIRE IRI kept."""
+    dataset = from_turtle(
+        """<https://geo.example/d> a dcat:Dataset ; dct:title "Cours d'eau"@fr ;
+        dcat:theme <http://inspire.ec.europa.eu/theme/hy>, <https://inspire.ec.europa.eu/theme/tn/> ."""
+    )
+    eu = "http://publications.europa.eu/resource/authority/data-theme/"
+    assert dataset.themes == [
+        "http://inspire.ec.europa.eu/theme/hy",
+        "https://inspire.ec.europa.eu/theme/tn/",
+        f"{eu}ENVI",
+        f"{eu}TECH",
+        f"{eu}TRAN",
+    ]

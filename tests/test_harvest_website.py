@@ -185,6 +185,75 @@ def test_schemaorg_mapping_of_a_jsonld_dataset(sites, catalogue):
     assert trees.distributions[0].format == f"{EU}file-type/GEOJSON"
 
 
+FLAT_RDFA = """<div vocab="https://schema.org/" typeof="Dataset">
+  <h1 property="name">Budget 2024</h1><p property="description">Voté en décembre.</p>
+  <div property="distribution" typeof="DataDownload"><span property="encodingFormat">application/pdf</span>
+    <a property="contentUrl" href="/files/budget.pdf">PDF</a></div>
+  <div property="publisher" typeof="GovernmentOrganization"><span property="name">Ville</span></div>
+</div>"""
+
+GRAPH = {  # a page's JSON-LD as CMSs write it: nodes side by side, linked by @id, URLs relative to the page
+    "@context": "https://schema.org",
+    "@graph": [
+        {"@type": "WebPage", "@id": "#page", "mainEntity": {"@id": "#ds"}},
+        {"@type": "Organization", "@id": "#org", "name": "Ville de Testville", "url": "/"},
+        {
+            "@type": "Dataset",
+            "@id": "#ds",
+            "name": "Parkings",
+            "description": "Places libres.",
+            "publisher": {"@id": "#org"},
+            "distribution": [
+                {"@id": "#csv"},
+                {"@type": "DataDownload", "contentUrl": "../files/parkings.json", "encodingFormat": "JSON"},
+            ],
+        },
+        {
+            "@type": "DataDownload",
+            "@id": "#csv",
+            "contentUrl": "/files/parkings.csv",
+            "encodingFormat": "text/csv",
+        },
+        {
+            "@type": "DataCatalog",
+            "name": "Catalogue",
+            "dataset": {"@type": "Dataset", "name": "Écoles", "distribution": {"contentUrl": "ecoles.xlsx"}},
+        },
+    ],
+}
+
+
+def test_markup_linked_by_reference_and_relative_urls_are_read_as_the_page_means(sites, catalogue):
+    """RDFa always comes flattened and JSON-LD graphs often do: a dataset's distribution or publisher is
+    a reference to a node beside it; links are relative to the page. Read both, and a second crawl of
+    the same pages changes nothing (RDFa's blank node labels are new at every parse)."""
+    site, _ = sites
+    store, backend = catalogue
+    html = "text/html; charset=utf-8"
+    site.add("/", page('<a href="/data/budget.html">b</a><a href="/data/parkings.html">p</a>'), html)
+    site.add("/data/budget.html", page(FLAT_RDFA), html)
+    site.add("/data/parkings.html", page("", jsonld(GRAPH)), html)
+    [result] = harvest(config_for(site.url("/")), store, backend)
+    assert result.status == "complete", result.message
+    budget = store.record(record_id("web", site.url("/data/budget.html")))["dataset"]
+    assert budget.distributions[0].download_url == [site.url("/files/budget.pdf")]
+    assert budget.distributions[0].format == f"{EU}file-type/PDF"
+    assert budget.publisher.name[0].value == "Ville" and budget.publisher.type == "Organization"
+    parkings = store.record(record_id("web", site.url("/data/parkings.html")))["dataset"]
+    assert [d.download_url for d in parkings.distributions] == [
+        [site.url("/files/parkings.csv")],
+        [site.url("/files/parkings.json")],
+    ]
+    assert parkings.publisher.name[0].value == "Ville de Testville"
+    assert parkings.publisher.homepage == site.url("/")
+    assert parkings.original_uri == site.url("/data/parkings.html") + "#ds"
+    schools = store.record(record_id("web", site.url("/data/parkings.html") + "#2"))["dataset"]
+    assert schools.distributions[0].access_url == [site.url("/data/ecoles.xlsx")]
+    assert store.count("web") == 2 + 1
+    [again] = harvest(config_for(site.url("/")), store, backend)
+    assert again.status == "complete" and again.counts["updated"] == 0 and again.counts["unchanged"] == 3
+
+
 def test_mapping_is_pure_and_reads_the_stored_payload():
     payload = json.dumps({"page": "https://ville.example/p", "dataset": AIR}).encode()
     mapped = mapping_for("website")(

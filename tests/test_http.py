@@ -460,3 +460,64 @@ def test_a_proxy_is_never_handed_a_destination_the_address_rule_refuses(dns, pro
         checker.close()
         assert proxied.asked == [site.url("/catalog")]
         assert inside.log == []
+
+
+def test_network_failures_are_reported_as_their_cause(dns, tmp_path, monkeypatch):
+    """Each failure says what happened and where, not urllib3's nested reprs (whose cause comes last,
+    where a report's column cuts it off), and never the URL's credentials."""
+
+    def failure(url: str) -> str:
+        with pytest.raises(FetchError) as caught:
+            HttpClient(LinkPolicy(url), HttpSettings(retries=0, connect_timeout=1, read_timeout=1)).get(url)
+        return str(caught.value)
+
+    with socket.socket() as spare:  # a port nobody listens on
+        spare.bind(("127.0.0.1", 0))
+        closed = spare.getsockname()[1]
+    assert (
+        failure(f"http://127.0.0.1:{closed}/c.ttl")
+        == f"http://127.0.0.1:{closed}/c.ttl: connection refused (127.0.0.1:{closed})"
+    )
+    assert failure("http://no-such-host.invalid/c.ttl").endswith(
+        ": host name not found (no-such-host.invalid)"
+    )
+
+    hangup = socket.create_server(("127.0.0.1", 0))  # accepts, then closes without a word
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        with suppress(OSError):
+            while True:
+                conn, _ = hangup.accept()
+                conn.close()
+
+    def hold() -> None:
+        with suppress(OSError):
+            while True:
+                held.append(silent.accept()[0])
+
+    for target in (serve, hold):
+        threading.Thread(target=target, daemon=True).start()
+    try:
+        port = hangup.getsockname()[1]
+        said = failure(f"http://127.0.0.1:{port}/c.ttl")
+        assert said.endswith(f"the server closed the connection without answering (127.0.0.1:{port})"), said
+        port = silent.getsockname()[1]
+        said = failure(f"http://127.0.0.1:{port}/c.ttl")
+        assert said.endswith(f"timed out waiting for the answer (127.0.0.1:{port})"), said
+    finally:
+        hangup.close()
+        silent.close()
+        for conn in held:
+            conn.close()
+
+    for bundle in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(bundle, raising=False)
+    tls = TlsPortal("portal.loop.test")  # its certificate is signed by a CA nobody trusts
+    try:
+        said = failure(f"https://user:secret@portal.loop.test:{tls.port}/c.ttl")
+        assert f"TLS: unable to get local issuer certificate (portal.loop.test:{tls.port})" in said, said
+        assert "secret" not in said.rsplit(": ", 1)[-1]
+    finally:
+        tls.close()

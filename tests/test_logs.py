@@ -100,6 +100,10 @@ def test_fedcat_run_logs_its_start_at_info_and_an_access_log(portal, tmp_path):
         and start["message"].startswith("fedcat run: 0 sources scheduled")
         and f":{port}" in start["message"]
     )
+    # sources without a schedule: the way to harvest them is said, and that it needs the admin token
+    [on_demand] = [entry for entry in logs if entry.get("event") == "on_demand"]
+    assert on_demand["sources"] == ["ville", "broken"]
+    assert "once settings.admin_token or FEDCAT_ADMIN_TOKEN is set" in on_demand["message"]
     access = [entry for entry in logs if entry.get("event") == "access"]
     assert {"method": "GET", "path": "/api/datasets?q=velo", "status": 200}.items() <= access[-1].items()
     assert not [

@@ -627,8 +627,13 @@ def test_cli_quality_csv(site: Site, capsys: pytest.CaptureFixture[str]) -> None
 
     assert cli.main(["quality", "--format", "json", "--group-by", "source", *common]) == 0
     assert '"group_by": "source"' in capsys.readouterr().out
-    assert cli.main(["quality", "--group-by", "dataset", *common]) == 0
-    assert "Metadata quality by dataset" in capsys.readouterr().out
+    assert cli.main(["quality", "--group-by", "publisher", *common]) == 0
+    table = capsys.readouterr().out
+    assert "Metadata quality by publisher" in table
+    # the terminal's table: every band and dimension word whole on its line (none folded in two)
+    lines = [line.split("│") for line in table.splitlines() if "Ville de Lille" in line]
+    assert lines and lines[0][5].strip() in ("excellent", "good", "sufficient", "bad")
+    assert "findability" in table and "contextuality" in table
 
     # fedcat linkcheck: the portal is on 127.0.0.1 like the sources, so their links may point there
     assert cli.main(["linkcheck", "lille", "--rate", "50/s", "--timeout", "0.5", *common]) == 0

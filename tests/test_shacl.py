@@ -554,3 +554,13 @@ def test_the_shipped_shapes_are_semics_own():
     semic = triples(SHAPES / "dcat-ap-3.0.0" / "shacl_dcat-ap-SHACL.ttl", "turtle")
     assert triples(shipped, "json-ld") == semic and len(semic) > 1900
     assert shacl.resolve_shapes("dcat-ap-3.0.0", data_dir=None).files == [shipped]
+
+
+def test_a_conforming_catalogue_is_said_to_conform_without_empty_tables():
+    from rich.console import Console
+
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(shacl.report_tables(shacl.Report("dcat-ap-3.0.1", datasets=5, shapes="core"), [], {}))
+    printed = console.export_text()
+    assert "All 5 datasets conform." in printed
+    assert "Violations per rule" not in printed and "Datasets with violations" not in printed

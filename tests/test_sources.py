@@ -51,6 +51,18 @@ def test_every_problem_is_reported_with_source_key_and_expectation():
     assert len(caught.value.problems) == 8
 
 
+def test_a_source_without_a_name_is_named_by_its_id():
+    config = parse_config({"sources": [{"id": "lille", "type": "dcat", "url": "https://example.org/c.ttl"}]})
+    assert config.sources[0].name == "lille"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {"sources": [{"id": "x", "name": " ", "type": "dcat", "url": "https://example.org/c.ttl"}]}
+        )
+    assert caught.value.problems == [
+        "source `x`: `name`, when given, must be a non-empty string (default: the id)"
+    ]
+
+
 def test_settings_are_validated():
     with pytest.raises(ConfigError) as caught:
         parse_config(
@@ -96,7 +108,7 @@ def test_cli_prints_problems_not_a_traceback(tmp_path, capsys):
     assert main(["status", "--config", str(bad), "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
     assert "Configuration problems" in err
-    assert "source `x`: `name` is required" in err
+    assert "source `x`: `url` is required" in err
     assert "Traceback" not in err
     (tmp_path / "broken.yaml").write_text("sources: [\n")
     assert main(["status", "--config", str(tmp_path / "broken.yaml"), "--data-dir", str(tmp_path / "d")]) == 2

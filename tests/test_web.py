@@ -570,7 +570,10 @@ SERIES_TTL = """@prefix dcat: <http://www.w3.org/ns/dcat#> .
 <https://stats.example/bees> a dcat:DatasetSeries ; dct:title "Bee population"@en ;
   dct:description "Yearly bee counts."@en .
 <https://stats.example/bees-2023> a dcat:Dataset ; dct:title "Bee population 2023"@en ;
-  dct:description "Counts of 2023."@en ; dcat:inSeries <https://stats.example/bees> .
+  dct:description "Counts of 2023."@en ; dcat:inSeries <https://stats.example/bees> ;
+  <http://data.europa.eu/r5r/hvdCategory> <http://data.europa.eu/bna/c_dd313021> ;
+  <http://data.europa.eu/r5r/applicableLegislation> <http://data.europa.eu/eli/reg_impl/2023/138/oj>,
+    <http://data.europa.eu/eli/dir/2007/2/2019-06-26> .
 <https://stats.example/bees-2024> a dcat:Dataset ; dct:title "Bee population 2024"@en ;
   dct:description "Counts of 2024."@en ; dcat:inSeries <https://stats.example/bees> ;
   dcat:version "2.1" ; adms:versionNotes "Hives of the islands added."@en ;
@@ -607,6 +610,22 @@ def test_dataset_page_shows_series_versions_and_lineage(tmp_path: Path) -> None:
             series = client.get(f"/datasets/{ids['bees']}?lang=fr", headers=html).text
             assert "Série de jeux de données" in series and "Jeux de données de cette série" in series
             assert "Bee population 2023" in series and "Bee population 2024" in series
+            # a high-value dataset: its category named, the acts that make it one cited as people cite them
+            hvd_id = record_id("stats", "https://stats.example/bees-2023")
+            english = client.get(f"/datasets/{hvd_id}?lang=en", headers=html).text
+            assert (
+                "<dt>High-value dataset categories</dt><dd>Earth observation and environment</dd>" in english
+            )
+            eli = "http://data.europa.eu/eli/reg_impl/2023/138/oj"
+            assert f'<a href="{eli}" rel="nofollow noopener">Implementing Regulation 2023/138</a>' in english
+            assert "Directive 2007/2 (version of Jun 26, 2019)" in english
+            french = client.get(f"/datasets/{hvd_id}?lang=fr", headers=html).text
+            assert "<dd>Observation de la Terre et environnement</dd>" in french
+            assert "Règlement d&#39;exécution 2023/138" in french
+            labels = client.get(f"/api/datasets/{hvd_id}").json()["labels"]
+            assert (
+                labels["http://data.europa.eu/bna/c_dd313021"] == "Observation de la Terre et environnement"
+            )
         finally:
             backend.close()
             store.close()

@@ -587,6 +587,8 @@ def report_tables(report: Report, files: Iterable[Path], titles: dict[str, str],
     ]
     if counts["shapes"]:
         lines.append(f"Results where the official shape files contradict each other: {counts['shapes']}.")
+    if not report.by_rule():
+        return Group(*lines, f"All {report.datasets} datasets conform.")  # no empty tables to read
     rules = Table(title="Violations per rule")
     for column in ("rule", "cause", "violations", "datasets"):
         rules.add_column(column, overflow="fold")

@@ -675,6 +675,30 @@ def _related_links(
     return links
 
 
+# European Legislation Identifiers: /eli/{type}/{year}/{number}[/oj or a consolidated version's date]
+_ELI = re.compile(r"^https?://data\.europa\.eu/eli/([a-z_]+)/(\d{4})/(\d+)(?:/(\d{4}-\d{2}-\d{2}))?(?:/|$)")
+
+
+def legislation_label(uri: str, lang: Language) -> str:
+    """An EU act as people cite it ("Implementing Regulation 2023/138"), from its ELI; other IRIs as they
+    read (`label`)."""
+    found = _ELI.match(uri)
+    kinds = {
+        "reg": lang.gettext("Regulation"),
+        "reg_impl": lang.gettext("Implementing Regulation"),
+        "reg_del": lang.gettext("Delegated Regulation"),
+        "dir": lang.gettext("Directive"),
+        "dir_impl": lang.gettext("Implementing Directive"),
+        "dec": lang.gettext("Decision"),
+        "dec_impl": lang.gettext("Implementing Decision"),
+    }
+    if not found or found[1] not in kinds:
+        return label(uri, lang.code)
+    kind, year, number, version = found.groups()
+    cited = f"{kinds[kind]} {year}/{number}"
+    return cited + (f" ({lang.gettext('version of')} {lang.date(version)})" if version else "")
+
+
 def dataset_page(
     request: Request, record: dict[str, Any], duplicates: list[tuple[str, str, str]]
 ) -> Response:
@@ -777,6 +801,7 @@ def dataset_page(
             ),
         ),
         (speech.gettext("Temporal resolution"), ds.temporal_resolution or ""),
+        (speech.gettext("High-value dataset categories"), ", ".join(labelled(u) for u in ds.hvd_categories)),
     ]
     related = _related_links(request, store, ds, record["source_id"], speech)
     return page(
@@ -799,6 +824,7 @@ def dataset_page(
             "related": related,
             "landing_pages": web_links(ds.landing_page),
             "documentation": web_links(ds.documentation),
+            "legislation": [(u, legislation_label(u, speech)) for u in web_links(ds.applicable_legislation)],
             "contacts": ds.contact_points,
             "quality": quality,
             "band_label": band_label(quality["band"], speech),
