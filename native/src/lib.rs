@@ -14,11 +14,11 @@ use pyo3::prelude::*;
 use serde_json::Value;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, ColumnIndex};
+use tantivy::index::SegmentId;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{IndexRecordOption, Schema};
-use tantivy::index::SegmentId;
 use tantivy::{DocId, Index, IndexReader, ReloadPolicy, Score, SegmentReader, Term};
 
 use std::collections::{HashMap, HashSet};
@@ -34,12 +34,21 @@ fn bad(message: impl Into<String>) -> PyErr {
 }
 
 fn field(schema: &Schema, name: &str) -> PyResult<tantivy::schema::Field> {
-    schema.get_field(name).map_err(|_| bad(format!("no field {name:?} in the index")))
+    schema
+        .get_field(name)
+        .map_err(|_| bad(format!("no field {name:?} in the index")))
 }
 
-fn bound(value: &Value, make: impl Fn(&Value) -> PyResult<Term>) -> PyResult<std::ops::Bound<Term>> {
+fn bound(
+    value: &Value,
+    make: impl Fn(&Value) -> PyResult<Term>,
+) -> PyResult<std::ops::Bound<Term>> {
     use std::ops::Bound::{Included, Unbounded};
-    Ok(if value.is_null() { Unbounded } else { Included(make(value)?) })
+    Ok(if value.is_null() {
+        Unbounded
+    } else {
+        Included(make(value)?)
+    })
 }
 
 /// The query of a JSON tree (see `indexer.embedded._spec`):
@@ -47,10 +56,23 @@ fn bound(value: &Value, make: impl Fn(&Value) -> PyResult<Term>) -> PyResult<std
 /// ["range", field, "i64" | "f64", low | null, high | null] (inclusive), ["must", [..]], ["should", [..]],
 /// ["filter", tree] (a constant score: the same documents).
 fn build(schema: &Schema, node: &Value) -> PyResult<Box<dyn Query>> {
-    let parts = node.as_array().ok_or_else(|| bad("a query node is an array"))?;
-    let kind = parts.first().and_then(Value::as_str).ok_or_else(|| bad("a query node starts with its kind"))?;
-    let arg = |i: usize| parts.get(i).ok_or_else(|| bad(format!("{kind}: argument {i} missing")));
-    let name = |i: usize| arg(i)?.as_str().ok_or_else(|| bad(format!("{kind}: field name expected")));
+    let parts = node
+        .as_array()
+        .ok_or_else(|| bad("a query node is an array"))?;
+    let kind = parts
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("a query node starts with its kind"))?;
+    let arg = |i: usize| {
+        parts
+            .get(i)
+            .ok_or_else(|| bad(format!("{kind}: argument {i} missing")))
+    };
+    let name = |i: usize| {
+        arg(i)?
+            .as_str()
+            .ok_or_else(|| bad(format!("{kind}: field name expected")))
+    };
     Ok(match kind {
         "all" => Box::new(AllQuery),
         "none" => Box::new(EmptyQuery),
@@ -59,7 +81,9 @@ fn build(schema: &Schema, node: &Value) -> PyResult<Box<dyn Query>> {
             let f = field(schema, name(1)?)?;
             let term = match arg(2)? {
                 Value::String(text) => Term::from_field_text(f, text),
-                Value::Number(n) => Term::from_field_u64(f, n.as_u64().ok_or_else(|| bad("term: u64 expected"))?),
+                Value::Number(n) => {
+                    Term::from_field_u64(f, n.as_u64().ok_or_else(|| bad("term: u64 expected"))?)
+                }
                 _ => return Err(bad("term: a string or an unsigned integer expected")),
             };
             Box::new(TermQuery::new(term, IndexRecordOption::Basic))
@@ -70,13 +94,17 @@ fn build(schema: &Schema, node: &Value) -> PyResult<Box<dyn Query>> {
             match arg(2)?.as_str() {
                 Some("i64") => {
                     let term = |v: &Value| {
-                        v.as_i64().map(|x| Term::from_field_i64(f, x)).ok_or_else(|| bad("range: i64 expected"))
+                        v.as_i64()
+                            .map(|x| Term::from_field_i64(f, x))
+                            .ok_or_else(|| bad("range: i64 expected"))
                     };
                     Box::new(RangeQuery::new(bound(low, term)?, bound(high, term)?))
                 }
                 Some("f64") => {
                     let term = |v: &Value| {
-                        v.as_f64().map(|x| Term::from_field_f64(f, x)).ok_or_else(|| bad("range: f64 expected"))
+                        v.as_f64()
+                            .map(|x| Term::from_field_f64(f, x))
+                            .ok_or_else(|| bad("range: f64 expected"))
                     };
                     Box::new(RangeQuery::new(bound(low, term)?, bound(high, term)?))
                 }
@@ -84,9 +112,18 @@ fn build(schema: &Schema, node: &Value) -> PyResult<Box<dyn Query>> {
             }
         }
         "must" | "should" => {
-            let occur = if kind == "must" { Occur::Must } else { Occur::Should };
-            let children = arg(1)?.as_array().ok_or_else(|| bad(format!("{kind}: a list expected")))?;
-            let clauses = children.iter().map(|c| Ok((occur, build(schema, c)?))).collect::<PyResult<Vec<_>>>()?;
+            let occur = if kind == "must" {
+                Occur::Must
+            } else {
+                Occur::Should
+            };
+            let children = arg(1)?
+                .as_array()
+                .ok_or_else(|| bad(format!("{kind}: a list expected")))?;
+            let clauses = children
+                .iter()
+                .map(|c| Ok((occur, build(schema, c)?)))
+                .collect::<PyResult<Vec<_>>>()?;
             Box::new(BooleanQuery::new(clauses))
         }
         "filter" => build(schema, arg(1)?)?,
@@ -115,7 +152,12 @@ enum Ids {
     Long(Vec<u32>),
 }
 
-fn count_rows<T: Copy + Into<u32>>(offsets: &[u32], values: &[T], counts: &mut [u32], docs: &[DocId]) {
+fn count_rows<T: Copy + Into<u32>>(
+    offsets: &[u32],
+    values: &[T],
+    counts: &mut [u32],
+    docs: &[DocId],
+) {
     // The hits of a common word lie ~10 documents apart: each row is a cache miss. The bounds of a block's
     // rows are read first, all at once (independent loads the processor overlaps), then the rows.
     let mut rows = [(0u32, 0u32); 64];
@@ -167,7 +209,11 @@ impl SegmentTable {
         } else {
             Ids::Long(values)
         };
-        Ok(SegmentTable { offsets, values, facet_of })
+        Ok(SegmentTable {
+            offsets,
+            values,
+            facet_of,
+        })
     }
 }
 
@@ -194,7 +240,11 @@ impl Collector for FacetCollector<'_> {
     fn for_segment(&self, _ord: u32, reader: &SegmentReader) -> tantivy::Result<SegmentFacets> {
         let table = self.counter.table(reader)?;
         let counts = vec![0u32; table.facet_of.len()];
-        Ok(SegmentFacets { table, counts, hits: 0 })
+        Ok(SegmentFacets {
+            table,
+            counts,
+            hits: 0,
+        })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -202,7 +252,10 @@ impl Collector for FacetCollector<'_> {
     }
 
     fn merge_fruits(&self, fruits: Vec<Counted>) -> tantivy::Result<Counted> {
-        let mut merged = Counted { hits: 0, counts: Vec::new() };
+        let mut merged = Counted {
+            hits: 0,
+            counts: Vec::new(),
+        };
         for fruit in fruits {
             merged.hits += fruit.hits;
             merged.counts.extend(fruit.counts);
@@ -227,7 +280,10 @@ impl SegmentCollector for SegmentFacets {
     }
 
     fn harvest(self) -> Counted {
-        Counted { hits: self.hits, counts: vec![(self.table, self.counts)] }
+        Counted {
+            hits: self.hits,
+            counts: vec![(self.table, self.counts)],
+        }
     }
 }
 
@@ -248,7 +304,13 @@ impl FacetCounter {
         }
         // decoded outside the lock: two threads may decode the same segment, one table is kept
         let table = Arc::new(SegmentTable::decode(reader, &self.fields)?);
-        Ok(self.tables.lock().unwrap().entry(id).or_insert(table).clone())
+        Ok(self
+            .tables
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_insert(table)
+            .clone())
     }
 }
 
@@ -260,7 +322,8 @@ impl FacetCounter {
         if fields.len() >= NONE as usize {
             return Err(bad("too many facet fields"));
         }
-        let index = Index::open_in_dir(path).map_err(|e| PyOSError::new_err(format!("{path}: {e}")))?;
+        let index =
+            Index::open_in_dir(path).map_err(|e| PyOSError::new_err(format!("{path}: {e}")))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -270,16 +333,30 @@ impl FacetCounter {
         for name in &fields {
             field(&schema, name)?;
         }
-        Ok(FacetCounter { index, reader, fields, tables: Mutex::new(HashMap::new()) })
+        Ok(FacetCounter {
+            index,
+            reader,
+            fields,
+            tables: Mutex::new(HashMap::new()),
+        })
     }
 
     /// See the latest commit (the Python side calls it whenever it reloads its own searcher), and forget
     /// the tables of segments gone (merged away).
     fn reload(&self) -> PyResult<()> {
-        self.reader.reload().map_err(|e| PyOSError::new_err(e.to_string()))?;
+        self.reader
+            .reload()
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
         let searcher = self.reader.searcher();
-        let live: HashSet<SegmentId> = searcher.segment_readers().iter().map(|r| r.segment_id()).collect();
-        self.tables.lock().unwrap().retain(|id, _| live.contains(id));
+        let live: HashSet<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.tables
+            .lock()
+            .unwrap()
+            .retain(|id, _| live.contains(id));
         Ok(())
     }
 
@@ -320,7 +397,11 @@ impl FacetCounter {
             }
             let mut found: Vec<Vec<(u64, u32)>> = vec![Vec::new(); facets.len()];
             for (id, (&c, &facet)) in totals.iter().zip(&facet_of).enumerate() {
-                if c > 0 && id as u64 != NO_VALUE && facet != NONE && asked[facet as usize] != usize::MAX {
+                if c > 0
+                    && id as u64 != NO_VALUE
+                    && facet != NONE
+                    && asked[facet as usize] != usize::MAX
+                {
                     found[asked[facet as usize]].push((id as u64, c));
                 }
             }
