@@ -7,10 +7,11 @@ For each size it generates realistic French/English catalogue documents (`genera
 by the API benchmark), indexes them in each engine (docs/s, index size), then times `backend.search`
 (p50/p95 over --reps repetitions after a warm-up) for a rare word, a common word (~10 % of documents) and
 a 3-word query, every facet counted, with and without a facet filter. The tantivy engine is timed three
-ways on the same index, taking turns rep by rep so that a busy machine slows them alike: as it is, the
-same query counting no facet (the query's own cost; facets = the difference of the medians), and with
-facets counted as before issue 18 (`CountedAsBefore`, the baseline). Figures are medians on this
-machine; compare the ratios, not the absolute numbers, across machines.
+ways on the same index, taking turns rep by rep so that a busy machine slows them alike: as it is (facets
+counted by the native extension, fedcat._native), the same query counting no facet (the query's own
+cost; facets = the difference of the medians), and with facets counted by tantivy's aggregations (the
+Python path, the fallback and the baseline); both must give the same answers. Figures are medians on
+this machine; compare the ratios, not the absolute numbers, across machines.
 """
 
 from __future__ import annotations
@@ -27,20 +28,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 try:
     from fedcat.indexer.backend import (
         FACETS,
-        FacetValue,
         SearchBackend,
         SearchDocument,
         SearchQuery,
         SearchResult,
     )
-    from fedcat.indexer.embedded import EmbeddedBackend, query_words, top_facet_values
+    from fedcat.indexer.embedded import EmbeddedBackend
     from fedcat.indexer.sqlite_fts import SqliteFtsBackend
     from fedcat.mappings.quality import BAND_NAMES
 except ImportError:  # run from a checkout without `pip install -e .`
@@ -260,59 +259,6 @@ def generate_documents(n: int, seed: int = 0) -> Iterator[SearchDocument]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-_COST_BEFORE = {"keyword": 5, "publisher": 5, "jurisdiction": 3, "format": 3, "theme": 2, "language": 2}
-
-
-class CountedAsBefore(EmbeddedBackend):
-    """The baseline: facets counted as before issue 18. The page's search runs first; from 20,000 hits the
-    facets are then split over two threads by the cost weights of then, the second thread starting only
-    once the search is done; every facet is counted from its multi-valued column (the slots unused)."""
-
-    def _search(self, query: SearchQuery) -> SearchResult:
-        searcher = self._index.searcher()
-        words = query_words(query.q)
-        tq = self._query(searcher, query, words)
-        total, ids = self._page(searcher, tq, query, words)
-        names = list(dict.fromkeys(query.facets))
-        facets: dict[str, list[FacetValue]]
-        if self._pool is not None and total >= self.parallel_facets_from and len(names) > 1:
-            groups: tuple[list[str], list[str]] = ([], [])
-            loads = [0, 0]
-            for name in sorted(names, key=lambda n: -_COST_BEFORE.get(n, 1)):
-                side = 0 if loads[0] <= loads[1] else 1
-                groups[side].append(name)
-                loads[side] += _COST_BEFORE.get(name, 1)
-            pending = self._pool.submit(self._facets_before, searcher, tq, groups[0], query.facet_size)
-            facets = self._facets_before(searcher, tq, groups[1], query.facet_size)
-            facets.update(pending.result())
-        else:
-            facets = self._facets_before(searcher, tq, names, query.facet_size)
-        return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
-
-    def _facets_before(
-        self, searcher: Any, tq: Any, names: list[str], wanted: int
-    ) -> dict[str, list[FacetValue]]:
-        result: dict[str, list[FacetValue]] = {}
-        size = wanted * 2
-        while names:
-            answer = searcher.aggregate(
-                tq,
-                {name: {"terms": {"field": name, "size": size, "segment_size": 1 << 30}} for name in names},
-            )
-            retry = []
-            for name in names:
-                buckets = answer[name]["buckets"]
-                if len(buckets) == size and buckets[-1]["doc_count"] >= buckets[wanted - 1]["doc_count"]:
-                    retry.append(name)
-                else:
-                    self._names(searcher, (b["key"] for b in buckets))
-                    prefix = len(name) + 1
-                    counts = ((self._values[b["key"]][prefix:], b["doc_count"]) for b in buckets)
-                    result[name] = top_facet_values(counts, wanted)
-            names, size = retry, size * 4
-        return result
-
-
 def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     for file in path.parent.glob(path.name + "*"):  # an SQLite file with its -wal and -shm
@@ -454,20 +400,21 @@ def run(
             if queries is None:
                 queries = _choose_queries(backend, n)
             variants = {engine: backend.search}
-            before = None
+            python = None
             if engine == "tantivy":
-                before = CountedAsBefore(paths[engine], answer_cache=0)
+                if backend._counter is None:
+                    sys.exit("fedcat._native is not built (pip install -e . with cargo): nothing to compare")
+                python = EmbeddedBackend(paths[engine], answer_cache=0, native_facets=False)
                 variants["query only"] = lambda q, search=backend.search: search(
                     msgspec.structs.replace(q, facets=())
                 )
-                variants["before"] = before.search
+                variants["python"] = python.search
             results.update(_time_queries(variants, queries, reps, warmup, cap_s))
-            if before is not None:
+            if python is not None:
                 for label, query in queries.items():
-                    assert backend.search(query) == before.search(query), f"answers differ: {label}"
+                    assert backend.search(query) == python.search(query), f"answers differ: {label}"
+                python.close()
             backend.close()
-            if before is not None:
-                before.close()
         assert queries is not None
         print(f"queries timed; {_load()}")
         _print_table(queries, results, reps)
@@ -515,32 +462,38 @@ def _time_kept_landing(path: Path, landing: SearchQuery, reps: int) -> None:
 
 
 def _print_table(queries: dict[str, SearchQuery], results: dict[str, dict], reps: int) -> None:
-    """Per query: tantivy as it is (wall p50, p95), split into the query's own cost (the same search counting
-    no facet) and the facets (the difference of the medians), in wall time and in CPU time of every thread;
-    the same for the baseline counting; their ratios; FTS5 when it ran."""
+    """Per query, for each way of counting facets (native: fedcat._native; python: tantivy's aggregations):
+    wall p50 and p95, split into the query's own cost (the same search counting no facet) and the facets
+    (the difference of the medians), in wall time and in CPU time of every thread, with facets/query in CPU;
+    then python/native; FTS5 when it ran."""
     print(
-        "\nfacets = total - query (the same search counting no facet); cpu = CPU time of every thread; "
-        "before = facets counted as before issue 18 (CountedAsBefore)"
+        "\nquery = the same search counting no facet (p50, and q.cpu its CPU time); facets = p50 - query, "
+        "f.cpu the same in CPU time (every thread), f/q = f.cpu / q.cpu; native = fedcat._native's one pass "
+        "over the hits, python = tantivy's aggregations (the fallback); py/native: total p50 and CPU"
     )
     header = (
-        f"{'query (every facet counted), ms':38} {'hits':>9} | {'total p50':>9} {'p95':>7} {'query':>6} "
-        f"{'facets':>6} | {'cpu':>6} {'query':>6} {'facets':>6} {'f/q':>5} | {'before p50':>10} {'p95':>7} "
-        f"{'facets':>6} {'cpu':>6} | {'before/now p50':>14} {'p95':>5} {'cpu':>5}"
+        f"{'query (every facet counted), ms':38} {'hits':>9} {'query':>6} {'q.cpu':>6} | "
+        f"{'native p50':>10} {'p95':>6} {'facets':>6} {'f.cpu':>6} {'f/q':>5} | "
+        f"{'python p50':>10} {'p95':>6} {'facets':>6} {'f.cpu':>6} {'f/q':>5} | {'py/native p50':>13} {'cpu':>5}"
     )
     if "fts5" in results:
         header += f" | {'fts5 p50':>8} {'fts5/now':>8}"
     print(header)
-    now, alone, before = results["tantivy"], results["query only"], results["before"]
+    now, alone, python = results["tantivy"], results["query only"], results["python"]
     for label in queries:
-        n, q, b = now[label], alone[label], before[label]
-        cpu_facets = n["cpu"] - q["cpu"]
+        n, q, p = now[label], alone[label], python[label]
         note = f" ({n['reps']} reps)" if n["reps"] < reps else ""
+
+        def split(r: dict, q: dict = q) -> str:
+            facets_cpu = r["cpu"] - q["cpu"]
+            return (
+                f"{r['p50']:>10.2f} {r['p95']:>6.2f} {r['p50'] - q['p50']:>6.2f} {facets_cpu:>6.2f} "
+                f"{facets_cpu / q['cpu']:>4.1f}x"
+            )
+
         line = (
-            f"{label:38} {n['hits']:>9,} | {n['p50']:>9.2f} {n['p95']:>7.2f} {q['p50']:>6.2f} "
-            f"{n['p50'] - q['p50']:>6.2f} | {n['cpu']:>6.2f} {q['cpu']:>6.2f} {cpu_facets:>6.2f} "
-            f"{cpu_facets / q['cpu']:>4.1f}x | {b['p50']:>10.2f} {b['p95']:>7.2f} {b['p50'] - q['p50']:>6.2f} "
-            f"{b['cpu']:>6.2f} | {b['p50'] / n['p50']:>13.2f}x {b['p95'] / n['p95']:>4.2f}x "
-            f"{b['cpu'] / n['cpu']:>4.2f}x"
+            f"{label:38} {n['hits']:>9,} {q['p50']:>6.2f} {q['cpu']:>6.2f} | {split(n)} | {split(p)} | "
+            f"{p['p50'] / n['p50']:>12.2f}x {p['cpu'] / n['cpu']:>4.2f}x"
         )
         if "fts5" in results:
             fts = results["fts5"][label]

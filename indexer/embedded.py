@@ -9,9 +9,12 @@ other ("vélos" only reduces to "velo" in English, "hôpitaux" only to "hopital"
 matches a field when either of its stems does; every word must match some field (AND).
 
 Facets are multi-valued integer fields holding value ids (see `EmbeddedBackend`): filters are term
-queries, counts terms aggregations over all hits, exact. Facets of a small vocabulary are also copied into
-single-valued columns ("slots") that every document fills, so that counting them takes tantivy's fastest
-path (see `SLOTS`). Sort keys are string fast fields
+queries, counts exact over all hits. The native counter (`fedcat._native`, built from native/ when cargo
+is there) counts every facet in one pass over the hits, on the second core while this thread finds the
+page; without it, tantivy's terms aggregations count them, and facets of a small vocabulary are also
+copied into single-valued columns ("slots") that every document fills, so that counting them takes the
+aggregations' fastest path (see `SLOTS`). Queries are built as data (`Spec`), so both count the same
+documents. Sort keys are string fast fields
 holding a fixed-width date key followed by the id, so one fast-field sort gives the date order with ties
 broken by id, and the page's ids come from the sort values without reading stored documents. Relevance
 ties are broken by id too, by reading the ids of the tied hits around the page.
@@ -25,12 +28,17 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
 import tantivy
 from tantivy import Occur, Query
+
+try:  # the facet counter built from native/ (a Rust extension, optional: see `EmbeddedBackend`)
+    from .._native import FacetCounter
+except ImportError:  # installed without cargo: tantivy's aggregations count the facets
+    FacetCounter = None  # type: ignore[assignment,misc]
 
 from .backend import (
     FACET_SIZE,
@@ -255,8 +263,58 @@ def _split_facets(names: list[str]) -> tuple[list[str], list[str]]:
     return groups
 
 
+# A query as data (see `EmbeddedBackend._spec`): ["all"], ["none"], ["exists", field],
+# ["term", field, text | value id, boost], ["range", field, "i64" | "f64", low | None, high | None] (inclusive),
+# ["must", [...]], ["should", [...]], ["filter", spec] (a constant score of 0: it selects, never ranks).
+Spec = list
+
 # Every dataset document (dictionary entries have no sort key): the query of "no words, no filter".
-_DATASETS = Query.exists_query("sort_new")
+_DATASETS: Spec = ["exists", "sort_new"]
+_RANGE_TYPES = {"i64": tantivy.FieldType.Integer, "f64": tantivy.FieldType.Float}
+
+
+def to_query(schema: tantivy.Schema, spec: Spec) -> Query:
+    """The tantivy query of a spec."""
+    kind = spec[0]
+    if kind == "term":
+        _, field, value, boost = spec
+        if isinstance(value, str):  # a text field: frequencies (no positions are indexed)
+            term = Query.term_query(schema, field, value, index_option="freq")
+        else:
+            term = Query.term_query(schema, field, value)
+        return term if boost == 1.0 else Query.boost_query(term, boost)
+    if kind in ("must", "should"):
+        occur = Occur.Must if kind == "must" else Occur.Should
+        return Query.boolean_query([(occur, to_query(schema, part)) for part in spec[1]])
+    if kind == "filter":
+        return Query.const_score_query(to_query(schema, spec[1]), 0.0)
+    if kind == "range":
+        _, field, kind_of, low, high = spec
+        return Query.range_query(schema, field, _RANGE_TYPES[kind_of], lower_bound=low, upper_bound=high)
+    if kind == "exists":
+        return Query.exists_query(spec[1])
+    if kind == "all":
+        return Query.all_query()
+    if kind == "none":
+        return Query.empty_query()
+    raise ValueError(f"unknown query node {kind!r}")
+
+
+def _bbox_spec(box: tuple[float, float, float, float]) -> Spec:
+    """Documents whose box intersects `box`: latitudes overlap, and one of its longitude spans overlaps one
+    of the box's."""
+    west, south, east, north = box
+    spans: list[Spec] = [
+        ["must", [["range", w, "f64", None, q_east], ["range", e, "f64", q_west, None]]]
+        for q_west, q_east in longitude_spans(west, east)
+        for w, e in (("west", "east"), ("west2", "east2"))
+    ]
+    return [
+        "must",
+        [["range", "south", "f64", None, north], ["range", "north", "f64", south, None], ["should", spans]],
+    ]
+
+
 _SORT_FIELDS = {"modified": "sort_new", "-modified": "sort_old"}
 _KEY_WIDTH = 14
 _TIE_MARGIN = 100  # hits fetched past a page ranked by score, to see the page's last tie group whole
@@ -280,6 +338,10 @@ class EmbeddedBackend(SearchBackend):
     indexing thread is the default: a 100k harvest ran as fast with one (1,533 vs 1,557 datasets/s, the
     harvest itself keeps the other core busy) and peaked ~40 MB lower (bench/harvest.py);
     `search_threads=1` counts every facet on the calling thread.
+
+    `native_facets` counts facets with `fedcat._native` when it is built (`FacetCounter` is None when not):
+    the extension is optional so that fedcat installs where no Rust toolchain is, and the aggregations
+    stay the reference the tests compare it with. `native_facets=False` always uses the aggregations.
 
     Answers of `cache_from` hits or more (the landing page's every-document query counts all facets over
     the whole index: ~100 ms at 1M) are kept, with their facet counts on their own (another page or order of
@@ -306,6 +368,7 @@ class EmbeddedBackend(SearchBackend):
         writer_threads: int = 1,
         search_threads: int = 2,
         answer_cache: int = 64,
+        native_facets: bool = True,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -344,6 +407,11 @@ class EmbeddedBackend(SearchBackend):
         self._answers_of: tuple[int, int, int] | None = None  # the meta.json the answers were made from
         self._answers_lock = threading.Lock()
         self.cache_hits = 0
+        # the native counter when built and wanted
+        self._counter = (
+            FacetCounter(str(self.path), list(FACETS)) if native_facets and FacetCounter is not None else None
+        )
+        self._seen: tuple[int, int, int] | None = None  # the commit this process's searchers last saw
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -445,7 +513,7 @@ class EmbeddedBackend(SearchBackend):
             writer.rollback()
             self._pending.clear()
             self._next_id = self._committed_next_id
-            writer.delete_documents_by_query(_DATASETS)
+            writer.delete_documents_by_query(to_query(self._schema, _DATASETS))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -488,70 +556,32 @@ class EmbeddedBackend(SearchBackend):
                 entry = searcher.doc(address)
                 self._remember(entry["dict_value"][0], entry["dict_id"][0])
 
-    def _query(self, searcher: tantivy.Searcher, query: SearchQuery, words: list[tuple[str, str]]) -> Query:
-        clauses: list[tuple[Occur, Query]] = []
+    def _spec(self, searcher: tantivy.Searcher, query: SearchQuery, words: list[tuple[str, str]]) -> Spec:
+        """The query as a tree of lists (`to_query` makes it a tantivy query; the native counter reads it
+        as JSON), so that both ways of counting facets count the same documents."""
+        clauses: list[Spec] = []
         for fr, en in words:
-            alternatives = [
-                (
-                    Occur.Should,
-                    Query.boost_query(
-                        Query.term_query(self._schema, f"{field}_{lang}", term, index_option="freq"), boost
-                    ),
-                )
+            alternatives: list[Spec] = [
+                ["term", f"{field}_{lang}", term, boost]
                 for field, boost in BOOSTS.items()
                 for lang, term in (("fr", fr), ("en", en))
             ]
-            clauses.append((Occur.Must, Query.boolean_query(alternatives)))
+            clauses.append(["should", alternatives])
         for facet, values in query.filters.items():
             if values:  # an empty list constrains nothing
                 # Term queries walk postings lazily alongside the words; a term-set query would first
                 # fill a bitset of every document holding any of the values (~60 % of them for "CSV").
-                terms = [
-                    Query.term_query(self._schema, facet, i) for i in self._lookup(searcher, facet, values)
-                ]
-                if not terms:
-                    accepted = Query.empty_query()
-                elif len(terms) == 1:
-                    accepted = terms[0]
-                else:
-                    accepted = Query.boolean_query([(Occur.Should, term) for term in terms])
-                clauses.append((Occur.Must, Query.const_score_query(accepted, 0.0)))
+                terms: list[Spec] = [["term", facet, i, 1.0] for i in self._lookup(searcher, facet, values)]
+                accepted = ["none"] if not terms else terms[0] if len(terms) == 1 else ["should", terms]
+                clauses.append(["filter", accepted])
         low, high = day_bounds(query)
         if low is not None or high is not None:
-            dated = Query.range_query(
-                self._schema, "modified_day", tantivy.FieldType.Integer, lower_bound=low, upper_bound=high
-            )
-            clauses.append((Occur.Must, Query.const_score_query(dated, 0.0)))
+            clauses.append(["filter", ["range", "modified_day", "i64", low, high]])
         if query.bbox is not None:
-            clauses.append((Occur.Must, Query.const_score_query(self._bbox_query(query.bbox), 0.0)))
+            clauses.append(["filter", _bbox_spec(query.bbox)])
         if not clauses:
             return _DATASETS
-        return Query.boolean_query(clauses)
-
-    def _bbox_query(self, box: tuple[float, float, float, float]) -> Query:
-        """Documents whose box intersects `box`: latitudes overlap, and one of its longitude spans
-        overlaps one of the box's."""
-
-        def between(name: str, low: float | None, high: float | None) -> Query:
-            return Query.range_query(
-                self._schema, name, tantivy.FieldType.Float, lower_bound=low, upper_bound=high
-            )
-
-        west, south, east, north = box
-        spans = [
-            Query.boolean_query(
-                [(Occur.Must, between(w, None, q_east)), (Occur.Must, between(e, q_west, None))]
-            )
-            for q_west, q_east in longitude_spans(west, east)
-            for w, e in (("west", "east"), ("west2", "east2"))
-        ]
-        return Query.boolean_query(
-            [
-                (Occur.Must, between("south", None, north)),
-                (Occur.Must, between("north", south, None)),
-                (Occur.Must, Query.boolean_query([(Occur.Should, q) for q in spans])),
-            ]
-        )
+        return ["must", clauses]
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
@@ -604,24 +634,70 @@ class EmbeddedBackend(SearchBackend):
         return meta.st_ino, meta.st_mtime_ns, meta.st_size
 
     def _search(self, query: SearchQuery) -> SearchResult:
+        self._follow()
+        counter = self._counter
         searcher = self._index.searcher()
         words = query_words(query.q)
-        tq = self._query(searcher, query, words)
+        spec = self._spec(searcher, query, words)
+        tq = to_query(self._schema, spec)
         names = list(dict.fromkeys(query.facets))
-        here, counting = names, None
         estimate = self._hits_estimate(searcher, words)
+        if counter is not None and names:
+            counting: Future[dict[str, list[FacetValue]]] | None = None
+            if self._pool is not None and estimate >= self.parallel_facets_from:
+                # the facets are counted on the second core while this thread finds the page
+                counting = self._pool.submit(self._count, counter, searcher, spec, names, query.facet_size)
+            total, ids = self._page(searcher, tq, query, words)
+            facets = (
+                counting.result()
+                if counting is not None
+                else self._count(counter, searcher, spec, names, query.facet_size)
+            )
+            return SearchResult(total=total, ids=ids, facets=facets)
+        here, aggregating = names, None
         slots = self._slotted(searcher, names) if estimate >= self.slots_from else None
         if self._pool is not None and len(names) > 1 and estimate >= self.parallel_facets_from:
             # Counting facets over many hits dominates, and tantivy releases the GIL: part of them is counted
             # on the second core while this thread finds the page, then counts the rest. Below the threshold
             # the hand-over costs more than it saves.
             background, here = _split_facets(names)
-            counting = self._pool.submit(self._facets, searcher, tq, background, query.facet_size, slots)
+            aggregating = self._pool.submit(self._facets, searcher, tq, background, query.facet_size, slots)
         total, ids = self._page(searcher, tq, query, words)
         facets = self._facets(searcher, tq, here, query.facet_size, slots)
-        if counting is not None:
-            facets.update(counting.result())
+        if aggregating is not None:
+            facets.update(aggregating.result())
         return SearchResult(total=total, ids=ids, facets={name: facets[name] for name in names})
+
+    def _follow(self) -> None:
+        """Let this process's searcher and the native counter see the index's latest commit together, so the
+        page and its facet counts come from the same documents (tantivy-py's own reader follows commits
+        of other processes only after a delay, the counter's not by itself)."""
+        generation = self._generation()
+        if generation != self._seen:
+            self._index.reload()
+            if self._counter is not None:
+                self._counter.reload()
+            self._seen = generation
+
+    def _count(
+        self,
+        counter: FacetCounter,
+        searcher: tantivy.Searcher,
+        spec: Spec,
+        names: list[str],
+        wanted: int,
+    ) -> dict[str, list[FacetValue]]:
+        """Exact top `wanted` values of each facet over all hits, counted natively in one pass over the
+        hits, the GIL released meanwhile. The counter returns every value counted as often as the
+        `wanted`-th, so that ties are ranked here by their names."""
+        _hits, counted = counter.count(_encode(spec).decode(), names, wanted)
+        self._names(searcher, (value_id for pairs in counted for value_id, _count in pairs))
+        values = self._values
+        result = {}
+        for name, pairs in zip(names, counted, strict=True):
+            prefix = len(name) + 1
+            result[name] = top_facet_values(((values[i][prefix:], c) for i, c in pairs), wanted)
+        return result
 
     def _page(
         self, searcher: tantivy.Searcher, tq: Query, query: SearchQuery, words: list[tuple[str, str]]
