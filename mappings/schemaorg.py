@@ -19,7 +19,6 @@ import contextlib
 import json
 import re
 from typing import Any
-from urllib.parse import urljoin
 
 from . import geometry
 from .context import SourceContext
@@ -27,9 +26,8 @@ from .datajson import location_from, period_from_text
 from .dates import normalise_date
 from .model import Agent, Dataset, Distribution, Location, Text
 from .normalise import format_uri
-from .values import ValueMapper, as_list, is_iri
+from .values import ValueMapper, as_list, is_iri, resolve_link
 
-_SCHEME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|_:)")  # mailto:, urn:, blank nodes: not paths to resolve
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:b|bytes?)?\s*$", re.I)
 
 
@@ -50,8 +48,8 @@ def _url(value: Any, base: str | None = None) -> str | None:
     if isinstance(value, dict):
         value = value.get("url") or value.get("@id") or value.get("contentUrl")
     text = _text(value)
-    if text and base and not is_iri(text) and not _SCHEME.match(text) and not any(c.isspace() for c in text):
-        text = urljoin(base, text)
+    if text and base and not is_iri(text):
+        text = resolve_link(text, base, bare=True) or text
     return text if text and is_iri(text) else None
 
 

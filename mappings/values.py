@@ -7,6 +7,7 @@ report can count the top unmapped values per property.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urljoin
@@ -35,6 +36,23 @@ def is_link(value: str) -> bool:
     return value.strip().lower().startswith(LINK_SCHEMES) and len(value.strip()) > 8
 
 
+_SCHEME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|_:)")  # mailto:, urn:, blank nodes: not paths to resolve
+
+
+def resolve_link(link: str, base: str, *, bare: bool = False) -> str | None:
+    """A relative link made absolute against `base` (the portal root, the document's or the page's URL):
+    a path ("/f.csv", "./f.csv", "../f.csv") always; with `bare`, any relative reference ("f.csv", "#ds"), as
+    a web page's links are read. None for anything else (another scheme, a bare name outside a page)."""
+    text = link.strip()
+    if not base or not text:
+        return None
+    if text.startswith(("/", "./", "../")):
+        return urljoin(base, text)
+    if bare and not _SCHEME.match(text) and not any(c.isspace() for c in text):
+        return urljoin(base, text)
+    return None
+
+
 def absolute_links(
     item: dict[str, Any], keys: tuple[str, ...], base: str, values: ValueMapper
 ) -> dict[str, Any]:
@@ -47,8 +65,8 @@ def absolute_links(
         link = item.get(key)
         if not isinstance(link, str) or not link.strip() or is_iri(link.strip()):
             continue
-        if link.strip().startswith(("/", "./", "../")) and base:
-            resolved[key] = urljoin(base, link.strip())
+        if found := resolve_link(link, base):
+            resolved[key] = found
         else:
             values.note("distribution_url", link.strip())
     return {**item, **resolved} if resolved else item
