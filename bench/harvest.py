@@ -5,6 +5,8 @@
     python bench/harvest.py --profile prof.out     # cProfile the first harvest (one repeat)
     python bench/harvest.py --inprocess            # also first harvests without the DCAT parsing process
     python bench/harvest.py --portals 20000        # and the udata + Opendatasoft benches (bench/portals.py)
+    python bench/harvest.py --size 20000 --memory-sizes '' --no-full-check --against ../base/.venv/bin/python
+                                                   # old code vs new: first harvests alternating
 
 What it measures, every figure from this run (the machine is noisy: medians, and ratios to baselines taken
 in the same run):
@@ -23,6 +25,8 @@ in the same run):
   the page's records without parsing; time and ratio to the first harvest;
 - a full re-harvest without conditional GET (`full=True`): every page is fetched and parsed again and every
   record must hash as before (blank nodes canonicalised), so nothing is re-normalised or re-indexed;
+- with `--against PYTHON` (another checkout's venv interpreter, e.g. main's): that code's first harvests,
+  alternating with this tree's, the same figures for it and the ratios of the medians;
 - baselines: parse-only rates of rdflib (`Graph().parse`) and pyoxigraph (`parse`, streaming) on a sample
   of the same pages, in datasets/s.
 
@@ -565,14 +569,27 @@ def _check(result: dict, size: int, what: str, expect: dict[str, int]) -> list[s
     return problems
 
 
-def run_size(size: int, repeat: int, full_check: bool, profile: str | None, inprocess: bool) -> dict:
+def run_size(
+    size: int,
+    repeat: int,
+    full_check: bool,
+    profile: str | None,
+    inprocess: bool,
+    against: str | None = None,
+) -> dict:
     """First harvests on fresh stores (median), the re-harvest with 304s, optional full re-harvest and
-    in-process (no parsing process) first harvests, interleaved with the others."""
+    in-process (no parsing process) first harvests, and the `against` interpreter's first harvests,
+    interleaved with the others."""
     server, stop, base_url = start_server(serve, size)
-    firsts, local, problems = [], [], []
+    firsts, local, problems, theirs = [], [], [], []
     again = full = None
     try:
         for attempt in range(repeat):
+            if against:
+                with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
+                    result = in_child(harvest_child, base_url, workdir, False, None, None, executable=against)
+                    problems += _check(result, size, "baseline harvest", {"created": size, "seen": size})
+                    theirs.append(result)
             if inprocess:
                 with tempfile.TemporaryDirectory(prefix="fedcat-bench-") as workdir:
                     result = in_child(harvest_child, base_url, workdir, False, None, False)
@@ -602,6 +619,7 @@ def run_size(size: int, repeat: int, full_check: bool, profile: str | None, inpr
         "size": size,
         "firsts": firsts,
         "local": local,
+        "theirs": theirs,
         "again": again,
         "full": full,
         "problems": problems,
@@ -673,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also run bench/portals.py's udata and Opendatasoft harvests of N datasets each (0: not)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="PYTHON",
+        help="another checkout's venv interpreter (e.g. main's): its first harvests alternate with this tree's",
+    )
     parser.add_argument("--dump-page", type=int, metavar="N", help="print page N's Turtle and exit")
     args = parser.parse_args(argv)
     if args.dump_page:
@@ -687,7 +710,9 @@ def main(argv: list[str] | None = None) -> int:
         f"page: {oxi['bytes'] / 1e6:.2f} MB of Turtle, {oxi['triples_per_dataset']:.1f} triples per dataset"
     )
 
-    main_run = run_size(args.size, args.repeat, not args.no_full_check, args.profile, args.inprocess)
+    main_run = run_size(
+        args.size, args.repeat, not args.no_full_check, args.profile, args.inprocess, args.against
+    )
     others = [
         run_size(int(s), 1, False, None, False)
         for s in args.memory_sizes.split(",")
@@ -735,6 +760,17 @@ def main(argv: list[str] | None = None) -> int:
             f"| first harvest without the parsing process | {local['rate']:,.0f} datasets/s"
             f" ({local['elapsed']:.1f} s); CPU {_cpu(local)}; peak RSS {_rss(local)} | — |"
         )
+    if main_run["theirs"]:
+        base = _summary(main_run["theirs"], args.size)
+        base_pages = base["main_pages_us"] + base["threads_pages_us"] + base["worker_us"]
+        print(
+            f"| baseline ({args.against}), alternating | {base['rate']:,.0f} datasets/s"
+            f" ({base['elapsed']:.1f} s; load average {base['load']:.1f}): this tree"
+            f" **{first['rate'] / base['rate']:.2f}×**; CPU {_cpu(base)}; until the pages are done"
+            f" {base['main_pages_us']:.0f} harvesting thread + {base['threads_pages_us']:.0f} indexing threads"
+            f" + {base['worker_us']:.0f} parsing process = {base_pages:.0f} µs (this tree: {pages_total:.0f});"
+            f" peak RSS {_rss(base)} | — |"
+        )
     if again:
         print(
             f"| re-harvest, unchanged (304s) | {again['elapsed']:.2f} s = **{again['elapsed'] / first['elapsed']:.1%}**"
@@ -762,7 +798,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         sys.stdout.flush()
         failed |= bool(
-            portals.main(["--size", str(args.portals), "--repeat", str(args.repeat), "--only-json"])
+            portals.main(
+                ["--size", str(args.portals), "--repeat", str(args.repeat), "--only-json"]
+                + (["--against", args.against] if args.against else [])
+            )
         )
     return 1 if failed else 0
 

@@ -633,6 +633,8 @@ class Store:
         """The stored check of each of these URLs that was checked."""
         urls = list(dict.fromkeys(urls))
         found: dict[str, dict[str, Any]] = {}
+        if urls and self.db.execute("SELECT 1 FROM link_checks LIMIT 1").fetchone() is None:
+            return found  # nothing checked yet (every first harvest): no lookup of a page's ~2,000 URLs
         for chunk in chunks(urls):
             for row in self.db.execute(
                 f"SELECT * FROM link_checks WHERE url IN ({','.join('?' * len(chunk))})", chunk
