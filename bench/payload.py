@@ -3,6 +3,7 @@
     python bench/payload.py                              # this checkout: medians of 5 passes
     python bench/payload.py --baseline ../base --repeat 7   # alternating with another checkout (its .venv)
     python bench/payload.py --digest --baseline ../base     # same records, hashes and datasets as there?
+    python bench/payload.py --instructions --baseline ../base   # instructions a dataset (valgrind), both
 
 Per record, in one pass (a process of its own per checkout and pass, alternated after a warm-up pair):
 - `worker`: what the DCAT parsing process does with those pages (`_read_and_map`: parse, split, canonical
@@ -13,6 +14,10 @@ Per record, in one pass (a process of its own per checkout and pass, alternated 
 - `json`: every data.json dataset of ../shared/corpus made into a record (`json_record`: payload and hash).
 CPU time per record is the figure to compare (the machine's cores are shared); wall time beside it, and the
 load average when the pass ran.
+
+`--instructions` counts what the load cannot skew: the instructions the parsing process's job executes per
+dataset (`_read_and_map` of one synthetic page after a warm-up page), under valgrind's callgrind, in each
+checkout (the difference of a run with the page and one without; the four runs in parallel, minutes each).
 
 `--digest` is the guard for changes to the parsing path's internals: one digest, per checkout, of what the
 DCAT parsing process sends for every document of ../shared/corpus/dcat and for the synthetic pages (record
@@ -34,6 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE.parents[1] / "shared" / "corpus"
 PAGES, PER_PAGE = 4, 1000
+CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 
 def measure() -> dict[str, float]:
@@ -148,6 +154,50 @@ def digest() -> dict[str, str]:
             "mapped": mapped.hexdigest()}  # fmt: skip
 
 
+def instructions_child(pages: int) -> None:
+    """The job `--instructions` counts: a warm-up page (caches filled), then `pages` more."""
+    sys.path.insert(0, str(HERE))
+    from fedcat.gc_pause import gc_paused
+    from fedcat.harvester.adapters.dcat import _read_and_map
+    from harvest import page_turtle
+
+    contents = [page_turtle(n, PAGES * PER_PAGE, "https://bench.test", PER_PAGE) for n in (2, 3)]
+    _read_and_map(contents[0], "text/turtle", "https://bench.test/")
+    with gc_paused():
+        for content in contents[1 : 1 + pages]:
+            _read_and_map(content, "text/turtle", "https://bench.test/")
+
+
+def instructions(checkouts: dict[str, tuple[str, Path]]) -> None:
+    """Instructions a dataset of the parsing process's job in each checkout (callgrind, deterministic)."""
+    import re
+    import shutil
+
+    if not shutil.which("valgrind"):
+        print("no valgrind on PATH: no instruction counts")
+        return
+    runs = {
+        (name, pages): subprocess.Popen(
+            [*CALLGRIND, python, str(Path(__file__).resolve()), "--instructions-child", str(pages)],
+            cwd=cwd,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (python, cwd) in checkouts.items()
+        for pages in (0, 1)
+    }
+    counts = {}
+    for key, process in runs.items():
+        _, err = process.communicate()
+        found = re.search(r"I\s+refs:\s+([\d,]+)", err)
+        counts[key] = int(found[1].replace(",", "")) if found else 0
+    for name in checkouts:
+        per = (counts[name, 1] - counts[name, 0]) / PER_PAGE
+        print(f"{name:<10}{per / 1e6:8.3f} M instructions a dataset (parsing process job, callgrind)")
+
+
 def run(python: str, cwd: Path, child: str = "--child") -> dict[str, float]:
     done = subprocess.run(
         [python, str(Path(__file__).resolve()), child],
@@ -164,7 +214,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline", type=Path, help="another checkout with its own .venv")
     parser.add_argument("--digest", action="store_true", help="digests of the parsing path's output")
+    parser.add_argument("--instructions", action="store_true", help="instruction counts (valgrind)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--instructions-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--digest-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -173,6 +225,9 @@ def main() -> int:
     if args.digest_child:
         print(json.dumps(digest()))
         return 0
+    if args.instructions_child is not None:
+        instructions_child(args.instructions_child)
+        return 0
     if not (CORPUS / "datajson").is_dir():
         print(f"no corpus at {CORPUS}: nothing to measure")
         return 2
@@ -180,6 +235,9 @@ def main() -> int:
     if args.baseline:
         base = args.baseline.resolve()
         checkouts["baseline"] = (str(base / ".venv" / "bin" / "python"), base)
+    if args.instructions:
+        instructions(checkouts)
+        return 0
     if args.digest:
         found = {name: run(python, cwd, "--digest-child") for name, (python, cwd) in checkouts.items()}
         for name, values in found.items():
