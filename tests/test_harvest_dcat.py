@@ -731,6 +731,37 @@ def test_pages_in_other_text_encodings_are_read_as_what_they_mean(portal, catalo
     assert [t.value for t in record["dataset"].title] == [title]
 
 
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/cut.ttl", "text/turtle"),
+        ("/cut.jsonld", "application/ld+json"),
+        ("/cut.nt", "application/n-triples"),
+    ],
+)
+def test_texts_cut_in_the_middle_of_an_escaped_emoji_keep_their_page(portal, catalogue, path, media_type):
+    """Exporters that cut texts in UTF-16 leave half an escaped emoji ("\\ud83d" alone); Turtle writers
+    that think in UTF-16 escape a whole one as a pair. pyoxigraph refuses both, which lost the page: the
+    half is now U+FFFD, the pair the character it means."""
+    store, backend = catalogue
+    ds = "https://ville.example/ds/1"
+    title, cut = "V\\u00e9los \\ud83d\\udeb2", "Pistes \\ud83d"
+    page = {
+        "/cut.ttl": f'<{ds}> a <http://www.w3.org/ns/dcat#Dataset> ; <http://purl.org/dc/terms/title> "{title}" ;'
+        f' <http://purl.org/dc/terms/description> "{cut}" .',
+        "/cut.nt": f"<{ds}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://www.w3.org/ns/dcat#Dataset> .\n"
+        f'<{ds}> <http://purl.org/dc/terms/title> "{title}" .\n<{ds}> <http://purl.org/dc/terms/description> "{cut}" .',
+        "/cut.jsonld": f'{{"@id": "{ds}", "@type": "http://www.w3.org/ns/dcat#Dataset", '
+        f'"http://purl.org/dc/terms/title": "{title}", "http://purl.org/dc/terms/description": "{cut}"}}',
+    }[path]
+    portal.add(path, page.encode(), media_type)
+    [result] = harvest(config_for(source("ville", portal.url(path))), store, backend)
+    assert result.status == "complete", result.message
+    [record] = [store.record(i) for i in backend.ids()]
+    assert [t.value for t in record["dataset"].title] == ["Vélos \U0001f6b2"]
+    assert [t.value for t in record["dataset"].description] == ["Pistes \ufffd"]
+
+
 # --- JSON-LD pages naming their @context by URL -----------------------------------------------------------
 
 # fedcat's own small DCAT context (terms as DCAT-AP's JSON-LD examples use them), split in two documents so

@@ -33,7 +33,7 @@ from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ...store import pack_payload, payload_hash
-from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
+from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8, repair_surrogate_escapes
 from ..http import HarvestError, resolve
 from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
@@ -105,6 +105,13 @@ def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
             log.info("%s: not UTF-8, read as Windows-1252", base_iri)
             try:
                 return Graph(pyoxigraph.parse(legacy, rdf_format, base_iri=base_iri, lenient=True))
+            except (SyntaxError, ValueError):
+                pass
+        json = rdf_format == RdfFormat.JSON_LD
+        if rdf_format != RdfFormat.RDF_XML and (repaired := repair_surrogate_escapes(content, json)):
+            log.info("%s: escaped UTF-16 halves repaired", base_iri)
+            try:
+                return Graph(pyoxigraph.parse(repaired, rdf_format, base_iri=base_iri, lenient=True))
             except (SyntaxError, ValueError):
                 pass
         if rdf_format == RdfFormat.RDF_XML:
