@@ -26,6 +26,10 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
+# the characters `normal_url` keeps as they are in a path, and in a query's names and values (`quote`'s safe
+# sets): most URLs have nothing else, so they skip the decode and re-encode that only respell the others
+_PLAIN_PATH = re.compile(r"[0-9A-Za-z/:@!$&'()*+,;=\-._~]*").fullmatch
+_PLAIN_WORD = re.compile(r"[0-9A-Za-z_.\-~]*").fullmatch
 FACTS_VERSION = 4  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
 # words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
 _STOP_WORDS = frozenset(
@@ -102,10 +106,25 @@ def normal_url(url: str) -> str | None:
     host = host.removeprefix("www.")
     if not host:
         return None
-    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~").rstrip("/")
+    if not _PLAIN_PATH(path):
+        path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
+    path = path.rstrip("/")
     if query:
-        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        query = _normal_query(query)
     return f"{host}/{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+@lru_cache(maxsize=_CACHED)  # a portal's links repeat a few queries ("?lang=fr&sep=%3B")
+def _normal_query(query: str) -> str:
+    """The query's parameters in order, each spelt as `urlencode` spells it."""
+    pairs = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if not (_PLAIN_WORD(name) and _PLAIN_WORD(value)):  # escapes, `+` or other characters to respell
+            return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        if part:
+            pairs.append((name, value))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
 def url_host(normal: str) -> str:
@@ -163,8 +182,14 @@ def publisher_of(dataset: Dataset, aliases: AliasTable | None = None) -> str:
     name = text_in(dataset.publisher.name).strip()
     if not name:
         return ""
-    canonical = (aliases or default_aliases()).canonical(name)
-    return publisher_key(canonical or name)
+    if aliases is None:
+        return _publisher_key(name)
+    return publisher_key(aliases.canonical(name) or name)
+
+
+@lru_cache(maxsize=_CACHED)  # a catalogue's records share a few thousand publishers
+def _publisher_key(name: str) -> str:
+    return publisher_key(default_aliases().canonical(name) or name)
 
 
 def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:

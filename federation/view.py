@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 
 from ..mappings.model import dataset_from_json
-from ..mappings.quality import score
+from ..mappings.quality import completeness
 from ..store import feed
 from ..store.federation import FULL_RUN, FederationTables
 from ..store.feed import Change
@@ -61,7 +61,7 @@ def facts(
                     row["source_id"],
                     dataset,
                     publisher=body or publisher_of(dataset),
-                    quality=float(score(dataset).total),  # completeness, as the index will score it
+                    quality=completeness(dataset),  # the score's total before link checks and SHACL
                     first_seen=row["first_seen"],
                     own=body is not None and body == source_area,
                 ),

@@ -199,7 +199,34 @@ def score(
     dataset: Dataset, *, link_checks: LinkChecks | None = None, shacl_conforms: bool | None = None
 ) -> Quality:
     """The MQA score of one dataset (see the module docstring for every rule)."""
-    checks = link_checks or {}
+    shares, notes = _shares(dataset, link_checks or {}, shacl_conforms)
+    dimensions = _dimensions(shares)
+    indicators = [
+        Indicator(name, dim, points * shares[name], points, shares[name], notes.get(name))
+        for dim, name, points in INDICATORS
+    ]
+    total = sum(dimensions.values())
+    return Quality(total=total, band=band(total), dimensions=dimensions, indicators=indicators)
+
+
+def completeness(dataset: Dataset) -> float:
+    """What the metadata alone earns: `score(dataset).total` (no link checks, not validated), without
+    building the indicators (the federation ranks every record's copies by it)."""
+    return sum(_dimensions(_shares(dataset, {}, None)[0]).values())
+
+
+def _dimensions(shares: dict[str, float]) -> dict[str, float]:
+    """The points of each dimension: its indicators' points times their shares, summed in table order."""
+    dimensions = dict.fromkeys(DIMENSIONS, 0.0)
+    for dim, name, points in INDICATORS:
+        dimensions[dim] += points * shares[name]
+    return dimensions
+
+
+def _shares(
+    dataset: Dataset, checks: LinkChecks, shacl_conforms: bool | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each indicator's share (what satisfies it, 0 to 1) and the notes of those that are unknown."""
     dists = dataset.distributions
     unmapped = dataset.unmapped
     notes: dict[str, str] = {}
@@ -260,15 +287,7 @@ def score(
     shares["publisher"] = float(bool(publisher and (publisher.name or publisher.uri)))
     shares["issued"] = float(issued)
     shares["modified"] = float(modified)
-
-    indicators = []
-    dimensions = dict.fromkeys(DIMENSIONS, 0.0)
-    for dim, name, points in INDICATORS:
-        earned = points * shares[name]
-        dimensions[dim] += earned
-        indicators.append(Indicator(name, dim, earned, points, shares[name], notes.get(name)))
-    total = sum(dimensions.values())
-    return Quality(total=total, band=band(total), dimensions=dimensions, indicators=indicators)
+    return shares, notes
 
 
 def dataset_urls(dataset: Dataset) -> set[str]:

@@ -45,6 +45,57 @@ def test_urls_that_differ_stay_apart():
     assert normal_url("urn:uuid:1234") is None and normal_url("ftp://example.org/x") is None
 
 
+def _spelt_in_full(url: str) -> str | None:
+    """`normal_url` without its shortcuts for plain paths and queries: every path decoded and re-encoded,
+    every query parsed and re-encoded."""
+    from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+    text = url.strip().strip("<>").strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return None
+    rest, _, fragment = rest.partition("#")
+    rest, _, query = rest.partition("?")
+    host, _, path = rest.partition("/")
+    host = host.lower().rpartition("@")[2].removesuffix(":80").removesuffix(":443").removeprefix("www.")
+    if not host:
+        return None
+    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~").rstrip("/")
+    if query:
+        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+    return f"{host}/{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+QUERIES = ["a=1", "b=2&a=1", "a", "a=", "=b", "=", "&&", "a=1&&b", "a=b=c", "q=x+y", "q=%41", "q=é", "a b=1"]
+PATHS = [
+    "",
+    "/",
+    "/x/",
+    "/a%20b",
+    "/a b",
+    "/é",
+    "/%C3%A9",
+    "/a%2Fb",
+    "/a;b=c,d",
+    "/~u/x.csv",
+    "/a%zz",
+    '/a"b',
+]
+
+
+def test_urls_are_spelt_as_the_full_decode_and_encode_spells_them(corpus):
+    """The shortcuts for plain paths and queries change no key: every URL of the corpus and every
+    combination of awkward paths and queries is spelt as when each is decoded and re-encoded in full."""
+    import re
+
+    urls = {f"https://Www.Example.org:443{p}" + (f"?{q}" if q else "") for p in PATHS for q in ["", *QUERIES]}
+    for path in corpus.rglob("*"):
+        if path.suffix in (".ttl", ".rdf", ".xml", ".json", ".jsonld", ".nt", ".csv", ".html"):
+            urls.update(re.findall(r"https?://[^\s\"'<>\\]+", path.read_text(errors="replace")))
+    assert len(urls) > 10_000
+    assert [u for u in sorted(urls) if normal_url(u) != _spelt_in_full(u)] == []
+
+
 def test_titles_recased_and_reaccented_meet():
     assert title_key("Comptages  vélo — 2023") == title_key("COMPTAGES VELO 2023")
     assert title_key("Comptages vélo 2023") != title_key("Comptages vélo 2022")
