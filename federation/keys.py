@@ -263,10 +263,11 @@ def copy_of(
 ) -> Copy:
     """The clustering facts of one record."""
     publisher = publisher_of(dataset) if publisher is None else publisher
+    keys = identity_keys(dataset, publisher)  # sorted, each once
     return Copy(
         id=record_id,
         source=source_id,
-        keys=tuple(sorted({*identity_keys(dataset, publisher), *extra_keys})),
+        keys=tuple(sorted({*keys, *extra_keys}) if extra_keys else keys),
         formats=tuple(format_marks(dataset)),
         quality=quality,
         first_seen=first_seen,

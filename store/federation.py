@@ -33,12 +33,12 @@ class FederationTables:
         return self.store.db
 
     def live_records(self, ids: list[str]) -> list[dict[str, Any]]:
-        """(id, source, version, first seen, dataset JSON, quality total) of the live ones among `ids`."""
+        """(id, source, version, first seen, dataset JSON) of the live ones among `ids`."""
         found = []
         for chunk in chunks(ids):
             found += self.db.execute(
-                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
-                " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
+                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset"
+                " FROM records r JOIN record_data d ON d.id = r.id"
                 f" WHERE r.withdrawn_at IS NULL AND r.id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
@@ -49,8 +49,8 @@ class FederationTables:
         return [
             dict(row)
             for row in self.db.execute(
-                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset, q.total"
-                " FROM records r JOIN record_data d ON d.id = r.id LEFT JOIN quality q ON q.id = r.id"
+                "SELECT r.id, r.source_id, r.version, r.first_seen, d.dataset"
+                " FROM records r JOIN record_data d ON d.id = r.id"
                 " WHERE r.withdrawn_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?",
                 (after, limit),
             )
