@@ -20,7 +20,7 @@ import msgspec
 
 from ..mappings.model import dataset_from_json
 from ..mappings.quality import completeness
-from ..store import feed
+from ..store import feed, gc_paused
 from ..store.federation import FULL_RUN, FederationTables
 from ..store.feed import Change
 from .areas import Areas
@@ -158,7 +158,8 @@ def recluster(
     new: dict[str, tuple[Copy, int]] = {}
     for start in range(0, len(changed), _BATCH):  # datasets decoded a batch at a time: only facts are kept
         batch = tables.live_records(changed[start : start + _BATCH])
-        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
+        with gc_paused():
+            new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
     dropped = [i for i in changed if i not in new]
     new_holders: dict[str, set[str]] = {}
     for copy, _ in new.values():
@@ -217,9 +218,9 @@ def cluster_store(
             tables.live_records(changed[start : start + _BATCH]) for start in range(0, len(changed), _BATCH)
         )
     for rows in pages:
-        tables.stage_facts(
-            [(c.id, c.source, c.keys, _encode(c), v) for c, v in facts(rows, jurisdictions, areas)]
-        )
+        with gc_paused():  # a page of decoded datasets, no cycles: see gc_paused
+            staged = [(c.id, c.source, c.keys, _encode(c), v) for c, v in facts(rows, jurisdictions, areas)]
+        tables.stage_facts(staged)
     tables.write_staged_facts()
     count = tables.number_copies()
 
