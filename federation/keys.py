@@ -12,12 +12,14 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TypeAlias
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import msgspec
 
-from ..mappings.model import Dataset, text_in
+from ..mappings.model import Dataset, Text, text_in
 from ..mappings.publishers import AliasTable, default_aliases, publisher_key
+from ..mappings.quality import Scored
 from ..mappings.vocabularies import fold
 
 _DEFAULT_PORTS = {":80", ":443"}
@@ -86,6 +88,23 @@ class Copy(msgspec.Struct, array_like=True, frozen=True):
         start = bisect_left(self.keys, prefix)  # the keys are sorted: one kind's are together
         end = bisect_left(self.keys, kind + chr(ord(_SEP) + 1), start)
         return set(self.keys[start:end])
+
+
+class Described(Scored):
+    """What `copy_of` reads of a stored dataset: the score's fields and the identifying ones
+    (`model.Dataset`'s fields, its defaults), decoded without the rest (`described`). (Empty lists by
+    factory: a subclass's `[]` defaults read to linters as shared class attributes.)"""
+
+    title: list[Text] = msgspec.field(default_factory=list)
+    original_uri: str | None = None
+    identifier: list[str] = msgspec.field(default_factory=list)
+    other_identifier: list[str] = msgspec.field(default_factory=list)
+    landing_page: list[str] = msgspec.field(default_factory=list)
+    derived_from: list[str] = msgspec.field(default_factory=list)
+
+
+described = msgspec.json.Decoder(Described).decode  # a stored dataset's JSON, as `copy_of` reads it
+Readable: TypeAlias = Dataset | Described  # what the facts can be made of
 
 
 @lru_cache(maxsize=_CACHED)
@@ -175,7 +194,7 @@ def _distinctive(identifier: str) -> bool:
     return bool(_CODE.match(low))
 
 
-def publisher_of(dataset: Dataset, aliases: AliasTable | None = None) -> str:
+def publisher_of(dataset: Readable, aliases: AliasTable | None = None) -> str:
     """The normalised publisher: its alias-table name when listed, else its folded key."""
     if dataset.publisher is None:
         return ""
@@ -192,7 +211,7 @@ def _publisher_key(name: str) -> str:
     return publisher_key(default_aliases().canonical(name) or name)
 
 
-def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
+def identity_keys(dataset: Readable, publisher: str = "") -> list[str]:
     """The blocking keys of one dataset (see `federation/rules.yaml` for the rule of each kind).
 
     `publisher` is the normalised publisher (`publisher_of`, or the matched body's id when the registry
@@ -235,7 +254,7 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
     return sorted(keys)
 
 
-def format_marks(dataset: Dataset) -> list[str]:
+def format_marks(dataset: Readable) -> list[str]:
     """What two descriptions' distributions share when they overlap: formats and download file names."""
     marks: set[str] = set()
     for distribution in dataset.distributions:
@@ -253,7 +272,7 @@ def format_marks(dataset: Dataset) -> list[str]:
 def copy_of(
     record_id: str,
     source_id: str,
-    dataset: Dataset,
+    dataset: Readable,
     *,
     publisher: str | None = None,
     quality: float = 0.0,

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 
 import msgspec
 
-from ..mappings.model import dataset_from_json
 from ..mappings.quality import completeness
 from ..store import feed, gc_paused
 from ..store.federation import FULL_RUN, FederationTables
@@ -33,7 +32,7 @@ from .cluster import (
     links_in_blocks,
     override_numbers,
 )
-from .keys import FACTS_VERSION, Copy, copy_of, publisher_of
+from .keys import FACTS_VERSION, Copy, copy_of, described, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
 _BATCH = 2000
@@ -51,7 +50,7 @@ def facts(
     the publisher's own (the canonical copy's first rule)."""
     found = []
     for row in rows:
-        dataset = dataset_from_json(row["dataset"])
+        dataset = described(row["dataset"])  # the fields the facts read, not a whole Dataset
         source_area = jurisdictions.get(row["source_id"])
         body = areas.body(dataset, source_area) if areas else None
         found.append(

@@ -66,7 +66,7 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from .model import Dataset
+from .model import Agent, ContactPoint, Dataset, Location, PeriodOfTime, Text
 from .normalise import access_right_uri, format_uri, licence_uri, media_type_uri
 from .vocabularies import is_url
 
@@ -109,6 +109,39 @@ BAND_NAMES = tuple(name for name, _low in BANDS)
 _INTEROPERABILITY = ("format", "media_type", "vocabulary", "non_proprietary", "machine_readable")
 
 LinkChecks = Mapping[str, bool]  # URL -> reachable, for the URLs that were checked
+
+
+class ScoredDistribution(msgspec.Struct):
+    """What the score reads of a distribution (`model.Distribution`'s fields, its defaults)."""
+
+    access_url: list[str] = []
+    download_url: list[str] = []
+    format: str | None = None
+    media_type: str | None = None
+    licence: str | None = None
+    rights: str | None = None
+    byte_size: int | None = None
+    issued: str | None = None
+    modified: str | None = None
+
+
+class Scored(msgspec.Struct):
+    """What the score reads of a dataset (`model.Dataset`'s fields, its defaults): a stored dataset's JSON
+    decodes into it ~3x faster than into a whole `Dataset` (whose every other field is made too), for a
+    reader that needs only the score and a few fields more (the federation's facts)."""
+
+    keywords: list[Text] = []
+    themes: list[str] = []
+    publisher: Agent | None = None
+    contact_points: list[ContactPoint] = []
+    distributions: list[ScoredDistribution] = []
+    issued: str | None = None
+    modified: str | None = None
+    licence: str | None = None
+    access_rights: str | None = None
+    temporal: list[PeriodOfTime] = []
+    spatial: list[Location] = []
+    unmapped: dict[str, list[str]] = {}
 
 
 class Indicator(msgspec.Struct, omit_defaults=True):
@@ -209,7 +242,7 @@ def score(
     return Quality(total=total, band=band(total), dimensions=dimensions, indicators=indicators)
 
 
-def completeness(dataset: Dataset) -> float:
+def completeness(dataset: Dataset | Scored) -> float:
     """What the metadata alone earns: `score(dataset).total` (no link checks, not validated), without
     building the indicators (the federation ranks every record's copies by it)."""
     return sum(_dimensions(_shares(dataset, {}, None)[0]).values())
@@ -224,7 +257,7 @@ def _dimensions(shares: dict[str, float]) -> dict[str, float]:
 
 
 def _shares(
-    dataset: Dataset, checks: LinkChecks, shacl_conforms: bool | None
+    dataset: Dataset | Scored, checks: LinkChecks, shacl_conforms: bool | None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Each indicator's share (what satisfies it, 0 to 1) and the notes of those that are unknown."""
     dists = dataset.distributions

@@ -8,7 +8,7 @@ module only reads and writes rows (the tables: `store.schema.FEDERATION`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
@@ -91,7 +91,7 @@ class FederationTables:
 
     # --- the whole-store clustering: facts a page at a time, then blocks, then clusters, in bounded memory ---
 
-    def stage_facts(self, copies: list[tuple[str, str, Iterable[str], bytes, int]]) -> None:
+    def stage_facts(self, copies: Sequence[tuple[str, str, Iterable[str], bytes, int]]) -> None:
         """One page of a whole-store clustering's new facts ((id, source, keys, facts, version)), kept in
         temporary tables of this connection until `write_staged_facts` (not a transaction of the store a
         page: each commit would rewrite most pages of the key index, a volume growing with the square of the
