@@ -25,11 +25,12 @@ and recall of pairs against the generated truth. With --search (implies --store)
 (20 hits, every facet) timed on two embedded indexes of the same store in the same run: the baseline with a
 document per record (as before federation), and one per cluster (what the sync builds): p50 / p95 and
 their ratio (target: p95 collapsed <= 1.2x uncollapsed). With --memory, only the first (whole-store)
-`view.catch_up` at each size, each run in a fresh process on its own copy of one generated store: its time,
-peak RSS (VmHWM), the peak minus the RSS before it and that per record (memory must not grow with the
-catalogue), and a digest of the clusters and evidence it wrote; --against runs the same in another tree's
-interpreter (a baseline worktree's venv) on the same store, alternating. Prints
-figures; asserts nothing. The baseline is all-pairs within publisher (what blocking avoids), timed on a
+`view.catch_up` at each size, each run in a fresh process on its own copy of one generated store: its time
+and CPU time (median per record at the end), peak RSS (VmHWM), the peak minus the RSS before it and that
+per record (memory must not grow with the catalogue), and a digest of the clusters, evidence, facts and keys
+it wrote; --against runs the same in another tree's interpreter (a baseline worktree's venv) on the same
+store, alternating (the same digest: the same clusters). Prints figures; asserts nothing. The baseline is
+all-pairs within publisher (what blocking avoids), timed on a
 1% sample and extrapolated.
 """
 
@@ -391,9 +392,9 @@ def status(field):
 
 store = Store(sys.argv[1])
 before = status("VmRSS")
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 view.catch_up(store)
-took = time.perf_counter() - t
+took, cpu = time.perf_counter() - t, time.process_time() - cpu
 peak = status("VmHWM")
 digest = hashlib.sha256()
 for query in (
@@ -405,7 +406,7 @@ for query in (
 ):
     for row in store.db.execute(query):
         digest.update(repr(tuple(row)).encode())
-print(took, before, peak, digest.hexdigest()[:16])
+print(took, cpu, before, peak, digest.hexdigest()[:16])
 """
 
 
@@ -440,6 +441,7 @@ def memory_bench(sizes: list[int], args) -> None:
                     store.save_page(source, runs[source], upserts[start : start + 5000], [])
             del by_source
             store.close()
+            cpus: dict[str, list[float]] = {}
             for _ in range(args.repeat):
                 for name, python in trees:  # alternating: the same load for both
                     copy = Path(tmp) / "run.db"
@@ -454,13 +456,31 @@ def memory_bench(sizes: list[int], args) -> None:
                         cwd=tmp,
                         env={**os.environ, "PYTHONPATH": ""},
                     ).stdout.split()
-                    took, before, peak, digest = float(out[0]), int(out[1]), int(out[2]), out[3]
+                    took, cpu, before, peak, digest = (
+                        float(out[0]),
+                        float(out[1]),
+                        int(out[2]),
+                        int(out[3]),
+                        out[4],
+                    )
+                    cpus.setdefault(name, []).append(cpu)
                     print(
-                        f"{size:,} records, {name}: first catch_up {took:.1f} s, peak RSS {peak} MB "
+                        f"{size:,} records, {name}: first catch_up {took:.1f} s, CPU {cpu:.2f} s"
+                        f" ({cpu / size * 1e6:.0f} µs a record), peak RSS {peak} MB "
                         f"(+{peak - before} MB over {before} MB before: {(peak - before) * 1024 / size:.2f} KB a "
                         f"record), result digest {digest}, load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
+            medians = {name: statistics.median(values) for name, values in cpus.items()}
+            print(
+                f"{size:,} records, median CPU of the first catch_up: "
+                + ", ".join(f"{name} {m / size * 1e6:.0f} µs a record" for name, m in medians.items())
+                + (
+                    f"; this tree = {medians['this tree'] / medians['against']:.0%} of the other"
+                    if args.against
+                    else ""
+                )
+            )
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{Path(tmp) / 'made.db'}{suffix}").unlink(missing_ok=True)
 

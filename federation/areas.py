@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..audit.match import Matcher
 from ..audit.registry import COUNTRY, Registry, RegistryError
-from ..mappings.model import Dataset, text_in
+from ..mappings.model import text_in
+from .keys import Readable
 
 log = logging.getLogger("fedcat.federation")
 EU = "eu:EU"
@@ -43,7 +44,7 @@ class Areas:
             found.add(EU)
         return tuple(sorted(found))
 
-    def body(self, dataset: Dataset, source_area: str | None) -> str | None:
+    def body(self, dataset: Readable, source_area: str | None) -> str | None:
         """The registry body of the record's publisher (a record without one: its source's, when a body),
         or None."""
         if not len(self.registry):
@@ -59,7 +60,7 @@ class Areas:
             self._cache[key] = self.matcher.match(name, identifier, uri, source_area).body
         return self._cache[key]
 
-    def of(self, dataset: Dataset, source_area: str | None) -> tuple[str, ...]:
+    def of(self, dataset: Readable, source_area: str | None) -> tuple[str, ...]:
         """Every area a record lies in: its publisher's body when matched, else its source's area."""
         return self.within(self.body(dataset, source_area) or source_area)
 

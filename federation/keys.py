@@ -12,12 +12,14 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TypeAlias
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import msgspec
 
-from ..mappings.model import Dataset, text_in
+from ..mappings.model import Dataset, Text, text_in
 from ..mappings.publishers import AliasTable, default_aliases, publisher_key
+from ..mappings.quality import Scored
 from ..mappings.vocabularies import fold
 
 _DEFAULT_PORTS = {":80", ":443"}
@@ -26,6 +28,10 @@ _DOI = re.compile(r"^(?:doi:)?10\.\d{4,9}/\S+$")
 # a code this long, of letters and digits only, is not a slug two portals share by chance ("budget-2019" is)
 _CODE = re.compile(r"^(?=.*[0-9])[0-9a-z]{16,}$")
 _SEP = ":"
+# the characters `normal_url` keeps as they are in a path, and in a query's names and values (`quote`'s safe
+# sets): most URLs have nothing else, so they skip the decode and re-encode that only respell the others
+_PLAIN_PATH = re.compile(r"[0-9A-Za-z/:@!$&'()*+,;=\-._~]*").fullmatch
+_PLAIN_WORD = re.compile(r"[0-9A-Za-z_.\-~]*").fullmatch
 FACTS_VERSION = 4  # bump when what `copy_of` makes of a record changes: the view then re-clusters all
 # words that do not tell two titles apart ("Qualité de l'air" is "Qualite air")
 _STOP_WORDS = frozenset(
@@ -84,6 +90,23 @@ class Copy(msgspec.Struct, array_like=True, frozen=True):
         return set(self.keys[start:end])
 
 
+class Described(Scored):
+    """What `copy_of` reads of a stored dataset: the score's fields and the identifying ones
+    (`model.Dataset`'s fields, its defaults), decoded without the rest (`described`). (Empty lists by
+    factory: a subclass's `[]` defaults read to linters as shared class attributes.)"""
+
+    title: list[Text] = msgspec.field(default_factory=list)
+    original_uri: str | None = None
+    identifier: list[str] = msgspec.field(default_factory=list)
+    other_identifier: list[str] = msgspec.field(default_factory=list)
+    landing_page: list[str] = msgspec.field(default_factory=list)
+    derived_from: list[str] = msgspec.field(default_factory=list)
+
+
+described = msgspec.json.Decoder(Described).decode  # a stored dataset's JSON, as `copy_of` reads it
+Readable: TypeAlias = Dataset | Described  # what the facts can be made of
+
+
 @lru_cache(maxsize=_CACHED)
 def normal_url(url: str) -> str | None:
     """One spelling per web address: scheme, host case, default port, `www.`, trailing slash, percent-encoding
@@ -102,10 +125,25 @@ def normal_url(url: str) -> str | None:
     host = host.removeprefix("www.")
     if not host:
         return None
-    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~").rstrip("/")
+    if not _PLAIN_PATH(path):
+        path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
+    path = path.rstrip("/")
     if query:
-        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        query = _normal_query(query)
     return f"{host}/{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+@lru_cache(maxsize=_CACHED)  # a portal's links repeat a few queries ("?lang=fr&sep=%3B")
+def _normal_query(query: str) -> str:
+    """The query's parameters in order, each spelt as `urlencode` spells it."""
+    pairs = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if not (_PLAIN_WORD(name) and _PLAIN_WORD(value)):  # escapes, `+` or other characters to respell
+            return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        if part:
+            pairs.append((name, value))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
 def url_host(normal: str) -> str:
@@ -156,18 +194,24 @@ def _distinctive(identifier: str) -> bool:
     return bool(_CODE.match(low))
 
 
-def publisher_of(dataset: Dataset, aliases: AliasTable | None = None) -> str:
+def publisher_of(dataset: Readable, aliases: AliasTable | None = None) -> str:
     """The normalised publisher: its alias-table name when listed, else its folded key."""
     if dataset.publisher is None:
         return ""
     name = text_in(dataset.publisher.name).strip()
     if not name:
         return ""
-    canonical = (aliases or default_aliases()).canonical(name)
-    return publisher_key(canonical or name)
+    if aliases is None:
+        return _publisher_key(name)
+    return publisher_key(aliases.canonical(name) or name)
 
 
-def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
+@lru_cache(maxsize=_CACHED)  # a catalogue's records share a few thousand publishers
+def _publisher_key(name: str) -> str:
+    return publisher_key(default_aliases().canonical(name) or name)
+
+
+def identity_keys(dataset: Readable, publisher: str = "") -> list[str]:
     """The blocking keys of one dataset (see `federation/rules.yaml` for the rule of each kind).
 
     `publisher` is the normalised publisher (`publisher_of`, or the matched body's id when the registry
@@ -210,7 +254,7 @@ def identity_keys(dataset: Dataset, publisher: str = "") -> list[str]:
     return sorted(keys)
 
 
-def format_marks(dataset: Dataset) -> list[str]:
+def format_marks(dataset: Readable) -> list[str]:
     """What two descriptions' distributions share when they overlap: formats and download file names."""
     marks: set[str] = set()
     for distribution in dataset.distributions:
@@ -228,7 +272,7 @@ def format_marks(dataset: Dataset) -> list[str]:
 def copy_of(
     record_id: str,
     source_id: str,
-    dataset: Dataset,
+    dataset: Readable,
     *,
     publisher: str | None = None,
     quality: float = 0.0,
@@ -238,10 +282,11 @@ def copy_of(
 ) -> Copy:
     """The clustering facts of one record."""
     publisher = publisher_of(dataset) if publisher is None else publisher
+    keys = identity_keys(dataset, publisher)  # sorted, each once
     return Copy(
         id=record_id,
         source=source_id,
-        keys=tuple(sorted({*identity_keys(dataset, publisher), *extra_keys})),
+        keys=tuple(sorted({*keys, *extra_keys}) if extra_keys else keys),
         formats=tuple(format_marks(dataset)),
         quality=quality,
         first_seen=first_seen,

@@ -18,9 +18,8 @@ from collections.abc import Iterable, Iterator
 
 import msgspec
 
-from ..mappings.model import dataset_from_json
-from ..mappings.quality import score
-from ..store import feed
+from ..mappings.quality import completeness
+from ..store import feed, gc_paused
 from ..store.federation import FULL_RUN, FederationTables
 from ..store.feed import Change
 from .areas import Areas
@@ -33,7 +32,7 @@ from .cluster import (
     links_in_blocks,
     override_numbers,
 )
-from .keys import FACTS_VERSION, Copy, copy_of, publisher_of
+from .keys import FACTS_VERSION, Copy, copy_of, described, publisher_of
 from .rules import Overrides, Rules, default_rules, load_overrides
 
 _BATCH = 2000
@@ -51,7 +50,7 @@ def facts(
     the publisher's own (the canonical copy's first rule)."""
     found = []
     for row in rows:
-        dataset = dataset_from_json(row["dataset"])
+        dataset = described(row["dataset"])  # the fields the facts read, not a whole Dataset
         source_area = jurisdictions.get(row["source_id"])
         body = areas.body(dataset, source_area) if areas else None
         found.append(
@@ -61,7 +60,7 @@ def facts(
                     row["source_id"],
                     dataset,
                     publisher=body or publisher_of(dataset),
-                    quality=float(score(dataset).total),  # completeness, as the index will score it
+                    quality=completeness(dataset),  # the score's total before link checks and SHACL
                     first_seen=row["first_seen"],
                     own=body is not None and body == source_area,
                 ),
@@ -158,7 +157,8 @@ def recluster(
     new: dict[str, tuple[Copy, int]] = {}
     for start in range(0, len(changed), _BATCH):  # datasets decoded a batch at a time: only facts are kept
         batch = tables.live_records(changed[start : start + _BATCH])
-        new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
+        with gc_paused():
+            new.update((c.id, (c, v)) for c, v in facts(batch, jurisdictions, areas))
     dropped = [i for i in changed if i not in new]
     new_holders: dict[str, set[str]] = {}
     for copy, _ in new.values():
@@ -217,9 +217,9 @@ def cluster_store(
             tables.live_records(changed[start : start + _BATCH]) for start in range(0, len(changed), _BATCH)
         )
     for rows in pages:
-        tables.stage_facts(
-            [(c.id, c.source, c.keys, _encode(c), v) for c, v in facts(rows, jurisdictions, areas)]
-        )
+        with gc_paused():  # a page of decoded datasets, no cycles: see gc_paused
+            staged = [(c.id, c.source, c.keys, _encode(c), v) for c, v in facts(rows, jurisdictions, areas)]
+        tables.stage_facts(staged)
     tables.write_staged_facts()
     count = tables.number_copies()
 

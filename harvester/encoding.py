@@ -52,3 +52,28 @@ def legacy_as_utf8(content: bytes) -> bytes | None:
 
 def _declare_utf8(content: bytes) -> bytes:
     return _XML_DECLARATION.sub(rb"\g<1>UTF-8\g<3>", content, count=1)
+
+
+# "\uD83D\uDE00" (a pair: one astral character) or a lone half; what follows each must not be read as hex
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\u([dD][89abAB][0-9a-fA-F]{2})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?|\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def repair_surrogate_escapes(content: bytes, json: bool) -> bytes | None:
+    """The page with its escaped UTF-16 halves made valid; None when it has none (its parse failure has
+    another cause). Exporters that cut texts in UTF-16 leave half an escaped emoji ("\\ud83d" alone), which
+    no RDF parser takes: the half becomes U+FFFD. Turtle and N-Triples take no pair either (an astral character
+    is written "\\U0001F600" there): a pair becomes that escape; JSON keeps its pairs."""
+
+    def repaired(match: re.Match[bytes]) -> bytes:
+        high, low = match.group(1), match.group(2)
+        if high is None or low is None:
+            return rb"\uFFFD"
+        if json:
+            return match.group()
+        code = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+        return b"\\U%08X" % code
+
+    fixed, count = _SURROGATE_ESCAPE.subn(repaired, content)
+    return fixed if count else None

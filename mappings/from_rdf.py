@@ -73,13 +73,19 @@ class Graph:
         self._excluded: set[Node] | None = None  # subjects typed dcat:Dataset, Catalog… (see `closure`)
         # `add` inlined: this loop runs once per parsed triple (a page is ~50,000 of them)
         out = self.out
+        last: Node | None = None
+        props: dict[str, list[Node]] = _NO_PROPS
         for t in triples:
             # pyoxigraph types a subject or object as possibly an RDF 1.2 triple term; the parsers
             # fedcat runs produce none
             subject: Node = t.subject  # type: ignore[assignment]
-            props = out.get(subject)
-            if props is None:
-                props = out[subject] = {}
+            # a document mostly gives a subject's triples one after the other: comparing with the last
+            # subject costs half a dict lookup (pyoxigraph terms do not keep their hash)
+            if subject != last:
+                props = out.get(subject)  # type: ignore[assignment]
+                if props is None:
+                    props = out[subject] = {}
+                last = subject
             predicate = t.predicate.value
             obj: Node = t.object  # type: ignore[assignment]
             objs = props.get(predicate)
@@ -156,7 +162,10 @@ class Graph:
         while queue and len(nodes) < MAX_RECORD_NODES:
             for objs in out.get(queue.pop(), _NO_PROPS).values():
                 for obj in objs:
-                    if isinstance(obj, Literal) or obj in seen or obj not in out:
+                    # per object of a record: `type() is` (pyoxigraph's classes are final), and first the
+                    # test that drops most IRIs (themes, licences, formats: described elsewhere), as each
+                    # test hashes the term again
+                    if type(obj) is Literal or obj not in out or obj in seen:
                         continue
                     seen.add(obj)
                     if obj in excluded:
@@ -182,16 +191,15 @@ class Graph:
             props = out.get(s)
             if not props:
                 continue
-            head = (_bnode_label(out, labels, s) if isinstance(s, BlankNode) else str(s)) + " <"
+            head = _bnode_label(out, labels, s) if type(s) is BlankNode else str(s)
             for p, objs in props.items():
-                start = head + p + "> "
                 if len(objs) > 1 and (kept := _without_twins(out, labels, objs)) is not None:
                     objs[:] = kept  # in place: the graph's own list
+                start = head + " <" + p + "> "
                 for o in objs:
+                    # str(), not an f-string: format() of a pyoxigraph term costs half as much again
                     append(
-                        start
-                        + (_bnode_label(out, labels, o) if isinstance(o, BlankNode) else str(o))
-                        + " .\n"
+                        start + (_bnode_label(out, labels, o) if type(o) is BlankNode else str(o)) + " .\n"
                     )
         return lines
 
@@ -212,6 +220,13 @@ def _bnode_label(out: dict[Node, dict[str, list[Node]]], labels: dict[Node, str]
     """
     label = labels.get(node)
     if label is not None:
+        return label
+    props = out.get(node, _NO_PROPS)
+    if not any(type(o) is BlankNode for objs in props.values() for o in objs):
+        # the common case (a contact point, a period): no nested blank node, no stack to keep
+        parts = [p + " " + str(o) for p, objs in props.items() for o in objs]
+        parts.sort()
+        label = labels[node] = "_:b" + hashlib.blake2b("".join(parts).encode(), digest_size=8).hexdigest()
         return label
     labels[node] = "_:cycle"
     # frames: [node, its (predicate, object) pairs still to read, its parts so far, the predicate waiting

@@ -66,7 +66,7 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from .model import Dataset
+from .model import Agent, ContactPoint, Dataset, Location, PeriodOfTime, Text
 from .normalise import access_right_uri, format_uri, licence_uri, media_type_uri
 from .vocabularies import is_url
 
@@ -109,6 +109,39 @@ BAND_NAMES = tuple(name for name, _low in BANDS)
 _INTEROPERABILITY = ("format", "media_type", "vocabulary", "non_proprietary", "machine_readable")
 
 LinkChecks = Mapping[str, bool]  # URL -> reachable, for the URLs that were checked
+
+
+class ScoredDistribution(msgspec.Struct):
+    """What the score reads of a distribution (`model.Distribution`'s fields, its defaults)."""
+
+    access_url: list[str] = []
+    download_url: list[str] = []
+    format: str | None = None
+    media_type: str | None = None
+    licence: str | None = None
+    rights: str | None = None
+    byte_size: int | None = None
+    issued: str | None = None
+    modified: str | None = None
+
+
+class Scored(msgspec.Struct):
+    """What the score reads of a dataset (`model.Dataset`'s fields, its defaults): a stored dataset's JSON
+    decodes into it ~3x faster than into a whole `Dataset` (whose every other field is made too), for a
+    reader that needs only the score and a few fields more (the federation's facts)."""
+
+    keywords: list[Text] = []
+    themes: list[str] = []
+    publisher: Agent | None = None
+    contact_points: list[ContactPoint] = []
+    distributions: list[ScoredDistribution] = []
+    issued: str | None = None
+    modified: str | None = None
+    licence: str | None = None
+    access_rights: str | None = None
+    temporal: list[PeriodOfTime] = []
+    spatial: list[Location] = []
+    unmapped: dict[str, list[str]] = {}
 
 
 class Indicator(msgspec.Struct, omit_defaults=True):
@@ -199,7 +232,34 @@ def score(
     dataset: Dataset, *, link_checks: LinkChecks | None = None, shacl_conforms: bool | None = None
 ) -> Quality:
     """The MQA score of one dataset (see the module docstring for every rule)."""
-    checks = link_checks or {}
+    shares, notes = _shares(dataset, link_checks or {}, shacl_conforms)
+    dimensions = _dimensions(shares)
+    indicators = [
+        Indicator(name, dim, points * shares[name], points, shares[name], notes.get(name))
+        for dim, name, points in INDICATORS
+    ]
+    total = sum(dimensions.values())
+    return Quality(total=total, band=band(total), dimensions=dimensions, indicators=indicators)
+
+
+def completeness(dataset: Dataset | Scored) -> float:
+    """What the metadata alone earns: `score(dataset).total` (no link checks, not validated), without
+    building the indicators (the federation ranks every record's copies by it)."""
+    return sum(_dimensions(_shares(dataset, {}, None)[0]).values())
+
+
+def _dimensions(shares: dict[str, float]) -> dict[str, float]:
+    """The points of each dimension: its indicators' points times their shares, summed in table order."""
+    dimensions = dict.fromkeys(DIMENSIONS, 0.0)
+    for dim, name, points in INDICATORS:
+        dimensions[dim] += points * shares[name]
+    return dimensions
+
+
+def _shares(
+    dataset: Dataset | Scored, checks: LinkChecks, shacl_conforms: bool | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each indicator's share (what satisfies it, 0 to 1) and the notes of those that are unknown."""
     dists = dataset.distributions
     unmapped = dataset.unmapped
     notes: dict[str, str] = {}
@@ -260,15 +320,7 @@ def score(
     shares["publisher"] = float(bool(publisher and (publisher.name or publisher.uri)))
     shares["issued"] = float(issued)
     shares["modified"] = float(modified)
-
-    indicators = []
-    dimensions = dict.fromkeys(DIMENSIONS, 0.0)
-    for dim, name, points in INDICATORS:
-        earned = points * shares[name]
-        dimensions[dim] += earned
-        indicators.append(Indicator(name, dim, earned, points, shares[name], notes.get(name)))
-    total = sum(dimensions.values())
-    return Quality(total=total, band=band(total), dimensions=dimensions, indicators=indicators)
+    return shares, notes
 
 
 def dataset_urls(dataset: Dataset) -> set[str]:

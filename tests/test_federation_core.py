@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pytest
 from fedcat.federation.cluster import closure, cluster
-from fedcat.federation.keys import copy_of, identity_keys, normal_url, title_key
+from fedcat.federation.keys import copy_of, described, identity_keys, normal_url, title_key
 from fedcat.federation.rules import FORCED, Overrides, RulesError, default_rules, load_overrides
-from fedcat.mappings.model import Agent, Dataset, Distribution, Text
+from fedcat.mappings.model import (
+    Agent,
+    ContactPoint,
+    Dataset,
+    Distribution,
+    Location,
+    PeriodOfTime,
+    Text,
+    dataset_to_json,
+)
+from fedcat.mappings.quality import completeness, score
 
 
 def dataset(title="Comptages vélo", publisher="Ville de Lille", **fields) -> Dataset:
@@ -43,6 +53,106 @@ def test_urls_that_differ_stay_apart():
     assert normal_url("https://example.org/ns#d1") != normal_url("https://example.org/ns#d2")
     assert normal_url("https://example.org:8080/x") != normal_url("https://example.org/x")
     assert normal_url("urn:uuid:1234") is None and normal_url("ftp://example.org/x") is None
+
+
+def _spelt_in_full(url: str) -> str | None:
+    """`normal_url` without its shortcuts for plain paths and queries: every path decoded and re-encoded,
+    every query parsed and re-encoded."""
+    from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+    text = url.strip().strip("<>").strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return None
+    rest, _, fragment = rest.partition("#")
+    rest, _, query = rest.partition("?")
+    host, _, path = rest.partition("/")
+    host = host.lower().rpartition("@")[2].removesuffix(":80").removesuffix(":443").removeprefix("www.")
+    if not host:
+        return None
+    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~").rstrip("/")
+    if query:
+        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+    return f"{host}/{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+QUERIES = ["a=1", "b=2&a=1", "a", "a=", "=b", "=", "&&", "a=1&&b", "a=b=c", "q=x+y", "q=%41", "q=é", "a b=1"]
+PATHS = [
+    "",
+    "/",
+    "/x/",
+    "/a%20b",
+    "/a b",
+    "/é",
+    "/%C3%A9",
+    "/a%2Fb",
+    "/a;b=c,d",
+    "/~u/x.csv",
+    "/a%zz",
+    '/a"b',
+]
+
+
+def test_urls_are_spelt_as_the_full_decode_and_encode_spells_them(corpus):
+    """The shortcuts for plain paths and queries change no key: every URL of the corpus and every
+    combination of awkward paths and queries is spelt as when each is decoded and re-encoded in full."""
+    import re
+
+    urls = {f"https://Www.Example.org:443{p}" + (f"?{q}" if q else "") for p in PATHS for q in ["", *QUERIES]}
+    for path in corpus.rglob("*"):
+        if path.suffix in (".ttl", ".rdf", ".xml", ".json", ".jsonld", ".nt", ".csv", ".html"):
+            urls.update(re.findall(r"https?://[^\s\"'<>\\]+", path.read_text(errors="replace")))
+    assert len(urls) > 10_000
+    assert [u for u in sorted(urls) if normal_url(u) != _spelt_in_full(u)] == []
+
+
+def _described_in_full() -> list[Dataset]:
+    """Datasets with every field the facts and the score read, set, empty or otherwise."""
+    eu = "http://publications.europa.eu/resource/authority/"
+    full = Distribution(
+        access_url=["https://www.example.org/d/1/"],
+        download_url=["https://example.org/f/budget.csv?b=2&a=1", "https://example.org/f/a%20b.json"],
+        format=eu + "file-type/CSV",
+        media_type="https://www.iana.org/assignments/media-types/text/csv",
+        licence=eu + "licence/CC_BY_4_0",
+        rights="Libre",
+        byte_size=123,
+        issued="2024-01-01",
+        modified="2024-02-01",
+    )
+    rich = dataset(
+        "Budget primitif 2024 de la ville",
+        original_uri="https://data.example.org/dataset/budget-2024",
+        identifier=["budget-2024", "https://data.example.org/id/42"],
+        other_identifier=["5f3a9c0e8b1d2e0012345678", "10.1234/xyz"],
+        keywords=[Text("budget", "fr"), Text(" ")],
+        themes=[eu + "data-theme/GOVE"],
+        contact_points=[ContactPoint(email="open@example.org")],
+        distributions=[full, Distribution(format="PDF", access_url=["ftp://example.org/x"])],
+        issued="2024-01-01",
+        licence=eu + "licence/CC_BY_4_0",
+        access_rights=eu + "access-right/PUBLIC",
+        temporal=[PeriodOfTime(start="2024-01-01")],
+        spatial=[Location(uri="https://example.org/commune/59350")],
+        landing_page=["http://www.data.example.org/dataset/budget-2024/"],
+        derived_from=["https://national.example.org/datasets/budget-2024"],
+        unmapped={"licence": ["Licence maison"], "theme": ["Finances"]},
+    )
+    bare = Dataset(uri="https://fedcat.example/d/y")
+    licensed_by_text = dataset(
+        "Arbres", publisher="", distributions=[Distribution(download_url=["https://e.org/a.csv"])],
+        unmapped={"access_rights": ["restreint"]},
+    )  # fmt: skip
+    return [rich, bare, licensed_by_text, dataset(), dataset(distributions=[])]
+
+
+@pytest.mark.parametrize("whole", _described_in_full())
+def test_facts_read_from_the_stored_json_as_from_the_whole_dataset(whole):
+    """The view decodes only the fields its facts read (`keys.described`): the same facts and the same
+    completeness as from the whole dataset, which the score totals the same way."""
+    stored = described(dataset_to_json(whole))
+    assert copy_of("x", "s", stored, first_seen="2024") == copy_of("x", "s", whole, first_seen="2024")
+    assert completeness(stored) == completeness(whole) == score(whole).total
 
 
 def test_titles_recased_and_reaccented_meet():

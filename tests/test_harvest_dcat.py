@@ -176,6 +176,7 @@ def test_paging_loop_is_detected_and_run_is_partial(portal, catalogue):
         ("http://example.org/catalog.ttl?page=2", "leaves the source's origin"),
         ("http://169.254.169.254/latest/meta-data/", "leaves the source's origin"),
         ("file:///etc/passwd", "only http and https"),
+        ("http://127.0.0.1:99999/catalog.ttl?page=2", "not a valid URL"),  # Python's parser raised
     ],
 )
 def test_next_link_outside_the_origin_is_refused(portal, catalogue, target, reason):
@@ -730,6 +731,37 @@ def test_pages_in_other_text_encodings_are_read_as_what_they_mean(portal, catalo
     assert [t.value for t in record["dataset"].title] == [title]
 
 
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/cut.ttl", "text/turtle"),
+        ("/cut.jsonld", "application/ld+json"),
+        ("/cut.nt", "application/n-triples"),
+    ],
+)
+def test_texts_cut_in_the_middle_of_an_escaped_emoji_keep_their_page(portal, catalogue, path, media_type):
+    """Exporters that cut texts in UTF-16 leave half an escaped emoji ("\\ud83d" alone); Turtle writers
+    that think in UTF-16 escape a whole one as a pair. pyoxigraph refuses both, which lost the page: the
+    half is now U+FFFD, the pair the character it means."""
+    store, backend = catalogue
+    ds = "https://ville.example/ds/1"
+    title, cut = "V\\u00e9los \\ud83d\\udeb2", "Pistes \\ud83d"
+    page = {
+        "/cut.ttl": f'<{ds}> a <http://www.w3.org/ns/dcat#Dataset> ; <http://purl.org/dc/terms/title> "{title}" ;'
+        f' <http://purl.org/dc/terms/description> "{cut}" .',
+        "/cut.nt": f"<{ds}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://www.w3.org/ns/dcat#Dataset> .\n"
+        f'<{ds}> <http://purl.org/dc/terms/title> "{title}" .\n<{ds}> <http://purl.org/dc/terms/description> "{cut}" .',
+        "/cut.jsonld": f'{{"@id": "{ds}", "@type": "http://www.w3.org/ns/dcat#Dataset", '
+        f'"http://purl.org/dc/terms/title": "{title}", "http://purl.org/dc/terms/description": "{cut}"}}',
+    }[path]
+    portal.add(path, page.encode(), media_type)
+    [result] = harvest(config_for(source("ville", portal.url(path))), store, backend)
+    assert result.status == "complete", result.message
+    [record] = [store.record(i) for i in backend.ids()]
+    assert [t.value for t in record["dataset"].title] == ["Vélos \U0001f6b2"]
+    assert [t.value for t in record["dataset"].description] == ["Pistes \ufffd"]
+
+
 # --- JSON-LD pages naming their @context by URL -----------------------------------------------------------
 
 # fedcat's own small DCAT context (terms as DCAT-AP's JSON-LD examples use them), split in two documents so
@@ -821,3 +853,55 @@ def test_a_catalogue_published_as_a_gzip_file_is_harvested(portal, catalogue):
     assert result.status == "complete", result.message
     [record] = [store.record(i) for i in backend.ids()]
     assert [t.value for t in record["dataset"].title] == ["Horaires des bus"]
+
+
+PINNED_PAGE = b"""
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix vcard: <http://www.w3.org/2006/vcard/ns#> .
+@prefix locn: <http://www.w3.org/ns/locn#> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+<https://portal.test/catalog> a dcat:Catalog ; dcat:dataset <https://portal.test/d/1>, _:anonymous .
+<https://portal.test/d/1> a dcat:Dataset ;
+  dct:title "V\xc3\xa9los \\"partag\xc3\xa9s\\"\\nstations"@fr, "Shared bikes"@en ;
+  dct:publisher <https://portal.test/org/1> ;
+  dcat:contactPoint [ a vcard:Organization ; vcard:fn "Service donn\xc3\xa9es" ; vcard:hasEmail <mailto:d@portal.test> ] ;
+  dct:temporal [ a dct:PeriodOfTime ; dcat:startDate "2024-01-01"^^xsd:date ; dcat:endDate "2024-12-31"^^xsd:date ] ;
+  dct:spatial [ a dct:Location ; locn:geometry [ a locn:Geometry ; locn:asWKT "POINT(6.02 47.24)" ] ],
+              [ a dct:Location ; locn:geometry [ a locn:Geometry ; locn:asWKT "POINT(6.02 47.24)" ] ] ;
+  dcat:distribution <https://portal.test/d/1/csv> .
+<https://portal.test/d/1/csv> a dcat:Distribution ; dcat:downloadURL <https://portal.test/f.csv> ;
+  dct:format <http://publications.europa.eu/resource/authority/file-type/CSV> .
+<https://portal.test/org/1> a foaf:Agent ; foaf:name "Ville" .
+_:anonymous a dcat:Dataset ; dct:title "Sans IRI" ; dcat:keyword "a", "b" ; dcat:contactPoint [ vcard:fn "X" ] .
+"""
+
+
+def test_record_ids_and_change_hashes_are_those_stores_already_hold():
+    """A record's change hash (and a blank-node dataset's id, a digest of its description) is what the
+    stores of earlier versions hold: were it to move, the next harvest of every source would re-normalise
+    and re-index every record. Pinned on a page with flat, nested and twin blank nodes, escapes and
+    language tags; the values are those the code gave before the parsing path was made faster."""
+    from fedcat.harvester.adapters.dcat import _read_and_map, read_page
+    from fedcat.store import payload_hash, unpack_payload
+    from pyoxigraph import RdfFormat
+
+    expected = {
+        "https://portal.test/d/1": ("b14745136b9ceb2f23ae756fd6ef6b3e", "d0d17c8ed55a7909dc21ee83cf94fd46"),
+        "digest:0c9e390fe2ec15eada289af5": (
+            "8764b5793325ff266aba46eaa07d9083",
+            "b4fdab19dce505edefae51c90c935dae",
+        ),
+    }
+    base = "https://portal.test/catalog"
+    page = read_page(PINNED_PAGE, RdfFormat.TURTLE, base, base, 1)
+    found = {r.source_record_id: (r.digest, payload_hash(r.payload)) for r in page.records}
+    assert found == expected
+    # the parsing process sends the same ids and hashes, and payloads that unpack to the same bytes
+    _, _, sent = _read_and_map(PINNED_PAGE, "text/turtle", base)
+    assert {
+        srid: (digest, payload_hash(unpack_payload(packed))) for srid, _, _, digest, packed, _ in sent
+    } == expected
+    twins = next(r.payload for r in page.records if r.source_record_id == "https://portal.test/d/1")
+    assert twins.count(b"<http://purl.org/dc/terms/spatial>") == 1  # the two identical locations are one

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 from collections.abc import Generator, Iterator
 from typing import Annotated, Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import msgspec
 import pyoxigraph
@@ -33,8 +33,8 @@ from ...mappings.from_rdf import Graph
 from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ...store import pack_payload, payload_hash
-from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
-from ..http import HarvestError
+from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8, repair_surrogate_escapes
+from ..http import HarvestError, resolve
 from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from ..workers import WorkerProcess, pack, serve_jobs
@@ -105,6 +105,13 @@ def parse_graph(content: bytes, rdf_format: RdfFormat, base_iri: str) -> Graph:
             log.info("%s: not UTF-8, read as Windows-1252", base_iri)
             try:
                 return Graph(pyoxigraph.parse(legacy, rdf_format, base_iri=base_iri, lenient=True))
+            except (SyntaxError, ValueError):
+                pass
+        json = rdf_format == RdfFormat.JSON_LD
+        if rdf_format != RdfFormat.RDF_XML and (repaired := repair_surrogate_escapes(content, json)):
+            log.info("%s: escaped UTF-16 halves repaired", base_iri)
+            try:
+                return Graph(pyoxigraph.parse(repaired, rdf_format, base_iri=base_iri, lenient=True))
             except (SyntaxError, ValueError):
                 pass
         if rdf_format == RdfFormat.RDF_XML:
@@ -521,7 +528,7 @@ class DcatAdapter(Adapter):
         """Resolve and vet the next link: the same page again means the walk is over."""
         if not next_url:
             return None
-        resolved = urljoin(current, next_url)
+        resolved = resolve(current, next_url)
         if resolved == current:
             return None
         self.client.policy.check(resolved)
