@@ -4,6 +4,9 @@
     python bench/elasticsearch.py --url http://127.0.0.1:9200 # 100,000 documents (a few minutes)
     python bench/elasticsearch.py --size 1000000              # the issue's 1M figure (tens of minutes)
     python bench/elasticsearch.py --baseline ../base/indexer/elasticsearch.py   # old code beside, same run
+    python bench/elasticsearch.py --index-only --rounds 3 ...  # only the builds (no embedded engine, no queries)
+    python bench/elasticsearch.py --baseline-url http://127.0.0.1:9201 ...  # old builds on another node
+    python bench/elasticsearch.py --final-segments 0 --baseline ...  # no final merge: its time vs the queries'
 
 Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
 a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded
