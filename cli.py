@@ -842,6 +842,10 @@ def _search_line(search: dict[str, Any]) -> str:
         line += f", generation {search['generation']}" + (
             " (outdated: run `fedcat reindex`)" if search.get("outdated") else ""
         )
+    if search.get("facets"):
+        line += ", facets counted " + (
+            "natively" if search["facets"] == "native" else f"by {search['facets']}"
+        )
     if search.get("error"):
         line += f": {search['error']}"
     return line

@@ -219,7 +219,8 @@ class Health(BaseModel):
     search: dict[str, Any] = Field(
         default_factory=dict,
         description="The search engine's state: `status` (ok; for Elasticsearch the cluster health green, "
-        "yellow or red, or unavailable), and for Elasticsearch its alias and live index generation.",
+        "yellow or red, or unavailable), for Elasticsearch its alias and live index generation, for the "
+        "embedded engine how it counts facets (`native` or tantivy's aggregations).",
     )
 
 

@@ -37,6 +37,15 @@ _MARKERS = (("json-ld", b"ld+json"), ("microdata", b"itemscope"), ("rdfa", b"typ
 _LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>")
 
 
+def _join(base: str, href: str) -> str | None:
+    """`href` read against the page's URL; None for a malformed one ("http://[x": an unclosed IPv6 bracket),
+    which costs that link, not the page's other links."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return None
+
+
 def _clean(value: Any) -> Any:
     """RDFa/microdata JSON-LD with full schema.org IRIs as keys and `[{"@value": x}]` lists made plain."""
     if isinstance(value, list):
@@ -348,7 +357,9 @@ def crawl(config: dict, out: Any) -> None:
             # read with a pattern, not an XML parser: no entity or DTD is ever expanded
             index = b"<sitemapindex" in response.body[:4096]
             for match in _LOC.finditer(response.body):
-                loc = urljoin(response.url, match[1].decode("utf-8", "replace").replace("&amp;", "&"))
+                loc = _join(response.url, match[1].decode("utf-8", "replace").replace("&amp;", "&"))
+                if loc is None:
+                    continue
                 if index:  # a sitemap of sitemaps: each one read as the first (the page cap still holds)
                     if request := self._request(loc, 1):
                         yield request.replace(callback=self.sitemap)
@@ -363,12 +374,14 @@ def crawl(config: dict, out: Any) -> None:
             found = datasets_in(response.body, response.url)
             if discovering:
                 links = [
-                    (urljoin(response.url, a.strip()), None) for a in response.css("a::attr(href)").getall()
+                    (url, None)
+                    for a in response.css("a::attr(href)").getall()
+                    if (url := _join(response.url, a.strip()))
                 ]
                 for alternate in response.xpath("//link[contains(@rel, 'alternate')]"):
                     href, kind = alternate.attrib.get("href"), alternate.attrib.get("type")
-                    if href:
-                        links.append((urljoin(response.url, href.strip()), kind))
+                    if href and (url := _join(response.url, href.strip())):
+                        links.append((url, kind))
                 sources = [s for url, kind in links if (s := classify(url, kind))]
                 if sources or found:
                     result = {"page": response.url, "found": sources, "schema_datasets": len(found)}
@@ -379,7 +392,7 @@ def crawl(config: dict, out: Any) -> None:
                 out.flush()
             depth = response.meta.get("page_depth", 0) + 1
             for href in response.css("a::attr(href)").getall():
-                if request := self._request(urljoin(response.url, href.strip()), depth):
+                if (url := _join(response.url, href.strip())) and (request := self._request(url, depth)):
                     yield request
 
         def failed(self, failure: Any) -> None:

@@ -75,6 +75,15 @@ class UnsafeLink(HarvestError):
     """A link fedcat refuses to follow (another origin, a private address, a non-HTTP scheme)."""
 
 
+def resolve(base: str, link: str) -> str:
+    """`link` read against `base`. A link that is no URL at all ("http://[x": an unclosed IPv6 bracket,
+    on which Python's parser raises ValueError) is refused as any unsafe link is, naming it."""
+    try:
+        return urljoin(base, link)
+    except ValueError as exc:
+        raise UnsafeLink(f"refused {link!r}: not a valid URL ({exc})") from None
+
+
 class FetchError(HarvestError):
     """The server could not give a usable response after retries."""
 
@@ -206,12 +215,16 @@ class LinkPolicy:
         return AddressRule(hosts, own, networks)
 
     def check(self, url: str) -> str:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # "…:99999" raises here
+        except ValueError as exc:
+            raise UnsafeLink(f"refused {url!r}: not a valid URL ({exc})") from None
         if parts.scheme not in ("http", "https"):
             raise UnsafeLink(f"refused {url!r}: only http and https links are followed")
         origin = urlsplit(self.source_url)
         host = (parts.hostname or "").lower()
-        same_origin = (parts.scheme, host, parts.port) == (origin.scheme, origin.hostname, origin.port)
+        same_origin = (parts.scheme, host, port) == (origin.scheme, origin.hostname, origin.port)
         if not same_origin and host not in self.allowed_hosts:
             raise UnsafeLink(
                 f"refused {url!r}: it leaves the source's origin {origin.scheme}://{origin.netloc} "
@@ -589,7 +602,7 @@ class HttpClient:
             location = response.headers.get("Location")
             if not location:
                 raise FetchError(f"{url}: HTTP {response.status} without a Location header")
-            url = urljoin(url, location)
+            url = resolve(url, location)
         raise FetchError(f"{url}: more than {self.settings.max_redirects} redirects")
 
     def _fetch(self, url: str, headers: dict[str, str]) -> Response:

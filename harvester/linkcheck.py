@@ -96,7 +96,10 @@ class LinkChecker:
 
     def _target(self, url: str) -> str | None:
         """Why a URL may not be requested, or None."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[x": an unclosed IPv6 bracket
+            return "not a valid URL"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "not an http(s) URL"
         rule = self.client.address_rule  # what the connections will allow, told before any request
@@ -128,7 +131,10 @@ class LinkChecker:
                 location = response.headers.get("Location")
             if status not in REDIRECT_STATUSES or not location:
                 return status
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError:  # a Location no client can follow: the server answered all the same
+                return status
         return status  # still redirecting: the server answers, count it as reachable (3xx)
 
     def check(self, url: str) -> LinkResult:

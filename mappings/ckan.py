@@ -128,7 +128,7 @@ def _view(package: dict[str, Any]) -> dict[str, Any]:
     pairs = (
         raw.items()
         if isinstance(raw, dict)
-        else ((e.get("key"), e.get("value")) for e in raw or () if isinstance(e, dict))
+        else ((e.get("key"), e.get("value")) for e in as_list(raw) if isinstance(e, dict))
     )
     extras: dict[str, Any] = {}
     for given, value in pairs:
@@ -244,7 +244,7 @@ def _agent(
     """ckanext-dcat's publisher/creator fields; the publisher falls back on the package's organization."""
     extras = view["extras"]
     first = (
-        next((a for a in view.get(role) or () if isinstance(a, dict)), {})
+        next((a for a in as_list(view.get(role)) if isinstance(a, dict)), {})
         if isinstance(view.get(role), list)
         else {}
     )
@@ -269,7 +269,9 @@ def _contacts(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> li
     """Scheming `contact` dicts, opendata.swiss `contact_points`, else the legacy contact extras, else the
     maintainer, else the author (ckanext-dcat's order)."""
     extras = view["extras"]
-    dicts = [c for key in ("contact", "contact_points") for c in view.get(key) or () if isinstance(c, dict)]
+    dicts = [
+        c for key in ("contact", "contact_points") for c in as_list(view.get(key)) if isinstance(c, dict)
+    ]
     organization = None
     if not dicts:
         for name, email in (
@@ -373,7 +375,7 @@ def _access_service(item: Any, fields: FieldMap, values: ValueMapper, lang: str 
 
 def _temporal(view: dict[str, Any], fields: FieldMap, values: ValueMapper) -> list[PeriodOfTime]:
     extras = view["extras"]
-    spans = [s for s in view.get("temporal_coverage") or () if isinstance(s, dict)]
+    spans = [s for s in as_list(view.get("temporal_coverage")) if isinstance(s, dict)]
     spans += [
         {"start": extras.get(a), "end": extras.get(b)}
         for a, b in TEMPORAL_EXTRAS
@@ -386,7 +388,7 @@ def _spatial(view: dict[str, Any], lang: str | None) -> list[Location]:
     """Spatial coverage: scheming `spatial_coverage` dicts, else ckanext-dcat's and ckanext-spatial's extras
     (`spatial` GeoJSON, `spatial_uri`, `spatial_text`, `spatial_bbox`, `spatial_centroid`, `bbox-*`)."""
     extras = view["extras"]
-    coverages = [c for c in view.get("spatial_coverage") or () if isinstance(c, dict)]
+    coverages = [c for c in as_list(view.get("spatial_coverage")) if isinstance(c, dict)]
     if not coverages:
         text = next(
             (

@@ -11,6 +11,8 @@ import math
 import re
 from typing import Any
 
+from .values import as_list
+
 BBox = tuple[float, float, float, float]  # west, south, east, north
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _BBOX_TEXT = re.compile(
@@ -92,10 +94,10 @@ def _wkt(geometry: Any) -> str | None:
     if kind == "Feature":
         return _wkt(geometry.get("geometry"))
     if kind == "FeatureCollection":
-        parts = [w for f in geometry.get("features") or () if (w := _wkt(f))]
+        parts = [w for f in as_list(geometry.get("features")) if (w := _wkt(f))]
         return f"GEOMETRYCOLLECTION({', '.join(parts)})" if parts else None
     if kind == "GeometryCollection":
-        parts = [w for g in geometry.get("geometries") or () if (w := _wkt(g))]
+        parts = [w for g in as_list(geometry.get("geometries")) if (w := _wkt(g))]
         return f"GEOMETRYCOLLECTION({', '.join(parts)})" if parts else None
     if not coords:
         return None

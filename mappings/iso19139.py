@@ -595,7 +595,10 @@ def _online(
 
 def _service(protocol: Protocol, url: str, title: list[Text], uri: str, licence: str | None) -> DataService:
     """An OGC endpoint as the data service giving access to the distribution."""
-    query = urlsplit(url).query.lower()
+    try:
+        query = urlsplit(url).query.lower()
+    except ValueError:  # "http://[x": an unclosed IPv6 bracket
+        query = ""
     if "request=getcapabilities" in query:
         capabilities = [url]
     elif "request=" in query:

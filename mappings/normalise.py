@@ -279,7 +279,10 @@ _FORMAT_PARAMETERS = frozenset({"format", "outputformat", "f", "output", "type",
 def url_format(url: str) -> str | None:
     """The EU file type a URL names: its file's extension ("…/roads.zip"), else a format parameter of its
     query ("outputFormat=csv", "f=json", "format=geojson"). None when it names none fedcat knows."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "http://[x" (an unclosed IPv6 bracket): names no file either
+        return None
     last = parts.path.rsplit("/", 1)[-1]
     if "." in last and (found := format_uri("." + last.rsplit(".", 1)[-1])):
         return found.uri

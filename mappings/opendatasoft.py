@@ -167,6 +167,8 @@ def _spatial(default: dict, dcat: dict, inspire: dict) -> list[Location]:
 
 def _file_format(values: ValueMapper, media_type: str | None, name: str | None) -> str | None:
     """The EU file type of an attachment: its file extension, else its media type (unknown: noted)."""
+    media_type = media_type if isinstance(media_type, str) else None  # a record may give anything here
+    name = name if isinstance(name, str) else None
     extension = name.rsplit(".", 1)[-1] if name and "." in name[-6:] else None
     for candidate in (extension, media_type):
         if candidate and (found := format_uri(candidate)):

@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from .dates import normalise_date
+from .values import as_list
 from .vocabularies import TABLES
 
 
@@ -103,7 +104,7 @@ def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
     owner = _object(item.get("owner"))
     owner_name = " ".join(n for n in (_text(owner.get("first_name")), _text(owner.get("last_name"))) if n)
     datasets = []
-    for ref in item.get("datasets") or ():
+    for ref in as_list(item.get("datasets")):
         if isinstance(ref, str):  # some udata versions list bare ids
             ref = {"id": ref}
         if not isinstance(ref, dict):
@@ -124,7 +125,7 @@ def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
         organization=_text(organization.get("name")),
         topic=_text(item.get("topic")),
         tags=list(
-            dict.fromkeys(t.strip() for t in item.get("tags") or () if isinstance(t, str) and t.strip())
+            dict.fromkeys(t.strip() for t in as_list(item.get("tags")) if isinstance(t, str) and t.strip())
         ),
         created=_date(item.get("created_at")),
         modified=_date(item.get("last_modified")) or _date(item.get("last_update")),
@@ -152,7 +153,7 @@ def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
         tags=list(
             dict.fromkeys(
                 t["name"].strip()
-                for t in item.get("tags") or ()
+                for t in as_list(item.get("tags"))
                 if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"].strip()
             )
         ),
@@ -160,7 +161,7 @@ def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
         modified=_date(item.get("metadata_modified")),
         datasets=[
             ReusedDataset(id=_text(d.get("id")), title=_text(d.get("title")))
-            for d in item.get("datasets") or ()
+            for d in as_list(item.get("datasets"))
             if isinstance(d, dict) and _text(d.get("id"))
         ],
     )

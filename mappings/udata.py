@@ -58,7 +58,7 @@ def map_dataset(payload: bytes, uri: str, source: SourceContext, parsed: Any = N
         publisher=_publisher(item, fields, values, lang),
         contact_points=[
             ContactPoint(**c)
-            for cp in item.get("contact_points") or ()
+            for cp in as_list(item.get("contact_points"))
             if isinstance(cp, dict) and (c := fields.apply("contact_point", cp, values))
         ],
         distributions=[
@@ -78,12 +78,16 @@ def _iri(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
 
 
+def _string(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def _identifiers(item: dict[str, Any], harvest: dict[str, Any]) -> dict[str, Any]:
     """dct:identifier: the origin's identifier of a harvested dataset, else udata's id (udata's own DCAT
     export does the same). adms:identifier: udata's id and the origin's record id (a CKAN package id, a DCAT
     URI…), the keys deduplication matches copies of one dataset on."""
-    identifier = _unique([harvest.get("dct_identifier") or item["id"]])
-    others = [i for i in _unique([item["id"], harvest.get("remote_id")]) if i not in identifier]
+    identifier = _unique([_string(harvest.get("dct_identifier")) or item["id"]])
+    others = [i for i in _unique([item["id"], _string(harvest.get("remote_id"))]) if i not in identifier]
     return {"identifier": identifier, "other_identifier": others}
 
 

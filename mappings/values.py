@@ -46,10 +46,13 @@ def resolve_link(link: str, base: str, *, bare: bool = False) -> str | None:
     text = link.strip()
     if not base or not text:
         return None
-    if text.startswith(("/", "./", "../")):
-        return urljoin(base, text)
-    if bare and not _SCHEME.match(text) and not any(c.isspace() for c in text):
-        return urljoin(base, text)
+    if text.startswith(("/", "./", "../")) or (
+        bare and not _SCHEME.match(text) and not any(c.isspace() for c in text)
+    ):
+        try:
+            return urljoin(base, text)
+        except ValueError:  # "//[x" (an unclosed IPv6 bracket): no address to make
+            return None
     return None
 
 
@@ -119,6 +122,11 @@ class ValueMapper:
         return uri or str(value).strip()
 
     def media_type(self, value: str | None) -> str | None:
+        if not isinstance(value, str):  # a number, a list… where a media type belongs: noted, not read
+            if value not in (None, "", [], {}):
+                self.note("media_type", str(value))
+            return None
+        value = value.strip()
         if not value:
             return None
         return normalise.media_type_uri(value) or (value if is_iri(value) else None)
@@ -135,7 +143,7 @@ class ValueMapper:
     def themes(self, values: Iterable[str]) -> list[str]:
         uris: list[str] = []
         for value in values:
-            if not value or not value.strip():
+            if not isinstance(value, str) or not value.strip():
                 continue
             matches = normalise.theme_uris(value)
             if matches:

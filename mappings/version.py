@@ -19,8 +19,9 @@ from . import vocabularies
 # 6: schema.org: relative URLs read against the page; DCAT: values described by the page (a source's own IRIs);
 # 7: plain-text titles, zero dates dropped, links given as paths resolved, CKAN access services, mixed-case
 # extras and country groups, camelCase codes, lists written as text, sizes with units, unreadable values
-# reported, CSW records keyed by their citation identifier
-MAPPING_CODE = 7
+# reported, CSW records keyed by their citation identifier; 8: values of another JSON type than expected cost
+# that value, not the record (a lone contact dict is one contact, a non-text media type is reported)
+MAPPING_CODE = 8
 
 
 def _data_files() -> list:

@@ -176,6 +176,7 @@ def test_paging_loop_is_detected_and_run_is_partial(portal, catalogue):
         ("http://example.org/catalog.ttl?page=2", "leaves the source's origin"),
         ("http://169.254.169.254/latest/meta-data/", "leaves the source's origin"),
         ("file:///etc/passwd", "only http and https"),
+        ("http://127.0.0.1:99999/catalog.ttl?page=2", "not a valid URL"),  # Python's parser raised
     ],
 )
 def test_next_link_outside_the_origin_is_refused(portal, catalogue, target, reason):

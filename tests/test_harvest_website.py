@@ -81,6 +81,7 @@ def website(site: PortalServer, other: PortalServer) -> dict[str, str]:
     html = "text/html; charset=utf-8"
     site.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
     links = [
+        "http://[broken",  # an unclosed IPv6 bracket: costs this link, not the page's others
         "/air.html",
         "/trees.html",
         "/budget.html",
@@ -114,7 +115,8 @@ def website(site: PortalServer, other: PortalServer) -> dict[str, str]:
     )
     site.add(
         "/sitemap.xml",
-        f"<urlset><url><loc>{site.url('/only-in-sitemap.html')}</loc></url></urlset>",
+        "<urlset><url><loc>http://[broken/</loc></url>"
+        f"<url><loc>{site.url('/only-in-sitemap.html')}</loc></url></urlset>",
         "application/xml",
     )
     other.add("/elsewhere.html", page("", jsonld(dataset("Ailleurs"))), html)

@@ -265,6 +265,16 @@ def test_link_checking_connects_to_the_address_it_checked(dns, listener):
     assert listener.received == []
 
 
+def test_a_malformed_link_is_reported_broken_not_raised():
+    """An unclosed IPv6 bracket made the URL parser raise inside the checker, ending the whole check."""
+    checker = LinkChecker(HttpSettings(), rate=100, timeout=2)
+    try:
+        result = checker.check("http://[2001:db8::1/data.csv")
+    finally:
+        checker.close()
+    assert (result.ok, result.status, result.error) == (False, None, "not a valid URL")
+
+
 def test_private_address_is_refused_before_any_tls_handshake(dns, listener):
     source = f"https://portal.rebind.test:{listener.port}/"
     client = HttpClient(LinkPolicy(source), HttpSettings(retries=0))

@@ -190,3 +190,15 @@ def test_a_malformed_query_is_a_clear_error(tmp_path: Path) -> None:
         FacetCounter(str(tmp_path), ["no_such_field"])
     with pytest.raises(OSError):
         FacetCounter(str(tmp_path / "missing"), list(FACETS))
+
+
+def test_status_says_whether_facets_are_counted_natively(tmp_path: Path) -> None:
+    """`fedcat status` and /health tell an administrator which counter answers (the fallback is slower)."""
+    native = EmbeddedBackend(tmp_path / "native")
+    fallback = EmbeddedBackend(tmp_path / "aggregations", native_facets=False)
+    try:
+        assert native.health()["facets"] == "native"
+        assert fallback.health()["facets"] == "tantivy aggregations"
+    finally:
+        native.close()
+        fallback.close()

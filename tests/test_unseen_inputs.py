@@ -197,6 +197,22 @@ def test_udata_resource_given_as_a_path_on_the_portal(portal, catalogue):
     assert found.modified is None and found.unmapped["modified"] == ["1970-01-01T00:00:00Z"]
 
 
+def test_a_text_cut_in_the_middle_of_an_emoji_costs_that_character_not_the_page(portal, catalogue):
+    """Portals that cut descriptions in UTF-16 leave half an escaped emoji ("\\ud83d" alone): valid JSON,
+    but no UTF-8 can hold it. The page was lost (the payload could not be encoded); now the half is
+    U+FFFD and every dataset of the page arrives."""
+    store, backend = catalogue
+    cut = {"id": "cut-1", "title": "Pistes cyclables \U0001f6b2", "description": "Tracé des pistes \ud83d"}
+    whole = {"id": "whole-1", "title": "Stationnement", "description": "Places"}
+    api = UdataApi(portal, "/udata-cut", [cut, whole])  # sent by json.dumps: the half as its escape
+    [result] = harvest(config_of("udata", "udata", api.root), store, backend)
+    assert result.status == "complete", result.message
+    assert result.counts["created"] == 2
+    found = stored(store, "udata", "cut-1")
+    assert [t.value for t in found.title] == ["Pistes cyclables \U0001f6b2"]  # a whole pair stays whole
+    assert [t.value for t in found.description] == ["Tracé des pistes \ufffd"]
+
+
 def test_data_json_links_beside_the_catalogue_and_keywords_as_text(portal, catalogue):
     store, backend = catalogue
     document = {

@@ -20,7 +20,7 @@ import logging
 import sqlite3
 from collections.abc import Generator, Iterator
 from typing import Annotated, Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import msgspec
 import pyoxigraph
@@ -34,7 +34,7 @@ from ...mappings.model import dataset_to_json
 from ...mappings.namespaces import DCAT, DCT, HYDRA
 from ...store import pack_payload, payload_hash
 from ..encoding import UTF16_BOMS, as_utf8, legacy_as_utf8
-from ..http import HarvestError
+from ..http import HarvestError, resolve
 from ..jsonld import ContextLoader
 from ..safety import check_json_depth, check_turtle_depth, check_xml
 from ..workers import WorkerProcess, pack, serve_jobs
@@ -521,7 +521,7 @@ class DcatAdapter(Adapter):
         """Resolve and vet the next link: the same page again means the walk is over."""
         if not next_url:
             return None
-        resolved = urljoin(current, next_url)
+        resolved = resolve(current, next_url)
         if resolved == current:
             return None
         self.client.policy.check(resolved)

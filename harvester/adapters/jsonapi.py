@@ -263,11 +263,32 @@ def canonical_json(record: Any) -> bytes:
     return _sorted_json(record)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins the pairs: any one left is alone
+
+
+def _valid_unicode(value: Any) -> Any:
+    """`value` with each lone surrogate in its texts and keys replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    return value
+
+
 def json_record(record_id: str, record: Any, fetch_url: str, page: int) -> RawRecord:
     """A JSON platform's record as the run takes it: its payload in the source's key order (a re-map reads
     a dict of languages or extras in the order the harvest's mapping did), hashed in its canonical form,
     and its parsed form for the mapping."""
-    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        # "\ud83d" with no low half: an escaped emoji cut in two by a source that truncates texts in UTF-16.
+        # json accepts it, UTF-8 (the store, the index, every answer) cannot hold it: U+FFFD, as a decoder
+        # does for any byte it cannot read. Only a record that holds one pays for the walk.
+        record, record_id = _valid_unicode(record), _valid_unicode(record_id)
+        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return RawRecord(
         record_id, payload, JSON, fetch_url, page, parsed=record, digest=payload_hash(canonical_json(record))
     )

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urljoin
 import msgspec
 
 from ...config import SourceOptions, UntaggedLanguage
-from ..http import HarvestError
+from ..http import HarvestError, resolve
 from .base import REUSES_OPTION, Adapter, Page, Visited
 from .jsonapi import FetchAhead, LazyArray, fetch_json, in_parts, json_record
 
@@ -148,7 +148,7 @@ class UdataAdapter(Adapter):
     def _next(self, next_url: str | None, current: str) -> str | None:
         if not next_url:
             return None
-        resolved = urljoin(current, next_url)
+        resolved = resolve(current, next_url)
         self.client.policy.check(resolved)
         return resolved
 
