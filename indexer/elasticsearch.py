@@ -202,6 +202,12 @@ def _answers(response: Any) -> list[dict[str, Any]]:
     return answers
 
 
+def _missing_index(item: dict[str, Any]) -> bool:
+    """A bulk item refused because its index (or the alias) does not exist."""
+    error = next(iter(item.values())).get("error")
+    return isinstance(error, dict) and error.get("type") == "index_not_found_exception"
+
+
 class TermCache:
     """`analyze_field` of a text for both languages, as space-separated terms, word by word from a cache.
 
@@ -545,10 +551,19 @@ class ElasticsearchBackend(SearchBackend):
                     operations=body,  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
                     index=index,
                     filter_path=_BULK_ANSWER,
+                    # Writes through the alias never auto-create an index of that name (with dynamic
+                    # mappings and a replica) when the alias is gone, e.g. its index deleted by hand.
+                    require_alias=index == self.alias,
                 ),
             )
             if not answer.body.get("errors"):
                 break
+            if any(_missing_index(item) for item in answer.body["items"]):
+                self._ready = False  # the next write makes a new generation and the alias again
+                raise SearchUnavailable(
+                    f"Elasticsearch at {self.shown_url} has no index {index} (removed by hand?): the "
+                    "writes stay pending and go to a new one"
+                )
             lines = body.split(b"\n")
             retry = bytearray()
             line = 0

@@ -509,6 +509,28 @@ def test_a_bulk_slower_than_the_request_timeout_is_waited_for(link: NodeLink, pr
     backend.close()
 
 
+def test_writes_after_the_index_was_deleted_by_hand_go_to_a_new_generation(prefix: str) -> None:
+    """The live generation deleted by hand (the alias goes with it): the next writes never make an index
+    named like the alias with dynamic mappings; they are refused as pending (the feed keeps them) and,
+    sent again, go to a new generation with fedcat's mappings."""
+    from fedcat.indexer.elasticsearch import MAPPING_VERSION, ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix)
+    backend.upsert(docs(10))
+    backend.commit()
+    backend.client.indices.delete(index=generations(prefix))
+    backend.upsert(docs(20))
+    with pytest.raises(SearchUnavailable, match="pending"):
+        backend.commit()
+    assert not backend.client.indices.exists(index=f"{prefix}-datasets")
+    backend.upsert(docs(20))  # what the feed sends again
+    backend.commit()
+    [live] = generations(prefix)
+    assert live.startswith(f"{prefix}-datasets-{MAPPING_VERSION}-")
+    assert backend.search(SearchQuery(q="donnees")).total == 20
+    backend.close()
+
+
 def test_search_settings_are_checked_and_secrets_never_shown() -> None:
     source = {"id": "a", "name": "A", "type": "dcat", "url": "https://example.org/catalog.ttl"}
     with pytest.raises(ConfigError) as error:
