@@ -4,6 +4,9 @@
     python bench/elasticsearch.py --url http://127.0.0.1:9200 # 100,000 documents (a few minutes)
     python bench/elasticsearch.py --size 1000000              # the issue's 1M figure (tens of minutes)
     python bench/elasticsearch.py --baseline ../base/indexer/elasticsearch.py   # old code beside, same run
+    python bench/elasticsearch.py --index-only --rounds 3 ...  # only the builds (no embedded engine, no queries)
+    python bench/elasticsearch.py --baseline-url http://127.0.0.1:9201 ...  # old builds on another node
+    python bench/elasticsearch.py --final-segments 0 --baseline ...  # no final merge: its time vs the queries'
 
 Both engines index the same generated catalogue (`bench/search.py`'s `generate_documents`, written once to
 a JSON-lines file and streamed from it: memory does not grow with --size) the way fedcat does: the embedded
@@ -118,11 +121,23 @@ def _baseline_backend(path: Path) -> Any:
 
 
 def _elasticsearch(
-    backend_class: Callable[..., Any], prefix: str, url: str, corpus: Path, in_flight: int, bulk_bytes: int
+    backend_class: Callable[..., Any],
+    prefix: str,
+    url: str,
+    corpus: Path,
+    in_flight: int,
+    bulk_bytes: int,
+    options: dict[str, Any],
 ) -> tuple[Any, float, float, float, float]:
-    backend = backend_class(
-        url, index_prefix=prefix, request_cache=False, bulks_in_flight=in_flight, bulk_bytes=bulk_bytes
-    )  # the engine, not kept answers
+    backend = backend_class(  # the engine, not kept answers; a loaded machine's slow bulks are waited for
+        url,
+        index_prefix=prefix,
+        request_cache=False,
+        bulks_in_flight=in_flight,
+        bulk_bytes=bulk_bytes,
+        request_timeout=600,
+        **options,
+    )
     node, cpu = _node_cpu(backend), time.process_time()
     started = time.perf_counter()
     # what `fedcat reindex` does: a new generation, merged into one segment, then the alias switch
@@ -162,7 +177,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--baseline", type=Path, help="the old code's indexer/elasticsearch.py, timed beside in the same run"
     )
+    parser.add_argument(
+        "--baseline-url",
+        help="the node the old code builds on (default --url): another node's settings beside, same run",
+    )
+    parser.add_argument(
+        "--final-segments",
+        type=int,
+        help="segments this code's generations are merged into (0: no final merge; default FINAL_SEGMENTS)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="generations built per code, taking turns")
+    parser.add_argument(
+        "--index-only",
+        action="store_true",
+        help="time only the Elasticsearch builds (no embedded engine, no queries)",
+    )
     parser.add_argument("--prefix", default=PREFIX, help=f"index prefix (default {PREFIX})")
     args = parser.parse_args(argv)
     if not args.url:
@@ -180,7 +209,9 @@ def main(argv: list[str] | None = None) -> None:
         _write_corpus(corpus, args.size, args.seed)
         print(f"generated {args.size:,} documents in {time.perf_counter() - started:.1f} s (not timed below)")
     per_doc = 1e6 / args.size
-    if args.reuse and tantivy.exists():
+    if args.index_only:
+        embedded, embedded_s = None, 0.0
+    elif args.reuse and tantivy.exists():
         embedded = EmbeddedBackend(tantivy, answer_cache=0)
         embedded_s = 0.0
         print(f"embedded       reused from {tantivy} (indexing rate not measured in this run)")
@@ -191,14 +222,20 @@ def main(argv: list[str] | None = None) -> None:
             f"(CPU {embedded_cpu * per_doc:.0f} µs a document); {_load()}"
         )
 
-    codes: dict[str, tuple[Callable[..., Any], str]] = {"new": (ElasticsearchBackend, args.prefix)}
-    if args.baseline:
-        codes["old"] = (_baseline_backend(args.baseline), args.prefix + "-old")
+    codes: dict[str, tuple[Callable[..., Any], str, str]] = {
+        "new": (ElasticsearchBackend, args.prefix, args.url)
+    }
+    if args.baseline or args.baseline_url:
+        old_class = _baseline_backend(args.baseline) if args.baseline else ElasticsearchBackend
+        codes["old"] = (old_class, args.prefix + "-old", args.baseline_url or args.url)
     built: dict[str, Any] = {}
+    new_options: dict[str, Any] = {}
+    if args.final_segments is not None:  # 0: no final merge
+        new_options["final_segments"] = args.final_segments or None
     runs: dict[str, list[tuple[float, float, float, float, float]]] = {name: [] for name in codes}
-    for name, (backend_class, prefix) in codes.items():
+    for name, (backend_class, prefix, url) in codes.items():
         if args.reuse:  # a generation of --size documents a --keep run left: searched, not rebuilt
-            kept = backend_class(args.url, index_prefix=prefix, request_cache=False)
+            kept = backend_class(url, index_prefix=prefix, request_cache=False)
             if kept.live_generation() and kept.search(SearchQuery(facets=())).total == args.size:
                 built[name] = kept
                 print(f"es {name:3} reused generation {kept.live_generation()} (indexing not measured)")
@@ -206,11 +243,17 @@ def main(argv: list[str] | None = None) -> None:
                 kept.close()
     for turn in range(0 if len(built) == len(codes) else args.rounds):
         for name in list(codes) if turn % 2 == 0 else list(codes)[::-1]:
-            backend_class, prefix = codes[name]
+            backend_class, prefix, url = codes[name]
             if name in built:
                 built[name].close()
             backend, seconds, bulks, cpu, node = _elasticsearch(
-                backend_class, prefix, args.url, corpus, args.in_flight, args.bulk_mb * 1_000_000
+                backend_class,
+                prefix,
+                url,
+                corpus,
+                args.in_flight,
+                args.bulk_mb * 1_000_000,
+                new_options if name == "new" else {},
             )
             built[name] = backend
             runs[name].append((seconds, bulks, backend.merge_seconds, cpu * per_doc, node * per_doc))
@@ -235,64 +278,67 @@ def main(argv: list[str] | None = None) -> None:
                 f"CPU a document fedcat {fedcat:.0f} µs + node {node:.0f} µs; 2-core rate "
                 f"{2e6 / (fedcat + node):,.0f} docs/s"
             )
-
-    queries = _choose_queries(embedded, args.size)
-    default_caches = ElasticsearchBackend(args.url, index_prefix=args.prefix, request_cache=None)
-    variants = {
-        "embedded": embedded.search,
-        "es nocache": built["new"].search,
-        "es default": default_caches.search,
-    }
-    if "old" in built:
-        variants["old es"] = built["old"].search
-    # the variants take turns rep by rep: a change of load affects them alike
-    results = _time_queries(variants, queries, args.reps, args.warmup, args.cap)
-    print(
-        f"\nqueries, every facet counted, ms through the backend ({args.reps} reps after {args.warmup} "
-        f"warm-up), p50/p95; {_load()}"
-    )
-    print(f"{'query':40} {'hits':>9} " + " ".join(f"{name:>17}" for name in variants))
-    for label in queries:
-        row = [results[name][label] for name in variants]
-        for timed in row[1:]:
-            assert timed["hits"] == row[0]["hits"], (label, timed["hits"], row[0]["hits"])
+    if not args.index_only:
+        queries = _choose_queries(embedded, args.size)
+        default_caches = ElasticsearchBackend(args.url, index_prefix=args.prefix, request_cache=None)
+        variants = {
+            "embedded": embedded.search,
+            "es nocache": built["new"].search,
+            "es default": default_caches.search,
+        }
+        if "old" in built:
+            variants["old es"] = built["old"].search
+        # the variants take turns rep by rep: a change of load affects them alike
+        results = _time_queries(variants, queries, args.reps, args.warmup, args.cap)
         print(
-            f"{label[:40]:40} {row[0]['hits']:9,} " + " ".join(f"{t['p50']:8.1f}{t['p95']:9.1f}" for t in row)
+            f"\nqueries, every facet counted, ms through the backend ({args.reps} reps after {args.warmup} "
+            f"warm-up), p50/p95; {_load()}"
         )
-    for name in variants:
-        worst = max(r["p95"] for r in results[name].values())
-        print(f"worst p95 {name:11}: {worst:7.1f} ms")
-    print("totals equal to the embedded engine's on every query")
+        print(f"{'query':40} {'hits':>9} " + " ".join(f"{name:>17}" for name in variants))
+        for label in queries:
+            row = [results[name][label] for name in variants]
+            for timed in row[1:]:
+                assert timed["hits"] == row[0]["hits"], (label, timed["hits"], row[0]["hits"])
+            print(
+                f"{label[:40]:40} {row[0]['hits']:9,} "
+                + " ".join(f"{t['p50']:8.1f}{t['p95']:9.1f}" for t in row)
+            )
+        for name in variants:
+            worst = max(r["p95"] for r in results[name].values())
+            print(f"worst p95 {name:11}: {worst:7.1f} ms")
+        print("totals equal to the embedded engine's on every query")
 
-    landing = queries["no words (all documents)"]
-    kept: dict[str, Any] = {
-        "embedded": EmbeddedBackend(tantivy),
-        "es new": ElasticsearchBackend(args.url, index_prefix=args.prefix),
-    }
-    if "old" in built:
-        kept["es old"] = codes["old"][0](args.url, index_prefix=codes["old"][1])
-    # fedcat's defaults: broad answers kept until the index changes
-    landings = _time_queries(
-        {name: backend.search for name, backend in kept.items()},
-        {"landing": landing},
-        args.reps,
-        args.warmup,
-        args.cap,
-    )
-    for name, backend in kept.items():
-        timed = landings[name]["landing"]
-        print(
-            f"landing page with the answers kept (default), {name:9}: p50 {timed['p50']:.2f} ms, p95 {timed['p95']:.2f} ms"
+        landing = queries["no words (all documents)"]
+        kept: dict[str, Any] = {
+            "embedded": EmbeddedBackend(tantivy),
+            "es new": ElasticsearchBackend(args.url, index_prefix=args.prefix),
+        }
+        if "old" in built:
+            old_class, old_prefix, old_url = codes["old"]
+            kept["es old"] = old_class(old_url, index_prefix=old_prefix)
+        # fedcat's defaults: broad answers kept until the index changes
+        landings = _time_queries(
+            {name: backend.search for name, backend in kept.items()},
+            {"landing": landing},
+            args.reps,
+            args.warmup,
+            args.cap,
         )
-        backend.close()
-    embedded.close()
-    default_caches.close()
+        for name, backend in kept.items():
+            timed = landings[name]["landing"]
+            print(
+                f"landing page with the answers kept (default), {name:9}: p50 {timed['p50']:.2f} ms, p95 {timed['p95']:.2f} ms"
+            )
+            backend.close()
+        embedded.close()
+        default_caches.close()
     for name, backend in built.items():
         if not args.keep:
             backend.client.indices.delete(index=f"{codes[name][1]}-datasets-*")
         backend.close()
     if not args.keep:
-        _remove(tantivy)
+        if not args.index_only:
+            _remove(tantivy)
         corpus.unlink()
         if args.workdir is None:
             workdir.rmdir()

@@ -87,14 +87,20 @@ MAPPINGS: dict[str, Any] = {
     # instead of 5.0 MB); keeping `_source` instead would keep those bytes for good.
     "_source": {"enabled": False},
     "properties": {
-        "id": {"type": "keyword"},
+        # Only sorted on (every order's tie-break, `ids`), never searched: doc values without an inverted
+        # index, which for a unique value per document was a dictionary as large as `_id`'s.
+        "id": {"type": "keyword", "index": False},
         **{f"{field}_{lang}": _TEXT for field in TEXT_FIELDS for lang in LANGUAGES},
         **{facet: _KEYWORD for facet in FACETS},
         # YYYYMMDDHHMMSS (embedded.date_key): the date orders and the date-range filter
         "modified_key": {"type": "long"},
         # Spatial coverage as the embedded engine holds it (this distribution has no geo_shape): the box's
         # latitudes and one or two longitude spans (two across the antimeridian).
-        **{name: {"type": "double"} for name in ("south", "north", "west", "east", "west2", "east2")},
+        # Only range-filtered (points), never sorted or counted: no doc values.
+        **{
+            name: {"type": "double", "doc_values": False}
+            for name in ("south", "north", "west", "east", "west2", "east2")
+        },
         # No cluster key: copies of one dataset are collapsed into one document before any engine sees
         # them (`indexer.documents.merge_documents`), so there is nothing left to collapse here.
     },
@@ -116,6 +122,9 @@ MAPPING_VERSION = hashlib.sha256(
 # flushes of the node's indexing buffer, a few dozen for millions of documents) instead of the default 10
 # per tier; the default policy is back once it is live.
 BUILD_SEGMENTS_PER_TIER = 100
+# Segments a built generation is merged into before it goes live (None: no final merge, the segments
+# its build left). bench/elasticsearch.py --final-segments weighs the merge's time against the queries'.
+FINAL_SEGMENTS: int | None = 1
 MERGE_TIMEOUT = 3600.0  # seconds a generation's final merge may take (minutes for millions of documents)
 # A bulk request's body: ~12,000 catalogue documents, within the node's 100 MB request limit. Against
 # 5 MB: a median 14 % faster over six alternating pairs of 100k-document runs (4 of 6 faster) at a load
@@ -124,6 +133,10 @@ BULK_BYTES = 20_000_000
 # Bulks sent at once: the node indexes each on a write thread of its own (one per core), while fedcat
 # prepares the next; a document's writes still reach the node in order (see `_flush`).
 BULKS_IN_FLIGHT = 2
+# Seconds a bulk request may take: a node busy with merges or a loaded machine can take well over the
+# client's 30 s default for a 20 MB bulk (seen at a load average of 15 on 2 cores), and a bulk given up
+# on is indexed anyway and sent again.
+BULK_TIMEOUT = 600.0
 # A bulk's answer without what fedcat never reads (index name, version, sequence numbers, shard counts).
 _BULK_ANSWER = "errors,items.*._id,items.*.status,items.*.error"
 RETRY_STATUSES = (429, 503)  # the node is busy or starting: back off and retry
@@ -187,6 +200,12 @@ def _answers(response: Any) -> list[dict[str, Any]]:
             )
             raise error(str(reason), dataclasses.replace(response.meta, status=status), answer)
     return answers
+
+
+def _missing_index(item: dict[str, Any]) -> bool:
+    """A bulk item refused because its index (or the alias) does not exist."""
+    error = next(iter(item.values())).get("error")
+    return isinstance(error, dict) and error.get("type") == "index_not_found_exception"
 
 
 class TermCache:
@@ -314,6 +333,7 @@ class ElasticsearchBackend(SearchBackend):
         replicas: int = 0,
         bulk_bytes: int = BULK_BYTES,
         bulks_in_flight: int = BULKS_IN_FLIGHT,
+        final_segments: int | None = FINAL_SEGMENTS,
         request_timeout: float = 30.0,
         backoff: float = 0.5,
         request_cache: bool | None = True,
@@ -337,9 +357,11 @@ class ElasticsearchBackend(SearchBackend):
             auth["ca_certs"] = ca_certs
         # The client's own retries would resend to the one node; backoff on 429/503 is ours (below).
         self.client = Elasticsearch(url, request_timeout=request_timeout, max_retries=0, **auth)
+        self._bulk_client = self.client.options(request_timeout=BULK_TIMEOUT)
         self.replicas = replicas
         self.bulk_bytes = bulk_bytes
         self.bulks_in_flight = max(1, bulks_in_flight)
+        self.final_segments = final_segments
         self.backoff = backoff
         # The node's shard request cache keeps answers until the next refresh. True: every part of a
         # search (hits too), so a repeated search, the landing page's above all, is read, not recounted,
@@ -524,10 +546,24 @@ class ElasticsearchBackend(SearchBackend):
         for attempt in range(RETRIES + 1):
             answer = self._call(
                 "bulk indexing",
-                functools.partial(self.client.bulk, operations=body, index=index, filter_path=_BULK_ANSWER),  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
+                functools.partial(
+                    self._bulk_client.bulk,
+                    operations=body,  # type: ignore[arg-type]  # NDJSON bytes, sent as they are
+                    index=index,
+                    filter_path=_BULK_ANSWER,
+                    # Writes through the alias never auto-create an index of that name (with dynamic
+                    # mappings and a replica) when the alias is gone, e.g. its index deleted by hand.
+                    require_alias=index == self.alias,
+                ),
             )
             if not answer.body.get("errors"):
                 break
+            if any(_missing_index(item) for item in answer.body["items"]):
+                self._ready = False  # the next write makes a new generation and the alias again
+                raise SearchUnavailable(
+                    f"Elasticsearch at {self.shown_url} has no index {index} (removed by hand?): the "
+                    "writes stay pending and go to a new one"
+                )
             lines = body.split(b"\n")
             retry = bytearray()
             line = 0
@@ -578,14 +614,20 @@ class ElasticsearchBackend(SearchBackend):
         # over one segment costs about half what it does over several (bench/elasticsearch.py); the
         # feed's later updates make small segments that the default merge policy handles again.
         started = time.perf_counter()
-        self._call(
-            "force merge",
-            lambda: self.client.options(request_timeout=MERGE_TIMEOUT).indices.forcemerge(
-                index=built, max_num_segments=1
-            ),
-        )
+        if self.final_segments is not None:
+            self._call(
+                "force merge",
+                lambda: self.client.options(request_timeout=MERGE_TIMEOUT).indices.forcemerge(
+                    index=built, max_num_segments=self.final_segments
+                ),
+            )
         self.merge_seconds = time.perf_counter() - started
-        log.info("generation %s merged into one segment in %.1f s", built, self.merge_seconds)
+        log.info(
+            "generation %s merged into %s segment(s) in %.1f s",
+            built,
+            self.final_segments,
+            self.merge_seconds,
+        )
         self._call("refresh", lambda: self.client.indices.refresh(index=built))
         # Live, every acknowledged write is on disk (the store marks it indexed on that word), on the
         # replicas asked for, and merged by the default policy.

@@ -58,6 +58,8 @@ class NodeLink:
         self.busy_status = 429
         self.busy_in_part = False
         self.refused = 0  # requests answered 429
+        self.delay = 0.0
+        self.delay_path = ""
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -92,6 +94,8 @@ class NodeLink:
                         status, payload = 200, b'{"responses":[%s]}' % payload
                     self._reply(status, {"content-type": "application/json"}, payload)
                     return
+                if link.delay and link.delay_path in self.path:
+                    time.sleep(link.delay)
                 node = http.client.HTTPConnection(*link.target, timeout=30)
                 try:
                     headers = {
@@ -143,6 +147,9 @@ class NodeLink:
         with self._lock:
             self.busy_left, self.busy_path, self.busy_status = count, path_part, status
             self.busy_in_part = in_part
+
+    def slow(self, seconds: float, path_part: str) -> None:
+        self.delay, self.delay_path = seconds, path_part
 
 
 @pytest.fixture
@@ -484,6 +491,43 @@ def test_a_busy_node_is_retried_with_backoff(link: NodeLink, prefix: str) -> Non
     # the index removed by hand under a running replica: an empty index, not an error
     backend.client.indices.delete(index=generations(prefix))
     assert backend.search(SearchQuery()).total == 0
+    backend.close()
+
+
+def test_a_bulk_slower_than_the_request_timeout_is_waited_for(link: NodeLink, prefix: str) -> None:
+    """A loaded node can take longer over a bulk of megabytes than over any search: the bulk is waited
+    for (BULK_TIMEOUT), not given up on as the node unreachable while it indexes it anyway."""
+    from fedcat.indexer.elasticsearch import ElasticsearchBackend
+
+    backend = ElasticsearchBackend(link.url, index_prefix=prefix, request_timeout=5)
+    backend.search(SearchQuery())  # makes the first generation
+    link.slow(6, "_bulk")
+    backend.upsert(docs(50))
+    backend.commit()
+    link.slow(0, "")
+    assert backend.search(SearchQuery(q="donnees")).total == 50
+    backend.close()
+
+
+def test_writes_after_the_index_was_deleted_by_hand_go_to_a_new_generation(prefix: str) -> None:
+    """The live generation deleted by hand (the alias goes with it): the next writes never make an index
+    named like the alias with dynamic mappings; they are refused as pending (the feed keeps them) and,
+    sent again, go to a new generation with fedcat's mappings."""
+    from fedcat.indexer.elasticsearch import MAPPING_VERSION, ElasticsearchBackend
+
+    backend = ElasticsearchBackend(ES_URL, index_prefix=prefix)
+    backend.upsert(docs(10))
+    backend.commit()
+    backend.client.indices.delete(index=generations(prefix))
+    backend.upsert(docs(20))
+    with pytest.raises(SearchUnavailable, match="pending"):
+        backend.commit()
+    assert not backend.client.indices.exists(index=f"{prefix}-datasets")
+    backend.upsert(docs(20))  # what the feed sends again
+    backend.commit()
+    [live] = generations(prefix)
+    assert live.startswith(f"{prefix}-datasets-{MAPPING_VERSION}-")
+    assert backend.search(SearchQuery(q="donnees")).total == 20
     backend.close()
 
 
