@@ -15,7 +15,7 @@ import msgspec
 import yaml
 
 from .dates import normalise_date
-from .values import as_list
+from .values import as_list, stripped
 from .vocabularies import TABLES
 
 
@@ -71,17 +71,13 @@ def reuse_from_json(data: bytes | str) -> Reuse:
     return msgspec.json.decode(data, type=Reuse)
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
 def _iri(value: Any) -> str | None:
-    text = _text(value)
+    text = stripped(value)
     return text if text and text.startswith(("http://", "https://")) else None
 
 
 def _date(value: Any) -> str | None:
-    text = _text(value)
+    text = stripped(value)
     return normalise_date(text) if text else None
 
 
@@ -90,19 +86,21 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _type(value: Any) -> str:
-    code = (_text(value) or "").lower().replace("-", "_").replace(" ", "_")
+    code = (stripped(value) or "").lower().replace("-", "_").replace(" ", "_")
     return code if code in reuse_types() else "other"
 
 
 def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
     """One object of udata's /api/1/reuses/ (API v1); `portal` (its root) is not needed: udata gives
     each reuse's `page`."""
-    title = _text(item.get("title"))
+    title = stripped(item.get("title"))
     if not title:
         raise ReuseError("a reuse without a title")
     organization = _object(item.get("organization"))
     owner = _object(item.get("owner"))
-    owner_name = " ".join(n for n in (_text(owner.get("first_name")), _text(owner.get("last_name"))) if n)
+    owner_name = " ".join(
+        n for n in (stripped(owner.get("first_name")), stripped(owner.get("last_name"))) if n
+    )
     datasets = []
     for ref in as_list(item.get("datasets")):
         if isinstance(ref, str):  # some udata versions list bare ids
@@ -110,20 +108,20 @@ def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
         if not isinstance(ref, dict):
             continue
         found = ReusedDataset(
-            id=_text(ref.get("id")), uri=_iri(ref.get("uri")), title=_text(ref.get("title"))
+            id=stripped(ref.get("id")), uri=_iri(ref.get("uri")), title=stripped(ref.get("title"))
         )
         if found.id or found.uri:
             datasets.append(found)
     return Reuse(
         title=title,
         type=_type(item.get("type")),
-        description=_text(item.get("description")),
+        description=stripped(item.get("description")),
         url=_iri(item.get("url")),
         page=_iri(item.get("page")),
         image=_iri(item.get("image")),
         owner=owner_name or None,
-        organization=_text(organization.get("name")),
-        topic=_text(item.get("topic")),
+        organization=stripped(organization.get("name")),
+        topic=stripped(item.get("topic")),
         tags=list(
             dict.fromkeys(t.strip() for t in as_list(item.get("tags")) if isinstance(t, str) and t.strip())
         ),
@@ -136,20 +134,20 @@ def map_udata_reuse(item: dict[str, Any], portal: str = "") -> Reuse:
 def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
     """One ckanext-showcase showcase (a package dict of type `showcase`), with the `datasets` the adapter
     read from ckanext_showcase_package_list; `portal` is the CKAN root its page is under."""
-    title = _text(item.get("title")) or _text(item.get("name"))
+    title = stripped(item.get("title")) or stripped(item.get("name"))
     if not title:
         raise ReuseError("a showcase without a title or name")
     organization = _object(item.get("organization"))
-    name = _text(item.get("name"))
+    name = stripped(item.get("name"))
     return Reuse(
         title=title,
         type="other",  # showcases have no kind
-        description=_text(item.get("notes")),
+        description=stripped(item.get("notes")),
         url=_iri(item.get("url")),
         page=f"{portal.rstrip('/')}/showcase/{name}" if name and _iri(portal) else None,
         image=_iri(item.get("image_display_url")) or _iri(item.get("image_url")),
-        owner=_text(item.get("author")),
-        organization=_text(organization.get("title")) or _text(organization.get("name")),
+        owner=stripped(item.get("author")),
+        organization=stripped(organization.get("title")) or stripped(organization.get("name")),
         tags=list(
             dict.fromkeys(
                 t["name"].strip()
@@ -160,9 +158,9 @@ def map_ckan_showcase(item: dict[str, Any], portal: str) -> Reuse:
         created=_date(item.get("metadata_created")),
         modified=_date(item.get("metadata_modified")),
         datasets=[
-            ReusedDataset(id=_text(d.get("id")), title=_text(d.get("title")))
+            ReusedDataset(id=stripped(d.get("id")), title=stripped(d.get("title")))
             for d in as_list(item.get("datasets"))
-            if isinstance(d, dict) and _text(d.get("id"))
+            if isinstance(d, dict) and stripped(d.get("id"))
         ],
     )
 

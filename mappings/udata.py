@@ -24,7 +24,7 @@ from .model import (
     Text,
 )
 from .namespaces import SPDX
-from .values import ValueMapper, absolute_links, as_list, is_iri
+from .values import ValueMapper, absolute_links, as_list, is_iri, stripped
 
 
 def _unique(values: list[str | None]) -> list[str]:
@@ -78,16 +78,12 @@ def _iri(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and is_iri(value.strip()) else None
 
 
-def _string(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
 def _identifiers(item: dict[str, Any], harvest: dict[str, Any]) -> dict[str, Any]:
     """dct:identifier: the origin's identifier of a harvested dataset, else udata's id (udata's own DCAT
     export does the same). adms:identifier: udata's id and the origin's record id (a CKAN package id, a DCAT
     URI…), the keys deduplication matches copies of one dataset on."""
-    identifier = _unique([_string(harvest.get("dct_identifier")) or item["id"]])
-    others = [i for i in _unique([item["id"], _string(harvest.get("remote_id"))]) if i not in identifier]
+    identifier = _unique([stripped(harvest.get("dct_identifier")) or item["id"]])
+    others = [i for i in _unique([item["id"], stripped(harvest.get("remote_id"))]) if i not in identifier]
     return {"identifier": identifier, "other_identifier": others}
 
 

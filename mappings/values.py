@@ -27,6 +27,11 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def stripped(value: Any) -> str | None:
+    """A text value without its surrounding blanks; None for an empty one or a value that is no text."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def is_iri(value: str) -> bool:
     return value.startswith(("http://", "https://", "urn:", "ftp://", "ftps://", "sftp://"))
 
